@@ -1,0 +1,96 @@
+//! The two error kinds every Ferry error falls into, and the core crate's own error enum.
+//!
+//! *Transient* errors (network, server restart, lock wait) are retried from the last checkpoint
+//! with backoff; *definite* errors (bad configuration, schema mismatch, purged binlog) fail the job
+//! with a message a person can act on.
+
+use thiserror::Error;
+
+/// Whether an error is worth retrying from the last checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Retry from the last checkpoint, with backoff.
+    Transient,
+    /// Fail with a reason; retrying cannot help.
+    Definite,
+}
+
+/// Classifies a MySQL client error: I/O and connection-level failures, lock waits, deadlocks and
+/// server shutdowns are transient; everything else (syntax, privileges, unknown objects) is definite.
+pub fn classify_mysql(err: &mysql_async::Error) -> ErrorKind {
+    use mysql_async::Error as E;
+    match err {
+        E::Io(_) => ErrorKind::Transient,
+        E::Driver(d) => match d {
+            mysql_async::DriverError::ConnectionClosed
+            | mysql_async::DriverError::PoolDisconnected
+            | mysql_async::DriverError::PacketOutOfOrder => ErrorKind::Transient,
+            _ => ErrorKind::Definite,
+        },
+        E::Server(s) => match s.code {
+            // lock wait timeout, deadlock, server shutdown, too many connections, query interrupted,
+            // lost connection / gone away, read-only during failover
+            1205 | 1213 | 1053 | 1040 | 1317 | 2006 | 2013 | 1927 | 1290 => ErrorKind::Transient,
+            _ => ErrorKind::Definite,
+        },
+        _ => ErrorKind::Definite,
+    }
+}
+
+/// Errors raised by the core crate itself: configuration, parsing and catalog reads.
+#[derive(Debug, Error)]
+pub enum CoreError {
+    /// A value in a job specification or configuration is invalid.
+    #[error("invalid {field}: {message}")]
+    InvalidConfig { field: String, message: String },
+    /// A position string did not parse.
+    #[error("invalid position {input:?}: {message}")]
+    InvalidPosition { input: String, message: String },
+    /// A table or database the job names does not exist on the source.
+    #[error("{what} {name} does not exist on the {side}")]
+    NotFound {
+        what: &'static str,
+        name: String,
+        side: &'static str,
+    },
+    /// The server answered with an error.
+    #[error("{context}: {source}")]
+    Mysql {
+        context: String,
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// The server returned something Ferry cannot interpret.
+    #[error("unexpected answer from the server: {0}")]
+    Unexpected(String),
+}
+
+impl CoreError {
+    /// Builds a `Mysql` error with a context string (what Ferry was doing).
+    pub fn mysql(context: impl Into<String>, source: mysql_async::Error) -> Self {
+        CoreError::Mysql {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Transient or definite.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CoreError::Mysql { source, .. } => classify_mysql(source),
+            _ => ErrorKind::Definite,
+        }
+    }
+}
+
+/// Attach a context to mysql_async results.
+pub trait MysqlResultExt<T> {
+    /// Wraps the error with what Ferry was doing.
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, CoreError>;
+}
+
+impl<T> MysqlResultExt<T> for Result<T, mysql_async::Error> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, CoreError> {
+        self.map_err(|e| CoreError::mysql(context(), e))
+    }
+}

@@ -1,0 +1,1 @@
+//! A small MySQL lexer (placeholder; see ferry-schema brief).

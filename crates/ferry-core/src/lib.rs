@@ -1,0 +1,31 @@
+//! Ferry's shared vocabulary: everything two or more engines must agree on.
+//!
+//! - [`endpoint`]: where a server is and how to connect to it (secrets redacted);
+//! - [`flavor`]: MariaDB or MySQL, and the SQL variants that follow from it;
+//! - [`position`]: binlog positions in their three forms;
+//! - [`selection`]: which objects a job moves and how they are renamed;
+//! - [`table`] and [`catalog`]: the table model, read from `information_schema`;
+//! - [`sql`]: identifier quoting and literal rendering;
+//! - [`value`]: exact encoding of row values for the target (LOAD DATA text and SQL literals);
+//! - [`progress`] and [`throttle`]: progress events and run-time adjustable rate limits;
+//! - [`error`]: the two error kinds, transient and definite.
+
+pub mod catalog;
+pub mod endpoint;
+pub mod error;
+pub mod flavor;
+pub mod lexer;
+pub mod position;
+pub mod progress;
+pub mod selection;
+pub mod sql;
+pub mod table;
+pub mod throttle;
+pub mod value;
+
+pub use endpoint::{Endpoint, Secret};
+pub use error::{CoreError, ErrorKind};
+pub use flavor::{Flavor, ServerKind};
+pub use position::{GtidSet, MariaGtidPos, Position, SnapshotPosition};
+pub use selection::{ObjectSelection, Selection};
+pub use table::{Column, ColumnKind, TableSchema};

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Test servers: two throwaway MariaDB (or MySQL) instances on free local ports.
+#
+#   scripts/servers.sh start   install mariadb-server if no server binary is found, initialise the data
+#                              directories (once) and start a *source* (binlog ROW/FULL, GTID strict) and
+#                              a *target*; idempotent
+#   scripts/servers.sh stop    stop the servers this script started (nothing else)
+#   scripts/servers.sh status  say whether they run
+#   scripts/servers.sh env     print `export FERRY_TEST_…=…` lines (connection URLs) for `eval`
+#
+# Everything lives under .ferry-test/ in the repository (ignored by git), or under $FERRY_TEST_DIR.
+# Account for tests and demos: ferry / ferry-test-pw, all privileges (also root over the socket).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${FERRY_TEST_DIR:-$ROOT/.ferry-test}"
+USER_NAME=ferry
+USER_PASS=ferry-test-pw
+BUFFER_POOL="${FERRY_TEST_BUFFER_POOL:-256M}"
+
+log() { echo "servers.sh: $*" >&2; }
+
+find_server() {
+  local b
+  for b in mariadbd mysqld /usr/sbin/mariadbd /usr/sbin/mysqld /usr/libexec/mysqld; do
+    if command -v "$b" >/dev/null 2>&1; then command -v "$b"; return 0; fi
+  done
+  return 1
+}
+
+find_client() {
+  local b
+  for b in mariadb mysql; do
+    if command -v "$b" >/dev/null 2>&1; then command -v "$b"; return 0; fi
+  done
+  return 1
+}
+
+install_server() {
+  if find_server >/dev/null && find_client >/dev/null; then return 0; fi
+  log "no mariadbd/mysqld on PATH: installing mariadb-server with apt"
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  # policy-rc.d keeps the package from starting its own server on port 3306.
+  $sudo apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+  find_server >/dev/null || { log "mariadb-server installed but no server binary found"; exit 1; }
+}
+
+port_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+pick_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$(( 20000 + RANDOM % 20000 ))
+    if port_free "$p"; then echo "$p"; return 0; fi
+  done
+  log "no free port found"; exit 1
+}
+
+running() { # name
+  local pidf="$STATE/$1/mariadbd.pid"
+  [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null
+}
+
+client() { # name, args...
+  local name=$1; shift
+  "$(find_client)" --no-defaults --socket="$STATE/$name/mysqld.sock" -uroot "$@"
+}
+
+init_datadir() { # name
+  local dir="$STATE/$1"
+  if [ -d "$dir/data/mysql" ]; then return 0; fi
+  mkdir -p "$dir/data" "$dir/binlog"
+  local installer
+  installer=$(command -v mariadb-install-db || command -v mysql_install_db || true)
+  if [ -n "$installer" ]; then
+    "$installer" --no-defaults --datadir="$dir/data" --user="$(id -un)" \
+      --auth-root-authentication-method=socket --skip-test-db >"$dir/install.log" 2>&1 \
+      || { cat "$dir/install.log" >&2; exit 1; }
+  else
+    "$(find_server)" --no-defaults --initialize-insecure --datadir="$dir/data" >"$dir/install.log" 2>&1 \
+      || { cat "$dir/install.log" >&2; exit 1; }
+  fi
+}
+
+start_one() { # name server_id extra-args...
+  local name=$1 sid=$2; shift 2
+  local dir="$STATE/$name"
+  if running "$name"; then return 0; fi
+  init_datadir "$name"
+  local port
+  port=$(pick_port)
+  local as_root=()
+  if [ "$(id -u)" = 0 ]; then as_root=(--user=root); fi
+  "$(find_server)" --no-defaults "${as_root[@]}" \
+    --datadir="$dir/data" --socket="$dir/mysqld.sock" --pid-file="$dir/mariadbd.pid" \
+    --port="$port" --bind-address=127.0.0.1 --log-error="$dir/error.log" \
+    --server-id="$sid" --skip-name-resolve --max-connections=400 --local-infile=1 \
+    --max-allowed-packet=256M --innodb-buffer-pool-size="$BUFFER_POOL" \
+    --innodb-log-file-size=256M --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+    --event-scheduler=OFF "$@" >/dev/null 2>&1 &
+  echo "$port" >"$dir/port"
+  for _ in $(seq 1 300); do
+    if client "$name" -e 'SELECT 1' >/dev/null 2>&1; then break; fi
+    if ! kill -0 $! 2>/dev/null; then log "$name server exited; see $dir/error.log"; tail -n 20 "$dir/error.log" >&2; exit 1; fi
+    sleep 0.2
+  done
+  client "$name" -e 'SELECT 1' >/dev/null || { log "$name server did not come up"; exit 1; }
+  client "$name" -e "CREATE USER IF NOT EXISTS '$USER_NAME'@'%' IDENTIFIED BY '$USER_PASS';
+    GRANT ALL PRIVILEGES ON *.* TO '$USER_NAME'@'%' WITH GRANT OPTION;"
+  touch "$dir/started-by-servers-sh"
+  log "$name up on 127.0.0.1:$port"
+}
+
+write_env() {
+  {
+    for name in source target; do
+      local up
+      up=$(echo "$name" | tr a-z A-Z)
+      echo "export FERRY_TEST_${up}_URL=mysql://$USER_NAME:$USER_PASS@127.0.0.1:$(cat "$STATE/$name/port")"
+      echo "export FERRY_TEST_${up}_SOCKET=$STATE/$name/mysqld.sock"
+    done
+  } >"$STATE/servers.env"
+}
+
+cmd_start() {
+  install_server
+  mkdir -p "$STATE"
+  start_one source 1 --log-bin="$STATE/source/binlog/mysql-bin" --binlog-format=ROW \
+    --binlog-row-image=FULL --gtid-strict-mode=1 --log-slave-updates=1 --binlog-checksum=CRC32
+  start_one target 2 --log-bin="$STATE/target/binlog/mysql-bin" --binlog-format=ROW
+  write_env
+}
+
+cmd_stop() {
+  local name pid
+  for name in source target; do
+    [ -f "$STATE/$name/started-by-servers-sh" ] || continue
+    if running "$name"; then
+      pid=$(cat "$STATE/$name/mariadbd.pid")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -9 "$pid" 2>/dev/null || true
+      log "$name stopped"
+    fi
+    rm -f "$STATE/$name/started-by-servers-sh"
+  done
+}
+
+cmd_status() {
+  local name rc=0
+  for name in source target; do
+    if running "$name"; then echo "$name: running on 127.0.0.1:$(cat "$STATE/$name/port")"
+    else echo "$name: stopped"; rc=1; fi
+  done
+  return $rc
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  env)
+    if ! running source || ! running target; then log "servers are not running: run scripts/servers.sh start"; exit 1; fi
+    cat "$STATE/servers.env" ;;
+  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+esac
