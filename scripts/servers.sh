@@ -68,7 +68,7 @@ running() { # name
 
 client() { # name, args...
   local name=$1; shift
-  "$(find_client)" --no-defaults --socket="$STATE/$name/mysqld.sock" -uroot "$@"
+  "$(find_client)" --no-defaults --socket="$STATE/$name/mysqld.sock" -u"$(id -un)" "$@"
 }
 
 init_datadir() { # name

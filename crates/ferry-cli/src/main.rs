@@ -1,1 +1,114 @@
-fn main() {}
+//! The `ferry` binary: a thin command line over the job runner.
+//!
+//! `ferry run JOB_FILE` runs a migration job in the foreground with live progress;
+//! `ferry validate JOB_FILE` checks a job file and prints what it would do.
+
+mod progress;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Ferry: move a live MySQL/MariaDB database to another server, and prove nothing was lost.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// A live bar on a terminal, plain lines otherwise.
+    Auto,
+    /// Always the live bar.
+    Bar,
+    /// Plain lines every few seconds.
+    Plain,
+    /// Only the final summary.
+    None,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a migration job (a CreateMigrateJob request in JSON or TOML) in the foreground.
+    ///
+    /// Exit status 0 on success, 1 on failure. Interrupting (Ctrl-C, kill) is safe: run the
+    /// same command again to resume from the last finished chunk. Send SIGHUP to re-read the
+    /// job file's Ferry.RowsPerSecond / Ferry.BytesPerSecond while it runs.
+    Run {
+        /// The job file (.json or .toml).
+        job_file: PathBuf,
+        /// Forget this job's earlier progress on the target and start over.
+        #[arg(long)]
+        restart: bool,
+        /// Progress display.
+        #[arg(long, value_enum, default_value = "auto")]
+        progress: ProgressMode,
+    },
+    /// Check a job file and print the validated job (passwords are never printed).
+    Validate {
+        /// The job file (.json or .toml).
+        job_file: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat, verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Run {
+                job_file,
+                restart,
+                progress,
+            } => run::run(&job_file, restart, progress).await,
+            Command::Validate { job_file } => run::validate(&job_file),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

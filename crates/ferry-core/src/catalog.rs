@@ -89,6 +89,8 @@ type ColumnRow = (
     Option<String>,
 );
 
+type TableInfoRow = (String, Option<String>, Option<u64>, Option<u64>);
+
 /// Reads the model of every listed table of one database (three queries, whatever the count).
 pub async fn read_tables(
     conn: &mut Conn,
@@ -96,7 +98,7 @@ pub async fn read_tables(
     tables: &[String],
 ) -> Result<Vec<TableSchema>, CoreError> {
     let mut by_name: BTreeMap<String, TableSchema> = BTreeMap::new();
-    let info: Vec<(String, Option<String>, Option<u64>, Option<u64>)> = conn
+    let info: Vec<TableInfoRow> = conn
         .exec(
             "SELECT TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
             (db,),

@@ -21,12 +21,11 @@ pub fn classify_mysql(err: &mysql_async::Error) -> ErrorKind {
     use mysql_async::Error as E;
     match err {
         E::Io(_) => ErrorKind::Transient,
-        E::Driver(d) => match d {
+        E::Driver(
             mysql_async::DriverError::ConnectionClosed
             | mysql_async::DriverError::PoolDisconnected
-            | mysql_async::DriverError::PacketOutOfOrder => ErrorKind::Transient,
-            _ => ErrorKind::Definite,
-        },
+            | mysql_async::DriverError::PacketOutOfOrder,
+        ) => ErrorKind::Transient,
         E::Server(s) => match s.code {
             // lock wait timeout, deadlock, server shutdown, too many connections, query interrupted,
             // lost connection / gone away, read-only during failover

@@ -24,7 +24,10 @@ pub fn bit_value(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
 }
 
-fn write_date(out: &mut Vec<u8>, kind: ColumnKind, y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32) {
+/// A `Value::Date`'s fields: year, month, day, hour, minute, second, microsecond.
+type DateParts = (u16, u8, u8, u8, u8, u8, u32);
+
+fn write_date(out: &mut Vec<u8>, kind: ColumnKind, (y, mo, d, h, mi, s, us): DateParts) {
     if kind == ColumnKind::Date {
         let _ = write!(out, "{y:04}-{mo:02}-{d:02}");
     } else if us == 0 {
@@ -63,7 +66,7 @@ fn write_plain(out: &mut Vec<u8>, kind: ColumnKind, v: &Value) -> bool {
         Value::Double(d) => {
             let _ = write!(out, "{d:e}");
         }
-        Value::Date(y, mo, d, h, mi, s, us) => write_date(out, kind, *y, *mo, *d, *h, *mi, *s, *us),
+        Value::Date(y, mo, d, h, mi, s, us) => write_date(out, kind, (*y, *mo, *d, *h, *mi, *s, *us)),
         Value::Time(neg, days, h, m, s, us) => write_time(out, *neg, *days, *h, *m, *s, *us),
         Value::Bytes(b) if kind == ColumnKind::Bit => {
             let _ = write!(out, "{}", bit_value(b));

@@ -1,1 +1,13 @@
-//! placeholder
+//! The job runner: a job specification (Tencent DTS CreateMigrateJob fields plus Ferry's documented
+//! extensions), its validation, and the orchestration of the engines (pre-check, structure, full
+//! data) that a job runs.
+//!
+//! One parser and one validator ([`spec`]) serve the CLI's job files and the HTTP API.
+
+pub mod error;
+pub mod runner;
+pub mod spec;
+
+pub use error::JobError;
+pub use runner::{run_job, JobSummary, RunOptions};
+pub use spec::{JobSpec, MigrateType, SpecError};

@@ -1,0 +1,229 @@
+//! Live progress for `ferry run`: aggregates the engines' progress events and shows a bar
+//! (tables, rows, MB/s, ETA) on a terminal, or a plain line every few seconds otherwise.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_core::progress::{ProgressEvent, ProgressSink};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::task::JoinHandle;
+
+use crate::ProgressMode;
+
+#[derive(Debug, Default)]
+struct State {
+    phase: String,
+    tables_total: u64,
+    tables_done: u64,
+    chunks_total: u64,
+    chunks_done: u64,
+    rows_est: u64,
+    rows_done: u64,
+    bytes_est: u64,
+    bytes_done: u64,
+    objects: u64,
+    data_started: Option<Instant>,
+    notes: Vec<String>,
+}
+
+/// Totals built from progress events.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    state: Mutex<State>,
+}
+
+impl Tracker {
+    /// The sink to hand to the runner.
+    pub fn sink(self: &Arc<Self>) -> ProgressSink {
+        let me = self.clone();
+        Arc::new(move |ev| me.on_event(ev))
+    }
+
+    fn on_event(&self, ev: ProgressEvent) {
+        let Ok(mut s) = self.state.lock() else { return };
+        match ev {
+            ProgressEvent::PhaseStarted { phase } => {
+                if phase == "full_data" {
+                    s.data_started = Some(Instant::now());
+                }
+                s.phase = phase;
+            }
+            ProgressEvent::PhaseFinished { .. } => {}
+            ProgressEvent::ObjectCreated { .. } => s.objects += 1,
+            ProgressEvent::LoadPlanned {
+                tables,
+                chunks,
+                chunks_done,
+                estimated_rows,
+                estimated_bytes,
+            } => {
+                s.tables_total = tables;
+                s.chunks_total = chunks;
+                s.chunks_done = chunks_done;
+                s.rows_est = estimated_rows;
+                s.bytes_est = estimated_bytes;
+            }
+            ProgressEvent::SnapshotTaken { position, lock_ms } => {
+                s.notes
+                    .push(format!("snapshot at {position} (global lock held {lock_ms} ms)"));
+            }
+            ProgressEvent::ChunkDone { rows, bytes, .. } => {
+                s.chunks_done += 1;
+                s.rows_done += rows;
+                s.bytes_done += bytes;
+            }
+            ProgressEvent::TableDone { .. } => s.tables_done += 1,
+            ProgressEvent::Retrying { what, error, attempt } => {
+                s.notes
+                    .push(format!("retrying {what} (attempt {attempt}): {error}"));
+            }
+        }
+    }
+
+    fn take_notes(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .map(|mut s| std::mem::take(&mut s.notes))
+            .unwrap_or_default()
+    }
+
+    /// (position, length, message) for the bar; a plain line for logs.
+    fn snapshot(&self) -> (u64, u64, String) {
+        let Ok(s) = self.state.lock() else {
+            return (0, 0, String::new());
+        };
+        let secs = s.data_started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+        let mbps = if secs > 0.0 {
+            s.bytes_done as f64 / 1e6 / secs
+        } else {
+            0.0
+        };
+        let rps = if secs > 0.0 {
+            s.rows_done as f64 / secs
+        } else {
+            0.0
+        };
+        let total = s.rows_est.max(s.rows_done);
+        let eta = if rps > 0.0 && total > s.rows_done {
+            format_duration(Duration::from_secs_f64((total - s.rows_done) as f64 / rps))
+        } else {
+            "-".into()
+        };
+        let msg = match s.phase.as_str() {
+            "full_data" => format!(
+                "{} tables {}/{} · chunks {}/{} · rows {}/~{} · {:.1} MB/s · ETA {}",
+                s.phase,
+                s.tables_done,
+                s.tables_total,
+                s.chunks_done,
+                s.chunks_total,
+                human(s.rows_done),
+                human(total),
+                mbps,
+                eta
+            ),
+            "" => "connecting".into(),
+            p => format!("{p} · {} objects created", s.objects),
+        };
+        (s.rows_done, total, msg)
+    }
+}
+
+fn human(n: u64) -> String {
+    match n {
+        n if n >= 10_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        n if n >= 10_000 => format!("{:.1}k", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}
+
+/// `1h02m03s`, `4m05s`, `12s`.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s >= 3600 => format!("{}h{:02}m{:02}s", s / 3600, s % 3600 / 60, s % 60),
+        s if s >= 60 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{:.1}s", d.as_secs_f64()),
+    }
+}
+
+/// The running display; `finish` stops it.
+pub struct Display {
+    task: Option<JoinHandle<()>>,
+    bar: Option<ProgressBar>,
+}
+
+impl Display {
+    /// Starts showing progress in the chosen mode.
+    pub fn spawn(tracker: Arc<Tracker>, mode: ProgressMode) -> Display {
+        let mode = match mode {
+            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
+            ProgressMode::Auto => ProgressMode::Plain,
+            m => m,
+        };
+        match mode {
+            ProgressMode::Bar => {
+                let bar = ProgressBar::new(0);
+                let style = ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] [{bar:30}] {percent:>3}% {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+                bar.set_style(style);
+                let b = bar.clone();
+                let task = tokio::spawn(async move {
+                    loop {
+                        for n in tracker.take_notes() {
+                            b.println(n);
+                        }
+                        let (pos, len, msg) = tracker.snapshot();
+                        b.set_length(len.max(1));
+                        b.set_position(pos.min(len));
+                        b.set_message(msg);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                });
+                Display {
+                    task: Some(task),
+                    bar: Some(bar),
+                }
+            }
+            ProgressMode::Plain => {
+                let task = tokio::spawn(async move {
+                    let started = Instant::now();
+                    let mut last = String::new();
+                    loop {
+                        for n in tracker.take_notes() {
+                            eprintln!("{n}");
+                        }
+                        let (_, _, msg) = tracker.snapshot();
+                        if msg != last {
+                            eprintln!("[{}] {msg}", format_duration(started.elapsed()));
+                            last = msg;
+                        }
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                });
+                Display {
+                    task: Some(task),
+                    bar: None,
+                }
+            }
+            _ => Display {
+                task: None,
+                bar: None,
+            },
+        }
+    }
+
+    /// Stops the display (the bar is cleared; the summary follows).
+    pub fn finish(mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! `ferry run` and `ferry validate`: read and validate a job file, run it with live progress,
+//! print the summary. Ctrl-C stops safely (the next run resumes); SIGHUP re-reads rate limits.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use ferry_core::throttle::Throttle;
+use ferry_job::spec::MigrateJobRequest;
+use ferry_job::{run_job, JobSpec, JobSummary, RunOptions};
+use ferry_load::WriteMethod;
+
+use crate::progress::{format_duration, Display, Tracker};
+use crate::ProgressMode;
+
+fn load_spec(path: &Path) -> Result<JobSpec> {
+    let req = MigrateJobRequest::from_file(path).map_err(|e| anyhow::anyhow!("invalid job file: {e}"))?;
+    let spec = req
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid job file {}: {e}", path.display()))?;
+    Ok(spec)
+}
+
+/// `ferry validate`.
+pub fn validate(path: &Path) -> Result<ExitCode> {
+    let spec = load_spec(path)?;
+    println!("job {:?} is valid", spec.name);
+    println!("  type       {:?}", spec.migrate_type);
+    println!("  source     {}", spec.source.display_name());
+    println!("  target     {}", spec.target.display_name());
+    println!("  objects    {}", serde_json::to_string(&spec.selection.objects)?);
+    println!(
+        "  threads    {} · chunk rows {} · write {:?} · existing tables {:?}",
+        spec.options.threads,
+        spec.options.chunk_rows,
+        spec.options.write_method,
+        spec.options.existing_tables
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(unix)]
+fn watch_hangup(path: PathBuf, throttle: Arc<Throttle>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match load_spec(&path) {
+                Ok(spec) => {
+                    throttle.set_limits(spec.options.rows_per_second, spec.options.bytes_per_second);
+                    eprintln!(
+                        "rate limit now {} rows/s, {} bytes/s (0 = unlimited)",
+                        spec.options.rows_per_second, spec.options.bytes_per_second
+                    );
+                }
+                Err(e) => eprintln!("SIGHUP: job file not reloaded: {e:#}"),
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn watch_hangup(_path: PathBuf, _throttle: Arc<Throttle>) {}
+
+/// `ferry run`.
+pub async fn run(path: &Path, restart: bool, mode: ProgressMode) -> Result<ExitCode> {
+    let spec = load_spec(path)?;
+    let mut opts = RunOptions::for_spec(&spec);
+    opts.restart = restart;
+    watch_hangup(path.to_path_buf(), opts.throttle.clone());
+    let tracker = Arc::new(Tracker::default());
+    let display = Display::spawn(tracker.clone(), mode);
+    let sink = tracker.sink();
+    let result = tokio::select! {
+        r = run_job(&spec, opts, sink) => r,
+        _ = tokio::signal::ctrl_c() => {
+            display.finish();
+            eprintln!("interrupted: finished chunks are kept; run the same command again to resume");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    display.finish();
+    match result {
+        Ok(summary) => {
+            print_summary(&spec, &summary);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: job {:?} failed: {e}", spec.name);
+            if e.kind() == ferry_core::ErrorKind::Transient {
+                eprintln!(
+                    "this looks transient: run the same command again to resume from the last checkpoint"
+                );
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn print_summary(spec: &JobSpec, s: &JobSummary) {
+    if s.already_complete {
+        println!(
+            "job {:?} already completed on this target: nothing to do (use --restart to run it again)",
+            spec.name
+        );
+        return;
+    }
+    let secs = s.elapsed.as_secs_f64().max(1e-3);
+    println!(
+        "job {:?} finished in {} ({} → {})",
+        spec.name,
+        format_duration(s.elapsed),
+        s.source_flavor,
+        s.target_flavor
+    );
+    println!(
+        "  tables      {} ({} objects created)",
+        s.tables, s.objects_created
+    );
+    if let Some(snap) = &s.snapshot {
+        println!(
+            "  rows        {} ({:.1} MB; {:.0} rows/s, {:.1} MB/s)",
+            s.rows,
+            s.bytes as f64 / 1e6,
+            s.rows as f64 / secs,
+            s.bytes as f64 / 1e6 / secs
+        );
+        println!(
+            "  chunks      {} ({} resumed from an earlier run)",
+            s.chunks, s.chunks_resumed
+        );
+        let method = match s.write_method {
+            Some(WriteMethod::LoadData) => "LOAD DATA LOCAL INFILE",
+            Some(WriteMethod::Insert) => "multi-row INSERT",
+            _ => "auto",
+        };
+        println!("  write path  {method}");
+        println!("  lock held   {} ms", s.lock_ms);
+        println!("  snapshot    {snap}");
+    }
+}

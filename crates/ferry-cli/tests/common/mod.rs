@@ -1,0 +1,82 @@
+//! Helpers for the `ferry` binary's end-to-end tests: job files pointing at the test servers,
+//! running the binary, and comparing databases by exact digest.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use anyhow::Result;
+use ferry_core::Endpoint;
+use serde_json::{json, Value};
+
+/// A job request (JSON) from the test servers, with `DatabaseInfo` and `Ferry` settings.
+pub fn job(name: &str, database_info: Value, ferry: Value, migrate_type: i64) -> Value {
+    let s = ferry_testkit::source();
+    let t = ferry_testkit::target();
+    json!({
+        "JobName": name,
+        "MigrateOption": {"RunMode": 1, "MigrateType": migrate_type, "MigrateObject": 2, "ConsistencyType": 5},
+        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
+        "SrcInfo": {"Ip": s.host, "Port": s.port, "User": s.user, "Password": s.password.expose()},
+        "DstDatabaseType": "mysql", "DstAccessType": "extranet",
+        "DstInfo": {"Ip": t.host, "Port": t.port, "User": t.user, "Password": t.password.expose()},
+        "DatabaseInfo": database_info.to_string(),
+        "Ferry": ferry,
+    })
+}
+
+/// Writes a job file into a per-test temporary directory.
+pub fn write_job(name: &str, job: &Value) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferry-cli-tests-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(job).unwrap_or_default()).expect("writing a job file");
+    path
+}
+
+/// The `ferry` binary built by cargo for these tests.
+pub fn ferry() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+}
+
+/// Runs `ferry run FILE [args]` to completion.
+pub fn run(path: &PathBuf, args: &[&str]) -> Output {
+    let mut cmd = ferry();
+    cmd.arg("run").arg(path).args(["--progress", "plain"]).args(args);
+    let out = cmd.output().expect("running ferry");
+    eprintln!(
+        "ferry run {}: {}\n--- stdout\n{}\n--- stderr\n{}",
+        path.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// stdout + stderr as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts every table of `src_db` on the source equals `dst_db` on the target (exact digests).
+pub async fn assert_db_equal(src_db: &str, dst_db: &str) -> Result<()> {
+    let mut s = ferry_testkit::connect(&ferry_testkit::source()).await?;
+    let mut t = ferry_testkit::connect(&ferry_testkit::target()).await?;
+    let a = ferry_testkit::db_digest(&mut s, src_db).await?;
+    let b = ferry_testkit::db_digest(&mut t, dst_db).await?;
+    assert!(!a.is_empty(), "source database {src_db} has no tables");
+    assert_eq!(a, b, "source {src_db} and target {dst_db} differ");
+    Ok(())
+}
+
+/// A bad endpoint for negative tests.
+pub fn endpoint_with(port: u16, password: &str) -> Endpoint {
+    let s = ferry_testkit::source();
+    Endpoint::new(s.host, port, s.user, ferry_core::Secret::new(password))
+}

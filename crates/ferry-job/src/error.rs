@@ -1,0 +1,83 @@
+//! The job runner's error enum: every engine's error, plus connection and state errors, each
+//! transient (retry from the checkpoint) or definite (fail with a reason).
+
+use ferry_core::{CoreError, ErrorKind};
+use ferry_load::LoadError;
+use ferry_schema::SchemaError;
+use thiserror::Error;
+
+use crate::spec::SpecError;
+
+/// Why a job failed.
+#[derive(Debug, Error)]
+pub enum JobError {
+    /// The job specification is invalid.
+    #[error("invalid job: {0}")]
+    Spec(#[from] SpecError),
+    /// A server could not be reached or refused the login.
+    #[error("{side}: {message}")]
+    Connect {
+        side: &'static str,
+        message: String,
+        kind: ErrorKind,
+    },
+    /// Reading the source catalog or selection failed.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The structure phase failed.
+    #[error("structure: {0}")]
+    Schema(#[from] SchemaError),
+    /// The full-data phase failed.
+    #[error("full data: {0}")]
+    Load(#[from] LoadError),
+    /// The job asks for something this version does not do.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The job was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl JobError {
+    /// Transient or definite.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            JobError::Connect { kind, .. } => *kind,
+            JobError::Core(e) => e.kind(),
+            JobError::Schema(e) => e.kind(),
+            JobError::Load(e) => e.kind(),
+            JobError::Spec(_) | JobError::Unsupported(_) | JobError::Cancelled => ErrorKind::Definite,
+        }
+    }
+
+    /// Turns a connection failure into a message that names the server and the field to fix.
+    pub fn connect(side: &'static str, field: &str, ep: &ferry_core::Endpoint, e: CoreError) -> JobError {
+        let who = ep.display_name();
+        let (message, kind) = match &e {
+            CoreError::Mysql {
+                source: mysql_async::Error::Server(s),
+                ..
+            } if s.code == 1045 => (
+                format!("access denied for {who}: check {field}.User and {field}.Password ({})", s.message),
+                ErrorKind::Definite,
+            ),
+            CoreError::Mysql {
+                source: mysql_async::Error::Server(s),
+                ..
+            } if s.code == 3118 || s.code == 4151 => (
+                format!("the account of {who} is locked: unlock it with ALTER USER … ACCOUNT UNLOCK ({})", s.message),
+                ErrorKind::Definite,
+            ),
+            CoreError::Mysql {
+                source: mysql_async::Error::Io(io),
+                ..
+            } => (
+                format!("cannot connect to {who}: {io}: is the server running, and are {field}.Ip and {field}.Port right?"),
+                ErrorKind::Transient,
+            ),
+            CoreError::Unexpected(m) => (format!("{m}: check {field}.Ip and {field}.Port"), ErrorKind::Transient),
+            other => (format!("cannot connect to {who}: {other}"), other.kind()),
+        };
+        JobError::Connect { side, message, kind }
+    }
+}

@@ -1,0 +1,309 @@
+//! Runs a job in the foreground: structure, then full data, then the post-data structure
+//! (secondary indexes, foreign keys, triggers, events), with progress reported to a sink.
+//!
+//! Restart safety: the phases a job has finished are recorded on the target in
+//! `ferry_meta.job_phase`; the full load keeps its own chunk checkpoints. Running the same job
+//! again resumes where it stopped: finished phases and chunks are skipped.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ferry_core::catalog;
+use ferry_core::error::MysqlResultExt;
+use ferry_core::progress::{ProgressEvent, ProgressSink};
+use ferry_core::selection::META_SCHEMA;
+use ferry_core::sql::quote_ident;
+use ferry_core::throttle::Throttle;
+use ferry_core::{Flavor, SnapshotPosition, TableSchema};
+use ferry_load::{LoadOptions, TableTask, WriteMethod};
+use ferry_schema::{Ddl, ObjectKind};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use tracing::{info, info_span, Instrument};
+
+use crate::error::JobError;
+use crate::spec::{JobSpec, MigrateType};
+
+/// How to run a job.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Forget earlier progress of this job on the target and start over.
+    pub restart: bool,
+    /// The rate limit the load honours; the caller may change it while the job runs.
+    pub throttle: Arc<Throttle>,
+}
+
+impl RunOptions {
+    /// Options with the job's own rate limits.
+    pub fn for_spec(spec: &JobSpec) -> Self {
+        RunOptions {
+            restart: false,
+            throttle: Arc::new(Throttle::new(
+                spec.options.rows_per_second,
+                spec.options.bytes_per_second,
+            )),
+        }
+    }
+}
+
+/// What a finished job did.
+#[derive(Debug, Clone, Default)]
+pub struct JobSummary {
+    pub source_flavor: String,
+    pub target_flavor: String,
+    pub tables: u64,
+    pub objects_created: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub chunks: u64,
+    pub chunks_resumed: u64,
+    pub lock_ms: u64,
+    pub snapshot: Option<SnapshotPosition>,
+    pub write_method: Option<WriteMethod>,
+    pub elapsed: Duration,
+    /// Every phase was already done by an earlier run.
+    pub already_complete: bool,
+    /// Some phase or chunk was skipped because an earlier run finished it.
+    pub resumed: bool,
+}
+
+const PHASE_PRE: &str = "structure";
+const PHASE_DATA: &str = "full_data";
+const PHASE_POST: &str = "post_data";
+
+async fn ensure_meta(dst: &mut Conn) -> Result<(), JobError> {
+    let sql = format!(
+        "CREATE DATABASE IF NOT EXISTS {m}; CREATE TABLE IF NOT EXISTS {m}.job_phase (\
+         job VARCHAR(191) NOT NULL, phase VARCHAR(32) NOT NULL, done_at DATETIME(6) NOT NULL, \
+         PRIMARY KEY (job, phase)) ENGINE=InnoDB",
+        m = quote_ident(META_SCHEMA)
+    );
+    dst.query_drop(sql)
+        .await
+        .ctx(|| "creating ferry_meta.job_phase on the target".into())?;
+    Ok(())
+}
+
+async fn phases_done(dst: &mut Conn, job: &str) -> Result<BTreeSet<String>, JobError> {
+    let rows: Vec<String> = dst
+        .exec(
+            format!(
+                "SELECT phase FROM {}.job_phase WHERE job = ?",
+                quote_ident(META_SCHEMA)
+            ),
+            (job,),
+        )
+        .await
+        .ctx(|| "reading ferry_meta.job_phase".into())?;
+    Ok(rows.into_iter().collect())
+}
+
+async fn mark_done(dst: &mut Conn, job: &str, phase: &str) -> Result<(), JobError> {
+    dst.exec_drop(
+        format!(
+            "INSERT INTO {}.job_phase (job, phase, done_at) VALUES (?, ?, NOW(6)) \
+             ON DUPLICATE KEY UPDATE done_at = VALUES(done_at)",
+            quote_ident(META_SCHEMA)
+        ),
+        (job, phase),
+    )
+    .await
+    .ctx(|| "recording a finished phase in ferry_meta.job_phase".into())?;
+    Ok(())
+}
+
+async fn forget_phases(dst: &mut Conn, job: &str) -> Result<(), JobError> {
+    dst.exec_drop(
+        format!("DELETE FROM {}.job_phase WHERE job = ?", quote_ident(META_SCHEMA)),
+        (job,),
+    )
+    .await
+    .ctx(|| "clearing ferry_meta.job_phase".into())?;
+    Ok(())
+}
+
+async fn connect(spec: &JobSpec, target: bool) -> Result<(Conn, Flavor), JobError> {
+    let (side, field, ep) = if target {
+        ("target", "DstInfo", &spec.target)
+    } else {
+        ("source", "SrcInfo", &spec.source)
+    };
+    let mut ep = ep.clone();
+    ep.connect_timeout = spec.connect_timeout();
+    let mut conn = ep
+        .connect(vec!["SET time_zone = '+00:00'".into()])
+        .await
+        .map_err(|e| JobError::connect(side, field, &ep, e))?;
+    let flavor = Flavor::detect(&mut conn).await?;
+    Ok((conn, flavor))
+}
+
+async fn wait_for_start(spec: &JobSpec) {
+    if let Some(at) = spec.start_at {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if at > now {
+            info!(seconds = at - now, "RunMode 2: waiting for ExpectTime");
+            tokio::time::sleep(Duration::from_secs(at - now)).await;
+        }
+    }
+}
+
+/// Runs a structure (MigrateType 1) or structure + full data (MigrateType 2) job to the end.
+pub async fn run_job(
+    spec: &JobSpec,
+    opts: RunOptions,
+    progress: ProgressSink,
+) -> Result<JobSummary, JobError> {
+    let span = info_span!("job", job = %spec.name);
+    run_job_inner(spec, opts, progress).instrument(span).await
+}
+
+async fn run_job_inner(
+    spec: &JobSpec,
+    opts: RunOptions,
+    progress: ProgressSink,
+) -> Result<JobSummary, JobError> {
+    if spec.migrate_type == MigrateType::FullIncremental {
+        return Err(JobError::Unsupported(
+            "MigrateOption.MigrateType 3 (full + incremental) is not available in this version: use 2 (structure + full data)".into(),
+        ));
+    }
+    wait_for_start(spec).await;
+    let started = Instant::now();
+    let (mut src, src_flavor) = connect(spec, false).await?;
+    let (mut dst, dst_flavor) = connect(spec, true).await?;
+    info!(source = %src_flavor, target = %dst_flavor, "connected");
+    let mut summary = JobSummary {
+        source_flavor: src_flavor.to_string(),
+        target_flavor: dst_flavor.to_string(),
+        ..JobSummary::default()
+    };
+
+    // What to move.
+    let selected = catalog::resolve_selection(&mut src, &spec.selection).await?;
+    let mut tables: Vec<TableSchema> = Vec::new();
+    for (db, names) in &selected {
+        tables.extend(catalog::read_tables(&mut src, db, names).await?);
+    }
+    summary.tables = tables.len() as u64;
+    let structure = ferry_schema::read_catalog(&mut src, &spec.selection, &selected).await?;
+    let plan = ferry_schema::plan(&structure, &spec.selection, &spec.options.structure)?;
+    drop(src);
+
+    let mut targets = Vec::with_capacity(tables.len());
+    for t in &tables {
+        let (db, name) = spec.selection.target_table(&t.db, &t.name).ok_or_else(|| {
+            JobError::Unsupported(format!("{} is selected but has no target name", t.display_name()))
+        })?;
+        targets.push((db, name));
+    }
+
+    ensure_meta(&mut dst).await?;
+    if opts.restart {
+        forget_phases(&mut dst, &spec.name).await?;
+        ferry_load::clear_checkpoints(&spec.target, &spec.name).await?;
+    }
+    let done = phases_done(&mut dst, &spec.name).await?;
+    let wants_data = spec.migrate_type != MigrateType::Structure;
+    let all = if wants_data {
+        vec![PHASE_PRE, PHASE_DATA, PHASE_POST]
+    } else {
+        vec![PHASE_PRE, PHASE_POST]
+    };
+    if all.iter().all(|p| done.contains(*p)) {
+        summary.already_complete = true;
+        summary.elapsed = started.elapsed();
+        return Ok(summary);
+    }
+    summary.resumed = !done.is_empty();
+
+    // Tables that existed before the job (kept by the policy): not created, and their indexes
+    // are left as they are.
+    let mut kept: BTreeSet<(String, String)> = BTreeSet::new();
+    if !done.contains(PHASE_PRE) {
+        progress(ProgressEvent::PhaseStarted {
+            phase: PHASE_PRE.into(),
+        });
+        let states = ferry_schema::target_tables(&mut dst, &targets).await?;
+        kept = ferry_schema::prepare_existing(&mut dst, &states, spec.options.existing_tables)
+            .await?
+            .into_iter()
+            .collect();
+        let pre: Vec<Ddl> = plan
+            .pre_data
+            .iter()
+            .filter(|d| !(d.kind == ObjectKind::Table && kept.contains(&(d.db.clone(), d.name.clone()))))
+            .cloned()
+            .collect();
+        ferry_schema::apply(&mut dst, &pre, &progress).await?;
+        summary.objects_created += pre.len() as u64;
+        mark_done(&mut dst, &spec.name, PHASE_PRE).await?;
+        progress(ProgressEvent::PhaseFinished {
+            phase: PHASE_PRE.into(),
+        });
+    }
+
+    if wants_data && !done.contains(PHASE_DATA) {
+        progress(ProgressEvent::PhaseStarted {
+            phase: PHASE_DATA.into(),
+        });
+        let tasks = tables
+            .iter()
+            .zip(&targets)
+            .map(|(t, (db, name))| TableTask {
+                source: t.clone(),
+                target_db: db.clone(),
+                target_table: name.clone(),
+            })
+            .collect();
+        let load_opts = LoadOptions {
+            job_key: spec.name.clone(),
+            threads: spec.options.threads,
+            chunk_rows: spec.options.chunk_rows,
+            write_method: spec.options.write_method,
+            lock_timeout: spec.options.lock_timeout,
+            throttle: opts.throttle.clone(),
+        };
+        let load =
+            ferry_load::run_full_load(&spec.source, &spec.target, tasks, load_opts, progress.clone()).await?;
+        summary.rows = load.rows;
+        summary.bytes = load.bytes;
+        summary.chunks = load.chunks;
+        summary.chunks_resumed = load.chunks_resumed;
+        summary.lock_ms = load.lock_ms;
+        summary.snapshot = Some(load.snapshot);
+        summary.write_method = Some(load.write_method);
+        summary.resumed |= load.chunks_resumed > 0;
+        mark_done(&mut dst, &spec.name, PHASE_DATA).await?;
+        progress(ProgressEvent::PhaseFinished {
+            phase: PHASE_DATA.into(),
+        });
+    }
+
+    if !done.contains(PHASE_POST) {
+        progress(ProgressEvent::PhaseStarted {
+            phase: PHASE_POST.into(),
+        });
+        let post: Vec<Ddl> = plan
+            .post_data
+            .iter()
+            .filter(|d| {
+                !(matches!(d.kind, ObjectKind::Index | ObjectKind::ForeignKey)
+                    && kept.contains(&(d.db.clone(), d.name.clone())))
+            })
+            .cloned()
+            .collect();
+        ferry_schema::apply(&mut dst, &post, &progress).await?;
+        summary.objects_created += post.len() as u64;
+        mark_done(&mut dst, &spec.name, PHASE_POST).await?;
+        progress(ProgressEvent::PhaseFinished {
+            phase: PHASE_POST.into(),
+        });
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}

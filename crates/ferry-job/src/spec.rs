@@ -1,0 +1,735 @@
+//! Job specifications: the CreateMigrateJob request (Tencent DTS API 2018-03-30 field names) as
+//! JSON or TOML, and its validation into a typed [`JobSpec`].
+//!
+//! Extensions, all documented in `docs/job-file.md`:
+//! - `SrcInfo`/`DstInfo` `User` and `Password` (Tencent's DstInfo has no credentials);
+//! - `DatabaseInfo` items may rename: `NewDatabase`, and `NewTable` (a map old → new name);
+//! - a `Ferry` object with Ferry's own settings (threads, chunk size, write method, policy for
+//!   existing target tables, index timing, definer handling, rate limits, timeouts).
+//!
+//! Unknown fields are refused (a typo must not silently become a default); every error names the
+//! field and says how to fix it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use ferry_core::selection::{is_system_schema, DbSelection, ObjectSelection, TableSelection};
+use ferry_core::{Endpoint, Secret, Selection};
+use ferry_load::WriteMethod;
+use ferry_schema::{DefinerPolicy, ExistingTablePolicy, IndexTiming, StructureOptions};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A job specification that failed to parse or validate: which field, what is wrong, how to fix it.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    /// The field path, e.g. `MigrateOption.MigrateType` (or the file when it does not parse).
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+fn err(field: &str, message: impl Into<String>) -> SpecError {
+    SpecError {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// `MigrateOption.ConsistencyParams`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct ConsistencyParams {
+    pub select_rows_per_table: Option<i64>,
+    pub tables_select_all: Option<i64>,
+    pub tables_select_count: Option<i64>,
+}
+
+/// `MigrateOption`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct MigrateOptionRequest {
+    pub run_mode: Option<i64>,
+    pub expect_time: Option<String>,
+    pub migrate_type: Option<i64>,
+    pub migrate_object: Option<i64>,
+    pub consistency_type: Option<i64>,
+    pub is_override_root: Option<i64>,
+    pub extern_params: Option<String>,
+    pub consistency_params: Option<ConsistencyParams>,
+}
+
+/// `SrcInfo` / `DstInfo`: Tencent's fields (cloud-only ones accepted and ignored) plus `User`/`Password`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct EndpointRequest {
+    pub ip: Option<String>,
+    pub port: Option<i64>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub access_key: Option<String>,
+    pub rds_instance_id: Option<String>,
+    pub cvm_instance_id: Option<String>,
+    pub uniq_dcg_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub uniq_vpn_gw_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub region: Option<String>,
+    pub supplier: Option<String>,
+    pub read_only: Option<i64>,
+}
+
+/// One `DatabaseInfo` item.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct DatabaseInfoItem {
+    pub database: String,
+    /// Tencent's three-level form; MySQL has no schemas, so it must be absent.
+    pub schema: Option<String>,
+    pub table: Option<Vec<String>>,
+    /// Extension: the database's name on the target.
+    pub new_database: Option<String>,
+    /// Extension: tables renamed on the target, old name → new name.
+    pub new_table: Option<BTreeMap<String, String>>,
+}
+
+/// `DatabaseInfo`: Tencent sends a JSON array inside a string; a plain array is accepted too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DatabaseInfoField {
+    Text(String),
+    List(Vec<DatabaseInfoItem>),
+}
+
+/// Ferry's own settings (the `Ferry` object).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct FerryOptionsRequest {
+    pub threads: Option<i64>,
+    pub chunk_rows: Option<i64>,
+    pub write_method: Option<String>,
+    pub existing_tables: Option<String>,
+    pub index_timing: Option<String>,
+    pub definer: Option<String>,
+    pub rows_per_second: Option<i64>,
+    pub bytes_per_second: Option<i64>,
+    pub lock_timeout_seconds: Option<i64>,
+    pub connect_timeout_seconds: Option<i64>,
+}
+
+/// The CreateMigrateJob request, as written in a job file or sent to the API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct MigrateJobRequest {
+    pub job_name: Option<String>,
+    pub migrate_option: Option<MigrateOptionRequest>,
+    pub src_database_type: Option<String>,
+    pub src_access_type: Option<String>,
+    pub src_info: Option<EndpointRequest>,
+    pub dst_database_type: Option<String>,
+    pub dst_access_type: Option<String>,
+    pub dst_info: Option<EndpointRequest>,
+    pub database_info: Option<DatabaseInfoField>,
+    pub ferry: Option<FerryOptionsRequest>,
+}
+
+/// What a job does (`MigrateOption.MigrateType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MigrateType {
+    /// 1: structure only.
+    Structure,
+    /// 2: structure and full data.
+    Full,
+    /// 3: structure, full data and incremental.
+    FullIncremental,
+}
+
+/// Ferry's settings, validated.
+#[derive(Debug, Clone)]
+pub struct FerryOptions {
+    pub threads: usize,
+    pub chunk_rows: u64,
+    pub write_method: WriteMethod,
+    pub existing_tables: ExistingTablePolicy,
+    pub structure: StructureOptions,
+    pub rows_per_second: u64,
+    pub bytes_per_second: u64,
+    pub lock_timeout: Duration,
+}
+
+/// A validated job.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub name: String,
+    pub migrate_type: MigrateType,
+    /// `RunMode` 2: start at this UNIX time (UTC).
+    pub start_at: Option<u64>,
+    pub consistency_type: i64,
+    pub source: Endpoint,
+    pub target: Endpoint,
+    pub selection: Selection,
+    pub options: FerryOptions,
+    /// The request as given (for the API's responses; passwords serialize empty).
+    pub request: MigrateJobRequest,
+}
+
+impl MigrateJobRequest {
+    /// Parses a job file: TOML when the name ends in `.toml`, JSON otherwise.
+    pub fn from_file(path: &Path) -> Result<Self, SpecError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(&file, format!("cannot read the job file: {e}")))?;
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
+            Self::from_toml(&text).map_err(|e| err(&file, e.message))
+        } else {
+            Self::from_json(&text).map_err(|e| err(&file, e.message))
+        }
+    }
+
+    /// Parses JSON.
+    pub fn from_json(text: &str) -> Result<Self, SpecError> {
+        serde_json::from_str(text).map_err(|e| err("job", format!("not a valid job (JSON): {e}")))
+    }
+
+    /// Parses TOML.
+    pub fn from_toml(text: &str) -> Result<Self, SpecError> {
+        toml::from_str(text)
+            .map_err(|e| err("job", format!("not a valid job (TOML): {}", e.to_string().trim())))
+    }
+
+    /// Validates into a [`JobSpec`].
+    pub fn validate(&self) -> Result<JobSpec, SpecError> {
+        let name = self
+            .job_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| {
+                err(
+                    "JobName",
+                    "is required: give the job a name, e.g. \"JobName\": \"shop-move\"",
+                )
+            })?;
+        if name.len() > 128 || name.chars().any(|c| c.is_control()) {
+            return Err(err("JobName", "must be at most 128 printable characters"));
+        }
+        let mo = self
+            .migrate_option
+            .as_ref()
+            .ok_or_else(|| err("MigrateOption", "is required (RunMode, MigrateType, …)"))?;
+        let migrate_type =
+            match mo.migrate_type {
+                Some(1) => MigrateType::Structure,
+                Some(2) => MigrateType::Full,
+                Some(3) => MigrateType::FullIncremental,
+                None => {
+                    return Err(err(
+                        "MigrateOption.MigrateType",
+                        "is required: 1 structure, 2 structure + full data, 3 full + incremental",
+                    ))
+                }
+                Some(v) => return Err(err(
+                    "MigrateOption.MigrateType",
+                    format!(
+                        "{v} is not one of 1 (structure), 2 (structure + full data), 3 (full + incremental)"
+                    ),
+                )),
+            };
+        let start_at = match mo.run_mode {
+            None | Some(1) => None,
+            Some(2) => {
+                let t = mo.expect_time.as_deref().ok_or_else(|| {
+                    err(
+                        "MigrateOption.ExpectTime",
+                        "is required when RunMode is 2 (format \"yyyy-mm-dd hh:mm:ss\", UTC)",
+                    )
+                })?;
+                Some(parse_expect_time(t).ok_or_else(|| {
+                    err(
+                        "MigrateOption.ExpectTime",
+                        format!("{t:?} is not a time in the format \"yyyy-mm-dd hh:mm:ss\""),
+                    )
+                })?)
+            }
+            Some(v) => {
+                return Err(err(
+                    "MigrateOption.RunMode",
+                    format!("{v} is not one of 1 (now), 2 (at ExpectTime)"),
+                ))
+            }
+        };
+        let consistency_type = mo.consistency_type.unwrap_or(1);
+        if !(1..=5).contains(&consistency_type) {
+            return Err(err(
+                "MigrateOption.ConsistencyType",
+                format!("{consistency_type} is not one of 1..5"),
+            ));
+        }
+        if let Some(p) = &mo.consistency_params {
+            for (f, v) in [
+                ("SelectRowsPerTable", p.select_rows_per_table),
+                ("TablesSelectAll", p.tables_select_all),
+                ("TablesSelectCount", p.tables_select_count),
+            ] {
+                if let Some(v) = v {
+                    if !(0..=100).contains(&v) {
+                        return Err(err(
+                            &format!("MigrateOption.ConsistencyParams.{f}"),
+                            "must be a percentage, 1..100",
+                        ));
+                    }
+                }
+            }
+        }
+        for (field, v) in [
+            ("SrcDatabaseType", &self.src_database_type),
+            ("DstDatabaseType", &self.dst_database_type),
+        ] {
+            match v.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("mysql") | Some("mariadb") | Some("percona") => {}
+                Some(other) => {
+                    return Err(err(
+                        field,
+                        format!("{other:?} is not supported: Ferry moves mysql, mariadb and percona"),
+                    ))
+                }
+            }
+        }
+        let source = endpoint("SrcInfo", self.src_info.as_ref())?;
+        let target = endpoint("DstInfo", self.dst_info.as_ref())?;
+        let selection = self.selection(mo.migrate_object)?;
+        let options = ferry_options(self.ferry.as_ref())?;
+        Ok(JobSpec {
+            name,
+            migrate_type,
+            start_at,
+            consistency_type,
+            source,
+            target,
+            selection,
+            options,
+            request: self.clone(),
+        })
+    }
+
+    fn selection(&self, migrate_object: Option<i64>) -> Result<Selection, SpecError> {
+        let items = match &self.database_info {
+            None => Vec::new(),
+            Some(DatabaseInfoField::List(l)) => l.clone(),
+            Some(DatabaseInfoField::Text(t)) if t.trim().is_empty() => Vec::new(),
+            Some(DatabaseInfoField::Text(t)) => serde_json::from_str(t).map_err(|e| {
+                err(
+                    "DatabaseInfo",
+                    format!("is not a valid JSON list of {{\"Database\": …, \"Table\": […]}}: {e}"),
+                )
+            })?,
+        };
+        let whole = match migrate_object {
+            Some(1) => true,
+            Some(2) => false,
+            None => items.is_empty(),
+            Some(v) => {
+                return Err(err(
+                    "MigrateOption.MigrateObject",
+                    format!("{v} is not one of 1 (whole instance), 2 (databases and tables in DatabaseInfo)"),
+                ))
+            }
+        };
+        if whole {
+            return Ok(Selection::whole_instance());
+        }
+        if items.is_empty() {
+            return Err(err(
+                "DatabaseInfo",
+                "is required when MigrateObject is 2: list the databases, e.g. [{\"Database\": \"shop\"}]",
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut targets = BTreeSet::new();
+        let mut dbs = Vec::new();
+        for (i, it) in items.iter().enumerate() {
+            let f = |s: &str| format!("DatabaseInfo[{i}].{s}");
+            check_name(&f("Database"), &it.database)?;
+            if is_system_schema(&it.database) {
+                return Err(err(
+                    &f("Database"),
+                    format!("{} is a system schema and cannot be migrated", it.database),
+                ));
+            }
+            if it.schema.is_some() {
+                return Err(err(
+                    &f("Schema"),
+                    "MySQL has no schemas inside databases: remove Schema",
+                ));
+            }
+            if !seen.insert(it.database.clone()) {
+                return Err(err(&f("Database"), format!("{} is listed twice", it.database)));
+            }
+            let target = it.new_database.clone().unwrap_or_else(|| it.database.clone());
+            check_name(&f("NewDatabase"), &target)?;
+            if is_system_schema(&target) || !targets.insert(target.clone()) {
+                return Err(err(
+                    &f("NewDatabase"),
+                    format!("{target} is a system schema or already the target of another database"),
+                ));
+            }
+            let renames = it.new_table.clone().unwrap_or_default();
+            for (old, new) in &renames {
+                check_name(&f(&format!("NewTable.{old}")), new)?;
+                if let Some(ts) = &it.table {
+                    if !ts.contains(old) {
+                        return Err(err(
+                            &f("NewTable"),
+                            format!("renames {old}, which is not in Table"),
+                        ));
+                    }
+                }
+            }
+            let new_names: BTreeSet<&String> = renames.values().collect();
+            if new_names.len() != renames.len() {
+                return Err(err(&f("NewTable"), "two tables are renamed to the same name"));
+            }
+            let tables = match &it.table {
+                None => None,
+                Some(ts) if ts.is_empty() => None,
+                Some(ts) => {
+                    let mut uniq = BTreeSet::new();
+                    let mut out = Vec::new();
+                    for t in ts {
+                        check_name(&f("Table"), t)?;
+                        if !uniq.insert(t) {
+                            return Err(err(&f("Table"), format!("{t} is listed twice")));
+                        }
+                        out.push(TableSelection {
+                            name: t.clone(),
+                            target: renames.get(t).cloned().unwrap_or_else(|| t.clone()),
+                        });
+                    }
+                    Some(out)
+                }
+            };
+            let table_renames = if tables.is_none() {
+                renames
+            } else {
+                BTreeMap::new()
+            };
+            dbs.push(DbSelection {
+                name: it.database.clone(),
+                target,
+                tables,
+                table_renames,
+            });
+        }
+        Ok(Selection {
+            objects: ObjectSelection::Databases(dbs),
+        })
+    }
+}
+
+fn check_name(field: &str, name: &str) -> Result<(), SpecError> {
+    if name.is_empty() || name.chars().count() > 64 || name.ends_with(' ') || name.contains('\0') {
+        return Err(err(
+            field,
+            format!("{name:?} is not a valid MySQL name (1 to 64 characters, no trailing space)"),
+        ));
+    }
+    Ok(())
+}
+
+fn endpoint(field: &str, e: Option<&EndpointRequest>) -> Result<Endpoint, SpecError> {
+    let e = e.ok_or_else(|| {
+        err(
+            field,
+            "is required: {\"Ip\": …, \"Port\": …, \"User\": …, \"Password\": …}",
+        )
+    })?;
+    let host = e.ip.clone().filter(|h| !h.trim().is_empty()).ok_or_else(|| {
+        err(
+            &format!("{field}.Ip"),
+            "is required: the server's host name or IP address",
+        )
+    })?;
+    let port = match e.port {
+        None => 3306,
+        Some(p) if (1..=65535).contains(&p) => p as u16,
+        Some(p) => {
+            return Err(err(
+                &format!("{field}.Port"),
+                format!("{p} is not a TCP port (1..65535)"),
+            ))
+        }
+    };
+    let user = e.user.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
+        err(
+            &format!("{field}.User"),
+            "is required: the account Ferry logs in with",
+        )
+    })?;
+    Ok(Endpoint::new(
+        host,
+        port,
+        user,
+        e.password.clone().unwrap_or_default(),
+    ))
+}
+
+fn choice<T: Copy>(field: &str, v: Option<&str>, default: T, options: &[(&str, T)]) -> Result<T, SpecError> {
+    let Some(v) = v else { return Ok(default) };
+    options
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(v))
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            err(field, format!("{v:?} is not one of {}", names.join(", ")))
+        })
+}
+
+fn range(field: &str, v: Option<i64>, default: i64, lo: i64, hi: i64) -> Result<i64, SpecError> {
+    let v = v.unwrap_or(default);
+    if v < lo || v > hi {
+        return Err(err(field, format!("{v} is out of range {lo}..{hi}")));
+    }
+    Ok(v)
+}
+
+fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecError> {
+    let d = FerryOptionsRequest::default();
+    let f = f.unwrap_or(&d);
+    let write_method = choice(
+        "Ferry.WriteMethod",
+        f.write_method.as_deref(),
+        WriteMethod::Auto,
+        &[
+            ("auto", WriteMethod::Auto),
+            ("load_data", WriteMethod::LoadData),
+            ("insert", WriteMethod::Insert),
+        ],
+    )?;
+    let existing_tables = choice(
+        "Ferry.ExistingTables",
+        f.existing_tables.as_deref(),
+        ExistingTablePolicy::Fail,
+        &[
+            ("fail", ExistingTablePolicy::Fail),
+            ("truncate", ExistingTablePolicy::Truncate),
+            ("drop", ExistingTablePolicy::Drop),
+            ("append", ExistingTablePolicy::Append),
+        ],
+    )?;
+    let index_timing = choice(
+        "Ferry.IndexTiming",
+        f.index_timing.as_deref(),
+        IndexTiming::AfterData,
+        &[
+            ("after_data", IndexTiming::AfterData),
+            ("inline", IndexTiming::Inline),
+        ],
+    )?;
+    let definer = choice(
+        "Ferry.Definer",
+        f.definer.as_deref(),
+        DefinerPolicy::Keep,
+        &[
+            ("keep", DefinerPolicy::Keep),
+            ("rewrite", DefinerPolicy::RewriteToCurrentUser),
+        ],
+    )?;
+    Ok(FerryOptions {
+        threads: range("Ferry.Threads", f.threads, 4, 1, 64)? as usize,
+        chunk_rows: range("Ferry.ChunkRows", f.chunk_rows, 100_000, 1, 100_000_000)? as u64,
+        write_method,
+        existing_tables,
+        structure: StructureOptions {
+            index_timing,
+            definer,
+        },
+        rows_per_second: range("Ferry.RowsPerSecond", f.rows_per_second, 0, 0, i64::MAX)? as u64,
+        bytes_per_second: range("Ferry.BytesPerSecond", f.bytes_per_second, 0, 0, i64::MAX)? as u64,
+        lock_timeout: Duration::from_secs(range(
+            "Ferry.LockTimeoutSeconds",
+            f.lock_timeout_seconds,
+            30,
+            1,
+            86_400,
+        )? as u64),
+    })
+    .and_then(|o| {
+        let _ = range(
+            "Ferry.ConnectTimeoutSeconds",
+            f.connect_timeout_seconds,
+            10,
+            1,
+            3600,
+        )?;
+        Ok(o)
+    })
+}
+
+impl JobSpec {
+    /// The connect timeout from the request (validated).
+    pub fn connect_timeout(&self) -> Duration {
+        let s = self
+            .request
+            .ferry
+            .as_ref()
+            .and_then(|f| f.connect_timeout_seconds)
+            .unwrap_or(10);
+        Duration::from_secs(s.max(1) as u64)
+    }
+}
+
+/// `yyyy-mm-dd hh:mm:ss` (UTC) as UNIX seconds.
+pub fn parse_expect_time(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (date, time) = s.split_once(' ')?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|p| p.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    let ([y, m, dd], [hh, mi, ss]) = (d.as_slice(), t.as_slice()) else {
+        return None;
+    };
+    if !(1..=12).contains(m)
+        || !(1..=31).contains(dd)
+        || !(0..24).contains(hh)
+        || !(0..60).contains(mi)
+        || !(0..60).contains(ss)
+    {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if *m <= 2 { y - 1 } else { *y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + dd - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mi * 60 + ss).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+        "JobName": "t", "MigrateOption": {"RunMode": 1, "MigrateType": 2, "MigrateObject": 2, "ConsistencyType": 5},
+        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
+        "SrcInfo": {"Ip": "127.0.0.1", "Port": 3306, "User": "u", "Password": "secret-pw"},
+        "DstDatabaseType": "mysql", "DstAccessType": "cdb",
+        "DstInfo": {"Ip": "127.0.0.1", "Port": 3307, "User": "u", "Password": "p", "InstanceId": ""},
+        "DatabaseInfo": "[{\"Database\":\"shop\",\"Table\":[\"orders\",\"users\"],\"NewDatabase\":\"shop2\",\"NewTable\":{\"orders\":\"orders2\"}},{\"Database\":\"crm\"}]",
+        "Ferry": {"Threads": 8, "ExistingTables": "truncate"}
+    }"#;
+
+    #[test]
+    fn parses_and_validates() {
+        let spec = MigrateJobRequest::from_json(GOOD).unwrap().validate().unwrap();
+        assert_eq!(spec.migrate_type, MigrateType::Full);
+        assert_eq!(spec.options.threads, 8);
+        assert_eq!(spec.options.existing_tables, ExistingTablePolicy::Truncate);
+        assert_eq!(
+            spec.selection.target_table("shop", "orders"),
+            Some(("shop2".into(), "orders2".into()))
+        );
+        assert_eq!(
+            spec.selection.target_table("shop", "users"),
+            Some(("shop2".into(), "users".into()))
+        );
+        assert_eq!(spec.selection.target_table("shop", "other"), None);
+        assert_eq!(
+            spec.selection.target_table("crm", "x"),
+            Some(("crm".into(), "x".into()))
+        );
+        assert!(!format!("{spec:?}").contains("secret-pw"));
+        assert!(!serde_json::to_string(&spec.request)
+            .unwrap()
+            .contains("secret-pw"));
+    }
+
+    #[test]
+    fn toml_is_the_same_job() {
+        let toml = r#"
+            JobName = "t"
+            DatabaseInfo = [{ Database = "shop", Table = ["orders"] }]
+            [MigrateOption]
+            RunMode = 1
+            MigrateType = 1
+            [SrcInfo]
+            Ip = "h"
+            User = "u"
+            [DstInfo]
+            Ip = "h2"
+            Port = 3307
+            User = "u"
+        "#;
+        let spec = MigrateJobRequest::from_toml(toml).unwrap().validate().unwrap();
+        assert_eq!(spec.migrate_type, MigrateType::Structure);
+        assert_eq!(spec.source.port, 3306);
+        assert_eq!(
+            spec.selection.target_table("shop", "orders"),
+            Some(("shop".into(), "orders".into()))
+        );
+    }
+
+    fn field_of(json: &str) -> String {
+        match MigrateJobRequest::from_json(json).and_then(|r| r.validate()) {
+            Ok(_) => "ok".into(),
+            Err(e) => e.field,
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let base: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        let with = |path: &[&str], v: serde_json::Value| {
+            let mut j = base.clone();
+            let mut cur = &mut j;
+            for p in &path[..path.len() - 1] {
+                cur = cur.get_mut(*p).unwrap();
+            }
+            cur[path[path.len() - 1]] = v;
+            field_of(&j.to_string())
+        };
+        assert_eq!(
+            with(&["MigrateOption", "MigrateType"], 7.into()),
+            "MigrateOption.MigrateType"
+        );
+        assert_eq!(with(&["SrcInfo", "Port"], 70000.into()), "SrcInfo.Port");
+        assert_eq!(with(&["DstInfo", "Ip"], "".into()), "DstInfo.Ip");
+        assert_eq!(
+            with(&["Ferry", "ExistingTables"], "wipe".into()),
+            "Ferry.ExistingTables"
+        );
+        assert_eq!(with(&["Ferry", "Threads"], 0.into()), "Ferry.Threads");
+        assert_eq!(
+            with(&["DatabaseInfo"], "[{\"Database\":\"mysql\"}]".into()),
+            "DatabaseInfo[0].Database"
+        );
+        assert_eq!(with(&["DatabaseInfo"], "not json".into()), "DatabaseInfo");
+        assert_eq!(
+            with(&["MigrateOption", "RunMode"], 2.into()),
+            "MigrateOption.ExpectTime"
+        );
+        assert_eq!(with(&["JobName"], "".into()), "JobName");
+        // unknown fields are refused and named
+        let e = MigrateJobRequest::from_json(&GOOD.replace("\"Threads\"", "\"Threds\"")).unwrap_err();
+        assert!(e.message.contains("Threds"), "{e}");
+        assert!(MigrateJobRequest::from_json("{").is_err());
+    }
+
+    #[test]
+    fn expect_time() {
+        assert_eq!(parse_expect_time("1970-01-01 00:00:00"), Some(0));
+        assert_eq!(parse_expect_time("2018-05-24 15:06:03"), Some(1_527_174_363));
+        assert_eq!(parse_expect_time("2018-13-24 15:06:03"), None);
+        assert_eq!(parse_expect_time("yesterday"), None);
+    }
+}

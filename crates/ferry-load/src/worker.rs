@@ -1,0 +1,277 @@
+//! Workers: each owns one snapshot reader connection and one target writer connection, and pulls
+//! chunks from a shared queue (largest tables first, so the tail of the load is short).
+//!
+//! A chunk is copied in one target transaction: `BEGIN`, the rows (LOAD DATA or INSERTs, fed by
+//! the reader through a bounded channel), the checkpoint `UPDATE … SET done = 1`, `COMMIT`. A
+//! transient target error rolls the chunk back and retries it (fresh connection, up to
+//! [`MAX_RETRIES`] times with backoff); a source error ends the run, because the snapshot
+//! connection cannot be replaced by one at the same snapshot.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferry_core::progress::{ProgressEvent, ProgressSink};
+use ferry_core::throttle::Throttle;
+use ferry_core::{Endpoint, ErrorKind};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::checkpoint;
+use crate::chunk::ChunkPlan;
+use crate::error::{Ctx, LoadError};
+use crate::reader::{self, Encoding, ReadOutcome};
+use crate::session;
+use crate::statements::TableSql;
+use crate::writer::{self, WriteFailure};
+use crate::WriteMethod;
+
+/// Retries of a chunk after a transient target error.
+pub const MAX_RETRIES: u32 = 3;
+
+/// Blocks in flight between a reader and its writer.
+const CHANNEL_BLOCKS: usize = 3;
+
+/// A chunk to copy.
+#[derive(Debug, Clone)]
+pub struct WorkItem {
+    pub table: usize,
+    pub chunk: ChunkPlan,
+}
+
+/// State shared by the workers of one run.
+pub struct Shared {
+    pub tables: Vec<TableSql>,
+    pub queue: Mutex<VecDeque<WorkItem>>,
+    /// Chunks of each table not yet committed.
+    pub remaining: Vec<AtomicU64>,
+    /// What the caller asked for.
+    pub requested: WriteMethod,
+    /// Set when the target does not allow LOAD DATA LOCAL (or INSERT was asked for).
+    pub insert_only: AtomicBool,
+    pub rows: AtomicU64,
+    pub bytes: AtomicU64,
+    pub chunks: AtomicU64,
+    pub job: String,
+    pub snapshot: String,
+    pub throttle: Arc<Throttle>,
+    pub progress: ProgressSink,
+    pub dst: Endpoint,
+    /// Target size of a LOAD DATA block.
+    pub load_block: usize,
+    /// Target size of an INSERT statement.
+    pub insert_block: usize,
+    /// Largest LOAD DATA packet.
+    pub piece: usize,
+}
+
+enum Failure {
+    /// The source (snapshot) side failed: the run must end.
+    Source(LoadError),
+    /// The target side failed: retry when transient.
+    Target(LoadError),
+    /// LOAD DATA LOCAL is refused by the target.
+    Refused(String),
+}
+
+/// Copies chunks until the queue is empty.
+pub async fn run(shared: Arc<Shared>, mut reader: Conn) -> Result<(), LoadError> {
+    let mut writer = shared.dst.connect(session::writer()).await?;
+    loop {
+        let next = shared.queue.lock().ok().and_then(|mut q| q.pop_front());
+        let Some(item) = next else { break };
+        let t = &shared.tables[item.table];
+        let span = tracing::info_span!("chunk", table = %t.source_name, chunk = item.chunk.chunk_no);
+        let out = copy_with_retries(&shared, &mut reader, &mut writer, &item)
+            .instrument(span)
+            .await
+            .map_err(|e| e.in_chunk(&t.source_name, item.chunk.chunk_no))?;
+        shared.rows.fetch_add(out.rows, Ordering::Relaxed);
+        shared.bytes.fetch_add(out.bytes, Ordering::Relaxed);
+        shared.chunks.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("ferry_load_rows_total").increment(out.rows);
+        metrics::counter!("ferry_load_bytes_total").increment(out.bytes);
+        metrics::counter!("ferry_load_chunks_total").increment(1);
+        (shared.progress)(ProgressEvent::ChunkDone {
+            table: t.source_name.clone(),
+            rows: out.rows,
+            bytes: out.bytes,
+        });
+        if shared.remaining[item.table].fetch_sub(1, Ordering::AcqRel) == 1 {
+            tracing::info!(table = %t.source_name, "table loaded");
+            (shared.progress)(ProgressEvent::TableDone {
+                table: t.source_name.clone(),
+            });
+        }
+    }
+    let _ = writer.disconnect().await;
+    let _ = reader.disconnect().await;
+    Ok(())
+}
+
+async fn copy_with_retries(
+    shared: &Shared,
+    reader: &mut Conn,
+    writer: &mut Conn,
+    item: &WorkItem,
+) -> Result<ReadOutcome, LoadError> {
+    let t = &shared.tables[item.table];
+    let mut attempt = 0u32;
+    loop {
+        let method = if shared.insert_only.load(Ordering::Relaxed) {
+            Encoding::Insert
+        } else {
+            Encoding::LoadData
+        };
+        match copy_chunk(shared, reader, writer, item, method).await {
+            Ok(out) => return Ok(out),
+            Err(Failure::Source(e)) => return Err(e),
+            Err(Failure::Refused(reason)) => {
+                if shared.requested == WriteMethod::LoadData {
+                    return Err(LoadError::LocalInfileDisabled { reason });
+                }
+                tracing::warn!(%reason, "the target refuses LOAD DATA LOCAL; using INSERT");
+                shared.insert_only.store(true, Ordering::Relaxed);
+            }
+            Err(Failure::Target(e)) => {
+                if e.kind() != ErrorKind::Transient || attempt >= MAX_RETRIES {
+                    return Err(e);
+                }
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "transient error on the target; retrying the chunk");
+                (shared.progress)(ProgressEvent::Retrying {
+                    what: format!("chunk {} of {}", item.chunk.chunk_no, t.source_name),
+                    error: e.to_string(),
+                    attempt,
+                });
+                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                let fresh = shared.dst.connect(session::writer()).await?;
+                let old = std::mem::replace(writer, fresh);
+                drop(old);
+                // A connection lost around COMMIT leaves its outcome unknown: the checkpoint says.
+                let done = checkpoint::chunk_done(
+                    writer,
+                    &shared.job,
+                    &t.target_db,
+                    &t.target_table,
+                    item.chunk.chunk_no,
+                )
+                .await?;
+                if let Some((rows, bytes)) = done {
+                    return Ok(ReadOutcome {
+                        rows,
+                        bytes,
+                        complete: true,
+                    });
+                }
+            }
+        }
+    }
+}
+
+async fn rollback(writer: &mut Conn) {
+    let _ = writer.query_drop("ROLLBACK").await;
+}
+
+async fn copy_chunk(
+    shared: &Shared,
+    reader: &mut Conn,
+    writer: &mut Conn,
+    item: &WorkItem,
+    enc: Encoding,
+) -> Result<ReadOutcome, Failure> {
+    let t = &shared.tables[item.table];
+    writer
+        .query_drop("BEGIN")
+        .await
+        .ctx(|| "starting a target transaction".into())
+        .map_err(Failure::Target)?;
+    let (tx, rx) = mpsc::channel(CHANNEL_BLOCKS);
+    let enum_error_value = AtomicBool::new(false);
+    let block_size = match enc {
+        Encoding::LoadData => shared.load_block,
+        Encoding::Insert => shared.insert_block,
+    };
+    let read = reader::read_chunk(
+        reader,
+        t,
+        &item.chunk,
+        enc,
+        block_size,
+        tx,
+        &shared.throttle,
+        &enum_error_value,
+    );
+    let write = async {
+        match enc {
+            Encoding::LoadData => writer::load_data(writer, t, rx, shared.piece, &enum_error_value).await,
+            Encoding::Insert => writer::insert(writer, t, rx, &enum_error_value).await,
+        }
+    };
+    let (read, written) = tokio::join!(read, write);
+    let read = match read {
+        Ok(r) => r,
+        Err(e) => {
+            rollback(writer).await;
+            return Err(Failure::Source(e));
+        }
+    };
+    let written = match written {
+        Ok(n) => n,
+        Err(f) => {
+            rollback(writer).await;
+            return Err(match f {
+                WriteFailure::Refused(r) => Failure::Refused(r),
+                WriteFailure::Error(e) => Failure::Target(e),
+            });
+        }
+    };
+    if !read.complete || written != read.rows {
+        rollback(writer).await;
+        return Err(Failure::Target(LoadError::RowCount {
+            read: read.rows,
+            written,
+        }));
+    }
+    let marked = async {
+        writer
+            .exec_drop(
+                checkpoint::mark_done_sql(),
+                (
+                    read.rows,
+                    read.bytes,
+                    shared.snapshot.as_str(),
+                    shared.job.as_str(),
+                    t.target_db.as_str(),
+                    t.target_table.as_str(),
+                    item.chunk.chunk_no,
+                ),
+            )
+            .await?;
+        let n = writer.affected_rows();
+        Ok::<u64, mysql_async::Error>(n)
+    }
+    .await;
+    let marked = match marked.ctx(|| "marking the chunk done on the target".into()) {
+        Ok(n) => n,
+        Err(e) => {
+            rollback(writer).await;
+            return Err(Failure::Target(e));
+        }
+    };
+    if marked != 1 {
+        rollback(writer).await;
+        return Err(Failure::Target(LoadError::Checkpoint(
+            "the chunk is already marked done (is another run of this job loading at the same time?)".into(),
+        )));
+    }
+    writer
+        .query_drop("COMMIT")
+        .await
+        .ctx(|| "committing the chunk on the target".into())
+        .map_err(Failure::Target)?;
+    Ok(read)
+}
