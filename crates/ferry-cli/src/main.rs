@@ -1,8 +1,10 @@
 //! The `ferry` binary: a thin command line over the job runner.
 //!
 //! `ferry run JOB_FILE` runs a migration job in the foreground with live progress;
-//! `ferry validate JOB_FILE` checks a job file and prints what it would do.
+//! `ferry check JOB_FILE` runs the pre-check items; `ferry validate JOB_FILE` checks a job file
+//! and prints what it would do.
 
+mod check;
 mod progress;
 mod run;
 
@@ -59,6 +61,22 @@ enum Command {
         /// Progress display.
         #[arg(long, value_enum, default_value = "auto")]
         progress: ProgressMode,
+        /// Start without the pre-check (it normally runs first and stops on FAILED items).
+        #[arg(long)]
+        skip_check: bool,
+    },
+    /// Run the pre-check items of a job: PASSED / WARNING / FAILED, with what to fix.
+    ///
+    /// Exit status 0 when no item failed, 1 otherwise. Read-only on both servers.
+    Check {
+        /// The job file (.json or .toml).
+        job_file: PathBuf,
+        /// Print the items as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print the message of every item, not only of warnings and failures.
+        #[arg(long)]
+        all: bool,
     },
     /// Check a job file and print the validated job (passwords are never printed).
     Validate {
@@ -69,8 +87,9 @@ enum Command {
 
 fn init_logging(format: LogFormat, verbose: u8) {
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        // mysql_async logs every failed statement at ERROR, expected probes included.
+        0 => "warn,mysql_async=off",
+        1 => "info,mysql_async=warn",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
@@ -100,7 +119,9 @@ fn main() -> std::process::ExitCode {
                 job_file,
                 restart,
                 progress,
-            } => run::run(&job_file, restart, progress).await,
+                skip_check,
+            } => run::run(&job_file, restart, progress, skip_check).await,
+            Command::Check { job_file, json, all } => check::check(&job_file, json, all).await,
             Command::Validate { job_file } => run::validate(&job_file),
         }
     });

@@ -14,7 +14,7 @@ use ferry_load::WriteMethod;
 use crate::progress::{format_duration, Display, Tracker};
 use crate::ProgressMode;
 
-fn load_spec(path: &Path) -> Result<JobSpec> {
+pub fn load_spec(path: &Path) -> Result<JobSpec> {
     let req = MigrateJobRequest::from_file(path).map_err(|e| anyhow::anyhow!("invalid job file: {e}"))?;
     let spec = req
         .validate()
@@ -66,8 +66,31 @@ fn watch_hangup(path: PathBuf, throttle: Arc<Throttle>) {
 fn watch_hangup(_path: PathBuf, _throttle: Arc<Throttle>) {}
 
 /// `ferry run`.
-pub async fn run(path: &Path, restart: bool, mode: ProgressMode) -> Result<ExitCode> {
+pub async fn run(path: &Path, restart: bool, mode: ProgressMode, skip_check: bool) -> Result<ExitCode> {
     let spec = load_spec(path)?;
+    if !skip_check {
+        let resuming = !restart && ferry_job::has_progress(&spec).await.unwrap_or(false);
+        eprintln!("pre-check …");
+        let items = crate::check::run_checks(&spec, resuming).await;
+        let (p, w, f) = ferry_check::summary(&items);
+        if f > 0 {
+            crate::check::print_items(&items, false);
+            eprintln!("error: job {:?} not started: {f} pre-check item(s) FAILED (fix them, or run with --skip-check)", spec.name);
+            return Ok(ExitCode::FAILURE);
+        }
+        for i in items
+            .iter()
+            .filter(|i| i.status == ferry_check::CheckStatus::Warning)
+        {
+            eprintln!(
+                "warning: {} ({}): {}",
+                i.name,
+                i.id,
+                i.message.lines().next().unwrap_or_default()
+            );
+        }
+        eprintln!("pre-check: {p} passed, {w} warnings, 0 failed");
+    }
     let mut opts = RunOptions::for_spec(&spec);
     opts.restart = restart;
     watch_hangup(path.to_path_buf(), opts.throttle.clone());

@@ -8,8 +8,12 @@ use common::*;
 use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target};
 use serde_json::json;
 
-fn fails_with(job: &serde_json::Value, name: &str, needles: &[&str]) -> String {
-    let out = run(&write_job(name, job), &["--restart"]);
+/// Runs the job (pre-check included, unless `args` says `--skip-check`) and expects exit 1 with
+/// every needle in the output.
+fn fails_with(job: &serde_json::Value, name: &str, args: &[&str], needles: &[&str]) -> String {
+    let mut all = vec!["--restart"];
+    all.extend_from_slice(args);
+    let out = run(&write_job(name, job), &all);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     for n in needles {
@@ -21,18 +25,43 @@ fn fails_with(job: &serde_json::Value, name: &str, needles: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_host_and_wrong_password() -> Result<()> {
-    // A closed local port: connection refused.
+    // A closed local port: connection refused. Told by the runner and by the pre-check.
     let mut j = job("fe-refused", json!([{"Database": "fe_x"}]), json!({}), 2);
     j["SrcInfo"]["Port"] = json!(1);
-    fails_with(&j, "fe-refused", &["source", "cannot connect", "SrcInfo.Port"]);
+    fails_with(
+        &j,
+        "fe-refused",
+        &["--skip-check"],
+        &["source", "cannot connect", "SrcInfo.Port"],
+    );
+    let t = fails_with(
+        &j,
+        "fe-refused",
+        &[],
+        &[
+            "source_connection",
+            "connection refused by 127.0.0.1:1",
+            "not started",
+        ],
+    );
+    assert!(
+        t.contains("more items not checked"),
+        "dependent items collapse into one line:\n{t}"
+    );
 
     let mut j = job("fe-password", json!([{"Database": "fe_x"}]), json!({}), 2);
     j["DstInfo"]["Password"] = json!("definitely-wrong");
     let t = fails_with(
         &j,
         "fe-password",
+        &["--skip-check"],
         &["target", "access denied", "DstInfo.Password"],
     );
+    assert!(
+        !t.contains("definitely-wrong"),
+        "the password must never be printed"
+    );
+    let t = fails_with(&j, "fe-password", &[], &["target_connection", "wrong password"]);
     assert!(
         !t.contains("definitely-wrong"),
         "the password must never be printed"
@@ -45,21 +74,27 @@ async fn unknown_database_or_table() -> Result<()> {
     let mut s = connect(&source()).await?;
     fresh_db(&mut s, "fe_known").await?;
     exec(&mut s, "CREATE TABLE fe_known.t (id INT PRIMARY KEY)").await?;
+    let nodb = job("fe-nodb", json!([{"Database": "fe_nope"}]), json!({}), 2);
     fails_with(
-        &job("fe-nodb", json!([{"Database": "fe_nope"}]), json!({}), 2),
+        &nodb,
         "fe-nodb",
+        &["--skip-check"],
         &["database fe_nope does not exist on the source"],
     );
-    fails_with(
-        &job(
-            "fe-notable",
-            json!([{"Database": "fe_known", "Table": ["t", "ghost"]}]),
-            json!({}),
-            2,
-        ),
+    fails_with(&nodb, "fe-nodb", &[], &["source_objects_exist", "fe_nope"]);
+    let notable = job(
         "fe-notable",
+        json!([{"Database": "fe_known", "Table": ["t", "ghost"]}]),
+        json!({}),
+        2,
+    );
+    fails_with(
+        &notable,
+        "fe-notable",
+        &["--skip-check"],
         &["table fe_known.ghost does not exist on the source"],
     );
+    fails_with(&notable, "fe-notable", &[], &["source_objects_exist", "ghost"]);
     drop_dbs(&mut s, &["fe_known"]).await?;
     Ok(())
 }
@@ -103,7 +138,8 @@ async fn non_empty_target_table_fails_and_changes_nothing() -> Result<()> {
     )
     .await?;
     let j = job("fe-busy", json!([{"Database": "fe_busy"}]), json!({}), 2);
-    fails_with(&j, "fe-busy", &["fe_busy.b", "ExistingTables"]);
+    fails_with(&j, "fe-busy", &["--skip-check"], &["fe_busy.b", "ExistingTables"]);
+    fails_with(&j, "fe-busy", &[], &["target_existing_tables", "fe_busy"]);
     let a: u64 = scalar(
         &mut t,
         "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='fe_busy' AND TABLE_NAME='a'",

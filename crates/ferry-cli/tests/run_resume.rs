@@ -29,6 +29,14 @@ async fn kill_9_then_resume_gives_exact_rows() -> Result<()> {
         2,
     );
     let path = write_job("fk-big-slow", &slow);
+    // Forget any earlier run of this job, so the wait below sees only this run's chunks.
+    for table in ["load_chunk", "load_job", "job_phase"] {
+        let _ = exec(
+            &mut t,
+            &format!("DELETE FROM ferry_meta.{table} WHERE job = 'fk-big'"),
+        )
+        .await;
+    }
     let mut child = ferry()
         .arg("run")
         .arg(&path)

@@ -9,5 +9,5 @@ pub mod runner;
 pub mod spec;
 
 pub use error::JobError;
-pub use runner::{run_job, JobSummary, RunOptions};
+pub use runner::{has_progress, run_job, JobSummary, RunOptions};
 pub use spec::{JobSpec, MigrateType, SpecError};

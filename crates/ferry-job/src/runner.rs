@@ -123,6 +123,23 @@ async fn forget_phases(dst: &mut Conn, job: &str) -> Result<(), JobError> {
     Ok(())
 }
 
+/// True when an earlier run of this job left progress on the target (finished phases or load
+/// checkpoints): running it again resumes.
+pub async fn has_progress(spec: &JobSpec) -> Result<bool, JobError> {
+    let (mut dst, _) = connect(spec, true).await?;
+    let meta: Option<u64> = dst
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'job_phase'",
+            (META_SCHEMA,),
+        )
+        .await
+        .ctx(|| "reading ferry_meta on the target".into())?;
+    if meta.unwrap_or(0) > 0 && !phases_done(&mut dst, &spec.name).await?.is_empty() {
+        return Ok(true);
+    }
+    Ok(ferry_load::has_checkpoints(&spec.target, &spec.name).await?)
+}
+
 async fn connect(spec: &JobSpec, target: bool) -> Result<(Conn, Flavor), JobError> {
     let (side, field, ep) = if target {
         ("target", "DstInfo", &spec.target)

@@ -219,24 +219,25 @@ impl MigrateJobRequest {
             .migrate_option
             .as_ref()
             .ok_or_else(|| err("MigrateOption", "is required (RunMode, MigrateType, …)"))?;
-        let migrate_type =
-            match mo.migrate_type {
-                Some(1) => MigrateType::Structure,
-                Some(2) => MigrateType::Full,
-                Some(3) => MigrateType::FullIncremental,
-                None => {
-                    return Err(err(
-                        "MigrateOption.MigrateType",
-                        "is required: 1 structure, 2 structure + full data, 3 full + incremental",
-                    ))
-                }
-                Some(v) => return Err(err(
+        let migrate_type = match mo.migrate_type {
+            Some(1) => MigrateType::Structure,
+            Some(2) => MigrateType::Full,
+            Some(3) => MigrateType::FullIncremental,
+            None => {
+                return Err(err(
+                    "MigrateOption.MigrateType",
+                    "is required: 1 structure, 2 structure + full data, 3 full + incremental",
+                ))
+            }
+            Some(v) => {
+                return Err(err(
                     "MigrateOption.MigrateType",
                     format!(
                         "{v} is not one of 1 (structure), 2 (structure + full data), 3 (full + incremental)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let start_at = match mo.run_mode {
             None | Some(1) => None,
             Some(2) => {
@@ -569,6 +570,25 @@ fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecEr
 }
 
 impl JobSpec {
+    /// What the pre-check needs to judge this job. `resuming`: the job already has progress on
+    /// the target, so its own non-empty tables are expected there.
+    pub fn check_input(&self, resuming: bool) -> ferry_check::CheckInput {
+        let mut source = self.source.clone();
+        let mut target = self.target.clone();
+        source.connect_timeout = self.connect_timeout();
+        target.connect_timeout = self.connect_timeout();
+        ferry_check::CheckInput {
+            source,
+            target,
+            selection: self.selection.clone(),
+            incremental: self.migrate_type == MigrateType::FullIncremental,
+            fail_on_nonempty_target_tables: !resuming
+                && self.options.existing_tables == ExistingTablePolicy::Fail,
+            allow_downgrade: false,
+            estimated_load_seconds: None,
+        }
+    }
+
     /// The connect timeout from the request (validated).
     pub fn connect_timeout(&self) -> Duration {
         let s = self

@@ -1,0 +1,1035 @@
+//! The state machine between raw binlog events and [`ReplEvent`]s, shared by the network
+//! stream and the file reader.
+//!
+//! It owns everything that needs memory across events:
+//! - the position: `(file, next offset)` from each header's `log_pos` (u32, widened across the
+//!   4 GiB wrap by tracking the high bits), a Rotate's payload for the new file, a heartbeat's
+//!   file name and `log_pos` while the source is idle; artificial events with `log_pos = 0` and
+//!   events inside a MySQL transaction payload do not move it;
+//! - CRC32 verification of every event when the format description says CRC32, and the
+//!   first fake Rotate's trailing checksum (mysql_async #189), stripped only when it matches;
+//! - the table map cache and the rows → raw values step;
+//! - the event-group state (GTID / BEGIN … COMMIT / XID / standalone DDL) with consistency
+//!   checks, and the GTID state after each finished group.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use ferry_core::position::{GtidSetEntry, MariaGtid};
+use ferry_core::{GtidSet, MariaGtidPos, Position};
+use mysql_async::binlog::events::{
+    Event, EventData, OptionalMetaExtractor, QueryEvent, RowsEventData, StatusVarVal, TableMapEvent,
+};
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::binlog::{BinlogChecksumAlg, EventType, RowsEventFlags, StatusVarKey};
+use tracing::{debug, trace};
+
+use crate::error::ReplayError;
+use crate::event::{
+    BinlogColumn, BinlogPos, EventKind, GroupInfo, Gtid, QueryData, RawRowPair, ReplEvent, RowsData, RowsKind,
+};
+use crate::mariadb_events::{self, event_name, MariaEvent, MariaEventError};
+
+/// The source's GTID state as groups finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GtidState {
+    Maria(MariaGtidPos),
+    Mysql(GtidSet),
+}
+
+impl GtidState {
+    /// As a `ferry_core::Position`.
+    pub fn to_position(&self) -> Position {
+        match self {
+            GtidState::Maria(p) => Position::MariaGtidPos { pos: p.clone() },
+            GtidState::Mysql(s) => Position::MysqlGtidSet { set: s.clone() },
+        }
+    }
+
+    fn add(&mut self, gtid: &Gtid) {
+        match (self, gtid) {
+            (GtidState::Maria(pos), Gtid::Maria(g)) => {
+                match pos.0.iter_mut().find(|x| x.domain == g.domain) {
+                    Some(x) => *x = *g,
+                    None => {
+                        pos.0.push(*g);
+                        pos.0.sort_by_key(|x| x.domain);
+                    }
+                }
+            }
+            (GtidState::Mysql(set), Gtid::Mysql { uuid, tag, gno }) => {
+                add_to_gtid_set(set, uuid, tag.as_deref(), *gno)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Adds one transaction to a MySQL GTID set, merging intervals.
+pub fn add_to_gtid_set(set: &mut GtidSet, uuid: &str, tag: Option<&str>, gno: u64) {
+    let idx = match set
+        .0
+        .iter()
+        .position(|e| e.uuid == uuid && e.tag.as_deref() == tag)
+    {
+        Some(i) => i,
+        None => {
+            set.0.push(GtidSetEntry {
+                uuid: uuid.to_string(),
+                tag: tag.map(str::to_string),
+                intervals: Vec::new(),
+            });
+            set.0.sort_by(|x, y| (&x.uuid, &x.tag).cmp(&(&y.uuid, &y.tag)));
+            match set
+                .0
+                .iter()
+                .position(|e| e.uuid == uuid && e.tag.as_deref() == tag)
+            {
+                Some(i) => i,
+                None => return,
+            }
+        }
+    };
+    let iv = &mut set.0[idx].intervals;
+    if iv.iter().any(|&(a, b)| a <= gno && gno <= b) {
+        return;
+    }
+    iv.push((gno, gno));
+    iv.sort();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(iv.len());
+    for &(a, b) in iv.iter() {
+        match merged.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    *iv = merged;
+}
+
+/// The GTID position a MariaDB GTID_LIST describes (per domain, the
+/// highest sequence number).
+fn maria_pos_from_list(list: &[MariaGtid]) -> MariaGtidPos {
+    let mut by_domain: Vec<MariaGtid> = Vec::new();
+    for g in list {
+        match by_domain.iter_mut().find(|x| x.domain == g.domain) {
+            Some(x) if x.seq < g.seq => *x = *g,
+            Some(_) => {}
+            None => by_domain.push(*g),
+        }
+    }
+    by_domain.sort_by_key(|x| x.domain);
+    MariaGtidPos(by_domain)
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    /// A group is open (after GTID / BEGIN, before COMMIT / XID / the standalone statement).
+    open: bool,
+    gtid: Option<Gtid>,
+    /// BEGIN seen (or implied by a MariaDB transactional GTID): statements inside do not end
+    /// the group.
+    in_transaction: bool,
+}
+
+const LOG_EVENT_ARTIFICIAL_F: u16 = 0x20;
+
+/// Raw event → [`ReplEvent`] translation with position, checksum and group tracking.
+#[derive(Debug)]
+pub struct Translator {
+    file: String,
+    pos: u64,
+    seen_fde: bool,
+    tables: HashMap<u64, TableMapEvent<'static>>,
+    /// Bytes of a MySQL transaction payload whose inner events are still to come.
+    payload_remaining: u64,
+    group: Group,
+    gtid_state: Option<GtidState>,
+    /// Whether CRC32 checksums are verified (always, today; kept switchable for callers that
+    /// feed pre-verified events).
+    verify_checksums: bool,
+}
+
+fn start_of(file: &str, pos: u64) -> String {
+    format!("{file}:{pos}")
+}
+
+/// The 19-byte header of an event, as written.
+fn header_bytes(ev: &Event) -> [u8; 19] {
+    let h = ev.header();
+    let mut b = [0u8; 19];
+    b[0..4].copy_from_slice(&h.timestamp().to_le_bytes());
+    b[4] = h.event_type_raw();
+    b[5..9].copy_from_slice(&h.server_id().to_le_bytes());
+    b[9..13].copy_from_slice(&h.event_size().to_le_bytes());
+    b[13..17].copy_from_slice(&h.log_pos().to_le_bytes());
+    b[17..19].copy_from_slice(&h.flags_raw().to_le_bytes());
+    b
+}
+
+/// Widens a 32-bit `log_pos` against the current 64-bit position (files above 4 GiB).
+fn widen(cur: u64, low: u32) -> u64 {
+    let high = cur & !0xffff_ffff;
+    let mut c = high | u64::from(low);
+    if c + (1 << 31) < cur {
+        c += 1 << 32;
+    } else if c > cur + (1 << 31) && c >= (1 << 32) {
+        c -= 1 << 32;
+    }
+    c
+}
+
+/// Formats a 16-byte MySQL server UUID.
+pub fn format_uuid(b: &[u8; 16]) -> String {
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+impl Translator {
+    /// A translator whose position starts at `start` (the file and offset the stream was
+    /// requested from; the first fake Rotate corrects it).
+    pub fn new(start: BinlogPos) -> Self {
+        Translator {
+            file: start.file,
+            pos: start.pos,
+            seen_fde: false,
+            tables: HashMap::new(),
+            payload_remaining: 0,
+            group: Group::default(),
+            gtid_state: None,
+            verify_checksums: true,
+        }
+    }
+
+    /// Seeds the GTID state (the start GTID position or set).
+    pub fn with_gtid_state(mut self, state: Option<GtidState>) -> Self {
+        self.gtid_state = state;
+        self
+    }
+
+    /// The position after the last event fed.
+    pub fn position(&self) -> BinlogPos {
+        BinlogPos::new(self.file.clone(), self.pos)
+    }
+
+    /// The GTID state after the last finished group, when known.
+    pub fn gtid_state(&self) -> Option<&GtidState> {
+        self.gtid_state.as_ref()
+    }
+
+    /// True while inside a group (a checkpoint here would split a transaction).
+    pub fn in_group(&self) -> bool {
+        self.group.open
+    }
+
+    /// True while the inner events of a transaction payload are expected.
+    pub fn in_payload(&self) -> bool {
+        self.payload_remaining > 0
+    }
+
+    fn here(&self) -> String {
+        start_of(&self.file, self.pos)
+    }
+
+    /// Translates one event. Returns `None` for events with nothing for the caller (format
+    /// description, table map, ignorable events). A panic inside mysql_common while parsing
+    /// becomes a definite `Corrupt` error.
+    pub fn feed(&mut self, ev: &Event) -> Result<Option<ReplEvent>, ReplayError> {
+        match catch_unwind(AssertUnwindSafe(|| self.feed_inner(ev))) {
+            Ok(r) => r,
+            Err(p) => Err(ReplayError::Corrupt {
+                position: self.here(),
+                message: format!("binlog parser panicked: {}", panic_message(p.as_ref())),
+            }),
+        }
+    }
+
+    fn corrupt(&self, at: &str, message: impl Into<String>) -> ReplayError {
+        ReplayError::Corrupt {
+            position: at.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn unsupported(&self, at: &str, what: impl Into<String>) -> ReplayError {
+        ReplayError::Unsupported {
+            what: what.into(),
+            position: at.to_string(),
+        }
+    }
+
+    fn verify_checksum(&self, ev: &Event, at: &str) -> Result<(), ReplayError> {
+        if !self.verify_checksums {
+            return Ok(());
+        }
+        let alg = match ev.footer().get_checksum_alg() {
+            Ok(a) => a,
+            Err(e) => return Err(self.unsupported(at, format!("binlog checksum algorithm: {e}"))),
+        };
+        if alg != Some(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32) {
+            return Ok(());
+        }
+        if let Some(stored) = ev.checksum() {
+            let stored = u32::from_le_bytes(stored);
+            let computed = ev.calc_checksum(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32);
+            if stored != computed {
+                return Err(ReplayError::Checksum {
+                    position: at.to_string(),
+                    stored,
+                    computed,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the position to the end of a regular (non-inner) event.
+    fn advance(&mut self, ev: &Event) {
+        let h = ev.header();
+        let log_pos = h.log_pos();
+        if log_pos == 0 {
+            return; // artificial event: no position of its own
+        }
+        let expected = self.pos + u64::from(h.event_size());
+        let next = if expected as u32 == log_pos {
+            expected
+        } else {
+            let w = widen(self.pos, log_pos);
+            trace!(from = self.pos, to = w, "binlog position jump");
+            w
+        };
+        if h.event_type_raw() == EventType::FORMAT_DESCRIPTION_EVENT as u8 && next < self.pos {
+            return; // a re-sent format description does not move us back
+        }
+        self.pos = next;
+    }
+
+    fn feed_inner(&mut self, ev: &Event) -> Result<Option<ReplEvent>, ReplayError> {
+        let h = ev.header();
+        let t = h.event_type_raw();
+        let at = self.here();
+        let inner = self.payload_remaining > 0;
+
+        if inner {
+            // Events that can never be inside a payload mean the payload was not expanded
+            // (mysql_async drops a payload it fails to decompress).
+            const OUTER_ONLY: [u8; 8] = [4, 15, 27, 33, 34, 35, 40, 42];
+            if OUTER_ONLY.contains(&t) {
+                return Err(self.corrupt(
+                    &at,
+                    format!(
+                        "{} arrived while {} bytes of a transaction payload were still expected: \
+                         the payload could not be decompressed",
+                        event_name(t),
+                        self.payload_remaining
+                    ),
+                ));
+            }
+            self.payload_remaining = self.payload_remaining.saturating_sub(u64::from(h.event_size()));
+        } else if t == EventType::ROTATE_EVENT as u8 && !self.seen_fde {
+            // The first fake Rotate arrives before any format description, so mysql_common
+            // has not stripped its checksum: handled in `rotate`.
+        } else {
+            self.verify_checksum(ev, &at)?;
+        }
+
+        let base = |s: &Self, kind: EventKind| ReplEvent {
+            pos: s.position(),
+            timestamp: h.timestamp(),
+            server_id: h.server_id(),
+            kind,
+        };
+
+        // MariaDB events first: mysql_common does not know them.
+        if mariadb_events::is_mariadb_type(t) {
+            if !inner {
+                self.advance(ev);
+            }
+            let me = mariadb_events::parse(t, h.server_id(), ev.data()).map_err(|e| match e {
+                MariaEventError::Compressed(_) => self.unsupported(&at, e.to_string()),
+                MariaEventError::Unknown(code) => ReplayError::UnknownEvent {
+                    type_code: code,
+                    name: event_name(code).to_string(),
+                    position: at.clone(),
+                },
+                MariaEventError::Malformed { .. } => self.corrupt(&at, e.to_string()),
+            })?;
+            return match me {
+                MariaEvent::Gtid(g) => {
+                    if g.is_xa() {
+                        return Err(self.unsupported(&at, "XA transactions"));
+                    }
+                    self.check_no_open_group(&at)?;
+                    let gtid = Gtid::Maria(g.gtid());
+                    self.group = Group {
+                        open: true,
+                        gtid: Some(gtid.clone()),
+                        in_transaction: !g.is_standalone(),
+                    };
+                    Ok(Some(base(
+                        self,
+                        EventKind::Begin {
+                            gtid: Some(gtid),
+                            info: GroupInfo {
+                                maria_flags: Some(g.flags),
+                                commit_id: g.commit_id,
+                                ..GroupInfo::default()
+                            },
+                        },
+                    )))
+                }
+                MariaEvent::GtidList(l) => {
+                    if self.gtid_state.is_none() {
+                        self.gtid_state = Some(GtidState::Maria(maria_pos_from_list(&l.gtids)));
+                    }
+                    Ok(None)
+                }
+                MariaEvent::AnnotateRows(_)
+                | MariaEvent::BinlogCheckpoint(_)
+                | MariaEvent::StartEncryption => Ok(None),
+            };
+        }
+
+        if t == EventType::ROTATE_EVENT as u8 {
+            return self.rotate(ev, &at).map(|fake| {
+                Some(ReplEvent {
+                    pos: self.position(),
+                    timestamp: h.timestamp(),
+                    server_id: h.server_id(),
+                    kind: EventKind::Rotate { fake },
+                })
+            });
+        }
+        if t == EventType::HEARTBEAT_EVENT as u8 {
+            let name = ev.data().split(|&b| b == 0).next().unwrap_or_default();
+            if !name.is_empty() {
+                let name = String::from_utf8_lossy(name).into_owned();
+                if name != self.file {
+                    self.file = name;
+                    self.pos = u64::from(h.log_pos());
+                }
+            }
+            if h.log_pos() != 0 {
+                self.pos = widen(self.pos, h.log_pos());
+            }
+            return Ok(Some(base(self, EventKind::Heartbeat)));
+        }
+
+        if !inner {
+            self.advance(ev);
+        }
+
+        let data = match ev.read_data() {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                return Err(ReplayError::UnknownEvent {
+                    type_code: t,
+                    name: event_name(t).to_string(),
+                    position: at,
+                })
+            }
+            Err(e) => return Err(self.corrupt(&at, format!("{}: {e}", event_name(t)))),
+        };
+
+        match data {
+            EventData::FormatDescriptionEvent(_) => {
+                self.seen_fde = true;
+                Ok(None)
+            }
+            EventData::TableMapEvent(tme) => {
+                self.tables.insert(tme.table_id(), tme.into_owned());
+                Ok(None)
+            }
+            EventData::GtidEvent(g) => {
+                self.check_no_open_group(&at)?;
+                let gtid = Gtid::Mysql {
+                    uuid: format_uuid(&g.sid()),
+                    tag: g.tag().map(|t| t.to_string().to_ascii_lowercase()),
+                    gno: g.gno(),
+                };
+                self.group = Group {
+                    open: true,
+                    gtid: Some(gtid.clone()),
+                    in_transaction: false,
+                };
+                Ok(Some(base(
+                    self,
+                    EventKind::Begin {
+                        gtid: Some(gtid),
+                        info: GroupInfo {
+                            last_committed: Some(g.last_committed()),
+                            sequence_number: Some(g.sequence_number()),
+                            ..GroupInfo::default()
+                        },
+                    },
+                )))
+            }
+            EventData::AnonymousGtidEvent(g) => {
+                self.check_no_open_group(&at)?;
+                self.group = Group {
+                    open: true,
+                    gtid: None,
+                    in_transaction: false,
+                };
+                Ok(Some(base(
+                    self,
+                    EventKind::Begin {
+                        gtid: None,
+                        info: GroupInfo {
+                            last_committed: Some(g.0.last_committed()),
+                            sequence_number: Some(g.0.sequence_number()),
+                            ..GroupInfo::default()
+                        },
+                    },
+                )))
+            }
+            EventData::QueryEvent(q) => {
+                let kind = self.query(&q, &at)?;
+                Ok(kind.map(|k| base(self, k)))
+            }
+            EventData::XidEvent(x) => {
+                if !self.group.open {
+                    return Err(self.corrupt(
+                        &at,
+                        "XID outside a transaction: the start position is not at a transaction boundary",
+                    ));
+                }
+                let gtid = self.close_group();
+                Ok(Some(base(
+                    self,
+                    EventKind::Commit {
+                        xid: Some(x.xid),
+                        gtid,
+                    },
+                )))
+            }
+            EventData::RowsEvent(r) => {
+                let rows = self.rows(&r, t, &at)?;
+                Ok(Some(base(self, EventKind::Rows(rows))))
+            }
+            EventData::TransactionPayloadEvent(p) => {
+                if inner {
+                    return Err(self.corrupt(&at, "nested transaction payload"));
+                }
+                self.payload_remaining = p.uncompressed_size();
+                debug!(bytes = p.uncompressed_size(), "transaction payload");
+                Ok(None)
+            }
+            EventData::PreviousGtidsEvent(_)
+            | EventData::RowsQueryEvent(_)
+            | EventData::IgnorableEvent(_)
+            | EventData::TransactionContextEvent(_)
+            | EventData::ViewChangeEvent(_)
+            | EventData::StopEvent => Ok(None),
+            EventData::IncidentEvent(i) => Err(self.unsupported(
+                &at,
+                format!(
+                    "the source logged an incident ({}): changes may be missing from the binlog",
+                    String::from_utf8_lossy(i.message_raw())
+                ),
+            )),
+            EventData::XaPrepareLogEvent(_) => Err(self.unsupported(&at, "XA transactions")),
+            EventData::IntvarEvent(_) | EventData::RandEvent(_) | EventData::UserVarEvent(_) => Err(self
+                .unsupported(
+                    &at,
+                    format!(
+                        "{} (statement-based logging; binlog_format must be ROW)",
+                        event_name(t)
+                    ),
+                )),
+            other => Err(self.unsupported(
+                &at,
+                format!("{} ({:?})", event_name(t), std::mem::discriminant(&other)),
+            )),
+        }
+    }
+
+    fn check_no_open_group(&self, at: &str) -> Result<(), ReplayError> {
+        if self.group.open {
+            return Err(self.corrupt(
+                at,
+                format!(
+                    "a new group starts while the group {} is not finished",
+                    self.group
+                        .gtid
+                        .as_ref()
+                        .map(|g| g.to_string())
+                        .unwrap_or_else(|| "without GTID".into())
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn close_group(&mut self) -> Option<Gtid> {
+        let g = std::mem::take(&mut self.group);
+        if let (Some(gtid), Some(state)) = (&g.gtid, self.gtid_state.as_mut()) {
+            state.add(gtid);
+        } else if let Some(gtid @ Gtid::Maria(_)) = &g.gtid {
+            // first group of a MariaDB stream without a known start state
+            let mut st = GtidState::Maria(MariaGtidPos::default());
+            st.add(gtid);
+            self.gtid_state = Some(st);
+        }
+        g.gtid
+    }
+
+    /// Handles a Rotate; returns whether it was fake (artificial).
+    fn rotate(&mut self, ev: &Event, at: &str) -> Result<bool, ReplayError> {
+        let h = ev.header();
+        let mut data = ev.data();
+        let fake = h.log_pos() == 0 || h.flags_raw() & LOG_EVENT_ARTIFICIAL_F != 0;
+        if !self.seen_fde && data.len() >= 12 {
+            // mysql_async #189: before the first format description the checksum is still in
+            // the body. Strip it only when it is one.
+            let (body, crc) = data.split_at(data.len() - 4);
+            let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+            let mut hasher = crc32fast::Hasher::new();
+            hasher.update(&header_bytes(ev));
+            hasher.update(body);
+            if hasher.finalize() == stored {
+                data = body;
+            }
+        }
+        if data.len() < 8 {
+            return Err(self.corrupt(at, "Rotate event shorter than 8 bytes"));
+        }
+        let mut p = [0u8; 8];
+        p.copy_from_slice(&data[..8]);
+        let pos = u64::from_le_bytes(p);
+        let name = String::from_utf8(data[8..].to_vec())
+            .map_err(|_| self.corrupt(at, "Rotate file name is not UTF-8"))?;
+        if name.is_empty() {
+            return Err(self.corrupt(at, "Rotate without a file name"));
+        }
+        if !fake {
+            // table ids are per file; the next file re-sends its table maps
+            self.tables.clear();
+        }
+        debug!(file = %name, pos, fake, "rotate");
+        self.file = name;
+        self.pos = pos;
+        Ok(fake)
+    }
+
+    fn query(&mut self, q: &QueryEvent<'_>, at: &str) -> Result<Option<EventKind>, ReplayError> {
+        let sql = q.query_raw();
+        let head = first_words(sql);
+        let g = &mut self.group;
+        match head.as_str() {
+            "BEGIN" | "START TRANSACTION" => {
+                if !g.open {
+                    self.group = Group {
+                        open: true,
+                        gtid: None,
+                        in_transaction: true,
+                    };
+                    return Ok(Some(EventKind::Begin {
+                        gtid: None,
+                        info: GroupInfo::default(),
+                    }));
+                }
+                if g.in_transaction {
+                    return Err(self.corrupt(at, "BEGIN inside a transaction"));
+                }
+                // BEGIN after a MySQL GTID event: the Begin was already reported
+                g.in_transaction = true;
+                Ok(None)
+            }
+            "COMMIT" => {
+                if !g.open {
+                    return Err(self.corrupt(
+                        at,
+                        "COMMIT outside a transaction: the start position is not at a transaction boundary",
+                    ));
+                }
+                let gtid = self.close_group();
+                Ok(Some(EventKind::Commit { xid: None, gtid }))
+            }
+            "ROLLBACK" => {
+                if !g.open {
+                    return Err(self.corrupt(at, "ROLLBACK outside a transaction"));
+                }
+                let gtid = self.close_group();
+                Ok(Some(EventKind::Rollback { gtid }))
+            }
+            h if h.starts_with("XA ") => Err(self.unsupported(at, "XA transactions")),
+            _ => {
+                let ends_group = !g.in_transaction;
+                let (sql_mode, charset) = status_vars(q);
+                let data = QueryData {
+                    db: q.schema().into_owned(),
+                    sql: sql.to_vec(),
+                    ends_group,
+                    sql_mode,
+                    charset,
+                };
+                if ends_group {
+                    if !self.group.open {
+                        // no GTIDs on the source: the statement is a group of its own
+                        self.group.open = true;
+                    }
+                    self.close_group();
+                }
+                Ok(Some(EventKind::Query(data)))
+            }
+        }
+    }
+
+    fn rows(&self, r: &RowsEventData<'_>, t: u8, at: &str) -> Result<RowsData, ReplayError> {
+        if t == EventType::PARTIAL_UPDATE_ROWS_EVENT as u8 {
+            return Err(self.unsupported(
+                at,
+                "binlog_row_value_options=PARTIAL_JSON (partial JSON updates); set it to '' on the source",
+            ));
+        }
+        if !self.group.open {
+            return Err(self.corrupt(
+                at,
+                "rows event outside a transaction: the start position is not at a transaction boundary",
+            ));
+        }
+        let table_id = r.table_id();
+        let tme = self.tables.get(&table_id).ok_or_else(|| {
+            self.corrupt(
+                at,
+                format!("rows event for table id {table_id} without a table map"),
+            )
+        })?;
+        let ncols = tme.columns_count();
+        if ncols == 0 || r.num_columns() != ncols {
+            return Err(self.corrupt(
+                at,
+                format!(
+                    "rows event has {} columns, its table map {ncols}",
+                    r.num_columns()
+                ),
+            ));
+        }
+        let table = format!("{}.{}", tme.database_name(), tme.table_name());
+        for img in [r.columns_before_image(), r.columns_after_image()]
+            .into_iter()
+            .flatten()
+        {
+            if img.count_ones() as u64 != ncols {
+                return Err(self.unsupported(
+                    at,
+                    format!(
+                        "row image of {table} has {} of its {ncols} columns: binlog_row_image must be FULL \
+                         (or the source omits hidden columns from the binlog)",
+                        img.count_ones()
+                    ),
+                ));
+            }
+        }
+        let kind = match t {
+            23 | 30 => RowsKind::Insert,
+            24 | 31 => RowsKind::Update,
+            _ => RowsKind::Delete,
+        };
+        let columns = table_columns(tme).map_err(|m| self.corrupt(at, m))?;
+        let mut rows: Vec<RawRowPair> = Vec::new();
+        for item in r.rows(tme) {
+            let (before, after) = item.map_err(|e| self.corrupt(at, format!("rows of {table}: {e}")))?;
+            let conv = |row: Option<mysql_async::binlog::row::BinlogRow>| {
+                row.map(|mut row| {
+                    let n = row.len();
+                    let mut out = Vec::with_capacity(n);
+                    for i in 0..n {
+                        match row.take(i) {
+                            Some(v) => out.push(v.into_owned()),
+                            None => return Err(()),
+                        }
+                    }
+                    Ok(out)
+                })
+                .transpose()
+            };
+            let before = conv(before).map_err(|_| self.corrupt(at, "row value missing"))?;
+            let after = conv(after).map_err(|_| self.corrupt(at, "row value missing"))?;
+            let has_diff = |r: &Option<Vec<BinlogValue<'static>>>| {
+                r.as_ref()
+                    .is_some_and(|v| v.iter().any(|x| matches!(x, BinlogValue::JsonDiff(_))))
+            };
+            if has_diff(&before) || has_diff(&after) {
+                return Err(
+                    self.unsupported(at, "binlog_row_value_options=PARTIAL_JSON (partial JSON updates)")
+                );
+            }
+            rows.push((before, after));
+        }
+        Ok(RowsData {
+            db: tme.database_name().into_owned(),
+            table: tme.table_name().into_owned(),
+            table_id,
+            kind,
+            columns,
+            rows,
+            stmt_end: r.flags().contains(RowsEventFlags::STMT_END),
+            position: self.position(),
+        })
+    }
+}
+
+/// The columns of a table map: real types, metadata, signedness and names when logged.
+fn table_columns(tme: &TableMapEvent<'_>) -> Result<Vec<BinlogColumn>, String> {
+    let n = tme.columns_count() as usize;
+    let meta = OptionalMetaExtractor::new(tme.iter_optional_meta())
+        .map_err(|e| format!("table map optional metadata: {e}"))?;
+    let mut signed = meta.iter_signedness();
+    let mut names = meta.iter_column_name();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let ty = match tme.get_column_type(i) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Err(format!("no type for column {i}")),
+            Err(e) => return Err(format!("column {i}: {e}")),
+        };
+        let unsigned = if ty.is_numeric_type() { signed.next() } else { None };
+        let name = match names.next() {
+            Some(Ok(n)) => Some(n.name().into_owned()),
+            Some(Err(e)) => return Err(format!("column names: {e}")),
+            None => None,
+        };
+        out.push(BinlogColumn {
+            column_type: ty,
+            meta: tme.get_column_metadata(i).unwrap_or(&[]).to_vec(),
+            unsigned,
+            name,
+        });
+    }
+    Ok(out)
+}
+
+fn status_vars(q: &QueryEvent<'_>) -> (Option<u64>, Option<(u16, u16, u16)>) {
+    let vars = q.status_vars();
+    let sql_mode = vars
+        .get_status_var(StatusVarKey::SqlMode)
+        .and_then(|v| match v.get_value() {
+            Ok(StatusVarVal::SqlMode(m)) => Some(m.0),
+            _ => None,
+        });
+    let charset = vars
+        .get_status_var(StatusVarKey::Charset)
+        .and_then(|v| match v.get_value() {
+            Ok(StatusVarVal::Charset {
+                charset_client,
+                collation_connection,
+                collation_server,
+            }) => Some((charset_client, collation_connection, collation_server)),
+            _ => None,
+        });
+    (sql_mode, charset)
+}
+
+/// The first one or two words of a statement, upper case, comments not skipped (the server
+/// writes BEGIN/COMMIT/ROLLBACK/XA exactly).
+fn first_words(sql: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&sql[..sql.len().min(40)]);
+    let mut words = s.split_ascii_whitespace();
+    let a = words.next().unwrap_or_default().to_ascii_uppercase();
+    let b = words.next().map(str::to_ascii_uppercase);
+    match (a.as_str(), b) {
+        ("START" | "XA", Some(b)) => format!("{a} {b}"),
+        // `ROLLBACK TO SAVEPOINT x` stays inside the transaction
+        ("ROLLBACK", Some(b)) => format!("{a} {b}"),
+        _ => a.trim_end_matches(';').to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mysql_common::binlog::consts::BinlogVersion;
+    use mysql_common::binlog::EventStreamReader;
+
+    /// A raw event as the server sends it, parsed by a fresh reader (no format description yet,
+    /// so a trailing checksum stays in the body, as with the first fake Rotate).
+    fn raw(t: u8, log_pos: u32, flags: u16, body: &[u8], crc: bool) -> Event {
+        let size = 19 + body.len() + if crc { 4 } else { 0 };
+        let mut b = Vec::new();
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.push(t);
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&(size as u32).to_le_bytes());
+        b.extend_from_slice(&log_pos.to_le_bytes());
+        b.extend_from_slice(&flags.to_le_bytes());
+        b.extend_from_slice(body);
+        if crc {
+            let c = crc32fast::hash(&b);
+            b.extend_from_slice(&c.to_le_bytes());
+        }
+        EventStreamReader::new(BinlogVersion::Version4)
+            .read(&b[..])
+            .unwrap()
+            .unwrap()
+    }
+
+    fn rotate_body(pos: u64, name: &str) -> Vec<u8> {
+        let mut b = pos.to_le_bytes().to_vec();
+        b.extend_from_slice(name.as_bytes());
+        b
+    }
+
+    #[test]
+    fn first_fake_rotate_checksum_is_stripped_only_when_it_matches() {
+        let mut t = Translator::new(BinlogPos::new("", 4));
+        let ev = raw(
+            4,
+            0,
+            LOG_EVENT_ARTIFICIAL_F,
+            &rotate_body(1234, "mysql-bin.000007"),
+            true,
+        );
+        let r = t.feed(&ev).unwrap().unwrap();
+        assert_eq!(r.kind, EventKind::Rotate { fake: true });
+        assert_eq!(r.pos, BinlogPos::new("mysql-bin.000007", 1234));
+        // checksums off: the last four bytes are part of the name
+        let mut t = Translator::new(BinlogPos::new("", 4));
+        let ev = raw(
+            4,
+            0,
+            LOG_EVENT_ARTIFICIAL_F,
+            &rotate_body(4, "binlog.000123"),
+            false,
+        );
+        assert_eq!(
+            t.feed(&ev).unwrap().unwrap().pos,
+            BinlogPos::new("binlog.000123", 4)
+        );
+    }
+
+    #[test]
+    fn positions_cross_4_gib_and_heartbeats_move_them() {
+        let mut t = Translator::new(BinlogPos::new("", 4));
+        let near = (1u64 << 32) - 10;
+        let ev = raw(
+            4,
+            0,
+            LOG_EVENT_ARTIFICIAL_F,
+            &rotate_body(near, "b.000001"),
+            false,
+        );
+        t.feed(&ev).unwrap();
+        // a heartbeat while idle: same file, log_pos wrapped past 4 GiB
+        let hb = raw(27, 20, 0, b"b.000001", false);
+        let r = t.feed(&hb).unwrap().unwrap();
+        assert_eq!(r.kind, EventKind::Heartbeat);
+        assert_eq!(r.pos.pos, (1 << 32) + 20);
+        // a regular event whose log_pos wrapped: pos + size
+        let xid_body = 7u64.to_le_bytes();
+        let mut t2 = Translator::new(BinlogPos::new("b.000001", near));
+        t2.group.open = true;
+        let size = 19 + 8;
+        let ev = raw(16, (near as u32).wrapping_add(size), 0, &xid_body, false);
+        let r = t2.feed(&ev).unwrap().unwrap();
+        assert_eq!(r.pos.pos, near + u64::from(size));
+        assert!(matches!(r.kind, EventKind::Commit { xid: Some(7), .. }));
+        // a heartbeat naming another file switches to it
+        let hb = raw(27, 500, 0, b"b.000002", false);
+        assert_eq!(t.feed(&hb).unwrap().unwrap().pos, BinlogPos::new("b.000002", 500));
+    }
+
+    #[test]
+    fn group_consistency_is_checked() {
+        let mut t = Translator::new(BinlogPos::new("f", 4));
+        let xid = raw(16, 4 + 27, 0, &1u64.to_le_bytes(), false);
+        let e = t.feed(&xid).unwrap_err();
+        assert!(e.to_string().contains("XID outside a transaction"), "{e}");
+        // a MariaDB compressed event is a definite error naming the type and position
+        let mut t = Translator::new(BinlogPos::new("f", 100));
+        let ev = raw(169, 100 + 30, 0, &[0; 11], false);
+        let e = t.feed(&ev).unwrap_err();
+        assert!(
+            e.to_string().contains("169") && e.to_string().contains("f:100"),
+            "{e}"
+        );
+        assert_eq!(e.kind(), ferry_core::ErrorKind::Definite);
+        let ev = raw(250, 100 + 30, 0, &[0; 11], false);
+        let e = Translator::new(BinlogPos::new("f", 100)).feed(&ev).unwrap_err();
+        assert!(
+            matches!(e, ReplayError::UnknownEvent { type_code: 250, .. }),
+            "{e}"
+        );
+        // an unknown type in the MySQL range too
+        let ev = raw(60, 100 + 30, 0, &[0; 11], false);
+        let e = Translator::new(BinlogPos::new("f", 100)).feed(&ev).unwrap_err();
+        assert!(
+            matches!(e, ReplayError::UnknownEvent { type_code: 60, .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn widen_handles_wrap() {
+        assert_eq!(widen(100, 200), 200);
+        // just below 4 GiB, next event crosses it
+        let cur = (1u64 << 32) - 100;
+        assert_eq!(widen(cur, 50), (1 << 32) + 50);
+        // far above 4 GiB
+        let cur = (3u64 << 32) + 10;
+        assert_eq!(widen(cur, 1000), (3 << 32) + 1000);
+        // a heartbeat slightly behind across the wrap goes back to the lower window
+        assert_eq!(widen((1u64 << 32) + 5, u32::MAX - 5), (1 << 32) - 6);
+    }
+
+    #[test]
+    fn gtid_set_add_merges() {
+        let mut s: GtidSet = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7".parse().unwrap();
+        add_to_gtid_set(&mut s, "3e11fa47-71ca-11e1-9e33-c80aa9429562", None, 6);
+        assert_eq!(s.to_string(), "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-7");
+        add_to_gtid_set(&mut s, "0e11fa47-71ca-11e1-9e33-c80aa9429562", Some("t"), 1);
+        assert_eq!(
+            s.to_string(),
+            "0e11fa47-71ca-11e1-9e33-c80aa9429562:t:1,3e11fa47-71ca-11e1-9e33-c80aa9429562:1-7"
+        );
+    }
+
+    #[test]
+    fn words() {
+        assert_eq!(first_words(b"BEGIN"), "BEGIN");
+        assert_eq!(first_words(b"XA START 'x'"), "XA START");
+        assert_eq!(first_words(b"COMMIT"), "COMMIT");
+        assert_eq!(first_words(b"ROLLBACK"), "ROLLBACK");
+        assert_eq!(first_words(b"ROLLBACK TO `s1`"), "ROLLBACK TO");
+        assert_eq!(first_words(b"create table t (a int)"), "CREATE");
+    }
+
+    #[test]
+    fn maria_list_takes_highest_per_domain() {
+        let l = [
+            MariaGtid {
+                domain: 0,
+                server: 1,
+                seq: 5,
+            },
+            MariaGtid {
+                domain: 0,
+                server: 2,
+                seq: 9,
+            },
+            MariaGtid {
+                domain: 1,
+                server: 1,
+                seq: 3,
+            },
+        ];
+        assert_eq!(maria_pos_from_list(&l).to_string(), "0-2-9,1-1-3");
+    }
+}
