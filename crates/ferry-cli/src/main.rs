@@ -7,6 +7,7 @@
 mod check;
 mod progress;
 mod run;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -52,6 +53,14 @@ enum Command {
     /// Exit status 0 on success, 1 on failure. Interrupting (Ctrl-C, kill) is safe: run the
     /// same command again to resume from the last finished chunk. Send SIGHUP to re-read the
     /// job file's Ferry.RowsPerSecond / Ferry.BytesPerSecond while it runs.
+    ///
+    /// MigrateType 3 (full + incremental) keeps replaying the source's changes after the full
+    /// load and shows the lag live, until it is told to complete (cut over): send SIGUSR1
+    /// (`kill -USR1 PID`), or type `complete` and Enter on the terminal, or start it with
+    /// --complete-when-caught-up. Completing drains the changes up to the source's position at
+    /// that moment, creates the triggers and events, and prints the final binlog position and
+    /// GTID. Ctrl-C stops the replay safely without completing: the next run resumes from the
+    /// replay checkpoint (nothing lost, nothing applied twice).
     Run {
         /// The job file (.json or .toml).
         job_file: PathBuf,
@@ -64,6 +73,10 @@ enum Command {
         /// Start without the pre-check (it normally runs first and stops on FAILED items).
         #[arg(long)]
         skip_check: bool,
+        /// MigrateType 3: complete (cut over) as soon as the replay has caught up with the
+        /// source, instead of waiting for SIGUSR1 or `complete` on the terminal.
+        #[arg(long)]
+        complete_when_caught_up: bool,
     },
     /// Run the pre-check items of a job: PASSED / WARNING / FAILED, with what to fix.
     ///
@@ -77,6 +90,25 @@ enum Command {
         /// Print the message of every item, not only of warnings and failures.
         #[arg(long)]
         all: bool,
+    },
+    /// Compare source and target through the job's name mapping: row counts, chunked checksums,
+    /// row-level differences and, with --repair-sql, the statements that make the target equal.
+    ///
+    /// Exit status 0 when consistent, 2 when differences were found, 1 on error. The mode comes
+    /// from MigrateOption.ConsistencyType (2 full, 3 sample, 4 tables found inconsistent before)
+    /// unless --mode says otherwise.
+    Verify {
+        /// The job file (.json or .toml).
+        job_file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write INSERT / REPLACE / DELETE statements that repair the target to this file.
+        #[arg(long, value_name = "FILE")]
+        repair_sql: Option<PathBuf>,
+        /// full | objects | sample:ROWS_PERCENT[:TABLES_PERCENT] | tables:db.t,db.t2
+        #[arg(long)]
+        mode: Option<String>,
     },
     /// Check a job file and print the validated job (passwords are never printed).
     Validate {
@@ -120,9 +152,19 @@ fn main() -> std::process::ExitCode {
                 restart,
                 progress,
                 skip_check,
-            } => run::run(&job_file, restart, progress, skip_check).await,
+                complete_when_caught_up,
+            } => run::run(&job_file, restart, progress, skip_check, complete_when_caught_up).await,
             Command::Check { job_file, json, all } => check::check(&job_file, json, all).await,
             Command::Validate { job_file } => run::validate(&job_file),
+            Command::Verify {
+                job_file,
+                json,
+                repair_sql,
+                mode,
+            } => match mode.as_deref().map(verify::parse_mode).transpose() {
+                Ok(mode) => verify::verify(&job_file, json, repair_sql.as_deref(), mode).await,
+                Err(e) => Err(anyhow::anyhow!("--mode: {e}")),
+            },
         }
     });
     match result {

@@ -25,6 +25,20 @@ struct State {
     objects: u64,
     data_started: Option<Instant>,
     notes: Vec<String>,
+    replay: Option<ReplayState>,
+}
+
+/// The last replay progress event.
+#[derive(Debug, Default, Clone)]
+struct ReplayState {
+    applied_pos: String,
+    lag_seconds: f64,
+    lag_bytes: u64,
+    transactions: u64,
+    rows: u64,
+    events_per_sec: f64,
+    rows_per_sec: f64,
+    ready: bool,
 }
 
 /// Totals built from progress events.
@@ -74,11 +88,46 @@ impl Tracker {
                 s.bytes_done += bytes;
             }
             ProgressEvent::TableDone { .. } => s.tables_done += 1,
+            ProgressEvent::ReplayProgress {
+                applied_pos,
+                lag_seconds,
+                lag_bytes,
+                rows,
+                transactions,
+                events_per_sec,
+                rows_per_sec,
+                ..
+            } => {
+                let ready = s.replay.as_ref().is_some_and(|r| r.ready);
+                s.replay = Some(ReplayState {
+                    applied_pos,
+                    lag_seconds,
+                    lag_bytes,
+                    transactions,
+                    rows,
+                    events_per_sec,
+                    rows_per_sec,
+                    ready,
+                });
+            }
+            ProgressEvent::ReadyToComplete { position } => {
+                if let Some(r) = s.replay.as_mut() {
+                    r.ready = true;
+                }
+                s.notes.push(format!(
+                    "caught up with the source at {position}: ready to complete (SIGUSR1, or type `complete` and Enter)"
+                ));
+            }
             ProgressEvent::Retrying { what, error, attempt } => {
                 s.notes
                     .push(format!("retrying {what} (attempt {attempt}): {error}"));
             }
         }
+    }
+
+    /// The current phase (`structure`, `full_data`, `post_data`, `incremental`, or empty).
+    pub fn phase(&self) -> String {
+        self.state.lock().map(|s| s.phase.clone()).unwrap_or_default()
     }
 
     fn take_notes(&self) -> Vec<String> {
@@ -123,6 +172,20 @@ impl Tracker {
                 mbps,
                 eta
             ),
+            "incremental" => match &s.replay {
+                Some(r) => format!(
+                    "incremental · lag {:.1} s / {} · applied {} · {} txns, {} rows · {:.0} events/s, {:.0} rows/s{}",
+                    r.lag_seconds,
+                    human_bytes(r.lag_bytes),
+                    r.applied_pos,
+                    human(r.transactions),
+                    human(r.rows),
+                    r.events_per_sec,
+                    r.rows_per_sec,
+                    if r.ready { " · ready to complete" } else { "" }
+                ),
+                None => "incremental · starting".into(),
+            },
             "" => "connecting".into(),
             p => format!("{p} · {} objects created", s.objects),
         };
@@ -135,6 +198,15 @@ fn human(n: u64) -> String {
         n if n >= 10_000_000 => format!("{:.1}M", n as f64 / 1e6),
         n if n >= 10_000 => format!("{:.1}k", n as f64 / 1e3),
         n => n.to_string(),
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
     }
 }
 

@@ -1,14 +1,16 @@
 //! `ferry run` and `ferry validate`: read and validate a job file, run it with live progress,
 //! print the summary. Ctrl-C stops safely (the next run resumes); SIGHUP re-reads rate limits.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
 use ferry_core::throttle::Throttle;
+use ferry_job::runner::ReplayControl;
 use ferry_job::spec::MigrateJobRequest;
-use ferry_job::{run_job, JobSpec, JobSummary, RunOptions};
+use ferry_job::{run_job, JobSpec, JobSummary, MigrateType, RunOptions};
 use ferry_load::WriteMethod;
 
 use crate::progress::{format_duration, Display, Tracker};
@@ -65,8 +67,58 @@ fn watch_hangup(path: PathBuf, throttle: Arc<Throttle>) {
 #[cfg(not(unix))]
 fn watch_hangup(_path: PathBuf, _throttle: Arc<Throttle>) {}
 
+/// MigrateType 3: completes the replay on SIGUSR1, on `complete` typed on a terminal, or when
+/// caught up (`--complete-when-caught-up`).
+fn watch_completion(control: ReplayControl, when_caught_up: bool) {
+    if when_caught_up {
+        let c = control.clone();
+        tokio::spawn(async move {
+            c.wait_ready().await;
+            eprintln!("caught up with the source: completing");
+            c.complete();
+        });
+    }
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let c = control.clone();
+        tokio::spawn(async move {
+            let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+                return;
+            };
+            if usr1.recv().await.is_some() {
+                eprintln!("SIGUSR1: completing (draining the changes up to the source's current position)");
+                c.complete();
+            }
+        });
+    }
+    if std::io::stdin().is_terminal() {
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match std::io::stdin().read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) if line.trim().eq_ignore_ascii_case("complete") => {
+                        eprintln!("completing (draining the changes up to the source's current position)");
+                        control.complete();
+                        return;
+                    }
+                    Ok(_) => eprintln!("type `complete` and Enter to cut over, Ctrl-C to stop (resumable)"),
+                }
+            }
+        });
+    }
+}
+
 /// `ferry run`.
-pub async fn run(path: &Path, restart: bool, mode: ProgressMode, skip_check: bool) -> Result<ExitCode> {
+pub async fn run(
+    path: &Path,
+    restart: bool,
+    mode: ProgressMode,
+    skip_check: bool,
+    complete_when_caught_up: bool,
+) -> Result<ExitCode> {
     let spec = load_spec(path)?;
     if !skip_check {
         let resuming = !restart && ferry_job::has_progress(&spec).await.unwrap_or(false);
@@ -94,18 +146,33 @@ pub async fn run(path: &Path, restart: bool, mode: ProgressMode, skip_check: boo
     let mut opts = RunOptions::for_spec(&spec);
     opts.restart = restart;
     watch_hangup(path.to_path_buf(), opts.throttle.clone());
+    let control = opts.replay.clone();
+    if spec.migrate_type == MigrateType::FullIncremental {
+        watch_completion(control.clone(), complete_when_caught_up);
+    }
     let tracker = Arc::new(Tracker::default());
     let display = Display::spawn(tracker.clone(), mode);
     let sink = tracker.sink();
+    let job = run_job(&spec, opts, sink);
+    tokio::pin!(job);
     let result = tokio::select! {
-        r = run_job(&spec, opts, sink) => r,
+        r = &mut job => r,
         _ = tokio::signal::ctrl_c() => {
+            if tracker.phase() == "incremental" {
+                // Stop the replay at a transaction boundary and write its checkpoint.
+                control.cancel();
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut job).await;
+            }
             display.finish();
-            eprintln!("interrupted: finished chunks are kept; run the same command again to resume");
+            eprintln!("interrupted: finished chunks and applied changes are kept; run the same command again to resume");
             return Ok(ExitCode::from(130));
         }
     };
     display.finish();
+    if let Err(ferry_job::JobError::Cancelled) = &result {
+        eprintln!("stopped: run the same command again to resume");
+        return Ok(ExitCode::from(130));
+    }
     match result {
         Ok(summary) => {
             print_summary(&spec, &summary);
@@ -163,5 +230,21 @@ fn print_summary(spec: &JobSpec, s: &JobSummary) {
         println!("  write path  {method}");
         println!("  lock held   {} ms", s.lock_ms);
         println!("  snapshot    {snap}");
+    }
+    if let Some(r) = &s.replay {
+        println!(
+            "  incremental {} transactions, {} rows, {} DDL applied ({} events read, {} skipped, {} reconnects)",
+            r.transactions, r.rows, r.ddl, r.events, r.skipped, r.reconnects
+        );
+        if let Some(t) = &r.cutover_target {
+            println!("  cut-over    requested at source position {t}");
+        }
+        println!("  final position {}", r.final_pos);
+        println!(
+            "  final GTID     {}",
+            r.final_gtid
+                .as_deref()
+                .unwrap_or("(none: the source does not use GTIDs)")
+        );
     }
 }

@@ -207,3 +207,65 @@ Password = "{}"
     drop_dbs(&mut t, &["fc_struct"]).await?;
     Ok(())
 }
+
+/// Table_map events of `db` in the target's binlog from `file:pos` on.
+async fn binlog_mentions(conn: &mut mysql_async::Conn, file: &str, pos: u64, db: &str) -> Result<usize> {
+    use mysql_async::prelude::Queryable;
+    let files: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await?;
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|r| r.get::<String, _>(0))
+        .filter(|n| n.as_str() >= file)
+        .collect();
+    let mut hits = 0;
+    for name in names {
+        let from = if name == file { pos } else { 4 };
+        let events: Vec<mysql_async::Row> = conn
+            .query(format!("SHOW BINLOG EVENTS IN '{name}' FROM {from}"))
+            .await?;
+        hits += events
+            .iter()
+            .filter(|e| {
+                let kind: String = e.get("Event_type").unwrap_or_default();
+                let info: String = e.get("Info").unwrap_or_default();
+                kind == "Table_map" && info.contains(db)
+            })
+            .count();
+    }
+    Ok(hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_binlog_false_keeps_rows_out_of_the_target_binlog() -> Result<()> {
+    use mysql_async::prelude::Queryable;
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    fresh_db(&mut s, "fc_nobinlog").await?;
+    drop_dbs(&mut t, &["fc_nobinlog"]).await?;
+    exec(&mut s, "USE fc_nobinlog; CREATE TABLE r (id INT PRIMARY KEY, v CHAR(50)); INSERT INTO r SELECT seq, MD5(seq) FROM seq_1_to_20000;").await?;
+    let status: mysql_async::Row = t
+        .query_first("SHOW MASTER STATUS")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("target has no binlog"))?;
+    let (file, pos): (String, u64) = (
+        status.get(0).unwrap_or_default(),
+        status.get(1).unwrap_or_default(),
+    );
+    let j = job(
+        "fc-nobinlog",
+        json!([{"Database": "fc_nobinlog"}]),
+        json!({"TargetBinlog": false}),
+        2,
+    );
+    let out = run(&write_job("fc-nobinlog", &j), &["--restart"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_db_equal("fc_nobinlog", "fc_nobinlog").await?;
+    assert_eq!(
+        binlog_mentions(&mut t, &file, pos, "fc_nobinlog").await?,
+        0,
+        "no row event of fc_nobinlog in the target binlog"
+    );
+    drop_dbs(&mut s, &["fc_nobinlog"]).await?;
+    drop_dbs(&mut t, &["fc_nobinlog"]).await?;
+    Ok(())
+}

@@ -35,6 +35,25 @@ pub enum ProgressEvent {
     ChunkDone { table: String, rows: u64, bytes: u64 },
     /// Every chunk of a table was committed.
     TableDone { table: String },
+    /// The incremental replay's state, about once a second. Totals since the replay started;
+    /// rates over the last interval.
+    ReplayProgress {
+        /// The reader's position (after the last event read).
+        read_pos: String,
+        /// The position after the last group applied on the target (the checkpoint).
+        applied_pos: String,
+        /// Seconds the target is behind the source (0 when caught up).
+        lag_seconds: f64,
+        /// Binlog bytes between the applied position and the source's end.
+        lag_bytes: u64,
+        events: u64,
+        rows: u64,
+        transactions: u64,
+        events_per_sec: f64,
+        rows_per_sec: f64,
+    },
+    /// The replay caught up with the source: the job may be completed (cut over).
+    ReadyToComplete { position: String },
     /// A transient error was met; the engine retries.
     Retrying {
         what: String,

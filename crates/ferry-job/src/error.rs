@@ -3,6 +3,7 @@
 
 use ferry_core::{CoreError, ErrorKind};
 use ferry_load::LoadError;
+use ferry_replay::ReplayError;
 use ferry_schema::SchemaError;
 use thiserror::Error;
 
@@ -30,6 +31,9 @@ pub enum JobError {
     /// The full-data phase failed.
     #[error("full data: {0}")]
     Load(#[from] LoadError),
+    /// The incremental phase failed.
+    #[error("incremental: {0}")]
+    Replay(#[from] ReplayError),
     /// The job asks for something this version does not do.
     #[error("{0}")]
     Unsupported(String),
@@ -46,6 +50,7 @@ impl JobError {
             JobError::Core(e) => e.kind(),
             JobError::Schema(e) => e.kind(),
             JobError::Load(e) => e.kind(),
+            JobError::Replay(e) => e.kind(),
             JobError::Spec(_) | JobError::Unsupported(_) | JobError::Cancelled => ErrorKind::Definite,
         }
     }

@@ -1,5 +1,11 @@
 //! Runs a job in the foreground: structure, then full data, then the post-data structure
-//! (secondary indexes, foreign keys, triggers, events), with progress reported to a sink.
+//! (secondary indexes, foreign keys, triggers, events), then for MigrateType 3 the incremental
+//! replay until the caller completes it ([`RunOptions::replay`]), with progress reported to a
+//! sink.
+//!
+//! MigrateType 3 defers triggers and events to the end of the incremental phase: on the target
+//! they would fire again for changes the binlog already carries. They are created once the
+//! replay has completed (cut-over).
 //!
 //! Restart safety: the phases a job has finished are recorded on the target in
 //! `ferry_meta.job_phase`; the full load keeps its own chunk checkpoints. Running the same job
@@ -17,6 +23,8 @@ use ferry_core::sql::quote_ident;
 use ferry_core::throttle::Throttle;
 use ferry_core::{Flavor, SnapshotPosition, TableSchema};
 use ferry_load::{LoadOptions, TableTask, WriteMethod};
+use ferry_replay::{run_replay, ReplayOptions};
+pub use ferry_replay::{ReplayControl, ReplaySummary};
 use ferry_schema::{Ddl, ObjectKind};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -32,6 +40,8 @@ pub struct RunOptions {
     pub restart: bool,
     /// The rate limit the load honours; the caller may change it while the job runs.
     pub throttle: Arc<Throttle>,
+    /// Completes (cuts over) or cancels the incremental phase of a MigrateType 3 job.
+    pub replay: ReplayControl,
 }
 
 impl RunOptions {
@@ -43,6 +53,7 @@ impl RunOptions {
                 spec.options.rows_per_second,
                 spec.options.bytes_per_second,
             )),
+            replay: ReplayControl::new(),
         }
     }
 }
@@ -66,11 +77,14 @@ pub struct JobSummary {
     pub already_complete: bool,
     /// Some phase or chunk was skipped because an earlier run finished it.
     pub resumed: bool,
+    /// The incremental phase (MigrateType 3): final position and GTID, counts.
+    pub replay: Option<ReplaySummary>,
 }
 
 const PHASE_PRE: &str = "structure";
 const PHASE_DATA: &str = "full_data";
 const PHASE_POST: &str = "post_data";
+const PHASE_INC: &str = "incremental";
 
 async fn ensure_meta(dst: &mut Conn) -> Result<(), JobError> {
     let sql = format!(
@@ -184,11 +198,6 @@ async fn run_job_inner(
     opts: RunOptions,
     progress: ProgressSink,
 ) -> Result<JobSummary, JobError> {
-    if spec.migrate_type == MigrateType::FullIncremental {
-        return Err(JobError::Unsupported(
-            "MigrateOption.MigrateType 3 (full + incremental) is not available in this version: use 2 (structure + full data)".into(),
-        ));
-    }
     wait_for_start(spec).await;
     let started = Instant::now();
     let (mut src, src_flavor) = connect(spec, false).await?;
@@ -220,17 +229,27 @@ async fn run_job_inner(
     }
 
     ensure_meta(&mut dst).await?;
+    if !spec.options.target_binlog {
+        dst.query_drop("SET SESSION sql_log_bin = 0").await.ctx(|| {
+            "Ferry.TargetBinlog = false needs SUPER or BINLOG ADMIN on the target to set sql_log_bin = 0"
+                .into()
+        })?;
+    }
     if opts.restart {
         forget_phases(&mut dst, &spec.name).await?;
         ferry_load::clear_checkpoints(&spec.target, &spec.name).await?;
+        ferry_replay::apply::checkpoint::clear(&mut dst, &spec.name).await?;
     }
     let done = phases_done(&mut dst, &spec.name).await?;
     let wants_data = spec.migrate_type != MigrateType::Structure;
-    let all = if wants_data {
-        vec![PHASE_PRE, PHASE_DATA, PHASE_POST]
-    } else {
-        vec![PHASE_PRE, PHASE_POST]
+    let incremental = spec.migrate_type == MigrateType::FullIncremental;
+    let all = match (wants_data, incremental) {
+        (true, true) => vec![PHASE_PRE, PHASE_DATA, PHASE_POST, PHASE_INC],
+        (true, false) => vec![PHASE_PRE, PHASE_DATA, PHASE_POST],
+        _ => vec![PHASE_PRE, PHASE_POST],
     };
+    // Triggers and events wait for the cut-over when changes are replayed.
+    let deferred = |d: &Ddl| incremental && matches!(d.kind, ObjectKind::Trigger | ObjectKind::Event);
     if all.iter().all(|p| done.contains(*p)) {
         summary.already_complete = true;
         summary.elapsed = started.elapsed();
@@ -284,6 +303,7 @@ async fn run_job_inner(
             write_method: spec.options.write_method,
             lock_timeout: spec.options.lock_timeout,
             throttle: opts.throttle.clone(),
+            target_binlog: spec.options.target_binlog,
         };
         let load =
             ferry_load::run_full_load(&spec.source, &spec.target, tasks, load_opts, progress.clone()).await?;
@@ -308,6 +328,7 @@ async fn run_job_inner(
         let post: Vec<Ddl> = plan
             .post_data
             .iter()
+            .filter(|d| !deferred(d))
             .filter(|d| {
                 !(matches!(d.kind, ObjectKind::Index | ObjectKind::ForeignKey)
                     && kept.contains(&(d.db.clone(), d.name.clone())))
@@ -319,6 +340,49 @@ async fn run_job_inner(
         mark_done(&mut dst, &spec.name, PHASE_POST).await?;
         progress(ProgressEvent::PhaseFinished {
             phase: PHASE_POST.into(),
+        });
+    }
+    if incremental && !done.contains(PHASE_INC) {
+        progress(ProgressEvent::PhaseStarted {
+            phase: PHASE_INC.into(),
+        });
+        drop(dst);
+        let mut ropts = ReplayOptions::new(spec.name.clone());
+        ropts.throttle = opts.throttle.clone();
+        let replay = run_replay(
+            &spec.source,
+            &spec.target,
+            &spec.selection,
+            ropts,
+            progress.clone(),
+            opts.replay.clone(),
+        )
+        .await?;
+        if !replay.completed {
+            return Err(JobError::Cancelled);
+        }
+        let (mut dst2, _) = connect(spec, true).await?;
+        // Cut-over: the triggers and events held back, re-created idempotently.
+        let late: Vec<Ddl> = plan.post_data.iter().filter(|d| deferred(d)).cloned().collect();
+        for d in &late {
+            let what = if d.kind == ObjectKind::Trigger {
+                "TRIGGER"
+            } else {
+                "EVENT"
+            };
+            dst2.query_drop(format!(
+                "DROP {what} IF EXISTS {}",
+                ferry_core::sql::qualified(&d.db, &d.name)
+            ))
+            .await
+            .ctx(|| format!("dropping {what} {}.{} before re-creating it", d.db, d.name))?;
+        }
+        ferry_schema::apply(&mut dst2, &late, &progress).await?;
+        summary.objects_created += late.len() as u64;
+        mark_done(&mut dst2, &spec.name, PHASE_INC).await?;
+        summary.replay = Some(replay);
+        progress(ProgressEvent::PhaseFinished {
+            phase: PHASE_INC.into(),
         });
     }
     summary.elapsed = started.elapsed();

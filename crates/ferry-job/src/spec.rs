@@ -118,6 +118,7 @@ pub struct FerryOptionsRequest {
     pub bytes_per_second: Option<i64>,
     pub lock_timeout_seconds: Option<i64>,
     pub connect_timeout_seconds: Option<i64>,
+    pub target_binlog: Option<bool>,
 }
 
 /// The CreateMigrateJob request, as written in a job file or sent to the API.
@@ -158,6 +159,8 @@ pub struct FerryOptions {
     pub rows_per_second: u64,
     pub bytes_per_second: u64,
     pub lock_timeout: Duration,
+    /// Ferry's writes go to the target's binary log (`Ferry.TargetBinlog`, default true).
+    pub target_binlog: bool,
 }
 
 /// A validated job.
@@ -556,6 +559,7 @@ fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecEr
             1,
             86_400,
         )? as u64),
+        target_binlog: f.target_binlog.unwrap_or(true),
     })
     .and_then(|o| {
         let _ = range(

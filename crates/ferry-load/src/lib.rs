@@ -75,6 +75,9 @@ pub struct LoadOptions {
     pub lock_timeout: Duration,
     /// Rows/s and bytes/s limits; `set_limits` may be called while the load runs.
     pub throttle: Arc<Throttle>,
+    /// Write the copied rows to the target's binary log (default). `false` sets
+    /// `sql_log_bin = 0` on the writers: faster, but replicas of the target do not get the rows.
+    pub target_binlog: bool,
 }
 
 impl LoadOptions {
@@ -88,6 +91,7 @@ impl LoadOptions {
             write_method: WriteMethod::Auto,
             lock_timeout: Duration::from_secs(30),
             throttle: Arc::new(Throttle::new(0, 0)),
+            target_binlog: true,
         }
     }
 }
@@ -234,6 +238,7 @@ pub async fn run_full_load(
         job: opts.job_key.clone(),
         snapshot: checkpoint::snapshot_text(&snap),
         throttle: opts.throttle.clone(),
+        writer_setup: session::writer(opts.target_binlog),
         progress: progress.clone(),
         dst: dst.clone(),
         load_block: LOAD_BLOCK.min(max_packet / 2).max(16 << 10),

@@ -11,6 +11,8 @@
 //!   instead every warning the target reports is inspected and any change of a value fails the
 //!   chunk (see `writer::check_warnings`). `ALLOW_INVALID_DATES` keeps dates such as `2024-02-30`
 //!   that a source running with it holds. A long `net_read_timeout` covers throttled LOAD streams.
+//!   With `target_binlog = false` the writers also set `sql_log_bin = 0` (needs SUPER or
+//!   BINLOG ADMIN): the rows do not go to the target's binary log.
 
 /// Setup of a snapshot reader connection.
 pub fn reader() -> Vec<String> {
@@ -27,12 +29,17 @@ pub fn plain() -> Vec<String> {
     vec!["SET time_zone = '+00:00'".into()]
 }
 
-/// Setup of a target writer connection.
-pub fn writer() -> Vec<String> {
-    vec![
+/// Setup of a target writer connection; `target_binlog = false` keeps its writes out of the
+/// target's binary log.
+pub fn writer(target_binlog: bool) -> Vec<String> {
+    let mut setup = vec![
         "SET time_zone = '+00:00', foreign_key_checks = 0, unique_checks = 0, \
          sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES', \
          SESSION net_read_timeout = 7200, SESSION wait_timeout = 28800"
-            .into(),
-    ]
+            .to_string(),
+    ];
+    if !target_binlog {
+        setup.push("SET SESSION sql_log_bin = 0".into());
+    }
+    setup
 }

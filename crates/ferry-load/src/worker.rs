@@ -24,7 +24,6 @@ use crate::checkpoint;
 use crate::chunk::ChunkPlan;
 use crate::error::{Ctx, LoadError};
 use crate::reader::{self, Encoding, ReadOutcome};
-use crate::session;
 use crate::statements::TableSql;
 use crate::writer::{self, WriteFailure};
 use crate::WriteMethod;
@@ -58,6 +57,8 @@ pub struct Shared {
     pub job: String,
     pub snapshot: String,
     pub throttle: Arc<Throttle>,
+    /// Session setup of the target writer connections.
+    pub writer_setup: Vec<String>,
     pub progress: ProgressSink,
     pub dst: Endpoint,
     /// Target size of a LOAD DATA block.
@@ -79,7 +80,7 @@ enum Failure {
 
 /// Copies chunks until the queue is empty.
 pub async fn run(shared: Arc<Shared>, mut reader: Conn) -> Result<(), LoadError> {
-    let mut writer = shared.dst.connect(session::writer()).await?;
+    let mut writer = shared.dst.connect(shared.writer_setup.clone()).await?;
     loop {
         let next = shared.queue.lock().ok().and_then(|mut q| q.pop_front());
         let Some(item) = next else { break };
@@ -148,7 +149,7 @@ async fn copy_with_retries(
                     attempt,
                 });
                 tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
-                let fresh = shared.dst.connect(session::writer()).await?;
+                let fresh = shared.dst.connect(shared.writer_setup.clone()).await?;
                 let old = std::mem::replace(writer, fresh);
                 drop(old);
                 // A connection lost around COMMIT leaves its outcome unknown: the checkpoint says.

@@ -408,6 +408,14 @@ fn parse_epoch(b: &[u8]) -> Option<(i64, u32)> {
     Some((secs, micros))
 }
 
+/// The text form of 16 UUID bytes (shared with the MySQL server-UUID formatting).
+fn uuid_text(b: &[u8]) -> String {
+    let mut a = [0u8; 16];
+    let n = b.len().min(16);
+    a[..n].copy_from_slice(&b[..n]);
+    crate::translate::format_uuid(&a)
+}
+
 fn padded(b: &[u8], n: usize) -> Vec<u8> {
     let mut v = b.to_vec();
     v.resize(n.max(b.len()), 0);
@@ -418,18 +426,6 @@ fn format_inet6(b: &[u8]) -> String {
     let addr = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or([0; 16]));
     // MariaDB prints IPv4-mapped and IPv4-compatible addresses with a dotted tail, like inet_ntop
     addr.to_string()
-}
-
-fn format_uuid(b: &[u8]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 fn convert(plan: &Plan, v: &BinlogValue<'static>) -> Result<Value, String> {
@@ -566,7 +562,7 @@ fn convert(plan: &Plan, v: &BinlogValue<'static>) -> Result<Value, String> {
             _ => return Err(unexpected()),
         },
         Plan::Uuid => match v {
-            Value::Bytes(b) if b.len() <= 16 => Value::Bytes(format_uuid(&padded(b, 16)).into_bytes()),
+            Value::Bytes(b) if b.len() <= 16 => Value::Bytes(uuid_text(&padded(b, 16)).into_bytes()),
             _ => return Err(unexpected()),
         },
         Plan::Decimal | Plan::Bit | Plan::Json | Plan::Text | Plan::Geometry | Plan::Other => match v {

@@ -68,6 +68,32 @@ pub enum ReplayError {
     /// The caller asked for something impossible (a start position of the wrong flavor, …).
     #[error("invalid binlog start: {0}")]
     InvalidStart(String),
+    /// Connecting to the target failed.
+    #[error("target: {0}")]
+    TargetConnect(#[source] CoreError),
+    /// Applying a change (or writing the checkpoint) on the target failed.
+    #[error("applying {what} at {position} on the target: {source}")]
+    Apply {
+        what: String,
+        position: String,
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// A change does not fit the target's data (conflict policy Stop): an insert of an existing
+    /// key, an update or delete of a missing row.
+    #[error("conflict on {table} at {position}: {message} (key {key}); the target differs from the source: fix it (or choose the conflict policy Overwrite or Ignore) and resume")]
+    Conflict {
+        table: String,
+        key: String,
+        position: String,
+        message: String,
+    },
+    /// The replay checkpoint or the load's snapshot on the target is missing or unreadable.
+    #[error("replay checkpoint: {0}")]
+    Checkpoint(String),
+    /// A selected table is missing on the target, or the target cannot describe it.
+    #[error("target table {table}: {message}")]
+    TargetSchema { table: String, message: String },
 }
 
 impl ReplayError {
@@ -90,6 +116,14 @@ impl ReplayError {
             },
             ReplayError::Mysql { source, .. } => classify_mysql(source),
             ReplayError::Disconnected { .. } => ErrorKind::Transient,
+            ReplayError::TargetConnect(e) => match e {
+                CoreError::Mysql { source, .. } => classify_mysql(source),
+                CoreError::Unexpected(_) => ErrorKind::Transient,
+                _ => ErrorKind::Definite,
+            },
+            ReplayError::Apply { source, .. } => classify_mysql(source),
+            ReplayError::TargetSchema { .. } => ErrorKind::Definite,
+            ReplayError::Conflict { .. } | ReplayError::Checkpoint(_) => ErrorKind::Definite,
             ReplayError::PositionUnavailable { .. }
             | ReplayError::UnknownEvent { .. }
             | ReplayError::Unsupported { .. }

@@ -12,8 +12,10 @@
 //! - [`json`]: MySQL binary JSON → MySQL's JSON text;
 //! - [`error`]: [`ReplayError`] and its kinds.
 //!
-//! The applier (target transactions, checkpoints, parallelism, lag) sits on top of this.
+//! - [`apply`]: the applier on top of them: [`run_replay`] (target transactions with the
+//!   checkpoint in the same commit, schema at event time, DDL, conflicts, lag, cut-over).
 
+pub mod apply;
 pub mod decode;
 pub mod error;
 pub mod event;
@@ -23,6 +25,7 @@ pub mod mariadb_events;
 pub mod stream;
 pub mod translate;
 
+pub use apply::{run_replay, ConflictPolicy, DdlPolicy, ReplayControl, ReplayOptions, ReplaySummary};
 pub use decode::{decode_rows, parse_members, RowPair, TableDecoder};
 pub use error::ReplayError;
 pub use event::{

@@ -77,6 +77,7 @@ pub async fn opts(job: &str, threads: usize, chunk_rows: u64, method: WriteMetho
         write_method: method,
         lock_timeout: Duration::from_secs(20),
         throttle: Arc::new(Throttle::new(0, 0)),
+        target_binlog: true,
     })
 }
 

@@ -1,0 +1,557 @@
+#!/usr/bin/env bash
+# Full-load benchmark: ferry against mydumper+myloader, mariadb-dump | mariadb and the target server's
+# own LOAD DATA ceiling, on the same rows, the same thread count and the same pair of servers.
+#
+#   benches/run.sh            full size (8 tables x 250k sysbench rows + 100k mixed-type rows, ~600 MB)
+#   benches/run.sh --quick    smoke run (BENCH_SCALE=0.05)
+#   benches/run.sh --help     options and environment knobs
+#
+# Everything it writes lives under benches/.work/ (git-ignored); the result table is printed and
+# written to benches/.work/results.md. See docs/benchmarks.md.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH_DIR="$ROOT/benches"
+WORK="$BENCH_DIR/.work"
+
+usage() {
+  cat <<'EOF'
+usage: benches/run.sh [--quick] [--keep] [--tools LIST] [--help]
+
+  --quick        smoke run: BENCH_SCALE=0.05 (about 100k rows), one round
+  --keep         leave the benchmark servers running afterwards (= BENCH_KEEP=1)
+  --tools LIST   comma-separated subset of: ferry,mydumper,mariadb-dump,loaddata (= BENCH_TOOLS)
+
+environment:
+  BENCH_SCALE=1          scales every table's row count (1 = 8 x 250,000 + 100,000 mixed rows)
+  BENCH_TABLES=8         number of sysbench-like tables sbtest1..sbtestN
+  BENCH_THREADS=4        thread count given to every tool
+  BENCH_CHUNK_ROWS=100000  rows per chunk (ferry Ferry.ChunkRows, mydumper --rows)
+  BENCH_REPEAT=3         rounds (every tool once per round); each tool's median run is reported
+                         (default 1 with --quick)
+  BENCH_TOOLS=ferry,mydumper,mariadb-dump,loaddata
+  BENCH_BUFFER_POOL=2G   innodb_buffer_pool_size of both benchmark servers
+  BENCH_TARGET_BINLOG=0  0: every tool's loading sessions skip the target's binlog (sql_log_bin=0,
+                         myloader's default; ferry's Ferry.TargetBinlog=false); 1: they all write it
+  BENCH_LOADDATA_SPLIT=chunk  LOAD DATA files: chunk (key ranges of BENCH_CHUNK_ROWS rows) or table
+                         (one file per table)
+  BENCH_CHECKSUM=1       after each run also compare CHECKSUM TABLE (not timed; differences are noted)
+  BENCH_BUILD=1          run `cargo build --release -p ferry-cli` first (0: use the binary as is)
+  BENCH_FERRY=path       ferry binary (default: $CARGO_TARGET_DIR or target/ + release/ferry)
+  BENCH_KEEP=0           1: leave the servers running
+EOF
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) BENCH_SCALE=0.05; BENCH_REPEAT="${BENCH_REPEAT:-1}" ;;
+    --keep) BENCH_KEEP=1 ;;
+    --tools) shift; BENCH_TOOLS="${1:?--tools needs a list}" ;;
+    --tools=*) BENCH_TOOLS="${1#--tools=}" ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+SCALE="${BENCH_SCALE:-1}"
+TABLES="${BENCH_TABLES:-8}"
+THREADS="${BENCH_THREADS:-4}"
+CHUNK_ROWS="${BENCH_CHUNK_ROWS:-100000}"
+REPEAT="${BENCH_REPEAT:-3}"
+TOOLS="${BENCH_TOOLS:-ferry,mydumper,mariadb-dump,loaddata}"
+TARGET_BINLOG="${BENCH_TARGET_BINLOG:-0}"
+CHECKSUM="${BENCH_CHECKSUM:-1}"
+BUILD="${BENCH_BUILD:-1}"
+KEEP="${BENCH_KEEP:-0}"
+LOADDATA_SPLIT="${BENCH_LOADDATA_SPLIT:-chunk}"
+export FERRY_TEST_DIR="$WORK/servers"
+export FERRY_TEST_BUFFER_POOL="${BENCH_BUFFER_POOL:-2G}"
+
+SB_ROWS=$(awk -v s="$SCALE" 'BEGIN { n = int(250000 * s + 0.5); if (n < 1) n = 1; print n }')
+MIXED_ROWS=$(awk -v s="$SCALE" 'BEGIN { n = int(100000 * s + 0.5); if (n < 1) n = 1; print n }')
+
+for v in TABLES THREADS CHUNK_ROWS REPEAT; do
+  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: BENCH_$v must be a positive integer (got '${!v}')" >&2; exit 2; }
+done
+case "$LOADDATA_SPLIT" in chunk|table) ;; *) echo "run.sh: BENCH_LOADDATA_SPLIT must be chunk or table" >&2; exit 2 ;; esac
+for t in ${TOOLS//,/ }; do
+  case "$t" in ferry|mydumper|mariadb-dump|loaddata) ;; *) echo "run.sh: unknown tool '$t' in BENCH_TOOLS" >&2; exit 2 ;; esac
+done
+
+LOGS="$WORK/logs"
+RUNS="$WORK/runs.tsv"
+META="$WORK/meta.tsv"
+mkdir -p "$WORK" "$LOGS"
+
+log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# ---------------------------------------------------------------------------------------------------
+# 1. Tools
+# ---------------------------------------------------------------------------------------------------
+ensure_packages() {
+  local missing=()
+  command -v mydumper >/dev/null 2>&1 && command -v myloader >/dev/null 2>&1 || missing+=(mydumper)
+  [ -x /usr/bin/time ] || missing+=(time)
+  command -v mariadb >/dev/null 2>&1 && command -v mariadb-dump >/dev/null 2>&1 || missing+=(mariadb-client)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing with apt: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------------
+# 2. Servers
+# ---------------------------------------------------------------------------------------------------
+stop_servers() {
+  if [ "$KEEP" = 1 ]; then
+    log "servers left running (BENCH_KEEP=1); stop them with: FERRY_TEST_DIR=benches/.work/servers scripts/servers.sh stop"
+  else
+    "$ROOT/scripts/servers.sh" stop || true
+  fi
+}
+
+start_servers() {
+  log "starting the benchmark servers (buffer pool $FERRY_TEST_BUFFER_POOL) under benches/.work/servers"
+  "$ROOT/scripts/servers.sh" start
+  trap stop_servers EXIT
+  eval "$("$ROOT/scripts/servers.sh" env)"
+  SRC_PORT="${FERRY_TEST_SOURCE_URL##*:}"
+  DST_PORT="${FERRY_TEST_TARGET_URL##*:}"
+  SRC_SOCK="$FERRY_TEST_SOURCE_SOCKET"
+  DST_SOCK="$FERRY_TEST_TARGET_SOCKET"
+  log "source 127.0.0.1:$SRC_PORT, target 127.0.0.1:$DST_PORT"
+}
+
+USER_NAME=ferry
+USER_PASS=ferry-test-pw
+src() { mariadb --no-defaults --default-character-set=utf8mb4 --socket="$SRC_SOCK" -uroot -N -B "$@"; }
+dst() { mariadb --no-defaults --default-character-set=utf8mb4 --socket="$DST_SOCK" -uroot -N -B "$@"; }
+
+# ---------------------------------------------------------------------------------------------------
+# 3. Dataset
+# ---------------------------------------------------------------------------------------------------
+rnd11="LPAD(FLOOR(RAND()*99999999999),11,'0')"
+sb_c="CONCAT_WS('-',$rnd11,$rnd11,$rnd11,$rnd11,$rnd11,$rnd11,$rnd11,$rnd11,$rnd11,$rnd11)"
+sb_pad="CONCAT_WS('-',$rnd11,$rnd11,$rnd11,$rnd11,$rnd11)"
+
+gen_sbtest() { # table
+  src -e "SET SESSION sql_log_bin=0; USE bench;
+    DROP TABLE IF EXISTS bench.$1;
+    CREATE TABLE bench.$1 (
+      id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+      k INT UNSIGNED NOT NULL DEFAULT 0,
+      c CHAR(120) NOT NULL DEFAULT '',
+      pad CHAR(60) NOT NULL DEFAULT '',
+      KEY k_1 (k)
+    ) ENGINE=InnoDB;
+    INSERT INTO bench.$1 (id, k, c, pad)
+      SELECT seq, FLOOR(1 + RAND() * $SB_ROWS), $sb_c, $sb_pad FROM seq_1_to_$SB_ROWS;"
+}
+
+gen_mixed() {
+  # Every column type a loader must carry exactly; NULLs, quotes, backslashes, tabs, newlines,
+  # multi-byte and 4-byte UTF-8, binary bytes 0x00..0xff, sparse BIGINT keys.
+  src -e "SET SESSION sql_log_bin=0; USE bench;
+    DROP TABLE IF EXISTS bench.mixed;
+    CREATE TABLE bench.mixed (
+      id BIGINT NOT NULL PRIMARY KEY,
+      amount DECIMAL(20,6) NOT NULL,
+      f FLOAT NULL,
+      d DOUBLE NULL,
+      created DATETIME(6) NULL,
+      day DATE NULL,
+      t TIME NULL,
+      name VARCHAR(255) CHARACTER SET utf8mb4 NOT NULL,
+      body TEXT NULL,
+      data BLOB NULL,
+      doc JSON NULL,
+      color ENUM('red','green','blue','none') NOT NULL DEFAULT 'none',
+      flags BIT(8) NULL
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='$DATASET_VERSION';
+    INSERT INTO bench.mixed
+      SELECT 10000000000 + seq * 7,
+        ROUND((RAND() - 0.5) * 1e13, 6),
+        IF(seq % 11 = 0, NULL, ROUND((RAND() - 0.5) * 2e5) / 10),
+        IF(seq % 13 = 0, NULL, (RAND() - 0.5) * 1e15),
+        IF(seq % 17 = 0, NULL, TIMESTAMPADD(MICROSECOND, FLOOR(RAND() * 9e14), '1990-01-01 00:00:00.000000')),
+        IF(seq % 19 = 0, NULL, DATE('1970-01-01') + INTERVAL FLOOR(RAND() * 40000) DAY),
+        IF(seq % 23 = 0, NULL, SEC_TO_TIME(FLOOR((RAND() - 0.5) * 6000000))),
+        CONCAT('名前 ', seq, ' it''s a \\\\ back\\tslash 😀 ', LPAD(FLOOR(RAND() * 1e9), 9, '0')),
+        IF(seq % 29 = 0, NULL, REPEAT(CONCAT('línea ', seq, '\\n\"quoted\"\\t'), 1 + seq % 20)),
+        IF(seq % 31 = 0, NULL, RANDOM_BYTES(1024)),
+        IF(seq % 37 = 0, NULL, JSON_OBJECT('id', seq, 'name', CONCAT('n', seq), 'tags', JSON_ARRAY('a', 'b', seq % 7),
+                                          'ok', seq % 2 = 0, 'v', RAND(), 'nested', JSON_OBJECT('x', 'é\"\\\\'))),
+        ELT(1 + seq % 4, 'red', 'green', 'blue', 'none'),
+        IF(seq % 41 = 0, NULL, seq % 256)
+      FROM seq_1_to_$MIXED_ROWS;"
+}
+
+# Changing a generator: bump this, and existing source data is regenerated.
+DATASET_VERSION="ferry bench dataset 2"
+TABLE_LIST=()
+expected_rows() { # table
+  if [ "$1" = mixed ]; then echo "$MIXED_ROWS"; else echo "$SB_ROWS"; fi
+}
+
+prepare_dataset() {
+  local i t have n
+  TABLE_LIST=()
+  for i in $(seq 1 "$TABLES"); do TABLE_LIST+=("sbtest$i"); done
+  TABLE_LIST+=(mixed)
+  src -e "CREATE DATABASE IF NOT EXISTS bench"
+  # Drop leftovers from an earlier run with more tables.
+  for t in $(src -e "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='bench'"); do
+    if [[ " ${TABLE_LIST[*]} " != *" $t "* ]]; then log "dropping leftover source table bench.$t"; src -e "SET SESSION sql_log_bin=0; DROP TABLE bench.\`$t\`"; fi
+  done
+  local todo=()
+  for t in "${TABLE_LIST[@]}"; do
+    n=$(expected_rows "$t")
+    have=$(src -e "SELECT COUNT(*) FROM bench.\`$t\`" 2>/dev/null || echo missing)
+    if [ "$t" = mixed ] && [ "$(src -e "SELECT TABLE_COMMENT FROM information_schema.TABLES
+                                       WHERE TABLE_SCHEMA='bench' AND TABLE_NAME='mixed'")" != "$DATASET_VERSION" ]; then
+      have=stale
+    fi
+    [ "$have" = "$n" ] || todo+=("$t")
+  done
+  if [ ${#todo[@]} -eq 0 ]; then
+    log "dataset present: ${#TABLE_LIST[@]} tables, $SB_ROWS rows per sbtest table, $MIXED_ROWS mixed rows"
+  else
+    log "generating ${#todo[@]} table(s) on the source: ${todo[*]} ($SB_ROWS rows per sbtest table, $MIXED_ROWS mixed rows)"
+    local t0 pids=() running=0
+    t0=$(now)
+    rm -rf "$OUTFILE_DIR"   # the LOAD DATA files no longer match
+    for t in "${todo[@]}"; do
+      if [ "$t" = mixed ]; then gen_mixed & else gen_sbtest "$t" & fi
+      pids+=($!)
+      running=$((running + 1))
+      if [ "$running" -ge 2 ]; then wait -n || die "dataset generation failed"; running=$((running - 1)); fi
+    done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    for t in "${todo[@]}"; do
+      [ "$(src -e "SELECT COUNT(*) FROM bench.\`$t\`")" = "$(expected_rows "$t")" ] || die "generating bench.$t failed"
+    done
+    log "dataset generated in $(elapsed "$t0" "$(now)") s"
+  fi
+  src -e "ANALYZE TABLE $(printf 'bench.`%s`,' "${TABLE_LIST[@]}" | sed 's/,$//')" >/dev/null
+  SRC_ROWS=$(count_rows src | awk '{ s += $2 } END { print s }')
+  SRC_DATA_BYTES=$(src -e "SELECT SUM(DATA_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA='bench'")
+  SRC_INDEX_BYTES=$(src -e "SELECT SUM(INDEX_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA='bench'")
+  count_rows src >"$WORK/source-counts.tsv"
+  if [ "$CHECKSUM" = 1 ]; then checksums src >"$WORK/source-checksums.tsv"; fi
+  log "source: $SRC_ROWS rows, DATA_LENGTH $((SRC_DATA_BYTES / 1000000)) MB, INDEX_LENGTH $((SRC_INDEX_BYTES / 1000000)) MB"
+}
+
+count_rows() { # src|dst -> "table<TAB>count" lines
+  local q="" t
+  for t in "${TABLE_LIST[@]}"; do
+    [ -n "$q" ] && q="$q UNION ALL "
+    q="${q}SELECT '$t', COUNT(*) FROM bench.\`$t\`"
+  done
+  "$1" -e "$q"
+}
+
+checksums() { # src|dst -> "bench.table<TAB>checksum" lines
+  "$1" -e "CHECKSUM TABLE $(printf 'bench.`%s`,' "${TABLE_LIST[@]}" | sed 's/,$//') EXTENDED"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# 4. Runs
+# ---------------------------------------------------------------------------------------------------
+reset_target() {
+  local db
+  for db in $(dst -e "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA
+                      WHERE SCHEMA_NAME NOT IN ('mysql','information_schema','performance_schema','sys')"); do
+    dst -e "SET SESSION sql_log_bin=0; DROP DATABASE \`$db\`"
+  done
+  dst -e "RESET MASTER"
+}
+
+binlog_bytes() { dst -e "SHOW BINARY LOGS" | awk '{ s += $2 } END { print s + 0 }'; }
+
+time_file_field() { # file field-number  (last line of a GNU time -f '%e %M' -o file)
+  tail -n 1 "$1" | awk -v f="$2" '{ print $f }'
+}
+
+# Each tool_* sets WALL (s), RSS_KB (peak RSS of the client process(es)), DETAIL (free text) and
+# returns non-zero when the tool failed.
+
+ferry_bin() { echo "${BENCH_FERRY:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ferry}"; }
+FERRY_SKIP=""
+
+prepare_ferry() {
+  local bin
+  bin=$(ferry_bin)
+  if [ -z "${BENCH_FERRY:-}" ] && [ "$BUILD" = 1 ]; then
+    if command -v cargo >/dev/null 2>&1; then
+      log "cargo build --release -p ferry-cli (log: benches/.work/logs/ferry-build.log)"
+      if ! (cd "$ROOT" && cargo build --release -p ferry-cli) >"$LOGS/ferry-build.log" 2>&1; then
+        log "cargo build failed; last lines:"; tail -n 15 "$LOGS/ferry-build.log" >&2
+        FERRY_SKIP="ferry binary not built (cargo build --release -p ferry-cli failed, see benches/.work/logs/ferry-build.log)"
+        return 0
+      fi
+    else
+      log "cargo not found: using the ferry binary as it is"
+    fi
+  fi
+  if [ ! -x "$bin" ]; then
+    FERRY_SKIP="ferry binary not built (no ${bin#"$ROOT"/}; run: cargo build --release -p ferry-cli)"
+  elif ! "$bin" --help 2>&1 | grep -qw run; then
+    FERRY_SKIP="ferry binary not built yet (${bin#"$ROOT"/} has no \`run\` command)"
+  fi
+  [ -z "$FERRY_SKIP" ] || log "skipping ferry: $FERRY_SKIP"
+}
+
+write_job() {
+  cat >"$WORK/job.json" <<EOF
+{"JobName":"bench","MigrateOption":{"RunMode":1,"MigrateType":2,"MigrateObject":2,"ConsistencyType":5},
+ "SrcDatabaseType":"mysql","SrcAccessType":"extranet","SrcInfo":{"Ip":"127.0.0.1","Port":$SRC_PORT,"User":"$USER_NAME","Password":"$USER_PASS"},
+ "DstDatabaseType":"mysql","DstAccessType":"extranet","DstInfo":{"Ip":"127.0.0.1","Port":$DST_PORT,"User":"$USER_NAME","Password":"$USER_PASS"},
+ "DatabaseInfo":"[{\"Database\":\"bench\"}]",
+ "Ferry":{"Threads":$THREADS,"ChunkRows":$CHUNK_ROWS,"ExistingTables":"drop","TargetBinlog":$([ "$TARGET_BINLOG" = 1 ] && echo true || echo false)}}
+EOF
+}
+
+tool_ferry() { # log
+  local tf="$WORK/time.ferry" rc=0
+  write_job
+  # Each run starts from scratch: ferry keeps its progress in ferry_meta on the target, which
+  # reset_target dropped; it runs in an empty directory of its own in case it writes files there.
+  rm -rf "$WORK/ferry-data"
+  mkdir -p "$WORK/ferry-data"
+  (cd "$WORK/ferry-data" && /usr/bin/time -f '%e %M' -o "$tf" \
+      "$(ferry_bin)" run "$WORK/job.json") >"$1" 2>&1 || rc=$?
+  WALL=$(time_file_field "$tf" 1); RSS_KB=$(time_file_field "$tf" 2)
+  DETAIL=""
+  return $rc
+}
+
+tool_mydumper() { # log
+  local dump="$WORK/dump" t1="$WORK/time.mydumper" t2="$WORK/time.myloader" rc=0 binlog_opt=()
+  rm -rf "$dump"; mkdir -p "$dump"
+  [ "$TARGET_BINLOG" = 1 ] && binlog_opt=(--enable-binlog)
+  {
+    echo "== mydumper"
+    /usr/bin/time -f '%e %M' -o "$t1" mydumper --host=127.0.0.1 --port="$SRC_PORT" --user="$USER_NAME" \
+      --password="$USER_PASS" --database=bench --outputdir="$dump" --threads="$THREADS" \
+      --rows="$CHUNK_ROWS" --trx-consistency-only --verbose=2 || rc=$?
+  } >"$1" 2>&1
+  local dump_s dump_kb
+  dump_s=$(time_file_field "$t1" 1); dump_kb=$(time_file_field "$t1" 2)
+  if [ $rc -ne 0 ]; then WALL=$dump_s; RSS_KB=$dump_kb; DETAIL="mydumper failed"; return $rc; fi
+  {
+    echo "== myloader"
+    /usr/bin/time -f '%e %M' -o "$t2" myloader --host=127.0.0.1 --port="$DST_PORT" --user="$USER_NAME" \
+      --password="$USER_PASS" --directory="$dump" --threads="$THREADS" --overwrite-tables \
+      "${binlog_opt[@]}" --verbose=2 || rc=$?
+  } >>"$1" 2>&1
+  local load_s load_kb
+  load_s=$(time_file_field "$t2" 1); load_kb=$(time_file_field "$t2" 2)
+  WALL=$(awk -v a="$dump_s" -v b="$load_s" 'BEGIN { printf "%.2f", a + b }')
+  RSS_KB=$(( dump_kb > load_kb ? dump_kb : load_kb ))
+  DETAIL="dump ${dump_s} s + load ${load_s} s; dump files $(du -sm "$dump" | cut -f1) MB"
+  return $rc
+}
+
+tool_mariadb_dump() { # log
+  local t1="$WORK/time.dump" t2="$WORK/time.client" t0 rcs init=()
+  [ "$TARGET_BINLOG" = 1 ] || init=(--init-command="SET SESSION sql_log_bin=0")
+  t0=$(now)
+  set +e
+  /usr/bin/time -f '%e %M' -o "$t1" mariadb-dump --no-defaults --host=127.0.0.1 --port="$SRC_PORT" \
+      --user="$USER_NAME" --password="$USER_PASS" --single-transaction --quick --extended-insert \
+      --databases bench 2>"$1.dump" \
+    | /usr/bin/time -f '%e %M' -o "$t2" mariadb --no-defaults --host=127.0.0.1 --port="$DST_PORT" \
+      --user="$USER_NAME" --password="$USER_PASS" "${init[@]}" >"$1" 2>&1
+  rcs=("${PIPESTATUS[@]}")
+  set -e
+  WALL=$(elapsed "$t0" "$(now)")
+  local k1 k2
+  k1=$(time_file_field "$t1" 2); k2=$(time_file_field "$t2" 2)
+  RSS_KB=$((k1 + k2))
+  DETAIL="RSS = mariadb-dump $((k1 / 1024)) MB + mariadb $((k2 / 1024)) MB (concurrent)"
+  cat "$1.dump" >>"$1"; rm -f "$1.dump"
+  [ "${rcs[0]}" = 0 ] && [ "${rcs[1]}" = 0 ]
+}
+
+# Untimed preparation of the LOAD DATA ceiling: one file per table, written by the source server.
+OUTFILE_DIR="$WORK/outfile"
+select_list() { # table -> the SELECT list (BIT as a number)
+  src -e "SELECT GROUP_CONCAT(IF(DATA_TYPE = 'bit', CONCAT('\`', COLUMN_NAME, '\`+0'), CONCAT('\`', COLUMN_NAME, '\`'))
+                 ORDER BY ORDINAL_POSITION SEPARATOR ',')
+          FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='bench' AND TABLE_NAME='$1'"
+}
+load_list() { # table -> "(columns) SET ..." for LOAD DATA (BIT read back from its number)
+  local cols sets
+  cols=$(src -e "SELECT GROUP_CONCAT(IF(DATA_TYPE = 'bit', CONCAT('@v', ORDINAL_POSITION), CONCAT('\`', COLUMN_NAME, '\`'))
+                 ORDER BY ORDINAL_POSITION SEPARATOR ',')
+          FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='bench' AND TABLE_NAME='$1'")
+  sets=$(src -e "SELECT IFNULL(GROUP_CONCAT(CONCAT('\`', COLUMN_NAME, '\`=CAST(@v', ORDINAL_POSITION, ' AS UNSIGNED)')
+                 ORDER BY ORDINAL_POSITION SEPARATOR ','), '')
+          FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='bench' AND TABLE_NAME='$1' AND DATA_TYPE = 'bit'")
+  if [ -n "$sets" ]; then echo "($cols) SET $sets"; else echo "($cols)"; fi
+}
+
+prepare_outfiles() {
+  local t pk bounds b i n lo hi where marker="$SB_ROWS $MIXED_ROWS $TABLES $LOADDATA_SPLIT $CHUNK_ROWS $DATASET_VERSION"
+  if [ -f "$OUTFILE_DIR/.complete" ] && [ "$(cat "$OUTFILE_DIR/.complete")" = "$marker" ]; then
+    log "LOAD DATA files present in benches/.work/outfile"
+    return 0
+  fi
+  log "writing the LOAD DATA files with SELECT … INTO OUTFILE on the source (not timed, split by $LOADDATA_SPLIT)"
+  rm -rf "$OUTFILE_DIR"; mkdir -p "$OUTFILE_DIR"
+  local lists=()
+  for t in "${TABLE_LIST[@]}"; do
+    : >"$OUTFILE_DIR/$t.files"
+    if [ "$LOADDATA_SPLIT" = table ]; then
+      src -e "SELECT $(select_list "$t") INTO OUTFILE '$OUTFILE_DIR/$t.tsv' CHARACTER SET binary FROM bench.\`$t\`"
+      echo "$t $t.tsv" >>"$OUTFILE_DIR/$t.files"
+    else
+      # Key ranges of CHUNK_ROWS rows on the (single-column) primary key, as ferry and mydumper chunk.
+      pk=$(src -e "SELECT COLUMN_NAME FROM information_schema.STATISTICS
+                   WHERE TABLE_SCHEMA='bench' AND TABLE_NAME='$t' AND INDEX_NAME='PRIMARY' ORDER BY SEQ_IN_INDEX LIMIT 1")
+      [ -n "$pk" ] || die "bench.$t has no primary key to split LOAD DATA files by"
+      mapfile -t bounds < <(src -e "SELECT \`$pk\` FROM (SELECT \`$pk\`, ROW_NUMBER() OVER (ORDER BY \`$pk\`) AS rn
+                                    FROM bench.\`$t\`) x WHERE (rn - 1) % $CHUNK_ROWS = 0 ORDER BY \`$pk\`")
+      n=${#bounds[@]}
+      for ((i = 0; i < n; i++)); do
+        lo=${bounds[$i]}; where="\`$pk\` >= $lo"
+        if [ $((i + 1)) -lt "$n" ]; then hi=${bounds[$((i + 1))]}; where="$where AND \`$pk\` < $hi"; fi
+        src -e "SELECT $(select_list "$t") INTO OUTFILE '$OUTFILE_DIR/$t.$i.tsv' CHARACTER SET binary
+                FROM bench.\`$t\` WHERE $where"
+        echo "$t $t.$i.tsv" >>"$OUTFILE_DIR/$t.files"
+      done
+    fi
+    lists+=("$OUTFILE_DIR/$t.files")
+  done
+  # Work list, round-robin over the tables: chunk 0 of every table, then chunk 1, ...
+  awk '{ print FNR "\t" $0 }' "${lists[@]}" | sort -s -n -k1,1 | cut -f2 >"$OUTFILE_DIR/work.list"
+  echo "$marker" >"$OUTFILE_DIR/.complete"
+}
+
+load_one() { # table file (runs in parallel under xargs)
+  local t=$1 f=$2 pre=""
+  [ "$TARGET_BINLOG" = 1 ] || pre="SET SESSION sql_log_bin=0;"
+  dst -e "$pre LOAD DATA INFILE '$OUTFILE_DIR/$f' INTO TABLE bench.\`$t\` CHARACTER SET binary $(cat "$OUTFILE_DIR/$t.cols")"
+}
+
+tool_loaddata() { # log
+  local t0 rc=0 t files
+  # Untimed: the empty tables with all their indexes, and each table's column list.
+  mariadb-dump --no-defaults --socket="$SRC_SOCK" -uroot --no-data --skip-triggers --databases bench 2>>"$1" \
+    | dst >>"$1" 2>&1
+  for t in "${TABLE_LIST[@]}"; do load_list "$t" >"$OUTFILE_DIR/$t.cols"; done
+  files=$(wc -l <"$OUTFILE_DIR/work.list")
+  export -f load_one dst
+  export OUTFILE_DIR TARGET_BINLOG DST_SOCK
+  t0=$(now)
+  xargs -P "$THREADS" -L 1 bash -c 'load_one "$@"' _ <"$OUTFILE_DIR/work.list" >>"$1" 2>&1 || rc=$?
+  WALL=$(elapsed "$t0" "$(now)")
+  RSS_KB=""
+  if [ "$LOADDATA_SPLIT" = table ]; then
+    DETAIL="server-side LOAD DATA INFILE, one file per table, $THREADS sessions"
+  else
+    DETAIL="server-side LOAD DATA INFILE, $files files of ≤ $CHUNK_ROWS rows, $THREADS sessions"
+  fi
+  DETAIL="$DETAIL, indexes in the CREATE TABLE"
+  return $rc
+}
+
+verify_target() { # -> sets VERIFY_ERR (row counts) and VERIFY_NOTE (checksums)
+  VERIFY_ERR=""; VERIFY_NOTE=""
+  local got
+  if ! got=$(count_rows dst 2>&1); then VERIFY_ERR="row count query failed: $(echo "$got" | tail -n 1)"; return; fi
+  if [ "$got" != "$(cat "$WORK/source-counts.tsv")" ]; then
+    VERIFY_ERR="row counts differ: $(diff <(echo "$got") "$WORK/source-counts.tsv" | grep '^<' | sed 's/^< //' | tr '\t\n' '= ' | sed 's/ $//' || true) (source: $SRC_ROWS rows)"
+    return
+  fi
+  if [ "$CHECKSUM" = 1 ]; then
+    local sums differ
+    sums=$(checksums dst)
+    differ=$(diff <(echo "$sums") "$WORK/source-checksums.tsv" | grep '^<' | awk '{ sub(/^bench\./, "", $2); print $2 }' | tr '\n' ' ' | sed 's/ $//' || true)
+    if [ -n "$differ" ]; then VERIFY_NOTE="CHECKSUM TABLE differs: $differ"; else VERIFY_NOTE="checksums equal"; fi
+  fi
+}
+
+run_tool() { # tool run#
+  local tool=$1 n=$2 fn log status note b0 b1 load
+  fn="tool_${tool//-/_}"
+  log="$LOGS/$tool.$n.log"
+  reset_target
+  b0=$(binlog_bytes)
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  log "run $n/$REPEAT: $tool (log: benches/.work/logs/$tool.$n.log)"
+  WALL=""; RSS_KB=""; DETAIL=""
+  if "$fn" "$log"; then
+    verify_target
+    if [ -n "$VERIFY_ERR" ]; then status=FAILED; note="$VERIFY_ERR"
+    else status=ok; note="$VERIFY_NOTE"; fi
+  else
+    status=FAILED
+    note="exit status non-zero; last line of the log: $(grep -v '^\s*$' "$log" | tail -n 1 | cut -c1-200)"
+  fi
+  b1=$(binlog_bytes)
+  [ -n "$DETAIL" ] && note="${note:+$note; }$DETAIL"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$n" "$status" "${WALL:-}" "${RSS_KB:-}" \
+    "$((b1 - b0))" "$load" "${note//[$'\t\n']/ }" >>"$RUNS"
+  log "  $tool: $status, wall ${WALL:-?} s${RSS_KB:+, peak RSS $((RSS_KB / 1024)) MB}${note:+ ($note)}"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------------
+ensure_packages
+start_servers
+prepare_dataset
+
+printf 'tool\trun\tstatus\twall_s\trss_kb\ttarget_binlog_bytes\tloadavg\tnote\n' >"$RUNS"
+RUN_TOOLS=()
+for tool in ${TOOLS//,/ }; do
+  case "$tool" in
+    ferry)
+      prepare_ferry
+      if [ -n "$FERRY_SKIP" ]; then
+        printf 'ferry\t0\tSKIPPED\t\t\t\t\t%s\n' "$FERRY_SKIP" >>"$RUNS"; continue
+      fi ;;
+    loaddata) prepare_outfiles ;;
+  esac
+  RUN_TOOLS+=("$tool")
+done
+# Rounds: every tool once per round, so that a burst of load from elsewhere on the machine does not
+# fall on the runs of one tool only.
+for n in $(seq 1 "$REPEAT"); do
+  for tool in "${RUN_TOOLS[@]}"; do run_tool "$tool" "$n"; done
+done
+reset_target
+
+ferry_version=""
+[ -z "${FERRY_SKIP:-}" ] && [ -x "$(ferry_bin)" ] && ferry_version=$("$(ferry_bin)" --version 2>/dev/null | head -n 1 || true)
+{
+  printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+  printf 'scale\t%s\n' "$SCALE"
+  printf 'tables\t%s sbtest x %s rows + mixed x %s rows\n' "$TABLES" "$SB_ROWS" "$MIXED_ROWS"
+  printf 'rows\t%s\n' "$SRC_ROWS"
+  printf 'data_bytes\t%s\n' "$SRC_DATA_BYTES"
+  printf 'index_bytes\t%s\n' "$SRC_INDEX_BYTES"
+  printf 'threads\t%s\n' "$THREADS"
+  printf 'chunk_rows\t%s\n' "$CHUNK_ROWS"
+  printf 'repeat\t%s\n' "$REPEAT"
+  printf 'target_binlog\t%s\n' "$TARGET_BINLOG"
+  printf 'loaddata_split\t%s\n' "$LOADDATA_SPLIT"
+  printf 'buffer_pool\t%s\n' "$FERRY_TEST_BUFFER_POOL"
+  printf 'nproc\t%s\n' "$(nproc)"
+  printf 'memory\t%s GiB\n' "$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)"
+  printf 'server\t%s\n' "$(dst -e 'SELECT VERSION()')"
+  printf 'mydumper\t%s\n' "$(mydumper --version 2>&1 | head -n 1)"
+  printf 'mariadb_dump\t%s\n' "$(mariadb-dump --version 2>&1 | head -n 1)"
+  printf 'ferry\t%s\n' "${ferry_version:-$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+} >"$META"
+
+python3 "$BENCH_DIR/report.py" "$META" "$RUNS" "$WORK/results.md"
+log "results written to benches/.work/results.md"

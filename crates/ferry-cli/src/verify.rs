@@ -1,0 +1,199 @@
+//! `ferry verify JOB_FILE`: compare the job's source and target (row counts, chunked checksums,
+//! row-level diff, objects), print a readable report or `--json`, optionally write repair SQL.
+//!
+//! The comparison follows the job's `MigrateOption.ConsistencyType`: 2 full, 3 sample
+//! (`ConsistencyParams.SelectRowsPerTable` percent of each table's chunks in
+//! `TablesSelectAll` percent of the tables), 4 only the tables the job's previous verification
+//! found inconsistent (kept on the target in `ferry_meta.verify_table`; full when there is none).
+//! With 1 or 5 (no verification during the job) `ferry verify` says so and compares in full; a
+//! mode given on the command line wins over the job file.
+//!
+//! Exit status: 0 consistent, 2 differences found, 1 error.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use ferry_core::progress::{null_sink, ProgressEvent, ProgressSink};
+use ferry_job::JobSpec;
+use ferry_verify::store::{previous_inconsistent, store_results};
+use ferry_verify::{VerifyMode, VerifyOptions};
+
+/// Parses a command-line mode: `full`, `objects`, `sample:ROWS_PERCENT[:TABLES_PERCENT]`,
+/// `tables:DB.TABLE[,DB.TABLE…]`.
+pub fn parse_mode(s: &str) -> Result<VerifyMode> {
+    let pct = |v: &str| -> Result<u8> {
+        match v.parse::<u8>() {
+            Ok(p) if (1..=100).contains(&p) => Ok(p),
+            _ => bail!("{v:?} is not a percentage (1..100)"),
+        }
+    };
+    let (head, rest) = s.split_once(':').unwrap_or((s, ""));
+    Ok(match head {
+        "full" if rest.is_empty() => VerifyMode::Full,
+        "objects" if rest.is_empty() => VerifyMode::Objects,
+        "sample" => {
+            let (r, t) = rest.split_once(':').unwrap_or((rest, "100"));
+            VerifyMode::Sample {
+                rows_percent: pct(r)?,
+                tables_percent: pct(t)?,
+            }
+        }
+        "tables" => {
+            let mut list = Vec::new();
+            for item in rest.split(',').filter(|x| !x.is_empty()) {
+                let Some((d, t)) = item.split_once('.') else {
+                    bail!("{item:?} is not DB.TABLE");
+                };
+                list.push((d.to_string(), t.to_string()));
+            }
+            if list.is_empty() {
+                bail!("tables: needs at least one DB.TABLE");
+            }
+            VerifyMode::OnlyTables(list)
+        }
+        _ => bail!("unknown verify mode {s:?}: use full, objects, sample:ROWS[:TABLES] or tables:DB.TABLE,…"),
+    })
+}
+
+/// The verification a job's `ConsistencyType` asks for (`None` for 1 and 5: no verification).
+pub async fn mode_for_job(spec: &JobSpec) -> Result<Option<VerifyMode>> {
+    let params = spec
+        .request
+        .migrate_option
+        .as_ref()
+        .and_then(|m| m.consistency_params.clone())
+        .unwrap_or_default();
+    let previous = if spec.consistency_type == 4 {
+        previous_inconsistent(&spec.target, &spec.name)
+            .await
+            .context("reading the previous verification from ferry_meta.verify_table")?
+    } else {
+        None
+    };
+    Ok(VerifyMode::from_consistency_type(
+        spec.consistency_type,
+        params.select_rows_per_table,
+        params.tables_select_all,
+        previous,
+    ))
+}
+
+/// A progress line on stderr every two seconds: chunks and rows compared.
+fn stderr_progress() -> ProgressSink {
+    let chunks = Arc::new(AtomicU64::new(0));
+    let rows = Arc::new(AtomicU64::new(0));
+    let last = Arc::new(Mutex::new(Instant::now()));
+    Arc::new(move |e| {
+        if let ProgressEvent::ChunkDone { rows: r, .. } = e {
+            let c = chunks.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = rows.fetch_add(r, Ordering::Relaxed) + r;
+            if let Ok(mut l) = last.lock() {
+                if l.elapsed() >= Duration::from_secs(2) {
+                    *l = Instant::now();
+                    eprintln!("verify: {c} chunk(s), {n} row(s) compared");
+                }
+            }
+        }
+    })
+}
+
+/// `ferry verify`.
+pub async fn verify(
+    job_file: &Path,
+    json: bool,
+    repair_sql: Option<&Path>,
+    mode_override: Option<VerifyMode>,
+) -> Result<ExitCode> {
+    let spec = crate::run::load_spec(job_file)?;
+    let mode = match mode_override {
+        Some(m) => m,
+        None => match mode_for_job(&spec).await? {
+            Some(m) => m,
+            None => {
+                eprintln!(
+                    "verification disabled by ConsistencyType {} in the job; `ferry verify` compares in full",
+                    spec.consistency_type
+                );
+                VerifyMode::Full
+            }
+        },
+    };
+    if let VerifyMode::OnlyTables(list) = &mode {
+        if list.is_empty() && !json {
+            eprintln!("the previous verification found every table consistent: nothing to compare again");
+        }
+    }
+    let opts = VerifyOptions {
+        threads: spec.options.threads,
+        chunk_rows: spec.options.chunk_rows,
+        rows_per_second: spec.options.rows_per_second,
+        max_keys_reported: 100,
+        mode,
+        fence: None,
+    };
+    let mut file = match repair_sql {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let progress = if json { null_sink() } else { stderr_progress() };
+    let report = ferry_verify::verify(
+        &spec.source,
+        &spec.target,
+        &spec.selection,
+        &opts,
+        progress,
+        file.as_mut().map(|f| f as &mut (dyn Write + Send)),
+    )
+    .await
+    .with_context(|| format!("verification of job {:?} failed", spec.name))?;
+    if let Some(mut f) = file {
+        f.flush().context("writing the repair SQL")?;
+    }
+    if opts.mode != VerifyMode::Objects {
+        if let Err(e) = store_results(&spec.target, &spec.name, &report).await {
+            eprintln!("warning: the result was not recorded in ferry_meta.verify_table: {e}");
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    if let Some(p) = repair_sql {
+        if !json {
+            eprintln!("repair SQL written to {} (run it on the target)", p.display());
+        }
+    }
+    Ok(ExitCode::from(report.exit_status()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!(parse_mode("full").unwrap(), VerifyMode::Full);
+        assert_eq!(parse_mode("objects").unwrap(), VerifyMode::Objects);
+        assert_eq!(
+            parse_mode("sample:10").unwrap(),
+            VerifyMode::Sample {
+                rows_percent: 10,
+                tables_percent: 100
+            }
+        );
+        assert_eq!(
+            parse_mode("tables:a.b,c.d").unwrap(),
+            VerifyMode::OnlyTables(vec![("a".into(), "b".into()), ("c".into(), "d".into())])
+        );
+        assert!(parse_mode("sample:0").is_err());
+        assert!(parse_mode("bogus").is_err());
+    }
+}

@@ -1,0 +1,267 @@
+//! The replay checkpoint on the target (`ferry_meta.replay_checkpoint`), and where replay starts.
+//!
+//! One row per job: the source binlog position (file + offset) after the last applied group, the
+//! GTID state there, when it was applied and the source timestamp of that group. Every applied
+//! source transaction updates the row in the *same* target transaction as its changes, so after a
+//! kill the row says exactly what the target contains.
+//!
+//! Without a row (first start), replay starts at the earliest snapshot among the full load's chunk
+//! checkpoints (`ferry_meta.load_chunk.snapshot`; chunks redone after a resumed load were read at
+//! later snapshots), else at the load job's snapshot. When the chunks were read at different
+//! snapshots, the changes between the earliest and the latest are applied idempotently.
+
+use ferry_core::position::SnapshotPosition;
+use ferry_core::selection::META_SCHEMA;
+use ferry_core::sql::quote_ident;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use super::lag::pos_cmp;
+use crate::error::ReplayError;
+use crate::event::BinlogPos;
+
+/// A stored replay checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub pos: BinlogPos,
+    /// The GTID state at `pos` (`Position` text), when known.
+    pub gtid: Option<String>,
+    /// Source timestamp of the last applied group (0 when unknown).
+    pub source_ts: u64,
+}
+
+/// Where replay starts and until where it must be idempotent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartPlan {
+    pub start: BinlogPos,
+    pub gtid: Option<String>,
+    /// Apply idempotently while the applied position is before this (chunks read at different
+    /// snapshots).
+    pub idempotent_until: Option<BinlogPos>,
+    /// True when the start came from an existing replay checkpoint.
+    pub resumed: bool,
+}
+
+pub(crate) fn table() -> String {
+    format!(
+        "{}.{}",
+        quote_ident(META_SCHEMA),
+        quote_ident("replay_checkpoint")
+    )
+}
+
+fn err(what: &str, e: mysql_async::Error) -> ReplayError {
+    ReplayError::Apply {
+        what: what.to_string(),
+        position: "start".into(),
+        source: e,
+    }
+}
+
+/// Creates `ferry_meta.replay_checkpoint` if missing.
+pub async fn ensure_table(conn: &mut Conn) -> Result<(), ReplayError> {
+    let sql = format!(
+        "CREATE DATABASE IF NOT EXISTS {db}; CREATE TABLE IF NOT EXISTS {t} (\
+           job VARCHAR(191) NOT NULL PRIMARY KEY, \
+           file VARCHAR(512) NOT NULL, \
+           pos BIGINT UNSIGNED NOT NULL, \
+           gtid TEXT NULL, \
+           applied_at DATETIME(6) NOT NULL, \
+           source_ts BIGINT UNSIGNED NOT NULL DEFAULT 0, \
+           idempotent_file VARCHAR(512) NULL, \
+           idempotent_pos BIGINT UNSIGNED NULL\
+         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        db = quote_ident(META_SCHEMA),
+        t = table()
+    );
+    conn.query_drop(sql)
+        .await
+        .map_err(|e| err("creating ferry_meta.replay_checkpoint", e))
+}
+
+/// Reads the checkpoint of a job, with its idempotent bound.
+pub async fn read(
+    conn: &mut Conn,
+    job: &str,
+) -> Result<Option<(Checkpoint, Option<BinlogPos>)>, ReplayError> {
+    type Row = (String, u64, Option<String>, u64, Option<String>, Option<u64>);
+    let row: Option<Row> = conn
+        .exec_first(
+            format!(
+                "SELECT file, pos, gtid, source_ts, idempotent_file, idempotent_pos FROM {} WHERE job = ?",
+                table()
+            ),
+            (job,),
+        )
+        .await
+        .map_err(|e| err("reading the replay checkpoint", e))?;
+    Ok(row.map(|(file, pos, gtid, source_ts, ifile, ipos)| {
+        (
+            Checkpoint {
+                pos: BinlogPos::new(file, pos),
+                gtid: gtid.filter(|g| !g.is_empty()),
+                source_ts,
+            },
+            match (ifile, ipos) {
+                (Some(f), Some(p)) => Some(BinlogPos::new(f, p)),
+                _ => None,
+            },
+        )
+    }))
+}
+
+/// Deletes the checkpoint of a job (a restarted job replays from its new snapshot).
+pub async fn clear(conn: &mut Conn, job: &str) -> Result<(), ReplayError> {
+    ensure_table(conn).await?;
+    conn.exec_drop(format!("DELETE FROM {} WHERE job = ?", table()), (job,))
+        .await
+        .map_err(|e| err("clearing the replay checkpoint", e))
+}
+
+/// The snapshots the full load's chunks were read at: (earliest, latest).
+async fn chunk_snapshots(
+    conn: &mut Conn,
+    job: &str,
+) -> Result<Option<(SnapshotPosition, SnapshotPosition)>, ReplayError> {
+    let exists: Option<u64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'load_chunk'",
+            (META_SCHEMA,),
+        )
+        .await
+        .map_err(|e| err("reading ferry_meta", e))?;
+    if exists.unwrap_or(0) == 0 {
+        return Ok(None);
+    }
+    let rows: Vec<Option<String>> = conn
+        .exec(
+            format!(
+                "SELECT DISTINCT snapshot FROM {}.{} WHERE job = ? AND done = 1",
+                quote_ident(META_SCHEMA),
+                quote_ident("load_chunk")
+            ),
+            (job,),
+        )
+        .await
+        .map_err(|e| err("reading the load's chunk snapshots", e))?;
+    let mut snaps: Vec<SnapshotPosition> = Vec::new();
+    for s in rows.into_iter().flatten() {
+        let p: SnapshotPosition = serde_json::from_str(&s)
+            .map_err(|e| ReplayError::Checkpoint(format!("unreadable chunk snapshot {s:?}: {e}")))?;
+        snaps.push(p);
+    }
+    let key = |p: &SnapshotPosition| BinlogPos::new(p.file.clone(), p.pos);
+    snaps.sort_by(|a, b| pos_cmp(&key(a), &key(b)));
+    match (snaps.first(), snaps.last()) {
+        (Some(a), Some(b)) => Ok(Some((a.clone(), b.clone()))),
+        _ => Ok(None),
+    }
+}
+
+async fn load_job_snapshot(conn: &mut Conn, job: &str) -> Result<Option<SnapshotPosition>, ReplayError> {
+    let exists: Option<u64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'load_job'",
+            (META_SCHEMA,),
+        )
+        .await
+        .map_err(|e| err("reading ferry_meta", e))?;
+    if exists.unwrap_or(0) == 0 {
+        return Ok(None);
+    }
+    let row: Option<(Option<String>, Option<u64>, Option<String>)> = conn
+        .exec_first(
+            format!(
+                "SELECT snapshot_file, snapshot_pos, snapshot_gtid FROM {}.{} WHERE job = ?",
+                quote_ident(META_SCHEMA),
+                quote_ident("load_job")
+            ),
+            (job,),
+        )
+        .await
+        .map_err(|e| err("reading the load's snapshot", e))?;
+    Ok(match row {
+        Some((Some(file), Some(pos), gtid)) => Some(SnapshotPosition {
+            file,
+            pos,
+            gtid: gtid.and_then(|g| g.parse().ok()),
+        }),
+        _ => None,
+    })
+}
+
+/// Decides where replay starts: the checkpoint, else the earliest chunk snapshot, else the
+/// load job's snapshot, else `explicit` (a caller-given start). Writes the initial checkpoint row
+/// when there was none, so every later write is an UPDATE.
+pub async fn plan_start(
+    conn: &mut Conn,
+    job: &str,
+    explicit: Option<&BinlogPos>,
+) -> Result<StartPlan, ReplayError> {
+    ensure_table(conn).await?;
+    if let Some((cp, idem)) = read(conn, job).await? {
+        return Ok(StartPlan {
+            start: cp.pos,
+            gtid: cp.gtid,
+            idempotent_until: idem,
+            resumed: true,
+        });
+    }
+    let (start, gtid, idem) = if let Some(p) = explicit {
+        (p.clone(), None, None)
+    } else if let Some((first, last)) = chunk_snapshots(conn, job).await? {
+        let a = BinlogPos::new(first.file.clone(), first.pos);
+        let b = BinlogPos::new(last.file.clone(), last.pos);
+        let idem = (a != b).then_some(b);
+        (a, first.gtid.map(|g| g.to_string()), idem)
+    } else if let Some(s) = load_job_snapshot(conn, job).await? {
+        (
+            BinlogPos::new(s.file.clone(), s.pos),
+            s.gtid.map(|g| g.to_string()),
+            None,
+        )
+    } else {
+        return Err(ReplayError::Checkpoint(format!(
+            "job {job} has no replay checkpoint and no full-load snapshot on the target: run the full \
+             load first (MigrateType 3 does), or give a start position"
+        )));
+    };
+    conn.exec_drop(
+        format!(
+            "INSERT INTO {} (job, file, pos, gtid, applied_at, source_ts, idempotent_file, idempotent_pos) \
+             VALUES (?, ?, ?, ?, NOW(6), 0, ?, ?)",
+            table()
+        ),
+        (
+            job,
+            &start.file,
+            start.pos,
+            gtid.as_deref(),
+            idem.as_ref().map(|p| p.file.clone()),
+            idem.as_ref().map(|p| p.pos),
+        ),
+    )
+    .await
+    .map_err(|e| err("writing the initial replay checkpoint", e))?;
+    Ok(StartPlan {
+        start,
+        gtid,
+        idempotent_until: idem,
+        resumed: false,
+    })
+}
+
+/// The checkpoint UPDATE for a position (a text statement, to run inside the group's target
+/// transaction).
+pub fn update_sql(job: &str, pos: &BinlogPos, gtid: Option<&str>, source_ts: u32) -> String {
+    use ferry_core::sql::quote_str;
+    format!(
+        "UPDATE {} SET file = {}, pos = {}, gtid = {}, applied_at = NOW(6), source_ts = {} WHERE job = {}",
+        table(),
+        quote_str(&pos.file),
+        pos.pos,
+        gtid.map(quote_str).unwrap_or_else(|| "NULL".into()),
+        source_ts,
+        quote_str(job)
+    )
+}

@@ -1,0 +1,191 @@
+//! SQL text for row changes, with exact literals (`ferry_core::value::write_sql_literal`).
+//!
+//! - insert: `INSERT INTO t (cols) VALUES (…), (…)` (or `REPLACE` / `INSERT IGNORE`), several
+//!   statements when the rows exceed a size bound;
+//! - update: `UPDATE t SET <every stored column> WHERE <before key> LIMIT 1`;
+//! - delete: `DELETE FROM t WHERE <key> LIMIT 1`.
+//!
+//! The key is the primary key (else a NOT NULL unique key); a table without one is addressed by
+//! every stored column compared with `<=>` (spatial columns skipped). In `WHERE`, strings carry
+//! their column's charset and collation (`_utf8mb4'…' COLLATE …`) so the key index is usable,
+//! and FLOAT literals are cast to FLOAT. Generated columns are never written.
+
+use ferry_core::sql::quote_ident;
+use ferry_core::value::{display_value, write_sql_literal};
+use ferry_core::{Column, ColumnKind};
+use mysql_async::Value;
+
+use super::schema_cache::TableInfo;
+
+/// Statements are cut at about this many bytes (well under the default max_allowed_packet).
+pub const MAX_STATEMENT_BYTES: usize = 4 << 20;
+
+/// How an insert treats an existing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertVerb {
+    Insert,
+    Replace,
+    InsertIgnore,
+}
+
+impl InsertVerb {
+    fn head(self) -> &'static str {
+        match self {
+            InsertVerb::Insert => "INSERT INTO ",
+            InsertVerb::Replace => "REPLACE INTO ",
+            InsertVerb::InsertIgnore => "INSERT IGNORE INTO ",
+        }
+    }
+}
+
+fn value_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
+    write_sql_literal(out, col.kind, v);
+}
+
+/// A literal for comparisons: strings in the column's charset and collation, FLOAT cast.
+fn where_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
+    if col.kind == ColumnKind::Float && !matches!(v, Value::NULL) {
+        out.extend_from_slice(b"CAST(");
+        write_sql_literal(out, col.kind, v);
+        out.extend_from_slice(b" AS FLOAT)");
+        return;
+    }
+    if col.kind.is_collated() {
+        if let (Some(cs), Value::Bytes(_)) = (&col.charset, v) {
+            let mut lit = Vec::new();
+            write_sql_literal(&mut lit, col.kind, v);
+            if let Some(rest) = lit.strip_prefix(b"_binary") {
+                out.push(b'_');
+                out.extend_from_slice(cs.as_bytes());
+                out.extend_from_slice(rest);
+                if let Some(coll) = &col.collation {
+                    out.extend_from_slice(b" COLLATE ");
+                    out.extend_from_slice(coll.as_bytes());
+                }
+                return;
+            }
+            out.extend_from_slice(&lit);
+            return;
+        }
+    }
+    write_sql_literal(out, col.kind, v);
+}
+
+/// The rows' tuples `(…)` of the stored columns, grouped into INSERT statements.
+pub fn insert_statements(t: &TableInfo, verb: InsertVerb, rows: &[&Vec<Value>]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let head = format!("{}{} ({}) VALUES ", verb.head(), t.target, t.column_list);
+    let mut cur: Vec<u8> = Vec::new();
+    for row in rows {
+        if cur.is_empty() {
+            cur.extend_from_slice(head.as_bytes());
+        } else {
+            cur.push(b',');
+        }
+        cur.push(b'(');
+        for (n, &i) in t.stored.iter().enumerate() {
+            if n > 0 {
+                cur.push(b',');
+            }
+            value_literal(&mut cur, &t.schema.columns[i], row.get(i).unwrap_or(&Value::NULL));
+        }
+        cur.push(b')');
+        if cur.len() >= MAX_STATEMENT_BYTES {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Columns that address a row: the key, else every stored non-spatial column.
+fn where_columns(t: &TableInfo) -> Vec<usize> {
+    match &t.key {
+        Some(k) => k.clone(),
+        None => t
+            .stored
+            .iter()
+            .copied()
+            .filter(|&i| t.schema.columns[i].kind != ColumnKind::Geometry)
+            .collect(),
+    }
+}
+
+fn write_where(out: &mut Vec<u8>, t: &TableInfo, row: &[Value]) {
+    out.extend_from_slice(b" WHERE ");
+    let keyed = t.key.is_some();
+    for (n, i) in where_columns(t).into_iter().enumerate() {
+        if n > 0 {
+            out.extend_from_slice(b" AND ");
+        }
+        let col = &t.schema.columns[i];
+        out.extend_from_slice(quote_ident(&col.name).as_bytes());
+        out.extend_from_slice(if keyed { b" = " } else { b" <=> " });
+        where_literal(out, col, row.get(i).unwrap_or(&Value::NULL));
+    }
+    out.extend_from_slice(b" LIMIT 1");
+}
+
+/// `UPDATE t SET … WHERE <before> LIMIT 1`.
+pub fn update_statement(t: &TableInfo, before: &[Value], after: &[Value]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"UPDATE ");
+    out.extend_from_slice(t.target.as_bytes());
+    out.extend_from_slice(b" SET ");
+    for (n, &i) in t.stored.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let col = &t.schema.columns[i];
+        out.extend_from_slice(quote_ident(&col.name).as_bytes());
+        out.push(b'=');
+        value_literal(&mut out, col, after.get(i).unwrap_or(&Value::NULL));
+    }
+    write_where(&mut out, t, before);
+    out
+}
+
+/// `DELETE FROM t WHERE <row> LIMIT 1`.
+pub fn delete_statement(t: &TableInfo, row: &[Value]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"DELETE FROM ");
+    out.extend_from_slice(t.target.as_bytes());
+    write_where(&mut out, t, row);
+    out
+}
+
+/// True when the key values differ between two images.
+pub fn key_changed(t: &TableInfo, before: &[Value], after: &[Value]) -> bool {
+    match &t.key {
+        Some(k) => k.iter().any(|&i| before.get(i) != after.get(i)),
+        None => true,
+    }
+}
+
+/// `col=value, …` of the key (or of the whole row for keyless tables), for messages.
+pub fn describe_key(t: &TableInfo, row: &[Value]) -> String {
+    let cols = match &t.key {
+        Some(k) => k.clone(),
+        None => t.stored.clone(),
+    };
+    let mut s = cols
+        .iter()
+        .map(|&i| {
+            let c = &t.schema.columns[i];
+            let v = display_value(c.kind, row.get(i).unwrap_or(&Value::NULL));
+            let v: String = if v.chars().count() > 64 {
+                v.chars().take(64).chain("…".chars()).collect()
+            } else {
+                v
+            };
+            format!("{}={v}", c.name)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if t.key.is_none() {
+        s.insert_str(0, "no key; row ");
+    }
+    s
+}

@@ -1,0 +1,142 @@
+//! Tables without a usable key, compared as multisets of rows (duplicates count).
+//!
+//! When the whole-table digests differ, each side is streamed through the binary protocol and
+//! every row's exact bytes hashed (xxh3-128) into `hash → count` (source +1, target −1). The hashes
+//! left non-zero are the surplus (target) and missing (source) rows; a second pass over each side
+//! fetches one copy of each such row, for the report and the repair SQL. Memory: 24 bytes per
+//! distinct row, plus the differing rows themselves.
+
+use std::collections::HashMap;
+
+use ferry_core::sql::{ident_list, qualified};
+use ferry_core::throttle::Throttle;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Value};
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::digest::encode_values;
+use crate::drill::{show, ChunkDiff};
+use crate::error::{Ctx, VerifyError};
+use crate::plan::TableJob;
+use crate::repair::RepairTable;
+use crate::report::{DiffKey, DiffKind};
+
+fn select(t: &TableJob, db: &str, table: &str) -> String {
+    format!(
+        "SELECT {} FROM {}",
+        ident_list(t.columns.iter().map(|c| c.name.as_str())),
+        qualified(db, table)
+    )
+}
+
+/// Streams one side's rows, calling `f` with each row and its hash.
+async fn stream(
+    conn: &mut Conn,
+    sql: &str,
+    n: usize,
+    side: &'static str,
+    what: &str,
+    throttle: &Throttle,
+    mut f: impl FnMut(u128, Vec<Value>),
+) -> Result<(), VerifyError> {
+    let ctx = || format!("reading {what} on the {side}");
+    let mut result = conn.exec_iter(sql, ()).await.ctx(ctx)?;
+    let mut batch = 0u64;
+    while let Some(row) = result.next().await.ctx(ctx)? {
+        let vals: Option<Vec<Value>> = row.unwrap_raw().into_iter().collect();
+        let vals = match vals {
+            Some(v) if v.len() == n => v,
+            _ => {
+                return Err(VerifyError::Unexpected {
+                    side,
+                    message: format!("a row of {what} with a missing column"),
+                })
+            }
+        };
+        let h = xxh3_128(&encode_values(&vals));
+        f(h, vals);
+        batch += 1;
+        if batch == 1000 {
+            throttle.acquire(batch, 0).await;
+            batch = 0;
+        }
+    }
+    throttle.acquire(batch, 0).await;
+    Ok(())
+}
+
+/// Compares a keyless table as two multisets of rows.
+pub async fn compare_table(
+    src: &mut Conn,
+    dst: &mut Conn,
+    t: &TableJob,
+    max_keys: usize,
+    repair: bool,
+    throttle: &Throttle,
+) -> Result<ChunkDiff, VerifyError> {
+    let n = t.columns.len();
+    let ssql = select(t, &t.source.db, &t.source.name);
+    let dsql = select(t, &t.target_db, &t.target_table);
+    let (sname, dname) = (t.source_name(), t.target_name());
+    let mut counts: HashMap<u128, i64> = HashMap::new();
+    stream(src, &ssql, n, "source", &sname, throttle, |h, _| {
+        *counts.entry(h).or_insert(0) += 1
+    })
+    .await?;
+    stream(dst, &dsql, n, "target", &dname, throttle, |h, _| {
+        *counts.entry(h).or_insert(0) -= 1
+    })
+    .await?;
+    counts.retain(|_, c| *c != 0);
+    // One copy of each differing row, in the order the servers return them.
+    let mut rows: Vec<(u128, i64, Vec<Value>)> = Vec::new();
+    let mut want = counts;
+    stream(src, &ssql, n, "source", &sname, throttle, |h, v| {
+        if let Some(c) = want.get(&h).copied().filter(|c| *c > 0) {
+            rows.push((h, c, v));
+            want.remove(&h);
+        }
+    })
+    .await?;
+    stream(dst, &dsql, n, "target", &dname, throttle, |h, v| {
+        if let Some(c) = want.get(&h).copied().filter(|c| *c < 0) {
+            rows.push((h, c, v));
+            want.remove(&h);
+        }
+    })
+    .await?;
+    let kinds = t.kinds();
+    let rt = RepairTable::new(&t.target_db, &t.target_table, t.names(), kinds.clone(), None);
+    let mut out = ChunkDiff::default();
+    let mut deletes = Vec::new();
+    let mut writes = Vec::new();
+    for (_, c, row) in rows {
+        let (kind, count) = if c > 0 {
+            (DiffKind::OnlyInSource, c as u64)
+        } else {
+            (DiffKind::OnlyInTarget, c.unsigned_abs())
+        };
+        if kind == DiffKind::OnlyInSource {
+            out.only_in_source += count;
+            if repair {
+                rt.insert(&mut writes, &row, count);
+            }
+        } else {
+            out.only_in_target += count;
+            if repair {
+                rt.delete(&mut deletes, &row, count);
+            }
+        }
+        if out.keys.len() < max_keys {
+            out.keys.push(DiffKey {
+                kind,
+                key: row.iter().zip(&kinds).map(|(v, k)| show(*k, v)).collect(),
+                columns: Vec::new(),
+                count,
+            });
+        }
+    }
+    out.repair = deletes;
+    out.repair.extend_from_slice(&writes);
+    Ok(out)
+}

@@ -1,0 +1,586 @@
+//! Ferry's verifier: proves that the target holds the source's rows, or says exactly which rows
+//! differ and writes the SQL that repairs them.
+//!
+//! 1. [`plan`]: the selected tables, paired with their (renamed) target tables; each keyed table is
+//!    cut into key ranges by the loader's own planner (`ferry_load::chunk::plan_table`);
+//! 2. [`digest`]: per chunk, both servers compute, concurrently and under the same key range,
+//!    `COUNT(*)` and the exact sum of a 64-bit MD5 prefix of each row's exact canonical text;
+//! 3. chunks whose digests differ are (after an optional replay fence, for online verification)
+//!    compared row by row ([`drill`]); keyless tables are compared as multisets ([`keyless`]);
+//! 4. [`repair`] writes INSERT / REPLACE / DELETE statements for every difference; [`objects`]
+//!    compares the schema objects; [`report`] is the result, [`store`] keeps it on the target.
+//!
+//! Exactness (measured on MariaDB 10.11): DOUBLE's text is its shortest round-trip form (20,000
+//! random bit patterns, subnormals included, all read back exactly); FLOAT's own text has 6
+//! significant digits (19,338 of 20,000 random floats did not read back) so it is widened with
+//! `f + 0e0`, which prints exactly; `-0` is stored as `0`; `SUM` of a `CONV` string is a DOUBLE and
+//! loses bits, so each hash is `CAST(… AS UNSIGNED)` and the sum is an exact `DECIMAL(42,0)`.
+
+pub mod digest;
+pub mod drill;
+pub mod error;
+pub mod keyless;
+pub mod objects;
+pub mod plan;
+pub mod repair;
+pub mod report;
+pub mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ferry_core::progress::{ProgressEvent, ProgressSink};
+use ferry_core::throttle::Throttle;
+use ferry_core::{Endpoint, Position, Selection};
+use ferry_load::chunk::{plan_table, ChunkPlan};
+use futures_util::future::BoxFuture;
+use mysql_async::Pool;
+use tokio::task::JoinSet;
+
+pub use error::VerifyError;
+pub use report::{DiffKey, DiffKind, ObjectDiff, TableReport, VerifyReport};
+
+use crate::digest::{binlog_position, digest_select, run_digest, with_chunk, Digest};
+use crate::drill::ChunkDiff;
+use crate::error::Ctx;
+use crate::plan::TableJob;
+
+/// What a verification compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// Every row of every selected table, and the objects.
+    Full,
+    /// `rows_percent` of each table's chunks, in `tables_percent` of the tables (both chosen by a
+    /// hash, so a re-run compares the same sample), and the objects.
+    Sample { rows_percent: u8, tables_percent: u8 },
+    /// Only these source tables (`db`, `table`), e.g. those an earlier verification found
+    /// inconsistent; no object comparison.
+    OnlyTables(Vec<(String, String)>),
+    /// Object-level comparison only.
+    Objects,
+}
+
+impl VerifyMode {
+    /// The mode of Tencent DTS's `ConsistencyType`: 2 full, 3 sample (`SelectRowsPerTable` percent
+    /// of rows, `TablesSelectAll` percent of tables; missing or 0 means 100), 4 the tables
+    /// `previous` lists (the last report's inconsistent tables; `None`: never verified → full);
+    /// 1 and 5 (no verification) → `None`.
+    pub fn from_consistency_type(
+        ty: i64,
+        select_rows_per_table: Option<i64>,
+        tables_select_all: Option<i64>,
+        previous: Option<Vec<(String, String)>>,
+    ) -> Option<VerifyMode> {
+        let pct = |v: Option<i64>| match v {
+            Some(p) if (1..=100).contains(&p) => p as u8,
+            _ => 100,
+        };
+        match ty {
+            2 => Some(VerifyMode::Full),
+            3 => Some(VerifyMode::Sample {
+                rows_percent: pct(select_rows_per_table),
+                tables_percent: pct(tables_select_all),
+            }),
+            4 => Some(match previous {
+                Some(list) => VerifyMode::OnlyTables(list),
+                None => VerifyMode::Full,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Called before differing chunks are compared again, with the source's binlog position read when
+/// they were found different: resolves once the incremental replay has applied the source's
+/// changes up to that position (online verification). Supplied by the replay engine.
+pub type Fence = Arc<dyn Fn(Option<Position>) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// Options of a verification.
+#[derive(Clone)]
+pub struct VerifyOptions {
+    /// Parallel workers (each one source and one target connection).
+    pub threads: usize,
+    /// Rows per chunk (the loader's planner).
+    pub chunk_rows: u64,
+    /// Rows/s read per side; 0 = unlimited.
+    pub rows_per_second: u64,
+    /// At most this many differing keys listed per table.
+    pub max_keys_reported: usize,
+    pub mode: VerifyMode,
+    /// Replay fence for online verification: differing chunks are compared again, once, after it.
+    pub fence: Option<Fence>,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            threads: 4,
+            chunk_rows: 20_000,
+            rows_per_second: 0,
+            max_keys_reported: 100,
+            mode: VerifyMode::Full,
+            fence: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for VerifyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("threads", &self.threads)
+            .field("chunk_rows", &self.chunk_rows)
+            .field("rows_per_second", &self.rows_per_second)
+            .field("max_keys_reported", &self.max_keys_reported)
+            .field("mode", &self.mode)
+            .field("fence", &self.fence.is_some())
+            .finish()
+    }
+}
+
+/// One chunk to digest.
+#[derive(Debug, Clone)]
+struct Work {
+    table: usize,
+    chunk: ChunkPlan,
+}
+
+/// A digested chunk.
+#[derive(Debug)]
+struct Digested {
+    work: Work,
+    src: Digest,
+    dst: Digest,
+    position: Option<Position>,
+}
+
+struct Shared {
+    tables: Vec<TableJob>,
+    src_sql: Vec<String>,
+    dst_sql: Vec<String>,
+    throttle: Throttle,
+    want_position: bool,
+    max_keys: usize,
+    repair: bool,
+    src: Pool,
+    dst: Pool,
+}
+
+async fn digest_work(sh: Arc<Shared>, w: Work) -> Result<Digested, VerifyError> {
+    let t = &sh.tables[w.table];
+    let (ssql, sp) = with_chunk(&sh.src_sql[w.table], t.chunk_key.as_deref(), &w.chunk)?;
+    let (dsql, dp) = with_chunk(&sh.dst_sql[w.table], t.chunk_key.as_deref(), &w.chunk)?;
+    let what = format!("{} chunk {}", t.source_name(), w.chunk.chunk_no);
+    let mut sc = sh
+        .src
+        .get_conn()
+        .await
+        .ctx(|| "connecting to the source".into())?;
+    let mut dc = sh
+        .dst
+        .get_conn()
+        .await
+        .ctx(|| "connecting to the target".into())?;
+    let (a, b) = tokio::join!(
+        run_digest(&mut sc, &ssql, sp, "source", &what),
+        run_digest(&mut dc, &dsql, dp, "target", &what)
+    );
+    let (src, dst) = (a?, b?);
+    let position = if src != dst && sh.want_position {
+        binlog_position(&mut sc).await
+    } else {
+        None
+    };
+    sh.throttle.acquire(src.rows.max(dst.rows), 0).await;
+    Ok(Digested {
+        work: w,
+        src,
+        dst,
+        position,
+    })
+}
+
+async fn drill_work(sh: Arc<Shared>, w: Work) -> Result<(Work, ChunkDiff), VerifyError> {
+    let t = &sh.tables[w.table];
+    let mut sc = sh
+        .src
+        .get_conn()
+        .await
+        .ctx(|| "connecting to the source".into())?;
+    let mut dc = sh
+        .dst
+        .get_conn()
+        .await
+        .ctx(|| "connecting to the target".into())?;
+    let d = if t.key.is_some() {
+        drill::drill_chunk(
+            &mut sc,
+            &mut dc,
+            t,
+            &w.chunk,
+            sh.max_keys,
+            sh.repair,
+            &sh.throttle,
+        )
+        .await?
+    } else {
+        keyless::compare_table(&mut sc, &mut dc, t, sh.max_keys, sh.repair, &sh.throttle).await?
+    };
+    Ok((w, d))
+}
+
+/// Runs `f` over `items` with at most `threads` at a time, handing each result to `done` in the
+/// calling task.
+async fn run_bounded<T, R, Fut>(
+    items: Vec<T>,
+    threads: usize,
+    f: impl Fn(T) -> Fut,
+    mut done: impl FnMut(R) -> Result<(), VerifyError>,
+) -> Result<(), VerifyError>
+where
+    Fut: Future<Output = Result<R, VerifyError>> + Send + 'static,
+    R: Send + 'static,
+{
+    let mut set = JoinSet::new();
+    let mut it = items.into_iter();
+    loop {
+        while set.len() < threads.max(1) {
+            match it.next() {
+                Some(x) => {
+                    set.spawn(f(x));
+                }
+                None => break,
+            }
+        }
+        match set.join_next().await {
+            None => return Ok(()),
+            Some(Ok(Ok(r))) => done(r)?,
+            Some(Ok(Err(e))) => {
+                set.abort_all();
+                return Err(e);
+            }
+            Some(Err(e)) => {
+                set.abort_all();
+                return Err(VerifyError::Worker(e.to_string()));
+            }
+        }
+    }
+}
+
+/// Per-table accumulation.
+struct Acc {
+    report: TableReport,
+    keys: BTreeMap<u32, Vec<DiffKey>>,
+}
+
+fn new_report(t: &TableJob, chunks: u64) -> TableReport {
+    TableReport {
+        database: t.source.db.clone(),
+        table: t.source.name.clone(),
+        target_database: t.target_db.clone(),
+        target_table: t.target_table.clone(),
+        rows_compared: 0,
+        target_rows: 0,
+        only_in_source: 0,
+        only_in_target: 0,
+        different: 0,
+        key_columns: match &t.key {
+            Some(k) => k.iter().map(|&i| t.columns[i].name.clone()).collect(),
+            None => t.names(),
+        },
+        keys: Vec::new(),
+        method: t.method().to_string(),
+        chunks,
+        chunks_compared: 0,
+        chunks_different: 0,
+        error: None,
+        notes: Vec::new(),
+    }
+}
+
+/// Compares the selected tables (and objects) of two servers. `repair`, when given, receives SQL
+/// that makes the target equal to the source for every row found different.
+pub async fn verify(
+    src: &Endpoint,
+    dst: &Endpoint,
+    sel: &Selection,
+    opts: &VerifyOptions,
+    progress: ProgressSink,
+    mut repair: Option<&mut (dyn std::io::Write + Send)>,
+) -> Result<VerifyReport, VerifyError> {
+    let started = Instant::now();
+    if opts.chunk_rows == 0 {
+        return Err(VerifyError::Options("chunk_rows must be at least 1".into()));
+    }
+    progress(ProgressEvent::PhaseStarted {
+        phase: "verify".into(),
+    });
+    let mut sconn = src.connect(ferry_load::session::plain()).await?;
+    let mut dconn = dst.connect(ferry_load::session::plain()).await?;
+    let objects = match opts.mode {
+        VerifyMode::OnlyTables(_) => Vec::new(),
+        _ => objects::compare(&mut sconn, &mut dconn, sel).await?,
+    };
+    if opts.mode == VerifyMode::Objects {
+        let _ = sconn.disconnect().await;
+        let _ = dconn.disconnect().await;
+        progress(ProgressEvent::PhaseFinished {
+            phase: "verify".into(),
+        });
+        return Ok(VerifyReport {
+            consistent: objects.is_empty(),
+            tables: Vec::new(),
+            objects,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
+    }
+    let only = match &opts.mode {
+        VerifyMode::OnlyTables(list) => Some(list.as_slice()),
+        _ => None,
+    };
+    let (mut tables, bad) = plan::resolve(&mut sconn, &mut dconn, sel, only).await?;
+    let (rows_pct, tables_pct) = match opts.mode {
+        VerifyMode::Sample {
+            rows_percent,
+            tables_percent,
+        } => (rows_percent, tables_percent),
+        _ => (100, 100),
+    };
+    tables.retain(|t| plan::table_sampled(&t.source.db, &t.source.name, tables_pct));
+    let mut accs: Vec<Acc> = Vec::with_capacity(tables.len());
+    let mut work = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        let chunks = if t.chunk_key.is_some() {
+            plan_table(&mut sconn, &t.source, opts.chunk_rows).await?
+        } else {
+            vec![ChunkPlan {
+                chunk_no: 0,
+                lower: None,
+                upper: None,
+            }]
+        };
+        let mut report = new_report(t, chunks.len() as u64);
+        for c in chunks {
+            if plan::chunk_sampled(&t.source.db, &t.source.name, c.chunk_no, rows_pct) {
+                report.chunks_compared += 1;
+                work.push(Work { table: i, chunk: c });
+            }
+        }
+        accs.push(Acc {
+            report,
+            keys: BTreeMap::new(),
+        });
+    }
+    let _ = sconn.disconnect().await;
+    let _ = dconn.disconnect().await;
+
+    let threads = opts.threads.max(1);
+    let shared = Arc::new(Shared {
+        src_sql: tables
+            .iter()
+            .map(|t| digest_select(&t.source.db, &t.source.name, &t.columns))
+            .collect(),
+        dst_sql: tables
+            .iter()
+            .map(|t| digest_select(&t.target_db, &t.target_table, &t.target_columns))
+            .collect(),
+        tables,
+        throttle: Throttle::new(opts.rows_per_second, 0),
+        want_position: opts.fence.is_some(),
+        max_keys: opts.max_keys_reported,
+        repair: repair.is_some(),
+        src: src.pool(threads, digest::session()),
+        dst: dst.pool(threads, digest::session()),
+    });
+    let result = compare_all(&shared, &mut accs, work, opts, &progress, &mut repair).await;
+    let (sp, dp) = (shared.src.clone(), shared.dst.clone());
+    let _ = sp.disconnect().await;
+    let _ = dp.disconnect().await;
+    result?;
+
+    let cap = opts.max_keys_reported;
+    let mut reports: Vec<TableReport> = accs
+        .into_iter()
+        .map(|mut a| {
+            a.report.keys = a.keys.into_values().flatten().take(cap).collect();
+            a.report
+        })
+        .collect();
+    for u in bad {
+        let mut r = TableReport {
+            database: u.source.db.clone(),
+            table: u.source.name.clone(),
+            target_database: u.target_db,
+            target_table: u.target_table,
+            rows_compared: 0,
+            target_rows: 0,
+            only_in_source: 0,
+            only_in_target: 0,
+            different: 0,
+            key_columns: Vec::new(),
+            keys: Vec::new(),
+            method: String::new(),
+            chunks: 0,
+            chunks_compared: 0,
+            chunks_different: 0,
+            error: Some(u.reason),
+            notes: Vec::new(),
+        };
+        r.method = if u.source.row_key().is_some() {
+            "chunked-checksum"
+        } else {
+            "keyless-multiset"
+        }
+        .into();
+        reports.push(r);
+    }
+    reports.sort_by(|a, b| (&a.database, &a.table).cmp(&(&b.database, &b.table)));
+    for r in &reports {
+        progress(ProgressEvent::TableDone {
+            table: format!("{}.{}", r.database, r.table),
+        });
+    }
+    progress(ProgressEvent::PhaseFinished {
+        phase: "verify".into(),
+    });
+    Ok(VerifyReport {
+        consistent: objects.is_empty() && reports.iter().all(TableReport::consistent),
+        tables: reports,
+        objects,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+async fn compare_all(
+    shared: &Arc<Shared>,
+    accs: &mut [Acc],
+    work: Vec<Work>,
+    opts: &VerifyOptions,
+    progress: &ProgressSink,
+    repair: &mut Option<&mut (dyn std::io::Write + Send)>,
+) -> Result<(), VerifyError> {
+    let threads = opts.threads.max(1);
+    // 1. Digests of every chunk, on both sides.
+    let mut digested: Vec<Digested> = Vec::new();
+    {
+        let sh = shared.clone();
+        run_bounded(
+            work,
+            threads,
+            move |w| digest_work(sh.clone(), w),
+            |d: Digested| {
+                progress(ProgressEvent::ChunkDone {
+                    table: shared.tables[d.work.table].source_name(),
+                    rows: d.src.rows,
+                    bytes: 0,
+                });
+                digested.push(d);
+                Ok(())
+            },
+        )
+        .await?;
+    }
+    // 2. With a replay fence: wait until the replay passed the latest position read while a chunk
+    //    differed, then digest the differing chunks once more.
+    if let Some(fence) = &opts.fence {
+        let differing: Vec<usize> = (0..digested.len())
+            .filter(|&i| digested[i].src != digested[i].dst)
+            .collect();
+        if !differing.is_empty() {
+            let pos = differing
+                .iter()
+                .filter_map(|&i| digested[i].position.clone())
+                .max_by(|a, b| position_key(a).cmp(&position_key(b)));
+            fence(pos).await.map_err(VerifyError::Fence)?;
+            let again: Vec<Work> = differing.iter().map(|&i| digested[i].work.clone()).collect();
+            let mut fresh: HashMap<(usize, u32), Digested> = HashMap::new();
+            let sh = shared.clone();
+            run_bounded(
+                again,
+                threads,
+                move |w| digest_work(sh.clone(), w),
+                |d: Digested| {
+                    fresh.insert((d.work.table, d.work.chunk.chunk_no), d);
+                    Ok(())
+                },
+            )
+            .await?;
+            for d in digested.iter_mut() {
+                if let Some(n) = fresh.remove(&(d.work.table, d.work.chunk.chunk_no)) {
+                    *d = n;
+                }
+            }
+        }
+    }
+    // 3. Row-level comparison of the chunks that still differ.
+    let mut drill = Vec::new();
+    for d in digested {
+        let r = &mut accs[d.work.table].report;
+        r.rows_compared += d.src.rows;
+        r.target_rows += d.dst.rows;
+        if d.src != d.dst {
+            r.chunks_different += 1;
+            drill.push(d.work);
+        }
+    }
+    if let Some(w) = repair.as_deref_mut() {
+        w.write_all(repair::header().as_bytes())
+            .map_err(VerifyError::Repair)?;
+    }
+    let cap = opts.max_keys_reported;
+    let sh = shared.clone();
+    run_bounded(
+        drill,
+        threads,
+        move |w| drill_work(sh.clone(), w),
+        |(w, d): (Work, ChunkDiff)| {
+            let acc = &mut accs[w.table];
+            let r = &mut acc.report;
+            if d.total() == 0 {
+                r.notes.push(format!(
+                    "chunk {}: the digests differ but every row compares equal (do the two sides' \
+                     column types print values differently? see the object differences)",
+                    w.chunk.chunk_no
+                ));
+            }
+            r.only_in_source += d.only_in_source;
+            r.only_in_target += d.only_in_target;
+            r.different += d.different;
+            if !d.keys.is_empty() {
+                acc.keys.insert(w.chunk.chunk_no, d.keys);
+                // Keep only the first `cap` keys in chunk order.
+                let mut total: usize = acc.keys.values().map(Vec::len).sum();
+                while total > cap {
+                    let Some(mut last) = acc.keys.last_entry() else {
+                        break;
+                    };
+                    let excess = (total - cap).min(last.get().len());
+                    let keep = last.get().len() - excess;
+                    last.get_mut().truncate(keep);
+                    if last.get().is_empty() {
+                        last.remove();
+                    }
+                    total -= excess;
+                }
+            }
+            if let Some(out) = repair.as_deref_mut() {
+                out.write_all(&d.repair).map_err(VerifyError::Repair)?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    if let Some(w) = repair.as_deref_mut() {
+        w.flush().map_err(VerifyError::Repair)?;
+    }
+    Ok(())
+}
+
+/// Orders file + offset positions (binlog file names sort by their numeric suffix).
+fn position_key(p: &Position) -> (String, u64) {
+    match p {
+        Position::FilePos { file, pos } => (file.clone(), *pos),
+        other => (format!("{other:?}"), 0),
+    }
+}

@@ -1,0 +1,329 @@
+//! Object-level comparison (Huawei DRS's "object comparison"): databases, tables, columns (type,
+//! nullability, default, charset, collation, extra, generation expression, position), indexes,
+//! and for whole selected databases views, routines, triggers and events. Source objects are
+//! looked up on the target through the job's name mapping; view, routine and trigger texts have
+//! the source's qualified database and table names rewritten to the target's before comparing.
+//! Definers and event status are not compared (the structure copier may rewrite or disable them).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_core::catalog::resolve_selection;
+use ferry_core::sql::quote_ident;
+use ferry_core::Selection;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+
+use crate::error::{Ctx, VerifyError};
+use crate::report::ObjectDiff;
+
+/// Objects of one side: (type, name in target naming) → (display name, definition).
+type Objects = BTreeMap<(String, String), (String, String)>;
+
+fn text(v: Option<Value>) -> Option<String> {
+    match v? {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        v => Some(format!("{v:?}")),
+    }
+}
+
+async fn fetch(
+    conn: &mut Conn,
+    sql: &str,
+    db: &str,
+    side: &str,
+) -> Result<Vec<Vec<Option<String>>>, VerifyError> {
+    let rows: Vec<Row> = conn
+        .exec(sql, (db,))
+        .await
+        .ctx(|| format!("reading the catalog of {db} on the {side}"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| r.unwrap_raw().into_iter().map(text).collect())
+        .collect())
+}
+
+fn s(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+/// How names map for one database pair.
+struct Mapping<'a> {
+    sel: &'a Selection,
+    db: &'a str,
+    tdb: String,
+    /// Selected source tables.
+    tables: BTreeSet<String>,
+    whole: bool,
+}
+
+impl Mapping<'_> {
+    /// The target name of a source table, when selected.
+    fn table(&self, t: &str) -> Option<String> {
+        if !self.tables.contains(t) {
+            return None;
+        }
+        self.sel.target_table(self.db, t).map(|(_, n)| n)
+    }
+
+    /// Rewrites the source's qualified names in a definition to the target's.
+    fn rewrite(&self, def: &str) -> String {
+        let mut out = def.to_string();
+        for t in &self.tables {
+            if let Some(tt) = self.table(t) {
+                out = out.replace(
+                    &format!("{}.{}", quote_ident(self.db), quote_ident(t)),
+                    &format!("{}.{}", quote_ident(&self.tdb), quote_ident(&tt)),
+                );
+            }
+        }
+        out.replace(
+            &format!("{}.", quote_ident(self.db)),
+            &format!("{}.", quote_ident(&self.tdb)),
+        )
+    }
+}
+
+const COLUMNS: &str = "SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, \
+    COLUMN_DEFAULT, CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, GENERATION_EXPRESSION \
+    FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION";
+const TABLES: &str = "SELECT TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COLLATION FROM information_schema.TABLES \
+    WHERE TABLE_SCHEMA = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME";
+const INDEXES: &str = "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, INDEX_TYPE \
+    FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX";
+const VIEWS: &str = "SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE \
+    FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?";
+const ROUTINES: &str = "SELECT ROUTINE_NAME, ROUTINE_TYPE, DTD_IDENTIFIER, ROUTINE_DEFINITION, \
+    IS_DETERMINISTIC, SQL_DATA_ACCESS, SECURITY_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?";
+const TRIGGERS: &str = "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, \
+    ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?";
+const EVENTS: &str = "SELECT EVENT_NAME, EVENT_TYPE, EXECUTE_AT, INTERVAL_VALUE, INTERVAL_FIELD, \
+    ON_COMPLETION, EVENT_DEFINITION FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?";
+
+/// Reads one side's objects of a database. `m` is `None` on the target side (names as they are).
+async fn read_side(
+    conn: &mut Conn,
+    db: &str,
+    m: &Mapping<'_>,
+    source: bool,
+    side: &'static str,
+) -> Result<Objects, VerifyError> {
+    let mut o = Objects::new();
+    // On the source, a selected table's target name; on the target, the name itself when it is
+    // the image of a selected table (or any table of a whole database).
+    let images: BTreeSet<String> = m.tables.iter().filter_map(|t| m.table(t)).collect();
+    let rw = |d: &str| if source { m.rewrite(d) } else { d.to_string() };
+    let schema: Option<Row> = conn
+        .exec_first(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (db,),
+        )
+        .await
+        .ctx(|| format!("reading database {db} on the {side}"))?;
+    let Some(schema) = schema else {
+        return Ok(o);
+    };
+    let sv: Vec<Option<String>> = schema.unwrap_raw().into_iter().map(text).collect();
+    o.insert(
+        ("DATABASE".into(), m.tdb.clone()),
+        (
+            db.to_string(),
+            format!("CHARACTER SET {} COLLATE {}", s(&sv[0]), s(&sv[1])),
+        ),
+    );
+    // Base tables only: views have columns too.
+    let tables = fetch(conn, TABLES, db, side).await?;
+    let base: BTreeSet<String> = tables.iter().map(|r| s(&r[0]).to_string()).collect();
+    let name = |t: &str| -> Option<String> {
+        if !base.contains(t) {
+            None
+        } else if source {
+            m.table(t)
+        } else if m.whole || images.contains(t) {
+            Some(t.to_string())
+        } else {
+            None
+        }
+    };
+    for r in &tables {
+        if let Some(n) = name(s(&r[0])) {
+            o.insert(
+                ("TABLE".into(), n),
+                (
+                    format!("{db}.{}", s(&r[0])),
+                    format!("ENGINE={} COLLATE={}", s(&r[2]), s(&r[3])),
+                ),
+            );
+        }
+    }
+    for r in fetch(conn, COLUMNS, db, side).await? {
+        if let Some(n) = name(s(&r[0])) {
+            let mut def = format!("#{} {}", s(&r[2]), s(&r[3]));
+            def.push_str(if s(&r[4]).eq_ignore_ascii_case("YES") {
+                " NULL"
+            } else {
+                " NOT NULL"
+            });
+            if let Some(d) = &r[5] {
+                def.push_str(&format!(" DEFAULT {d}"));
+            }
+            if let Some(c) = &r[6] {
+                def.push_str(&format!(" CHARACTER SET {c}"));
+            }
+            if let Some(c) = &r[7] {
+                def.push_str(&format!(" COLLATE {c}"));
+            }
+            if !s(&r[8]).is_empty() {
+                def.push_str(&format!(" {}", s(&r[8])));
+            }
+            if let Some(g) = r[9].as_deref().filter(|g| !g.is_empty()) {
+                def.push_str(&format!(" AS ({g})"));
+            }
+            o.insert(
+                ("COLUMN".into(), format!("{n}.{}", s(&r[1]))),
+                (format!("{db}.{}.{}", s(&r[0]), s(&r[1])), def),
+            );
+        }
+    }
+    let mut idx: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
+    for r in fetch(conn, INDEXES, db, side).await? {
+        if let Some(n) = name(s(&r[0])) {
+            let e = idx.entry((n, s(&r[1]).to_string())).or_insert_with(|| {
+                let unique = if s(&r[2]) == "0" { "UNIQUE " } else { "" };
+                (
+                    format!("{db}.{}.{}", s(&r[0]), s(&r[1])),
+                    format!("{unique}{} (", s(&r[5])),
+                )
+            });
+            if !e.1.ends_with('(') {
+                e.1.push_str(", ");
+            }
+            e.1.push_str(r[3].as_deref().unwrap_or("<expression>"));
+            if let Some(p) = &r[4] {
+                e.1.push_str(&format!("({p})"));
+            }
+        }
+    }
+    for ((t, i), (disp, mut def)) in idx {
+        def.push(')');
+        o.insert(("INDEX".into(), format!("{t}.{i}")), (disp, def));
+    }
+    if !m.whole {
+        return Ok(o);
+    }
+    for r in fetch(conn, VIEWS, db, side).await? {
+        o.insert(
+            ("VIEW".into(), s(&r[0]).to_string()),
+            (
+                format!("{db}.{}", s(&r[0])),
+                format!("{} CHECK OPTION {} SECURITY {}", rw(s(&r[1])), s(&r[2]), s(&r[3])),
+            ),
+        );
+    }
+    for r in fetch(conn, ROUTINES, db, side).await? {
+        o.insert(
+            ("ROUTINE".into(), format!("{} {}", s(&r[1]), s(&r[0]))),
+            (
+                format!("{db}.{}", s(&r[0])),
+                format!(
+                    "{} RETURNS {} DETERMINISTIC={} {} SECURITY {}: {}",
+                    s(&r[1]),
+                    s(&r[2]),
+                    s(&r[4]),
+                    s(&r[5]),
+                    s(&r[6]),
+                    rw(s(&r[3]))
+                ),
+            ),
+        );
+    }
+    for r in fetch(conn, TRIGGERS, db, side).await? {
+        let table = if source {
+            m.sel
+                .target_table(db, s(&r[1]))
+                .map(|(_, t)| t)
+                .unwrap_or_else(|| s(&r[1]).to_string())
+        } else {
+            s(&r[1]).to_string()
+        };
+        o.insert(
+            ("TRIGGER".into(), s(&r[0]).to_string()),
+            (
+                format!("{db}.{}", s(&r[0])),
+                format!("{} {} ON {table}: {}", s(&r[2]), s(&r[3]), rw(s(&r[4]))),
+            ),
+        );
+    }
+    for r in fetch(conn, EVENTS, db, side).await? {
+        o.insert(
+            ("EVENT".into(), s(&r[0]).to_string()),
+            (
+                format!("{db}.{}", s(&r[0])),
+                format!(
+                    "{} AT {} EVERY {} {} ON COMPLETION {}: {}",
+                    s(&r[1]),
+                    s(&r[2]),
+                    s(&r[3]),
+                    s(&r[4]),
+                    s(&r[5]),
+                    rw(s(&r[6]))
+                ),
+            ),
+        );
+    }
+    Ok(o)
+}
+
+/// Compares the objects of the selection on both servers.
+pub async fn compare(
+    src: &mut Conn,
+    dst: &mut Conn,
+    sel: &Selection,
+) -> Result<Vec<ObjectDiff>, VerifyError> {
+    let mut out = Vec::new();
+    for (db, tables) in resolve_selection(src, sel).await? {
+        let Some(tdb) = sel.target_db(&db) else { continue };
+        let m = Mapping {
+            sel,
+            db: &db,
+            tdb: tdb.clone(),
+            tables: tables.into_iter().collect(),
+            whole: sel.whole_db(&db),
+        };
+        let a = read_side(src, &db, &m, true, "source").await?;
+        let b = read_side(dst, &tdb, &m, false, "target").await?;
+        let target_name = |ty: &str, key: &str| -> String {
+            if ty == "DATABASE" {
+                key.to_string()
+            } else {
+                format!("{tdb}.{key}")
+            }
+        };
+        for ((ty, key), (disp, def)) in &a {
+            match b.get(&(ty.clone(), key.clone())) {
+                Some((_, d)) if d == def => {}
+                other => out.push(ObjectDiff {
+                    object_type: ty.clone(),
+                    source_name: disp.clone(),
+                    target_name: target_name(ty, key),
+                    source: Some(def.clone()),
+                    target: other.map(|(_, d)| d.clone()),
+                }),
+            }
+        }
+        for ((ty, key), (_, def)) in &b {
+            if !a.contains_key(&(ty.clone(), key.clone())) {
+                out.push(ObjectDiff {
+                    object_type: ty.clone(),
+                    source_name: String::new(),
+                    target_name: target_name(ty, key),
+                    source: None,
+                    target: Some(def.clone()),
+                });
+            }
+        }
+    }
+    Ok(out)
+}

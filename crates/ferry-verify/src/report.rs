@@ -1,0 +1,244 @@
+//! The verification report: per table counts and the first differing keys, object differences,
+//! the readable rendering `ferry verify` prints, and the exit status it maps to. The serialized
+//! [`VerifyReport`] is the `--json` output.
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+/// How a row differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffKind {
+    /// The key (or, for a keyless table, the row) exists only on the source.
+    OnlyInSource,
+    /// The key (or row) exists only on the target.
+    OnlyInTarget,
+    /// The key exists on both sides with different values.
+    Different,
+}
+
+impl DiffKind {
+    fn label(self) -> &'static str {
+        match self {
+            DiffKind::OnlyInSource => "only in source",
+            DiffKind::OnlyInTarget => "only in target",
+            DiffKind::Different => "different",
+        }
+    }
+}
+
+/// One differing row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffKey {
+    pub kind: DiffKind,
+    /// The key's values (for a keyless table: every column's value), as display strings.
+    pub key: Vec<String>,
+    /// For `Different`: the columns whose values differ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// How many rows this entry stands for (more than 1 only for duplicate rows of keyless tables).
+    pub count: u64,
+}
+
+/// The comparison of one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableReport {
+    pub database: String,
+    pub table: String,
+    pub target_database: String,
+    pub target_table: String,
+    /// Source rows in the compared chunks.
+    pub rows_compared: u64,
+    /// Target rows in the compared chunks.
+    pub target_rows: u64,
+    pub only_in_source: u64,
+    pub only_in_target: u64,
+    pub different: u64,
+    /// The names of the key columns (for a keyless table, every column).
+    pub key_columns: Vec<String>,
+    /// The first differing keys, in key order of the chunks (at most `max_keys_reported`).
+    pub keys: Vec<DiffKey>,
+    /// `chunked-checksum` or `keyless-multiset`.
+    pub method: String,
+    pub chunks: u64,
+    pub chunks_compared: u64,
+    pub chunks_different: u64,
+    /// Why the table could not be compared (target table or column missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Remarks (e.g. a chunk whose digests differ while its rows compare equal, which happens when
+    /// the two sides' column types print the same values differently).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl TableReport {
+    /// True when the table compared equal.
+    pub fn consistent(&self) -> bool {
+        self.error.is_none()
+            && self.only_in_source == 0
+            && self.only_in_target == 0
+            && self.different == 0
+            && self.notes.is_empty()
+    }
+}
+
+/// One object-level difference (Huawei DRS's object comparison: type, names, both values).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectDiff {
+    /// `DATABASE`, `TABLE`, `COLUMN`, `INDEX`, `VIEW`, `ROUTINE`, `TRIGGER`, `EVENT`.
+    pub object_type: String,
+    /// The object on the source (`db.table`, `db.table.column`, …).
+    pub source_name: String,
+    /// The object on the target, renamed through the job's mapping.
+    pub target_name: String,
+    /// The source's definition, `None` when the object exists only on the target.
+    pub source: Option<String>,
+    /// The target's definition, `None` when the object is missing on the target.
+    pub target: Option<String>,
+}
+
+impl ObjectDiff {
+    /// `missing on target`, `only on target` or `different`.
+    pub fn status(&self) -> &'static str {
+        match (&self.source, &self.target) {
+            (Some(_), None) => "missing on target",
+            (None, Some(_)) => "only on target",
+            _ => "different",
+        }
+    }
+}
+
+/// The result of a verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// True when every compared table and every object compared equal.
+    pub consistent: bool,
+    pub tables: Vec<TableReport>,
+    pub objects: Vec<ObjectDiff>,
+    pub elapsed_ms: u64,
+}
+
+impl VerifyReport {
+    /// The process exit status of `ferry verify`: 0 consistent, 2 differences.
+    pub fn exit_status(&self) -> u8 {
+        if self.consistent {
+            0
+        } else {
+            2
+        }
+    }
+
+    /// The tables that differ, as (source db, source table).
+    pub fn inconsistent_tables(&self) -> Vec<(String, String)> {
+        self.tables
+            .iter()
+            .filter(|t| !t.consistent())
+            .map(|t| (t.database.clone(), t.table.clone()))
+            .collect()
+    }
+
+    /// The readable report `ferry verify` prints.
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        let rows: u64 = self.tables.iter().map(|t| t.rows_compared).sum();
+        for t in &self.tables {
+            let name = format!("{}.{}", t.database, t.table);
+            let target = format!("{}.{}", t.target_database, t.target_table);
+            let arrow = if name == target {
+                name.clone()
+            } else {
+                format!("{name} → {target}")
+            };
+            let verdict = if t.consistent() {
+                "CONSISTENT"
+            } else {
+                "INCONSISTENT"
+            };
+            let _ = writeln!(s, "{verdict:<12} {arrow}  [{}]", t.method);
+            if let Some(e) = &t.error {
+                let _ = writeln!(s, "    cannot compare: {e}");
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "    rows compared {} (target {}) · chunks {}/{} · only in source {} · only in target {} · different {}",
+                t.rows_compared,
+                t.target_rows,
+                t.chunks_compared,
+                t.chunks,
+                t.only_in_source,
+                t.only_in_target,
+                t.different
+            );
+            for k in &t.keys {
+                let key: Vec<String> = t
+                    .key_columns
+                    .iter()
+                    .zip(&k.key)
+                    .map(|(c, v)| format!("{c}={v}"))
+                    .collect();
+                let _ = write!(s, "      {:<15} {}", k.kind.label(), key.join(", "));
+                if !k.columns.is_empty() {
+                    let _ = write!(s, "  (columns: {})", k.columns.join(", "));
+                }
+                if k.count > 1 {
+                    let _ = write!(s, "  ×{}", k.count);
+                }
+                s.push('\n');
+            }
+            let listed: u64 = t.keys.iter().map(|k| k.count).sum();
+            let total = t.only_in_source + t.only_in_target + t.different;
+            if total > listed {
+                let _ = writeln!(s, "      … {} more row(s)", total - listed);
+            }
+            for n in &t.notes {
+                let _ = writeln!(s, "    note: {n}");
+            }
+        }
+        if !self.objects.is_empty() {
+            let _ = writeln!(s, "objects that differ ({}):", self.objects.len());
+            for o in &self.objects {
+                let _ = writeln!(
+                    s,
+                    "  {:<8} {} → {}: {}",
+                    o.object_type,
+                    o.source_name,
+                    o.target_name,
+                    o.status()
+                );
+                if let Some(v) = &o.source {
+                    let _ = writeln!(s, "      source: {}", clip(v, 200));
+                }
+                if let Some(v) = &o.target {
+                    let _ = writeln!(s, "      target: {}", clip(v, 200));
+                }
+            }
+        }
+        let bad = self.tables.iter().filter(|t| !t.consistent()).count();
+        let _ =
+            writeln!(
+            s,
+            "{}: {} table(s), {} row(s) compared, {} table(s) inconsistent, {} object difference(s), {:.1} s",
+            if self.consistent { "CONSISTENT" } else { "INCONSISTENT" },
+            self.tables.len(),
+            rows,
+            bad,
+            self.objects.len(),
+            self.elapsed_ms as f64 / 1000.0
+        );
+        s
+    }
+}
+
+/// At most `n` characters of `s`, with an ellipsis when cut.
+pub fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut c: String = s.chars().take(n).collect();
+        c.push('…');
+        c
+    }
+}
