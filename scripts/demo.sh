@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Ferry demo: two throwaway local MariaDB servers, a sample shop database on the source, and a
-# structure + full data migration with live progress, then a table-by-table comparison.
+# zero-downtime migration: structure + full data + incremental replay while a write load runs on
+# the source, with live progress and lag; cut-over once the writes stop; then `ferry verify`.
 #
-#   scripts/demo.sh            run the demo (installs mariadb-server with apt if needed)
-#   DEMO_ROWS=2000000 scripts/demo.sh   a bigger sample (default 300000 orders)
-#   DEMO_KEEP=1 scripts/demo.sh         leave the servers running afterwards
+#   scripts/demo.sh                      run the demo (installs mariadb-server with apt if needed)
+#   DEMO_ROWS=2000000 scripts/demo.sh    a bigger sample (default 300000 orders)
+#   DEMO_WRITE_SECONDS=60 scripts/demo.sh  how long the write load runs (default 20)
+#   DEMO_KEEP=1 scripts/demo.sh          leave the servers running afterwards
 #
 # The servers live under .ferry-demo/ (ignored by git) and are separate from the test servers.
 set -euo pipefail
@@ -12,6 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export FERRY_TEST_DIR="$ROOT/.ferry-demo"
 ROWS="${DEMO_ROWS:-300000}"
+WRITE_SECONDS="${DEMO_WRITE_SECONDS:-20}"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -59,7 +62,7 @@ JOB="$FERRY_TEST_DIR/demo-job.json"
 cat >"$JOB" <<JSON
 {
   "JobName": "demo",
-  "MigrateOption": {"RunMode": 1, "MigrateType": 2, "MigrateObject": 2, "ConsistencyType": 5},
+  "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 2},
   "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
   "SrcInfo": {"Ip": "127.0.0.1", "Port": $src_port, "User": "ferry", "Password": "ferry-test-pw"},
   "DstDatabaseType": "mysql", "DstAccessType": "extranet",
@@ -69,20 +72,39 @@ cat >"$JOB" <<JSON
 }
 JSON
 
-say "Running the migration: $FERRY run $JOB"
-"$FERRY" run "$JOB" --restart
+say "Starting a write load on the source for ${WRITE_SECONDS}s (new orders, payments, returns)"
+writer() {
+  local end=$(( $(date +%s) + WRITE_SECONDS )) n=0
+  while [ "$(date +%s)" -lt "$end" ]; do
+    "${SQL_SRC[@]}" demo_shop -e "
+      START TRANSACTION;
+      INSERT INTO orders (customer_id, sku, qty, amount, status, placed_at, note)
+        SELECT 1 + FLOOR(RAND() * $(( ROWS / 10 ))), CONCAT('SKU-', LPAD(1 + FLOOR(RAND() * 2000), 6, '0')), 1, ROUND(RAND() * 100, 2), 'new', NOW(3), 'live order' FROM seq_1_to_20;
+      UPDATE orders SET status = 'paid' WHERE id = 1 + FLOOR(RAND() * $ROWS);
+      UPDATE customers SET name = CONCAT(name, '.') WHERE id = 1 + FLOOR(RAND() * $(( ROWS / 10 )));
+      DELETE FROM orders WHERE status = 'returned' AND id = 1 + FLOOR(RAND() * $ROWS);
+      COMMIT;" 2>/dev/null && n=$((n + 1))
+  done
+  echo "write load: $n transactions committed on the source" >&2
+}
+writer &
+WRITER_PID=$!
 
-say "Comparing source and target (row counts and CHECKSUM TABLE)"
+say "Running the migration (full + incremental): $FERRY run $JOB"
+echo "(the cut-over is requested with SIGUSR1 once the write load stops; you could also type 'complete')"
+"$FERRY" run "$JOB" --restart </dev/null &
+FERRY_PID=$!
+wait "$WRITER_PID"
+sleep 1
+kill -USR1 "$FERRY_PID" 2>/dev/null || true
 status=0
-printf '%-28s %12s %12s %22s %22s\n' table src_rows dst_rows src_checksum dst_checksum
-for t in customers products orders; do
-  a=$("${SQL_SRC[@]}" -N -e "SELECT COUNT(*) FROM demo_shop.$t; CHECKSUM TABLE demo_shop.$t" | awk 'NR==1{c=$1} NR==2{print c, $2}')
-  b=$("${SQL_DST[@]}" -N -e "SELECT COUNT(*) FROM demo_shop.$t; CHECKSUM TABLE demo_shop.$t" | awk 'NR==1{c=$1} NR==2{print c, $2}')
-  read -r ac as <<<"$a"; read -r bc bs <<<"$b"
-  mark=OK; if [ "$a" != "$b" ]; then mark=DIFFERENT; status=1; fi
-  printf '%-28s %12s %12s %22s %22s  %s\n' "demo_shop.$t" "$ac" "$bc" "$as" "$bs" "$mark"
-done
-if [ "$status" = 0 ]; then say "Source and target are equal."; else say "Differences found."; fi
+wait "$FERRY_PID" || status=$?
+if [ "$status" != 0 ]; then say "The migration failed (exit $status)."; exit "$status"; fi
+
+say "Verifying: $FERRY verify $JOB"
+status=0
+"$FERRY" verify "$JOB" || status=$?
+if [ "$status" = 0 ]; then say "Source and target are equal."; else say "Differences found (exit $status)."; fi
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
   echo "Servers left running: source $FERRY_TEST_SOURCE_URL, target $FERRY_TEST_TARGET_URL (stop: FERRY_TEST_DIR=.ferry-demo scripts/servers.sh stop)"
 fi

@@ -45,8 +45,9 @@ pub fn validate(path: &Path) -> Result<ExitCode> {
 #[cfg(unix)]
 fn watch_hangup(path: PathBuf, throttle: Arc<Throttle>) {
     use tokio::signal::unix::{signal, SignalKind};
+    let hup = signal(SignalKind::hangup());
     tokio::spawn(async move {
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        let Ok(mut hup) = hup else {
             return;
         };
         while hup.recv().await.is_some() {
@@ -82,8 +83,11 @@ fn watch_completion(control: ReplayControl, when_caught_up: bool) {
     {
         use tokio::signal::unix::{signal, SignalKind};
         let c = control.clone();
+        // Registered here, synchronously, so a SIGUSR1 sent at any time after start completes
+        // the job instead of killing the process (the signal's default action).
+        let usr1 = signal(SignalKind::user_defined1());
         tokio::spawn(async move {
-            let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+            let Ok(mut usr1) = usr1 else {
                 return;
             };
             if usr1.recv().await.is_some() {
@@ -120,6 +124,13 @@ pub async fn run(
     complete_when_caught_up: bool,
 ) -> Result<ExitCode> {
     let spec = load_spec(path)?;
+    let mut opts = RunOptions::for_spec(&spec);
+    opts.restart = restart;
+    let control = opts.replay.clone();
+    watch_hangup(path.to_path_buf(), opts.throttle.clone());
+    if spec.migrate_type == MigrateType::FullIncremental {
+        watch_completion(control.clone(), complete_when_caught_up);
+    }
     if !skip_check {
         let resuming = !restart && ferry_job::has_progress(&spec).await.unwrap_or(false);
         eprintln!("pre-check …");
@@ -142,13 +153,6 @@ pub async fn run(
             );
         }
         eprintln!("pre-check: {p} passed, {w} warnings, 0 failed");
-    }
-    let mut opts = RunOptions::for_spec(&spec);
-    opts.restart = restart;
-    watch_hangup(path.to_path_buf(), opts.throttle.clone());
-    let control = opts.replay.clone();
-    if spec.migrate_type == MigrateType::FullIncremental {
-        watch_completion(control.clone(), complete_when_caught_up);
     }
     let tracker = Arc::new(Tracker::default());
     let display = Display::spawn(tracker.clone(), mode);
