@@ -187,6 +187,7 @@ impl Tracker {
                 None => "incremental · starting".into(),
             },
             "" => "connecting".into(),
+            "verification" => "verification · comparing source and target (chunked checksums)".into(),
             p => format!("{p} · {} objects created", s.objects),
         };
         (s.rows_done, total, msg)

@@ -180,7 +180,10 @@ pub async fn run(
     match result {
         Ok(summary) => {
             print_summary(&spec, &summary);
-            Ok(ExitCode::SUCCESS)
+            match &summary.verification {
+                Some(v) if !v.consistent => Ok(ExitCode::from(2)),
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
         Err(e) => {
             eprintln!("error: job {:?} failed: {e}", spec.name);
@@ -250,5 +253,20 @@ fn print_summary(spec: &JobSpec, s: &JobSummary) {
                 .as_deref()
                 .unwrap_or("(none: the source does not use GTIDs)")
         );
+    }
+    if let Some(v) = &s.verification {
+        let rows: u64 = v.tables.iter().map(|t| t.rows_compared).sum();
+        if v.consistent {
+            println!(
+                "  verified    consistent: {} tables, {rows} rows compared",
+                v.tables.len()
+            );
+        } else {
+            println!("  verified    DIFFERENCES found ({rows} rows compared):");
+            print!("{}", v.render_text());
+            println!(
+                "  run `ferry verify JOB_FILE --repair-sql FILE` for the statements that repair the target"
+            );
+        }
     }
 }

@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ferry_core::progress::{null_sink, ProgressEvent, ProgressSink};
-use ferry_job::JobSpec;
-use ferry_verify::store::{previous_inconsistent, store_results};
-use ferry_verify::{VerifyMode, VerifyOptions};
+use ferry_verify::VerifyMode;
 
 /// Parses a command-line mode: `full`, `objects`, `sample:ROWS_PERCENT[:TABLES_PERCENT]`,
 /// `tables:DB.TABLE[,DB.TABLE…]`.
@@ -60,29 +58,6 @@ pub fn parse_mode(s: &str) -> Result<VerifyMode> {
     })
 }
 
-/// The verification a job's `ConsistencyType` asks for (`None` for 1 and 5: no verification).
-pub async fn mode_for_job(spec: &JobSpec) -> Result<Option<VerifyMode>> {
-    let params = spec
-        .request
-        .migrate_option
-        .as_ref()
-        .and_then(|m| m.consistency_params.clone())
-        .unwrap_or_default();
-    let previous = if spec.consistency_type == 4 {
-        previous_inconsistent(&spec.target, &spec.name)
-            .await
-            .context("reading the previous verification from ferry_meta.verify_table")?
-    } else {
-        None
-    };
-    Ok(VerifyMode::from_consistency_type(
-        spec.consistency_type,
-        params.select_rows_per_table,
-        params.tables_select_all,
-        previous,
-    ))
-}
-
 /// A progress line on stderr every two seconds: chunks and rows compared.
 fn stderr_progress() -> ProgressSink {
     let chunks = Arc::new(AtomicU64::new(0));
@@ -112,7 +87,7 @@ pub async fn verify(
     let spec = crate::run::load_spec(job_file)?;
     let mode = match mode_override {
         Some(m) => m,
-        None => match mode_for_job(&spec).await? {
+        None => match ferry_job::verification::mode_for_job(&spec).await? {
             Some(m) => m,
             None => {
                 eprintln!(
@@ -128,14 +103,7 @@ pub async fn verify(
             eprintln!("the previous verification found every table consistent: nothing to compare again");
         }
     }
-    let opts = VerifyOptions {
-        threads: spec.options.threads,
-        chunk_rows: spec.options.chunk_rows,
-        rows_per_second: spec.options.rows_per_second,
-        max_keys_reported: 100,
-        mode,
-        fence: None,
-    };
+    let opts = ferry_job::verification::options_for(&spec, mode);
     let mut file = match repair_sql {
         Some(p) => Some(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
@@ -143,10 +111,8 @@ pub async fn verify(
         None => None,
     };
     let progress = if json { null_sink() } else { stderr_progress() };
-    let report = ferry_verify::verify(
-        &spec.source,
-        &spec.target,
-        &spec.selection,
+    let report = ferry_job::verification::verify_job(
+        &spec,
         &opts,
         progress,
         file.as_mut().map(|f| f as &mut (dyn Write + Send)),
@@ -155,11 +121,6 @@ pub async fn verify(
     .with_context(|| format!("verification of job {:?} failed", spec.name))?;
     if let Some(mut f) = file {
         f.flush().context("writing the repair SQL")?;
-    }
-    if opts.mode != VerifyMode::Objects {
-        if let Err(e) = store_results(&spec.target, &spec.name, &report).await {
-            eprintln!("warning: the result was not recorded in ferry_meta.verify_table: {e}");
-        }
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -43,14 +43,17 @@ async fn copies_a_database_with_every_kind_of_object() -> Result<()> {
     drop_dbs(&mut t, &["fc_shop"]).await?;
     exec(&mut s, &format!("USE fc_shop; {SHOP}")).await?;
 
-    let j = job(
+    let mut j = job(
         "fc-shop",
         json!([{"Database": "fc_shop"}]),
         json!({"Threads": 3, "ChunkRows": 1000}),
         2,
     );
+    // ConsistencyType 2: the job ends with a full verification.
+    j["MigrateOption"]["ConsistencyType"] = json!(2);
     let out = run(&write_job("fc-shop", &j), &["--restart"]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("verified    consistent"), "{}", text(&out));
     assert!(
         text(&out).contains("snapshot"),
         "summary shows the snapshot position"

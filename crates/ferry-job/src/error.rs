@@ -5,6 +5,7 @@ use ferry_core::{CoreError, ErrorKind};
 use ferry_load::LoadError;
 use ferry_replay::ReplayError;
 use ferry_schema::SchemaError;
+use ferry_verify::VerifyError;
 use thiserror::Error;
 
 use crate::spec::SpecError;
@@ -37,6 +38,9 @@ pub enum JobError {
     /// The job asks for something this version does not do.
     #[error("{0}")]
     Unsupported(String),
+    /// The verification phase could not run.
+    #[error("verification: {0}")]
+    Verify(#[from] VerifyError),
     /// The job was cancelled.
     #[error("cancelled")]
     Cancelled,
@@ -50,6 +54,7 @@ impl JobError {
             JobError::Core(e) => e.kind(),
             JobError::Schema(e) => e.kind(),
             JobError::Load(e) => e.kind(),
+            JobError::Verify(e) => e.kind(),
             JobError::Replay(e) => e.kind(),
             JobError::Spec(_) | JobError::Unsupported(_) | JobError::Cancelled => ErrorKind::Definite,
         }

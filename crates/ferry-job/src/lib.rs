@@ -7,6 +7,7 @@
 pub mod error;
 pub mod runner;
 pub mod spec;
+pub mod verification;
 
 pub use error::JobError;
 pub use runner::{has_progress, run_job, JobSummary, RunOptions};

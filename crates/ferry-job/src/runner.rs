@@ -79,6 +79,8 @@ pub struct JobSummary {
     pub resumed: bool,
     /// The incremental phase (MigrateType 3): final position and GTID, counts.
     pub replay: Option<ReplaySummary>,
+    /// The verification phase (ConsistencyType 2, 3 or 4), run after everything else.
+    pub verification: Option<ferry_verify::VerifyReport>,
 }
 
 const PHASE_PRE: &str = "structure";
@@ -383,6 +385,18 @@ async fn run_job_inner(
         summary.replay = Some(replay);
         progress(ProgressEvent::PhaseFinished {
             phase: PHASE_INC.into(),
+        });
+    }
+    if let Some(mode) = crate::verification::mode_for_job(spec).await? {
+        progress(ProgressEvent::PhaseStarted {
+            phase: "verification".into(),
+        });
+        let vopts = crate::verification::options_for(spec, mode);
+        let report =
+            crate::verification::verify_job(spec, &vopts, ferry_core::progress::null_sink(), None).await?;
+        summary.verification = Some(report);
+        progress(ProgressEvent::PhaseFinished {
+            phase: "verification".into(),
         });
     }
     summary.elapsed = started.elapsed();
