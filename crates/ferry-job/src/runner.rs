@@ -156,6 +156,17 @@ pub async fn has_progress(spec: &JobSpec) -> Result<bool, JobError> {
     Ok(ferry_load::has_checkpoints(&spec.target, &spec.name).await?)
 }
 
+/// `Ferry.TargetBinlog = false`: this target session's statements stay out of its binary log.
+async fn set_target_binlog(spec: &JobSpec, dst: &mut Conn) -> Result<(), JobError> {
+    if !spec.options.target_binlog {
+        dst.query_drop("SET SESSION sql_log_bin = 0").await.ctx(|| {
+            "Ferry.TargetBinlog = false needs SUPER or BINLOG ADMIN on the target to set sql_log_bin = 0"
+                .into()
+        })?;
+    }
+    Ok(())
+}
+
 async fn connect(spec: &JobSpec, target: bool) -> Result<(Conn, Flavor), JobError> {
     let (side, field, ep) = if target {
         ("target", "DstInfo", &spec.target)
@@ -211,14 +222,11 @@ async fn run_job_inner(
         ..JobSummary::default()
     };
 
-    // What to move.
+    // What to move: the catalog read for the structure also carries each table's model.
     let selected = catalog::resolve_selection(&mut src, &spec.selection).await?;
-    let mut tables: Vec<TableSchema> = Vec::new();
-    for (db, names) in &selected {
-        tables.extend(catalog::read_tables(&mut src, db, names).await?);
-    }
-    summary.tables = tables.len() as u64;
     let structure = ferry_schema::read_catalog(&mut src, &spec.selection, &selected).await?;
+    let tables: Vec<TableSchema> = structure.tables.iter().map(|t| t.schema.clone()).collect();
+    summary.tables = tables.len() as u64;
     let plan = ferry_schema::plan(&structure, &spec.selection, &spec.options.structure)?;
     drop(src);
 
@@ -231,12 +239,7 @@ async fn run_job_inner(
     }
 
     ensure_meta(&mut dst).await?;
-    if !spec.options.target_binlog {
-        dst.query_drop("SET SESSION sql_log_bin = 0").await.ctx(|| {
-            "Ferry.TargetBinlog = false needs SUPER or BINLOG ADMIN on the target to set sql_log_bin = 0"
-                .into()
-        })?;
-    }
+    set_target_binlog(spec, &mut dst).await?;
     if opts.restart {
         forget_phases(&mut dst, &spec.name).await?;
         ferry_load::clear_checkpoints(&spec.target, &spec.name).await?;
@@ -317,6 +320,9 @@ async fn run_job_inner(
         summary.snapshot = Some(load.snapshot);
         summary.write_method = Some(load.write_method);
         summary.resumed |= load.chunks_resumed > 0;
+        // The control connection sat idle through the load (possibly past wait_timeout).
+        dst = connect(spec, true).await?.0;
+        set_target_binlog(spec, &mut dst).await?;
         mark_done(&mut dst, &spec.name, PHASE_DATA).await?;
         progress(ProgressEvent::PhaseFinished {
             phase: PHASE_DATA.into(),
@@ -364,6 +370,7 @@ async fn run_job_inner(
             return Err(JobError::Cancelled);
         }
         let (mut dst2, _) = connect(spec, true).await?;
+        set_target_binlog(spec, &mut dst2).await?;
         // Cut-over: the triggers and events held back, re-created idempotently.
         let late: Vec<Ddl> = plan.post_data.iter().filter(|d| deferred(d)).cloned().collect();
         for d in &late {
