@@ -357,6 +357,8 @@ async fn run_job_inner(
         drop(dst);
         let mut ropts = ReplayOptions::new(spec.name.clone());
         ropts.throttle = opts.throttle.clone();
+        ropts.ddl_policy = spec.options.ddl_policy;
+        ropts.conflict = spec.options.conflict_policy;
         let replay = run_replay(
             &spec.source,
             &spec.target,

@@ -17,6 +17,7 @@ use std::time::Duration;
 use ferry_core::selection::{is_system_schema, DbSelection, ObjectSelection, TableSelection};
 use ferry_core::{Endpoint, Secret, Selection};
 use ferry_load::WriteMethod;
+use ferry_replay::apply::{ConflictPolicy, DdlPolicy};
 use ferry_schema::{DefinerPolicy, ExistingTablePolicy, IndexTiming, StructureOptions};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -119,6 +120,8 @@ pub struct FerryOptionsRequest {
     pub lock_timeout_seconds: Option<i64>,
     pub connect_timeout_seconds: Option<i64>,
     pub target_binlog: Option<bool>,
+    pub ddl_policy: Option<String>,
+    pub conflict_policy: Option<String>,
 }
 
 /// The CreateMigrateJob request, as written in a job file or sent to the API.
@@ -161,6 +164,10 @@ pub struct FerryOptions {
     pub lock_timeout: Duration,
     /// Ferry's writes go to the target's binary log (`Ferry.TargetBinlog`, default true).
     pub target_binlog: bool,
+    /// Which DDL the incremental phase replays (`Ferry.DdlPolicy`).
+    pub ddl_policy: DdlPolicy,
+    /// What the incremental phase does when the target has diverged (`Ferry.ConflictPolicy`).
+    pub conflict_policy: ConflictPolicy,
 }
 
 /// A validated job.
@@ -560,6 +567,26 @@ fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecEr
             86_400,
         )? as u64),
         target_binlog: f.target_binlog.unwrap_or(true),
+        ddl_policy: choice(
+            "Ferry.DdlPolicy",
+            f.ddl_policy.as_deref(),
+            DdlPolicy::All,
+            &[
+                ("all", DdlPolicy::All),
+                ("none", DdlPolicy::None),
+                ("all_but_drop", DdlPolicy::AllButDrop),
+            ],
+        )?,
+        conflict_policy: choice(
+            "Ferry.ConflictPolicy",
+            f.conflict_policy.as_deref(),
+            ConflictPolicy::Stop,
+            &[
+                ("stop", ConflictPolicy::Stop),
+                ("overwrite", ConflictPolicy::Overwrite),
+                ("ignore", ConflictPolicy::Ignore),
+            ],
+        )?,
     })
     .and_then(|o| {
         let _ = range(
@@ -733,6 +760,11 @@ mod tests {
             "Ferry.ExistingTables"
         );
         assert_eq!(with(&["Ferry", "Threads"], 0.into()), "Ferry.Threads");
+        assert_eq!(with(&["Ferry", "DdlPolicy"], "some".into()), "Ferry.DdlPolicy");
+        assert_eq!(
+            with(&["Ferry", "ConflictPolicy"], "merge".into()),
+            "Ferry.ConflictPolicy"
+        );
         assert_eq!(
             with(&["DatabaseInfo"], "[{\"Database\":\"mysql\"}]".into()),
             "DatabaseInfo[0].Database"

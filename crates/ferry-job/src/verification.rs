@@ -2,10 +2,26 @@
 //! (2 full, 3 sample with `ConsistencyParams`, 4 only the tables the previous run found
 //! inconsistent; 1 and 5 none), run with the job's endpoints, mapping and limits, and recorded in
 //! `ferry_meta.verify_table` for the next ConsistencyType 4 run.
+//!
+//! Online verification: while the job's incremental replay runs (a `ferry_meta.replay_checkpoint`
+//! row exists and the `incremental` phase is not done), [`options_for_live`] adds a
+//! [`replay_fence`]: differing chunks are compared again once the replay has applied the source
+//! up to the position read when they were found different, so changes in flight are not reported.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry_core::error::MysqlResultExt;
 use ferry_core::progress::ProgressSink;
+use ferry_core::selection::META_SCHEMA;
+use ferry_core::sql::quote_ident;
+use ferry_core::{Endpoint, Position};
+use ferry_replay::apply::{checkpoint, lag::pos_ge};
+use ferry_replay::event::BinlogPos;
 use ferry_verify::store::{previous_inconsistent, store_results};
-use ferry_verify::{VerifyMode, VerifyOptions, VerifyReport};
+use ferry_verify::{Fence, VerifyMode, VerifyOptions, VerifyReport};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
 
 use crate::error::JobError;
 use crate::spec::JobSpec;
@@ -31,7 +47,14 @@ pub async fn mode_for_job(spec: &JobSpec) -> Result<Option<VerifyMode>, JobError
     ))
 }
 
-/// Options for comparing a job's objects in `mode`, with the job's threads, chunk size and rate.
+/// How long [`options_for_live`]'s fence waits for the replay to reach a position.
+pub const LIVE_FENCE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often the fence reads the replay checkpoint.
+const FENCE_POLL: Duration = Duration::from_millis(100);
+
+/// Options for comparing a job's objects in `mode`, with the job's threads, chunk size and rate,
+/// without a replay fence (offline: no replay, or after cut-over).
 pub fn options_for(spec: &JobSpec, mode: VerifyMode) -> VerifyOptions {
     VerifyOptions {
         threads: spec.options.threads,
@@ -41,6 +64,136 @@ pub fn options_for(spec: &JobSpec, mode: VerifyMode) -> VerifyOptions {
         mode,
         fence: None,
     }
+}
+
+/// [`options_for`], plus a [`replay_fence`] (waiting up to [`LIVE_FENCE_TIMEOUT`]) when the job's
+/// incremental replay is under way ([`replay_active`]).
+pub async fn options_for_live(spec: &JobSpec, mode: VerifyMode) -> Result<VerifyOptions, JobError> {
+    let mut opts = options_for(spec, mode);
+    if replay_active(spec).await? {
+        opts.fence = Some(replay_fence(spec, LIVE_FENCE_TIMEOUT));
+    }
+    Ok(opts)
+}
+
+async fn connect_target(spec: &JobSpec) -> Result<Conn, JobError> {
+    let mut ep = spec.target.clone();
+    ep.connect_timeout = spec.connect_timeout();
+    ep.connect(Vec::new())
+        .await
+        .map_err(|e| JobError::connect("target", "DstInfo", &ep, e))
+}
+
+async fn meta_table_exists(conn: &mut Conn, table: &str) -> Result<bool, JobError> {
+    let n: Option<u64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (META_SCHEMA, table),
+        )
+        .await
+        .ctx(|| "reading ferry_meta on the target".into())?;
+    Ok(n.unwrap_or(0) > 0)
+}
+
+/// True when the job's incremental replay is under way: the target has a replay checkpoint for
+/// the job and the job has not finished its `incremental` phase (cut-over). A replay that was
+/// started and then stopped without cut-over counts as under way (the fence then times out,
+/// saying so).
+pub async fn replay_active(spec: &JobSpec) -> Result<bool, JobError> {
+    let mut conn = connect_target(spec).await?;
+    let active = replay_active_on(&mut conn, &spec.name).await;
+    let _ = conn.disconnect().await;
+    active
+}
+
+async fn replay_active_on(conn: &mut Conn, job: &str) -> Result<bool, JobError> {
+    if !meta_table_exists(conn, "replay_checkpoint").await? {
+        return Ok(false);
+    }
+    let rows: Option<u64> = conn
+        .exec_first(
+            format!(
+                "SELECT COUNT(*) FROM {}.{} WHERE job = ?",
+                quote_ident(META_SCHEMA),
+                quote_ident("replay_checkpoint")
+            ),
+            (job,),
+        )
+        .await
+        .ctx(|| "reading ferry_meta.replay_checkpoint".into())?;
+    if rows.unwrap_or(0) == 0 {
+        return Ok(false);
+    }
+    if !meta_table_exists(conn, "job_phase").await? {
+        return Ok(true);
+    }
+    let done: Option<u64> = conn
+        .exec_first(
+            format!(
+                "SELECT COUNT(*) FROM {}.{} WHERE job = ? AND phase = 'incremental'",
+                quote_ident(META_SCHEMA),
+                quote_ident("job_phase")
+            ),
+            (job,),
+        )
+        .await
+        .ctx(|| "reading ferry_meta.job_phase".into())?;
+    Ok(done.unwrap_or(0) == 0)
+}
+
+/// A fence that resolves once the job's replay checkpoint on the target
+/// (`ferry_meta.replay_checkpoint`) is at or after the given source position (binlog files
+/// ordered by their numeric suffix, then offsets), polling every 100 ms on one target connection,
+/// and fails after `timeout`. An unknown position (`None`) resolves at once.
+pub fn replay_fence(spec: &JobSpec, timeout: Duration) -> Fence {
+    let mut target = spec.target.clone();
+    target.connect_timeout = spec.connect_timeout();
+    let job = spec.name.clone();
+    Arc::new(move |pos: Option<Position>| {
+        let (target, job) = (target.clone(), job.clone());
+        Box::pin(async move { wait_for_replay(&target, &job, pos, timeout).await })
+    })
+}
+
+async fn wait_for_replay(
+    target: &Endpoint,
+    job: &str,
+    pos: Option<Position>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let want = match pos {
+        None => return Ok(()),
+        Some(Position::FilePos { file, pos }) => BinlogPos::new(file, pos),
+        Some(other) => {
+            return Err(format!(
+                "cannot wait for the replay to reach {other:?}: only binlog file positions are supported"
+            ))
+        }
+    };
+    let deadline = Instant::now() + timeout;
+    let mut conn = target
+        .connect(Vec::new())
+        .await
+        .map_err(|e| format!("waiting for the replay to reach {want}: {e}"))?;
+    let result = loop {
+        let applied = match checkpoint::read(&mut conn, job).await {
+            Ok(cp) => cp.map(|(cp, _)| cp.pos),
+            Err(e) => break Err(format!("waiting for the replay to reach {want}: {e}")),
+        };
+        if applied.as_ref().is_some_and(|a| pos_ge(a, &want)) {
+            break Ok(());
+        }
+        if Instant::now() >= deadline {
+            let at = applied.map_or_else(|| "no replay checkpoint".to_string(), |a| format!("applied: {a}"));
+            break Err(format!(
+                "replay has not reached {want} within {} s ({at}): is `ferry run` replaying job {job:?}?",
+                timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(FENCE_POLL).await;
+    };
+    let _ = conn.disconnect().await;
+    result
 }
 
 /// Runs the comparison and records its result on the target (except object-only runs).
