@@ -4,6 +4,8 @@
 #
 #   benches/run.sh            full size (8 tables x 250k sysbench rows + 100k mixed-type rows, ~600 MB)
 #   benches/run.sh --quick    smoke run (BENCH_SCALE=0.05)
+#   benches/run.sh --verify   verification benchmark instead: ferry verify against pt-table-checksum
+#                             and the raw chunked CRC32 query (results in benches/.work/verify-results.md)
 #   benches/run.sh --help     options and environment knobs
 #
 # Everything it writes lives under benches/.work/ (git-ignored); the result table is printed and
@@ -16,11 +18,15 @@ WORK="$BENCH_DIR/.work"
 
 usage() {
   cat <<'EOF'
-usage: benches/run.sh [--quick] [--keep] [--tools LIST] [--help]
+usage: benches/run.sh [--verify] [--quick] [--keep] [--tools LIST] [--help]
 
+  --verify       verification benchmark instead of the full load: ferry verify --mode full against
+                 pt-table-checksum (source, and source + target) and the raw chunked CRC32 query on
+                 both servers; the target gets a copy of the data set first (ferry run) if it has none
   --quick        smoke run: BENCH_SCALE=0.05 (about 100k rows), one round
   --keep         leave the benchmark servers running afterwards (= BENCH_KEEP=1)
-  --tools LIST   comma-separated subset of: ferry,mydumper,mariadb-dump,loaddata (= BENCH_TOOLS)
+  --tools LIST   comma-separated subset of: ferry,mydumper,mariadb-dump,loaddata (= BENCH_TOOLS);
+                 full load only (--verify rejects --tools and ignores BENCH_TOOLS)
 
 environment:
   BENCH_SCALE=1          scales every table's row count (1 = 8 x 250,000 + 100,000 mixed rows)
@@ -42,12 +48,15 @@ environment:
 EOF
 }
 
+MODE=load
+TOOLS_GIVEN=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --verify) MODE=verify ;;
     --quick) BENCH_SCALE=0.05; BENCH_REPEAT="${BENCH_REPEAT:-1}" ;;
     --keep) BENCH_KEEP=1 ;;
-    --tools) shift; BENCH_TOOLS="${1:?--tools needs a list}" ;;
-    --tools=*) BENCH_TOOLS="${1#--tools=}" ;;
+    --tools) shift; BENCH_TOOLS="${1:?--tools needs a list}"; TOOLS_GIVEN=1 ;;
+    --tools=*) BENCH_TOOLS="${1#--tools=}"; TOOLS_GIVEN=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -75,6 +84,7 @@ for v in TABLES THREADS CHUNK_ROWS REPEAT; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: BENCH_$v must be a positive integer (got '${!v}')" >&2; exit 2; }
 done
 case "$LOADDATA_SPLIT" in chunk|table) ;; *) echo "run.sh: BENCH_LOADDATA_SPLIT must be chunk or table" >&2; exit 2 ;; esac
+[ "$MODE" = verify ] && [ -n "$TOOLS_GIVEN" ] && { echo "run.sh: --tools applies to the full load, not to --verify" >&2; exit 2; }
 for t in ${TOOLS//,/ }; do
   case "$t" in ferry|mydumper|mariadb-dump|loaddata) ;; *) echo "run.sh: unknown tool '$t' in BENCH_TOOLS" >&2; exit 2 ;; esac
 done
@@ -97,6 +107,10 @@ ensure_packages() {
   command -v mydumper >/dev/null 2>&1 && command -v myloader >/dev/null 2>&1 || missing+=(mydumper)
   [ -x /usr/bin/time ] || missing+=(time)
   command -v mariadb >/dev/null 2>&1 && command -v mariadb-dump >/dev/null 2>&1 || missing+=(mariadb-client)
+  if [ "$MODE" = verify ]; then
+    command -v pt-table-checksum >/dev/null 2>&1 || missing+=(percona-toolkit)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  fi
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing with apt: ${missing[*]}"
   local sudo=""
@@ -119,8 +133,9 @@ stop_servers() {
 
 start_servers() {
   log "starting the benchmark servers (buffer pool $FERRY_TEST_BUFFER_POOL) under benches/.work/servers"
-  "$ROOT/scripts/servers.sh" start
+  # The trap first: if only one server comes up, the other is still stopped on exit.
   trap stop_servers EXIT
+  "$ROOT/scripts/servers.sh" start
   eval "$("$ROOT/scripts/servers.sh" env)"
   SRC_PORT="${FERRY_TEST_SOURCE_URL##*:}"
   DST_PORT="${FERRY_TEST_TARGET_URL##*:}"
@@ -504,11 +519,174 @@ run_tool() { # tool run#
 }
 
 # ---------------------------------------------------------------------------------------------------
+# 5. Verification benchmark (--verify)
+# ---------------------------------------------------------------------------------------------------
+VRUNS="$WORK/verify-runs.tsv"
+VMETA="$WORK/verify-meta.tsv"
+FLOOR_PLAN="$WORK/floor-plan.json"
+
+same_tables() { # -> true when the target's bench database has exactly the source's tables
+  [ "$(src -e "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='bench' ORDER BY 1")" \
+    = "$(dst -e "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='bench' ORDER BY 1")" ]
+}
+
+# The target must hold an identical copy of the source's bench database: same tables, same row counts,
+# same CHECKSUM TABLE (with BENCH_CHECKSUM=1). Otherwise it is copied with `ferry run` (not timed).
+ensure_target_copy() {
+  local why=""
+  if [ -z "$(dst -e "SHOW DATABASES LIKE 'bench'")" ]; then why="the target has no bench database"
+  elif ! same_tables; then why="the target's bench tables differ from the source's"
+  else
+    verify_target
+    if [ -n "$VERIFY_ERR" ]; then why="$VERIFY_ERR"
+    elif [[ "$VERIFY_NOTE" == *differs* ]]; then why="$VERIFY_NOTE"; fi
+  fi
+  if [ -z "$why" ]; then log "target: identical copy of bench present (row counts${VERIFY_NOTE:+, $VERIFY_NOTE})"; return 0; fi
+  log "target: $why; copying bench with ferry run (not timed; log: benches/.work/logs/verify-copy.log)"
+  reset_target
+  write_job
+  rm -rf "$WORK/ferry-data"; mkdir -p "$WORK/ferry-data"
+  (cd "$WORK/ferry-data" && "$(ferry_bin)" run "$WORK/job.json") >"$LOGS/verify-copy.log" 2>&1 \
+    || die "ferry run failed copying the data set; last line: $(grep -v '^\s*$' "$LOGS/verify-copy.log" | tail -n 1)"
+  same_tables || die "after the copy the target's bench tables still differ from the source's"
+  verify_target
+  [ -z "$VERIFY_ERR" ] || die "after the copy: $VERIFY_ERR"
+  [[ "$VERIFY_NOTE" != *differs* ]] || die "after the copy: $VERIFY_NOTE"
+  log "target: copy done (row counts equal${VERIFY_NOTE:+, $VERIFY_NOTE})"
+}
+
+vtool_ferry_verify() { # log
+  local tf="$WORK/time.verify" rc=0
+  (cd "$WORK/ferry-data" && /usr/bin/time -f '%e %M' -o "$tf" \
+      "$(ferry_bin)" verify "$WORK/job.json" --json --mode full) >"$1.json" 2>"$1" || rc=$?
+  WALL=$(time_file_field "$tf" 1); RSS_KB=$(time_file_field "$tf" 2)
+  DETAIL=$(python3 - "$1.json" 2>/dev/null <<'PY' || echo "no JSON report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["tables"]
+print("consistent=%s, %d tables, %d chunks compared, %d different, %d object differences" % (
+    str(r["consistent"]).lower(), len(t), sum(x["chunks_compared"] for x in t),
+    sum(x["chunks_different"] for x in t), len(r["objects"])))
+PY
+)
+  case $rc in
+    0) return 0 ;;
+    2) DETAIL="ferry verify reported differences (exit 2): $DETAIL"; return 1 ;;
+    *) DETAIL="ferry verify failed (exit $rc): $(grep -v '^\s*$' "$1" | tail -n 1 | cut -c1-200)"; return 1 ;;
+  esac
+}
+
+pt_checksum() { # log port side   (one server: percona.checksums on that server)
+  local tf="$WORK/time.pt-$3" rc=0 errors chunks
+  /usr/bin/time -f '%e %M' -o "$tf" pt-table-checksum --no-version-check \
+      --recursion-method=none --no-check-binlog-format --no-check-replication-filters \
+      --databases=bench --replicate=percona.checksums \
+      --chunk-size="$CHUNK_ROWS" --chunk-time=0 \
+      --set-vars innodb_lock_wait_timeout=50 \
+      "h=127.0.0.1,P=$2,u=$USER_NAME,p=$USER_PASS" >"$1" 2>&1 || rc=$?
+  WALL=$(time_file_field "$tf" 1); RSS_KB=$(time_file_field "$tf" 2)
+  # The summary: a header line (TS ERRORS DIFFS ROWS … CHUNKS SKIPPED TIME TABLE), one line per table.
+  read -r errors chunks < <(awk '
+    $1 == "TS" { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    ("TABLE" in col) && $col["TABLE"] ~ /^bench\./ { e += $col["ERRORS"] + $col["SKIPPED"]; c += $col["CHUNKS"]; n++ }
+    END { print e + 0, c + 0 " chunks, " n + 0 " tables" }' "$1")
+  DETAIL="$3 only, one session; $chunks"
+  if [ $rc -ne 0 ] || [ "$errors" != 0 ] || [[ "$chunks" == *", 0 tables" ]]; then
+    DETAIL="exit $rc, $errors errors/skipped chunks: $(grep -v '^\s*$' "$1" | grep -iv '^ *TS ' | tail -n 1 | cut -c1-200); $DETAIL"
+    return 1
+  fi
+}
+
+vtool_floor() { # log
+  local tf="$WORK/time.floor" rc=0
+  MYSQL_PWD="$USER_PASS" BENCH_DB_USER="$USER_NAME" /usr/bin/time -f '%e %M' -o "$tf" \
+    python3 "$BENCH_DIR/crc32_floor.py" run --plan "$FLOOR_PLAN" --threads "$THREADS" \
+      --port "$SRC_PORT" --port "$DST_PORT" >"$1" 2>&1 || rc=$?
+  WALL=$(time_file_field "$tf" 1); RSS_KB=""
+  DETAIL=$(grep -v '^\s*$' "$1" | tail -n 1 | cut -c1-300)
+  return $rc
+}
+
+vrecord() { # tool run status note
+  printf '%s\t%s\t%s\t%s\t%s\t\t%s\t%s\n' "$1" "$2" "$3" "${WALL:-}" "${RSS_KB:-}" "$LOAD" "${4//[$'\t\n']/ }" >>"$VRUNS"
+  log "  $1: $3, wall ${WALL:-?} s${RSS_KB:+, peak RSS $((RSS_KB / 1024)) MB}${4:+ ($4)}"
+}
+
+vrun() { # tool run# function args...   -> runs, records, sets LAST_OK
+  local tool=$1 n=$2 fn=$3 log="$LOGS/verify-$1.$2.log"
+  shift 3
+  LOAD=$(cut -d' ' -f1 /proc/loadavg)
+  log "run $n/$REPEAT: $tool (log: benches/.work/logs/verify-$tool.$n.log)"
+  WALL=""; RSS_KB=""; DETAIL=""
+  if "$fn" "$log" "$@"; then LAST_OK=1; vrecord "$tool" "$n" ok "$DETAIL"
+  else LAST_OK=0; vrecord "$tool" "$n" FAILED "$DETAIL"; fi
+}
+
+verify_main() {
+  prepare_ferry
+  [ -z "$FERRY_SKIP" ] || die "$FERRY_SKIP"
+  "$(ferry_bin)" --help 2>&1 | grep -qw verify || die "$(ferry_bin) has no verify command"
+  ensure_target_copy
+  write_job
+  rm -rf "$WORK/ferry-data"; mkdir -p "$WORK/ferry-data"
+  # Untimed: the floor's key ranges, cut on the source.
+  MYSQL_PWD="$USER_PASS" BENCH_DB_USER="$USER_NAME" python3 "$BENCH_DIR/crc32_floor.py" plan --port "$SRC_PORT" \
+    --db bench --chunk-rows "$CHUNK_ROWS" "${TABLE_LIST[@]}" >"$FLOOR_PLAN" || die "planning the CRC32 floor failed"
+  log "CRC32 floor: $(grep -c '"sql"' "$FLOOR_PLAN") key ranges of ≤ $CHUNK_ROWS rows"
+
+  printf 'tool\trun\tstatus\twall_s\trss_kb\ttarget_binlog_bytes\tloadavg\tnote\n' >"$VRUNS"
+  local n w1 r1 ok1 w2 r2 ok2
+  for n in $(seq 1 "$REPEAT"); do
+    vrun ferry-verify "$n" vtool_ferry_verify
+    vrun pt "$n" pt_checksum "$SRC_PORT" source
+    w1=$WALL; r1=$RSS_KB; ok1=$LAST_OK
+    vrun pt-target "$n" pt_checksum "$DST_PORT" target
+    w2=$WALL; r2=$RSS_KB; ok2=$LAST_OK
+    # pt-table-checksum ×2: the source's and the target's run, one after the other.
+    WALL=$(awk -v a="${w1:-0}" -v b="${w2:-0}" 'BEGIN { printf "%.2f", a + b }')
+    RSS_KB=$(( ${r1:-0} > ${r2:-0} ? ${r1:-0} : ${r2:-0} ))
+    if [ "$ok1$ok2" = 11 ]; then
+      # Both sides' percona.checksums must agree chunk for chunk (the comparison pt-table-checksum
+      # leaves to replication; here it is made directly). Not timed.
+      local q="SELECT db, tbl, chunk, this_cnt, this_crc FROM percona.checksums WHERE db='bench' ORDER BY db, tbl, chunk"
+      if [ "$(src -e "$q")" = "$(dst -e "$q")" ]; then
+        vrecord pt-x2 "$n" ok "pt-table-checksum on the source, then on the target (${w1} s + ${w2} s); percona.checksums equal on both sides"
+      else
+        vrecord pt-x2 "$n" FAILED "percona.checksums differ between source and target"
+      fi
+    else
+      vrecord pt-x2 "$n" FAILED "a pt-table-checksum run failed"
+    fi
+    vrun floor "$n" vtool_floor
+  done
+
+  {
+    printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    printf 'scale\t%s\n' "$SCALE"
+    printf 'tables\t%s sbtest x %s rows + mixed x %s rows\n' "$TABLES" "$SB_ROWS" "$MIXED_ROWS"
+    printf 'rows\t%s\n' "$SRC_ROWS"
+    printf 'data_bytes\t%s\n' "$SRC_DATA_BYTES"
+    printf 'threads\t%s\n' "$THREADS"
+    printf 'chunk_rows\t%s\n' "$CHUNK_ROWS"
+    printf 'repeat\t%s\n' "$REPEAT"
+    printf 'buffer_pool\t%s\n' "$FERRY_TEST_BUFFER_POOL"
+    printf 'nproc\t%s\n' "$(nproc)"
+    printf 'memory\t%s GiB\n' "$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)"
+    printf 'server\t%s\n' "$(dst -e 'SELECT VERSION()')"
+    printf 'pt_table_checksum\t%s\n' "$(pt-table-checksum --version 2>&1 | head -n 1)"
+    printf 'ferry\t%s\n' "$("$(ferry_bin)" --version 2>/dev/null | head -n 1 || echo unknown)"
+  } >"$VMETA"
+  python3 "$BENCH_DIR/report_verify.py" "$VMETA" "$VRUNS" "$WORK/verify-results.md"
+  log "results written to benches/.work/verify-results.md"
+}
+
+# ---------------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------------
 ensure_packages
 start_servers
 prepare_dataset
+if [ "$MODE" = verify ]; then verify_main; exit 0; fi
 
 printf 'tool\trun\tstatus\twall_s\trss_kb\ttarget_binlog_bytes\tloadavg\tnote\n' >"$RUNS"
 RUN_TOOLS=()

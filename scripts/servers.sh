@@ -87,15 +87,12 @@ init_datadir() { # name
   fi
 }
 
-start_one() { # name server_id extra-args...
-  local name=$1 sid=$2; shift 2
+launch() { # name server_id port extra-args... : starts mariadbd, waits until it answers
+  local name=$1 sid=$2 port=$3; shift 3
   local dir="$STATE/$name"
-  if running "$name"; then return 0; fi
-  init_datadir "$name"
-  local port
-  port=$(pick_port)
   local as_root=()
   if [ "$(id -u)" = 0 ]; then as_root=(--user=root); fi
+  : >"$dir/error.log"
   "$(find_server)" --no-defaults "${as_root[@]}" \
     --datadir="$dir/data" --socket="$dir/mysqld.sock" --pid-file="$dir/mariadbd.pid" \
     --port="$port" --bind-address=127.0.0.1 --log-error="$dir/error.log" \
@@ -104,13 +101,32 @@ start_one() { # name server_id extra-args...
     --innodb-log-file-size=256M --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --event-scheduler=OFF "$@" >/dev/null 2>&1 &
-  echo "$port" >"$dir/port"
+  local pid=$!
   for _ in $(seq 1 300); do
-    if client "$name" -e 'SELECT 1' >/dev/null 2>&1; then break; fi
-    if ! kill -0 $! 2>/dev/null; then log "$name server exited; see $dir/error.log"; tail -n 20 "$dir/error.log" >&2; exit 1; fi
+    if client "$name" -e 'SELECT 1' >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then return 1; fi
     sleep 0.2
   done
-  client "$name" -e 'SELECT 1' >/dev/null || { log "$name server did not come up"; exit 1; }
+  return 1
+}
+
+start_one() { # name server_id extra-args...
+  local name=$1 sid=$2; shift 2
+  local dir="$STATE/$name"
+  if running "$name"; then return 0; fi
+  init_datadir "$name"
+  local port attempt
+  for attempt in 1 2 3; do
+    port=$(pick_port)
+    echo "$port" >"$dir/port"
+    if launch "$name" "$sid" "$port" "$@"; then break; fi
+    # Another process may have taken the port between the check and the bind: try another one.
+    if grep -q 'Address already in use' "$dir/error.log" 2>/dev/null && [ "$attempt" -lt 3 ]; then
+      log "$name: port $port was taken meanwhile; retrying on another port"
+      continue
+    fi
+    log "$name server did not come up; see $dir/error.log"; tail -n 20 "$dir/error.log" >&2; exit 1
+  done
   client "$name" -e "CREATE USER IF NOT EXISTS '$USER_NAME'@'%' IDENTIFIED BY '$USER_PASS';
     GRANT ALL PRIVILEGES ON *.* TO '$USER_NAME'@'%' WITH GRANT OPTION;"
   touch "$dir/started-by-servers-sh"
