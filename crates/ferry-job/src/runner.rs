@@ -21,7 +21,7 @@ use ferry_core::progress::{ProgressEvent, ProgressSink};
 use ferry_core::selection::META_SCHEMA;
 use ferry_core::sql::quote_ident;
 use ferry_core::throttle::Throttle;
-use ferry_core::{Flavor, SnapshotPosition, TableSchema};
+use ferry_core::{ErrorKind, Flavor, SnapshotPosition, TableSchema};
 use ferry_load::{LoadOptions, TableTask, WriteMethod};
 use ferry_replay::{run_replay, ReplayOptions};
 pub use ferry_replay::{ReplayControl, ReplaySummary};
@@ -84,6 +84,8 @@ pub struct JobSummary {
 }
 
 const PHASE_PRE: &str = "structure";
+/// How often a transient failure of the full load is retried (1, 2, 4, 8, 16 s apart).
+const LOAD_RETRIES: u32 = 5;
 const PHASE_DATA: &str = "full_data";
 const PHASE_POST: &str = "post_data";
 const PHASE_INC: &str = "incremental";
@@ -292,7 +294,7 @@ async fn run_job_inner(
         progress(ProgressEvent::PhaseStarted {
             phase: PHASE_DATA.into(),
         });
-        let tasks = tables
+        let tasks: Vec<TableTask> = tables
             .iter()
             .zip(&targets)
             .map(|(t, (db, name))| TableTask {
@@ -310,8 +312,32 @@ async fn run_job_inner(
             throttle: opts.throttle.clone(),
             target_binlog: spec.options.target_binlog,
         };
-        let load =
-            ferry_load::run_full_load(&spec.source, &spec.target, tasks, load_opts, progress.clone()).await?;
+        // Transient failures (a server restart, a network cut) retry from the chunk checkpoints:
+        // finished chunks stay done, the interrupted ones roll back and are redone.
+        let mut attempt: u32 = 0;
+        let load = loop {
+            match ferry_load::run_full_load(
+                &spec.source,
+                &spec.target,
+                tasks.clone(),
+                load_opts.clone(),
+                progress.clone(),
+            )
+            .await
+            {
+                Ok(load) => break load,
+                Err(e) if e.kind() == ErrorKind::Transient && attempt < LOAD_RETRIES => {
+                    attempt += 1;
+                    progress(ProgressEvent::Retrying {
+                        what: "full load".into(),
+                        error: e.to_string(),
+                        attempt,
+                    });
+                    tokio::time::sleep(Duration::from_secs(1 << attempt.min(5))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         summary.rows = load.rows;
         summary.bytes = load.bytes;
         summary.chunks = load.chunks;
