@@ -188,24 +188,7 @@ async fn every_dml_and_ddl_kind() -> Result<()> {
     Ok(())
 }
 
-const CREATE: &str = r#"CREATE TABLE `select` (
-  id INT NOT NULL PRIMARY KEY,
-  ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED,
-  mi MEDIUMINT, miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED,
-  dec65 DECIMAL(65,30), f FLOAT, d DOUBLE,
-  dt DATE, dtm DATETIME(6), ts TIMESTAMP(6) NULL DEFAULT NULL, tm TIME(6), yr YEAR,
-  b1 BIT(1), b64 BIT(64),
-  e ENUM('a','b','c'), st SET('x','y','z'),
-  j JSON,
-  bl LONGBLOB, tx LONGTEXT CHARACTER SET utf8mb4,
-  u8 VARCHAR(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
-  l1 VARCHAR(300) CHARACTER SET latin1,
-  vb VARBINARY(300),
-  gen BIGINT AS (i + 1) VIRTUAL,
-  gens VARCHAR(40) AS (CONCAT(e, '-', id)) STORED,
-  `we``ird col` INT,
-  `order` VARCHAR(10)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"#;
+use ferry_testkit::type_matrix::CREATE;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn type_matrix_through_the_binlog() -> Result<()> {
@@ -213,44 +196,7 @@ async fn type_matrix_through_the_binlog() -> Result<()> {
     let pos = master_pos(&mut src).await?;
     let run = start("fa-types", selection(&[("fa_types", "fa_types")]), pos).await?;
     const DB: &str = "fa_types";
-    tk::exec(&mut src, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'").await?;
-    let all_bytes = "UNHEX('000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F606162636465666768696A6B6C6D6E6F707172737475767778797A7B7C7D7E7F808182838485868788898A8B8C8D8E8F909192939495969798999A9B9C9D9E9FA0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBFC0C1C2C3C4C5C6C7C8C9CACBCCCDCECFD0D1D2D3D4D5D6D7D8D9DADBDCDDDEDFE0E1E2E3E4E5E6E7E8E9EAEBECEDEEEFF0F1F2F3F4F5F6F7F8F9FAFBFCFDFEFF')";
-    let high_latin1 = "UNHEX('808182838485868788898A8B8C8D8E8F909192939495969798999A9B9C9D9E9FA0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBFC0C1C2C3C4C5C6C7C8C9CACBCCCDCECFD0D1D2D3D4D5D6D7D8D9DADBDCDDDEDFE0E1E2E3E4E5E6E7E8E9EAEBECEDEEEFF0F1F2F3F4F5F6F7F8F9FAFBFCFDFEFF')";
-    let cols = "id, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, dec65, f, d, dt, dtm, ts, tm, yr, b1, b64, e, st, j, bl, tx, u8, l1, vb, `we``ird col`, `order`";
-    let rows = [
-        // minimums
-        format!("(1, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, -9223372036854775808, 0, \
-          '-99999999999999999999999999999999999.999999999999999999999999999999', -3.40282e38, -1.7976931348623157e308, \
-          '1000-01-01', '1000-01-01 00:00:00.000000', '1970-01-01 00:00:01.000000', '-838:59:59', 1901, b'0', b'0', \
-          'a', '', '{{}}', '', '', '😀𝄞 ünï', CONVERT({high_latin1} USING latin1), {all_bytes}, 1, 'from')"),
-        // maximums, multi-MB LOBs, escapes
-        format!("(2, 127, 255, 32767, 65535, 8388607, 16777215, 2147483647, 4294967295, 9223372036854775807, 18446744073709551615, \
-          '99999999999999999999999999999999999.999999999999999999999999999999', 3.40282e38, 1.7976931348623157e308, \
-          '9999-12-31', '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999999', '838:59:59.000000', 2155, b'1', \
-          b'1111111111111111111111111111111111111111111111111111111111111111', \
-          'c', 'x,y,z', '{{\"a\": [1, 2.5, {{\"b\": null}}], \"s\": \"é\\\\u0000\\\\\"\"}}', \
-          REPEAT(CONCAT({all_bytes}, 'x'), 24000), REPEAT('xé😀\\t\\n\\\\', 400000), \
-          'a\\tb\\nc\\\\d\\'e\\0f\\rg', CONVERT(UNHEX('5C095C6E0A') USING latin1), UNHEX('5C4E00'), -1, '\\\\N')"),
-        // NULLs everywhere
-        "(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)".to_string(),
-        // zero dates, YEAR 0000, ENUM error value '', empty strings, 'NULL' text
-        "(4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00', '00:00:00', 0, b'0', b'0', \
-          '', '', '[]', '', '', '', '', '', 0, 'NULL')".to_string(),
-        // fractions, tiny floats, negative sub-hour time
-        "(5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, '0.000000000000000000000000000001', 1.17549e-38, 4.9406564584124654e-324, \
-          '2024-02-29', '2024-02-29 12:34:56.123456', '2024-02-29 12:34:56.000001', '-00:00:00.500000', 2000, b'1', \
-          b'1000000000000000000000000000000000000000000000000000000000000001', 'b', 'y', 'null', 0x00, 'a', 'Å', 'ÿ', 0x0a, 5, 'order')".to_string(),
-        "(6, -1, 200, -1, 60000, -1, 16000000, -1, 4000000000, -1, 18000000000000000000, '-0.5', 0.1, 0.1, \
-          '1970-01-01', '1969-12-31 23:59:59.999999', '2000-01-01 00:00:00', '-12:00:00.000001', 1999, b'0', \
-          b'0101010101010101', 'b', 'x,z', '\"str\"', 'blob', 'text', 'ß', 'x', 0x5c, 6, 'limit')".to_string(),
-    ];
-    for r in rows {
-        tk::exec(
-            &mut src,
-            &format!("INSERT INTO {DB}.`select` ({cols}) VALUES {r}"),
-        )
-        .await?;
-    }
+    ferry_testkit::type_matrix::insert_rows(&mut src, DB).await?;
     tk::exec(
         &mut src,
         &format!(

@@ -4,6 +4,10 @@
 //! A test that needs a server and finds none fails with a message saying how to start them; it
 //! never passes silently.
 
+pub mod type_matrix;
+
+pub mod proxy;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -59,6 +63,11 @@ pub async fn connect(ep: &Endpoint) -> Result<Conn> {
                 ep.display_name()
             )
         })
+}
+
+/// A quoted identifier (for test SQL).
+pub fn quote(name: &str) -> String {
+    ferry_core::sql::quote_ident(name)
 }
 
 /// Drops and recreates a database.

@@ -1,0 +1,77 @@
+//! The type matrix shared by the load and replay tests: one table, `select` (a reserved word),
+//! with every column type family, generated columns and awkward identifiers, and rows of edge
+//! values (extremes, NULLs, zero dates, YEAR 0000, the ENUM error value, multi-MB LOBs, every byte
+//! value, 4-byte UTF-8, latin1 high bytes).
+
+use anyhow::Result;
+use mysql_async::Conn;
+
+/// `CREATE TABLE \`select\` …` (unqualified: run it after `USE db`).
+pub const CREATE: &str = r#"CREATE TABLE `select` (
+  id INT NOT NULL PRIMARY KEY,
+  ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED,
+  mi MEDIUMINT, miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED,
+  dec65 DECIMAL(65,30), f FLOAT, d DOUBLE,
+  dt DATE, dtm DATETIME(6), ts TIMESTAMP(6) NULL DEFAULT NULL, tm TIME(6), yr YEAR,
+  b1 BIT(1), b64 BIT(64),
+  e ENUM('a','b','c'), st SET('x','y','z'),
+  j JSON,
+  bl LONGBLOB, tx LONGTEXT CHARACTER SET utf8mb4,
+  u8 VARCHAR(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci,
+  l1 VARCHAR(300) CHARACTER SET latin1,
+  vb VARBINARY(300),
+  gen BIGINT AS (i + 1) VIRTUAL,
+  gens VARCHAR(40) AS (CONCAT(e, '-', id)) STORED,
+  `we``ird col` INT,
+  `order` VARCHAR(10)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"#;
+
+/// Inserts the edge-value rows into `db`.`select`. The session's sql_mode is relaxed first: zero
+/// dates and the ENUM error value need it.
+pub async fn insert_rows(conn: &mut Conn, db: &str) -> Result<()> {
+    crate::exec(conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'").await?;
+    for r in rows() {
+        crate::exec(
+            conn,
+            &format!("INSERT INTO {}.`select` ({COLUMNS}) VALUES {r}", crate::quote(db)),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The columns the rows fill (generated columns are computed).
+pub const COLUMNS: &str = "id, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, dec65, f, d, dt, dtm, ts, tm, yr, b1, b64, e, st, j, bl, tx, u8, l1, vb, `we``ird col`, `order`";
+
+/// The edge-value rows, as SQL tuples.
+pub fn rows() -> Vec<String> {
+    let all_bytes = "UNHEX('000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F606162636465666768696A6B6C6D6E6F707172737475767778797A7B7C7D7E7F808182838485868788898A8B8C8D8E8F909192939495969798999A9B9C9D9E9FA0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBFC0C1C2C3C4C5C6C7C8C9CACBCCCDCECFD0D1D2D3D4D5D6D7D8D9DADBDCDDDEDFE0E1E2E3E4E5E6E7E8E9EAEBECEDEEEFF0F1F2F3F4F5F6F7F8F9FAFBFCFDFEFF')";
+    let high_latin1 = "UNHEX('808182838485868788898A8B8C8D8E8F909192939495969798999A9B9C9D9E9FA0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBFC0C1C2C3C4C5C6C7C8C9CACBCCCDCECFD0D1D2D3D4D5D6D7D8D9DADBDCDDDEDFE0E1E2E3E4E5E6E7E8E9EAEBECEDEEEFF0F1F2F3F4F5F6F7F8F9FAFBFCFDFEFF')";
+    vec![
+        // minimums
+        format!("(1, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, -9223372036854775808, 0, \
+          '-99999999999999999999999999999999999.999999999999999999999999999999', -3.40282e38, -1.7976931348623157e308, \
+          '1000-01-01', '1000-01-01 00:00:00.000000', '1970-01-01 00:00:01.000000', '-838:59:59', 1901, b'0', b'0', \
+          'a', '', '{{}}', '', '', '😀𝄞 ünï', CONVERT({high_latin1} USING latin1), {all_bytes}, 1, 'from')"),
+        // maximums, multi-MB LOBs, escapes
+        format!("(2, 127, 255, 32767, 65535, 8388607, 16777215, 2147483647, 4294967295, 9223372036854775807, 18446744073709551615, \
+          '99999999999999999999999999999999999.999999999999999999999999999999', 3.40282e38, 1.7976931348623157e308, \
+          '9999-12-31', '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999999', '838:59:59.000000', 2155, b'1', \
+          b'1111111111111111111111111111111111111111111111111111111111111111', \
+          'c', 'x,y,z', '{{\"a\": [1, 2.5, {{\"b\": null}}], \"s\": \"é\\\\u0000\\\\\"\"}}', \
+          REPEAT(CONCAT({all_bytes}, 'x'), 24000), REPEAT('xé😀\\t\\n\\\\', 400000), \
+          'a\\tb\\nc\\\\d\\'e\\0f\\rg', CONVERT(UNHEX('5C095C6E0A') USING latin1), UNHEX('5C4E00'), -1, '\\\\N')"),
+        // NULLs everywhere
+        "(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)".to_string(),
+        // zero dates, YEAR 0000, ENUM error value '', empty strings, 'NULL' text
+        "(4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00', '00:00:00', 0, b'0', b'0', \
+          '', '', '[]', '', '', '', '', '', 0, 'NULL')".to_string(),
+        // fractions, tiny floats, negative sub-hour time
+        "(5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, '0.000000000000000000000000000001', 1.17549e-38, 4.9406564584124654e-324, \
+          '2024-02-29', '2024-02-29 12:34:56.123456', '2024-02-29 12:34:56.000001', '-00:00:00.500000', 2000, b'1', \
+          b'1000000000000000000000000000000000000000000000000000000000000001', 'b', 'y', 'null', 0x00, 'a', 'Å', 'ÿ', 0x0a, 5, 'order')".to_string(),
+        "(6, -1, 200, -1, 60000, -1, 16000000, -1, 4000000000, -1, 18000000000000000000, '-0.5', 0.1, 0.1, \
+          '1970-01-01', '1969-12-31 23:59:59.999999', '2000-01-01 00:00:00', '-12:00:00.000001', 1999, b'0', \
+          b'0101010101010101', 'b', 'x,z', '\"str\"', 'blob', 'text', 'ß', 'x', 0x5c, 6, 'limit')".to_string(),
+    ]
+}
