@@ -6,6 +6,7 @@
 #   scripts/demo.sh                      run the demo (installs mariadb-server with apt if needed)
 #   DEMO_ROWS=2000000 scripts/demo.sh    a bigger sample (default 300000 orders)
 #   DEMO_WRITE_SECONDS=60 scripts/demo.sh  how long the write load runs (default 20)
+#   DEMO_RATE=1000 scripts/demo.sh       transactions per second of the write load (default 300)
 #   DEMO_KEEP=1 scripts/demo.sh          leave the servers running afterwards
 #
 # The servers live under .ferry-demo/ (ignored by git) and are separate from the test servers.
@@ -15,6 +16,7 @@ cd "$ROOT"
 export FERRY_TEST_DIR="$ROOT/.ferry-demo"
 ROWS="${DEMO_ROWS:-300000}"
 WRITE_SECONDS="${DEMO_WRITE_SECONDS:-20}"
+RATE="${DEMO_RATE:-300}"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -57,6 +59,8 @@ INSERT INTO orders (customer_id, sku, qty, amount, status, placed_at, note)
          IF(seq % 10 = 0, NULL, REPEAT('note ', 1 + seq % 20)) FROM seq_1_to_$ROWS;
 SQL
 
+"$FERRY" loadgen --url "$FERRY_TEST_SOURCE_URL" --database demo_shop --tables 4 --rows 25000 --prepare-only
+
 mkdir -p "$FERRY_TEST_DIR"
 JOB="$FERRY_TEST_DIR/demo-job.json"
 cat >"$JOB" <<JSON
@@ -72,29 +76,17 @@ cat >"$JOB" <<JSON
 }
 JSON
 
-say "Starting a write load on the source for ${WRITE_SECONDS}s (new orders, payments, returns)"
-writer() {
-  local end=$(( $(date +%s) + WRITE_SECONDS )) n=0
-  while [ "$(date +%s)" -lt "$end" ]; do
-    "${SQL_SRC[@]}" demo_shop -e "
-      START TRANSACTION;
-      INSERT INTO orders (customer_id, sku, qty, amount, status, placed_at, note)
-        SELECT 1 + FLOOR(RAND() * $(( ROWS / 10 ))), CONCAT('SKU-', LPAD(1 + FLOOR(RAND() * 2000), 6, '0')), 1, ROUND(RAND() * 100, 2), 'new', NOW(3), 'live order' FROM seq_1_to_20;
-      UPDATE orders SET status = 'paid' WHERE id = 1 + FLOOR(RAND() * $ROWS);
-      UPDATE customers SET name = CONCAT(name, '.') WHERE id = 1 + FLOOR(RAND() * $(( ROWS / 10 )));
-      DELETE FROM orders WHERE status = 'returned' AND id = 1 + FLOOR(RAND() * $ROWS);
-      COMMIT;" 2>/dev/null && n=$((n + 1))
-  done
-  echo "write load: $n transactions committed on the source" >&2
-}
-writer &
+say "Starting a write load on the source for ${WRITE_SECONDS}s: ferry loadgen, ${RATE} transactions/s"
+"$FERRY" loadgen --url "$FERRY_TEST_SOURCE_URL" --database demo_shop --tables 4 --rows 25000 --no-prepare \
+  --duration "$WRITE_SECONDS" --rate "$RATE" >"$FERRY_TEST_DIR/loadgen.out" 2>"$FERRY_TEST_DIR/loadgen.log" &
 WRITER_PID=$!
 
 say "Running the migration (full + incremental): $FERRY run $JOB"
 echo "(the cut-over is requested with SIGUSR1 once the write load stops; you could also type 'complete')"
 "$FERRY" run "$JOB" --restart </dev/null &
 FERRY_PID=$!
-wait "$WRITER_PID"
+wait "$WRITER_PID" || true
+cat "$FERRY_TEST_DIR/loadgen.out" >&2
 sleep 1
 kill -USR1 "$FERRY_PID" 2>/dev/null || true
 status=0

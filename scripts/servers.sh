@@ -8,6 +8,15 @@
 #   scripts/servers.sh status  say whether they run
 #   scripts/servers.sh env     print `export FERRY_TEST_…=…` lines (connection URLs) for `eval`
 #
+# Extra instances, for tests that must stop or restart a server without disturbing the shared two:
+#   scripts/servers.sh start-one NAME   start (initialising once) an extra source-like instance in
+#                                       $STATE/NAME (binlog ROW/FULL, GTID strict, its own server id);
+#                                       idempotent
+#   scripts/servers.sh stop-one NAME    stop that instance (only if this script started it)
+#   scripts/servers.sh url NAME         print its connection URL (also works for source and target)
+# A (re)started instance reuses its previous port when that port is free, so a client configured
+# with host:port can reconnect after a restart. `stop` also stops the extra instances it started.
+#
 # Everything lives under .ferry-test/ in the repository (ignored by git), or under $FERRY_TEST_DIR.
 # Account for tests and demos: ferry / ferry-test-pw, all privileges (also root over the socket).
 set -euo pipefail
@@ -117,7 +126,13 @@ start_one() { # name server_id extra-args...
   init_datadir "$name"
   local port attempt
   for attempt in 1 2 3; do
-    port=$(pick_port)
+    # A restart reuses the previous port when it is free (clients keep their host:port).
+    port=""
+    if [ "$attempt" = 1 ] && [ -f "$dir/port" ]; then
+      port=$(cat "$dir/port")
+      if ! [[ "$port" =~ ^[0-9]+$ ]] || ! port_free "$port"; then port=""; fi
+    fi
+    [ -n "$port" ] || port=$(pick_port)
     echo "$port" >"$dir/port"
     if launch "$name" "$sid" "$port" "$@"; then break; fi
     # Another process may have taken the port between the check and the bind: try another one.
@@ -153,19 +168,66 @@ cmd_start() {
   write_env
 }
 
-cmd_stop() {
-  local name pid
-  for name in source target; do
-    [ -f "$STATE/$name/started-by-servers-sh" ] || continue
-    if running "$name"; then
-      pid=$(cat "$STATE/$name/mariadbd.pid")
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -9 "$pid" 2>/dev/null || true
-      log "$name stopped"
-    fi
-    rm -f "$STATE/$name/started-by-servers-sh"
+stop_instance() { # name: stops it if this script started it
+  local name=$1 pid
+  [ -f "$STATE/$name/started-by-servers-sh" ] || return 0
+  if running "$name"; then
+    pid=$(cat "$STATE/$name/mariadbd.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+    log "$name stopped"
+  fi
+  rm -f "$STATE/$name/started-by-servers-sh"
+}
+
+extra_instances() { # the names of the instances started with start-one
+  local m
+  for m in "$STATE"/*/extra-instance; do
+    [ -f "$m" ] && basename "$(dirname "$m")"
   done
+  return 0
+}
+
+cmd_stop() {
+  local name
+  for name in source target; do
+    stop_instance "$name"
+  done
+  for name in $(extra_instances); do
+    stop_instance "$name"
+  done
+}
+
+check_extra_name() { # name
+  if ! [[ "${1:-}" =~ ^[a-z0-9][a-z0-9_-]*$ ]]; then
+    log "instance name must match [a-z0-9][a-z0-9_-]*"; exit 2
+  fi
+  case "$1" in
+    source|target) log "$1 is one of the two main servers: use start/stop"; exit 2 ;;
+  esac
+}
+
+cmd_start_one() { # name
+  local name=$1 dir="$STATE/$1" sid
+  check_extra_name "$name"
+  install_server
+  mkdir -p "$dir"
+  touch "$dir/extra-instance"
+  # A server id of its own (source = 1, target = 2), kept across restarts.
+  if [ ! -f "$dir/server-id" ]; then
+    echo $(( 100 + $(printf '%s' "$name" | cksum | cut -d' ' -f1) % 1000000 )) >"$dir/server-id"
+  fi
+  sid=$(cat "$dir/server-id")
+  start_one "$name" "$sid" --log-bin="$dir/binlog/mysql-bin" --binlog-format=ROW \
+    --binlog-row-image=FULL --gtid-strict-mode=1 --log-slave-updates=1 --binlog-checksum=CRC32 \
+    --innodb-buffer-pool-size="${FERRY_TEST_EXTRA_BUFFER_POOL:-64M}"
+}
+
+cmd_url() { # name
+  local name=${1:-}
+  if [ -z "$name" ] || ! running "$name"; then log "${name:-NAME}: not running"; exit 1; fi
+  echo "mysql://$USER_NAME:$USER_PASS@127.0.0.1:$(cat "$STATE/$name/port")"
 }
 
 cmd_status() {
@@ -184,5 +246,8 @@ case "${1:-}" in
   env)
     if ! running source || ! running target; then log "servers are not running: run scripts/servers.sh start"; exit 1; fi
     cat "$STATE/servers.env" ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  start-one) check_extra_name "${2:-}"; cmd_start_one "$2" ;;
+  stop-one) check_extra_name "${2:-}"; stop_instance "$2" ;;
+  url) cmd_url "${2:-}" ;;
+  *) echo "usage: $0 start|stop|status|env|start-one NAME|stop-one NAME|url NAME" >&2; exit 2 ;;
 esac

@@ -5,6 +5,7 @@
 //! and prints what it would do.
 
 mod check;
+mod loadgen;
 mod progress;
 mod run;
 mod verify;
@@ -110,6 +111,9 @@ enum Command {
         #[arg(long)]
         mode: Option<String>,
     },
+    /// Sample data and a write load (sysbench-like tables and oltp_write_only-like transactions)
+    /// for demos, tests and benchmarks.
+    Loadgen(loadgen::LoadgenArgs),
     /// Check a job file and print the validated job (passwords are never printed).
     Validate {
         /// The job file (.json or .toml).
@@ -156,6 +160,7 @@ fn main() -> std::process::ExitCode {
             } => run::run(&job_file, restart, progress, skip_check, complete_when_caught_up).await,
             Command::Check { job_file, json, all } => check::check(&job_file, json, all).await,
             Command::Validate { job_file } => run::validate(&job_file),
+            Command::Loadgen(args) => loadgen::loadgen(args).await,
             Command::Verify {
                 job_file,
                 json,

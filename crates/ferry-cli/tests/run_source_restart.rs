@@ -1,0 +1,325 @@
+//! `ferry run` with MigrateType 3 across a restart of the *source* server: the replay reconnects
+//! and resumes from its checkpoint, exactly once.
+//!
+//! The shared test servers are never restarted (other tests use them concurrently): the test starts
+//! its own source instance with `scripts/servers.sh start-one restart-src` (binlog ROW/FULL, GTID
+//! strict), replicates it into the shared target, restarts it (`stop-one` + `start-one`, same
+//! port) while a writer commits counter + journal transactions, then completes with SIGUSR1.
+//! The writer reconnects after the restart; a commit whose outcome is unknown (the connection
+//! dropped) is resolved by reading the counter after reconnecting, so `commits` counts exactly
+//! the transactions that committed. Only databases named `fsr_*` are touched.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use common::*;
+use ferry_core::Endpoint;
+use ferry_testkit::{connect, db_digest, drop_dbs, exec, fresh_db, scalar, target, wait_until};
+use mysql_async::prelude::Queryable;
+use serde_json::json;
+
+const DB: &str = "fsr_restart";
+const JOB: &str = "fsr-restart";
+const INSTANCE: &str = "restart-src";
+
+/// `scripts/servers.sh ARGS…`, failing with its output when it fails; returns stdout.
+fn servers(args: &[&str]) -> Result<String> {
+    let script = ferry_testkit::repo_root().join("scripts/servers.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "scripts/servers.sh {}: {}\n{}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+async fn servers_async(args: &'static [&'static str]) -> Result<String> {
+    tokio::task::spawn_blocking(move || servers(args)).await?
+}
+
+/// Stops the extra instance when the test ends, also on failure.
+struct Instance;
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Err(e) = servers(&["stop-one", INSTANCE]) {
+            eprintln!("stopping {INSTANCE}: {e:#}");
+        }
+    }
+}
+
+/// Kills the `ferry run` child if the test fails before it exits.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn read_log(path: &PathBuf) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Connects, retrying while the server is down (the restart), up to 120 s.
+async fn reconnect(ep: &Endpoint) -> Result<mysql_async::Conn> {
+    wait_until(120, "the restarted source to accept connections", || {
+        let ep = ep.clone();
+        async move { Ok(connect(&ep).await.is_ok()) }
+    })
+    .await?;
+    connect(ep).await
+}
+
+/// Transactions that each increment the counter and add a journal row with a distinct value,
+/// until `stop`. Survives the source restart: on an error it reconnects and reads the counter,
+/// which tells whether the interrupted transaction committed (the counter only moves here).
+fn writer(
+    ep: Endpoint,
+    stop: Arc<AtomicBool>,
+    commits: Arc<AtomicU64>,
+    errors: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<Result<()>> {
+    tokio::spawn(async move {
+        let mut c = connect(&ep).await?;
+        let mut i = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            i += 1;
+            let r = c
+                .query_drop(format!(
+                    "START TRANSACTION; UPDATE {DB}.counter SET n = n + 1 WHERE id = 1; \
+                     INSERT INTO {DB}.journal (v, pad) VALUES ({i}, REPEAT('j', {})); COMMIT",
+                    i % 200
+                ))
+                .await;
+            match r {
+                Ok(()) => {
+                    commits.fetch_add(1, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    errors.fetch_add(1, Ordering::SeqCst);
+                    eprintln!("writer: transaction {i} failed ({e}); reconnecting");
+                    c = reconnect(&ep).await?;
+                    let n: u64 = scalar(&mut c, &format!("SELECT n FROM {DB}.counter WHERE id = 1")).await?;
+                    let known = commits.load(Ordering::SeqCst);
+                    if n == known + 1 {
+                        eprintln!("writer: transaction {i} had committed");
+                        commits.store(n, Ordering::SeqCst);
+                    } else if n != known {
+                        bail!("writer: counter {n} after reconnecting, but {known} commits known");
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        Ok(())
+    })
+}
+
+async fn checkpoint_ts(t: &mut mysql_async::Conn) -> Result<u64> {
+    let exists: u64 = scalar(
+        t,
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ferry_meta' AND TABLE_NAME = 'replay_checkpoint'",
+    )
+    .await?;
+    if exists == 0 {
+        return Ok(0);
+    }
+    let v: Option<u64> = t
+        .exec_first(
+            "SELECT source_ts FROM ferry_meta.replay_checkpoint WHERE job = ?",
+            (JOB,),
+        )
+        .await?;
+    Ok(v.unwrap_or(0))
+}
+
+/// The counter as replayed on the target (0 while the table is not there yet).
+async fn target_counter() -> Result<u64> {
+    let mut t = connect(&target()).await?;
+    let v: Option<u64> = t
+        .query_first(format!(
+            "SELECT n FROM {DB}.counter WHERE id = 1 AND EXISTS \
+             (SELECT 1 FROM ferry_meta.replay_checkpoint WHERE job = '{JOB}')"
+        ))
+        .await
+        .unwrap_or(None);
+    Ok(v.unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_across_a_source_restart() -> Result<()> {
+    let instance = Instance;
+    servers_async(&["start-one", INSTANCE]).await?;
+    let url = servers_async(&["url", INSTANCE]).await?;
+    let src = Endpoint::from_url(&url).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+
+    let mut s = connect(&src).await?;
+    let mut t = connect(&target()).await?;
+    fresh_db(&mut s, DB).await?;
+    drop_dbs(&mut t, &[DB]).await?;
+    exec(
+        &mut s,
+        &format!(
+            "USE {DB}; CREATE TABLE counter (id INT PRIMARY KEY, n BIGINT NOT NULL); \
+             INSERT INTO counter VALUES (1, 0); \
+             CREATE TABLE journal (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, pad VARCHAR(200), \
+               at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)); \
+             CREATE TABLE bulk (id INT PRIMARY KEY, x VARCHAR(64)); \
+             INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_20000"
+        ),
+    )
+    .await?;
+    drop(s);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let w = writer(src.clone(), stop.clone(), commits.clone(), errors.clone());
+
+    let mut j = job(
+        JOB,
+        json!([{"Database": DB}]),
+        json!({"Threads": 2, "ChunkRows": 5000}),
+        3,
+    );
+    j["SrcInfo"] =
+        json!({"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()});
+    let path = write_job(JOB, &j);
+    let log_dir = path.parent().context("job file directory")?.to_path_buf();
+    let out_log = log_dir.join(format!("{JOB}.stdout"));
+    let err_log = log_dir.join(format!("{JOB}.stderr"));
+    let mut child = ChildGuard(
+        ferry()
+            .arg("run")
+            .arg(&path)
+            .args(["--progress", "plain", "--restart", "--skip-check"])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_log)?)
+            .stderr(std::fs::File::create(&err_log)?)
+            .spawn()?,
+    );
+    let pid = child.0.id();
+    let logs = || {
+        format!(
+            "--- ferry stdout\n{}\n--- ferry stderr\n{}",
+            read_log(&out_log),
+            read_log(&err_log)
+        )
+    };
+
+    // The replay runs and has applied changes.
+    wait_until(120, "the replay checkpoint to advance", || {
+        let ep = target();
+        async move {
+            let mut t = connect(&ep).await?;
+            Ok(checkpoint_ts(&mut t).await? > 0)
+        }
+    })
+    .await
+    .with_context(logs)?;
+    let before = commits.load(Ordering::SeqCst);
+    wait_until(
+        120,
+        "the replay to apply writes made after it started",
+        move || async move { Ok(target_counter().await? > before) },
+    )
+    .await
+    .with_context(logs)?;
+
+    // Restart the source under the writer and the replay; same port.
+    servers_async(&["stop-one", INSTANCE]).await?;
+    servers_async(&["start-one", INSTANCE]).await?;
+    let url_after = servers_async(&["url", INSTANCE]).await?;
+    assert_eq!(url_after, url, "the restarted source kept its port");
+
+    // The writer is back and the replay applies what was written after the restart.
+    let at_restart = commits.load(Ordering::SeqCst);
+    wait_until(120, "the writer to commit after the restart", || {
+        let c = commits.clone();
+        async move { Ok(c.load(Ordering::SeqCst) > at_restart + 200) }
+    })
+    .await
+    .with_context(logs)?;
+    let mark = commits.load(Ordering::SeqCst);
+    wait_until(
+        180,
+        "the replay to apply writes made after the restart",
+        move || async move { Ok(target_counter().await? >= mark) },
+    )
+    .await
+    .with_context(logs)?;
+
+    stop.store(true, Ordering::SeqCst);
+    w.await??;
+    let total = commits.load(Ordering::SeqCst);
+    eprintln!(
+        "writer: {total} commits, {} interrupted transactions",
+        errors.load(Ordering::SeqCst)
+    );
+
+    // Complete (cut over) and wait for the child to exit.
+    let kill = Command::new("kill").args(["-USR1", &pid.to_string()]).status()?;
+    assert!(kill.success(), "kill -USR1 {pid}");
+    wait_until(180, "ferry run to complete after SIGUSR1", || {
+        let exited = child.0.try_wait().map(|s| s.is_some());
+        async move { Ok(exited?) }
+    })
+    .await
+    .with_context(logs)?;
+    let status = child.0.wait()?;
+    let o = logs();
+    eprintln!("ferry run: {status}\n{o}");
+    assert!(status.success(), "ferry run exited with {status}\n{o}");
+    assert!(o.contains("final position"), "{o}");
+    // The replay saw the restart: the summary counts its reconnects.
+    let reconnects: u64 = o
+        .split(" reconnects)")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no reconnect count in the summary\n{o}"))?;
+    assert!(reconnects >= 1, "the replay reconnected after the restart\n{o}");
+
+    let n: u64 = scalar(&mut t, &format!("SELECT n FROM {DB}.counter WHERE id = 1")).await?;
+    let rows: u64 = scalar(&mut t, &format!("SELECT COUNT(*) FROM {DB}.journal")).await?;
+    let distinct: u64 = scalar(&mut t, &format!("SELECT COUNT(DISTINCT v) FROM {DB}.journal")).await?;
+    assert_eq!(
+        n, total,
+        "target counter = writer commits (nothing lost, nothing applied twice)\n{o}"
+    );
+    assert_eq!(rows, total, "target journal rows = writer commits\n{o}");
+    assert_eq!(distinct, total, "distinct journal values = writer commits\n{o}");
+
+    let mut s = connect(&src).await?;
+    let sn: u64 = scalar(&mut s, &format!("SELECT n FROM {DB}.counter WHERE id = 1")).await?;
+    assert_eq!(sn, total, "source counter = writer commits");
+    let a = db_digest(&mut s, DB).await?;
+    let b = db_digest(&mut t, DB).await?;
+    assert!(!a.is_empty(), "source database {DB} has no tables");
+    assert_eq!(a, b, "source {DB} and target {DB} differ\n{o}");
+
+    drop(s);
+    drop(t);
+    drop(child);
+    drop(instance);
+    Ok(())
+}
