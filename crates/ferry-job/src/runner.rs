@@ -12,6 +12,7 @@
 //! again resumes where it stopped: finished phases and chunks are skipped.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -81,6 +82,32 @@ pub struct JobSummary {
     pub replay: Option<ReplaySummary>,
     /// The verification phase (ConsistencyType 2, 3 or 4), run after everything else.
     pub verification: Option<ferry_verify::VerifyReport>,
+}
+
+/// Rows, bytes and chunks committed by this process's full load, from its progress events.
+#[derive(Debug, Default)]
+struct CopyCounter {
+    rows: AtomicU64,
+    bytes: AtomicU64,
+    chunks: AtomicU64,
+}
+
+impl CopyCounter {
+    fn observe(&self, ev: &ProgressEvent) {
+        if let ProgressEvent::ChunkDone { rows, bytes, .. } = ev {
+            self.rows.fetch_add(*rows, Ordering::Relaxed);
+            self.bytes.fetch_add(*bytes, Ordering::Relaxed);
+            self.chunks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn totals(&self) -> (u64, u64, u64) {
+        (
+            self.rows.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+            self.chunks.load(Ordering::Relaxed),
+        )
+    }
 }
 
 const PHASE_PRE: &str = "structure";
@@ -315,13 +342,22 @@ async fn run_job_inner(
         // Transient failures (a server restart, a network cut) retry from the chunk checkpoints:
         // finished chunks stay done, the interrupted ones roll back and are redone.
         let mut attempt: u32 = 0;
+        // What this process copied, over every attempt (a retry's own summary counts only itself).
+        let copied = Arc::new(CopyCounter::default());
+        let counting: ProgressSink = {
+            let (copied, inner) = (copied.clone(), progress.clone());
+            Arc::new(move |ev: ProgressEvent| {
+                copied.observe(&ev);
+                inner(ev)
+            })
+        };
         let load = loop {
             match ferry_load::run_full_load(
                 &spec.source,
                 &spec.target,
                 tasks.clone(),
                 load_opts.clone(),
-                progress.clone(),
+                counting.clone(),
             )
             .await
             {
@@ -338,10 +374,14 @@ async fn run_job_inner(
                 Err(e) => return Err(e.into()),
             }
         };
-        summary.rows = load.rows;
-        summary.bytes = load.bytes;
-        summary.chunks = load.chunks;
-        summary.chunks_resumed = load.chunks_resumed;
+        let (rows, bytes, chunks) = copied.totals();
+        summary.rows = rows;
+        summary.bytes = bytes;
+        summary.chunks = chunks;
+        // Chunks done before this process started (not those done by its own earlier attempts).
+        summary.chunks_resumed = load
+            .chunks_resumed
+            .saturating_sub(chunks.saturating_sub(load.chunks));
         summary.lock_ms = load.lock_ms;
         summary.snapshot = Some(load.snapshot);
         summary.write_method = Some(load.write_method);
