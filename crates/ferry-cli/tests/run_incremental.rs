@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::*;
-use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target, wait_until};
+use ferry_testkit::{connect, drop_dbs, exec, fresh_db, source, target, wait_until};
 use mysql_async::prelude::Queryable;
 use serde_json::json;
 
@@ -39,42 +39,13 @@ fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHa
     })
 }
 
-async fn checkpoint_ts(t: &mut mysql_async::Conn) -> Result<u64> {
-    let exists: u64 = scalar(
-        t,
-        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ferry_meta' AND TABLE_NAME = 'replay_checkpoint'",
-    )
-    .await?;
-    if exists == 0 {
-        return Ok(0);
-    }
-    let v: Option<u64> = t
-        .exec_first(
-            "SELECT source_ts FROM ferry_meta.replay_checkpoint WHERE job = ?",
-            (JOB,),
-        )
-        .await?;
-    Ok(v.unwrap_or(0))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_under_kill_and_cut_over() -> Result<()> {
     let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;
     fresh_db(&mut s, DB).await?;
     drop_dbs(&mut t, &[DB]).await?;
-    exec(
-        &mut s,
-        &format!(
-            "USE {DB}; CREATE TABLE counter (id INT PRIMARY KEY, n BIGINT NOT NULL); \
-             INSERT INTO counter VALUES (1, 0); \
-             CREATE TABLE journal (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, pad VARCHAR(200), \
-               at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)); \
-             CREATE TABLE bulk (id INT PRIMARY KEY, x VARCHAR(64)); \
-             INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_20000"
-        ),
-    )
-    .await?;
+    exec(&mut s, &format!("USE {DB}; {EXACTLY_ONCE_TABLES}")).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let commits = Arc::new(AtomicU64::new(0));
     let w = writer(stop.clone(), commits.clone());
@@ -98,7 +69,7 @@ async fn exactly_once_under_kill_and_cut_over() -> Result<()> {
         let ep = target();
         async move {
             let mut t = connect(&ep).await?;
-            Ok(checkpoint_ts(&mut t).await? > 0)
+            Ok(replay_checkpoint_ts(&mut t, JOB).await? > 0)
         }
     })
     .await?;
@@ -119,15 +90,7 @@ async fn exactly_once_under_kill_and_cut_over() -> Result<()> {
     assert!(o.contains("final position"), "{o}");
     assert!(o.contains("final GTID"), "{o}");
 
-    let n: u64 = scalar(&mut t, &format!("SELECT n FROM {DB}.counter WHERE id = 1")).await?;
-    let rows: u64 = scalar(&mut t, &format!("SELECT COUNT(*) FROM {DB}.journal")).await?;
-    let distinct: u64 = scalar(&mut t, &format!("SELECT COUNT(DISTINCT v) FROM {DB}.journal")).await?;
-    assert_eq!(
-        n, total,
-        "counter = writer commits (nothing lost, nothing applied twice)"
-    );
-    assert_eq!(rows, total, "journal rows = writer commits");
-    assert_eq!(distinct, total);
+    assert_exactly_once(&mut t, DB, total, &o).await?;
     assert_db_equal(DB, DB).await?;
 
     // Running the completed job again does nothing.

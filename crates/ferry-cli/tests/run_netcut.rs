@@ -309,18 +309,7 @@ async fn replay_through_cuts_and_a_stall_is_exactly_once() -> Result<()> {
     let mut t = connect(&target()).await?;
     fresh_db(&mut s, REPLAY_DB).await?;
     drop_dbs(&mut t, &[REPLAY_DB]).await?;
-    exec(
-        &mut s,
-        &format!(
-            "USE {REPLAY_DB}; CREATE TABLE counter (id INT PRIMARY KEY, n BIGINT NOT NULL); \
-             INSERT INTO counter VALUES (1, 0); \
-             CREATE TABLE journal (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, pad VARCHAR(200), \
-               at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)); \
-             CREATE TABLE bulk (id INT PRIMARY KEY, x VARCHAR(64)); \
-             INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_20000"
-        ),
-    )
-    .await?;
+    exec(&mut s, &format!("USE {REPLAY_DB}; {EXACTLY_ONCE_TABLES}")).await?;
     let (sp, tp) = proxies().await?;
     let stop = Arc::new(AtomicBool::new(false));
     let commits = Arc::new(AtomicU64::new(0));
@@ -408,19 +397,7 @@ async fn replay_through_cuts_and_a_stall_is_exactly_once() -> Result<()> {
     assert!(out.contains("final position"), "{out}");
     assert!(out.contains("retrying"), "the cuts were met and retried:\n{out}");
 
-    let n: u64 = scalar(&mut t, &format!("SELECT n FROM {REPLAY_DB}.counter WHERE id = 1")).await?;
-    let rows: u64 = scalar(&mut t, &format!("SELECT COUNT(*) FROM {REPLAY_DB}.journal")).await?;
-    let distinct: u64 = scalar(
-        &mut t,
-        &format!("SELECT COUNT(DISTINCT v) FROM {REPLAY_DB}.journal"),
-    )
-    .await?;
-    assert_eq!(
-        n, total,
-        "counter = writer commits (nothing lost, nothing applied twice)"
-    );
-    assert_eq!(rows, total, "journal rows = writer commits");
-    assert_eq!(distinct, total, "distinct journal values = writer commits");
+    assert_exactly_once(&mut t, REPLAY_DB, total, &out).await?;
     assert_db_equal(REPLAY_DB, REPLAY_DB).await?;
     drop_dbs(&mut s, &[REPLAY_DB]).await?;
     drop_dbs(&mut t, &[REPLAY_DB]).await?;

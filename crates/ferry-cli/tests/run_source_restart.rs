@@ -134,24 +134,6 @@ fn writer(
     })
 }
 
-async fn checkpoint_ts(t: &mut mysql_async::Conn) -> Result<u64> {
-    let exists: u64 = scalar(
-        t,
-        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ferry_meta' AND TABLE_NAME = 'replay_checkpoint'",
-    )
-    .await?;
-    if exists == 0 {
-        return Ok(0);
-    }
-    let v: Option<u64> = t
-        .exec_first(
-            "SELECT source_ts FROM ferry_meta.replay_checkpoint WHERE job = ?",
-            (JOB,),
-        )
-        .await?;
-    Ok(v.unwrap_or(0))
-}
-
 /// The counter as replayed on the target (0 while the table is not there yet).
 async fn target_counter() -> Result<u64> {
     let mut t = connect(&target()).await?;
@@ -176,18 +158,7 @@ async fn exactly_once_across_a_source_restart() -> Result<()> {
     let mut t = connect(&target()).await?;
     fresh_db(&mut s, DB).await?;
     drop_dbs(&mut t, &[DB]).await?;
-    exec(
-        &mut s,
-        &format!(
-            "USE {DB}; CREATE TABLE counter (id INT PRIMARY KEY, n BIGINT NOT NULL); \
-             INSERT INTO counter VALUES (1, 0); \
-             CREATE TABLE journal (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, pad VARCHAR(200), \
-               at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)); \
-             CREATE TABLE bulk (id INT PRIMARY KEY, x VARCHAR(64)); \
-             INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_20000"
-        ),
-    )
-    .await?;
+    exec(&mut s, &format!("USE {DB}; {EXACTLY_ONCE_TABLES}")).await?;
     drop(s);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -231,7 +202,7 @@ async fn exactly_once_across_a_source_restart() -> Result<()> {
         let ep = target();
         async move {
             let mut t = connect(&ep).await?;
-            Ok(checkpoint_ts(&mut t).await? > 0)
+            Ok(replay_checkpoint_ts(&mut t, JOB).await? > 0)
         }
     })
     .await
@@ -299,15 +270,7 @@ async fn exactly_once_across_a_source_restart() -> Result<()> {
         .with_context(|| format!("no reconnect count in the summary\n{o}"))?;
     assert!(reconnects >= 1, "the replay reconnected after the restart\n{o}");
 
-    let n: u64 = scalar(&mut t, &format!("SELECT n FROM {DB}.counter WHERE id = 1")).await?;
-    let rows: u64 = scalar(&mut t, &format!("SELECT COUNT(*) FROM {DB}.journal")).await?;
-    let distinct: u64 = scalar(&mut t, &format!("SELECT COUNT(DISTINCT v) FROM {DB}.journal")).await?;
-    assert_eq!(
-        n, total,
-        "target counter = writer commits (nothing lost, nothing applied twice)\n{o}"
-    );
-    assert_eq!(rows, total, "target journal rows = writer commits\n{o}");
-    assert_eq!(distinct, total, "distinct journal values = writer commits\n{o}");
+    assert_exactly_once(&mut t, DB, total, &o).await?;
 
     let mut s = connect(&src).await?;
     let sn: u64 = scalar(&mut s, &format!("SELECT n FROM {DB}.counter WHERE id = 1")).await?;

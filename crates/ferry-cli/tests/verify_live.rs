@@ -80,26 +80,6 @@ fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHa
     })
 }
 
-/// The job's replay checkpoint source timestamp (0 while there is none).
-async fn checkpoint_ts() -> Result<u64> {
-    let mut t = connect(&target()).await?;
-    let exists: u64 = scalar(
-        &mut t,
-        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ferry_meta' AND TABLE_NAME = 'replay_checkpoint'",
-    )
-    .await?;
-    if exists == 0 {
-        return Ok(0);
-    }
-    let v: Option<u64> = t
-        .exec_first(
-            "SELECT source_ts FROM ferry_meta.replay_checkpoint WHERE job = ?",
-            (JOB,),
-        )
-        .await?;
-    Ok(v.unwrap_or(0))
-}
-
 /// `ferry verify PATH --json`: exit code, report, stderr.
 fn verify_json(path: &std::path::Path) -> Result<(Option<i32>, Value, String)> {
     let out = ferry()
@@ -170,7 +150,7 @@ async fn live_verification_reports_only_persistent_differences() -> Result<()> {
 
     // The replay is running and applying the writer's transactions.
     wait_until(180, "the replay to apply the writer's changes", || async {
-        Ok(checkpoint_ts().await? > 0)
+        Ok(replay_checkpoint_ts(&mut connect(&target()).await?, JOB).await? > 0)
     })
     .await?;
 
