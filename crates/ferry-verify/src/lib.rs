@@ -36,7 +36,7 @@ use ferry_core::throttle::Throttle;
 use ferry_core::{Endpoint, Position, Selection};
 use ferry_load::chunk::{plan_table, ChunkPlan};
 use futures_util::future::BoxFuture;
-use mysql_async::Pool;
+use mysql_async::{Conn, Pool};
 use tokio::task::JoinSet;
 
 pub use error::VerifyError;
@@ -169,21 +169,27 @@ struct Shared {
     dst: Pool,
 }
 
+/// One pooled connection to each side.
+async fn both_conns(sh: &Shared) -> Result<(Conn, Conn), VerifyError> {
+    let sc = sh
+        .src
+        .get_conn()
+        .await
+        .ctx(|| "connecting to the source".into())?;
+    let dc = sh
+        .dst
+        .get_conn()
+        .await
+        .ctx(|| "connecting to the target".into())?;
+    Ok((sc, dc))
+}
+
 async fn digest_work(sh: Arc<Shared>, w: Work) -> Result<Digested, VerifyError> {
     let t = &sh.tables[w.table];
     let (ssql, sp) = with_chunk(&sh.src_sql[w.table], t.chunk_key.as_deref(), &w.chunk)?;
     let (dsql, dp) = with_chunk(&sh.dst_sql[w.table], t.chunk_key.as_deref(), &w.chunk)?;
     let what = format!("{} chunk {}", t.source_name(), w.chunk.chunk_no);
-    let mut sc = sh
-        .src
-        .get_conn()
-        .await
-        .ctx(|| "connecting to the source".into())?;
-    let mut dc = sh
-        .dst
-        .get_conn()
-        .await
-        .ctx(|| "connecting to the target".into())?;
+    let (mut sc, mut dc) = both_conns(&sh).await?;
     let (a, b) = tokio::join!(
         run_digest(&mut sc, &ssql, sp, "source", &what),
         run_digest(&mut dc, &dsql, dp, "target", &what)
@@ -205,16 +211,7 @@ async fn digest_work(sh: Arc<Shared>, w: Work) -> Result<Digested, VerifyError> 
 
 async fn drill_work(sh: Arc<Shared>, w: Work) -> Result<(Work, ChunkDiff), VerifyError> {
     let t = &sh.tables[w.table];
-    let mut sc = sh
-        .src
-        .get_conn()
-        .await
-        .ctx(|| "connecting to the source".into())?;
-    let mut dc = sh
-        .dst
-        .get_conn()
-        .await
-        .ctx(|| "connecting to the target".into())?;
+    let (mut sc, mut dc) = both_conns(&sh).await?;
     let d = if t.key.is_some() {
         drill::drill_chunk(
             &mut sc,
