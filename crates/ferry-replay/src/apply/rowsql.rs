@@ -73,15 +73,29 @@ fn where_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
 
 /// The rows' tuples `(…)` of the stored columns, grouped into INSERT statements.
 pub fn insert_statements(t: &TableInfo, verb: InsertVerb, rows: &[&Vec<Value>]) -> Vec<Vec<u8>> {
+    insert_statements_counted(t, verb, rows)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// [`insert_statements`], each statement with the number of rows it inserts.
+pub fn insert_statements_counted(
+    t: &TableInfo,
+    verb: InsertVerb,
+    rows: &[&Vec<Value>],
+) -> Vec<(Vec<u8>, u64)> {
     let mut out = Vec::new();
     let head = format!("{}{} ({}) VALUES ", verb.head(), t.target, t.column_list);
     let mut cur: Vec<u8> = Vec::new();
+    let mut n = 0u64;
     for row in rows {
         if cur.is_empty() {
             cur.extend_from_slice(head.as_bytes());
         } else {
             cur.push(b',');
         }
+        n += 1;
         cur.push(b'(');
         for (n, &i) in t.stored.iter().enumerate() {
             if n > 0 {
@@ -91,11 +105,11 @@ pub fn insert_statements(t: &TableInfo, verb: InsertVerb, rows: &[&Vec<Value>]) 
         }
         cur.push(b')');
         if cur.len() >= MAX_STATEMENT_BYTES {
-            out.push(std::mem::take(&mut cur));
+            out.push((std::mem::take(&mut cur), std::mem::take(&mut n)));
         }
     }
     if !cur.is_empty() {
-        out.push(cur);
+        out.push((cur, n));
     }
     out
 }
@@ -153,6 +167,86 @@ pub fn delete_statement(t: &TableInfo, row: &[Value]) -> Vec<u8> {
     out.extend_from_slice(b"DELETE FROM ");
     out.extend_from_slice(t.target.as_bytes());
     write_where(&mut out, t, row);
+    out
+}
+
+/// `DELETE FROM t WHERE <key> IN (…)` (or `(a = … AND b = …) OR …` for a composite key) for
+/// rows addressed by their key (keyed tables only), cut at about [`MAX_STATEMENT_BYTES`]; each
+/// statement with the number of rows it addresses.
+pub fn delete_keys_statements(t: &TableInfo, rows: &[&Vec<Value>]) -> Vec<(Vec<u8>, u64)> {
+    let Some(key) = &t.key else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut cur: Vec<u8> = Vec::new();
+    let mut n = 0u64;
+    let single = key.len() == 1;
+    for row in rows {
+        if cur.is_empty() {
+            cur.extend_from_slice(b"DELETE FROM ");
+            cur.extend_from_slice(t.target.as_bytes());
+            cur.extend_from_slice(b" WHERE ");
+            if single {
+                cur.extend_from_slice(quote_ident(&t.schema.columns[key[0]].name).as_bytes());
+                cur.extend_from_slice(b" IN (");
+            }
+        } else {
+            cur.extend_from_slice(if single { b"," as &[u8] } else { b" OR " });
+        }
+        n += 1;
+        if single {
+            where_literal(
+                &mut cur,
+                &t.schema.columns[key[0]],
+                row.get(key[0]).unwrap_or(&Value::NULL),
+            );
+        } else {
+            cur.push(b'(');
+            for (j, &i) in key.iter().enumerate() {
+                if j > 0 {
+                    cur.extend_from_slice(b" AND ");
+                }
+                let col = &t.schema.columns[i];
+                cur.extend_from_slice(quote_ident(&col.name).as_bytes());
+                cur.extend_from_slice(b" = ");
+                where_literal(&mut cur, col, row.get(i).unwrap_or(&Value::NULL));
+            }
+            cur.push(b')');
+        }
+        if cur.len() >= MAX_STATEMENT_BYTES {
+            if single {
+                cur.push(b')');
+            }
+            out.push((std::mem::take(&mut cur), std::mem::take(&mut n)));
+        }
+    }
+    if !cur.is_empty() {
+        if single {
+            cur.push(b')');
+        }
+        out.push((cur, n));
+    }
+    out
+}
+
+/// `INSERT INTO t (…) VALUES (…), … ON DUPLICATE KEY UPDATE c = VALUES(c), …` over the non-key
+/// stored columns (keyed tables with at least one such column), cut like
+/// [`insert_statements_counted`]; each statement with its number of rows.
+pub fn upsert_statements_counted(t: &TableInfo, rows: &[&Vec<Value>]) -> Vec<(Vec<u8>, u64)> {
+    let key: &[usize] = t.key.as_deref().unwrap_or(&[]);
+    let tail = t
+        .stored
+        .iter()
+        .filter(|i| !key.contains(i))
+        .map(|&i| {
+            let c = quote_ident(&t.schema.columns[i].name);
+            format!("{c}=VALUES({c})")
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut out = insert_statements_counted(t, InsertVerb::Insert, rows);
+    for (stmt, _) in &mut out {
+        stmt.extend_from_slice(b" ON DUPLICATE KEY UPDATE ");
+        stmt.extend_from_slice(tail.as_bytes());
+    }
     out
 }
 

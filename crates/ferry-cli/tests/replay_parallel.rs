@@ -1,0 +1,173 @@
+//! `ferry run` (MigrateType 3) with parallel apply (4 workers) while eight connections write on
+//! the source: four on one hot counter row (every transaction conflicts), four on rows of their
+//! own (disjoint keys). `kill -9` twice during the replay (once under the write load, once while
+//! catching up the backlog), then a run to completion. Exactly once: the counter, the journals
+//! and the per-writer rows agree with the writers' commits, and the digests are equal. Only
+//! databases named `fa_*` are touched.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::Result;
+use common::*;
+use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target, wait_until};
+use mysql_async::prelude::Queryable;
+use serde_json::json;
+
+const DB: &str = "fa_cli_par";
+const JOB: &str = "fa-cli-par";
+
+/// Hot writers: counter + journal (the exactly-once tables); `v` unique across writers.
+fn hot_writer(w: u64, stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
+    tokio::spawn(async move {
+        let mut c = connect(&source()).await?;
+        let mut i = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            i += 1;
+            c.query_drop(format!(
+                "START TRANSACTION; UPDATE {DB}.counter SET n = n + 1 WHERE id = 1; \
+                 INSERT INTO {DB}.journal (v, pad) VALUES ({}, REPEAT('j', {})); COMMIT",
+                w * 10_000_000 + i,
+                i % 100
+            ))
+            .await?;
+            commits.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    })
+}
+
+/// Disjoint writers: each its own rows of `own`, and a journal of its own commits.
+fn own_writer(w: u64, stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
+    tokio::spawn(async move {
+        let mut c = connect(&source()).await?;
+        let mut i = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            i += 1;
+            c.query_drop(format!(
+                "START TRANSACTION; UPDATE {DB}.own SET n = n + 1 WHERE w = {w} AND k = {k}; \
+                 INSERT INTO {DB}.own_log (w, i) VALUES ({w}, {i}); \
+                 DELETE FROM {DB}.own_log WHERE w = {w} AND i = {old}; COMMIT",
+                k = i % 50,
+                old = i.saturating_sub(500)
+            ))
+            .await?;
+            commits.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    })
+}
+
+fn spawn_ferry(path: &std::path::Path, args: &[&str]) -> Result<std::process::Child> {
+    Ok(ferry()
+        .arg("run")
+        .arg(path)
+        .args(["--progress", "plain", "--skip-check"])
+        .args(args)
+        .env("FERRY_REPLAY_WORKERS", "4")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?)
+}
+
+async fn target_journal() -> Result<u64> {
+    let mut t = connect(&target()).await?;
+    let exists: u64 = scalar(
+        &mut t,
+        &format!("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{DB}' AND TABLE_NAME = 'journal'"),
+    )
+    .await?;
+    if exists == 0 {
+        return Ok(0);
+    }
+    scalar(&mut t, &format!("SELECT COUNT(*) FROM {DB}.journal")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_apply_is_exactly_once_under_kills() -> Result<()> {
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    fresh_db(&mut s, DB).await?;
+    drop_dbs(&mut t, &[DB]).await?;
+    exec(&mut s, &format!("USE {DB}; {EXACTLY_ONCE_TABLES}")).await?;
+    exec(
+        &mut s,
+        &format!(
+            "USE {DB}; CREATE TABLE own (w INT, k INT, n BIGINT NOT NULL, PRIMARY KEY (w, k)); \
+             INSERT INTO own SELECT w.seq, k.seq, 0 FROM seq_0_to_3 w, seq_0_to_49 k; \
+             CREATE TABLE own_log (w INT, i BIGINT, PRIMARY KEY (w, i))"
+        ),
+    )
+    .await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let hot = Arc::new(AtomicU64::new(0));
+    let own = Arc::new(AtomicU64::new(0));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        writers.push(hot_writer(w, stop.clone(), hot.clone()));
+        writers.push(own_writer(w, stop.clone(), own.clone()));
+    }
+
+    let j = job(
+        JOB,
+        json!([{"Database": DB}]),
+        json!({"Threads": 2, "ChunkRows": 5000}),
+        3,
+    );
+    let path = write_job(JOB, &j);
+    // 1. Kill -9 while replaying under the write load.
+    let mut child = spawn_ferry(&path, &["--restart"])?;
+    wait_until(180, "the replay to apply some of the load", || async {
+        Ok(target_journal().await? >= 300)
+    })
+    .await?;
+    child.kill()?; // SIGKILL
+    child.wait()?;
+    let at_kill = hot.load(Ordering::SeqCst);
+    // A backlog builds while ferry is down.
+    wait_until(120, "a backlog while ferry is down", || {
+        let hot = hot.clone();
+        async move { Ok(hot.load(Ordering::SeqCst) >= at_kill + 1500) }
+    })
+    .await?;
+    // 2. Kill -9 while catching up that backlog (batches in flight on several workers).
+    let before = target_journal().await?;
+    let mut child = spawn_ferry(&path, &[])?;
+    wait_until(
+        180,
+        "the restarted replay to apply part of the backlog",
+        || async move { Ok(target_journal().await? >= before + 300) },
+    )
+    .await?;
+    child.kill()?;
+    child.wait()?;
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.await??;
+    }
+    let hot_total = hot.load(Ordering::SeqCst);
+    let own_total = own.load(Ordering::SeqCst);
+    assert!(hot_total > at_kill, "the writers kept going after the first kill");
+
+    // 3. Resume to completion.
+    let mut cmd = ferry();
+    cmd.arg("run")
+        .arg(&path)
+        .args(["--progress", "plain", "--skip-check", "--complete-when-caught-up"])
+        .env("FERRY_REPLAY_WORKERS", "4");
+    let out = cmd.output()?;
+    let o = text(&out);
+    assert!(out.status.success(), "{o}");
+    assert!(o.contains("final position"), "{o}");
+
+    assert_exactly_once(&mut t, DB, hot_total, &o).await?;
+    let own_n: u64 = scalar(&mut t, &format!("SELECT SUM(n) FROM {DB}.own")).await?;
+    assert_eq!(
+        own_n, own_total,
+        "every disjoint-key transaction applied once\n{o}"
+    );
+    assert_db_equal(DB, DB).await?;
+    Ok(())
+}

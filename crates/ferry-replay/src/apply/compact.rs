@@ -1,0 +1,209 @@
+//! The statements of a batch on the workers' fast path, with the rows each must change.
+//!
+//! A batch is one target transaction, so only its net effect is observable. For a table whose
+//! only unique constraint is its row key, and whose key values compare exactly (integers,
+//! dates, binary strings: no collation), the changes of the whole batch are folded per key into
+//! a net effect (DM's "compactor" and "merger"): the row must exist before (the key's first
+//! change is an update or a delete) or must not (an insert), and is absent or has a final image
+//! after. Rows of different keys are independent, so the batch becomes a few multi-row
+//! statements per table: `DELETE … IN (…)` for rows that go, `INSERT` for new rows,
+//! `INSERT … ON DUPLICATE KEY UPDATE` for rows that stay with a new image, each with the
+//! affected-row count that proves every precondition held (an upsert counts 2 per updated
+//! row). Any other table keeps one statement per row change, in order. A count that differs
+//! sends the batch to the slow path (statement by statement, under the conflict policy).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use mysql_async::Value;
+
+use super::rowapply::Change;
+use super::rowsql::{self, InsertVerb};
+use super::schema_cache::TableInfo;
+use super::workers::Batch;
+use crate::event::RowsKind;
+use ferry_core::ColumnKind;
+
+/// True when the table's changes can be folded per key.
+fn compactable(t: &TableInfo) -> bool {
+    let Some(key) = &t.key else { return false };
+    let s = &t.schema;
+    let constraints = usize::from(s.primary_key.is_some()) + s.unique_keys.len();
+    constraints == 1
+        && t.stored.iter().any(|i| !key.contains(i))
+        && key.iter().all(|&i| {
+            s.columns.get(i).is_some_and(|c| {
+                matches!(
+                    c.kind,
+                    ColumnKind::Int { .. }
+                        | ColumnKind::Decimal
+                        | ColumnKind::Date
+                        | ColumnKind::DateTime
+                        | ColumnKind::Timestamp
+                        | ColumnKind::Time
+                        | ColumnKind::Year
+                        | ColumnKind::Bit
+                        | ColumnKind::Binary
+                )
+            })
+        })
+}
+
+fn key_id(t: &TableInfo, row: &[Value]) -> String {
+    let mut s = String::new();
+    if let Some(k) = &t.key {
+        for &i in k {
+            let _ = write!(s, "{:?}\u{1}", row.get(i).unwrap_or(&Value::NULL));
+        }
+    }
+    s
+}
+
+/// The net effect on one key.
+struct Net<'a> {
+    /// An image carrying the key's values.
+    keyed: &'a Vec<Value>,
+    existed: bool,
+    after: Option<&'a Vec<Value>>,
+}
+
+enum TableStmts<'a> {
+    Folded {
+        info: Arc<TableInfo>,
+        order: Vec<String>,
+        nets: HashMap<String, Net<'a>>,
+    },
+    Plain(Vec<(Vec<u8>, u64)>),
+}
+
+fn fold<'a>(
+    order: &mut Vec<String>,
+    nets: &mut HashMap<String, Net<'a>>,
+    id: String,
+    keyed: &'a Vec<Value>,
+    existed: bool,
+    after: Option<&'a Vec<Value>>,
+) {
+    match nets.get_mut(&id) {
+        Some(n) => n.after = after,
+        None => {
+            order.push(id.clone());
+            nets.insert(
+                id,
+                Net {
+                    keyed,
+                    existed,
+                    after,
+                },
+            );
+        }
+    }
+}
+
+/// One statement per row change (any table), in order.
+pub(crate) fn plain_statements(c: &Change, out: &mut Vec<(Vec<u8>, u64)>) {
+    let t = &c.info;
+    match c.kind {
+        RowsKind::Insert => {
+            let afters: Vec<&Vec<Value>> = c.pairs.iter().filter_map(|(_, a)| a.as_ref()).collect();
+            out.extend(rowsql::insert_statements_counted(t, InsertVerb::Insert, &afters));
+        }
+        RowsKind::Update => {
+            for (b, a) in &c.pairs {
+                if let (Some(b), Some(a)) = (b, a) {
+                    out.push((rowsql::update_statement(t, b, a), 1));
+                }
+            }
+        }
+        RowsKind::Delete => {
+            for (b, _) in &c.pairs {
+                if let Some(b) = b {
+                    out.push((rowsql::delete_statement(t, b), 1));
+                }
+            }
+        }
+    }
+}
+
+/// The batch's statements with the affected rows each must report.
+pub(crate) fn batch_statements(b: &Batch) -> Vec<(Vec<u8>, u64)> {
+    let mut tables: Vec<TableStmts<'_>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for t in &b.txns {
+        for c in &t.changes {
+            let name = c.info.target.as_str();
+            let i = *index.entry(name).or_insert_with(|| {
+                tables.push(if compactable(&c.info) {
+                    TableStmts::Folded {
+                        info: c.info.clone(),
+                        order: Vec::new(),
+                        nets: HashMap::new(),
+                    }
+                } else {
+                    TableStmts::Plain(Vec::new())
+                });
+                tables.len() - 1
+            });
+            match &mut tables[i] {
+                TableStmts::Plain(out) => plain_statements(c, out),
+                TableStmts::Folded { info, order, nets } => {
+                    let info = info.clone();
+                    for (before, after) in &c.pairs {
+                        match (c.kind, before, after) {
+                            (RowsKind::Insert, _, Some(a)) => {
+                                fold(order, nets, key_id(&info, a), a, false, Some(a))
+                            }
+                            (RowsKind::Delete, Some(bf), _) => {
+                                fold(order, nets, key_id(&info, bf), bf, true, None)
+                            }
+                            (RowsKind::Update, Some(bf), Some(a)) => {
+                                let (kb, ka) = (key_id(&info, bf), key_id(&info, a));
+                                if kb == ka {
+                                    fold(order, nets, kb, bf, true, Some(a));
+                                } else {
+                                    fold(order, nets, kb, bf, true, None);
+                                    fold(order, nets, ka, a, false, Some(a));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for t in tables {
+        match t {
+            TableStmts::Plain(v) => out.extend(v),
+            TableStmts::Folded { info, order, nets } => {
+                let (mut gone, mut never, mut new, mut kept) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for id in &order {
+                    let Some(n) = nets.get(id) else { continue };
+                    match (n.existed, n.after) {
+                        (true, None) => gone.push(n.keyed),
+                        (false, None) => never.push(n.keyed),
+                        (false, Some(a)) => new.push(a),
+                        (true, Some(a)) => kept.push(a),
+                    }
+                }
+                out.extend(rowsql::delete_keys_statements(&info, &gone));
+                // Inserted and deleted again inside the batch: the key must not exist before.
+                out.extend(
+                    rowsql::delete_keys_statements(&info, &never)
+                        .into_iter()
+                        .map(|(s, _)| (s, 0)),
+                );
+                out.extend(rowsql::insert_statements_counted(&info, InsertVerb::Insert, &new));
+                out.extend(
+                    rowsql::upsert_statements_counted(&info, &kept)
+                        .into_iter()
+                        .map(|(s, n)| (s, 2 * n)),
+                );
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,196 @@
+//! Applying the decoded rows of one rows event on a target connection, under the conflict
+//! policy (and idempotently inside the window of a resumed load). Used by the parallel workers
+//! and by the coordinator's serial path alike; the caller owns the target transaction.
+
+use std::sync::Arc;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Value};
+
+use super::rowsql::{self, InsertVerb};
+use super::schema_cache::TableInfo;
+use super::ConflictPolicy;
+use crate::decode::RowPair;
+use crate::error::ReplayError;
+use crate::event::{BinlogPos, RowsKind};
+
+/// The decoded rows of one rows event of a selected table.
+#[derive(Debug)]
+pub(crate) struct Change {
+    pub info: Arc<TableInfo>,
+    pub kind: RowsKind,
+    /// The position after the rows event (for messages).
+    pub pos: BinlogPos,
+    pub pairs: Vec<RowPair>,
+}
+
+/// Applies changes with a conflict policy and counts what it skipped.
+#[derive(Debug)]
+pub(crate) struct RowApplier {
+    pub conflict: ConflictPolicy,
+    pub skipped: u64,
+}
+
+pub(crate) fn apply_err(what: impl Into<String>, position: &BinlogPos, e: mysql_async::Error) -> ReplayError {
+    ReplayError::Apply {
+        what: what.into(),
+        position: position.to_string(),
+        source: e,
+    }
+}
+
+pub(crate) fn server_code(e: &mysql_async::Error) -> Option<u16> {
+    match e {
+        mysql_async::Error::Server(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+fn conflict(t: &TableInfo, row: &[Value], pos: &BinlogPos, message: &str) -> ReplayError {
+    ReplayError::Conflict {
+        table: t.target_name.clone(),
+        key: rowsql::describe_key(t, row),
+        position: pos.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Runs a statement; a duplicate-key error is returned as `Ok(Err(_))` for the policy to handle.
+async fn exec(
+    dst: &mut Conn,
+    sql: &[u8],
+    what: &str,
+    pos: &BinlogPos,
+) -> Result<Result<u64, mysql_async::Error>, ReplayError> {
+    match dst.query_drop(sql).await {
+        Ok(()) => Ok(Ok(dst.affected_rows())),
+        Err(e) if server_code(&e) == Some(1062) => Ok(Err(e)),
+        Err(e) => Err(apply_err(what, pos, e)),
+    }
+}
+
+async fn exec_plain(dst: &mut Conn, sql: &[u8], what: &str, pos: &BinlogPos) -> Result<u64, ReplayError> {
+    dst.query_drop(sql).await.map_err(|e| apply_err(what, pos, e))?;
+    Ok(dst.affected_rows())
+}
+
+impl RowApplier {
+    pub fn new(conflict: ConflictPolicy) -> Self {
+        RowApplier { conflict, skipped: 0 }
+    }
+
+    /// Applies one change inside the caller's open target transaction.
+    pub async fn apply(&mut self, dst: &mut Conn, c: &Change, idem: bool) -> Result<(), ReplayError> {
+        let t: &TableInfo = &c.info;
+        let pos = &c.pos;
+        let policy = self.conflict;
+        match c.kind {
+            RowsKind::Insert => {
+                let afters: Vec<&Vec<Value>> = c.pairs.iter().filter_map(|(_, a)| a.as_ref()).collect();
+                let verb = if idem || policy == ConflictPolicy::Overwrite {
+                    InsertVerb::Replace
+                } else if policy == ConflictPolicy::Ignore {
+                    InsertVerb::InsertIgnore
+                } else {
+                    InsertVerb::Insert
+                };
+                let what = format!("insert into {}", t.target_name);
+                let mut done = 0usize;
+                for stmt in rowsql::insert_statements(t, verb, &afters) {
+                    match exec(dst, &stmt, &what, pos).await? {
+                        Ok(n) => {
+                            if verb == InsertVerb::InsertIgnore {
+                                done += n as usize;
+                            }
+                        }
+                        Err(e) => {
+                            let msg = match &e {
+                                mysql_async::Error::Server(s) => s.message.clone(),
+                                e => e.to_string(),
+                            };
+                            return Err(ReplayError::Conflict {
+                                table: t.target_name.clone(),
+                                key: msg,
+                                position: pos.to_string(),
+                                message: "insert of a key that already exists on the target".into(),
+                            });
+                        }
+                    }
+                }
+                if verb == InsertVerb::InsertIgnore {
+                    self.skipped += afters.len().saturating_sub(done) as u64;
+                }
+            }
+            RowsKind::Update => {
+                let what = format!("update of {}", t.target_name);
+                for (b, a) in &c.pairs {
+                    let (Some(b), Some(a)) = (b, a) else { continue };
+                    if idem && t.key.is_some() {
+                        if rowsql::key_changed(t, b, a) {
+                            exec_plain(dst, &rowsql::delete_statement(t, b), &what, pos).await?;
+                        }
+                        for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
+                            exec_plain(dst, &s, &what, pos).await?;
+                        }
+                        continue;
+                    }
+                    match exec(dst, &rowsql::update_statement(t, b, a), &what, pos).await? {
+                        Ok(n) if n > 0 => {}
+                        Ok(_) => match (policy, idem) {
+                            (_, true) | (ConflictPolicy::Ignore, _) => self.skipped += 1,
+                            (ConflictPolicy::Overwrite, _) => {
+                                for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
+                                    exec_plain(dst, &s, &what, pos).await?;
+                                }
+                            }
+                            (ConflictPolicy::Stop, false) => {
+                                return Err(conflict(
+                                    t,
+                                    b,
+                                    pos,
+                                    "update of a row that does not exist on the target",
+                                ))
+                            }
+                        },
+                        Err(_) => match policy {
+                            ConflictPolicy::Ignore => self.skipped += 1,
+                            ConflictPolicy::Overwrite => {
+                                exec_plain(dst, &rowsql::delete_statement(t, b), &what, pos).await?;
+                                for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
+                                    exec_plain(dst, &s, &what, pos).await?;
+                                }
+                            }
+                            ConflictPolicy::Stop => {
+                                return Err(conflict(
+                                    t,
+                                    a,
+                                    pos,
+                                    "update to a key that already exists on the target",
+                                ))
+                            }
+                        },
+                    }
+                }
+            }
+            RowsKind::Delete => {
+                let what = format!("delete from {}", t.target_name);
+                for (b, _) in &c.pairs {
+                    let Some(b) = b else { continue };
+                    let n = exec_plain(dst, &rowsql::delete_statement(t, b), &what, pos).await?;
+                    if n == 0 {
+                        if policy == ConflictPolicy::Stop && !idem {
+                            return Err(conflict(
+                                t,
+                                b,
+                                pos,
+                                "delete of a row that does not exist on the target",
+                            ));
+                        }
+                        self.skipped += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

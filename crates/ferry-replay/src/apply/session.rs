@@ -1,0 +1,909 @@
+//! One replay session (from connect to cut-over, cancel or error): the coordinator.
+//!
+//! It takes events from the reader task ([`super::feed`]), assembles whole source transactions,
+//! decodes their rows and groups consecutive transactions into batches (closed at a size limit,
+//! or as soon as the reader has nothing more in hand, so latency stays low once caught up). A
+//! batch goes to a worker ([`super::workers`]) when its conflict keys ([`super::keys`]) touch no
+//! batch in flight, or to the one worker whose batches it touches (it then runs after them);
+//! when it touches batches on several workers the coordinator waits for them. Each worker holds
+//! a bounded number of batches, the reader's queue is bounded: memory stays bounded when the
+//! target is slower than the source.
+//!
+//! The applied position is the end of the last batch committed (batches commit in source
+//! order), followed by the transactions without selected changes that came after it. Serial
+//! points (DDL, tables without a row key, very large transactions, statements inside a
+//! transaction) wait until every batch is committed, then run on the coordinator's own
+//! connection.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_core::progress::{ProgressEvent, ProgressSink};
+use ferry_core::{Endpoint, Selection};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::ddl::{self, DdlAction};
+use super::feed::{FedEvent, Feed};
+use super::keys::{change_keys, has_row_key};
+use super::lag::{self, pos_ge, SourceEnd};
+use super::rowapply::{apply_err, server_code, Change, RowApplier};
+use super::schema_cache::SchemaCache;
+use super::workers::{Batch, Pool, Txn, WorkerConfig};
+use super::{
+    checkpoint, connect_target, now_secs, AbortOnDrop, ReplayControl, ReplayOptions, Request, SessionEnd,
+    State,
+};
+use crate::error::ReplayError;
+use crate::event::{BinlogPos, EventKind};
+use crate::stream::{BinlogReader, ReaderOptions, StartPosition};
+
+/// A transaction this large is applied serially, streamed on the coordinator's connection,
+/// instead of being held in memory for a worker.
+const LARGE_TXN_ROWS: u64 = 20_000;
+/// Batches queued per worker.
+const WORKER_DEPTH: usize = 3;
+
+/// What the caller needs to run a session.
+pub(crate) struct Session<'a> {
+    src: &'a Endpoint,
+    dst: &'a Endpoint,
+    sel: &'a Selection,
+    opts: &'a ReplayOptions,
+    progress: &'a ProgressSink,
+    control: &'a ReplayControl,
+    server_id: u32,
+    st: &'a mut State,
+}
+
+/// The source transaction being assembled.
+struct Building {
+    txn: Txn,
+    /// Applied directly on the coordinator's connection, inside an open target transaction.
+    serial: bool,
+}
+
+/// A batch in flight, or a position reached by transactions without selected changes.
+struct Pending {
+    /// The batch number; `None` for a position.
+    no: Option<u64>,
+    /// Reached once this batch number is committed.
+    after: u64,
+    end: BinlogPos,
+    gtid: Option<String>,
+    ts: u32,
+    txns: u64,
+    rows: u64,
+}
+
+struct Coord<'a, 's> {
+    s: &'s mut Session<'a>,
+    ctl: Conn,
+    cache: SchemaCache,
+    feed: Feed,
+    pool: Pool,
+    committed_rx: watch::Receiver<u64>,
+    end: Arc<Mutex<SourceEnd>>,
+    cur: Option<Building>,
+    open: Vec<Txn>,
+    open_rows: u64,
+    last_no: u64,
+    pending: VecDeque<Pending>,
+    per_worker: Vec<usize>,
+    batch_worker: HashMap<u64, usize>,
+    keys: HashMap<u64, u64>,
+    first_group: bool,
+    /// The end of the last source group taken from the feed.
+    handled_to: Option<BinlogPos>,
+    holding: bool,
+    last_flush: Instant,
+}
+
+impl<'a> Session<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        src: &'a Endpoint,
+        dst: &'a Endpoint,
+        sel: &'a Selection,
+        opts: &'a ReplayOptions,
+        progress: &'a ProgressSink,
+        control: &'a ReplayControl,
+        server_id: u32,
+        st: &'a mut State,
+    ) -> Self {
+        Session {
+            src,
+            dst,
+            sel,
+            opts,
+            progress,
+            control,
+            server_id,
+            st,
+        }
+    }
+
+    pub(crate) async fn run(
+        &mut self,
+        req_rx: &mut watch::Receiver<Request>,
+    ) -> Result<SessionEnd, ReplayError> {
+        let mut ctl = connect_target(self.dst).await?;
+        let plan = checkpoint::plan_start(&mut ctl, &self.opts.job_key, self.opts.start.as_ref()).await?;
+        info!(start = %plan.start, resumed = plan.resumed, idempotent_until = ?plan.idempotent_until, workers = self.opts.workers, "replay session starts");
+        if self.st.start.is_none() {
+            self.st.start = Some(plan.start.clone());
+        }
+        self.st.applied = Some(plan.start.clone());
+        self.st.flushed = Some(plan.start.clone());
+        if plan.gtid.is_some() {
+            self.st.applied_gtid = plan.gtid.clone();
+        }
+        self.st.idempotent_until = plan.idempotent_until.clone();
+
+        // The source's end, polled in the background for lag and readiness.
+        let end = Arc::new(Mutex::new(SourceEnd::default()));
+        let poller = {
+            let end = end.clone();
+            let src = self.src.clone();
+            tokio::spawn(async move {
+                let mut conn: Option<Conn> = None;
+                loop {
+                    if conn.is_none() {
+                        conn = src.connect(Vec::new()).await.ok();
+                    }
+                    if let Some(c) = conn.as_mut() {
+                        match lag::source_end(c).await {
+                            Ok(e) => {
+                                if let Ok(mut g) = end.lock() {
+                                    *g = e;
+                                }
+                            }
+                            Err(e) => {
+                                debug!(error = %e, "reading the source's binlog end");
+                                conn = None;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            })
+        };
+        let _abort = AbortOnDrop(poller);
+
+        let reader_opts = ReaderOptions {
+            heartbeat: self.opts.heartbeat,
+            ..ReaderOptions::default()
+        };
+        let reader = BinlogReader::open_with(
+            self.src,
+            self.server_id,
+            StartPosition::FilePos(plan.start.clone()),
+            reader_opts,
+        )
+        .await?;
+        let feed = Feed::spawn(reader, self.opts.read_ahead_events);
+        let pool = Pool::start(
+            self.dst,
+            self.opts.workers,
+            WorkerConfig {
+                job_key: self.opts.job_key.clone(),
+                conflict: self.opts.conflict,
+            },
+            self.st.skipped.clone(),
+        )
+        .await?;
+        let committed_rx = pool.committed.subscribe();
+        let n = pool.len();
+        let mut c = Coord {
+            s: self,
+            ctl,
+            cache: SchemaCache::default(),
+            feed,
+            pool,
+            committed_rx,
+            end,
+            cur: None,
+            open: Vec::new(),
+            open_rows: 0,
+            last_no: 0,
+            pending: VecDeque::new(),
+            per_worker: vec![0; n],
+            batch_worker: HashMap::new(),
+            keys: HashMap::new(),
+            first_group: true,
+            handled_to: None,
+            holding: false,
+            last_flush: Instant::now(),
+        };
+        let r = c.run(req_rx).await;
+        if let Err(e) = &r {
+            c.note_lock_conflict(e);
+        }
+        r
+    }
+}
+
+impl Coord<'_, '_> {
+    async fn run(&mut self, req_rx: &mut watch::Receiver<Request>) -> Result<SessionEnd, ReplayError> {
+        let mut tick = tokio::time::interval(self.s.opts.progress_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pause_rx = self.s.control.pause.subscribe();
+
+        // A request made before this session.
+        let pending = *req_rx.borrow_and_update();
+        if pending != Request::Run {
+            if let Some(end) = self.on_request(pending).await? {
+                return Ok(end);
+            }
+        }
+        loop {
+            self.update_hold().await?;
+            let cut_reached = self.cutover_read();
+            let can_read = !self.holding && !cut_reached;
+            tokio::select! {
+                biased;
+                changed = req_rx.changed() => {
+                    if changed.is_err() {
+                        continue;
+                    }
+                    let r = *req_rx.borrow_and_update();
+                    if let Some(end) = self.on_request(r).await? {
+                        return Ok(end);
+                    }
+                }
+                e = self.pool.errors.recv() => {
+                    return Err(e.unwrap_or_else(|| ReplayError::Disconnected {
+                        position: "-".into(),
+                        reason: "the apply workers stopped".into(),
+                    }));
+                }
+                _ = self.committed_rx.changed() => {
+                    let c = *self.committed_rx.borrow_and_update();
+                    self.process_committed(c);
+                }
+                _ = pause_rx.changed() => {
+                    pause_rx.borrow_and_update();
+                }
+                _ = tick.tick() => {
+                    self.close_batch().await?;
+                    if self.cur.is_none() && self.idle() && self.last_flush.elapsed() >= Duration::from_secs(1) {
+                        self.flush().await?;
+                        self.last_flush = Instant::now();
+                    }
+                    self.report();
+                }
+                fed = self.feed.recv(), if can_read => {
+                    let f = fed?;
+                    self.on_event(f).await?;
+                    if self.feed.is_empty() || self.cutover_read() {
+                        self.close_batch().await?;
+                    }
+                }
+            }
+            if let (Some(t), Some(a)) = (&self.s.st.cutover, &self.s.st.applied) {
+                if self.cur.is_none() && self.idle() && pos_ge(a, t) {
+                    self.flush().await?;
+                    self.report();
+                    return Ok(SessionEnd::Completed);
+                }
+            }
+        }
+    }
+
+    /// True when completion was requested and every group up to its position has been read.
+    fn cutover_read(&self) -> bool {
+        match (&self.s.st.cutover, &self.handled_to) {
+            (Some(t), Some(h)) => self.cur.is_none() && pos_ge(h, t),
+            (Some(t), None) => self.s.st.applied.as_ref().is_some_and(|a| pos_ge(a, t)),
+            _ => false,
+        }
+    }
+
+    /// Enters or leaves the paused hold (at a transaction boundary, everything committed).
+    async fn update_hold(&mut self) -> Result<(), ReplayError> {
+        let want = self.s.control.pause_requested();
+        if want && self.cur.is_none() {
+            if !self.holding {
+                self.drain().await?;
+                self.flush().await?;
+                self.last_flush = Instant::now();
+                self.holding = true;
+                self.report();
+                info!(position = ?self.s.st.applied.as_ref().map(|p| p.to_string()), "apply paused");
+                self.s.control.set_holding(true);
+            }
+        } else if self.holding {
+            self.holding = false;
+            self.s.control.set_holding(false);
+            info!("apply resumed");
+        }
+        Ok(())
+    }
+
+    /// After a lock wait or deadlock between workers: serial until past the current read point.
+    fn note_lock_conflict(&mut self, e: &ReplayError) {
+        if let ReplayError::Apply { source, .. } = e {
+            if matches!(server_code(source), Some(1205) | Some(1213)) {
+                let at = self.feed.read_position();
+                warn!(until = %at, "a lock wait between apply workers: resuming serially up to the read position");
+                self.s.st.serial_until = Some(at);
+            }
+        }
+    }
+
+    fn serial_mode(&mut self) -> bool {
+        let Some(u) = &self.s.st.serial_until else {
+            return false;
+        };
+        if self.s.st.applied.as_ref().is_some_and(|a| pos_ge(a, u)) {
+            self.s.st.serial_until = None;
+            return false;
+        }
+        true
+    }
+
+    /// Handles complete (reads the source's end once) and cancel requests.
+    async fn on_request(&mut self, r: Request) -> Result<Option<SessionEnd>, ReplayError> {
+        match r {
+            Request::Run => Ok(None),
+            Request::Cancel => {
+                // The open batch and the transaction in hand are dropped (replayed next time);
+                // the batches in flight are committed, then the position is written.
+                if let Some(b) = self.cur.take() {
+                    if b.serial {
+                        let _ = self.ctl.query_drop("ROLLBACK").await;
+                    }
+                }
+                self.open.clear();
+                self.open_rows = 0;
+                self.wait_all().await?;
+                self.flush().await?;
+                Ok(Some(SessionEnd::Cancelled))
+            }
+            Request::Complete => {
+                if self.s.st.cutover.is_none() {
+                    let mut c = self
+                        .s
+                        .src
+                        .connect(Vec::new())
+                        .await
+                        .map_err(ReplayError::Connect)?;
+                    let end = lag::master_status(&mut c)
+                        .await?
+                        .ok_or_else(|| ReplayError::Unsupported {
+                            what: "the source reports no binlog (SHOW MASTER STATUS is empty)".into(),
+                            position: "cut-over".into(),
+                        })?;
+                    let _ = c.disconnect().await;
+                    info!(target = %end, "completion requested: applying up to the source's current end");
+                    self.s.st.cutover = Some(end);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.open.is_empty() && self.pending.is_empty()
+    }
+
+    /// Moves the applied position over everything committed up to batch `c`.
+    fn process_committed(&mut self, c: u64) {
+        while let Some(p) = self.pending.front() {
+            if p.after > c {
+                break;
+            }
+            let Some(p) = self.pending.pop_front() else { break };
+            let st = &mut *self.s.st;
+            st.applied = Some(p.end.clone());
+            if p.gtid.is_some() {
+                st.applied_gtid = p.gtid.clone();
+            }
+            if p.ts > 0 {
+                st.applied_ts = p.ts;
+            }
+            if let Some(no) = p.no {
+                st.flushed = Some(p.end);
+                st.transactions += p.txns;
+                st.rows += p.rows;
+                if let Some(w) = self.batch_worker.remove(&no) {
+                    self.per_worker[w] = self.per_worker[w].saturating_sub(1);
+                }
+            }
+        }
+        if self.keys.len() > 200_000 {
+            self.keys.retain(|_, no| *no > c);
+        }
+    }
+
+    /// Waits for the next commit (or a worker's error).
+    async fn wait_commit(&mut self) -> Result<(), ReplayError> {
+        tokio::select! {
+            biased;
+            e = self.pool.errors.recv() => {
+                Err(e.unwrap_or_else(|| ReplayError::Disconnected {
+                    position: "-".into(),
+                    reason: "the apply workers stopped".into(),
+                }))
+            }
+            r = self.committed_rx.changed() => {
+                if r.is_err() {
+                    return Err(ReplayError::Disconnected { position: "-".into(), reason: "the apply workers stopped".into() });
+                }
+                let c = *self.committed_rx.borrow_and_update();
+                self.process_committed(c);
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until every dispatched batch is committed.
+    async fn wait_all(&mut self) -> Result<(), ReplayError> {
+        loop {
+            let c = self.pool.committed();
+            self.process_committed(c);
+            if self.pending.is_empty() {
+                return Ok(());
+            }
+            self.wait_commit().await?;
+        }
+    }
+
+    /// Dispatches the open batch and waits until everything is committed.
+    async fn drain(&mut self) -> Result<(), ReplayError> {
+        self.close_batch().await?;
+        self.wait_all().await
+    }
+
+    fn idempotent(&self, at: &BinlogPos) -> bool {
+        self.s
+            .st
+            .idempotent_until
+            .as_ref()
+            .is_some_and(|u| !pos_ge(at, u))
+    }
+
+    /// Closes the open batch: a position to reach, or a batch for a worker.
+    async fn close_batch(&mut self) -> Result<(), ReplayError> {
+        if self.open.is_empty() {
+            return Ok(());
+        }
+        let txns = std::mem::take(&mut self.open);
+        self.open_rows = 0;
+        if txns.iter().all(|t| t.changes.is_empty()) {
+            if let Some(last) = txns.last() {
+                self.pending.push_back(Pending {
+                    no: None,
+                    after: self.last_no,
+                    end: last.end.clone(),
+                    gtid: last.gtid.clone(),
+                    ts: last.ts,
+                    txns: 0,
+                    rows: 0,
+                });
+            }
+            let c = self.pool.committed();
+            self.process_committed(c);
+            return Ok(());
+        }
+        self.dispatch(txns).await
+    }
+
+    async fn dispatch(&mut self, txns: Vec<Txn>) -> Result<(), ReplayError> {
+        let mut keys = Vec::new();
+        for t in &txns {
+            for ch in &t.changes {
+                change_keys(ch, &mut keys);
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let worker = loop {
+            let c = self.pool.committed();
+            self.process_committed(c);
+            if self.serial_mode() {
+                // One worker: batches run one after the other.
+                if self.per_worker[0] < WORKER_DEPTH {
+                    break 0;
+                }
+                self.wait_commit().await?;
+                continue;
+            }
+            let mut hit: Option<usize> = None;
+            let mut several = false;
+            for k in &keys {
+                if let Some(no) = self.keys.get(k) {
+                    if *no > c {
+                        if let Some(&w) = self.batch_worker.get(no) {
+                            match hit {
+                                None => hit = Some(w),
+                                Some(h) if h != w => several = true,
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                if several {
+                    break;
+                }
+            }
+            if several {
+                self.wait_commit().await?;
+                continue;
+            }
+            let w = match hit {
+                Some(w) => w,
+                None => {
+                    // The least busy worker (the lowest number among equals).
+                    let mut best = 0;
+                    for (i, n) in self.per_worker.iter().enumerate() {
+                        if *n < self.per_worker[best] {
+                            best = i;
+                        }
+                    }
+                    best
+                }
+            };
+            if self.per_worker[w] >= WORKER_DEPTH {
+                self.wait_commit().await?;
+                continue;
+            }
+            break w;
+        };
+        self.last_no += 1;
+        let no = self.last_no;
+        for k in keys {
+            self.keys.insert(k, no);
+        }
+        let (txn_count, rows) = txns
+            .iter()
+            .filter(|t| !t.changes.is_empty())
+            .fold((0u64, 0u64), |(n, r), t| (n + 1, r + t.rows));
+        let Some(last) = txns.last() else { return Ok(()) };
+        self.pending.push_back(Pending {
+            no: Some(no),
+            after: no,
+            end: last.end.clone(),
+            gtid: last.gtid.clone(),
+            ts: last.ts,
+            txns: txn_count,
+            rows,
+        });
+        self.batch_worker.insert(no, worker);
+        self.per_worker[worker] += 1;
+        self.pool.send(worker, Batch { no, txns })
+    }
+
+    /// Adds a finished source transaction to the open batch.
+    async fn push_txn(&mut self, t: Txn) -> Result<(), ReplayError> {
+        self.open_rows += t.rows;
+        self.open.push(t);
+        if self.open.len() >= self.s.opts.batch_transactions.max(1)
+            || self.open_rows >= self.s.opts.batch_rows.max(1) as u64
+        {
+            self.close_batch().await?;
+        }
+        Ok(())
+    }
+
+    /// A group without selected changes ended here.
+    async fn empty_group(
+        &mut self,
+        end: BinlogPos,
+        gtid: Option<String>,
+        ts: u32,
+    ) -> Result<(), ReplayError> {
+        self.push_txn(Txn {
+            changes: Vec::new(),
+            rows: 0,
+            idem: false,
+            end,
+            gtid,
+            ts,
+        })
+        .await
+    }
+
+    /// Switches the transaction in hand to the serial path: waits for the workers, opens a
+    /// target transaction on the coordinator's connection and applies what was collected.
+    async fn go_serial(&mut self, at: &BinlogPos) -> Result<(), ReplayError> {
+        self.drain().await?;
+        let Some(b) = self.cur.as_mut() else { return Ok(()) };
+        if b.serial {
+            return Ok(());
+        }
+        self.ctl
+            .query_drop("START TRANSACTION")
+            .await
+            .map_err(|e| apply_err("START TRANSACTION", at, e))?;
+        b.serial = true;
+        let changes = std::mem::take(&mut b.txn.changes);
+        let idem = b.txn.idem;
+        let mut ap = RowApplier::new(self.s.opts.conflict);
+        for ch in &changes {
+            ap.apply(&mut self.ctl, ch, idem).await?;
+        }
+        self.s.st.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn new_building(&self, at: &BinlogPos) -> Building {
+        Building {
+            txn: Txn {
+                changes: Vec::new(),
+                rows: 0,
+                idem: self.idempotent(at),
+                end: at.clone(),
+                gtid: None,
+                ts: 0,
+            },
+            serial: false,
+        }
+    }
+
+    async fn on_event(&mut self, f: FedEvent) -> Result<(), ReplayError> {
+        let FedEvent { ev, gtid } = f;
+        self.s.st.events += 1;
+        match ev.kind {
+            EventKind::Begin { .. } => {
+                if let Some(b) = self.cur.take() {
+                    // Cannot happen with a consistent stream; never commit a partial group.
+                    if b.serial {
+                        let _ = self.ctl.query_drop("ROLLBACK").await;
+                    }
+                }
+                self.cur = Some(self.new_building(&ev.pos));
+            }
+            EventKind::Rows(rows) => {
+                let Some(info) = self
+                    .cache
+                    .get(&mut self.ctl, self.s.sel, &rows.db, &rows.table)
+                    .await?
+                else {
+                    return Ok(());
+                };
+                let pairs = info.decoder.decode(&rows)?;
+                let n = pairs.len() as u64;
+                self.s.opts.throttle.acquire(n, 0).await;
+                if self.cur.is_none() {
+                    self.cur = Some(self.new_building(&ev.pos));
+                }
+                let keyed = has_row_key(&info);
+                let change = Change {
+                    info,
+                    kind: rows.kind,
+                    pos: rows.position.clone(),
+                    pairs,
+                };
+                let (serial, idem, total) = {
+                    let Some(b) = self.cur.as_mut() else { return Ok(()) };
+                    b.txn.rows += n;
+                    (b.serial, b.txn.idem, b.txn.rows)
+                };
+                if serial {
+                    let mut ap = RowApplier::new(self.s.opts.conflict);
+                    ap.apply(&mut self.ctl, &change, idem).await?;
+                    self.s.st.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
+                    return Ok(());
+                }
+                if let Some(b) = self.cur.as_mut() {
+                    b.txn.changes.push(change);
+                }
+                if !keyed || total > LARGE_TXN_ROWS {
+                    self.go_serial(&ev.pos).await?;
+                }
+            }
+            EventKind::Query(q) => {
+                let sql = q.sql_text().into_owned();
+                match ddl::plan(&sql, &q.db, self.s.sel, self.s.opts.ddl_policy) {
+                    DdlAction::Skip(reason) => {
+                        if q.ends_group {
+                            debug!(%reason, sql = %sql, "statement not replayed");
+                            if let Some(b) = self.cur.take() {
+                                if b.serial {
+                                    let _ = self.ctl.query_drop("ROLLBACK").await;
+                                }
+                            }
+                            self.first_group = false;
+                            self.handled_to = Some(ev.pos.clone());
+                            self.empty_group(ev.pos.clone(), gtid, ev.timestamp).await?;
+                        }
+                    }
+                    DdlAction::Apply {
+                        sql: mapped,
+                        use_db,
+                        summary,
+                        ..
+                    } => {
+                        let in_txn = self
+                            .cur
+                            .as_ref()
+                            .is_some_and(|b| b.serial || !b.txn.changes.is_empty());
+                        if in_txn {
+                            warn!(sql = %summary, "DDL inside a transaction: the open target transaction is committed by it");
+                            self.go_serial(&ev.pos).await?;
+                        } else {
+                            self.drain().await?;
+                        }
+                        if let Some(db) = &use_db {
+                            let _ = self
+                                .ctl
+                                .query_drop(format!("USE {}", ferry_core::sql::quote_ident(db)))
+                                .await;
+                        }
+                        match self.ctl.query_drop(mapped.as_str()).await {
+                            Ok(()) => {}
+                            Err(e)
+                                if self.first_group
+                                    && server_code(&e).is_some_and(ddl::already_applied_error) =>
+                            {
+                                warn!(sql = %summary, error = %e, "DDL already applied before the restart: skipped");
+                            }
+                            Err(e) => {
+                                return Err(apply_err(format!("DDL `{summary}`"), &ev.pos, e));
+                            }
+                        }
+                        info!(sql = %summary, "DDL applied");
+                        self.s.st.ddl += 1;
+                        self.cache.invalidate();
+                        (self.s.progress)(ProgressEvent::ObjectCreated {
+                            kind: "ddl".into(),
+                            name: summary,
+                        });
+                        if q.ends_group {
+                            self.cur = None;
+                            self.first_group = false;
+                            self.handled_to = Some(ev.pos.clone());
+                            let st = &mut *self.s.st;
+                            st.applied = Some(ev.pos.clone());
+                            if gtid.is_some() {
+                                st.applied_gtid = gtid;
+                            }
+                            st.applied_ts = ev.timestamp;
+                            self.flush().await?;
+                        }
+                    }
+                }
+            }
+            EventKind::Commit { .. } => {
+                self.first_group = false;
+                self.handled_to = Some(ev.pos.clone());
+                match self.cur.take() {
+                    Some(b) if b.serial => {
+                        let cp = checkpoint::update_sql(
+                            &self.s.opts.job_key,
+                            &ev.pos,
+                            gtid.as_deref(),
+                            ev.timestamp,
+                        );
+                        self.ctl
+                            .query_drop(format!("{cp}; COMMIT"))
+                            .await
+                            .map_err(|e| apply_err("the replay checkpoint and COMMIT", &ev.pos, e))?;
+                        let st = &mut *self.s.st;
+                        st.transactions += 1;
+                        st.rows += b.txn.rows;
+                        st.flushed = Some(ev.pos.clone());
+                        st.applied = Some(ev.pos.clone());
+                        st.applied_ts = ev.timestamp;
+                        if gtid.is_some() {
+                            st.applied_gtid = gtid;
+                        }
+                    }
+                    Some(b) if !b.txn.changes.is_empty() => {
+                        let mut t = b.txn;
+                        t.end = ev.pos.clone();
+                        t.gtid = gtid;
+                        t.ts = ev.timestamp;
+                        self.push_txn(t).await?;
+                    }
+                    _ => self.empty_group(ev.pos.clone(), gtid, ev.timestamp).await?,
+                }
+            }
+            EventKind::Rollback { .. } => {
+                if let Some(b) = self.cur.take() {
+                    if b.serial {
+                        self.ctl
+                            .query_drop("ROLLBACK")
+                            .await
+                            .map_err(|e| apply_err("ROLLBACK", &ev.pos, e))?;
+                    }
+                }
+                self.first_group = false;
+                self.handled_to = Some(ev.pos.clone());
+                self.empty_group(ev.pos.clone(), gtid, ev.timestamp).await?;
+            }
+            EventKind::Heartbeat | EventKind::Rotate { .. } => {
+                if self.cur.is_none() {
+                    self.close_batch().await?;
+                    if self.idle() {
+                        let st = &mut *self.s.st;
+                        let moved = st.applied.as_ref().is_none_or(|a| pos_ge(&ev.pos, a));
+                        if moved && !ev.pos.file.is_empty() {
+                            st.applied = Some(ev.pos.clone());
+                        }
+                        if matches!(ev.kind, EventKind::Heartbeat) {
+                            // The source had nothing more to send: caught up at this moment.
+                            st.caught_up_at = now_secs();
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the in-memory position when it moved past the last checkpoint. Only while no
+    /// batch is in flight and no target transaction is open (a worker's commit writes it too).
+    async fn flush(&mut self) -> Result<(), ReplayError> {
+        if !self.pending.is_empty() || self.cur.as_ref().is_some_and(|b| b.serial) {
+            return Ok(());
+        }
+        let Some(a) = self.s.st.applied.clone() else {
+            return Ok(());
+        };
+        if self.s.st.flushed.as_ref() == Some(&a) {
+            return Ok(());
+        }
+        let sql = checkpoint::update_sql(
+            &self.s.opts.job_key,
+            &a,
+            self.s.st.applied_gtid.as_deref(),
+            self.s.st.applied_ts,
+        );
+        self.ctl
+            .query_drop(sql)
+            .await
+            .map_err(|e| apply_err("the replay checkpoint", &a, e))?;
+        self.s.st.flushed = Some(a);
+        Ok(())
+    }
+
+    fn report(&mut self) {
+        let end = self.end.lock().map(|g| g.clone()).unwrap_or_default();
+        let in_group = self.cur.is_some() || !self.idle();
+        let read_pos = self.feed.read_position();
+        let st = &mut *self.s.st;
+        let now = now_secs();
+        let applied = st.applied.clone().unwrap_or_else(|| read_pos.clone());
+        let caught_up = !in_group && end.end.as_ref().is_some_and(|e| pos_ge(&applied, e));
+        if caught_up {
+            st.caught_up_at = now;
+        }
+        let since = st.caught_up_at.max(f64::from(st.applied_ts));
+        let lag_seconds = if caught_up || since == 0.0 {
+            0.0
+        } else {
+            (now - since).max(0.0)
+        };
+        let lag_bytes = end.bytes_behind(&applied);
+        let ready = caught_up || (st.caught_up_at > 0.0 && now - st.caught_up_at < 1.0);
+        self.s.control.set_ready(ready);
+        if ready && !st.announced_ready {
+            st.announced_ready = true;
+            (self.s.progress)(ProgressEvent::ReadyToComplete {
+                position: applied.to_string(),
+            });
+        }
+        let (t0, e0, r0) = st.last_progress;
+        let dt = t0.elapsed().as_secs_f64().max(1e-3);
+        let events_per_sec = (st.events - e0) as f64 / dt;
+        let rows_per_sec = (st.rows - r0) as f64 / dt;
+        st.last_progress = (Instant::now(), st.events, st.rows);
+        (self.s.progress)(ProgressEvent::ReplayProgress {
+            read_pos: read_pos.to_string(),
+            applied_pos: applied.to_string(),
+            lag_seconds,
+            lag_bytes,
+            events: st.events,
+            rows: st.rows,
+            transactions: st.transactions,
+            events_per_sec,
+            rows_per_sec,
+        });
+    }
+}

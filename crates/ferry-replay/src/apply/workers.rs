@@ -1,0 +1,350 @@
+//! The apply workers: one target connection each, applying batches of consecutive source
+//! transactions and committing them **in source order**.
+//!
+//! A worker runs its batch (`START TRANSACTION`, the rows of every transaction of the batch),
+//! then waits for its turn (every earlier batch committed), then sends the checkpoint UPDATE and
+//! `COMMIT` in one round trip and publishes its batch number. The coordinator only runs batches
+//! side by side when their conflict keys are disjoint, so a batch never waits for a row lock of
+//! a later one; if it ever does (a gap lock, say), the session's short lock wait timeout turns
+//! it into a transient error and the replay resumes from the checkpoint, serially past that
+//! point.
+//!
+//! A conflict (policy Stop) inside a batch of several transactions rolls the batch back and
+//! re-applies it one transaction per target commit, so everything before the offending
+//! transaction is committed and checkpointed before the error is reported.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ferry_core::Endpoint;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, Instrument};
+
+use ferry_core::error::classify_mysql;
+use ferry_core::ErrorKind;
+
+use super::compact;
+use super::rowapply::{apply_err, Change, RowApplier};
+use super::{checkpoint, AbortOnDrop, ConflictPolicy};
+use crate::error::ReplayError;
+use crate::event::BinlogPos;
+
+/// Multi-statement queries of the fast path are cut at about this size.
+const MAX_PIPELINE_BYTES: usize = 4 << 20;
+
+/// One source transaction with selected changes (or none: it only moves the position).
+#[derive(Debug)]
+pub(crate) struct Txn {
+    pub changes: Vec<Change>,
+    pub rows: u64,
+    /// Inside the idempotent window of a resumed load.
+    pub idem: bool,
+    pub end: BinlogPos,
+    pub gtid: Option<String>,
+    pub ts: u32,
+}
+
+/// Consecutive source transactions committed as one target transaction.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    /// 1, 2, 3 … in source order within a session.
+    pub no: u64,
+    pub txns: Vec<Txn>,
+}
+
+impl Batch {
+    pub fn last(&self) -> Option<&Txn> {
+        self.txns.last()
+    }
+}
+
+/// The target session of an apply worker: the applier's settings, READ COMMITTED (no gap locks
+/// between the workers; kept REPEATABLE READ when the target logs statements, where InnoDB
+/// refuses READ COMMITTED) and a short lock wait timeout (a lock wait between workers would be a
+/// scheduling mistake: fail fast, resume serially).
+async fn connect_worker(dst: &Endpoint) -> Result<Conn, ReplayError> {
+    let mut conn = super::connect_target(dst).await?;
+    let fmt: Option<String> = conn
+        .query_first("SELECT @@SESSION.binlog_format")
+        .await
+        .map_err(|e| apply_err("preparing an apply session", &BinlogPos::new("-", 0), e))?;
+    let mut sets = vec!["SET SESSION innodb_lock_wait_timeout = 10".to_string()];
+    if !fmt.is_some_and(|f| f.eq_ignore_ascii_case("STATEMENT")) {
+        sets.push("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".into());
+    }
+    for s in sets {
+        conn.query_drop(s)
+            .await
+            .map_err(|e| apply_err("preparing an apply session", &BinlogPos::new("-", 0), e))?;
+    }
+    Ok(conn)
+}
+
+/// Options shared by the workers.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerConfig {
+    pub job_key: String,
+    pub conflict: ConflictPolicy,
+}
+
+/// The workers of one session.
+pub(crate) struct Pool {
+    senders: Vec<mpsc::UnboundedSender<Batch>>,
+    /// The highest batch number committed.
+    pub committed: Arc<watch::Sender<u64>>,
+    pub errors: mpsc::UnboundedReceiver<ReplayError>,
+    _tasks: Vec<AbortOnDrop>,
+}
+
+impl Pool {
+    /// Connects `n` workers.
+    pub async fn start(
+        dst: &Endpoint,
+        n: usize,
+        cfg: WorkerConfig,
+        skipped: Arc<AtomicU64>,
+    ) -> Result<Pool, ReplayError> {
+        let committed = Arc::new(watch::channel(0u64).0);
+        let (err_tx, errors) = mpsc::unbounded_channel();
+        let mut senders = Vec::new();
+        let mut tasks = Vec::new();
+        for i in 0..n.max(1) {
+            let conn = connect_worker(dst).await?;
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.push(tx);
+            let w = Worker {
+                conn,
+                cfg: cfg.clone(),
+                committed: committed.clone(),
+                skipped: skipped.clone(),
+            };
+            let err_tx = err_tx.clone();
+            let span = tracing::info_span!("apply_worker", worker = i);
+            tasks.push(AbortOnDrop(tokio::spawn(
+                async move { w.run(rx, err_tx).await }.instrument(span),
+            )));
+        }
+        Ok(Pool {
+            senders,
+            committed,
+            errors,
+            _tasks: tasks,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Queues a batch on a worker (it runs after the batches queued there before).
+    pub fn send(&self, worker: usize, b: Batch) -> Result<(), ReplayError> {
+        self.senders[worker]
+            .send(b)
+            .map_err(|_| ReplayError::Disconnected {
+                position: "-".into(),
+                reason: "an apply worker stopped".into(),
+            })
+    }
+
+    pub fn committed(&self) -> u64 {
+        *self.committed.borrow()
+    }
+}
+
+struct Worker {
+    conn: Conn,
+    cfg: WorkerConfig,
+    committed: Arc<watch::Sender<u64>>,
+    skipped: Arc<AtomicU64>,
+}
+
+impl Worker {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Batch>,
+        err_tx: mpsc::UnboundedSender<ReplayError>,
+    ) {
+        while let Some(b) = rx.recv().await {
+            if let Err(e) = self.batch(&b).await {
+                let _ = self.conn.query_drop("ROLLBACK").await;
+                let _ = err_tx.send(e);
+                return;
+            }
+        }
+        let _ = self.conn.disconnect().await;
+    }
+
+    async fn wait_turn(&self, no: u64) {
+        let mut rx = self.committed.subscribe();
+        let _ = rx.wait_for(|c| *c + 1 >= no).await;
+    }
+
+    fn publish(&self, no: u64) {
+        self.committed.send_modify(|c| *c = (*c).max(no));
+    }
+
+    fn commit_sql(&self, t: &Txn) -> String {
+        format!(
+            "{}; COMMIT",
+            checkpoint::update_sql(&self.cfg.job_key, &t.end, t.gtid.as_deref(), t.ts)
+        )
+    }
+
+    async fn batch(&mut self, b: &Batch) -> Result<(), ReplayError> {
+        let Some(last) = b.last() else {
+            self.wait_turn(b.no).await;
+            self.publish(b.no);
+            return Ok(());
+        };
+        let first_pos = b.txns[0].end.clone();
+        if self.cfg.conflict == ConflictPolicy::Stop && !b.txns.iter().any(|t| t.idem) {
+            match self.pipelined(b).await {
+                Ok(true) => {
+                    self.wait_turn(b.no).await;
+                    let sql = self.commit_sql(last);
+                    self.conn
+                        .query_drop(sql)
+                        .await
+                        .map_err(|e| apply_err("the replay checkpoint and COMMIT", &last.end, e))?;
+                    self.publish(b.no);
+                    return Ok(());
+                }
+                Ok(false) => {
+                    // A statement did not find its row or its key was taken: redo the batch
+                    // statement by statement, where the conflict policy decides.
+                    self.conn
+                        .query_drop("ROLLBACK")
+                        .await
+                        .map_err(|e| apply_err("ROLLBACK", &first_pos, e))?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.conn
+            .query_drop("START TRANSACTION")
+            .await
+            .map_err(|e| apply_err("START TRANSACTION", &first_pos, e))?;
+        let mut ap = RowApplier::new(self.cfg.conflict);
+        let mut failed = None;
+        'txns: for t in &b.txns {
+            for c in &t.changes {
+                if let Err(e) = ap.apply(&mut self.conn, c, t.idem).await {
+                    failed = Some(e);
+                    break 'txns;
+                }
+            }
+        }
+        match failed {
+            None => {
+                self.wait_turn(b.no).await;
+                let sql = self.commit_sql(last);
+                self.conn
+                    .query_drop(sql)
+                    .await
+                    .map_err(|e| apply_err("the replay checkpoint and COMMIT", &last.end, e))?;
+                self.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
+                self.publish(b.no);
+                Ok(())
+            }
+            Some(e @ ReplayError::Conflict { .. }) if b.txns.len() > 1 => {
+                debug!(error = %e, "conflict inside a batch: re-applying it one transaction at a time");
+                self.conn
+                    .query_drop("ROLLBACK")
+                    .await
+                    .map_err(|e| apply_err("ROLLBACK", &first_pos, e))?;
+                self.wait_turn(b.no).await;
+                self.one_by_one(b).await?;
+                self.publish(b.no);
+                Ok(())
+            }
+            Some(e) => Err(e),
+        }
+    }
+
+    /// The fast path (conflict policy Stop): the batch's statements sent a few megabytes at a
+    /// time as multi-statement queries, each statement's affected rows checked against what it
+    /// must change (one row per update and delete, every row of an insert). `Ok(false)` when a
+    /// statement failed or changed another number of rows: the open transaction must be rolled
+    /// back and the batch redone on the slow path.
+    async fn pipelined(&mut self, b: &Batch) -> Result<bool, ReplayError> {
+        let mut chunk: Vec<u8> = b"START TRANSACTION".to_vec();
+        let mut expected: Vec<Option<u64>> = vec![None];
+        let at = b.txns[0].end.clone();
+        for (sql, n) in compact::batch_statements(b) {
+            if chunk.len() + sql.len() > MAX_PIPELINE_BYTES && !expected.is_empty() {
+                if !self.run_pipeline(&chunk, &expected, &at).await? {
+                    return Ok(false);
+                }
+                chunk.clear();
+                expected.clear();
+            }
+            if !chunk.is_empty() {
+                chunk.push(b';');
+            }
+            chunk.extend_from_slice(&sql);
+            expected.push(Some(n));
+        }
+        if expected.is_empty() {
+            return Ok(true);
+        }
+        self.run_pipeline(&chunk, &expected, &b.txns[0].end).await
+    }
+
+    async fn run_pipeline(
+        &mut self,
+        sql: &[u8],
+        expected: &[Option<u64>],
+        pos: &BinlogPos,
+    ) -> Result<bool, ReplayError> {
+        let mut counts: Vec<u64> = Vec::with_capacity(expected.len());
+        let outcome = async {
+            let mut r = self.conn.query_iter(sql).await?;
+            counts.push(r.affected_rows());
+            while counts.len() < expected.len() {
+                if r.next().await?.is_none() {
+                    counts.push(r.affected_rows());
+                }
+            }
+            r.drop_result().await
+        }
+        .await;
+        match outcome {
+            Ok(()) => Ok(counts
+                .iter()
+                .zip(expected)
+                .all(|(n, e)| e.is_none_or(|e| *n == e))),
+            Err(e @ mysql_async::Error::Server(_)) if classify_mysql(&e) == ErrorKind::Definite => {
+                debug!(error = %e, "a pipelined statement failed: redoing the batch statement by statement");
+                Ok(false)
+            }
+            Err(e) => Err(apply_err("a batch of row changes", pos, e)),
+        }
+    }
+
+    /// Each transaction of the batch in a target transaction of its own (it is this batch's
+    /// turn: everything before it is committed).
+    async fn one_by_one(&mut self, b: &Batch) -> Result<(), ReplayError> {
+        for t in &b.txns {
+            if t.changes.is_empty() {
+                continue;
+            }
+            self.conn
+                .query_drop("START TRANSACTION")
+                .await
+                .map_err(|e| apply_err("START TRANSACTION", &t.end, e))?;
+            let mut ap = RowApplier::new(self.cfg.conflict);
+            for c in &t.changes {
+                ap.apply(&mut self.conn, c, t.idem).await?;
+            }
+            let sql = self.commit_sql(t);
+            self.conn
+                .query_drop(sql)
+                .await
+                .map_err(|e| apply_err("the replay checkpoint and COMMIT", &t.end, e))?;
+            self.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
