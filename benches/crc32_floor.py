@@ -4,6 +4,7 @@ servers at once with N sessions per server, and nothing else (no tool logic, no 
 
   crc32_floor.py plan --port P --db DB --chunk-rows N TABLE...  > plan.json   (untimed, on the source)
   crc32_floor.py run --plan plan.json --threads N --port P1 --port P2          (timed)
+  crc32_floor.py exprs --port P --db DB --table T [--repeat N]   (per-row digest expressions)
 
 `plan` reads the columns of each table and cuts it into ranges of N rows on its (single-column)
 primary key, as pt-table-checksum and ferry chunk. `run` sends, for every range and every server,
@@ -133,6 +134,38 @@ def run(args):
     return 1 if differ else 0
 
 
+def exprs(args):
+    """Times candidate per-row digest expressions over one whole sysbench-like table (id, k, c, pad:
+    all NOT NULL, utf8mb4) in one session: best of --repeat runs of each, in seconds."""
+    t = f"{q(args.db)}.{q(args.table)}"
+    old = ("CONCAT_WS('|', `id`, `k`, LENGTH(`c`), CAST(`c` AS BINARY), LENGTH(`pad`), CAST(`pad` AS BINARY), "
+           "CONCAT(ISNULL(`id`), ISNULL(`k`), ISNULL(`c`), ISNULL(`pad`)))")
+    new = "CONCAT_WS('|', `id`, `k`, LENGTH(`c`), `c`, `pad`)"
+    pt = "CONCAT_WS('#', `id`, `k`, convert(`c` using utf8mb4), convert(`pad` using utf8mb4))"
+    cands = [
+        ("COUNT(*) only", "COUNT(*)"),
+        ("pt-table-checksum: BIT_XOR(CRC32(pt text))", f"COUNT(*), BIT_XOR(CAST(CRC32({pt}) AS UNSIGNED))"),
+        ("old text, SUM(CRC32)", f"COUNT(*), SUM(CRC32({old}))"),
+        ("old digest: old text, SUM of 64-bit MD5 prefix",
+         f"COUNT(*), SUM(CAST(CONV(SUBSTR(MD5({old}), 1, 16), 16, 10) AS UNSIGNED))"),
+        ("old text, SUM(CRC32), SUM(CRC32C), text built twice", f"COUNT(*), SUM(CRC32({old})), SUM(CRC32C({old}))"),
+        ("new text, SUM(CRC32), SUM(CRC32C), text built twice", f"COUNT(*), SUM(CRC32({new})), SUM(CRC32C({new}))"),
+        ("new digest: new text once, SUM(CRC32(@v := text)), SUM(CRC32C(@v))",
+         f"COUNT(*), SUM(CRC32(@ferry_row := {new})), SUM(CRC32C(@ferry_row))"),
+        ("new text, SUM of 64-bit MD5 prefix (MySQL path)",
+         f"COUNT(*), SUM(CAST(CONV(SUBSTR(MD5({new}), 1, 16), 16, 10) AS UNSIGNED))"),
+    ]
+    for name, expr in cands:
+        best = None
+        for _ in range(args.repeat):
+            t0 = time.monotonic()
+            client(args.port, f"SELECT {expr} FROM {t}")
+            dt = time.monotonic() - t0
+            best = dt if best is None else min(best, dt)
+        print(f"{best:6.3f} s  {name}")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -145,10 +178,17 @@ def main():
     pr.add_argument("--plan", required=True)
     pr.add_argument("--threads", type=int, required=True)
     pr.add_argument("--port", action="append", required=True)
+    pe = sub.add_parser("exprs")
+    pe.add_argument("--port", required=True)
+    pe.add_argument("--db", required=True)
+    pe.add_argument("--table", required=True)
+    pe.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
     if args.cmd == "plan":
         plan(args)
         return 0
+    if args.cmd == "exprs":
+        return exprs(args)
     return run(args)
 
 

@@ -9,11 +9,12 @@ from report import fmt, read_meta, read_runs  # noqa: E402
 
 NAMES = {
     "ferry-verify": "ferry verify --mode full",
+    "ferry-verify-md5": "ferry verify, MD5 row hash (before)",
     "pt": "pt-table-checksum (source only)",
     "pt-x2": "pt-table-checksum ×2 (source + target)",
     "floor": "CRC32 floor (both servers)",
 }
-ORDER = ["ferry-verify", "pt", "pt-x2", "floor"]
+ORDER = ["ferry-verify", "ferry-verify-md5", "pt", "pt-x2", "floor"]
 
 # The target: ferry verify's wall ≤ 0.5× pt-table-checksum's (the single-server run).
 MAX_RATIO_PT = 0.5

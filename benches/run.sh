@@ -20,7 +20,8 @@ usage() {
   cat <<'EOF'
 usage: benches/run.sh [--verify] [--quick] [--keep] [--tools LIST] [--help]
 
-  --verify       verification benchmark instead of the full load: ferry verify --mode full against
+  --verify       verification benchmark instead of the full load: ferry verify --mode full (its
+                 automatic row hash, and FERRY_VERIFY_ROW_HASH=md5) against
                  pt-table-checksum (source, and source + target) and the raw chunked CRC32 query on
                  both servers; the target gets a copy of the data set first (ferry run) if it has none
   --quick        smoke run: BENCH_SCALE=0.05 (about 100k rows), one round
@@ -555,9 +556,9 @@ ensure_target_copy() {
   log "target: copy done (row counts equal${VERIFY_NOTE:+, $VERIFY_NOTE})"
 }
 
-vtool_ferry_verify() { # log
+vtool_ferry_verify() { # log row-hash   (row-hash: auto | md5, as FERRY_VERIFY_ROW_HASH)
   local tf="$WORK/time.verify" rc=0
-  (cd "$WORK/ferry-data" && /usr/bin/time -f '%e %M' -o "$tf" \
+  (cd "$WORK/ferry-data" && FERRY_VERIFY_ROW_HASH="$2" /usr/bin/time -f '%e %M' -o "$tf" \
       "$(ferry_bin)" verify "$WORK/job.json" --json --mode full) >"$1.json" 2>"$1" || rc=$?
   WALL=$(time_file_field "$tf" 1); RSS_KB=$(time_file_field "$tf" 2)
   DETAIL=$(python3 - "$1.json" 2>/dev/null <<'PY' || echo "no JSON report"
@@ -637,7 +638,8 @@ verify_main() {
   printf 'tool\trun\tstatus\twall_s\trss_kb\ttarget_binlog_bytes\tloadavg\tnote\n' >"$VRUNS"
   local n w1 r1 ok1 w2 r2 ok2
   for n in $(seq 1 "$REPEAT"); do
-    vrun ferry-verify "$n" vtool_ferry_verify
+    vrun ferry-verify "$n" vtool_ferry_verify auto
+    vrun ferry-verify-md5 "$n" vtool_ferry_verify md5
     vrun pt "$n" pt_checksum "$SRC_PORT" source
     w1=$WALL; r1=$RSS_KB; ok1=$LAST_OK
     vrun pt-target "$n" pt_checksum "$DST_PORT" target

@@ -10,7 +10,13 @@
 //!
 //! While the job's incremental replay runs (`ferry run` of a MigrateType 3 job before cut-over),
 //! chunks found different are compared again once the replay has applied the source up to the
-//! position read when they were compared, so changes still in flight are not reported.
+//! position read when they were compared, and their differing rows are re-checked in fenced
+//! rounds, so changes still in flight are not reported (rows written on the source during every
+//! round are listed as changing continuously).
+//!
+//! The per-row hash of the chunk digests is the fastest both servers support (`CRC32` + `CRC32C`
+//! on MariaDB 10.8+, a 64-bit MD5 prefix elsewhere); `FERRY_VERIFY_ROW_HASH=md5|crc32|auto` in the
+//! environment forces one (for benchmarks and diagnosis).
 //!
 //! Exit status: 0 consistent, 2 differences found, 1 error.
 
@@ -23,7 +29,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ferry_core::progress::{null_sink, ProgressEvent, ProgressSink};
-use ferry_verify::VerifyMode;
+use ferry_verify::{RowHash, VerifyMode};
+
+/// The row hash from `FERRY_VERIFY_ROW_HASH` (unset or empty: automatic).
+fn row_hash_from_env() -> Result<RowHash> {
+    match std::env::var("FERRY_VERIFY_ROW_HASH")
+        .unwrap_or_default()
+        .as_str()
+    {
+        "" | "auto" => Ok(RowHash::Auto),
+        "md5" => Ok(RowHash::Md5),
+        "crc32" => Ok(RowHash::Crc32Pair),
+        other => bail!("FERRY_VERIFY_ROW_HASH={other:?}: use auto, crc32 or md5"),
+    }
+}
 
 /// Parses a command-line mode: `full`, `objects`, `sample:ROWS_PERCENT[:TABLES_PERCENT]`,
 /// `tables:DB.TABLE[,DB.TABLE…]`.
@@ -107,9 +126,13 @@ pub async fn verify(
             eprintln!("the previous verification found every table consistent: nothing to compare again");
         }
     }
-    let opts = ferry_job::verification::options_for_live(&spec, mode).await?;
+    let row_hash = row_hash_from_env()?;
+    let mut opts = ferry_job::verification::options_for_live(&spec, mode).await?;
+    opts.row_hash = row_hash;
     if opts.fence.is_some() {
-        eprintln!("replay is running: differing chunks are re-checked once the replay has passed them");
+        eprintln!(
+            "replay is running: differing chunks and rows are re-checked once the replay has passed them"
+        );
     }
     let mut file = match repair_sql {
         Some(p) => Some(std::io::BufWriter::new(

@@ -44,13 +44,8 @@ impl Drop for Guard {
 }
 
 /// Small transactions on `DB.t` (update, delete, upsert of pseudo-random ids in 1..=WRITER_MAX)
-/// until `stop`.
-///
-/// The verifier re-checks a differing chunk once, after the fence; a chunk written again between
-/// the fence and the re-check (source committed, replay not yet applied) still differs and is
-/// reported. At this rate that has not been seen (0 of 40 fenced runs); with a writer committing
-/// ~100 transactions a second it is, often (a limit of the single chunk-level re-check, not of
-/// the fence).
+/// until `stop`. (Rows written back to back, faster than any re-check, are the subject of
+/// `verify_live_hot.rs`.)
 fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
     tokio::spawn(async move {
         let mut c = connect(&source()).await?;

@@ -6,7 +6,8 @@
 //! Online verification: while the job's incremental replay runs (a `ferry_meta.replay_checkpoint`
 //! row exists and the `incremental` phase is not done), [`options_for_live`] adds a
 //! [`replay_fence`]: differing chunks are compared again once the replay has applied the source
-//! up to the position read when they were found different, so changes in flight are not reported.
+//! up to the position read when they were found different, and their still-differing rows are
+//! re-checked in fenced rounds (`ferry_verify::live`), so changes in flight are not reported.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,8 +51,9 @@ pub async fn mode_for_job(spec: &JobSpec) -> Result<Option<VerifyMode>, JobError
 /// How long [`options_for_live`]'s fence waits for the replay to reach a position.
 pub const LIVE_FENCE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How often the fence reads the replay checkpoint.
-const FENCE_POLL: Duration = Duration::from_millis(100);
+/// How often the fence reads the replay checkpoint (short: the row re-checks read the target as
+/// soon as the replay has passed the source rows they read, leaving little time for later writes).
+const FENCE_POLL: Duration = Duration::from_millis(10);
 
 /// Options for comparing a job's objects in `mode`, with the job's threads, chunk size and rate,
 /// without a replay fence (offline: no replay, or after cut-over).
@@ -63,6 +65,7 @@ pub fn options_for(spec: &JobSpec, mode: VerifyMode) -> VerifyOptions {
         max_keys_reported: 100,
         mode,
         fence: None,
+        row_hash: ferry_verify::RowHash::Auto,
     }
 }
 

@@ -1,19 +1,35 @@
 //! Chunk digests computed by the servers, and the exact value encoding used on the client side.
 //!
-//! A chunk's digest is `COUNT(*)` and the exact (DECIMAL) sum of the first 64 bits of an MD5 of
-//! each row's canonical text. A sum of independent 64-bit hashes is order-independent and, unlike
-//! `BIT_XOR`, does not cancel two identical rows. The canonical text is exact for every type
-//! (measured on MariaDB 10.11, see the crate documentation):
+//! A chunk's digest is `COUNT(*)` and exact (DECIMAL) sums of a 64-bit hash of each row's canonical
+//! text. A sum of per-row hashes is order-independent and, unlike `BIT_XOR`, does not cancel two
+//! identical rows. Two row hashes exist ([`RowHash`]), chosen per run by [`choose_hash`]:
+//!
+//! - [`RowHash::Crc32Pair`] (MariaDB 10.8 and later, on both servers): `SUM(CRC32(text))` and
+//!   `SUM(CRC32C(text))`, two CRCs of different polynomials over the same text (64 bits per row:
+//!   any change of up to 32 consecutive bits is always seen, other changes escape both with a
+//!   probability of about 2⁻⁶⁴). The text is built once per row: `CRC32(@ferry_row := text)`, then
+//!   `CRC32C(@ferry_row)` in the next aggregate (MariaDB evaluates a row's aggregates in select-list
+//!   order; [`probe`] checks this on each server and falls back to building the text twice).
+//! - [`RowHash::Md5`] (MySQL, older MariaDB): the sum of the first 64 bits of `MD5(text)`.
+//!
+//! The canonical text (`CONCAT_WS('|', …)`) is exact for every type (measured on MariaDB 10.11,
+//! see the crate documentation):
 //!
 //! - integers, DECIMAL, YEAR, dates and times: their text (TIMESTAMP in the session's UTC);
 //! - DOUBLE: its text, which is the shortest form that reads back to the same bits;
 //! - FLOAT: `f + 0e0`, the exact double widening printed the same way (a FLOAT's own text has only
 //!   6 significant digits and misses a change of the last bit);
 //! - BIT: its integer value;
-//! - strings, ENUM, SET, JSON, spatial and others: `LENGTH(c)` then the raw bytes (`CAST(c AS
-//!   BINARY)`), so collations never fold case or accents, and the length prefix keeps the `|`
-//!   separator unambiguous;
-//! - a final null bitmap (`CONCAT(ISNULL(a), …)`), so NULL and `''` differ.
+//! - strings (free-form fields, the only ones that can contain `|`): their raw bytes, each but the
+//!   last one preceded by `LENGTH(c)`, so a field boundary cannot move (`('ab','c')` ≠ `('a','bc')`);
+//!   the bytes are the column's own: utf8mb3/utf8mb4/ascii text and byte strings as they are
+//!   (`CONCAT_WS` converts nothing between them), other character sets, JSON, spatial and other
+//!   types through `CAST(c AS BINARY)`; collations never fold case or accents;
+//! - a final null bitmap (`CONCAT(ISNULL(a), …)`) of the columns nullable on either side, so NULL
+//!   and `''` differ (`CONCAT_WS` skips NULLs).
+//!
+//! The layout (which columns get a length prefix, which are in the bitmap) is decided from both
+//! sides' columns ([`TextLayout::new`]), so both servers build the same text from equal rows.
 //!
 //! The client side (drill-down, keyless tables) reads rows through the binary protocol and compares
 //! the [`encode_value`] bytes, which are equal exactly when the digests' texts are equal.
@@ -35,10 +51,150 @@ pub fn session() -> Vec<String> {
         .into()]
 }
 
-/// The canonical expression(s) of one column in the digest.
-pub fn canonical_expr(c: &Column) -> String {
+/// The per-row hash summed in a chunk digest (both servers use the same one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RowHash {
+    /// [`RowHash::Crc32Pair`] when both servers have `CRC32C()`, else [`RowHash::Md5`].
+    #[default]
+    Auto,
+    /// `CRC32` and `CRC32C` of the row text, summed separately (MariaDB 10.8+).
+    Crc32Pair,
+    /// The first 64 bits of `MD5` of the row text (any server).
+    Md5,
+}
+
+/// What one server supports, from [`probe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashSupport {
+    /// `CRC32C()` exists.
+    pub crc32c: bool,
+    /// A user variable assigned in one aggregate is read by the next one, row by row.
+    pub row_variable: bool,
+}
+
+/// Finds what a server supports: `CRC32C()`, and whether `SUM(CRC32(@v := x)), SUM(CRC32C(@v))`
+/// equals `SUM(CRC32(x)), SUM(CRC32C(x))` over a few rows, through a prepared statement of the
+/// digest's own shape, with the variable unset (the order the one-text form relies on: MariaDB
+/// updates a row's aggregates in select-list order when they are not wrapped in another function;
+/// wrapped ones, e.g. in `COALESCE`, run in reverse order).
+pub async fn probe(conn: &mut Conn) -> HashSupport {
+    let rows = "(SELECT 'a' AS x UNION ALL SELECT 'bb' UNION ALL SELECT 'ccc' UNION ALL SELECT '') AS p";
+    let sums = |r: Option<Row>| -> Option<Vec<Option<Vec<u8>>>> {
+        r.map(|r| {
+            r.unwrap_raw()
+                .into_iter()
+                .map(|v| match v {
+                    Some(Value::Bytes(b)) => Some(b),
+                    Some(Value::Int(i)) => Some(i.to_string().into_bytes()),
+                    Some(Value::UInt(u)) => Some(u.to_string().into_bytes()),
+                    _ => None,
+                })
+                .collect()
+        })
+    };
+    let twice: Result<Option<Row>, _> = conn
+        .exec_first(
+            format!("SELECT COUNT(*), SUM(CRC32(x)), SUM(CRC32C(x)) FROM {rows}"),
+            (),
+        )
+        .await;
+    let Ok(twice) = twice else {
+        return HashSupport {
+            crc32c: false,
+            row_variable: false,
+        };
+    };
+    let unset = conn.query_drop("SET @ferry_row = NULL").await;
+    let with_var: Result<Option<Row>, _> = conn
+        .exec_first(
+            format!("SELECT COUNT(*), SUM(CRC32(@ferry_row := x)), SUM(CRC32C(@ferry_row)) FROM {rows}"),
+            (),
+        )
+        .await;
+    match (unset, with_var) {
+        (Ok(()), Ok(a)) => HashSupport {
+            crc32c: true,
+            row_variable: sums(a).is_some_and(|a| Some(a) == sums(twice)),
+        },
+        _ => HashSupport {
+            crc32c: true,
+            row_variable: false,
+        },
+    }
+}
+
+/// The row hash to use given both servers' support (`wanted` may force one; forcing
+/// [`RowHash::Crc32Pair`] on a server without `CRC32C()` is an error).
+pub fn choose_hash(
+    wanted: RowHash,
+    source: HashSupport,
+    target: HashSupport,
+) -> Result<RowHash, VerifyError> {
+    let both = source.crc32c && target.crc32c;
+    match wanted {
+        RowHash::Auto if both => Ok(RowHash::Crc32Pair),
+        RowHash::Auto | RowHash::Md5 => Ok(RowHash::Md5),
+        RowHash::Crc32Pair if both => Ok(RowHash::Crc32Pair),
+        RowHash::Crc32Pair => Err(VerifyError::Options(
+            "the CRC32 pair row hash needs CRC32C() (MariaDB 10.8 or later) on both servers".into(),
+        )),
+    }
+}
+
+/// The shape of the canonical row text, decided from both sides' columns (same positions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextLayout {
+    /// Column `i` is preceded by its byte length.
+    pub length_prefix: Vec<bool>,
+    /// Column `i` is in the null bitmap (nullable on either side).
+    pub in_bitmap: Vec<bool>,
+}
+
+/// True for values whose text can contain any byte (`|` included).
+fn free_form(kind: ColumnKind) -> bool {
+    matches!(
+        kind,
+        ColumnKind::Text
+            | ColumnKind::Binary
+            | ColumnKind::Enum
+            | ColumnKind::Set
+            | ColumnKind::Json
+            | ColumnKind::Geometry
+            | ColumnKind::Other
+    )
+}
+
+impl TextLayout {
+    /// The layout for comparing `source` with `target` (column `i` of one with column `i` of the
+    /// other): every free-form column (on either side) but the last one gets a length prefix; the
+    /// bitmap holds the columns nullable on either side.
+    pub fn new(source: &[Column], target: &[Column]) -> TextLayout {
+        let n = source.len().max(target.len());
+        let either = |i: usize, f: &dyn Fn(&Column) -> bool| {
+            source.get(i).is_some_and(f) || target.get(i).is_some_and(f)
+        };
+        let free: Vec<bool> = (0..n).map(|i| either(i, &|c| free_form(c.kind))).collect();
+        let last_free = free.iter().rposition(|&f| f);
+        TextLayout {
+            length_prefix: (0..n).map(|i| free[i] && Some(i) != last_free).collect(),
+            in_bitmap: (0..n).map(|i| either(i, &|c| c.nullable)).collect(),
+        }
+    }
+}
+
+/// True when a text column's bytes go into `CONCAT_WS` unconverted without a `CAST` (UTF-8 and
+/// ASCII: the result is utf8mb4 or, with any byte-string argument, binary).
+fn bare_charset(c: &Column) -> bool {
+    matches!(
+        c.charset.as_deref().map(str::to_ascii_lowercase).as_deref(),
+        Some("utf8mb4" | "utf8mb3" | "utf8" | "ascii")
+    )
+}
+
+/// The canonical expression(s) of one column in the row text.
+pub fn canonical_expr(c: &Column, length_prefix: bool) -> String {
     let q = quote_ident(&c.name);
-    match c.kind {
+    let bytes = match c.kind {
         ColumnKind::Int { .. }
         | ColumnKind::Decimal
         | ColumnKind::Year
@@ -46,36 +202,69 @@ pub fn canonical_expr(c: &Column) -> String {
         | ColumnKind::DateTime
         | ColumnKind::Timestamp
         | ColumnKind::Time
-        | ColumnKind::Double => q,
+        | ColumnKind::Double => q.clone(),
         ColumnKind::Float => format!("{q} + 0e0"),
         ColumnKind::Bit => format!("{q} + 0"),
+        ColumnKind::Binary => q.clone(),
+        ColumnKind::Text | ColumnKind::Enum | ColumnKind::Set if bare_charset(c) => q.clone(),
         ColumnKind::Text
-        | ColumnKind::Binary
         | ColumnKind::Enum
         | ColumnKind::Set
         | ColumnKind::Json
         | ColumnKind::Geometry
-        | ColumnKind::Other => format!("LENGTH({q}), CAST({q} AS BINARY)"),
+        | ColumnKind::Other => format!("CAST({q} AS BINARY)"),
+    };
+    if length_prefix {
+        format!("LENGTH({q}), {bytes}")
+    } else {
+        bytes
     }
 }
 
-/// `SELECT COUNT(*), SUM(…) FROM <table>` without its WHERE clause.
-pub fn digest_select(db: &str, table: &str, cols: &[Column]) -> String {
-    let mut parts: Vec<String> = cols.iter().map(canonical_expr).collect();
+/// `CONCAT_WS('|', …)`: the canonical text of a row.
+pub fn row_text(cols: &[Column], layout: &TextLayout) -> String {
+    let mut parts: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| canonical_expr(c, layout.length_prefix.get(i).copied().unwrap_or(true)))
+        .collect();
     let nulls: Vec<String> = cols
         .iter()
-        .map(|c| format!("ISNULL({})", quote_ident(&c.name)))
+        .enumerate()
+        .filter(|(i, _)| layout.in_bitmap.get(*i).copied().unwrap_or(true))
+        .map(|(_, c)| format!("ISNULL({})", quote_ident(&c.name)))
         .collect();
-    parts.push(format!("CONCAT({})", nulls.join(", ")));
-    format!(
-        "SELECT COUNT(*), COALESCE(SUM(CAST(CONV(SUBSTR(MD5(CONCAT_WS('|', {})), 1, 16), 16, 10) \
-         AS UNSIGNED)), 0) FROM {}",
-        parts.join(", "),
-        qualified(db, table)
-    )
+    if !nulls.is_empty() {
+        parts.push(format!("CONCAT({})", nulls.join(", ")));
+    }
+    format!("CONCAT_WS('|', {})", parts.join(", "))
 }
 
-/// A chunk's digest: row count and the exact sum of the row hashes.
+/// `SELECT COUNT(*), SUM(…)[, SUM(…)] FROM <table>` without its WHERE clause. `one_text`: build
+/// the row text once per row through a user variable (see [`probe`]). The sums are not wrapped
+/// in any function (an empty chunk's NULL sums read as 0).
+pub fn digest_select(
+    db: &str,
+    table: &str,
+    cols: &[Column],
+    layout: &TextLayout,
+    hash: RowHash,
+    one_text: bool,
+) -> String {
+    let text = row_text(cols, layout);
+    let sums = match hash {
+        RowHash::Md5 => format!("SUM(CAST(CONV(SUBSTR(MD5({text}), 1, 16), 16, 10) AS UNSIGNED))"),
+        RowHash::Crc32Pair | RowHash::Auto if one_text => {
+            format!("SUM(CRC32(@ferry_row := {text})), SUM(CRC32C(@ferry_row))")
+        }
+        RowHash::Crc32Pair | RowHash::Auto => {
+            format!("SUM(CRC32({text})), SUM(CRC32C({text}))")
+        }
+    };
+    format!("SELECT COUNT(*), {sums} FROM {}", qualified(db, table))
+}
+
+/// A chunk's digest: row count and the exact sum(s) of the row hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digest {
     pub rows: u64,
@@ -120,7 +309,6 @@ pub async fn run_digest(
     let row = row.ok_or_else(|| bad("no row"))?;
     let mut vals = row.unwrap_raw().into_iter();
     let count = vals.next().flatten().ok_or_else(|| bad("no count"))?;
-    let sum = vals.next().flatten().ok_or_else(|| bad("no sum"))?;
     let rows = match count {
         Value::Int(i) => u64::try_from(i).map_err(|_| bad("negative count"))?,
         Value::UInt(u) => u,
@@ -130,12 +318,20 @@ pub async fn run_digest(
             .ok_or_else(|| bad("count is not a number"))?,
         _ => return Err(bad("count is not a number")),
     };
-    let sum = match sum {
-        Value::Int(i) => i.to_string(),
-        Value::UInt(u) => u.to_string(),
-        Value::Bytes(b) => String::from_utf8(b).map_err(|_| bad("sum is not text"))?,
-        _ => return Err(bad("sum is not a number")),
-    };
+    let mut sums = Vec::new();
+    for v in vals {
+        sums.push(match v {
+            None | Some(Value::NULL) => "0".to_string(),
+            Some(Value::Int(i)) => i.to_string(),
+            Some(Value::UInt(u)) => u.to_string(),
+            Some(Value::Bytes(b)) => String::from_utf8(b).map_err(|_| bad("sum is not text"))?,
+            _ => return Err(bad("sum is not a number")),
+        });
+    }
+    if sums.is_empty() {
+        return Err(bad("no sum"));
+    }
+    let sum = sums.join("/");
     Ok(Digest { rows, sum })
 }
 
@@ -221,6 +417,49 @@ pub fn encode_values<'a>(vals: impl IntoIterator<Item = &'a Value>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn col(name: &str, kind: ColumnKind, nullable: bool, charset: Option<&str>) -> Column {
+        Column {
+            name: name.into(),
+            data_type: String::new(),
+            column_type: String::new(),
+            kind,
+            nullable,
+            generated: false,
+            charset: charset.map(Into::into),
+            collation: None,
+        }
+    }
+
+    #[test]
+    fn text_layout_is_decided_from_both_sides() {
+        let int = ColumnKind::Int { unsigned: false };
+        let src = vec![
+            col("id", int, false, None),
+            col("a", ColumnKind::Text, false, Some("utf8mb4")),
+            col("b", ColumnKind::Text, false, Some("latin1")),
+            col("n", int, false, None),
+            col("c", ColumnKind::Binary, false, None),
+            col("f", ColumnKind::Float, false, None),
+        ];
+        let mut dst = src.clone();
+        dst[3].nullable = true;
+        let l = TextLayout::new(&src, &dst);
+        assert_eq!(l, TextLayout::new(&dst, &src));
+        // Every free-form column but the last (c) has a length; n is nullable on one side.
+        assert_eq!(l.length_prefix, vec![false, true, true, false, false, false]);
+        assert_eq!(l.in_bitmap, vec![false, false, false, true, false, false]);
+        assert_eq!(
+            row_text(&src, &l),
+            "CONCAT_WS('|', `id`, LENGTH(`a`), `a`, LENGTH(`b`), CAST(`b` AS BINARY), `n`, `c`, \
+             `f` + 0e0, CONCAT(ISNULL(`n`)))"
+        );
+        // A free-form column on one side only still gets its length on both.
+        let mut other = src.clone();
+        other[5] = col("f", ColumnKind::Text, false, Some("utf8mb4"));
+        let l2 = TextLayout::new(&src, &other);
+        assert_eq!(l2.length_prefix, vec![false, true, true, false, true, false]);
+    }
 
     #[test]
     fn encoding_is_exact() {

@@ -5,6 +5,11 @@
 //! left non-zero are the surplus (target) and missing (source) rows; a second pass over each side
 //! fetches one copy of each such row, for the report and the repair SQL. Memory: 24 bytes per
 //! distinct row, plus the differing rows themselves.
+//!
+//! Under live replay ([`compare_table_live`]), the source is streamed, the source position read,
+//! and the target streamed once the replay fence has passed that position; a table that differs
+//! is compared again, up to [`crate::live::ROUNDS`] more times, and reported only when it differs
+//! every time (the last comparison's rows are reported).
 
 use std::collections::HashMap;
 
@@ -14,12 +19,13 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::digest::encode_values;
+use crate::digest::{binlog_position, encode_values};
 use crate::drill::{show, ChunkDiff};
 use crate::error::{Ctx, VerifyError};
 use crate::plan::TableJob;
 use crate::repair::RepairTable;
 use crate::report::{DiffKey, DiffKind};
+use crate::Fence;
 
 fn select(t: &TableJob, db: &str, table: &str) -> String {
     format!(
@@ -74,6 +80,41 @@ pub async fn compare_table(
     repair: bool,
     throttle: &Throttle,
 ) -> Result<ChunkDiff, VerifyError> {
+    compare_fenced(src, dst, t, max_keys, repair, throttle, None).await
+}
+
+/// [`compare_table`] under live replay: the target is read once the replay has passed the source
+/// position read after the source; repeated while the table differs, at most
+/// [`crate::live::ROUNDS`] more times.
+pub async fn compare_table_live(
+    src: &mut Conn,
+    dst: &mut Conn,
+    t: &TableJob,
+    max_keys: usize,
+    repair: bool,
+    throttle: &Throttle,
+    fence: &Fence,
+) -> Result<ChunkDiff, VerifyError> {
+    let mut d = compare_fenced(src, dst, t, max_keys, repair, throttle, Some(fence)).await?;
+    for _ in 0..crate::live::ROUNDS {
+        if d.total() == 0 {
+            break;
+        }
+        d = compare_fenced(src, dst, t, max_keys, repair, throttle, Some(fence)).await?;
+    }
+    Ok(d)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn compare_fenced(
+    src: &mut Conn,
+    dst: &mut Conn,
+    t: &TableJob,
+    max_keys: usize,
+    repair: bool,
+    throttle: &Throttle,
+    fence: Option<&Fence>,
+) -> Result<ChunkDiff, VerifyError> {
     let n = t.columns.len();
     let ssql = select(t, &t.source.db, &t.source.name);
     let dsql = select(t, &t.target_db, &t.target_table);
@@ -83,6 +124,10 @@ pub async fn compare_table(
         *counts.entry(h).or_insert(0) += 1
     })
     .await?;
+    if let Some(fence) = fence {
+        let pos = binlog_position(src).await;
+        fence(pos).await.map_err(VerifyError::Fence)?;
+    }
     stream(dst, &dsql, n, "target", &dname, throttle, |h, _| {
         *counts.entry(h).or_insert(0) -= 1
     })

@@ -4,9 +4,12 @@
 //! 1. [`plan`]: the selected tables, paired with their (renamed) target tables; each keyed table is
 //!    cut into key ranges by the loader's own planner (`ferry_load::chunk::plan_table`);
 //! 2. [`digest`]: per chunk, both servers compute, concurrently and under the same key range,
-//!    `COUNT(*)` and the exact sum of a 64-bit MD5 prefix of each row's exact canonical text;
-//! 3. chunks whose digests differ are (after an optional replay fence, for online verification)
-//!    compared row by row ([`drill`]); keyless tables are compared as multisets ([`keyless`]);
+//!    `COUNT(*)` and the exact sums of a 64-bit hash of each row's exact canonical text (`CRC32`
+//!    and `CRC32C` on MariaDB 10.8+, a 64-bit MD5 prefix elsewhere);
+//! 3. chunks whose digests differ are compared row by row ([`drill`]); keyless tables are
+//!    compared as multisets ([`keyless`]). Under live replay (a replay fence), differing chunks
+//!    are digested again after the fence, and the rows of those still differing are re-checked in
+//!    fenced rounds ([`live`]) so that changes in flight are never reported;
 //! 4. [`repair`] writes INSERT / REPLACE / DELETE statements for every difference; [`objects`]
 //!    compares the schema objects; [`report`] is the result, [`store`] keeps it on the target.
 //!
@@ -20,6 +23,7 @@ pub mod digest;
 pub mod drill;
 pub mod error;
 pub mod keyless;
+pub mod live;
 pub mod objects;
 pub mod plan;
 pub mod repair;
@@ -42,7 +46,10 @@ use tokio::task::JoinSet;
 pub use error::VerifyError;
 pub use report::{DiffKey, DiffKind, ObjectDiff, TableReport, VerifyReport};
 
-use crate::digest::{binlog_position, digest_select, run_digest, with_chunk, Digest};
+pub use crate::digest::RowHash;
+use crate::digest::{
+    binlog_position, choose_hash, digest_select, probe, run_digest, with_chunk, Digest, TextLayout,
+};
 use crate::drill::ChunkDiff;
 use crate::error::Ctx;
 use crate::plan::TableJob;
@@ -109,10 +116,12 @@ pub struct VerifyOptions {
     /// At most this many differing keys listed per table.
     pub max_keys_reported: usize,
     pub mode: VerifyMode,
-    /// Replay fence for online verification: differing chunks are compared again, once, after it.
-    /// Rows written continuously faster than the re-check (a hot chunk under a fast writer) can
-    /// still show up as differences; pausing the applier at a position would remove that.
+    /// Replay fence for online verification: differing chunks are digested again after it, and
+    /// the rows still differing are re-checked in fenced rounds ([`live`]); rows written on the
+    /// source during every round are listed as changing continuously, not as differences.
     pub fence: Option<Fence>,
+    /// The per-row hash of the chunk digests ([`RowHash::Auto`]: the fastest both servers have).
+    pub row_hash: RowHash,
 }
 
 impl Default for VerifyOptions {
@@ -124,6 +133,7 @@ impl Default for VerifyOptions {
             max_keys_reported: 100,
             mode: VerifyMode::Full,
             fence: None,
+            row_hash: RowHash::Auto,
         }
     }
 }
@@ -137,6 +147,7 @@ impl std::fmt::Debug for VerifyOptions {
             .field("max_keys_reported", &self.max_keys_reported)
             .field("mode", &self.mode)
             .field("fence", &self.fence.is_some())
+            .field("row_hash", &self.row_hash)
             .finish()
     }
 }
@@ -165,6 +176,7 @@ struct Shared {
     want_position: bool,
     max_keys: usize,
     repair: bool,
+    fence: Option<Fence>,
     src: Pool,
     dst: Pool,
 }
@@ -209,9 +221,37 @@ async fn digest_work(sh: Arc<Shared>, w: Work) -> Result<Digested, VerifyError> 
     })
 }
 
-async fn drill_work(sh: Arc<Shared>, w: Work) -> Result<(Work, ChunkDiff), VerifyError> {
+/// The row-level comparison of one chunk.
+struct Drilled {
+    work: Work,
+    diff: ChunkDiff,
+    /// Rows changing continuously under live replay (count, display keys).
+    changing: u64,
+    changing_keys: Vec<Vec<String>>,
+}
+
+async fn drill_work(sh: Arc<Shared>, w: Work) -> Result<Drilled, VerifyError> {
     let t = &sh.tables[w.table];
     let (mut sc, mut dc) = both_conns(&sh).await?;
+    if let (Some(fence), Some(_)) = (&sh.fence, &t.key) {
+        let o = live::recheck_chunk(
+            &mut sc,
+            &mut dc,
+            t,
+            &w.chunk,
+            fence,
+            sh.max_keys,
+            sh.repair,
+            &sh.throttle,
+        )
+        .await?;
+        return Ok(Drilled {
+            work: w,
+            diff: o.diff,
+            changing: o.changing,
+            changing_keys: o.changing_keys,
+        });
+    }
     let d = if t.key.is_some() {
         drill::drill_chunk(
             &mut sc,
@@ -223,10 +263,17 @@ async fn drill_work(sh: Arc<Shared>, w: Work) -> Result<(Work, ChunkDiff), Verif
             &sh.throttle,
         )
         .await?
+    } else if let Some(fence) = &sh.fence {
+        keyless::compare_table_live(&mut sc, &mut dc, t, sh.max_keys, sh.repair, &sh.throttle, fence).await?
     } else {
         keyless::compare_table(&mut sc, &mut dc, t, sh.max_keys, sh.repair, &sh.throttle).await?
     };
-    Ok((w, d))
+    Ok(Drilled {
+        work: w,
+        diff: d,
+        changing: 0,
+        changing_keys: Vec::new(),
+    })
 }
 
 /// Runs `f` over `items` with at most `threads` at a time, handing each result to `done` in the
@@ -267,6 +314,53 @@ where
     }
 }
 
+/// The chunks of every table (one unbounded chunk for a table without a chunking key), planned on
+/// up to `threads` source connections at once.
+async fn plan_all(
+    src: &Endpoint,
+    tables: &[TableJob],
+    chunk_rows: u64,
+    threads: usize,
+) -> Result<Vec<Vec<ChunkPlan>>, VerifyError> {
+    let whole = || {
+        vec![ChunkPlan {
+            chunk_no: 0,
+            lower: None,
+            upper: None,
+        }]
+    };
+    let mut out: Vec<Vec<ChunkPlan>> = tables.iter().map(|_| whole()).collect();
+    let keyed: Vec<(usize, ferry_core::TableSchema)> = tables
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.chunk_key.is_some())
+        .map(|(i, t)| (i, t.source.clone()))
+        .collect();
+    if keyed.is_empty() {
+        return Ok(out);
+    }
+    let pool = src.pool(threads, ferry_load::session::plain());
+    let result = run_bounded(
+        keyed,
+        threads,
+        |(i, schema)| {
+            let pool = pool.clone();
+            async move {
+                let mut conn = pool.get_conn().await.ctx(|| "connecting to the source".into())?;
+                let chunks = plan_table(&mut conn, &schema, chunk_rows).await?;
+                Ok((i, chunks))
+            }
+        },
+        |(i, chunks): (usize, Vec<ChunkPlan>)| {
+            out[i] = chunks;
+            Ok(())
+        },
+    )
+    .await;
+    let _ = pool.disconnect().await;
+    result.map(|()| out)
+}
+
 /// Per-table accumulation.
 struct Acc {
     report: TableReport,
@@ -295,6 +389,8 @@ fn new_report(t: &TableJob, chunks: u64) -> TableReport {
         chunks_different: 0,
         error: None,
         notes: Vec::new(),
+        changing: 0,
+        changing_keys: Vec::new(),
     }
 }
 
@@ -349,16 +445,8 @@ pub async fn verify(
     tables.retain(|t| plan::table_sampled(&t.source.db, &t.source.name, tables_pct));
     let mut accs: Vec<Acc> = Vec::with_capacity(tables.len());
     let mut work = Vec::new();
-    for (i, t) in tables.iter().enumerate() {
-        let chunks = if t.chunk_key.is_some() {
-            plan_table(&mut sconn, &t.source, opts.chunk_rows).await?
-        } else {
-            vec![ChunkPlan {
-                chunk_no: 0,
-                lower: None,
-                upper: None,
-            }]
-        };
+    let plans = plan_all(src, &tables, opts.chunk_rows, opts.threads).await?;
+    for (i, (t, chunks)) in tables.iter().zip(plans).enumerate() {
         let mut report = new_report(t, chunks.len() as u64);
         for c in chunks {
             if plan::chunk_sampled(&t.source.db, &t.source.name, c.chunk_no, rows_pct) {
@@ -371,24 +459,53 @@ pub async fn verify(
             keys: BTreeMap::new(),
         });
     }
+    // The row hash both servers can compute; the one-text form where the server allows it.
+    let (ssup, dsup) = (probe(&mut sconn).await, probe(&mut dconn).await);
+    let hash = choose_hash(opts.row_hash, ssup, dsup)?;
+    tracing::debug!(?hash, source = ?ssup, target = ?dsup, "verify: row hash");
     let _ = sconn.disconnect().await;
     let _ = dconn.disconnect().await;
 
     let threads = opts.threads.max(1);
+    let layouts: Vec<TextLayout> = tables
+        .iter()
+        .map(|t| TextLayout::new(&t.columns, &t.target_columns))
+        .collect();
     let shared = Arc::new(Shared {
         src_sql: tables
             .iter()
-            .map(|t| digest_select(&t.source.db, &t.source.name, &t.columns))
+            .zip(&layouts)
+            .map(|(t, l)| {
+                digest_select(
+                    &t.source.db,
+                    &t.source.name,
+                    &t.columns,
+                    l,
+                    hash,
+                    ssup.row_variable,
+                )
+            })
             .collect(),
         dst_sql: tables
             .iter()
-            .map(|t| digest_select(&t.target_db, &t.target_table, &t.target_columns))
+            .zip(&layouts)
+            .map(|(t, l)| {
+                digest_select(
+                    &t.target_db,
+                    &t.target_table,
+                    &t.target_columns,
+                    l,
+                    hash,
+                    dsup.row_variable,
+                )
+            })
             .collect(),
         tables,
         throttle: Throttle::new(opts.rows_per_second, 0),
         want_position: opts.fence.is_some(),
         max_keys: opts.max_keys_reported,
         repair: repair.is_some(),
+        fence: opts.fence.clone(),
         src: src.pool(threads, digest::session()),
         dst: dst.pool(threads, digest::session()),
     });
@@ -425,6 +542,8 @@ pub async fn verify(
             chunks_different: 0,
             error: Some(u.reason),
             notes: Vec::new(),
+            changing: 0,
+            changing_keys: Vec::new(),
         };
         r.method = if u.source.row_key().is_some() {
             "chunked-checksum"
@@ -534,9 +653,16 @@ async fn compare_all(
         drill,
         threads,
         move |w| drill_work(sh.clone(), w),
-        |(w, d): (Work, ChunkDiff)| {
+        |dr: Drilled| {
+            let (w, d) = (dr.work, dr.diff);
             let acc = &mut accs[w.table];
             let r = &mut acc.report;
+            r.changing += dr.changing;
+            for k in dr.changing_keys {
+                if r.changing_keys.len() < cap {
+                    r.changing_keys.push(k);
+                }
+            }
             if d.total() == 0 && fenced {
                 // Under live replay the change that made the digests differ was applied between
                 // the digest and the row comparison: in flight, not a difference.

@@ -1,6 +1,8 @@
 //! Object-level comparison (Huawei DRS's "object comparison"): databases, tables, columns (type,
-//! nullability, default, charset, collation, extra, generation expression, position), indexes,
-//! and for whole selected databases views, routines, triggers and events. Source objects are
+//! nullability, default, charset, collation, extra, generation expression), each table's column
+//! order (one entry per table, so an inserted column is one difference, not one per later
+//! column), indexes, foreign keys, CHECK constraints, partitioning, and for whole selected
+//! databases views, routines, triggers and events. Source objects are
 //! looked up on the target through the job's name mapping; view, routine and trigger texts have
 //! the source's qualified database and table names rewritten to the target's before comparing.
 //! Definers and event status are not compared (the structure copier may rewrite or disable them).
@@ -93,6 +95,25 @@ const TABLES: &str = "SELECT TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COLLATION FRO
     WHERE TABLE_SCHEMA = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME";
 const INDEXES: &str = "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, INDEX_TYPE \
     FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX";
+const FOREIGN_KEYS: &str = "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, \
+    k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE \
+    FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
+      ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME \
+      AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
+    WHERE k.TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL \
+    ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION";
+/// MariaDB names CHECK constraints per table (`CHECK_CONSTRAINTS.TABLE_NAME`).
+const CHECKS_MARIADB: &str = "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE \
+    FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?";
+/// MySQL 8.0.16+: per schema, the table from `TABLE_CONSTRAINTS`.
+const CHECKS_MYSQL: &str = "SELECT t.TABLE_NAME, t.CONSTRAINT_NAME, c.CHECK_CLAUSE \
+    FROM information_schema.TABLE_CONSTRAINTS t JOIN information_schema.CHECK_CONSTRAINTS c \
+      ON c.CONSTRAINT_SCHEMA = t.CONSTRAINT_SCHEMA AND c.CONSTRAINT_NAME = t.CONSTRAINT_NAME \
+    WHERE t.CONSTRAINT_SCHEMA = ? AND t.CONSTRAINT_TYPE = 'CHECK'";
+const PARTITIONS: &str = "SELECT TABLE_NAME, PARTITION_NAME, SUBPARTITION_NAME, PARTITION_METHOD, \
+    PARTITION_EXPRESSION, PARTITION_DESCRIPTION, SUBPARTITION_METHOD, SUBPARTITION_EXPRESSION \
+    FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND PARTITION_NAME IS NOT NULL \
+    ORDER BY TABLE_NAME, PARTITION_ORDINAL_POSITION, SUBPARTITION_ORDINAL_POSITION";
 const VIEWS: &str = "SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE \
     FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?";
 const ROUTINES: &str = "SELECT ROUTINE_NAME, ROUTINE_TYPE, DTD_IDENTIFIER, ROUTINE_DEFINITION, \
@@ -158,9 +179,15 @@ async fn read_side(
             );
         }
     }
+    let mut order: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
     for r in fetch(conn, COLUMNS, db, side).await? {
         if let Some(n) = name(s(&r[0])) {
-            let mut def = format!("#{} {}", s(&r[2]), s(&r[3]));
+            order
+                .entry(n.clone())
+                .or_insert_with(|| (format!("{db}.{}", s(&r[0])), Vec::new()))
+                .1
+                .push(s(&r[1]).to_string());
+            let mut def = s(&r[3]).to_string();
             def.push_str(if s(&r[4]).eq_ignore_ascii_case("YES") {
                 " NULL"
             } else {
@@ -186,6 +213,91 @@ async fn read_side(
                 (format!("{db}.{}.{}", s(&r[0]), s(&r[1])), def),
             );
         }
+    }
+    for (t, (disp, cols)) in order {
+        o.insert(("COLUMN ORDER".into(), t), (disp, cols.join(", ")));
+    }
+    // Foreign keys: columns → referenced table (through the mapping on the source) and columns.
+    struct Fk {
+        disp: String,
+        head: String,
+        cols: Vec<String>,
+        rcols: Vec<String>,
+        tail: String,
+    }
+    let mut fks: BTreeMap<(String, String), Fk> = BTreeMap::new();
+    for r in fetch(conn, FOREIGN_KEYS, db, side).await? {
+        if let Some(n) = name(s(&r[0])) {
+            let (rdb, rt) = (s(&r[3]), s(&r[4]));
+            let referenced = match m.sel.target_table(rdb, rt).filter(|_| source) {
+                Some((d, t)) => format!("{d}.{t}"),
+                None => format!("{rdb}.{rt}"),
+            };
+            let e = fks.entry((n, s(&r[1]).to_string())).or_insert_with(|| Fk {
+                disp: format!("{db}.{}.{}", s(&r[0]), s(&r[1])),
+                head: format!("REFERENCES {referenced}"),
+                cols: Vec::new(),
+                rcols: Vec::new(),
+                tail: format!("ON UPDATE {} ON DELETE {}", s(&r[6]), s(&r[7])),
+            });
+            e.cols.push(s(&r[2]).to_string());
+            e.rcols.push(s(&r[5]).to_string());
+        }
+    }
+    for ((t, c), fk) in fks {
+        o.insert(
+            ("FOREIGN KEY".into(), format!("{t}.{c}")),
+            (
+                fk.disp,
+                format!(
+                    "({}) {} ({}) {}",
+                    fk.cols.join(", "),
+                    fk.head,
+                    fk.rcols.join(", "),
+                    fk.tail
+                ),
+            ),
+        );
+    }
+    let checks = match fetch(conn, CHECKS_MARIADB, db, side).await {
+        Ok(rows) => rows,
+        Err(_) => fetch(conn, CHECKS_MYSQL, db, side).await.unwrap_or_default(),
+    };
+    for r in checks {
+        if let Some(n) = name(s(&r[0])) {
+            o.insert(
+                ("CHECK".into(), format!("{n}.{}", s(&r[1]))),
+                (format!("{db}.{}.{}", s(&r[0]), s(&r[1])), s(&r[2]).to_string()),
+            );
+        }
+    }
+    let mut parts: BTreeMap<String, (String, String, Vec<String>)> = BTreeMap::new();
+    for r in fetch(conn, PARTITIONS, db, side).await? {
+        if let Some(n) = name(s(&r[0])) {
+            let e = parts.entry(n).or_insert_with(|| {
+                let mut head = format!("{} ({})", s(&r[3]), s(&r[4]));
+                if let Some(sm) = r[6].as_deref().filter(|x| !x.is_empty()) {
+                    head.push_str(&format!(" SUBPARTITION BY {sm} ({})", s(&r[7])));
+                }
+                (format!("{db}.{}", s(&r[0])), head, Vec::new())
+            });
+            let mut p = s(&r[1]).to_string();
+            if let Some(sp) = r[2].as_deref() {
+                p.push_str(&format!("/{sp}"));
+            }
+            if let Some(d) = r[5].as_deref() {
+                p.push_str(&format!(" VALUES {d}"));
+            }
+            if e.2.last() != Some(&p) {
+                e.2.push(p);
+            }
+        }
+    }
+    for (t, (disp, head, list)) in parts {
+        o.insert(
+            ("PARTITIONING".into(), t),
+            (disp, format!("{head}: {}", list.join(", "))),
+        );
     }
     let mut idx: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
     for r in fetch(conn, INDEXES, db, side).await? {
@@ -276,6 +388,18 @@ async fn read_side(
     Ok(o)
 }
 
+/// True when two comma-separated column lists order their common columns the same way.
+fn same_order(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split(", ").collect(), b.split(", ").collect());
+    let common = |x: &[&str], y: &[&str]| -> Vec<String> {
+        x.iter()
+            .filter(|c| y.contains(c))
+            .map(|c| c.to_string())
+            .collect()
+    };
+    common(&a, &b) == common(&b, &a)
+}
+
 /// Compares the objects of the selection on both servers.
 pub async fn compare(
     src: &mut Conn,
@@ -302,7 +426,23 @@ pub async fn compare(
             }
         };
         for ((ty, key), (disp, def)) in &a {
-            match b.get(&(ty.clone(), key.clone())) {
+            let other = b.get(&(ty.clone(), key.clone()));
+            if ty == "COLUMN ORDER" {
+                // Only the order of the columns both sides have (missing or extra columns are
+                // reported as such); nothing when the target table is missing.
+                match other {
+                    Some((_, d)) if !same_order(def, d) => out.push(ObjectDiff {
+                        object_type: ty.clone(),
+                        source_name: disp.clone(),
+                        target_name: target_name(ty, key),
+                        source: Some(def.clone()),
+                        target: Some(d.clone()),
+                    }),
+                    _ => {}
+                }
+                continue;
+            }
+            match other {
                 Some((_, d)) if d == def => {}
                 other => out.push(ObjectDiff {
                     object_type: ty.clone(),
@@ -314,7 +454,7 @@ pub async fn compare(
             }
         }
         for ((ty, key), (_, def)) in &b {
-            if !a.contains_key(&(ty.clone(), key.clone())) {
+            if ty != "COLUMN ORDER" && !a.contains_key(&(ty.clone(), key.clone())) {
                 out.push(ObjectDiff {
                     object_type: ty.clone(),
                     source_name: String::new(),

@@ -71,6 +71,18 @@ pub struct TableReport {
     /// the two sides' column types print the same values differently).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Under live replay: rows written on the source during every re-check (changing
+    /// continuously). They are not compared and not counted as differences; verify again after
+    /// cut-over to compare them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub changing: u64,
+    /// The keys of the first such rows (at most `max_keys_reported`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changing_keys: Vec<Vec<String>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TableReport {
@@ -196,6 +208,32 @@ impl VerifyReport {
             for n in &t.notes {
                 let _ = writeln!(s, "    note: {n}");
             }
+            if t.changing > 0 {
+                let keys: Vec<String> = t
+                    .changing_keys
+                    .iter()
+                    .map(|k| {
+                        t.key_columns
+                            .iter()
+                            .zip(k)
+                            .map(|(c, v)| format!("{c}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "    changing continuously: {} row(s) written on the source during every re-check, \
+                     not compared (verify again after cut-over): {}{}",
+                    t.changing,
+                    keys.join("; "),
+                    if t.changing > keys.len() as u64 {
+                        "; …"
+                    } else {
+                        ""
+                    }
+                );
+            }
         }
         if !self.objects.is_empty() {
             let _ = writeln!(s, "objects that differ ({}):", self.objects.len());
@@ -240,5 +278,51 @@ pub fn clip(s: &str, n: usize) -> String {
         let mut c: String = s.chars().take(n).collect();
         c.push('…');
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changing_rows_are_listed_but_not_differences() {
+        let t = TableReport {
+            database: "d".into(),
+            table: "t".into(),
+            target_database: "d".into(),
+            target_table: "t".into(),
+            rows_compared: 10,
+            target_rows: 10,
+            only_in_source: 0,
+            only_in_target: 0,
+            different: 0,
+            key_columns: vec!["id".into()],
+            keys: Vec::new(),
+            method: "chunked-checksum".into(),
+            chunks: 1,
+            chunks_compared: 1,
+            chunks_different: 0,
+            error: None,
+            notes: Vec::new(),
+            changing: 2,
+            changing_keys: vec![vec!["1".into()]],
+        };
+        assert!(t.consistent());
+        let r = VerifyReport {
+            consistent: true,
+            tables: vec![t],
+            objects: Vec::new(),
+            elapsed_ms: 5,
+        };
+        let text = r.render_text();
+        assert!(
+            text.contains("changing continuously: 2 row(s)") && text.contains("id=1; …"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(json["tables"][0]["changing"], 2);
+        let back: VerifyReport = serde_json::from_value(json).unwrap_or_else(|_| r.clone());
+        assert_eq!(back, r);
     }
 }

@@ -7,6 +7,7 @@ use anyhow::Result;
 use common::*;
 use ferry_testkit::{connect, exec, source, table_digest, target};
 use ferry_verify::DiffKind;
+use ferry_verify::{RowHash, VerifyOptions};
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 
@@ -26,7 +27,21 @@ async fn float_of(c: &mut mysql_async::Conn, sql: &str) -> Result<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_family_is_compared_exactly_and_repaired() -> Result<()> {
-    let db = "fv_types";
+    every_type_family(RowHash::Auto, "fv_types").await
+}
+
+/// The same with each row hash forced: the CRC32 pair (MariaDB 10.8+) and the MD5 prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_family_under_each_row_hash() -> Result<()> {
+    every_type_family(RowHash::Crc32Pair, "fv_types_crc").await?;
+    every_type_family(RowHash::Md5, "fv_types_md5").await
+}
+
+async fn every_type_family(hash: RowHash, db: &str) -> Result<()> {
+    let opts = |n: u64| VerifyOptions {
+        row_hash: hash,
+        ..opts(n)
+    };
     let (mut s, mut d) = both(db, DDL).await?;
     // The neighbouring FLOAT and DOUBLE of rows 12 and 13, written exactly.
     let Value::Float(f) = float_of(&mut s, "SELECT f FROM t WHERE id = 12").await? else {
