@@ -111,6 +111,44 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new("InternalError", message)
     }
+    /// The body is larger than the server accepts (`[limits] max_body_bytes`).
+    pub fn request_size_limit_exceeded(limit_bytes: usize) -> Self {
+        Self::new(
+            "RequestSizeLimitExceeded",
+            format!("the request body is larger than {limit_bytes} bytes (limits.max_body_bytes)"),
+        )
+    }
+    /// More calls of an action per second than its limit allows.
+    pub fn request_limit_exceeded(action: &str, per_second: u32) -> Self {
+        Self::new(
+            "RequestLimitExceeded",
+            format!("more than {per_second} calls of {action} per second; slow down and retry in a second"),
+        )
+    }
+    /// The `Authorization` header is missing or not of the TC3-HMAC-SHA256 form.
+    pub fn invalid_authorization(message: impl Into<String>) -> Self {
+        Self::new("AuthFailure.InvalidAuthorization", message)
+    }
+    /// No configured credential has this SecretId.
+    pub fn secret_id_not_found() -> Self {
+        Self::new(
+            "AuthFailure.SecretIdNotFound",
+            "the SecretId is not known to this server; use a key pair from its configuration or \
+             its data directory's credentials.toml",
+        )
+    }
+    /// The signature does not match the request.
+    pub fn signature_failure(message: impl Into<String>) -> Self {
+        Self::new("AuthFailure.SignatureFailure", message)
+    }
+    /// The request's timestamp is too far from the server's clock.
+    pub fn signature_expire(message: impl Into<String>) -> Self {
+        Self::new("AuthFailure.SignatureExpire", message)
+    }
+    /// An HTTP method or path the API does not serve.
+    pub fn unsupported_protocol(message: impl Into<String>) -> Self {
+        Self::new("UnsupportedProtocol", message)
+    }
 }
 
 /// Serves the actions of the API versions it knows.

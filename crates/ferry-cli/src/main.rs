@@ -2,12 +2,15 @@
 //!
 //! `ferry run JOB_FILE` runs a migration job in the foreground with live progress;
 //! `ferry check JOB_FILE` runs the pre-check items; `ferry validate JOB_FILE` checks a job file
-//! and prints what it would do.
+//! and prints what it would do; `ferry serve` runs the HTTP API server (Tencent Cloud API 3.0
+//! compatible) and `ferry api ACTION` calls it.
 
+mod api;
 mod check;
 mod loadgen;
 mod progress;
 mod run;
+mod serve;
 mod verify;
 
 use std::path::PathBuf;
@@ -18,9 +21,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version, about)]
 struct Cli {
-    /// Log format on stderr.
-    #[arg(long, value_enum, default_value = "text", global = true)]
-    log_format: LogFormat,
+    /// Log format on stderr [default: text; `ferry serve`: `[log] format` of its config file].
+    #[arg(long, value_enum, global = true)]
+    log_format: Option<LogFormat>,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -119,6 +122,18 @@ enum Command {
         /// The job file (.json or .toml).
         job_file: PathBuf,
     },
+    /// Run the HTTP API server: the DTS migration API (2018-03-30 and 2021-12-06), wire-compatible
+    /// with Tencent Cloud API 3.0 clients and SDKs.
+    ///
+    /// Prints `ferry serve: listening on http://ADDR (…)` once it accepts calls. When no API key
+    /// pair is configured it generates one into DATA_DIR/credentials.toml and says so. SIGTERM or
+    /// SIGINT stops it: running jobs stop at a safe point and resume on the next start.
+    Serve(serve::ServeArgs),
+    /// Call an API action of `ferry serve` (signed with TC3-HMAC-SHA256) and print the Response.
+    ///
+    /// Exit status 0 on success, 1 when the Response has an Error (code and message also on
+    /// stderr) or the server cannot be reached.
+    Api(api::ApiArgs),
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {
@@ -130,8 +145,33 @@ fn init_logging(format: LogFormat, verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    install_logging(format, filter, true);
+}
+
+/// `ferry serve`'s logging: the level and format of its merged configuration (flags >
+/// environment > file), `info` by default so that every API call is logged.
+fn init_serve_logging(config: &ferry_api::ServerConfig) -> Result<(), String> {
+    let level = config.log.level.as_deref().unwrap_or("info,mysql_async=off");
+    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| {
+        format!("log.level {level:?} is not a valid filter ({e}); use e.g. \"info\" or \"info,ferry_replay=debug\"")
+    })?;
+    let format = match config.log.format {
+        ferry_api::config::LogFormat::Text => LogFormat::Text,
+        ferry_api::config::LogFormat::Json => LogFormat::Json,
+    };
+    // No colour codes when stderr goes to a file or a log collector.
+    install_logging(
+        format,
+        filter,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    );
+    Ok(())
+}
+
+fn install_logging(format: LogFormat, filter: tracing_subscriber::EnvFilter, ansi: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -141,7 +181,30 @@ fn init_logging(format: LogFormat, verbose: u8) {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, cli.verbose);
+    let serve_config = match &cli.command {
+        Command::Serve(args) => {
+            let log_format = cli.log_format.map(|f| match f {
+                LogFormat::Text => ferry_api::config::LogFormat::Text,
+                LogFormat::Json => ferry_api::config::LogFormat::Json,
+            });
+            let loaded = serve::load_config(args, log_format, cli.verbose).and_then(|config| {
+                init_serve_logging(&config)
+                    .map(|()| config)
+                    .map_err(anyhow::Error::msg)
+            });
+            match loaded {
+                Ok(config) => Some(config),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        }
+        _ => {
+            init_logging(cli.log_format.unwrap_or(LogFormat::Text), cli.verbose);
+            None
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -160,6 +223,11 @@ fn main() -> std::process::ExitCode {
             } => run::run(&job_file, restart, progress, skip_check, complete_when_caught_up).await,
             Command::Check { job_file, json, all } => check::check(&job_file, json, all).await,
             Command::Validate { job_file } => run::validate(&job_file),
+            Command::Serve(_) => match serve_config {
+                Some(config) => serve::serve(config).await,
+                None => Err(anyhow::anyhow!("the server configuration was not loaded")),
+            },
+            Command::Api(args) => api::api(args).await,
             Command::Loadgen(args) => loadgen::loadgen(args).await,
             Command::Verify {
                 job_file,

@@ -1,5 +1,15 @@
 //! The job service behind `ferry serve`: jobs, their steps and progress in an SQLite database in
-//! the data directory, the job manager that runs them, and the DTS API actions over them.
+//! the data directory ([`store`]), the status machine ([`status`]), the job manager that runs
+//! checks, jobs and compare tasks ([`manager`], [`detail`]), the DTS API actions over them
+//! ([`actions`]) and the Prometheus metrics ([`metrics`]).
+
+pub mod actions;
+pub mod detail;
+pub mod error;
+pub mod manager;
+pub mod metrics;
+pub mod status;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,12 +17,11 @@ use std::sync::Arc;
 use ferry_api::{ActionHandler, ActionInfo, ApiCall, ApiError, BoxFuture};
 use serde_json::{Map, Value};
 
-/// Errors opening or running the service.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error("the data directory {path}: {message}")]
-    DataDir { path: PathBuf, message: String },
-}
+pub use error::ServiceError;
+pub use status::JobStatus;
+
+use crate::manager::Manager;
+use crate::store::Store;
 
 /// Settings of the service (from `ferry.toml` `[jobs]`).
 #[derive(Debug, Clone)]
@@ -29,34 +38,49 @@ impl Default for ServiceOptions {
 
 /// The job service.
 pub struct Service {
-    _data_dir: PathBuf,
-    _options: ServiceOptions,
+    data_dir: PathBuf,
+    manager: Arc<Manager>,
 }
 
 impl Service {
     /// Opens (creating when absent) the job store in `data_dir` and resumes the jobs that were
     /// running when the server last stopped.
     pub async fn open(data_dir: &Path, options: ServiceOptions) -> Result<Arc<Service>, ServiceError> {
+        let store = Store::open(data_dir).await?;
+        let manager = Manager::new(store, options.max_running_jobs);
+        manager.resume_all().await?;
         Ok(Arc::new(Service {
-            _data_dir: data_dir.to_path_buf(),
-            _options: options,
+            data_dir: data_dir.to_path_buf(),
+            manager,
         }))
     }
 
     /// Stops the running jobs at a safe point (they resume on the next start).
-    pub async fn shutdown(&self) {}
+    pub async fn shutdown(&self) {
+        self.manager.shutdown().await;
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The job manager (for tests and the binary).
+    pub fn manager(&self) -> &Arc<Manager> {
+        &self.manager
+    }
 }
 
 impl ActionHandler for Service {
     fn lookup(&self, version: &str, action: &str) -> Result<ActionInfo, ApiError> {
-        Err(ApiError::invalid_action(action, version))
+        actions::lookup(version, action)
     }
 
     fn handle(&self, call: ApiCall) -> BoxFuture<'_, Result<Map<String, Value>, ApiError>> {
-        Box::pin(async move { Err(ApiError::invalid_action(&call.action, &call.version)) })
+        Box::pin(async move { actions::handle(&self.manager, call).await })
     }
 
     fn metrics(&self) -> BoxFuture<'_, String> {
-        Box::pin(async { String::new() })
+        Box::pin(async move { metrics::render(&self.manager).await })
     }
 }

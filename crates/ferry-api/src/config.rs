@@ -1,0 +1,441 @@
+//! The `ferry serve` configuration: the `ferry.toml` file (every key optional, unknown keys
+//! refused with the key's name), environment variables and command-line flags, merged with
+//! precedence flags > environment > file > defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::credentials::KeyPair;
+use crate::error::Error;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "ferry-data";
+
+/// Environment variables read by [`ConfigOverrides::from_env`] and [`env_credentials`].
+pub const ENV_LISTEN: &str = "FERRY_LISTEN";
+pub const ENV_DATA_DIR: &str = "FERRY_DATA_DIR";
+pub const ENV_LOG_FORMAT: &str = "FERRY_LOG_FORMAT";
+pub const ENV_LOG_LEVEL: &str = "FERRY_LOG";
+pub const ENV_SECRET_ID: &str = "FERRY_SECRET_ID";
+pub const ENV_SECRET_KEY: &str = "FERRY_SECRET_KEY";
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// `text` or `json`.
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        match s {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+/// The whole configuration, defaults filled in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `IP:PORT` to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The data directory (job store, generated credentials).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Serve HTTPS with this certificate and key.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// API key pairs; `FERRY_SECRET_ID`/`FERRY_SECRET_KEY` add one.
+    #[serde(default)]
+    pub credentials: Vec<KeyPair>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub jobs: JobsConfig,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive, e.g. `info,ferry_replay=debug`.
+    #[serde(default)]
+    pub level: Option<String>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Calls per second per action; unset: the action's own limit (Tencent's: 20).
+    #[serde(default)]
+    pub requests_per_second: Option<u32>,
+    /// Calls per second of each `Describe*` action; unset: the action's own limit (50 for
+    /// DescribeMigrateJobs).
+    #[serde(default)]
+    pub describe_requests_per_second: Option<u32>,
+    /// Larger bodies are answered `RequestSizeLimitExceeded`.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Requests whose timestamp is further from the server's clock are answered
+    /// `AuthFailure.SignatureExpire`.
+    #[serde(default = "default_skew")]
+    pub signature_max_skew_seconds: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            requests_per_second: None,
+            describe_requests_per_second: None,
+            max_body_bytes: default_max_body_bytes(),
+            signature_max_skew_seconds: default_skew(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The rate limit of `action`: the configured value for its kind when set, else the
+    /// handler's (`handler_limit`).
+    pub fn requests_per_second_for(&self, action: &str, handler_limit: u32) -> u32 {
+        let configured = if action.starts_with("Describe") {
+            self.describe_requests_per_second
+        } else {
+            self.requests_per_second
+        };
+        configured.unwrap_or(handler_limit).max(1)
+    }
+}
+
+/// `[jobs]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Jobs running at once.
+    #[serde(default = "default_max_running")]
+    pub max_running: usize,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            max_running: default_max_running(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_string()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_DATA_DIR)
+}
+fn default_max_body_bytes() -> usize {
+    1_048_576
+}
+fn default_skew() -> u64 {
+    300
+}
+fn default_max_running() -> usize {
+    4
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            log: LogConfig::default(),
+            tls: None,
+            credentials: Vec::new(),
+            limits: LimitsConfig::default(),
+            jobs: JobsConfig::default(),
+        }
+    }
+}
+
+/// Settings given on the command line or in the environment; `None` leaves the file's value.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOverrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+}
+
+impl ConfigOverrides {
+    /// `FERRY_LISTEN`, `FERRY_DATA_DIR`, `FERRY_LOG_FORMAT` (text|json), `FERRY_LOG` (level).
+    pub fn from_env() -> Result<ConfigOverrides, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// As [`ConfigOverrides::from_env`], reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ConfigOverrides, Error> {
+        let nonempty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let log_format = match nonempty(ENV_LOG_FORMAT) {
+            None => None,
+            Some(v) => Some(LogFormat::parse(v.trim()).ok_or_else(|| Error::ConfigValue {
+                setting: ENV_LOG_FORMAT.to_string(),
+                message: format!("{v:?} is not a log format; use text or json"),
+            })?),
+        };
+        Ok(ConfigOverrides {
+            listen: nonempty(ENV_LISTEN),
+            data_dir: nonempty(ENV_DATA_DIR).map(PathBuf::from),
+            log_format,
+            log_level: nonempty(ENV_LOG_LEVEL),
+        })
+    }
+}
+
+/// The key pair of `FERRY_SECRET_ID` / `FERRY_SECRET_KEY`, when both are set; an error when only
+/// one is.
+pub fn env_credentials(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<KeyPair>, Error> {
+    let id = lookup(ENV_SECRET_ID).filter(|v| !v.is_empty());
+    let key = lookup(ENV_SECRET_KEY).filter(|v| !v.is_empty());
+    match (id, key) {
+        (Some(secret_id), Some(secret_key)) => Ok(Some(KeyPair {
+            secret_id,
+            secret_key,
+        })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(Error::ConfigValue {
+            setting: ENV_SECRET_KEY.to_string(),
+            message: format!("{ENV_SECRET_ID} is set but {ENV_SECRET_KEY} is not; set both or neither"),
+        }),
+        (None, Some(_)) => Err(Error::ConfigValue {
+            setting: ENV_SECRET_ID.to_string(),
+            message: format!("{ENV_SECRET_KEY} is set but {ENV_SECRET_ID} is not; set both or neither"),
+        }),
+    }
+}
+
+impl ServerConfig {
+    /// Parses and checks the text of a config file (`path` names it in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<ServerConfig, Error> {
+        let config: ServerConfig = toml::from_str(text).map_err(|e| Error::ConfigFile {
+            path: path.to_path_buf(),
+            message: format!(
+                "{}; fix or remove that key (the keys are listed in docs/operations.md)",
+                e.to_string().trim_end()
+            ),
+        })?;
+        config.validate().map_err(|e| match e {
+            Error::ConfigValue { setting, message } => Error::ConfigFile {
+                path: path.to_path_buf(),
+                message: format!("{setting}: {message}"),
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// Reads the config file, or the defaults when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<ServerConfig, Error> {
+        let Some(path) = path else {
+            return Ok(ServerConfig::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| Error::ConfigFile {
+            path: path.to_path_buf(),
+            message: format!("cannot be read: {e}; check the path given with --config"),
+        })?;
+        ServerConfig::parse(&text, path)
+    }
+
+    /// Applies flags or environment settings over this configuration, then checks it.
+    pub fn apply(&mut self, overrides: &ConfigOverrides) -> Result<(), Error> {
+        if let Some(listen) = &overrides.listen {
+            self.listen = listen.clone();
+        }
+        if let Some(dir) = &overrides.data_dir {
+            self.data_dir = dir.clone();
+        }
+        if let Some(format) = overrides.log_format {
+            self.log.format = format;
+        }
+        if let Some(level) = &overrides.log_level {
+            self.log.level = Some(level.clone());
+        }
+        self.validate()
+    }
+
+    /// The listen address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, Error> {
+        self.listen.trim().parse().map_err(|_| Error::ConfigValue {
+            setting: "listen".to_string(),
+            message: format!(
+                "{:?} is not an address like 127.0.0.1:8080 (IP:PORT; port 0 picks a free port)",
+                self.listen
+            ),
+        })
+    }
+
+    /// Checks values that the file's types alone do not.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |setting: &str, message: String| Error::ConfigValue {
+            setting: setting.to_string(),
+            message,
+        };
+        self.listen_addr()?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(bad("data_dir", "is empty; give a directory path".to_string()));
+        }
+        for (name, value) in [
+            ("limits.requests_per_second", self.limits.requests_per_second),
+            (
+                "limits.describe_requests_per_second",
+                self.limits.describe_requests_per_second,
+            ),
+        ] {
+            if value == Some(0) {
+                return Err(bad(name, "must be at least 1".to_string()));
+            }
+        }
+        if self.limits.max_body_bytes < 1024 {
+            return Err(bad(
+                "limits.max_body_bytes",
+                format!("{} is too small; use at least 1024", self.limits.max_body_bytes),
+            ));
+        }
+        if self.limits.signature_max_skew_seconds == 0 {
+            return Err(bad(
+                "limits.signature_max_skew_seconds",
+                "must be at least 1".to_string(),
+            ));
+        }
+        if self.jobs.max_running == 0 {
+            return Err(bad("jobs.max_running", "must be at least 1".to_string()));
+        }
+        for (i, pair) in self.credentials.iter().enumerate() {
+            if pair.secret_id.trim().is_empty() || pair.secret_key.is_empty() {
+                return Err(bad(
+                    &format!("credentials[{i}]"),
+                    "secret_id and secret_key must not be empty".to_string(),
+                ));
+            }
+            if pair.secret_id.trim() != pair.secret_id {
+                return Err(bad(
+                    &format!("credentials[{i}].secret_id"),
+                    "has spaces around it; remove them".to_string(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_file_parses() {
+        let text = r#"
+listen = "0.0.0.0:9000"
+data_dir = "/var/lib/ferry"
+[log]
+format = "json"
+level = "info,ferry_replay=debug"
+[tls]
+cert = "tls/cert.pem"
+key = "tls/key.pem"
+[[credentials]]
+secret_id = "AKIDexample"
+secret_key = "example-secret-key"
+[limits]
+requests_per_second = 20
+describe_requests_per_second = 50
+max_body_bytes = 1048576
+signature_max_skew_seconds = 300
+[jobs]
+max_running = 4
+"#;
+        let c = ServerConfig::parse(text, Path::new("ferry.toml")).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.credentials.len(), 1);
+        assert_eq!(c.limits.requests_per_second_for("DescribeMigrateJobs", 7), 50);
+        assert_eq!(c.limits.requests_per_second_for("CreateMigrateJob", 7), 20);
+        assert!(
+            !format!("{c:?}").contains("example-secret-key"),
+            "Debug hides keys"
+        );
+    }
+
+    #[test]
+    fn defaults_and_precedence() {
+        let mut c = ServerConfig::parse("", Path::new("f.toml")).unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.limits.max_body_bytes, 1_048_576);
+        assert_eq!(c.limits.requests_per_second_for("CreateMigrateJob", 20), 20);
+        let env = ConfigOverrides::from_lookup(|n| match n {
+            ENV_LISTEN => Some("127.0.0.1:1".into()),
+            ENV_LOG_FORMAT => Some("json".into()),
+            _ => None,
+        })
+        .unwrap();
+        c.apply(&env).unwrap();
+        c.apply(&ConfigOverrides {
+            listen: Some("127.0.0.1:2".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:2");
+        assert_eq!(c.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_fix() {
+        let err = ServerConfig::parse("lisen = \"x\"", Path::new("ferry.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ferry.toml") && err.contains("lisen") && err.contains("fix"),
+            "{err}"
+        );
+        let err = ServerConfig::parse("[limits]\nmax_requests = 1", Path::new("f.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_requests"), "{err}");
+        let err = ServerConfig::parse("listen = \"localhost\"", Path::new("f.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen") && err.contains("127.0.0.1:8080"), "{err}");
+        let err = ServerConfig::parse("[tls]\ncert = \"c.pem\"", Path::new("f.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key"), "{err}");
+        let err = ServerConfig::parse("[jobs]\nmax_running = 0", Path::new("f.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jobs.max_running"), "{err}");
+        assert!(ConfigOverrides::from_lookup(|n| (n == ENV_LOG_FORMAT).then(|| "xml".into())).is_err());
+        assert!(env_credentials(|n| (n == ENV_SECRET_ID).then(|| "AKID".into())).is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! `ferry serve`: the HTTP API server. Loads the configuration (flags > environment > file >
+//! defaults), the API credentials (configured, or generated into the data directory), opens the
+//! job service on the data directory, serves the Tencent Cloud API 3.0-compatible API and, on
+//! SIGTERM or SIGINT, stops accepting calls, lets the job service stop its jobs at a safe point
+//! and exits 0.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context as _, Result};
+use ferry_api::config::{ConfigOverrides, LogFormat, ServerConfig};
+use ferry_api::credentials::{self, CredentialSource};
+use ferry_api::server::{self, ServerOptions};
+use ferry_api::ActionHandler;
+use ferry_service::{Service, ServiceOptions};
+
+/// The API versions served, as printed at start.
+const API_VERSIONS: &str = "2018-03-30, 2021-12-06";
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The configuration file (ferry.toml; see config/ferry.toml).
+    #[arg(long, value_name = "FILE", env = "FERRY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on, IP:PORT (port 0 picks a free one) [default: 127.0.0.1:8080].
+    /// Environment: FERRY_LISTEN.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The data directory (job store, generated credentials) [default: ferry-data].
+    /// Environment: FERRY_DATA_DIR.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+/// The configuration of this start: file, then environment, then flags. `log_format` and
+/// `verbose` are the global flags.
+pub fn load_config(args: &ServeArgs, log_format: Option<LogFormat>, verbose: u8) -> Result<ServerConfig> {
+    let mut config = ServerConfig::load(args.config.as_deref())?;
+    config.apply(&ConfigOverrides::from_env()?)?;
+    let level = match verbose {
+        0 => None,
+        1 => Some("debug,mysql_async=warn,hyper=info".to_string()),
+        _ => Some("debug".to_string()),
+    };
+    config.apply(&ConfigOverrides {
+        listen: args.listen.clone(),
+        data_dir: args.data_dir.clone(),
+        log_format,
+        log_level: level,
+    })?;
+    Ok(config)
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
+    let addr = config.listen_addr()?;
+    let data_dir = config.data_dir.clone();
+    let env_pair = ferry_api::config::env_credentials(|name| std::env::var(name).ok())?;
+    let (dir, configured) = (data_dir.clone(), config.credentials.clone());
+    // File work off the async threads.
+    let (store, source) = tokio::task::spawn_blocking(move || {
+        credentials::ensure_data_dir(&dir)?;
+        credentials::resolve(&configured, env_pair, &dir)
+    })
+    .await??;
+
+    let service = Service::open(
+        &data_dir,
+        ServiceOptions {
+            max_running_jobs: config.jobs.max_running,
+        },
+    )
+    .await
+    .map_err(|e| {
+        anyhow!("{e}; check the directory's permissions and free space, or choose another with --data-dir")
+    })?;
+    let handler: Arc<dyn ActionHandler> = service.clone();
+    let bound = match server::bind(
+        addr,
+        handler,
+        ServerOptions {
+            limits: config.limits.clone(),
+            credentials: store.clone(),
+            tls: config.tls.clone(),
+        },
+    )
+    .await
+    {
+        Ok(bound) => bound,
+        Err(e) => {
+            service.shutdown().await;
+            return Err(e.into());
+        }
+    };
+
+    match &source {
+        CredentialSource::Generated { path, secret_id } => println!(
+            "ferry serve: generated an API key pair (SecretId {secret_id}) in {}; clients sign \
+             with it (`ferry api --data-dir {}` reads it)",
+            path.display(),
+            data_dir.display()
+        ),
+        CredentialSource::DataDir(path) => {
+            tracing::info!(path = %path.display(), "using the API key pair of the data directory")
+        }
+        CredentialSource::Configured => {
+            tracing::info!(secret_ids = ?store.secret_ids(), "using the configured API key pairs")
+        }
+    }
+    // The listening line comes last: whoever waits for it has seen everything printed before.
+    println!(
+        "ferry serve: listening on {} (API versions {API_VERSIONS})",
+        bound.url()
+    );
+    tracing::info!(
+        listen = %bound.local_addr(),
+        data_dir = %data_dir.display(),
+        tls = config.tls.is_some(),
+        "ferry serve started"
+    );
+
+    let served = bound.serve(shutdown_signal()).await;
+    tracing::info!("stopping: waiting for running jobs to reach a safe point");
+    service.shutdown().await;
+    served.context("the API server stopped")?;
+    tracing::info!("ferry serve stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the server");
+            None
+        }
+    };
+    let term_recv = async {
+        match term.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        () = term_recv => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,227 @@
+//! The job service through the real `ferry serve` binary over HTTP (`ferry_api::Client`, signed
+//! TC3-HMAC-SHA256): a MigrateType 3 job while a writer commits on the source; `ferry serve` is
+//! killed with SIGKILL in the middle of the full load, started again on the same data directory,
+//! and the job resumes, catches up (8), is completed (9), and the target equals the source exactly
+//! once. Only databases named `svc_api_*` are touched.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+use ferry_api::Client;
+use ferry_testkit::{connect, source, target, wait_until};
+use mysql_async::prelude::Queryable;
+use serde_json::{json, Value};
+
+const DB: &str = "svc_api_kill";
+const SECRET_ID: &str = "AKIDferryapijobstest";
+const SECRET_KEY: &str = "ferry-api-jobs-test-key";
+
+/// A running `ferry serve` on 127.0.0.1:0.
+struct Serve {
+    child: Child,
+    url: String,
+}
+
+impl Serve {
+    fn start(data_dir: &Path) -> Result<Serve> {
+        let log = std::fs::File::create(data_dir.with_extension("log"))?;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("FERRY_CONFIG")
+            .env_remove("FERRY_LISTEN")
+            .env_remove("FERRY_DATA_DIR")
+            .env("FERRY_SECRET_ID", SECRET_ID)
+            .env("FERRY_SECRET_KEY", SECRET_KEY)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()?;
+        let out = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        loop {
+            match rx.recv_timeout(Duration::from_secs(120)) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("ferry serve: listening on ") {
+                        let url = rest.split_whitespace().next().unwrap_or_default().to_string();
+                        return Ok(Serve { child, url });
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!(
+                        "ferry serve did not start ({e}): {}",
+                        std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client::new(self.url.clone(), SECRET_ID, SECRET_KEY)
+    }
+
+    /// SIGKILL: no chance to stop anything cleanly.
+    fn kill9(mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+async fn call(c: &Client, action: &str, params: Value) -> Result<Value> {
+    c.call("2018-03-30", action, params)
+        .await
+        .map_err(|e| anyhow!("{action}: {e}"))
+}
+
+async fn job_info(c: &Client, id: &str) -> Result<Value> {
+    let r = call(c, "DescribeMigrateJobs", json!({"JobId": id})).await?;
+    r["JobList"]
+        .get(0)
+        .cloned()
+        .ok_or_else(|| anyhow!("job {id} not listed: {r}"))
+}
+
+async fn wait_status(c: &Client, id: &str, want: i64, secs: u64) -> Result<()> {
+    wait_until(secs, &format!("status {want}"), || async {
+        let i = job_info(c, id).await?;
+        let s = i["Status"].as_i64().unwrap_or(0);
+        if s != want && matches!(s, 5 | 9 | 10) {
+            bail!(
+                "the job ended in {s} while waiting for {want}: {}",
+                i["ErrorInfo"]
+            );
+        }
+        Ok(s == want)
+    })
+    .await
+}
+
+fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
+    tokio::spawn(async move {
+        let mut c = connect(&source()).await?;
+        let mut i = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            i += 1;
+            c.query_drop(format!(
+                "START TRANSACTION; UPDATE {DB}.counter SET n = n + 1 WHERE id = 1; \
+                 INSERT INTO {DB}.journal (v, pad) VALUES ({i}, REPEAT('j', {})); COMMIT",
+                i % 200
+            ))
+            .await?;
+            commits.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    })
+}
+
+fn data_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ferry-api-jobs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_during_full_load_resumes_and_completes() -> Result<()> {
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    ferry_testkit::fresh_db(&mut s, DB).await?;
+    ferry_testkit::drop_dbs(&mut t, &[DB]).await?;
+    ferry_testkit::exec(
+        &mut s,
+        &format!(
+            "USE {DB}; CREATE TABLE counter (id INT PRIMARY KEY, n BIGINT NOT NULL); INSERT INTO counter VALUES (1, 0); \
+             CREATE TABLE journal (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, pad VARCHAR(200)); \
+             CREATE TABLE bulk (id INT PRIMARY KEY, x VARCHAR(64)); INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_80000"
+        ),
+    )
+    .await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = Arc::new(AtomicU64::new(0));
+    let w = writer(stop.clone(), commits.clone());
+
+    let dir = data_dir();
+    let serve = Serve::start(&dir)?;
+    let c = serve.client();
+    let (src, dst) = (source(), target());
+    let request = json!({
+        "JobName": "api-kill",
+        "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 5},
+        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
+        "SrcInfo": {"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()},
+        "DstDatabaseType": "mysql", "DstAccessType": "extranet",
+        "DstInfo": {"Ip": dst.host, "Port": dst.port, "User": dst.user, "Password": dst.password.expose()},
+        "DatabaseInfo": json!([{"Database": DB}]).to_string(),
+        // Slow enough to be killed in the middle of the full load.
+        "Ferry": {"ChunkRows": 1000, "Threads": 2, "RowsPerSecond": 20000},
+    });
+    let id = call(&c, "CreateMigrateJob", request).await?["JobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    call(&c, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
+    wait_status(&c, &id, 4, 120).await?;
+    call(&c, "StartMigrateJob", json!({"JobId": id})).await?;
+    wait_until(120, "the full load to be under way", || async {
+        let d = job_info(&c, &id).await?["Detail"].clone();
+        let p: u64 = d["CurrentStepProgress"]
+            .as_str()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        Ok(d["StepNow"] == 2 && p >= 10)
+    })
+    .await?;
+    serve.kill9()?;
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join("ferry.db"))?.permissions());
+    assert_eq!(mode & 0o777, 0o600, "ferry.db holds passwords");
+
+    let serve = Serve::start(&dir)?;
+    let c = serve.client();
+    assert_eq!(job_info(&c, &id).await?["Status"], 7, "the job resumes running");
+    wait_status(&c, &id, 8, 600).await?;
+    let ready = job_info(&c, &id).await?;
+    assert_eq!(ready["Detail"]["StepInfo"][3]["StepId"], "incremental");
+    assert!(ready["Detail"]["SecondsBehindMaster"].is_u64());
+    assert_eq!(ready["SrcInfo"]["Password"], "");
+    stop.store(true, Ordering::SeqCst);
+    w.await??;
+    call(&c, "CompleteMigrateJob", json!({"JobId": id})).await?;
+    wait_status(&c, &id, 9, 300).await?;
+
+    let a = ferry_testkit::db_digest(&mut s, DB).await?;
+    let b = ferry_testkit::db_digest(&mut t, DB).await?;
+    assert_eq!(a, b, "source and target differ");
+    let n: u64 = ferry_testkit::scalar(&mut t, &format!("SELECT n FROM {DB}.counter WHERE id = 1")).await?;
+    let rows: u64 =
+        ferry_testkit::scalar(&mut t, &format!("SELECT COUNT(DISTINCT v) FROM {DB}.journal")).await?;
+    let total = commits.load(Ordering::SeqCst);
+    assert_eq!((n, rows), (total, total), "exactly once");
+    drop(serve);
+    ferry_testkit::drop_dbs(&mut s, &[DB]).await?;
+    ferry_testkit::drop_dbs(&mut t, &[DB]).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

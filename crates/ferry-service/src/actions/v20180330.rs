@@ -1,0 +1,517 @@
+//! The nine actions of Tencent DTS API 2018-03-30 (CreateMigrateJob, ModifyMigrateJob,
+//! CreateMigrateCheckJob, DescribeMigrateCheckJob, StartMigrateJob, StopMigrateJob,
+//! CompleteMigrateJob, DeleteMigrateJob, DescribeMigrateJobs) with the documented fields and
+//! types; the status rules are in [`crate::status`].
+//!
+//! - CreateMigrateJob takes Ferry's extensions too (`SrcInfo`/`DstInfo` `User` and `Password`,
+//!   `DatabaseInfo` renames, the `Ferry` object; see `docs/job-file.md`); cloud-only fields
+//!   (`AccessKey`, `VpcId`, `Tags`, `SrcNodeType`, …) are accepted and ignored.
+//! - DescribeMigrateJobs: `JobId` and `JobName` filter by exact match; the default order is
+//!   `CreateTime` `DESC` (ties in creation order); `TagFilters` is accepted and ignored. Running
+//!   jobs show their live detail (steps, progress, lag), others the detail last saved. Passwords come back as `""`; times as `yyyy-mm-dd hh:mm:ss` (UTC) or
+//!   `0000-00-00 00:00:00`; `DatabaseInfo` as a JSON array (`[]` for a whole instance);
+//!   `ErrorInfo` (from the SDK's model) carries the error of a failed job.
+
+use std::sync::Arc;
+
+use ferry_api::{ApiCall, ApiError};
+use ferry_job::spec::MigrateJobRequest;
+use serde_json::{json, Map, Value};
+
+use super::params::{check, int_of, opt, req, str_of, Field, Ty};
+use super::{fmt_time, new_job_id, ZERO_TIME};
+use crate::detail::Detail;
+use crate::manager::{spec_request, types_of, Manager};
+use crate::status::{JobStatus, Operation};
+use crate::store::{now, CheckState, JobRow, Limits, Patch};
+
+/// Actions and their rate limits (requests per second).
+pub const ACTIONS: &[(&str, u32)] = &[
+    ("CreateMigrateJob", 20),
+    ("ModifyMigrateJob", 20),
+    ("CreateMigrateCheckJob", 20),
+    ("DescribeMigrateCheckJob", 20),
+    ("StartMigrateJob", 20),
+    ("StopMigrateJob", 20),
+    ("CompleteMigrateJob", 20),
+    ("DeleteMigrateJob", 20),
+    ("DescribeMigrateJobs", 50),
+];
+
+const ACCESS_TYPES: &[&str] = &[
+    "extranet",
+    "cvm",
+    "dcg",
+    "vpncloud",
+    "vpnselfbuild",
+    "vpnselbuild",
+    "cdb",
+    "ccn",
+    "intranet",
+    "vpc",
+];
+const DB_TYPES: &[&str] = &["mysql", "mariadb", "percona"];
+
+const CONSISTENCY_PARAMS: &[Field] = &[
+    req("SelectRowsPerTable", Ty::Int(0, 100)),
+    req("TablesSelectAll", Ty::Int(0, 100)),
+    req("TablesSelectCount", Ty::Int(0, 100)),
+];
+
+const MIGRATE_OPTION: &[Field] = &[
+    req("RunMode", Ty::IntIn(&[1, 2])),
+    opt("ExpectTime", Ty::Str),
+    req("MigrateType", Ty::IntIn(&[1, 2, 3])),
+    opt("MigrateObject", Ty::IntIn(&[1, 2])),
+    opt("ConsistencyType", Ty::IntIn(&[1, 2, 3, 4, 5])),
+    opt("IsOverrideRoot", Ty::IntIn(&[0, 1])),
+    opt("ExternParams", Ty::Str),
+    opt("ConsistencyParams", Ty::Obj(CONSISTENCY_PARAMS)),
+];
+
+const ENDPOINT: &[Field] = &[
+    opt("AccessKey", Ty::Str),
+    opt("Ip", Ty::Str),
+    opt("Port", Ty::Int(1, 65535)),
+    opt("User", Ty::Str),
+    opt("Password", Ty::Str),
+    opt("RdsInstanceId", Ty::Str),
+    opt("CvmInstanceId", Ty::Str),
+    opt("UniqDcgId", Ty::Str),
+    opt("VpcId", Ty::Str),
+    opt("SubnetId", Ty::Str),
+    opt("UniqVpnGwId", Ty::Str),
+    opt("InstanceId", Ty::Str),
+    opt("Region", Ty::Str),
+    opt("Supplier", Ty::Str),
+    opt("CcnId", Ty::Str),
+    opt("EngineVersion", Ty::Str),
+    opt("ReadOnly", Ty::IntIn(&[0, 1])),
+];
+
+const FERRY: &[Field] = &[
+    opt("Threads", Ty::Int(i64::MIN, i64::MAX)),
+    opt("ChunkRows", Ty::Int(i64::MIN, i64::MAX)),
+    opt("WriteMethod", Ty::Str),
+    opt("ExistingTables", Ty::Str),
+    opt("IndexTiming", Ty::Str),
+    opt("Definer", Ty::Str),
+    opt("RowsPerSecond", Ty::Int(i64::MIN, i64::MAX)),
+    opt("BytesPerSecond", Ty::Int(i64::MIN, i64::MAX)),
+    opt("LockTimeoutSeconds", Ty::Int(i64::MIN, i64::MAX)),
+    opt("ConnectTimeoutSeconds", Ty::Int(i64::MIN, i64::MAX)),
+    opt("TargetBinlog", Ty::Bool),
+    opt("DdlPolicy", Ty::Str),
+    opt("ConflictPolicy", Ty::Str),
+];
+
+const TAG: &[Field] = &[opt("TagKey", Ty::Str), opt("TagValue", Ty::Str)];
+
+const CREATE: &[Field] = &[
+    req("JobName", Ty::Str),
+    req("MigrateOption", Ty::Obj(MIGRATE_OPTION)),
+    req("SrcDatabaseType", Ty::StrIn(DB_TYPES)),
+    req("SrcAccessType", Ty::StrIn(ACCESS_TYPES)),
+    req("SrcInfo", Ty::Obj(ENDPOINT)),
+    req("DstDatabaseType", Ty::StrIn(DB_TYPES)),
+    req("DstAccessType", Ty::StrIn(ACCESS_TYPES)),
+    req("DstInfo", Ty::Obj(ENDPOINT)),
+    opt("DatabaseInfo", Ty::Any),
+    opt("Ferry", Ty::Obj(FERRY)),
+    opt("Tags", Ty::ObjList(TAG)),
+    opt("SrcNodeType", Ty::StrIn(&["", "simple"])),
+];
+
+const MODIFY: &[Field] = &[
+    req("JobId", Ty::Str),
+    opt("JobName", Ty::Str),
+    opt("MigrateOption", Ty::Obj(MIGRATE_OPTION)),
+    opt("SrcAccessType", Ty::StrIn(ACCESS_TYPES)),
+    opt("SrcInfo", Ty::Obj(ENDPOINT)),
+    opt("DstAccessType", Ty::StrIn(ACCESS_TYPES)),
+    opt("DstInfo", Ty::Obj(ENDPOINT)),
+    opt("DatabaseInfo", Ty::Any),
+    opt("Ferry", Ty::Obj(FERRY)),
+];
+
+/// Just `JobId`.
+pub const JOB_ID: &[Field] = &[req("JobId", Ty::Str)];
+
+const ORDERS: &[&str] = &[
+    "JobId",
+    "Status",
+    "JobName",
+    "MigrateType",
+    "RunMode",
+    "CreateTime",
+];
+
+const TAG_FILTER: &[Field] = &[opt("TagKey", Ty::Str), opt("TagValue", Ty::StrList)];
+
+const DESCRIBE: &[Field] = &[
+    opt("JobId", Ty::Str),
+    opt("JobName", Ty::Str),
+    opt("Order", Ty::StrIn(ORDERS)),
+    opt("OrderSeq", Ty::StrIn(&["ASC", "DESC"])),
+    opt("Offset", Ty::Int(0, i64::MAX)),
+    opt("Limit", Ty::Int(1, 100)),
+    opt("TagFilters", Ty::ObjList(TAG_FILTER)),
+];
+
+/// Runs a 2018-03-30 action.
+pub async fn handle(mgr: &Arc<Manager>, call: &ApiCall) -> Result<Map<String, Value>, ApiError> {
+    let enc = call.encoding;
+    let p = &call.params;
+    match call.action.as_str() {
+        "CreateMigrateJob" => create(mgr, check(CREATE, p, enc)?).await,
+        "ModifyMigrateJob" => modify(mgr, check(MODIFY, p, enc)?).await,
+        "CreateMigrateCheckJob" => {
+            let m = check(JOB_ID, p, enc)?;
+            mgr.create_check(job_id(&m)).await?;
+            Ok(Map::new())
+        }
+        "DescribeMigrateCheckJob" => describe_check(mgr, job_id(&check(JOB_ID, p, enc)?)).await,
+        "StartMigrateJob" => {
+            let m = check(JOB_ID, p, enc)?;
+            mgr.start(job_id(&m)).await?;
+            Ok(Map::new())
+        }
+        "StopMigrateJob" => {
+            let m = check(JOB_ID, p, enc)?;
+            mgr.stop(job_id(&m)).await?;
+            Ok(Map::new())
+        }
+        "CompleteMigrateJob" => {
+            let m = check(JOB_ID, p, enc)?;
+            mgr.complete(job_id(&m)).await?;
+            Ok(Map::new())
+        }
+        "DeleteMigrateJob" => {
+            let m = check(JOB_ID, p, enc)?;
+            let id = job_id(&m);
+            match mgr.store().delete_job(id, Operation::Delete.allowed()).await? {
+                crate::store::Update::Done(_) => Ok(Map::new()),
+                crate::store::Update::WrongStatus(s) => Err(Operation::Delete.refused(id, s)),
+                crate::store::Update::Missing => Err(ApiError::job_not_exist(id)),
+            }
+        }
+        "DescribeMigrateJobs" => describe_jobs(mgr, check(DESCRIBE, p, enc)?).await,
+        other => Err(ApiError::invalid_action(other, "2018-03-30")),
+    }
+}
+
+fn job_id(m: &Map<String, Value>) -> &str {
+    str_of(m, "JobId").unwrap_or_default()
+}
+
+/// Validates a request into a spec (semantic checks of `ferry_job::spec`).
+pub fn validate_request(request: &Value) -> Result<ferry_job::JobSpec, ApiError> {
+    let req: MigrateJobRequest = serde_json::from_value(spec_request(request))
+        .map_err(|e| ApiError::invalid_parameter(format!("the job does not parse: {e}")))?;
+    req.validate()
+        .map_err(|e| ApiError::invalid_parameter_value(format!("the parameter {}: {}", e.field, e.message)))
+}
+
+async fn create(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    let request = Value::Object(m);
+    let spec = validate_request(&request)?;
+    let (mt, ct) = types_of(&request);
+    let t = now();
+    for _ in 0..8 {
+        let id = new_job_id();
+        let row = JobRow {
+            seq: 0,
+            job_id: id.clone(),
+            job_name: spec.name.clone(),
+            request: request.clone(),
+            status: JobStatus::Creating,
+            create_time: t,
+            update_time: t,
+            start_time: None,
+            end_time: None,
+            error_message: String::new(),
+            check: CheckState {
+                state: "unavailable".into(),
+                ..CheckState::default()
+            },
+            detail: Detail::new(mt, ct),
+            paused: String::new(),
+            restart_next: false,
+            limits: Limits::default(),
+        };
+        if mgr.store().insert_job(row).await? {
+            let mut out = Map::new();
+            out.insert("JobId".into(), Value::String(id));
+            return Ok(out);
+        }
+    }
+    Err(ApiError::new(
+        "InternalError.DuplicateJob",
+        "could not draw a free JobId: try again",
+    ))
+}
+
+/// Merges `patch` into `base`: objects field by field, other values replaced.
+fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                match b.get_mut(k) {
+                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+async fn modify(mgr: &Arc<Manager>, mut m: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    let id = job_id(&m).to_string();
+    m.remove("JobId");
+    let job = mgr
+        .store()
+        .job(&id)
+        .await?
+        .ok_or_else(|| ApiError::job_not_exist(&id))?;
+    if !Operation::Modify.allows(job.status) {
+        return Err(Operation::Modify.refused(&id, job.status));
+    }
+    let mut request = job.request.clone();
+    merge(&mut request, &Value::Object(m));
+    let spec = validate_request(&request)?;
+    let (mt, ct) = types_of(&request);
+    mgr.transition(
+        &id,
+        Operation::Modify,
+        Patch {
+            status: Some(JobStatus::Creating),
+            job_name: Some(spec.name.clone()),
+            request: Some(request),
+            check: Some(CheckState {
+                state: "unavailable".into(),
+                ..CheckState::default()
+            }),
+            detail: Some(Detail::new(mt, ct)),
+            restart_next: Some(job.start_time.is_some() || job.restart_next),
+            ..Patch::default()
+        },
+    )
+    .await?;
+    Ok(Map::new())
+}
+
+async fn describe_check(mgr: &Arc<Manager>, id: &str) -> Result<Map<String, Value>, ApiError> {
+    let job = mgr
+        .store()
+        .job(id)
+        .await?
+        .ok_or_else(|| ApiError::job_not_exist(id))?;
+    let c = &job.check;
+    let state = if c.state.is_empty() {
+        "unavailable"
+    } else {
+        c.state.as_str()
+    };
+    let progress = match state {
+        "finished" => 100,
+        "running" | "starting" => mgr.check_progress(id).unwrap_or(c.progress),
+        _ => 0,
+    };
+    let (flag, code, message) = if state != "finished" {
+        (3, 0, String::new())
+    } else if c.passed() {
+        (1, 0, String::new())
+    } else {
+        (0, -1, c.failures())
+    };
+    let mut out = Map::new();
+    out.insert("Status".into(), json!(state));
+    out.insert("ErrorCode".into(), json!(code));
+    out.insert("ErrorMessage".into(), json!(message));
+    out.insert("Progress".into(), json!(progress.to_string()));
+    out.insert("CheckFlag".into(), json!(flag));
+    Ok(out)
+}
+
+fn s(v: &Value, k: &str) -> Value {
+    Value::String(v.get(k).and_then(Value::as_str).unwrap_or_default().to_string())
+}
+
+fn n(v: &Value, k: &str, default: i64) -> Value {
+    json!(v.get(k).and_then(Value::as_i64).unwrap_or(default))
+}
+
+/// `DatabaseInfo` of a stored request as a JSON array.
+pub fn database_info(request: &Value) -> Value {
+    match request.get("DatabaseInfo") {
+        Some(Value::String(t)) if !t.trim().is_empty() => serde_json::from_str(t).unwrap_or(json!([])),
+        Some(Value::Array(a)) => Value::Array(a.clone()),
+        _ => json!([]),
+    }
+}
+
+/// `MigrateDetailInfo`.
+pub fn detail_json(d: &Detail) -> Value {
+    let steps: Vec<Value> = d
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "StepNo": i + 1,
+                "StepName": s.name,
+                "StepId": s.id,
+                "Status": s.status,
+                "StartTime": fmt_time(s.started_at),
+            })
+        })
+        .collect();
+    json!({
+        "StepAll": d.steps.len(),
+        "StepNow": d.step_now(),
+        "Progress": d.progress().to_string(),
+        "CurrentStepProgress": d.current_step_progress().to_string(),
+        "MasterSlaveDistance": d.lag_mb(),
+        "SecondsBehindMaster": d.lag_secs(),
+        "StepInfo": steps,
+    })
+}
+
+/// `MigrateJobInfo` of a job (passwords `""`).
+pub fn job_info(job: &JobRow, detail: &Detail) -> Value {
+    let r = &job.request;
+    let mo = r.get("MigrateOption").cloned().unwrap_or(json!({}));
+    let cp = mo.get("ConsistencyParams").cloned().unwrap_or(json!({}));
+    let db_info = database_info(r);
+    let whole = db_info.as_array().is_none_or(|a| a.is_empty());
+    let src = r.get("SrcInfo").cloned().unwrap_or(json!({}));
+    let dst = r.get("DstInfo").cloned().unwrap_or(json!({}));
+    let error_info: Vec<Value> = if job.error_message.is_empty() {
+        Vec::new()
+    } else {
+        vec![json!({"ErrorLog": job.error_message, "HelpDoc": ""})]
+    };
+    let tags = r.get("Tags").cloned().unwrap_or(json!([]));
+    json!({
+        "JobId": job.job_id,
+        "JobName": job.job_name,
+        "MigrateOption": {
+            "RunMode": n(&mo, "RunMode", 1),
+            "ExpectTime": match mo.get("ExpectTime").and_then(Value::as_str) {
+                Some(t) if !t.is_empty() => t.to_string(),
+                _ => ZERO_TIME.to_string(),
+            },
+            "MigrateType": n(&mo, "MigrateType", 2),
+            "MigrateObject": n(&mo, "MigrateObject", if whole { 1 } else { 2 }),
+            "ConsistencyType": n(&mo, "ConsistencyType", 1),
+            "IsOverrideRoot": n(&mo, "IsOverrideRoot", 0),
+            "ExternParams": match mo.get("ExternParams").and_then(Value::as_str) {
+                Some(t) => t.to_string(),
+                None => "[]".to_string(),
+            },
+            "ConsistencyParams": {
+                "SelectRowsPerTable": n(&cp, "SelectRowsPerTable", 0),
+                "TablesSelectAll": n(&cp, "TablesSelectAll", 0),
+                "TablesSelectCount": n(&cp, "TablesSelectCount", 0),
+            },
+        },
+        "SrcDatabaseType": s(r, "SrcDatabaseType"),
+        "SrcAccessType": s(r, "SrcAccessType"),
+        "SrcInfo": {
+            "AccessKey": s(&src, "AccessKey"),
+            "Ip": s(&src, "Ip"),
+            "Port": n(&src, "Port", 3306),
+            "User": s(&src, "User"),
+            "Password": "",
+            "RdsInstanceId": s(&src, "RdsInstanceId"),
+            "CvmInstanceId": s(&src, "CvmInstanceId"),
+            "UniqDcgId": s(&src, "UniqDcgId"),
+            "VpcId": s(&src, "VpcId"),
+            "SubnetId": s(&src, "SubnetId"),
+            "UniqVpnGwId": s(&src, "UniqVpnGwId"),
+            "InstanceId": s(&src, "InstanceId"),
+            "Region": s(&src, "Region"),
+            "Supplier": s(&src, "Supplier"),
+            "CcnId": s(&src, "CcnId"),
+            "EngineVersion": s(&src, "EngineVersion"),
+        },
+        "DstDatabaseType": s(r, "DstDatabaseType"),
+        "DstAccessType": s(r, "DstAccessType"),
+        "DstInfo": {
+            "Region": s(&dst, "Region"),
+            "InstanceId": s(&dst, "InstanceId"),
+            "Ip": s(&dst, "Ip"),
+            "Port": n(&dst, "Port", 3306),
+            "ReadOnly": n(&dst, "ReadOnly", 0),
+            "User": s(&dst, "User"),
+            "Password": "",
+        },
+        "DatabaseInfo": db_info,
+        "CreateTime": fmt_time(Some(job.create_time)),
+        "StartTime": fmt_time(job.start_time),
+        "EndTime": fmt_time(job.end_time),
+        "Status": job.status.code(),
+        "Detail": detail_json(detail),
+        "ErrorInfo": error_info,
+        "Tags": tags,
+    })
+}
+
+async fn describe_jobs(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    let mut jobs = mgr.store().jobs().await?;
+    if let Some(id) = str_of(&m, "JobId").filter(|s| !s.is_empty()) {
+        jobs.retain(|j| j.job_id == id);
+    }
+    if let Some(name) = str_of(&m, "JobName").filter(|s| !s.is_empty()) {
+        jobs.retain(|j| j.job_name == name);
+    }
+    let order = str_of(&m, "Order").unwrap_or("CreateTime").to_ascii_lowercase();
+    let desc = str_of(&m, "OrderSeq")
+        .unwrap_or("DESC")
+        .eq_ignore_ascii_case("DESC");
+    jobs.sort_by(|a, b| {
+        let (am, ar) = types_and_mode(a);
+        let (bm, br) = types_and_mode(b);
+        let o = match order.as_str() {
+            "jobid" => a.job_id.cmp(&b.job_id),
+            "status" => a.status.cmp(&b.status),
+            "jobname" => a.job_name.cmp(&b.job_name),
+            "migratetype" => am.cmp(&bm),
+            "runmode" => ar.cmp(&br),
+            _ => a.create_time.cmp(&b.create_time),
+        }
+        .then(a.seq.cmp(&b.seq));
+        if desc {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+    let total = jobs.len();
+    let offset = int_of(&m, "Offset").unwrap_or(0).max(0) as usize;
+    let limit = int_of(&m, "Limit").unwrap_or(20) as usize;
+    let list: Vec<Value> = jobs
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|j| job_info(j, &mgr.detail_of(j)))
+        .collect();
+    let mut out = Map::new();
+    out.insert("TotalCount".into(), json!(total));
+    out.insert("JobList".into(), Value::Array(list));
+    Ok(out)
+}
+
+fn types_and_mode(j: &JobRow) -> (i64, i64) {
+    let (mt, _) = types_of(&j.request);
+    let rm = j
+        .request
+        .get("MigrateOption")
+        .and_then(|m| m.get("RunMode"))
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    (mt, rm)
+}

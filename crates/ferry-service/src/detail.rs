@@ -1,0 +1,406 @@
+//! A job's steps and progress (`MigrateDetailInfo`), built from the runner's progress events.
+//!
+//! Steps follow the API contract: `structure`, `full_data` (MigrateType 2 and 3), `post_data`,
+//! `incremental` (MigrateType 3), `verification` (ConsistencyType 2, 3, 4), numbered from 1 in the
+//! job's own list. Step status: 0 default (not reached yet), 1 successful, 2 failed, 3 executing,
+//! 4 not executed (the job ended before it).
+//!
+//! A job lists its steps from creation on (all 0 until it starts), so a client sees what the
+//! job will do; `StepNow` is 0 until the first step starts.
+//!
+//! Progress: `CurrentStepProgress` is the current step's percentage: `full_data` counts chunks
+//! done against chunks planned (resumed chunks included), `incremental` is 100 once the replay has
+//! caught up with the source (ReadyToComplete) and 0 before, other steps 0 until they finish.
+//! `Progress` is the mean over the job's steps (a finished step counts 100). Lag comes from the
+//! replay's progress events: `SecondsBehindMaster` in seconds, `MasterSlaveDistance` in MB
+//! (binlog bytes behind / 1 048 576, rounded down).
+
+use serde::{Deserialize, Serialize};
+
+use ferry_core::progress::ProgressEvent;
+
+/// One step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub id: String,
+    pub name: String,
+    /// 0 default, 1 successful, 2 failed, 3 executing, 4 not executed.
+    pub status: i64,
+    #[serde(default)]
+    pub started_at: Option<i64>,
+    #[serde(default)]
+    pub finished_at: Option<i64>,
+    #[serde(default)]
+    pub message: String,
+}
+
+pub const STEP_DEFAULT: i64 = 0;
+pub const STEP_OK: i64 = 1;
+pub const STEP_FAILED: i64 = 2;
+pub const STEP_RUNNING: i64 = 3;
+pub const STEP_NOT_RUN: i64 = 4;
+
+/// A job's detail: steps, counters and lag.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Detail {
+    pub steps: Vec<Step>,
+    /// Index of the current (or last) step.
+    pub current: Option<usize>,
+    pub chunks_planned: u64,
+    pub chunks_done: u64,
+    pub rows_estimated: u64,
+    /// Rows and bytes copied by the full load (this job's runs, resumed chunks not included).
+    pub rows_copied: u64,
+    pub bytes_copied: u64,
+    /// Rows per second over the last progress interval (load or replay).
+    pub rows_per_second: f64,
+    pub lag_seconds: f64,
+    pub lag_bytes: u64,
+    pub events_applied: u64,
+    pub replay_rows: u64,
+    pub replay_transactions: u64,
+    pub applied_position: String,
+    /// The replay has caught up (ReadyToComplete).
+    pub ready: bool,
+    pub retries: u64,
+    pub last_retry_error: String,
+    /// Differing rows found by the job's verification step (and its tables).
+    pub verification_differences: u64,
+    pub verification_tables_different: u64,
+    #[serde(skip)]
+    load_window: Option<(std::time::Instant, u64)>,
+}
+
+/// The job's steps (id, name) in order.
+pub fn steps_for(migrate_type: i64, consistency_type: i64) -> Vec<(&'static str, &'static str)> {
+    let mut v = vec![("structure", "Structure migration")];
+    if migrate_type >= 2 {
+        v.push(("full_data", "Full data migration"));
+    }
+    v.push(("post_data", "Indexes, foreign keys, triggers and events"));
+    if migrate_type == 3 {
+        v.push(("incremental", "Incremental replay"));
+    }
+    if matches!(consistency_type, 2..=4) {
+        v.push(("verification", "Data verification"));
+    }
+    v
+}
+
+impl Detail {
+    /// A job's steps, none reached.
+    pub fn new(migrate_type: i64, consistency_type: i64) -> Detail {
+        Detail {
+            steps: steps_for(migrate_type, consistency_type)
+                .into_iter()
+                .map(|(id, name)| Step {
+                    id: id.into(),
+                    name: name.into(),
+                    status: STEP_DEFAULT,
+                    ..Step::default()
+                })
+                .collect(),
+            ..Detail::default()
+        }
+    }
+
+    fn index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// Applies an event; `true` when a step changed (persist now).
+    pub fn observe(&mut self, ev: &ProgressEvent, now: i64) -> bool {
+        match ev {
+            ProgressEvent::PhaseStarted { phase } => {
+                let Some(i) = self.index(phase) else { return false };
+                // Phases run in order: every earlier step is done (a resumed run skips them).
+                for s in &mut self.steps[..i] {
+                    if s.status != STEP_OK {
+                        s.status = STEP_OK;
+                        s.finished_at.get_or_insert(now);
+                    }
+                }
+                let s = &mut self.steps[i];
+                s.status = STEP_RUNNING;
+                s.started_at = Some(now);
+                s.finished_at = None;
+                s.message.clear();
+                self.current = Some(i);
+                if phase == "incremental" {
+                    self.ready = false;
+                }
+                true
+            }
+            ProgressEvent::PhaseFinished { phase } => {
+                let Some(i) = self.index(phase) else { return false };
+                let s = &mut self.steps[i];
+                s.status = STEP_OK;
+                s.finished_at = Some(now);
+                self.current = Some(i);
+                true
+            }
+            ProgressEvent::LoadPlanned {
+                chunks,
+                chunks_done,
+                estimated_rows,
+                ..
+            } => {
+                self.chunks_planned = *chunks;
+                self.chunks_done = *chunks_done;
+                self.rows_estimated = *estimated_rows;
+                false
+            }
+            ProgressEvent::ChunkDone { rows, bytes, .. } => {
+                self.chunks_done += 1;
+                self.rows_copied += rows;
+                self.bytes_copied += bytes;
+                let t = std::time::Instant::now();
+                match self.load_window {
+                    Some((start, base)) if t.duration_since(start).as_secs_f64() >= 1.0 => {
+                        let secs = t.duration_since(start).as_secs_f64();
+                        self.rows_per_second = (self.rows_copied - base) as f64 / secs;
+                        self.load_window = Some((t, self.rows_copied));
+                    }
+                    Some(_) => {}
+                    None => self.load_window = Some((t, self.rows_copied)),
+                }
+                false
+            }
+            ProgressEvent::ReplayProgress {
+                applied_pos,
+                lag_seconds,
+                lag_bytes,
+                events,
+                rows,
+                transactions,
+                rows_per_sec,
+                ..
+            } => {
+                self.applied_position = applied_pos.clone();
+                self.lag_seconds = *lag_seconds;
+                self.lag_bytes = *lag_bytes;
+                self.events_applied = *events;
+                self.replay_rows = *rows;
+                self.replay_transactions = *transactions;
+                self.rows_per_second = *rows_per_sec;
+                false
+            }
+            ProgressEvent::ReadyToComplete { position } => {
+                self.ready = true;
+                self.applied_position = position.clone();
+                true
+            }
+            ProgressEvent::Retrying { error, .. } => {
+                self.retries += 1;
+                self.last_retry_error = error.clone();
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// The job ended with an error: the current step failed, later ones were not executed.
+    pub fn fail(&mut self, message: &str, now: i64) {
+        let i = self
+            .current
+            .or_else(|| self.steps.iter().position(|s| s.status != STEP_OK));
+        if let Some(i) = i {
+            if let Some(s) = self.steps.get_mut(i) {
+                if s.status != STEP_OK {
+                    s.status = STEP_FAILED;
+                    s.finished_at = Some(now);
+                    s.message = message.to_string();
+                }
+            }
+            for s in self.steps.iter_mut().skip(i + 1) {
+                if s.status == STEP_DEFAULT || s.status == STEP_RUNNING {
+                    s.status = STEP_NOT_RUN;
+                }
+            }
+        }
+    }
+
+    /// The job succeeded: every step successful.
+    pub fn succeed(&mut self, now: i64) {
+        for s in &mut self.steps {
+            if s.status != STEP_OK && s.status != STEP_FAILED {
+                s.status = STEP_OK;
+                s.finished_at.get_or_insert(now);
+            }
+        }
+        self.current = self.steps.len().checked_sub(1);
+        self.lag_seconds = 0.0;
+        self.lag_bytes = 0;
+    }
+
+    /// A new run: steps not finished go back to default; counters of the old run cleared.
+    pub fn reset_for_run(&mut self, migrate_type: i64, consistency_type: i64) {
+        let fresh = Detail::new(migrate_type, consistency_type);
+        if fresh
+            .steps
+            .iter()
+            .map(|s| &s.id)
+            .ne(self.steps.iter().map(|s| &s.id))
+        {
+            *self = fresh;
+            return;
+        }
+        for s in &mut self.steps {
+            if s.status != STEP_OK {
+                s.status = STEP_DEFAULT;
+                s.message.clear();
+                s.finished_at = None;
+            }
+        }
+        self.ready = false;
+        self.lag_seconds = 0.0;
+        self.lag_bytes = 0;
+    }
+
+    /// The current step's progress, 0..=100.
+    pub fn current_step_progress(&self) -> u64 {
+        let Some(s) = self.current.and_then(|i| self.steps.get(i)) else {
+            return 0;
+        };
+        self.step_progress(s)
+    }
+
+    fn step_progress(&self, s: &Step) -> u64 {
+        if s.status == STEP_OK {
+            return 100;
+        }
+        if s.status != STEP_RUNNING {
+            return 0;
+        }
+        match s.id.as_str() {
+            "full_data" if self.chunks_planned > 0 => {
+                (self.chunks_done.min(self.chunks_planned) * 100 / self.chunks_planned).min(99)
+            }
+            "incremental" if self.ready => 100,
+            _ => 0,
+        }
+    }
+
+    /// The job's progress, 0..=100.
+    pub fn progress(&self) -> u64 {
+        if self.steps.is_empty() {
+            return 0;
+        }
+        let sum: u64 = self.steps.iter().map(|s| self.step_progress(s)).sum();
+        sum / self.steps.len() as u64
+    }
+
+    /// `StepNow`: the current step's number (0 before the first).
+    pub fn step_now(&self) -> u64 {
+        self.current.map_or(0, |i| i as u64 + 1)
+    }
+
+    /// `MasterSlaveDistance` in MB.
+    pub fn lag_mb(&self) -> u64 {
+        self.lag_bytes / (1024 * 1024)
+    }
+
+    /// `SecondsBehindMaster`.
+    pub fn lag_secs(&self) -> u64 {
+        self.lag_seconds.max(0.0).round() as u64
+    }
+
+    /// The id of the current step, if a step is executing.
+    pub fn running_step(&self) -> Option<&str> {
+        self.current
+            .and_then(|i| self.steps.get(i))
+            .filter(|s| s.status == STEP_RUNNING)
+            .map(|s| s.id.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_and_progress() {
+        let mut d = Detail::new(3, 2);
+        let ids: Vec<&str> = d.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "structure",
+                "full_data",
+                "post_data",
+                "incremental",
+                "verification"
+            ]
+        );
+        assert_eq!(Detail::new(1, 5).steps.len(), 2);
+        assert!(d.observe(
+            &ProgressEvent::PhaseStarted {
+                phase: "full_data".into()
+            },
+            5
+        ));
+        assert_eq!(
+            d.steps[0].status, STEP_OK,
+            "a skipped earlier step counts as done"
+        );
+        d.observe(
+            &ProgressEvent::LoadPlanned {
+                tables: 1,
+                chunks: 4,
+                chunks_done: 1,
+                estimated_rows: 100,
+                estimated_bytes: 1000,
+            },
+            6,
+        );
+        d.observe(
+            &ProgressEvent::ChunkDone {
+                table: "t".into(),
+                rows: 25,
+                bytes: 250,
+            },
+            6,
+        );
+        assert_eq!(d.current_step_progress(), 50);
+        assert_eq!(d.step_now(), 2);
+        assert_eq!(d.progress(), (100 + 50) / 5);
+        d.observe(
+            &ProgressEvent::PhaseStarted {
+                phase: "incremental".into(),
+            },
+            7,
+        );
+        d.observe(
+            &ProgressEvent::ReplayProgress {
+                read_pos: "b.1:4".into(),
+                applied_pos: "b.1:4".into(),
+                lag_seconds: 2.6,
+                lag_bytes: 3 * 1024 * 1024 + 5,
+                events: 10,
+                rows: 5,
+                transactions: 2,
+                events_per_sec: 1.0,
+                rows_per_sec: 1.0,
+            },
+            8,
+        );
+        assert_eq!((d.lag_secs(), d.lag_mb()), (3, 3));
+        assert_eq!(d.current_step_progress(), 0);
+        d.observe(
+            &ProgressEvent::ReadyToComplete {
+                position: "b.1:9".into(),
+            },
+            9,
+        );
+        assert_eq!(d.current_step_progress(), 100);
+        d.fail("boom", 10);
+        assert_eq!(d.steps[3].status, STEP_FAILED);
+        assert_eq!(d.steps[4].status, STEP_NOT_RUN);
+        d.reset_for_run(3, 2);
+        assert_eq!(d.steps[0].status, STEP_OK);
+        assert_eq!(d.steps[3].status, STEP_DEFAULT);
+        d.succeed(11);
+        assert_eq!(d.progress(), 100);
+    }
+}

@@ -1,0 +1,55 @@
+//! The service's error enum: opening the data directory and the job store, each error transient
+//! (retry later: a busy or locked database) or definite (fix the data directory or the file).
+
+use std::path::PathBuf;
+
+use ferry_api::ApiError;
+use ferry_core::ErrorKind;
+
+/// Errors opening or running the service.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The data directory cannot be created or used.
+    #[error("the data directory {path}: {message}")]
+    DataDir { path: PathBuf, message: String },
+    /// The SQLite job store failed.
+    #[error("the job store: {context}: {source}")]
+    Store {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A stored value cannot be read back (a damaged or foreign `ferry.db`).
+    #[error("the job store: {0}")]
+    Corrupt(String),
+    /// The blocking store thread went away (the runtime is shutting down).
+    #[error("the job store thread stopped: {0}")]
+    Thread(String),
+}
+
+impl ServiceError {
+    /// Transient (a busy or locked database, a stopped thread) or definite.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::Store { source, .. } => match source.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
+                    ErrorKind::Transient
+                }
+                _ => ErrorKind::Definite,
+            },
+            ServiceError::Thread(_) => ErrorKind::Transient,
+            ServiceError::DataDir { .. } | ServiceError::Corrupt(_) => ErrorKind::Definite,
+        }
+    }
+
+    pub(crate) fn store(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> ServiceError {
+        let context = context.into();
+        move |source| ServiceError::Store { context, source }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        ApiError::new("InternalError.DatabaseError", e.to_string())
+    }
+}

@@ -1,0 +1,140 @@
+//! The service's metrics in the Prometheus text format, one series per job (labels `job_id`,
+//! `job_name`): status, current step, rows and bytes copied, rows/s, replay events applied, lag
+//! in seconds and bytes, and the differences found by the job's verification step.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use crate::manager::Manager;
+use crate::store::JobRow;
+
+/// One metric: name, type, help, and its value per label set.
+type Series = (&'static str, &'static str, &'static str, Vec<(String, f64)>);
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn labels(job: &JobRow) -> String {
+    format!(
+        "job_id=\"{}\",job_name=\"{}\"",
+        escape(&job.job_id),
+        escape(&job.job_name)
+    )
+}
+
+/// Renders every job's metrics.
+pub async fn render(mgr: &Arc<Manager>) -> String {
+    let jobs = match mgr.store().jobs().await {
+        Ok(j) => j,
+        Err(e) => return format!("# ferry: cannot read the job store: {}\n", escape(&e.to_string())),
+    };
+    let mut series: Vec<Series> = vec![
+        (
+            "ferry_job_status",
+            "gauge",
+            "The job's status (Tencent DTS 2018 codes 1-12).",
+            vec![],
+        ),
+        (
+            "ferry_job_step",
+            "gauge",
+            "The number of the job's current step (0 before the first).",
+            vec![],
+        ),
+        (
+            "ferry_job_progress_percent",
+            "gauge",
+            "The job's overall progress, 0-100.",
+            vec![],
+        ),
+        (
+            "ferry_job_rows_copied_total",
+            "counter",
+            "Rows copied by the full load.",
+            vec![],
+        ),
+        (
+            "ferry_job_bytes_copied_total",
+            "counter",
+            "Bytes copied by the full load.",
+            vec![],
+        ),
+        (
+            "ferry_job_rows_per_second",
+            "gauge",
+            "Rows per second over the last interval (load or replay).",
+            vec![],
+        ),
+        (
+            "ferry_job_replay_events_applied_total",
+            "counter",
+            "Binlog events applied by the replay.",
+            vec![],
+        ),
+        (
+            "ferry_job_lag_seconds",
+            "gauge",
+            "Seconds the target is behind the source.",
+            vec![],
+        ),
+        (
+            "ferry_job_lag_bytes",
+            "gauge",
+            "Binlog bytes the target is behind the source.",
+            vec![],
+        ),
+        (
+            "ferry_job_verification_differences",
+            "gauge",
+            "Differing rows found by the job's verification step.",
+            vec![],
+        ),
+        ("ferry_job_paused", "gauge", "1 while the job is paused.", vec![]),
+    ];
+    for job in &jobs {
+        let d = mgr.detail_of(job);
+        let l = labels(job);
+        let values = [
+            job.status.code() as f64,
+            d.step_now() as f64,
+            d.progress() as f64,
+            d.rows_copied as f64,
+            d.bytes_copied as f64,
+            d.rows_per_second,
+            d.events_applied as f64,
+            d.lag_seconds,
+            d.lag_bytes as f64,
+            d.verification_differences as f64,
+            f64::from(u8::from(!job.paused.is_empty())),
+        ];
+        for (s, v) in series.iter_mut().zip(values) {
+            s.3.push((l.clone(), v));
+        }
+    }
+    let mut out = String::new();
+    for (name, ty, help, values) in &series {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {ty}");
+        for (l, v) in values {
+            let _ = writeln!(out, "{name}{{{l}}} {v}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ferry_job_step_info The job's current step (1 on the step's series)."
+    );
+    let _ = writeln!(out, "# TYPE ferry_job_step_info gauge");
+    for job in &jobs {
+        let d = mgr.detail_of(job);
+        if let Some(s) = d.current.and_then(|i| d.steps.get(i)) {
+            let _ = writeln!(
+                out,
+                "ferry_job_step_info{{{},step=\"{}\"}} 1",
+                labels(job),
+                escape(&s.id)
+            );
+        }
+    }
+    out
+}

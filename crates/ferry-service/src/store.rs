@@ -1,0 +1,761 @@
+//! The job store: `ferry.db` in the data directory (SQLite, WAL, `synchronous=FULL`, file mode
+//! 0600 because it holds the jobs' passwords), its schema version and migrations, and the rows of
+//! jobs and compare tasks.
+//!
+//! Every call runs on the blocking pool (`spawn_blocking`) around one connection. A status change
+//! is one `UPDATE … WHERE job_id = ? AND status IN (…)`: it either wins or changes nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::detail::Detail;
+use crate::error::ServiceError;
+use crate::status::JobStatus;
+
+/// The schema, one entry per version; a database at version N runs the entries after N.
+const MIGRATIONS: &[&str] = &[
+    // 1: jobs and compare tasks.
+    "CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL UNIQUE,
+        job_name TEXT NOT NULL,
+        request TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        create_time INTEGER NOT NULL,
+        update_time INTEGER NOT NULL,
+        start_time INTEGER,
+        end_time INTEGER,
+        error_message TEXT NOT NULL DEFAULT '',
+        check_state TEXT NOT NULL DEFAULT '{}',
+        detail TEXT NOT NULL DEFAULT '{}',
+        paused TEXT NOT NULL DEFAULT '',
+        restart_next INTEGER NOT NULL DEFAULT 0,
+        limits TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE compare_tasks (
+        compare_task_id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        task_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        config TEXT NOT NULL,
+        report TEXT,
+        message TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER
+    );
+    CREATE INDEX compare_tasks_job ON compare_tasks (job_id);",
+];
+
+/// The state of a job's pre-check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckState {
+    /// `unavailable` (never run or cleared), `starting`, `running` or `finished`.
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub progress: u8,
+    #[serde(default)]
+    pub items: Vec<StoredCheckItem>,
+    /// Ids of WARNING items acknowledged with SkipCheckItem.
+    #[serde(default)]
+    pub skipped: Vec<String>,
+    #[serde(default)]
+    pub started_at: Option<i64>,
+    #[serde(default)]
+    pub finished_at: Option<i64>,
+}
+
+impl CheckState {
+    /// True when the check finished and no item is FAILED.
+    pub fn passed(&self) -> bool {
+        self.state == "finished" && !self.items.iter().any(|i| i.status == "FAILED")
+    }
+    /// The FAILED items as one line.
+    pub fn failures(&self) -> String {
+        self.items
+            .iter()
+            .filter(|i| i.status == "FAILED")
+            .map(|i| format!("{}: {}", i.id, i.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// One pre-check item as stored (from `ferry_check::CheckItem`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCheckItem {
+    pub id: String,
+    pub group: String,
+    pub name: String,
+    /// `PASSED`, `WARNING` or `FAILED`.
+    pub status: String,
+    pub message: String,
+}
+
+/// Rate limits set with ModifyMigrateRateLimit (0: not set).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    #[serde(default)]
+    pub dump_thread: i64,
+    #[serde(default)]
+    pub dump_rps: i64,
+    #[serde(default)]
+    pub load_thread: i64,
+    #[serde(default)]
+    pub load_rps: i64,
+    #[serde(default)]
+    pub sinker_thread: i64,
+    #[serde(default)]
+    pub user_set: bool,
+}
+
+/// One job.
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub seq: i64,
+    pub job_id: String,
+    pub job_name: String,
+    /// The CreateMigrateJob request as stored (passwords included; never returned).
+    pub request: Value,
+    pub status: JobStatus,
+    pub create_time: i64,
+    pub update_time: i64,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub error_message: String,
+    pub check: CheckState,
+    pub detail: Detail,
+    /// `""`, `target` (apply paused) or `all` (capture and apply paused).
+    pub paused: String,
+    /// The next start forgets the job's checkpoints on the target (set by ModifyMigrateJob).
+    pub restart_next: bool,
+    pub limits: Limits,
+}
+
+/// Changes to a job; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default)]
+pub struct Patch {
+    pub status: Option<JobStatus>,
+    pub job_name: Option<String>,
+    pub request: Option<Value>,
+    pub start_time: Option<Option<i64>>,
+    pub end_time: Option<Option<i64>>,
+    pub error_message: Option<String>,
+    pub check: Option<CheckState>,
+    pub detail: Option<Detail>,
+    pub paused: Option<String>,
+    pub restart_next: Option<bool>,
+    pub limits: Option<Limits>,
+}
+
+impl Patch {
+    pub fn status(s: JobStatus) -> Patch {
+        Patch {
+            status: Some(s),
+            ..Patch::default()
+        }
+    }
+}
+
+/// The outcome of a conditional update.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// Applied; the job as it is now.
+    Done(Box<JobRow>),
+    /// The job is in another status (nothing changed).
+    WrongStatus(JobStatus),
+    /// No such job.
+    Missing,
+}
+
+/// A change to a compare task: its new status, and the report, message and times to set (`None`
+/// keeps the stored value).
+#[derive(Debug, Clone, Default)]
+pub struct CompareChange {
+    pub status: String,
+    pub report: Option<Value>,
+    pub message: Option<String>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// One compare task (2021-12-06 CreateCompareTask).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareRow {
+    pub compare_task_id: String,
+    pub job_id: String,
+    pub task_name: String,
+    /// created, running, success, failed, canceled.
+    pub status: String,
+    /// `{"ObjectMode":…, "Objects":…, "Options":…}` as requested (normalised).
+    pub config: Value,
+    /// The `ferry_verify::VerifyReport` as JSON, once finished.
+    pub report: Option<Value>,
+    pub message: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// The SQLite job store.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("{what}: {e}").into())
+}
+
+fn json_col<T: serde::de::DeserializeOwned + Default>(row: &Row<'_>, col: &str) -> rusqlite::Result<T> {
+    let text: String = row.get(col)?;
+    if text.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_str(&text).map_err(|e| corrupt(col, e))
+}
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
+    let status: i64 = row.get("status")?;
+    let request: String = row.get("request")?;
+    Ok(JobRow {
+        seq: row.get("seq")?,
+        job_id: row.get("job_id")?,
+        job_name: row.get("job_name")?,
+        request: serde_json::from_str(&request).map_err(|e| corrupt("request", e))?,
+        status: JobStatus::from_code(status).ok_or_else(|| corrupt("status", status))?,
+        create_time: row.get("create_time")?,
+        update_time: row.get("update_time")?,
+        start_time: row.get("start_time")?,
+        end_time: row.get("end_time")?,
+        error_message: row.get("error_message")?,
+        check: json_col(row, "check_state")?,
+        detail: json_col(row, "detail")?,
+        paused: row.get("paused")?,
+        restart_next: row.get::<_, i64>("restart_next")? != 0,
+        limits: json_col(row, "limits")?,
+    })
+}
+
+fn compare_from_row(row: &Row<'_>) -> rusqlite::Result<CompareRow> {
+    let config: String = row.get("config")?;
+    let report: Option<String> = row.get("report")?;
+    Ok(CompareRow {
+        compare_task_id: row.get("compare_task_id")?,
+        job_id: row.get("job_id")?,
+        task_name: row.get("task_name")?,
+        status: row.get("status")?,
+        config: serde_json::from_str(&config).map_err(|e| corrupt("config", e))?,
+        report: report
+            .map(|r| serde_json::from_str(&r).map_err(|e| corrupt("report", e)))
+            .transpose()?,
+        message: row.get("message")?,
+        created_at: row.get("created_at")?,
+        started_at: row.get("started_at")?,
+        finished_at: row.get("finished_at")?,
+    })
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
+}
+
+/// Now, in UNIX seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating) `DIR/ferry.db` and brings its schema up to date.
+    pub async fn open(data_dir: &Path) -> Result<Store, ServiceError> {
+        let dir = data_dir.to_path_buf();
+        tokio::task::spawn_blocking(move || Store::open_blocking(&dir))
+            .await
+            .map_err(|e| ServiceError::Thread(e.to_string()))?
+    }
+
+    fn open_blocking(dir: &Path) -> Result<Store, ServiceError> {
+        let data_dir_err = |message: String| ServiceError::DataDir {
+            path: dir.to_path_buf(),
+            message,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| data_dir_err(format!("cannot create it: {e}")))?;
+        let path = dir.join("ferry.db");
+        create_private_file(&path)
+            .map_err(|e| data_dir_err(format!("cannot create ferry.db with mode 0600: {e}")))?;
+        let mut conn = Connection::open(&path).map_err(ServiceError::store("opening ferry.db"))?;
+        // One server per data directory: the connection takes an exclusive lock on ferry.db at
+        // once and keeps it (the OS releases it when the process ends, however it ends).
+        let in_use = |e: ServiceError| match &e {
+            ServiceError::Store { source, .. }
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked)
+                ) =>
+            {
+                data_dir_err(
+                    "ferry.db is in use by another ferry serve: run one server per data directory".into(),
+                )
+            }
+            _ => e,
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(1))
+            .map_err(ServiceError::store("setting the busy timeout"))?;
+        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE")
+            .map_err(ServiceError::store("setting the exclusive locking mode"))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(ServiceError::store("switching to WAL"))
+            .map_err(in_use)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(data_dir_err(format!(
+                "ferry.db cannot use WAL (journal_mode is {mode}): put the data directory on a local file system"
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; BEGIN EXCLUSIVE; COMMIT;")
+            .map_err(ServiceError::store("locking ferry.db"))
+            .map_err(in_use)?;
+        migrate(&mut conn).map_err(in_use)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(ServiceError::store("setting the busy timeout"))?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// `DIR/ferry.db`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn with<T, F>(&self, f: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, ServiceError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| ServiceError::Thread("the store lock was poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| ServiceError::Thread(e.to_string()))?
+    }
+
+    /// Adds a job. `false` when the JobId exists already.
+    pub async fn insert_job(&self, job: JobRow) -> Result<bool, ServiceError> {
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "INSERT OR IGNORE INTO jobs (job_id, job_name, request, status, create_time, update_time, \
+                     start_time, end_time, error_message, check_state, detail, paused, restart_next, limits) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    params![
+                        job.job_id,
+                        job.job_name,
+                        to_json(&job.request),
+                        job.status.code(),
+                        job.create_time,
+                        job.update_time,
+                        job.start_time,
+                        job.end_time,
+                        job.error_message,
+                        to_json(&job.check),
+                        to_json(&job.detail),
+                        job.paused,
+                        job.restart_next as i64,
+                        to_json(&job.limits),
+                    ],
+                )
+                .map_err(ServiceError::store("adding a job"))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// One job.
+    pub async fn job(&self, job_id: &str) -> Result<Option<JobRow>, ServiceError> {
+        let id = job_id.to_string();
+        self.with(move |c| get_job(c, &id)).await
+    }
+
+    /// Every job, oldest first.
+    pub async fn jobs(&self) -> Result<Vec<JobRow>, ServiceError> {
+        self.with(|c| {
+            let mut st = c
+                .prepare("SELECT * FROM jobs ORDER BY seq")
+                .map_err(ServiceError::store("listing jobs"))?;
+            let rows = st
+                .query_map([], job_from_row)
+                .map_err(ServiceError::store("listing jobs"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ServiceError::store("reading a job"))?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Applies `patch` when the job's status is one of `expect` (any status when `None`), in one
+    /// statement.
+    pub async fn update(
+        &self,
+        job_id: &str,
+        expect: Option<&[JobStatus]>,
+        patch: Patch,
+    ) -> Result<Update, ServiceError> {
+        let id = job_id.to_string();
+        let expect: Option<Vec<i64>> = expect.map(|e| e.iter().map(|s| s.code()).collect());
+        self.with(move |c| {
+            let mut sets: Vec<&str> = vec!["update_time = ?"];
+            let mut vals: Vec<SqlValue> = vec![SqlValue::Integer(now())];
+            let opt_int = |v: Option<i64>| v.map_or(SqlValue::Null, SqlValue::Integer);
+            if let Some(s) = patch.status {
+                sets.push("status = ?");
+                vals.push(SqlValue::Integer(s.code()));
+            }
+            if let Some(n) = patch.job_name {
+                sets.push("job_name = ?");
+                vals.push(SqlValue::Text(n));
+            }
+            if let Some(r) = &patch.request {
+                sets.push("request = ?");
+                vals.push(SqlValue::Text(to_json(r)));
+            }
+            if let Some(t) = patch.start_time {
+                sets.push("start_time = ?");
+                vals.push(opt_int(t));
+            }
+            if let Some(t) = patch.end_time {
+                sets.push("end_time = ?");
+                vals.push(opt_int(t));
+            }
+            if let Some(m) = patch.error_message {
+                sets.push("error_message = ?");
+                vals.push(SqlValue::Text(m));
+            }
+            if let Some(ch) = &patch.check {
+                sets.push("check_state = ?");
+                vals.push(SqlValue::Text(to_json(ch)));
+            }
+            if let Some(d) = &patch.detail {
+                sets.push("detail = ?");
+                vals.push(SqlValue::Text(to_json(d)));
+            }
+            if let Some(p) = patch.paused {
+                sets.push("paused = ?");
+                vals.push(SqlValue::Text(p));
+            }
+            if let Some(r) = patch.restart_next {
+                sets.push("restart_next = ?");
+                vals.push(SqlValue::Integer(r as i64));
+            }
+            if let Some(l) = &patch.limits {
+                sets.push("limits = ?");
+                vals.push(SqlValue::Text(to_json(l)));
+            }
+            let mut sql = format!("UPDATE jobs SET {} WHERE job_id = ?", sets.join(", "));
+            vals.push(SqlValue::Text(id.clone()));
+            if let Some(e) = &expect {
+                let marks = vec!["?"; e.len()].join(", ");
+                sql.push_str(&format!(" AND status IN ({marks})"));
+                vals.extend(e.iter().map(|s| SqlValue::Integer(*s)));
+            }
+            let tx = c.transaction().map_err(ServiceError::store("updating a job"))?;
+            let n = tx
+                .execute(&sql, params_from_iter(vals))
+                .map_err(ServiceError::store("updating a job"))?;
+            let now = get_job(&tx, &id)?;
+            tx.commit().map_err(ServiceError::store("updating a job"))?;
+            Ok(match now {
+                None => Update::Missing,
+                Some(job) if n == 1 => Update::Done(Box::new(job)),
+                Some(job) => Update::WrongStatus(job.status),
+            })
+        })
+        .await
+    }
+
+    /// Deletes a job and its compare tasks when its status is one of `expect`.
+    pub async fn delete_job(&self, job_id: &str, expect: &[JobStatus]) -> Result<Update, ServiceError> {
+        let id = job_id.to_string();
+        let expect: Vec<i64> = expect.iter().map(|s| s.code()).collect();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(ServiceError::store("deleting a job"))?;
+            let Some(job) = get_job(&tx, &id)? else {
+                return Ok(Update::Missing);
+            };
+            if !expect.contains(&job.status.code()) {
+                return Ok(Update::WrongStatus(job.status));
+            }
+            let marks = vec!["?"; expect.len()].join(", ");
+            let mut vals: Vec<SqlValue> = vec![SqlValue::Text(id.clone())];
+            vals.extend(expect.iter().map(|s| SqlValue::Integer(*s)));
+            let n = tx
+                .execute(
+                    &format!("DELETE FROM jobs WHERE job_id = ? AND status IN ({marks})"),
+                    params_from_iter(vals),
+                )
+                .map_err(ServiceError::store("deleting a job"))?;
+            tx.execute("DELETE FROM compare_tasks WHERE job_id = ?", [&id])
+                .map_err(ServiceError::store("deleting a job's compare tasks"))?;
+            tx.commit().map_err(ServiceError::store("deleting a job"))?;
+            Ok(if n == 1 {
+                Update::Done(Box::new(job))
+            } else {
+                Update::WrongStatus(job.status)
+            })
+        })
+        .await
+    }
+
+    /// Adds a compare task.
+    pub async fn insert_compare(&self, row: CompareRow) -> Result<(), ServiceError> {
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO compare_tasks (compare_task_id, job_id, task_name, status, config, report, message, \
+                 created_at, started_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    row.compare_task_id,
+                    row.job_id,
+                    row.task_name,
+                    row.status,
+                    to_json(&row.config),
+                    row.report.as_ref().map(to_json),
+                    row.message,
+                    row.created_at,
+                    row.started_at,
+                    row.finished_at
+                ],
+            )
+            .map_err(ServiceError::store("adding a compare task"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A job's compare tasks, oldest first.
+    pub async fn compares(&self, job_id: &str) -> Result<Vec<CompareRow>, ServiceError> {
+        let id = job_id.to_string();
+        self.with(move |c| {
+            let mut st = c
+                .prepare("SELECT * FROM compare_tasks WHERE job_id = ? ORDER BY created_at, rowid")
+                .map_err(ServiceError::store("listing compare tasks"))?;
+            let rows = st
+                .query_map([&id], compare_from_row)
+                .map_err(ServiceError::store("listing compare tasks"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ServiceError::store("reading a compare task"))?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Every compare task (for the restart of the service).
+    pub async fn all_compares(&self) -> Result<Vec<CompareRow>, ServiceError> {
+        self.with(|c| {
+            let mut st = c
+                .prepare("SELECT * FROM compare_tasks ORDER BY created_at, rowid")
+                .map_err(ServiceError::store("listing compare tasks"))?;
+            let rows = st
+                .query_map([], compare_from_row)
+                .map_err(ServiceError::store("listing compare tasks"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ServiceError::store("reading a compare task"))?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Applies `change` to a compare task when its status is one of `expect`. `false` when the
+    /// task is missing or in another status.
+    pub async fn update_compare(
+        &self,
+        id: &str,
+        expect: &[&str],
+        change: CompareChange,
+    ) -> Result<bool, ServiceError> {
+        let id = id.to_string();
+        let expect: Vec<String> = expect.iter().map(|s| s.to_string()).collect();
+        let CompareChange {
+            status,
+            report,
+            message,
+            started_at,
+            finished_at,
+        } = change;
+        self.with(move |c| {
+            let marks = vec!["?"; expect.len()].join(", ");
+            let mut vals: Vec<SqlValue> = vec![
+                SqlValue::Text(status),
+                report.map_or(SqlValue::Null, |r| SqlValue::Text(to_json(&r))),
+                message.map_or(SqlValue::Null, SqlValue::Text),
+                started_at.map_or(SqlValue::Null, SqlValue::Integer),
+                finished_at.map_or(SqlValue::Null, SqlValue::Integer),
+                SqlValue::Text(id),
+            ];
+            vals.extend(expect.into_iter().map(SqlValue::Text));
+            let n = c
+                .execute(
+                    &format!(
+                        "UPDATE compare_tasks SET status = ?, report = COALESCE(?, report), \
+                         message = COALESCE(?, message), started_at = COALESCE(?, started_at), \
+                         finished_at = COALESCE(?, finished_at) WHERE compare_task_id = ? AND status IN ({marks})"
+                    ),
+                    params_from_iter(vals),
+                )
+                .map_err(ServiceError::store("updating a compare task"))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}
+
+fn get_job(c: &Connection, id: &str) -> Result<Option<JobRow>, ServiceError> {
+    c.query_row("SELECT * FROM jobs WHERE job_id = ?", [id], job_from_row)
+        .optional()
+        .map_err(ServiceError::store("reading a job"))
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), ServiceError> {
+    let tx = conn
+        .transaction()
+        .map_err(ServiceError::store("migrating the schema"))?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .map_err(ServiceError::store("creating schema_version"))?;
+    let current: Option<i64> = tx
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .map_err(ServiceError::store("reading schema_version"))?;
+    let current = current.unwrap_or(0);
+    if current > MIGRATIONS.len() as i64 {
+        return Err(ServiceError::Corrupt(format!(
+            "ferry.db has schema version {current}, newer than this ferry ({}): use a newer ferry",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql).map_err(ServiceError::store(format!(
+            "migrating to schema version {}",
+            i + 1
+        )))?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (?)", [i as i64 + 1])
+            .map_err(ServiceError::store("recording the schema version"))?;
+    }
+    tx.commit().map_err(ServiceError::store("migrating the schema"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str, status: JobStatus) -> JobRow {
+        JobRow {
+            seq: 0,
+            job_id: id.into(),
+            job_name: "n".into(),
+            request: serde_json::json!({"JobName": "n"}),
+            status,
+            create_time: 1,
+            update_time: 1,
+            start_time: None,
+            end_time: None,
+            error_message: String::new(),
+            check: CheckState::default(),
+            detail: Detail::default(),
+            paused: String::new(),
+            restart_next: false,
+            limits: Limits::default(),
+        }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ferry-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[tokio::test]
+    async fn conditional_updates_and_reopen() {
+        let dir = temp_dir("cond");
+        let s = Store::open(&dir).await.unwrap();
+        assert!(s
+            .insert_job(job("dts-aaaaaaaa", JobStatus::CheckPass))
+            .await
+            .unwrap());
+        assert!(!s
+            .insert_job(job("dts-aaaaaaaa", JobStatus::CheckPass))
+            .await
+            .unwrap());
+        let r = s
+            .update(
+                "dts-aaaaaaaa",
+                Some(&[JobStatus::CheckPass]),
+                Patch::status(JobStatus::ReadyRun),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(r, Update::Done(j) if j.status == JobStatus::ReadyRun));
+        let r = s
+            .update(
+                "dts-aaaaaaaa",
+                Some(&[JobStatus::CheckPass]),
+                Patch::status(JobStatus::ReadyRun),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(r, Update::WrongStatus(JobStatus::ReadyRun)));
+        let r = s.update("dts-zzzzzzzz", None, Patch::default()).await.unwrap();
+        assert!(matches!(r, Update::Missing));
+        drop(s);
+        let s = Store::open(&dir).await.unwrap();
+        assert_eq!(s.jobs().await.unwrap().len(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(s.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let e = Store::open(&dir)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("in use by another ferry serve"), "{e}");
+        let r = s
+            .delete_job("dts-aaaaaaaa", &[JobStatus::CheckPass])
+            .await
+            .unwrap();
+        assert!(matches!(r, Update::WrongStatus(JobStatus::ReadyRun)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
