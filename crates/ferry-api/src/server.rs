@@ -417,8 +417,8 @@ async fn serve_call(
     if !state.limiter.try_acquire(&action, per_second, Instant::now()) {
         return Err(ApiError::request_limit_exceeded(&action, per_second));
     }
-    // Describe* actions only read: the same signed request within one second (same timestamp
-    // and body, as SDKs send when polling) is allowed for them.
+    // Describe* actions only read: a repeated signature is served for them at any time within
+    // the skew window (an SDK polling twice in one second sends the same one).
     state
         .verifier
         .check_replay(&authenticated, &action, now, action.starts_with("Describe"))?;

@@ -69,12 +69,16 @@ impl Tracker {
                 tables,
                 chunks,
                 chunks_done,
+                rows_done,
+                bytes_done,
                 estimated_rows,
                 estimated_bytes,
             } => {
                 s.tables_total = tables;
                 s.chunks_total = chunks;
                 s.chunks_done = chunks_done;
+                s.rows_done = rows_done;
+                s.bytes_done = bytes_done;
                 s.rows_est = estimated_rows;
                 s.bytes_est = estimated_bytes;
             }

@@ -23,6 +23,9 @@ pub enum ProgressEvent {
         tables: u64,
         chunks: u64,
         chunks_done: u64,
+        /// Rows and bytes of the chunks done before this run (a resumed load).
+        rows_done: u64,
+        bytes_done: u64,
         estimated_rows: u64,
         estimated_bytes: u64,
     },

@@ -425,6 +425,9 @@ async fn run_job_inner(
         ropts.throttle = opts.throttle.clone();
         ropts.ddl_policy = spec.options.ddl_policy;
         ropts.conflict = spec.options.conflict_policy;
+        if let Some(w) = spec.options.apply_workers {
+            ropts.workers = w;
+        }
         let replay = run_replay(
             &spec.source,
             &spec.target,

@@ -122,6 +122,7 @@ pub struct FerryOptionsRequest {
     pub target_binlog: Option<bool>,
     pub ddl_policy: Option<String>,
     pub conflict_policy: Option<String>,
+    pub apply_workers: Option<i64>,
 }
 
 /// The CreateMigrateJob request, as written in a job file or sent to the API.
@@ -168,6 +169,9 @@ pub struct FerryOptions {
     pub ddl_policy: DdlPolicy,
     /// What the incremental phase does when the target has diverged (`Ferry.ConflictPolicy`).
     pub conflict_policy: ConflictPolicy,
+    /// Apply workers of the incremental phase (`Ferry.ApplyWorkers`, 1–64); `None`: the
+    /// replay's default (`FERRY_REPLAY_WORKERS`, else 4).
+    pub apply_workers: Option<usize>,
 }
 
 /// A validated job.
@@ -567,6 +571,10 @@ fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecEr
             86_400,
         )? as u64),
         target_binlog: f.target_binlog.unwrap_or(true),
+        apply_workers: match f.apply_workers {
+            None => None,
+            Some(_) => Some(range("Ferry.ApplyWorkers", f.apply_workers, 4, 1, 64)? as usize),
+        },
         ddl_policy: choice(
             "Ferry.DdlPolicy",
             f.ddl_policy.as_deref(),

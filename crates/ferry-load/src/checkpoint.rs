@@ -122,6 +122,9 @@ pub struct StoredChunk {
     pub tbl: String,
     pub plan: ChunkPlan,
     pub done: bool,
+    /// Rows and bytes copied, once done.
+    pub rows: u64,
+    pub bytes: u64,
 }
 
 /// The stored plan of a job.
@@ -163,11 +166,20 @@ pub async fn load_plan(conn: &mut Conn, job: &str) -> Result<Option<StoredPlan>,
         }),
         _ => None,
     };
-    type ChunkRow = (String, String, u32, Option<Vec<u8>>, Option<Vec<u8>>, i8);
+    type ChunkRow = (
+        String,
+        String,
+        u32,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        i8,
+        u64,
+        u64,
+    );
     let rows: Vec<ChunkRow> = conn
         .exec(
             format!(
-                "SELECT db, tbl, chunk_no, lower_bound, upper_bound, done FROM {} WHERE job = ? \
+                "SELECT db, tbl, chunk_no, lower_bound, upper_bound, done, `rows`, bytes FROM {} WHERE job = ? \
                  ORDER BY db, tbl, chunk_no",
                 meta("load_chunk")
             ),
@@ -176,7 +188,7 @@ pub async fn load_plan(conn: &mut Conn, job: &str) -> Result<Option<StoredPlan>,
         .await
         .ctx(|| format!("reading the chunk checkpoints of job {job}"))?;
     let mut chunks = Vec::with_capacity(rows.len());
-    for (db, tbl, chunk_no, lower, upper, done) in rows {
+    for (db, tbl, chunk_no, lower, upper, done, rows, bytes) in rows {
         chunks.push(StoredChunk {
             db,
             tbl,
@@ -186,6 +198,8 @@ pub async fn load_plan(conn: &mut Conn, job: &str) -> Result<Option<StoredPlan>,
                 upper: upper.as_deref().map(decode_bound).transpose()?,
             },
             done: done != 0,
+            rows,
+            bytes,
         });
     }
     Ok(Some(StoredPlan { snapshot, chunks }))

@@ -196,10 +196,22 @@ pub async fn run_full_load(
             }
         }
     }
+    // Rows and bytes of the chunks a previous run committed (the counters start from them).
+    let (rows_done, bytes_done) = stored
+        .as_ref()
+        .map(|s| {
+            s.chunks
+                .iter()
+                .filter(|c| c.done)
+                .fold((0u64, 0u64), |(r, b), c| (r + c.rows, b + c.bytes))
+        })
+        .unwrap_or((0, 0));
     progress(ProgressEvent::LoadPlanned {
         tables: tasks.len() as u64,
         chunks: total_chunks,
         chunks_done: resumed,
+        rows_done,
+        bytes_done,
         estimated_rows: tasks.iter().map(|t| t.source.estimated_rows).sum(),
         estimated_bytes: tasks.iter().map(|t| t.source.data_length).sum(),
     });

@@ -143,11 +143,18 @@ impl Detail {
             ProgressEvent::LoadPlanned {
                 chunks,
                 chunks_done,
+                rows_done,
+                bytes_done,
                 estimated_rows,
                 ..
             } => {
                 self.chunks_planned = *chunks;
                 self.chunks_done = *chunks_done;
+                // Exact after a restart: the rows of the chunks committed before, from the
+                // target's checkpoint, not the counters last saved here.
+                self.rows_copied = *rows_done;
+                self.bytes_copied = *bytes_done;
+                self.load_window = None;
                 self.rows_estimated = *estimated_rows;
                 false
             }
@@ -349,6 +356,8 @@ mod tests {
                 tables: 1,
                 chunks: 4,
                 chunks_done: 1,
+                rows_done: 25,
+                bytes_done: 250,
                 estimated_rows: 100,
                 estimated_bytes: 1000,
             },
@@ -363,6 +372,11 @@ mod tests {
             6,
         );
         assert_eq!(d.current_step_progress(), 50);
+        assert_eq!(
+            (d.rows_copied, d.bytes_copied),
+            (50, 500),
+            "the chunks of the earlier run count, from the target's checkpoint"
+        );
         assert_eq!(d.step_now(), 2);
         assert_eq!(d.progress(), (100 + 50) / 5);
         d.observe(

@@ -209,11 +209,15 @@ async fn pause_and_resume_under_writes() -> Result<()> {
     ok21(
         &svc,
         "ModifyMigrateRateLimit",
-        json!({"JobId": id, "LoadRps": 100000, "SinkerThread": 4}),
+        json!({"JobId": id, "LoadRps": 100000, "SinkerThread": 2}),
     )
     .await?;
     let d = ok21(&svc, "DescribeMigrationDetail", json!({"JobId": id})).await?;
     assert_eq!(d["RateLimitOption"]["CurrentLoadRps"], 100000);
+    assert_eq!(
+        d["RateLimitOption"]["CurrentSinkerThread"], 2,
+        "the apply workers of the next run"
+    );
     assert_eq!(d["RateLimitOption"]["HasUserSetRateLimit"], "yes");
     let e = call(
         &svc,

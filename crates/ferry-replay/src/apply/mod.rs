@@ -113,7 +113,7 @@ impl ReplayOptions {
             start: None,
             heartbeat: Duration::from_secs(1),
             progress_every: Duration::from_secs(1),
-            workers: workers_from_env().unwrap_or(DEFAULT_WORKERS),
+            workers: default_workers(),
             batch_transactions: 64,
             batch_rows: 2000,
             read_ahead_events: 4096,
@@ -121,13 +121,22 @@ impl ReplayOptions {
     }
 }
 
-/// `FERRY_REPLAY_WORKERS` (1–64), an operator's override of the default worker count until the
-/// job file carries one.
-fn workers_from_env() -> Option<usize> {
-    std::env::var("FERRY_REPLAY_WORKERS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| (1..=64).contains(n))
+/// The apply workers of a job that does not set `Ferry.ApplyWorkers`: `FERRY_REPLAY_WORKERS`
+/// (1–64), else [`DEFAULT_WORKERS`]. An unusable value is reported once and ignored.
+pub fn default_workers() -> usize {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    match std::env::var("FERRY_REPLAY_WORKERS") {
+        Err(_) => DEFAULT_WORKERS,
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=64).contains(&n) => n,
+            _ => {
+                WARNED.call_once(|| {
+                    warn!(value = %v, default = DEFAULT_WORKERS, "FERRY_REPLAY_WORKERS must be a number from 1 to 64: using the default");
+                });
+                DEFAULT_WORKERS
+            }
+        },
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

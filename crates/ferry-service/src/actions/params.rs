@@ -117,7 +117,12 @@ fn check_value(p: &str, ty: &Ty, v: &Value, enc: ParamEncoding) -> Result<Value,
             _ => Err(wrong_type(p, ty, v)),
         },
         Ty::StrIn(choices) => match v {
-            Value::String(s) if choices.iter().any(|c| c.eq_ignore_ascii_case(s)) => Ok(v.clone()),
+            // Matched in any letter case, passed on in the spelling of the choice, so the
+            // code after the check compares exactly.
+            Value::String(s) if choices.iter().any(|c| c.eq_ignore_ascii_case(s)) => Ok(choices
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(s))
+                .map_or_else(|| v.clone(), |c| Value::from(*c))),
             Value::String(s) => Err(ApiError::invalid_parameter_value(format!(
                 "the parameter {p} is {:?}; it must be one of {}",
                 truncate(s),
@@ -273,6 +278,13 @@ mod tests {
         );
         assert!(code(json!({"JobId": "x", "MigrateOption": {}}), j).starts_with("MissingParameter|"));
         assert_eq!(code(json!({"JobId": "x", "Limit": null}), j), "ok");
+    }
+
+    #[test]
+    fn choices_take_their_canonical_spelling() {
+        let m = json!({"JobId": "x", "Order": "STATUS"});
+        let out = check(SCHEMA, m.as_object().unwrap(), ParamEncoding::Json).unwrap();
+        assert_eq!(out["Order"], json!("Status"));
     }
 
     #[test]

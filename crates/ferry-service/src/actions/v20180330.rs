@@ -103,6 +103,7 @@ const FERRY: &[Field] = &[
     opt("TargetBinlog", Ty::Bool),
     opt("DdlPolicy", Ty::Str),
     opt("ConflictPolicy", Ty::Str),
+    opt("ApplyWorkers", Ty::Int(1, 64)),
 ];
 
 const TAG: &[Field] = &[opt("TagKey", Ty::Str), opt("TagValue", Ty::Str)];

@@ -20,8 +20,9 @@
 //!   smaller wins when both are given); it applies at once to a running load or replay through
 //!   the job's throttle and is saved in the job (`Ferry.RowsPerSecond`). `DumpThread` and
 //!   `LoadThread` set `Ferry.Threads` (the larger wins), which takes effect at the next phase
-//!   start or run (resume, restart). `SinkerThread` is recorded and shown but has no effect: the
-//!   replay applies in source order on one connection.
+//!   start or run (resume, restart). `SinkerThread` sets `Ferry.ApplyWorkers`, the replay's apply
+//!   workers (batches of disjoint keys applied side by side, committed in source order), taking
+//!   effect when the incremental phase starts or resumes.
 //! - **Compare tasks** run `ferry_verify` with the job's endpoints and mapping; while the job's
 //!   replay runs, differing chunks are compared again after the replay has applied the source up
 //!   to where they were read (replay fence). `Method` `dataCheck` compares every row,
@@ -81,7 +82,7 @@ const RATE: &[Field] = &[
     opt("DumpThread", Ty::Int(1, 16)),
     opt("DumpRps", Ty::Int(1, 50_000_000)),
     opt("LoadThread", Ty::Int(1, 16)),
-    opt("SinkerThread", Ty::Int(1, 128)),
+    opt("SinkerThread", Ty::Int(1, 64)),
     opt("LoadRps", Ty::Int(1, 50_000_000)),
 ];
 const COLUMN: &[Field] = &[opt("ColumnName", Ty::Str)];
@@ -258,6 +259,9 @@ async fn rate_limit(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<Str
             if let Some(t) = threads {
                 f.insert("Threads".into(), json!(t));
             }
+            if let Some(w) = int_of(&m, "SinkerThread") {
+                f.insert("ApplyWorkers".into(), json!(w));
+            }
         }
     }
     super::v20180330::validate_request(&request)?;
@@ -277,6 +281,14 @@ async fn rate_limit(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<Str
     Ok(Map::new())
 }
 
+/// The apply workers of a job's `Ferry` settings (`ApplyWorkers`, else the replay's default).
+fn apply_workers(ferry: &Value) -> i64 {
+    ferry
+        .get("ApplyWorkers")
+        .and_then(Value::as_i64)
+        .unwrap_or(ferry_replay::apply::default_workers() as i64)
+}
+
 fn rate_limit_option(job: &JobRow) -> Value {
     let l = &job.limits;
     let ferry = job.request.get("Ferry").cloned().unwrap_or(json!({}));
@@ -291,8 +303,8 @@ fn rate_limit_option(job: &JobRow) -> Value {
         "DefaultLoadThread": 4,
         "CurrentLoadRps": rps,
         "DefaultLoadRps": 0,
-        "CurrentSinkerThread": if l.sinker_thread > 0 { l.sinker_thread } else { 1 },
-        "DefaultSinkerThread": 1,
+        "CurrentSinkerThread": apply_workers(&ferry),
+        "DefaultSinkerThread": ferry_replay::apply::default_workers(),
         "HasUserSetRateLimit": if l.user_set { "yes" } else { "no" },
     })
 }
@@ -860,7 +872,7 @@ fn migrate_option(job: &JobRow) -> Value {
         "IsOverrideRoot": false,
         "IsDstReadOnly": false,
         "MigrateWay": "",
-        "RateLimit": {"DumpThread": threads, "DumpRps": rps, "LoadThread": threads, "LoadRps": rps, "SinkerThread": job.limits.sinker_thread},
+        "RateLimit": {"DumpThread": threads, "DumpRps": rps, "LoadThread": threads, "LoadRps": rps, "SinkerThread": apply_workers(&ferry)},
     })
 }
 
