@@ -14,6 +14,7 @@ for comp in rustfmt clippy; do
     rustup component add "$comp"
   fi
 done
+echo "== docker-compose demo (static checks)" && python3 scripts/check-compose.py
 
 started_here=0
 if ! scripts/servers.sh status >/dev/null 2>&1; then
@@ -29,6 +30,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
+echo "== Tencent Cloud Python SDK for the API tests" && scripts/sdk-venv.sh
 cargo build --workspace --bins
 log="$(mktemp)"
 set +e
