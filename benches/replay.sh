@@ -351,7 +351,8 @@ run_lag() {
   wait "$hb" "$sampler" 2>/dev/null || true
   LAG_TPS=$(awk '/transactions:/ { gsub(/[()]/, "", $3); print $3; exit }' "$LOGS/lag-load.log")
   # ferry's own lag figures from its progress lines during the run
-  tail -n +"$from_line" "$LOGS/ferry-$w.log" | grep -o 'lag [0-9.]* s' | awk '{ print $2 }' >"$WORK/lag-ferry.txt" || true
+  # (lines written after the run started: the last one before it still shows the catch-up)
+  tail -n +"$((from_line + 1))" "$LOGS/ferry-$w.log" | grep -o 'lag [0-9.]* s' | awk '{ print $2 }' >"$WORK/lag-ferry.txt" || true
   # Drain, then compare every table (not timed).
   local end n=0
   end=$(master_pos)

@@ -17,6 +17,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// mimalloc instead of glibc's malloc: the replay allocates row images on the reader's thread and
+/// frees them on the apply workers', where glibc's arenas spend a quarter of Ferry's CPU
+/// (measured with `perf` during `benches/replay.sh`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Ferry: move a live MySQL/MariaDB database to another server, and prove nothing was lost.
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version, about)]

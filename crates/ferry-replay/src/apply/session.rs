@@ -45,6 +45,8 @@ use crate::stream::{BinlogReader, ReaderOptions, StartPosition};
 /// A transaction this large is applied serially, streamed on the coordinator's connection,
 /// instead of being held in memory for a worker.
 const LARGE_TXN_ROWS: u64 = 20_000;
+/// … or this many bytes of row images.
+const LARGE_TXN_BYTES: u64 = 32 << 20;
 /// Batches queued per worker.
 const WORKER_DEPTH: usize = 3;
 
@@ -91,6 +93,7 @@ struct Coord<'a, 's> {
     cur: Option<Building>,
     open: Vec<Txn>,
     open_rows: u64,
+    open_bytes: u64,
     last_no: u64,
     pending: VecDeque<Pending>,
     per_worker: Vec<usize>,
@@ -209,6 +212,7 @@ impl<'a> Session<'a> {
             cur: None,
             open: Vec::new(),
             open_rows: 0,
+            open_bytes: 0,
             last_no: 0,
             pending: VecDeque::new(),
             per_worker: vec![0; n],
@@ -360,6 +364,7 @@ impl Coord<'_, '_> {
                 }
                 self.open.clear();
                 self.open_rows = 0;
+                self.open_bytes = 0;
                 self.wait_all().await?;
                 self.flush().await?;
                 Ok(Some(SessionEnd::Cancelled))
@@ -474,6 +479,7 @@ impl Coord<'_, '_> {
         }
         let txns = std::mem::take(&mut self.open);
         self.open_rows = 0;
+        self.open_bytes = 0;
         if txns.iter().all(|t| t.changes.is_empty()) {
             if let Some(last) = txns.last() {
                 self.pending.push_back(Pending {
@@ -581,9 +587,11 @@ impl Coord<'_, '_> {
     /// Adds a finished source transaction to the open batch.
     async fn push_txn(&mut self, t: Txn) -> Result<(), ReplayError> {
         self.open_rows += t.rows;
+        self.open_bytes += t.bytes;
         self.open.push(t);
         if self.open.len() >= self.s.opts.batch_transactions.max(1)
             || self.open_rows >= self.s.opts.batch_rows.max(1) as u64
+            || self.open_bytes >= self.s.opts.batch_bytes.max(1) as u64
         {
             self.close_batch().await?;
         }
@@ -600,6 +608,7 @@ impl Coord<'_, '_> {
         self.push_txn(Txn {
             changes: Vec::new(),
             rows: 0,
+            bytes: 0,
             idem: false,
             end,
             gtid,
@@ -636,6 +645,7 @@ impl Coord<'_, '_> {
             txn: Txn {
                 changes: Vec::new(),
                 rows: 0,
+                bytes: 0,
                 idem: self.idempotent(at),
                 end: at.clone(),
                 gtid: None,
@@ -668,6 +678,7 @@ impl Coord<'_, '_> {
                 };
                 let pairs = info.decoder.decode(&rows)?;
                 let n = pairs.len() as u64;
+                let bytes = image_bytes(&pairs);
                 self.s.opts.throttle.acquire(n, 0).await;
                 if self.cur.is_none() {
                     self.cur = Some(self.new_building(&ev.pos));
@@ -679,10 +690,11 @@ impl Coord<'_, '_> {
                     pos: rows.position.clone(),
                     pairs,
                 };
-                let (serial, idem, total) = {
+                let (serial, idem, total, total_bytes) = {
                     let Some(b) = self.cur.as_mut() else { return Ok(()) };
                     b.txn.rows += n;
-                    (b.serial, b.txn.idem, b.txn.rows)
+                    b.txn.bytes += bytes;
+                    (b.serial, b.txn.idem, b.txn.rows, b.txn.bytes)
                 };
                 if serial {
                     let mut ap = RowApplier::new(self.s.opts.conflict);
@@ -693,7 +705,7 @@ impl Coord<'_, '_> {
                 if let Some(b) = self.cur.as_mut() {
                     b.txn.changes.push(change);
                 }
-                if !keyed || total > LARGE_TXN_ROWS {
+                if !keyed || total > LARGE_TXN_ROWS || total_bytes > LARGE_TXN_BYTES {
                     self.go_serial(&ev.pos).await?;
                 }
             }
@@ -906,4 +918,19 @@ impl Coord<'_, '_> {
             rows_per_sec,
         });
     }
+}
+
+/// Estimated bytes of decoded row images: string and binary values by length, others 8.
+fn image_bytes(pairs: &[crate::decode::RowPair]) -> u64 {
+    let image = |r: &Option<Vec<mysql_async::Value>>| -> u64 {
+        r.as_ref().map_or(0, |vals| {
+            vals.iter()
+                .map(|v| match v {
+                    mysql_async::Value::Bytes(b) => b.len() as u64 + 8,
+                    _ => 8,
+                })
+                .sum()
+        })
+    };
+    pairs.iter().map(|(b, a)| image(b) + image(a)).sum()
 }

@@ -39,6 +39,8 @@ const MAX_PIPELINE_BYTES: usize = 4 << 20;
 pub(crate) struct Txn {
     pub changes: Vec<Change>,
     pub rows: u64,
+    /// Estimated bytes of the row images (for the batch and memory bounds).
+    pub bytes: u64,
     /// Inside the idempotent window of a resumed load.
     pub idem: bool,
     pub end: BinlogPos,
