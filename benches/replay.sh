@@ -313,7 +313,9 @@ run_ferry() { # workers keep_running(0|1)
   done
   local cpu
   cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$FERRY_PID/stat" 2>/dev/null || echo "?")
-  local note="ferry $w apply workers, ferry CPU ${cpu} s"
+  local rss
+  rss=$(awk '$1 == "VmHWM:" { printf "%.0f", $2 / 1024 }' "/proc/$FERRY_PID/status" 2>/dev/null || echo "?")
+  local note="ferry $w apply workers, ferry CPU ${cpu} s, peak RSS ${rss} MB"
   [ "$(dst -e "CHECKSUM TABLE $DB.sbtest1" | awk '{ print $2 }')" = "$(dst_expected_checksum)" ] \
     && note="$note; sbtest1 checksum equals the source's" || note="$note; sbtest1 checksum DIFFERS from the source's"
   record "ferry-$w" ok "$(elapsed "$t0" "$t1")" "$note"

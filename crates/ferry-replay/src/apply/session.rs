@@ -48,7 +48,7 @@ const LARGE_TXN_ROWS: u64 = 20_000;
 /// … or this many bytes of row images.
 const LARGE_TXN_BYTES: u64 = 32 << 20;
 /// Batches queued per worker.
-const WORKER_DEPTH: usize = 3;
+const WORKER_DEPTH: usize = 2;
 
 /// What the caller needs to run a session.
 pub(crate) struct Session<'a> {
