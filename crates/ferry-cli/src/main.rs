@@ -119,6 +119,10 @@ enum Command {
         /// full | objects | sample:ROWS_PERCENT[:TABLES_PERCENT] | tables:db.t,db.t2
         #[arg(long)]
         mode: Option<String>,
+        /// The JobId of a job that `ferry serve` runs (its checkpoints on the target are kept
+        /// under the JobId, not the JobName): needed to wait for its live replay.
+        #[arg(long, value_name = "ID")]
+        job_id: Option<String>,
     },
     /// Sample data and a write load (sysbench-like tables and oltp_write_only-like transactions)
     /// for demos, tests and benchmarks.
@@ -240,8 +244,11 @@ fn main() -> std::process::ExitCode {
                 json,
                 repair_sql,
                 mode,
+                job_id,
             } => match mode.as_deref().map(verify::parse_mode).transpose() {
-                Ok(mode) => verify::verify(&job_file, json, repair_sql.as_deref(), mode).await,
+                Ok(mode) => {
+                    verify::verify(&job_file, json, repair_sql.as_deref(), mode, job_id.as_deref()).await
+                }
                 Err(e) => Err(anyhow::anyhow!("--mode: {e}")),
             },
         }

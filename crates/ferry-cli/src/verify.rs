@@ -8,7 +8,8 @@
 //! With 1 or 5 (no verification during the job) `ferry verify` says so and compares in full; a
 //! mode given on the command line wins over the job file.
 //!
-//! While the job's incremental replay runs (`ferry run` of a MigrateType 3 job before cut-over),
+//! While the job's incremental replay runs (`ferry run` of a MigrateType 3 job before cut-over,
+//! or a job of `ferry serve` named by `--job-id`),
 //! chunks found different are compared again once the replay has applied the source up to the
 //! position read when they were compared, and their differing rows are re-checked in fenced
 //! rounds, so changes still in flight are not reported (rows written on the source during every
@@ -106,8 +107,17 @@ pub async fn verify(
     json: bool,
     repair_sql: Option<&Path>,
     mode_override: Option<VerifyMode>,
+    job_id: Option<&str>,
 ) -> Result<ExitCode> {
-    let spec = crate::run::load_spec(job_file)?;
+    let mut spec = crate::run::load_spec(job_file)?;
+    if let Some(id) = job_id {
+        let id = id.trim();
+        if id.is_empty() || id.len() > 191 {
+            bail!("--job-id {id:?}: give the JobId that CreateMigrateJob returned (1 to 191 characters)");
+        }
+        // The key of the job's checkpoints on the target (the replay fence reads it).
+        spec.name = id.to_string();
+    }
     let mode = match mode_override {
         Some(m) => m,
         None => match ferry_job::verification::mode_for_job(&spec).await? {

@@ -39,6 +39,12 @@ async fn verify_finds_repairs_and_confirms() -> Result<()> {
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(report["consistent"], json!(true));
+    // --job-id names the checkpoints of a served job; an empty one is refused, naming the flag.
+    let out = verify(&path, &["--json", "--job-id", " "]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("--job-id"), "{}", text(&out));
+    let out = verify(&path, &["--json", "--job-id", "fcv"]);
+    assert_eq!(out.status.code(), Some(0), "the job's own key: consistent");
 
     // Plant: a missing row, an extra row, a changed value.
     exec(&mut t, "DELETE FROM fcv_db.a WHERE id = 10; INSERT INTO fcv_db.a VALUES (9999, 1, 'x'); UPDATE fcv_db.a SET v = 'changed' WHERE id = 20;").await?;
