@@ -292,7 +292,7 @@ impl MigrateJobRequest {
                     if !(0..=100).contains(&v) {
                         return Err(err(
                             &format!("MigrateOption.ConsistencyParams.{f}"),
-                            "must be a percentage, 1..100",
+                            "must be a percentage, 0..100 (0 means 100)",
                         ));
                     }
                 }
