@@ -8,9 +8,11 @@
 //! - [`sql`]: identifier quoting and literal rendering;
 //! - [`value`]: exact encoding of row values for the target (LOAD DATA text and SQL literals);
 //! - [`progress`] and [`throttle`]: progress events and run-time adjustable rate limits;
-//! - [`error`]: the two error kinds, transient and definite.
+//! - [`error`]: the two error kinds, transient and definite;
+//! - [`civil`]: calendar arithmetic for epochs and the API's times.
 
 pub mod catalog;
+pub mod civil;
 pub mod endpoint;
 pub mod error;
 pub mod flavor;

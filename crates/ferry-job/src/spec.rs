@@ -663,14 +663,7 @@ pub fn parse_expect_time(s: &str) -> Option<u64> {
     {
         return None;
     }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if *m <= 2 { y - 1 } else { *y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + dd - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = ferry_core::civil::days_from_civil(*y, *m as u32, *dd as u32);
     u64::try_from(days * 86_400 + hh * 3600 + mi * 60 + ss).ok()
 }
 

@@ -359,20 +359,6 @@ fn int_value(u: u64, unsigned: bool) -> Value {
     }
 }
 
-/// Days since 1970-01-01 → (year, month, day) (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// A UTC epoch (seconds, microseconds) as `Value::Date`; 0 is the zero timestamp.
 pub fn epoch_to_date(secs: i64, micros: u32) -> Value {
     if secs == 0 && micros == 0 {
@@ -380,7 +366,7 @@ pub fn epoch_to_date(secs: i64, micros: u32) -> Value {
     }
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = ferry_core::civil::civil_from_days(days);
     Value::Date(
         y as u16,
         m as u8,
