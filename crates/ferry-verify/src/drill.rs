@@ -87,6 +87,23 @@ pub async fn read_rows(
         .collect()
 }
 
+/// Reads one chunk's rows on both sides at once, counted against the rows/s limit.
+pub(crate) async fn read_both(
+    src: &mut Conn,
+    dst: &mut Conn,
+    t: &TableJob,
+    chunk: &ChunkPlan,
+    throttle: &Throttle,
+) -> Result<(Vec<Vec<Value>>, Vec<Vec<Value>>), VerifyError> {
+    let (s, d) = tokio::join!(
+        read_rows(src, &t.source.db, &t.source.name, t, chunk, "source"),
+        read_rows(dst, &t.target_db, &t.target_table, t, chunk, "target"),
+    );
+    let (s, d) = (s?, d?);
+    throttle.acquire(s.len().max(d.len()) as u64, 0).await;
+    Ok((s, d))
+}
+
 /// Compares one chunk row by row.
 pub async fn drill_chunk(
     src: &mut Conn,
@@ -98,12 +115,7 @@ pub async fn drill_chunk(
     throttle: &Throttle,
 ) -> Result<ChunkDiff, VerifyError> {
     let key = t.key.clone().unwrap_or_default();
-    let (s, d) = tokio::join!(
-        read_rows(src, &t.source.db, &t.source.name, t, chunk, "source"),
-        read_rows(dst, &t.target_db, &t.target_table, t, chunk, "target"),
-    );
-    let (s, d) = (s?, d?);
-    throttle.acquire(s.len().max(d.len()) as u64, 0).await;
+    let (s, d) = read_both(src, dst, t, chunk, throttle).await?;
     Ok(compare_rows(t, &key, s, d, max_keys, repair))
 }
 

@@ -28,7 +28,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
 use crate::digest::{binlog_position, encode_values, same_value, with_chunk};
-use crate::drill::{compare_rows, read_rows, show, ChunkDiff};
+use crate::drill::{compare_rows, read_both, show, ChunkDiff};
 use crate::error::{Ctx, VerifyError};
 use crate::plan::TableJob;
 use crate::Fence;
@@ -181,12 +181,7 @@ pub async fn recheck_chunk(
     throttle: &Throttle,
 ) -> Result<LiveOutcome, VerifyError> {
     let key = t.key.clone().unwrap_or_default();
-    let (s, d) = tokio::join!(
-        read_rows(src, &t.source.db, &t.source.name, t, chunk, "source"),
-        read_rows(dst, &t.target_db, &t.target_table, t, chunk, "target"),
-    );
-    let (s, d) = (s?, d?);
-    throttle.acquire(s.len().max(d.len()) as u64, 0).await;
+    let (s, d) = read_both(src, dst, t, chunk, throttle).await?;
     let mut pending = differing_keys(&key, &s, &d);
     let mut last: (Rows, Rows) = (Vec::new(), Vec::new());
     let mut still_source: HashSet<Vec<u8>> = HashSet::new();
