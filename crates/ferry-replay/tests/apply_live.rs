@@ -5,114 +5,17 @@
 //! Only databases named `fa_*` are touched; other engineers share the source, so the stream
 //! carries their events too (unselected, skipped).
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use ferry_core::progress::{ProgressEvent, ProgressSink};
-use ferry_core::selection::{DbSelection, ObjectSelection};
-use ferry_core::{ErrorKind, Selection};
-use ferry_replay::apply::{checkpoint, lag};
-use ferry_replay::{run_replay, BinlogPos, ReplayControl, ReplayError, ReplayOptions, ReplaySummary};
+use ferry_core::progress::ProgressEvent;
+use ferry_core::ErrorKind;
+use ferry_replay::apply::checkpoint;
+use ferry_replay::{run_replay, BinlogPos, ReplayControl, ReplayOptions};
 use ferry_testkit as tk;
-use mysql_async::Conn;
-use tokio::task::JoinHandle;
 
-fn selection(pairs: &[(&str, &str)]) -> Selection {
-    Selection {
-        objects: ObjectSelection::Databases(
-            pairs
-                .iter()
-                .map(|(s, t)| DbSelection {
-                    name: s.to_string(),
-                    target: t.to_string(),
-                    tables: None,
-                    table_renames: Default::default(),
-                })
-                .collect(),
-        ),
-    }
-}
-
-async fn master_pos(c: &mut Conn) -> Result<BinlogPos> {
-    lag::master_status(c)
-        .await?
-        .context("binlog is off on the source")
-}
-
-/// Creates `sql` in `src_db` on the source and in `dst_db` on the target (fresh databases).
-async fn prepare(src_db: &str, dst_db: &str, sql: &str) -> Result<(Conn, Conn)> {
-    let mut s = tk::connect(&tk::source()).await?;
-    let mut t = tk::connect(&tk::target()).await?;
-    tk::fresh_db(&mut s, src_db).await?;
-    tk::fresh_db(&mut t, dst_db).await?;
-    if !sql.trim().is_empty() {
-        tk::exec(&mut s, &format!("USE {src_db}; {sql}")).await?;
-        tk::exec(&mut t, &format!("USE {dst_db}; {sql}")).await?;
-    }
-    Ok((s, t))
-}
-
-struct Running {
-    control: ReplayControl,
-    events: Arc<Mutex<Vec<ProgressEvent>>>,
-    task: JoinHandle<Result<ReplaySummary, ReplayError>>,
-}
-
-/// Starts a replay of `sel` from `start` under a fresh checkpoint for `job`.
-async fn start(job: &str, sel: Selection, start: BinlogPos) -> Result<Running> {
-    let mut t = tk::connect(&tk::target()).await?;
-    checkpoint::clear(&mut t, job).await?;
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let e2 = events.clone();
-    let sink: ProgressSink = Arc::new(move |e| {
-        if let Ok(mut v) = e2.lock() {
-            v.push(e)
-        }
-    });
-    let mut opts = ReplayOptions::new(job);
-    opts.start = Some(start);
-    let control = ReplayControl::new();
-    let c2 = control.clone();
-    let task =
-        tokio::spawn(async move { run_replay(&tk::source(), &tk::target(), &sel, opts, sink, c2).await });
-    Ok(Running {
-        control,
-        events,
-        task,
-    })
-}
-
-impl Running {
-    /// Completes at the source's current end; checks the final position covers it.
-    async fn complete(self) -> Result<(ReplaySummary, Vec<ProgressEvent>)> {
-        let mut s = tk::connect(&tk::source()).await?;
-        let at_request = master_pos(&mut s).await?;
-        self.control.complete();
-        let summary = tokio::time::timeout(Duration::from_secs(180), self.task)
-            .await
-            .context("replay did not complete within 180 s")???;
-        assert!(summary.completed);
-        assert!(
-            lag::pos_ge(&summary.final_pos, &at_request),
-            "final {} before the position at the request {}",
-            summary.final_pos,
-            at_request
-        );
-        let ev = self.events.lock().map(|v| v.clone()).unwrap_or_default();
-        Ok((summary, ev))
-    }
-}
-
-async fn assert_same(src_db: &str, dst_db: &str) -> Result<()> {
-    let mut s = tk::connect(&tk::source()).await?;
-    let mut t = tk::connect(&tk::target()).await?;
-    let a = tk::db_digest(&mut s, src_db).await?;
-    let b = tk::db_digest(&mut t, dst_db).await?;
-    assert!(!a.is_empty());
-    assert_eq!(a, b, "source {src_db} and target {dst_db} differ");
-    Ok(())
-}
+mod support;
+use support::*;
 
 const SCHEMA: &str = "CREATE TABLE kv (id INT PRIMARY KEY, v VARCHAR(50) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci, n BIGINT);
 CREATE TABLE skey (code VARCHAR(20) CHARACTER SET utf8mb4 NOT NULL, a INT, UNIQUE KEY uk (code));

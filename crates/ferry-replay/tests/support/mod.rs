@@ -57,6 +57,11 @@ pub struct Running {
     pub task: JoinHandle<Result<ReplaySummary, ReplayError>>,
 }
 
+/// Starts a replay of `sel` from `start` under a fresh checkpoint for `job`, default options.
+pub async fn start(job: &str, sel: Selection, start: BinlogPos) -> Result<Running> {
+    start_with(job, sel, start, |_| {}).await
+}
+
 /// Starts a replay of `sel` from `start` under a fresh checkpoint for `job`; `tune` adjusts the
 /// options (workers, batch sizes).
 pub async fn start_with(
