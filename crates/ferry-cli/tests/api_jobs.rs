@@ -4,14 +4,15 @@
 //! and the job resumes, catches up (8), is completed (9), and the target equals the source exactly
 //! once. Only databases named `svc_api_*` are touched.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
+use common::serve::Serve;
 use ferry_api::Client;
 use ferry_testkit::{connect, source, target, wait_until};
 use mysql_async::prelude::Queryable;
@@ -21,72 +22,24 @@ const DB: &str = "svc_api_kill";
 const SECRET_ID: &str = "AKIDferryapijobstest";
 const SECRET_KEY: &str = "ferry-api-jobs-test-key";
 
-/// A running `ferry serve` on 127.0.0.1:0.
-struct Serve {
-    child: Child,
-    url: String,
+/// `ferry serve` on `data_dir` with the test's key pair.
+fn start_serve(data_dir: &Path) -> Result<Serve> {
+    let parent = data_dir
+        .parent()
+        .ok_or_else(|| anyhow!("no parent of {}", data_dir.display()))?;
+    std::fs::create_dir_all(parent)?;
+    let data = data_dir
+        .to_str()
+        .ok_or_else(|| anyhow!("not UTF-8: {}", data_dir.display()))?;
+    Ok(Serve::start(
+        parent,
+        &["--data-dir", data],
+        &[("FERRY_SECRET_ID", SECRET_ID), ("FERRY_SECRET_KEY", SECRET_KEY)],
+    ))
 }
 
-impl Serve {
-    fn start(data_dir: &Path) -> Result<Serve> {
-        let log = std::fs::File::create(data_dir.with_extension("log"))?;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env_remove("FERRY_CONFIG")
-            .env_remove("FERRY_LISTEN")
-            .env_remove("FERRY_DATA_DIR")
-            .env("FERRY_SECRET_ID", SECRET_ID)
-            .env("FERRY_SECRET_KEY", SECRET_KEY)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()?;
-        let out = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let (tx, rx) = mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        loop {
-            match rx.recv_timeout(Duration::from_secs(120)) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("ferry serve: listening on ") {
-                        let url = rest.split_whitespace().next().unwrap_or_default().to_string();
-                        return Ok(Serve { child, url });
-                    }
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    bail!(
-                        "ferry serve did not start ({e}): {}",
-                        std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default()
-                    );
-                }
-            }
-        }
-    }
-
-    fn client(&self) -> Client {
-        Client::new(self.url.clone(), SECRET_ID, SECRET_KEY)
-    }
-
-    /// SIGKILL: no chance to stop anything cleanly.
-    fn kill9(mut self) -> Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+fn client(s: &Serve) -> Client {
+    Client::new(s.url.clone(), SECRET_ID, SECRET_KEY)
 }
 
 async fn call(c: &Client, action: &str, params: Value) -> Result<Value> {
@@ -137,10 +90,11 @@ fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHa
     })
 }
 
+/// `TMP/ferry-api-jobs-PID/data`: the server's data directory; its parent takes the log.
 fn data_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("ferry-api-jobs-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    d.join("data")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,8 +117,8 @@ async fn kill9_during_full_load_resumes_and_completes() -> Result<()> {
     let w = writer(stop.clone(), commits.clone());
 
     let dir = data_dir();
-    let serve = Serve::start(&dir)?;
-    let c = serve.client();
+    let serve = start_serve(&dir)?;
+    let c = client(&serve);
     let (src, dst) = (source(), target());
     let request = json!({
         "JobName": "api-kill",
@@ -193,13 +147,13 @@ async fn kill9_during_full_load_resumes_and_completes() -> Result<()> {
         Ok(d["StepNow"] == 2 && p >= 10)
     })
     .await?;
-    serve.kill9()?;
+    serve.kill9();
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join("ferry.db"))?.permissions());
     assert_eq!(mode & 0o777, 0o600, "ferry.db holds passwords");
 
-    let serve = Serve::start(&dir)?;
-    let c = serve.client();
+    let serve = start_serve(&dir)?;
+    let c = client(&serve);
     assert_eq!(job_info(&c, &id).await?["Status"], 7, "the job resumes running");
     wait_status(&c, &id, 8, 600).await?;
     let ready = job_info(&c, &id).await?;
@@ -222,6 +176,8 @@ async fn kill9_during_full_load_resumes_and_completes() -> Result<()> {
     drop(serve);
     ferry_testkit::drop_dbs(&mut s, &[DB]).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB]).await?;
-    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(parent) = dir.parent() {
+        let _ = std::fs::remove_dir_all(parent);
+    }
     Ok(())
 }

@@ -5,6 +5,8 @@
 //! DescribeMigrationCheckJob and DescribeMigrationDetail (no field unknown to the SDK's models); the target then equals the source, exactly once. Skips, saying so,
 //! only when the venv is absent. Only the database `svc_sdk_e2e` is touched.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -13,6 +15,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
+use common::serve::Serve;
 use ferry_testkit::{connect, source, target, wait_until};
 use mysql_async::prelude::Queryable;
 use serde_json::{json, Value};
@@ -49,31 +52,17 @@ async fn python_sdk_migrates_end_to_end() -> Result<()> {
     let dir: PathBuf = std::env::temp_dir().join(format!("ferry-api-sdk-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let log = std::fs::File::create(dir.join("serve.log"))?;
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
-        .env_remove("FERRY_CONFIG")
-        .env("FERRY_SECRET_ID", SECRET_ID)
-        .env("FERRY_SECRET_KEY", SECRET_KEY)
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()?;
-    let out = serve.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let url = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .map_err(|e| anyhow!("ferry serve did not start: {e}"))?;
-        if let Some(rest) = line.strip_prefix("ferry serve: listening on ") {
-            break rest.split_whitespace().next().unwrap_or_default().to_string();
-        }
-    };
+    let data = dir.join("data");
+    let serve = Serve::start(
+        &dir,
+        &[
+            "--data-dir",
+            data.to_str()
+                .ok_or_else(|| anyhow!("not UTF-8: {}", data.display()))?,
+        ],
+        &[("FERRY_SECRET_ID", SECRET_ID), ("FERRY_SECRET_KEY", SECRET_KEY)],
+    );
+    let url = serve.url.clone();
     let endpoint = url.trim_start_matches("http://").to_string();
 
     // A writer that commits until the job is ready, then stops and says so in a file.
@@ -151,8 +140,7 @@ async fn python_sdk_migrates_end_to_end() -> Result<()> {
         use std::io::Read as _;
         let _ = e.read_to_string(&mut err);
     }
-    let _ = serve.kill();
-    let _ = serve.wait();
+    serve.kill9();
     if !status.success() || steps.last().map(|s| s["step"] != "done").unwrap_or(true) {
         bail!("e2e.py failed ({status}): {steps:?}\n{err}");
     }

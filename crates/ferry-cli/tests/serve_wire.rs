@@ -4,130 +4,23 @@
 //! the key, and the official Tencent Cloud Python SDK (`.ferry-test/venv`, made by
 //! scripts/sdk-venv.sh) is accepted with every signing method.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::process::Command;
+use std::sync::Arc;
 
 use ferry_api::Client;
 use serde_json::{json, Value};
 
-const ENV_VARS: &[&str] = &[
-    "FERRY_SECRET_ID",
-    "FERRY_SECRET_KEY",
-    "FERRY_LISTEN",
-    "FERRY_DATA_DIR",
-    "FERRY_CONFIG",
-    "FERRY_LOG_FORMAT",
-    "FERRY_LOG",
-    "FERRY_ENDPOINT",
-];
-
-fn ferry() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-    for var in ENV_VARS {
-        cmd.env_remove(var);
-    }
-    cmd
-}
+use common::serve::{ferry_clean as ferry, Serve};
 
 fn test_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ferry-serve-wire-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A running `ferry serve`.
-struct Serve {
-    child: Child,
-    /// `http://127.0.0.1:PORT`.
-    url: String,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr_path: PathBuf,
-}
-
-impl Serve {
-    fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Serve {
-        let stderr_path = dir.join(format!("stderr-{}.log", uuid::Uuid::new_v4()));
-        let mut cmd = ferry();
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_path).unwrap());
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let out = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        let seen = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                seen.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        // Wait for the listening line (or the process to end without it).
-        let url = loop {
-            match rx.recv_timeout(Duration::from_secs(120)) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("ferry serve: listening on ") {
-                        break rest.split_whitespace().next().unwrap().to_string();
-                    }
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "ferry serve did not start ({e}): {}",
-                        std::fs::read_to_string(&stderr_path).unwrap_or_default()
-                    );
-                }
-            }
-        };
-        Serve {
-            child,
-            url,
-            stdout: lines,
-            stderr_path,
-        }
-    }
-
-    fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().join("\n")
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 fn read_pair(data_dir: &Path) -> (String, String) {
