@@ -130,6 +130,10 @@ pub struct RowsData {
     pub rows: Vec<RawRowPair>,
     /// Last rows event of its statement (STMT_END_F).
     pub stmt_end: bool,
+    /// The source session checked foreign keys (no `NO_FOREIGN_KEY_CHECKS_F`): its deletes and
+    /// key updates of referenced rows ran the foreign keys' cascading actions, which the binlog
+    /// does not carry.
+    pub fk_checks: bool,
     /// Where the event ends, for error messages.
     pub position: BinlogPos,
 }

@@ -782,6 +782,7 @@ impl Translator {
             columns,
             rows,
             stmt_end: r.flags().contains(RowsEventFlags::STMT_END),
+            fk_checks: !r.flags().contains(RowsEventFlags::NO_FOREIGN_KEY_CHECKS),
             position: self.position(),
         })
     }

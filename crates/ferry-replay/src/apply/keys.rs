@@ -180,6 +180,7 @@ mod tests {
             stored: vec![0, 1, 2],
             column_list: "`id`,`ci`,`bin`".into(),
             key: Some(vec![0]),
+            referenced_by: Vec::new(),
             schema,
         })
     }
@@ -190,6 +191,7 @@ mod tests {
             kind: RowsKind::Insert,
             pos: BinlogPos::new("f", 4),
             pairs: vec![(None, Some(row))],
+            cascade: None,
         };
         let mut out = Vec::new();
         change_keys(&c, &mut out);

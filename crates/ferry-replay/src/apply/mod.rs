@@ -14,8 +14,10 @@
 //!   loses or repeats nothing. A source transaction is never split (a batch holds whole
 //!   transactions); rollback groups are never applied. Groups without selected changes only move
 //!   the in-memory position, which is written lazily (about once a second) on its own.
-//! - Serial points: DDL, changes of a table without a row key, very large transactions and
-//!   statements inside a transaction drain the workers and run on the coordinator's connection.
+//! - Serial points: DDL, changes of a table without a row key, very large transactions,
+//!   statements inside a transaction and changes that cascade through foreign keys
+//!   ([`cascade`]: applied with the target's foreign-key checks on, so its InnoDB repeats the
+//!   source's cascade) drain the workers and run on the coordinator's connection.
 //!   DDL is not transactional: its checkpoint is written right after the statement succeeds; a
 //!   DDL that fails with "already exists"/"doesn't exist" as the first group after a (re)start
 //!   is taken as applied (the process died between the DDL and its checkpoint).
@@ -28,6 +30,7 @@
 //! - Transient errors reconnect both sides with backoff (1 s, 2 s, … 30 s) and resume from the
 //!   checkpoint; definite errors end the replay.
 
+mod cascade;
 pub mod checkpoint;
 mod compact;
 pub mod ddl;

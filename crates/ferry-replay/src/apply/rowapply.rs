@@ -1,6 +1,10 @@
 //! Applying the decoded rows of one rows event on a target connection, under the conflict
 //! policy (and idempotently inside the window of a resumed load). Used by the parallel workers
 //! and by the coordinator's serial path alike; the caller owns the target transaction.
+//!
+//! A change that cascaded on the source ([`super::cascade`]) runs its delete or update with
+//! `foreign_key_checks = 1` so that the target's InnoDB repeats the cascade; every other
+//! statement (and every fallback of the conflict policy) runs with the checks off.
 
 use std::sync::Arc;
 
@@ -22,6 +26,9 @@ pub(crate) struct Change {
     /// The position after the rows event (for messages).
     pub pos: BinlogPos,
     pub pairs: Vec<RowPair>,
+    /// The foreign key through which this change cascaded on the source (`None`: it did not):
+    /// applied on the serial path with the target's foreign-key checks on for its statements.
+    pub cascade: Option<String>,
 }
 
 /// Applies changes with a conflict policy and counts what it skipped.
@@ -74,13 +81,152 @@ async fn exec_plain(dst: &mut Conn, sql: &[u8], what: &str, pos: &BinlogPos) -> 
     Ok(dst.affected_rows())
 }
 
+/// Runs one statement with `foreign_key_checks = 1` (then back to 0): the target's InnoDB runs
+/// the foreign keys' actions as the source's did. A duplicate key is returned as `Ok(Err(_))`;
+/// a failing foreign-key check is a definite error naming the key.
+async fn exec_fk_checked(
+    dst: &mut Conn,
+    sql: &[u8],
+    what: &str,
+    fk: &str,
+    pos: &BinlogPos,
+) -> Result<Result<u64, mysql_async::Error>, ReplayError> {
+    let on = "SET foreign_key_checks = 1";
+    dst.query_drop(on).await.map_err(|e| apply_err(on, pos, e))?;
+    let r = dst.query_drop(sql).await;
+    let n = dst.affected_rows();
+    let off = "SET foreign_key_checks = 0";
+    dst.query_drop(off).await.map_err(|e| apply_err(off, pos, e))?;
+    match r {
+        Ok(()) => Ok(Ok(n)),
+        Err(e) if server_code(&e) == Some(1062) => Ok(Err(e)),
+        Err(e) => Err(apply_err(
+            format!(
+                "{what}, repeating the source's foreign-key actions through {fk} (foreign_key_checks=1; a \
+                 failing check means the target's rows differ from the source's)"
+            ),
+            pos,
+            e,
+        )),
+    }
+}
+
 impl RowApplier {
     pub fn new(conflict: ConflictPolicy) -> Self {
         RowApplier { conflict, skipped: 0 }
     }
 
+    /// Applies a change that cascaded on the source, row by row in source order, its deletes and
+    /// updates with the target's foreign-key checks on. Inside the idempotent window of a
+    /// resumed load the row is first put in the state the source had before the change (its
+    /// before image present, a copy of its after key removed, both with the checks off) so that
+    /// the cascade runs whatever the chunk snapshots held.
+    async fn apply_cascading(
+        &mut self,
+        dst: &mut Conn,
+        c: &Change,
+        fk: &str,
+        idem: bool,
+    ) -> Result<(), ReplayError> {
+        let t: &TableInfo = &c.info;
+        let pos = &c.pos;
+        let policy = self.conflict;
+        match c.kind {
+            RowsKind::Insert => {}
+            RowsKind::Delete => {
+                let what = format!("delete from {}", t.target_name);
+                for (b, _) in &c.pairs {
+                    let Some(b) = b else { continue };
+                    if idem && t.key.is_some() {
+                        for s in rowsql::insert_statements(t, InsertVerb::InsertIgnore, &[b]) {
+                            exec_plain(dst, &s, &what, pos).await?;
+                        }
+                    }
+                    let n =
+                        match exec_fk_checked(dst, &rowsql::delete_statement(t, b), &what, fk, pos).await? {
+                            Ok(n) => n,
+                            Err(e) => return Err(apply_err(what, pos, e)),
+                        };
+                    if n == 0 {
+                        if policy == ConflictPolicy::Stop && !idem {
+                            return Err(conflict(
+                                t,
+                                b,
+                                pos,
+                                "delete of a row that does not exist on the target",
+                            ));
+                        }
+                        self.skipped += 1;
+                    }
+                }
+            }
+            RowsKind::Update => {
+                let what = format!("update of {}", t.target_name);
+                for (b, a) in &c.pairs {
+                    let (Some(b), Some(a)) = (b, a) else { continue };
+                    let key_changed = t.key.is_some() && rowsql::key_changed(t, b, a);
+                    if idem && t.key.is_some() {
+                        if key_changed {
+                            exec_plain(dst, &rowsql::delete_statement(t, a), &what, pos).await?;
+                        }
+                        for s in rowsql::insert_statements(t, InsertVerb::InsertIgnore, &[b]) {
+                            exec_plain(dst, &s, &what, pos).await?;
+                        }
+                    }
+                    let update = rowsql::update_statement(t, b, a);
+                    match exec_fk_checked(dst, &update, &what, fk, pos).await? {
+                        Ok(n) if n > 0 => {}
+                        Ok(_) => match (policy, idem) {
+                            (_, true) | (ConflictPolicy::Ignore, _) => self.skipped += 1,
+                            (ConflictPolicy::Overwrite, _) => {
+                                for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
+                                    exec_plain(dst, &s, &what, pos).await?;
+                                }
+                            }
+                            (ConflictPolicy::Stop, false) => {
+                                return Err(conflict(
+                                    t,
+                                    b,
+                                    pos,
+                                    "update of a row that does not exist on the target",
+                                ))
+                            }
+                        },
+                        Err(_) => match policy {
+                            ConflictPolicy::Ignore => self.skipped += 1,
+                            ConflictPolicy::Overwrite if key_changed => {
+                                // The source had no row at the new key: the target's is extra.
+                                exec_plain(dst, &rowsql::delete_statement(t, a), &what, pos).await?;
+                                if let Err(e) = exec_fk_checked(dst, &update, &what, fk, pos).await? {
+                                    return Err(apply_err(what, pos, e));
+                                }
+                            }
+                            ConflictPolicy::Overwrite | ConflictPolicy::Stop => {
+                                return Err(conflict(
+                                    t,
+                                    a,
+                                    pos,
+                                    &format!(
+                                        "update to a key that already exists on the target (the foreign-key \
+                                         actions through {fk} cannot be repeated over it)"
+                                    ),
+                                ));
+                            }
+                        },
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Applies one change inside the caller's open target transaction.
     pub async fn apply(&mut self, dst: &mut Conn, c: &Change, idem: bool) -> Result<(), ReplayError> {
+        if let Some(fk) = c.cascade.as_deref() {
+            if c.kind != RowsKind::Insert {
+                return self.apply_cascading(dst, c, fk, idem).await;
+            }
+        }
         let t: &TableInfo = &c.info;
         let pos = &c.pos;
         let policy = self.conflict;

@@ -3,14 +3,21 @@
 //! Read from the *target* (`ferry_core::catalog::read_tables` on the target names) and mapped
 //! back to the source names: the target mirrors the source at the applied position because the
 //! DDL is replayed there. Any applied DDL invalidates the cache.
+//!
+//! With each table come the target's foreign keys that reference it with a cascading action
+//! ([`super::cascade`]), read once per cache generation for every target database of the
+//! selection (so a key added or dropped by a replayed DDL counts from the next event on).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ferry_core::selection::{is_system_schema, META_SCHEMA};
 use ferry_core::sql::{ident_list, qualified};
-use ferry_core::{catalog, CoreError, Selection, TableSchema};
+use ferry_core::{catalog, CoreError, ObjectSelection, Selection, TableSchema};
+use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
+use super::cascade::{FkRule, ReferencingFk};
 use crate::decode::TableDecoder;
 use crate::error::ReplayError;
 
@@ -29,18 +36,43 @@ pub struct TableInfo {
     pub column_list: String,
     /// The row key (primary key, else a NOT NULL unique key).
     pub key: Option<Vec<usize>>,
+    /// The target's foreign keys that reference this table with a cascading action.
+    pub referenced_by: Vec<ReferencingFk>,
 }
 
 /// Source (db, table) → table info, `None` for unselected tables.
 #[derive(Debug, Default)]
 pub struct SchemaCache {
     tables: HashMap<(String, String), Option<Arc<TableInfo>>>,
+    /// Target (db, table) → the cascading foreign keys referencing it; `None` until read.
+    referencing: Option<HashMap<(String, String), Vec<RawFk>>>,
 }
+
+/// A cascading foreign key as the target's catalog describes it.
+#[derive(Debug, Clone)]
+struct RawFk {
+    name: String,
+    /// Referenced column names, in key order.
+    columns: Vec<String>,
+    on_delete: FkRule,
+    on_update: FkRule,
+}
+
+/// Every foreign key of one target database (as the child) with a cascading action.
+const CASCADING_FKS: &str = "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.REFERENCED_TABLE_SCHEMA, \
+    k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE \
+    FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
+      ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME \
+      AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
+    WHERE k.TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL \
+      AND (r.UPDATE_RULE NOT IN ('RESTRICT', 'NO ACTION') OR r.DELETE_RULE NOT IN ('RESTRICT', 'NO ACTION')) \
+    ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION";
 
 impl SchemaCache {
     /// Forgets everything (after a DDL).
     pub fn invalidate(&mut self) {
         self.tables.clear();
+        self.referencing = None;
     }
 
     /// The info of a source table, `None` when it is not selected.
@@ -57,14 +89,88 @@ impl SchemaCache {
         }
         let v = match sel.target_table(db, table) {
             None => None,
-            Some((tdb, tt)) => Some(Arc::new(load(conn, db, table, &tdb, &tt).await?)),
+            Some((tdb, tt)) => {
+                if self.referencing.is_none() {
+                    self.referencing = Some(read_cascading_fks(conn, sel).await?);
+                }
+                let raw = self
+                    .referencing
+                    .as_ref()
+                    .and_then(|m| m.get(&(tdb.clone(), tt.clone())))
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                Some(Arc::new(load(conn, db, table, &tdb, &tt, raw).await?))
+            }
         };
         self.tables.insert(k, v.clone());
         Ok(v)
     }
 }
 
-async fn load(conn: &mut Conn, db: &str, table: &str, tdb: &str, tt: &str) -> Result<TableInfo, ReplayError> {
+/// The target databases the replay writes to: the selection's, or every non-system database.
+async fn target_dbs(conn: &mut Conn, sel: &Selection) -> Result<Vec<String>, ReplayError> {
+    match &sel.objects {
+        ObjectSelection::Databases(list) => Ok(list.iter().map(|d| d.target.clone()).collect()),
+        ObjectSelection::WholeInstance => {
+            let names: Vec<String> = conn
+                .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
+                .await
+                .map_err(|source| catalog_err("listing the target's databases", source))?;
+            Ok(names
+                .into_iter()
+                .filter(|d| !is_system_schema(d) && d != META_SCHEMA)
+                .collect())
+        }
+    }
+}
+
+fn catalog_err(what: &str, source: mysql_async::Error) -> ReplayError {
+    ReplayError::Apply {
+        what: what.to_string(),
+        position: "-".into(),
+        source,
+    }
+}
+
+/// The cascading foreign keys of the target databases, by referenced (db, table).
+async fn read_cascading_fks(
+    conn: &mut Conn,
+    sel: &Selection,
+) -> Result<HashMap<(String, String), Vec<RawFk>>, ReplayError> {
+    type Row = (String, String, String, String, String, String, String);
+    let mut out: HashMap<(String, String), Vec<RawFk>> = HashMap::new();
+    for db in target_dbs(conn, sel).await? {
+        let rows: Vec<Row> = conn
+            .exec(CASCADING_FKS, (db.as_str(),))
+            .await
+            .map_err(|source| catalog_err(&format!("reading the foreign keys of {db}"), source))?;
+        let mut last: Option<(String, String)> = None;
+        for (child, constraint, rdb, rtable, rcol, upd, del) in rows {
+            let list = out.entry((rdb, rtable)).or_default();
+            let same = last.as_ref() == Some(&(child.clone(), constraint.clone()));
+            match list.last_mut() {
+                Some(fk) if same => fk.columns.push(rcol),
+                _ => list.push(RawFk {
+                    name: format!("{db}.{child}.{constraint}"),
+                    columns: vec![rcol],
+                    on_delete: FkRule::parse(&del),
+                    on_update: FkRule::parse(&upd),
+                }),
+            }
+            last = Some((child, constraint));
+        }
+    }
+    Ok(out)
+}
+
+async fn load(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+    tdb: &str,
+    tt: &str,
+    raw_fks: &[RawFk],
+) -> Result<TableInfo, ReplayError> {
     let target_name = format!("{tdb}.{tt}");
     let mut v = catalog::read_tables(conn, tdb, &[tt.to_string()])
         .await
@@ -91,6 +197,32 @@ async fn load(conn: &mut Conn, db: &str, table: &str, tdb: &str, tt: &str) -> Re
     let stored = schema.stored_columns();
     let column_list = ident_list(stored.iter().map(|&i| schema.columns[i].name.as_str()));
     let key = schema.row_key().map(|k| k.to_vec());
+    let mut referenced_by = Vec::with_capacity(raw_fks.len());
+    for fk in raw_fks {
+        let mut columns = Vec::with_capacity(fk.columns.len());
+        for name in &fk.columns {
+            let Some(i) = schema
+                .columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+            else {
+                return Err(ReplayError::TargetSchema {
+                    table: target_name,
+                    message: format!(
+                        "foreign key {} references column {name}, which the table does not have",
+                        fk.name
+                    ),
+                });
+            };
+            columns.push(i);
+        }
+        referenced_by.push(ReferencingFk {
+            name: fk.name.clone(),
+            columns,
+            on_delete: fk.on_delete,
+            on_update: fk.on_update,
+        });
+    }
     Ok(TableInfo {
         decoder,
         target: qualified(tdb, tt),
@@ -98,6 +230,7 @@ async fn load(conn: &mut Conn, db: &str, table: &str, tdb: &str, tt: &str) -> Re
         stored,
         column_list,
         key,
+        referenced_by,
         schema,
     })
 }

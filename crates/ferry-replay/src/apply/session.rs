@@ -12,8 +12,8 @@
 //! The applied position is the end of the last batch committed (batches commit in source
 //! order), followed by the transactions without selected changes that came after it. Serial
 //! points (DDL, tables without a row key, very large transactions, statements inside a
-//! transaction) wait until every batch is committed, then run on the coordinator's own
-//! connection.
+//! transaction, changes that cascade through foreign keys) wait until every batch is committed,
+//! then run on the coordinator's own connection.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -27,6 +27,7 @@ use mysql_async::Conn;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use super::cascade::cascading_fk;
 use super::ddl::{self, DdlAction};
 use super::feed::{FedEvent, Feed};
 use super::keys::{change_keys, has_row_key};
@@ -684,12 +685,23 @@ impl Coord<'_, '_> {
                     self.cur = Some(self.new_building(&ev.pos));
                 }
                 let keyed = has_row_key(&info);
+                let cascade =
+                    cascading_fk(&info.referenced_by, rows.kind, rows.fk_checks, &pairs).map(|fk| {
+                        format!(
+                            "{} (ON DELETE {}, ON UPDATE {})",
+                            fk.name,
+                            fk.on_delete.sql(),
+                            fk.on_update.sql()
+                        )
+                    });
                 let change = Change {
                     info,
                     kind: rows.kind,
                     pos: rows.position.clone(),
                     pairs,
+                    cascade,
                 };
+                let cascades = change.cascade.is_some();
                 let (serial, idem, total, total_bytes) = {
                     let Some(b) = self.cur.as_mut() else { return Ok(()) };
                     b.txn.rows += n;
@@ -705,7 +717,8 @@ impl Coord<'_, '_> {
                 if let Some(b) = self.cur.as_mut() {
                     b.txn.changes.push(change);
                 }
-                if !keyed || total > LARGE_TXN_ROWS || total_bytes > LARGE_TXN_BYTES {
+                // A cascade touches child rows the binlog does not name: a serial point.
+                if cascades || !keyed || total > LARGE_TXN_ROWS || total_bytes > LARGE_TXN_BYTES {
                     self.go_serial(&ev.pos).await?;
                 }
             }
