@@ -4,6 +4,10 @@
 //! SecondsBehindMaster, complete at status 8, status 9, and the 2021-12-06
 //! DescribeMigrationCheckJob and DescribeMigrationDetail (no field unknown to the SDK's models); the target then equals the source, exactly once. Skips, saying so,
 //! only when the venv is absent. Only the database `svc_sdk_e2e` is touched.
+//!
+//! The writer also deletes and re-keys parent rows whose children and grandchildren follow by
+//! `ON DELETE CASCADE`, `ON DELETE SET NULL` and `ON UPDATE CASCADE` (changes the binlog does not
+//! carry), and the job's own full verification (ConsistencyType 2) must find the tables equal.
 
 mod common;
 
@@ -44,7 +48,16 @@ async fn python_sdk_migrates_end_to_end() -> Result<()> {
         &format!(
             "USE {DB}; CREATE TABLE counter (id INT PRIMARY KEY, n BIGINT NOT NULL); INSERT INTO counter VALUES (1, 0); \
              CREATE TABLE journal (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL); \
-             CREATE TABLE bulk (id INT PRIMARY KEY, x VARCHAR(64)); INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_20000"
+             CREATE TABLE bulk (id INT PRIMARY KEY, x VARCHAR(64)); INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_20000; \
+             CREATE TABLE parent (id INT PRIMARY KEY, code VARCHAR(12) NOT NULL UNIQUE); \
+             CREATE TABLE child (id INT PRIMARY KEY, pid INT NOT NULL, pcode VARCHAR(12), \
+               FOREIGN KEY (pid) REFERENCES parent (id) ON DELETE CASCADE ON UPDATE CASCADE, \
+               FOREIGN KEY (pcode) REFERENCES parent (code) ON DELETE SET NULL ON UPDATE CASCADE); \
+             CREATE TABLE grandchild (id INT PRIMARY KEY, cid INT NOT NULL, \
+               FOREIGN KEY (cid) REFERENCES child (id) ON DELETE CASCADE ON UPDATE CASCADE); \
+             INSERT INTO parent SELECT seq, CONCAT('p', seq) FROM seq_1_to_3000; \
+             INSERT INTO child SELECT seq, 1 + seq % 3000, CONCAT('p', 1 + (seq * 7) % 3000) FROM seq_1_to_9000; \
+             INSERT INTO grandchild SELECT seq, 1 + seq % 9000 FROM seq_1_to_18000"
         ),
     )
     .await?;
@@ -75,9 +88,22 @@ async fn python_sdk_migrates_end_to_end() -> Result<()> {
             let mut i = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 i += 1;
+                // Parents 1..=3000 in turn: deleted, re-keyed (id and unique code), or
+                // re-created; their descendants follow by cascade on the source only.
+                let p = 1 + (i * 7) % 3000;
+                let family = match i % 4 {
+                    0 => format!("DELETE FROM {DB}.parent WHERE id = {p};"),
+                    1 => format!("UPDATE {DB}.parent SET id = id + 10000 WHERE id = {p};"),
+                    2 => format!("UPDATE {DB}.parent SET code = CONCAT(code, 'x') WHERE id = {p};"),
+                    _ => format!(
+                        "INSERT IGNORE INTO {DB}.parent VALUES ({p}, 'n{i}'); \
+                         INSERT IGNORE INTO {DB}.child VALUES ({}, {p}, 'n{i}');",
+                        100_000 + i
+                    ),
+                };
                 c.query_drop(format!(
                     "START TRANSACTION; UPDATE {DB}.counter SET n = n + 1 WHERE id = 1; \
-                     INSERT INTO {DB}.journal (v) VALUES ({i}); COMMIT"
+                     INSERT INTO {DB}.journal (v) VALUES ({i}); {family} COMMIT"
                 ))
                 .await?;
                 commits.fetch_add(1, Ordering::SeqCst);
@@ -89,7 +115,7 @@ async fn python_sdk_migrates_end_to_end() -> Result<()> {
     let (src, dst) = (source(), target());
     let job = json!({
         "JobName": "sdk-e2e",
-        "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 5},
+        "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 2},
         "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
         "SrcInfo": {"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()},
         "DstDatabaseType": "mysql", "DstAccessType": "cdb",
@@ -157,11 +183,23 @@ async fn python_sdk_migrates_end_to_end() -> Result<()> {
     assert_eq!(ready["status"], 8);
     assert_eq!(
         ready["step_ids"],
-        json!(["structure", "full_data", "post_data", "incremental"])
+        json!([
+            "structure",
+            "full_data",
+            "post_data",
+            "incremental",
+            "verification"
+        ])
     );
     assert!(ready["seconds_behind_master"].is_u64(), "{ready}");
     assert_eq!(ready["password"], "");
-    assert_eq!(by("completed")["status"], 9);
+    let completed = by("completed");
+    assert_eq!(completed["status"], 9);
+    assert_eq!(
+        completed["steps"]["verification"], 1,
+        "the job's full verification found the tables equal: {completed}"
+    );
+    assert_eq!(completed["errors"], json!([]), "{completed}");
     assert_eq!(by("completed")["progress"], "100");
     let items = by("check_items");
     assert_eq!(
@@ -174,7 +212,13 @@ async fn python_sdk_migrates_end_to_end() -> Result<()> {
     assert_eq!(detail["src_password"], "");
     assert_eq!(
         detail["steps"],
-        json!(["structure", "full_data", "post_data", "incremental"])
+        json!([
+            "structure",
+            "full_data",
+            "post_data",
+            "incremental",
+            "verification"
+        ])
     );
 
     let a = ferry_testkit::db_digest(&mut s, DB).await?;
@@ -182,6 +226,20 @@ async fn python_sdk_migrates_end_to_end() -> Result<()> {
     assert_eq!(a, b, "source and target differ");
     let n: u64 = ferry_testkit::scalar(&mut t, &format!("SELECT n FROM {DB}.counter WHERE id = 1")).await?;
     assert_eq!(n, commits.load(Ordering::SeqCst), "exactly once");
+    for table in ["parent", "child", "grandchild"] {
+        let q = format!("SELECT COUNT(*) FROM {DB}.{table}");
+        let (a, b): (u64, u64) = (
+            ferry_testkit::scalar(&mut s, &q).await?,
+            ferry_testkit::scalar(&mut t, &q).await?,
+        );
+        assert_eq!(a, b, "{table}");
+    }
+    let gone: u64 = ferry_testkit::scalar(
+        &mut s,
+        &format!("SELECT 9000 - COUNT(*) FROM {DB}.child WHERE id <= 9000"),
+    )
+    .await?;
+    assert!(gone > 0, "cascades happened on the source");
     ferry_testkit::drop_dbs(&mut s, &[DB]).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB]).await?;
     let _ = std::fs::remove_dir_all(&dir);

@@ -111,7 +111,9 @@ emit("ready", status=ready.Status, progress=ready.Detail.Progress, step_now=read
 wait("the writer", lambda: os.path.exists(os.environ["FERRY_WRITER_DONE"]))
 must(c18, "CompleteMigrateJob", {"JobId": job_id})
 done = wait("status 9", status_is(job_id, 9))
-emit("completed", status=done.Status, progress=done.Detail.Progress, end_time=done.EndTime)
+emit("completed", status=done.Status, progress=done.Detail.Progress, end_time=done.EndTime,
+     steps={st.StepId: st.Status for st in done.Detail.StepInfo},
+     errors=[e.ErrorLog for e in (done.ErrorInfo or [])])
 items = c21.DescribeMigrationCheckJob(req(m21.DescribeMigrationCheckJobRequest, {"JobId": job_id}))
 emit("check_items", status=items.Status, check_flag=items.CheckFlag, steps=len(items.StepInfo),
      first=items.StepInfo[0].StepId if items.StepInfo else None)
