@@ -141,6 +141,10 @@ pub(crate) struct ForeignKey {
     pub name: String,
     pub ref_db: String,
     pub ref_table: String,
+    /// `ON DELETE` rule as information_schema shows it (`RESTRICT`, `CASCADE`, `SET NULL`, ...).
+    pub delete_rule: String,
+    /// `ON UPDATE` rule.
+    pub update_rule: String,
 }
 
 /// A view, routine, trigger or event with its DEFINER.
@@ -409,6 +413,7 @@ async fn server_facts(conn: &mut Conn, ep: &Endpoint) -> Result<ServerFacts, Gat
 }
 
 type InfoRow = (String, Option<String>, Option<u64>, Option<u64>);
+type FkRow = (String, String, String, String, Option<String>, Option<String>);
 
 async fn source_objects(conn: &mut Conn, sel: &Selection) -> Result<SourceObjects, GatherError> {
     let mut o = SourceObjects::default();
@@ -492,15 +497,16 @@ async fn source_objects(conn: &mut Conn, sel: &Selection) -> Result<SourceObject
                 );
             }
         }
-        let fks: Vec<(String, String, String, String)> = conn
+        let fks: Vec<FkRow> = conn
             .exec(
-                "SELECT TABLE_NAME, CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME \
+                "SELECT TABLE_NAME, CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME, \
+                 DELETE_RULE, UPDATE_RULE \
                  FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
                 (db,),
             )
             .await
             .ctx("reading foreign keys")?;
-        for (t, name, ref_db, ref_table) in fks {
+        for (t, name, ref_db, ref_table, delete_rule, update_rule) in fks {
             if tables.contains(&t) {
                 o.foreign_keys.push(ForeignKey {
                     db: db.clone(),
@@ -508,6 +514,8 @@ async fn source_objects(conn: &mut Conn, sel: &Selection) -> Result<SourceObject
                     name,
                     ref_db,
                     ref_table,
+                    delete_rule: delete_rule.unwrap_or_default(),
+                    update_rule: update_rule.unwrap_or_default(),
                 });
             }
         }

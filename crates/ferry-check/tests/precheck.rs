@@ -488,7 +488,7 @@ async fn object_problems_are_reported_and_nothing_changes() -> Result<()> {
         &items,
         "foreign_keys_to_unselected",
         CheckStatus::Warning,
-        &["fk_chk_obj.child (fk_child_parent → fk_chk_obj.parent)"],
+        &["fk_chk_obj.child (fk_child_parent → fk_chk_obj.parent, ON DELETE RESTRICT, ON UPDATE RESTRICT)"],
     );
     assert_item(
         &items,
@@ -518,6 +518,73 @@ async fn object_problems_are_reported_and_nothing_changes() -> Result<()> {
     )
     .await?;
     exec(&mut t, "DROP DATABASE fk_chk_obj").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn foreign_keys_across_the_selection_boundary() -> Result<()> {
+    let db = "fk_chk_fkx";
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    fresh_db(&mut s, db).await?;
+    exec(
+        &mut s,
+        "CREATE TABLE fk_chk_fkx.parent (id INT PRIMARY KEY) ENGINE=InnoDB; \
+         CREATE TABLE fk_chk_fkx.casc (id INT PRIMARY KEY, p INT, \
+           CONSTRAINT fk_casc FOREIGN KEY (p) REFERENCES fk_chk_fkx.parent (id) \
+           ON DELETE CASCADE ON UPDATE SET NULL) ENGINE=InnoDB; \
+         CREATE TABLE fk_chk_fkx.restr (id INT PRIMARY KEY, p INT, \
+           CONSTRAINT fk_restr FOREIGN KEY (p) REFERENCES fk_chk_fkx.parent (id) \
+           ON DELETE NO ACTION) ENGINE=InnoDB",
+    )
+    .await?;
+    exec(&mut t, "DROP DATABASE IF EXISTS fk_chk_fkx").await?;
+
+    // Only the restricting child: a WARNING (the target's FK would reference a missing table).
+    let inp = input(source(), target(), vec![tables(db, &["restr"])]);
+    let items = run_checks(&inp, |_, _| {}).await;
+    assert_item(
+        &items,
+        "foreign_keys_to_unselected",
+        CheckStatus::Warning,
+        &[
+            "fk_chk_fkx.restr (fk_restr → fk_chk_fkx.parent, ON DELETE NO ACTION, ON UPDATE RESTRICT)",
+            "Select the parent table(s) too: fk_chk_fkx.parent",
+        ],
+    );
+
+    // The cascading child in an incremental job: FAILED, naming the rules.
+    let mut inp = input(source(), target(), vec![tables(db, &["casc", "restr"])]);
+    let items = run_checks(&inp, |_, _| {}).await;
+    println!("{}", report(&items));
+    assert_item(
+        &items,
+        "foreign_keys_to_unselected",
+        CheckStatus::Failed,
+        &[
+            "fk_chk_fkx.casc (fk_casc → fk_chk_fkx.parent, ON DELETE CASCADE, ON UPDATE SET NULL)",
+            "fk_chk_fkx.restr (fk_restr",
+            "not written to the binlog",
+            "Select the parent table(s) too: fk_chk_fkx.parent",
+        ],
+    );
+    // The same selection for a full-only job: a WARNING.
+    inp.incremental = false;
+    let items = run_checks(&inp, |_, _| {}).await;
+    assert_item(
+        &items,
+        "foreign_keys_to_unselected",
+        CheckStatus::Warning,
+        &["fk_chk_fkx.casc (fk_casc", "one added later"],
+    );
+
+    // The parent with its children, or the parent alone: nothing to say.
+    for sel in [vec![whole(db)], vec![tables(db, &["parent"])]] {
+        let items = run_checks(&input(source(), target(), sel), |_, _| {}).await;
+        assert_item(&items, "foreign_keys_to_unselected", CheckStatus::Passed, &[]);
+    }
+
+    exec(&mut s, "DROP DATABASE fk_chk_fkx").await?;
     Ok(())
 }
 
