@@ -231,6 +231,9 @@ const VARIABLES: &[&str] = &[
     "collation_server",
     "innodb_strict_mode",
     "sql_generate_invisible_primary_key",
+    "sql_require_primary_key",
+    "innodb_force_primary_key",
+    "log_bin_trust_function_creators",
 ];
 
 /// Session setup of the check connections: session scope only.

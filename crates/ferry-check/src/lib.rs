@@ -11,7 +11,9 @@
 //!    not be gathered is FAILED with the reason (`skipped: cannot connect to the source`, ...).
 //!
 //! One module per group: [`connectivity`], [`version`], [`privileges`], [`binlog`],
-//! [`compatibility`], [`objects`], [`capacity`].
+//! [`compatibility`], [`objects`], [`capacity`]; [`target_rules`] holds the items about target
+//! settings that refuse or reshape the selected objects (primary keys, functions and triggers
+//! under a binary log, `sql_log_bin`).
 
 mod binlog;
 mod capacity;
@@ -20,6 +22,7 @@ mod connectivity;
 mod facts;
 mod objects;
 mod privileges;
+mod target_rules;
 mod version;
 
 use serde::{Deserialize, Serialize};
@@ -67,6 +70,9 @@ pub struct CheckInput {
     pub allow_downgrade: bool,
     /// Expected duration of the full load, for the binlog retention item.
     pub estimated_load_seconds: Option<u64>,
+    /// `Ferry.TargetBinlog`: false means Ferry's target sessions set `sql_log_bin = 0`, which
+    /// needs a privilege the `target_sql_log_bin` item checks.
+    pub target_binlog: bool,
 }
 
 /// The decision of one item: status and message (id, group and title come from the registry).
@@ -200,6 +206,12 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         privileges::target
     ),
     item!(
+        "target_sql_log_bin",
+        "privileges",
+        "Target account may set sql_log_bin (Ferry.TargetBinlog = false)",
+        target_rules::sql_log_bin
+    ),
+    item!(
         "source_log_bin",
         "binlog",
         "Source binary log enabled",
@@ -330,6 +342,24 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         "objects",
         "Tables without a primary or unique NOT NULL key",
         objects::tables_without_key
+    ),
+    item!(
+        "target_require_primary_key",
+        "objects",
+        "Target accepts the tables without a primary key",
+        target_rules::require_primary_key
+    ),
+    item!(
+        "target_invisible_primary_key",
+        "objects",
+        "Target adds no invisible primary keys (MySQL GIPK)",
+        target_rules::invisible_primary_key
+    ),
+    item!(
+        "target_function_creators",
+        "objects",
+        "Target allows creating the functions and triggers (binary log on)",
+        target_rules::function_creators
     ),
     item!(
         "storage_engines",

@@ -111,7 +111,7 @@ pub(crate) fn judge_without_key(tables: &[&TableSchema], target_invisible_pk: bo
     if target_invisible_pk {
         msg.push_str(
             "; the target has sql_generate_invisible_primary_key = ON, so it adds an invisible my_row_id \
-             column to them: the target rows differ in shape from the source's",
+             column to those without a primary key (see the target_invisible_primary_key item)",
         );
     }
     Verdict::warning(msg)

@@ -53,6 +53,7 @@ fn input(src: Endpoint, tgt: Endpoint, dbs: Vec<DbSelection>) -> CheckInput {
         fail_on_nonempty_target_tables: true,
         allow_downgrade: false,
         estimated_load_seconds: Some(600),
+        target_binlog: true,
     }
 }
 
@@ -214,6 +215,10 @@ async fn good_setup_has_no_failed_item_and_changes_nothing() -> Result<()> {
         "foreign_keys_to_unselected",
         "definers_on_target",
         "target_local_infile",
+        "target_sql_log_bin",
+        "target_require_primary_key",
+        "target_invisible_primary_key",
+        "target_function_creators",
     ] {
         assert_item(&items, id, CheckStatus::Passed, &[]);
     }
@@ -585,6 +590,117 @@ async fn foreign_keys_across_the_selection_boundary() -> Result<()> {
     }
 
     exec(&mut s, "DROP DATABASE fk_chk_fkx").await?;
+    Ok(())
+}
+
+/// A target account with database privileges only: on a target that writes a binary log it may
+/// not create functions or triggers (1419) nor set sql_log_bin (MariaDB: SUPER or BINLOG ADMIN).
+#[tokio::test]
+async fn target_account_without_super() -> Result<()> {
+    let db = "fk_chk_fn";
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    fresh_db(&mut s, db).await?;
+    exec(
+        &mut s,
+        "CREATE TABLE fk_chk_fn.t (id INT PRIMARY KEY, n INT) ENGINE=InnoDB; \
+         CREATE FUNCTION fk_chk_fn.twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2; \
+         CREATE TRIGGER fk_chk_fn.t_bi BEFORE INSERT ON fk_chk_fn.t FOR EACH ROW SET NEW.n = 1",
+    )
+    .await?;
+    fresh_db(&mut t, db).await?;
+    exec(
+        &mut t,
+        "DROP USER IF EXISTS 'fchk_tgt'@'%'; \
+         CREATE USER 'fchk_tgt'@'%' IDENTIFIED BY 'fchk-tgt-pw'; \
+         GRANT ALL PRIVILEGES ON fk_chk_fn.* TO 'fchk_tgt'@'%'; \
+         GRANT ALL PRIVILEGES ON ferry_meta.* TO 'fchk_tgt'@'%'",
+    )
+    .await?;
+    let mut low = target();
+    low.user = "fchk_tgt".into();
+    low.password = Secret::new("fchk-tgt-pw");
+
+    // What the items predict, checked on the server itself.
+    let mut lc = connect(&low).await?;
+    let binlog_on: Option<u8> = lc.query_first("SELECT @@log_bin").await?;
+    let trust: Option<u8> = lc.query_first("SELECT @@log_bin_trust_function_creators").await?;
+    assert_eq!(
+        (binlog_on, trust),
+        (Some(1), Some(0)),
+        "the test target writes a binlog"
+    );
+    let create = lc
+        .query_drop("CREATE FUNCTION fk_chk_fn.f2(x INT) RETURNS INT DETERMINISTIC RETURN x")
+        .await;
+    assert!(
+        format!("{create:?}").contains("1419"),
+        "CREATE FUNCTION without SUPER: {create:?}"
+    );
+    let set = lc.query_drop("SET SESSION sql_log_bin = 0").await;
+    assert!(set.is_err(), "sql_log_bin without SUPER or BINLOG ADMIN");
+    drop(lc);
+
+    let mut inp = input(source(), low.clone(), vec![whole(db)]);
+    inp.target_binlog = false;
+    let items = run_checks(&inp, |_, _| {}).await;
+    println!("{}", report(&items));
+    assert_item(
+        &items,
+        "target_function_creators",
+        CheckStatus::Failed,
+        &[
+            "function fk_chk_fn.twice",
+            "trigger fk_chk_fn.t_bi",
+            "SET GLOBAL log_bin_trust_function_creators = 1",
+            "GRANT SUPER ON *.* TO 'fchk_tgt'@'%'",
+        ],
+    );
+    assert_item(
+        &items,
+        "target_sql_log_bin",
+        CheckStatus::Failed,
+        &[
+            "BINLOG ADMIN or SUPER",
+            "GRANT BINLOG ADMIN ON *.* TO 'fchk_tgt'@'%'",
+        ],
+    );
+    assert_item(&items, "target_require_primary_key", CheckStatus::Passed, &[]);
+    assert_item(
+        &items,
+        "target_invisible_primary_key",
+        CheckStatus::Passed,
+        &["not applicable"],
+    );
+
+    // BINLOG ADMIN is enough for sql_log_bin on MariaDB 10.5.2+.
+    exec(&mut t, "GRANT BINLOG ADMIN ON *.* TO 'fchk_tgt'@'%'").await?;
+    let mut lc = connect(&low).await?;
+    lc.query_drop("SET SESSION sql_log_bin = 0").await?;
+    drop(lc);
+    let items = run_checks(&inp, |_, _| {}).await;
+    assert_item(
+        &items,
+        "target_sql_log_bin",
+        CheckStatus::Passed,
+        &["BINLOG ADMIN"],
+    );
+    // The job's own account (ALL on *.*) passes both.
+    let items = run_checks(&input(source(), target(), vec![whole(db)]), |_, _| {}).await;
+    assert_item(
+        &items,
+        "target_function_creators",
+        CheckStatus::Passed,
+        &["SUPER"],
+    );
+    assert_item(&items, "target_sql_log_bin", CheckStatus::Passed, &["not needed"]);
+
+    exec(
+        &mut t,
+        "DROP USER IF EXISTS 'fchk_tgt'@'%'; DROP DATABASE fk_chk_fn",
+    )
+    .await?;
+    exec(&mut s, "DROP DATABASE fk_chk_fn").await?;
     Ok(())
 }
 
