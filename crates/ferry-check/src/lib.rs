@@ -442,6 +442,51 @@ pub fn summary(items: &[CheckItem]) -> (usize, usize, usize) {
     )
 }
 
+/// Hand-made inputs and facts for judging whole items in unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::facts::ConnInfo;
+
+    pub(crate) fn input(incremental: bool) -> CheckInput {
+        let ep = ferry_core::Endpoint::new("db.example", 3306, "ferry", ferry_core::Secret::new("x"));
+        CheckInput {
+            source: ep.clone(),
+            target: ep,
+            selection: ferry_core::Selection::whole_instance(),
+            incremental,
+            fail_on_nonempty_target_tables: true,
+            allow_downgrade: false,
+            estimated_load_seconds: None,
+            target_binlog: true,
+        }
+    }
+
+    pub(crate) fn facts(source: ServerFacts, target: ServerFacts, objects: SourceObjects) -> Facts {
+        Facts {
+            source_conn: Ok(ConnInfo { millis: 1 }),
+            target_conn: Ok(ConnInfo { millis: 1 }),
+            source: Ok(source),
+            target: Ok(target),
+            objects: Ok(objects),
+            target_objects: Err(Skip("not gathered in this test".into())),
+        }
+    }
+
+    /// Judges the item `id` of the registry.
+    pub(crate) fn judge(id: &str, input: &CheckInput, facts: &Facts) -> Verdict {
+        let def = REGISTRY
+            .iter()
+            .find(|d| d.id == id)
+            .unwrap_or_else(|| panic!("no item {id}"));
+        let item = judge_item(def, &Ctx { input, facts });
+        Verdict {
+            status: item.status,
+            message: item.message,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

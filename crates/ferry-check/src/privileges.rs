@@ -478,6 +478,12 @@ fn grants_of(f: &ServerFacts) -> (&str, &Result<Vec<String>, String>) {
     (f.account.as_str(), &f.grants)
 }
 
+/// On MySQL the snapshot always takes FLUSH TABLES WITH READ LOCK; a grant cannot promise it.
+const FTWRL_NOTE: &str =
+    ". Note: on a managed MySQL service (Amazon RDS, Aurora, Cloud SQL, Azure) a RELOAD grant \
+     does not guarantee FLUSH TABLES WITH READ LOCK: these services refuse the global read lock the \
+     snapshot takes even with RELOAD, and the full load then stops at its start";
+
 pub(crate) fn source_full(ctx: &Ctx<'_>) -> Result<Verdict, Skip> {
     let src = ctx.source()?;
     let dbs = source_dbs(ctx);
@@ -496,6 +502,9 @@ pub(crate) fn source_full(ctx: &Ctx<'_>) -> Result<Verdict, Skip> {
              not enough; REPLICATION CLIENT, shown as BINLOG MONITOR on MariaDB 10.5+: SHOW MASTER STATUS \
              records the snapshot's binlog position)",
         );
+    }
+    if !src.is_mariadb() {
+        v.message.push_str(FTWRL_NOTE);
     }
     Ok(v)
 }
@@ -709,6 +718,37 @@ mod tests {
 
         let err = Err("denied".to_string());
         assert_eq!(judge_privileges("x", "u@%", &err, &[], false).status, Failed);
+    }
+
+    #[test]
+    fn managed_mysql_ftwrl_note() {
+        use crate::facts::{ServerFacts, SourceObjects};
+        use crate::testing::{facts, input, judge};
+        let all = vec!["GRANT ALL PRIVILEGES ON *.* TO `ferry`@`%`".to_string()];
+        let mut my = ServerFacts::for_test("8.0.36", &[]);
+        my.grants = Ok(all.clone());
+        let mut maria = ServerFacts::for_test("10.11.6-MariaDB", &[]);
+        maria.grants = Ok(all);
+        let inp = input(true);
+        let v = judge(
+            "source_privileges_full",
+            &inp,
+            &facts(my.clone(), my, SourceObjects::default()),
+        );
+        assert_eq!(v.status, Passed);
+        assert!(
+            v.message
+                .contains("a RELOAD grant does not guarantee FLUSH TABLES WITH READ LOCK"),
+            "{}",
+            v.message
+        );
+        let v = judge(
+            "source_privileges_full",
+            &inp,
+            &facts(maria.clone(), maria, SourceObjects::default()),
+        );
+        assert_eq!(v.status, Passed);
+        assert!(!v.message.contains("managed"), "{}", v.message);
     }
 
     #[test]
