@@ -171,6 +171,9 @@ pub(crate) struct SourceObjects {
     pub defined: Vec<Defined>,
     /// Views of whole selected databases: (db, view).
     pub views: Vec<(String, String)>,
+    /// `SHOW CREATE TABLE` of the selected tables as `(db.table, text)`, read only for a MySQL
+    /// source and a MariaDB target (the DDL is applied verbatim, see the `mysql_only_ddl` item).
+    pub ddl: Vec<(String, Result<String, String>)>,
 }
 
 /// A selected table that already exists on the target.
@@ -280,9 +283,13 @@ pub(crate) async fn gather(input: &CheckInput, step: impl Fn(usize)) -> Facts {
     );
     step(2);
 
+    let mysql_to_mariadb = matches!(
+        (&source, &target),
+        (Ok(s), Ok(t)) if !s.is_mariadb() && t.is_mariadb()
+    );
     let objects = match sconn.as_mut() {
         None => Err(skip_connect("source")),
-        Some(c) => source_objects(c, &input.selection)
+        Some(c) => source_objects(c, &input.selection, mysql_to_mariadb)
             .await
             .map_err(|e| Skip(format!("could not read the selected objects on the source: {e}"))),
     };
@@ -418,7 +425,11 @@ async fn server_facts(conn: &mut Conn, ep: &Endpoint) -> Result<ServerFacts, Gat
 type InfoRow = (String, Option<String>, Option<u64>, Option<u64>);
 type FkRow = (String, String, String, String, Option<String>, Option<String>);
 
-async fn source_objects(conn: &mut Conn, sel: &Selection) -> Result<SourceObjects, GatherError> {
+async fn source_objects(
+    conn: &mut Conn,
+    sel: &Selection,
+    want_ddl: bool,
+) -> Result<SourceObjects, GatherError> {
     let mut o = SourceObjects::default();
     let all = catalog::list_databases(conn).await?;
     let mut chosen: Vec<(String, Vec<String>)> = Vec::new();
@@ -479,6 +490,16 @@ async fn source_objects(conn: &mut Conn, sel: &Selection) -> Result<SourceObject
         });
         if !tables.is_empty() {
             o.tables.extend(read_tables_settled(conn, db, tables).await?);
+        }
+        if want_ddl {
+            for t in tables {
+                let ddl = conn
+                    .query_first::<(String, String), _>(format!("SHOW CREATE TABLE {}", qualified(db, t)))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map(|(_, text)| text).ok_or_else(|| "no row".to_string()));
+                o.ddl.push((format!("{db}.{t}"), ddl));
+            }
         }
         let info: Vec<InfoRow> = conn
             .exec(

@@ -20,6 +20,7 @@ mod capacity;
 mod compatibility;
 mod connectivity;
 mod facts;
+mod mysql_ddl;
 mod objects;
 mod privileges;
 mod target_rules;
@@ -288,6 +289,12 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         "compatibility",
         "Character sets and collations available on the target",
         compatibility::charsets_collations
+    ),
+    item!(
+        "mysql_only_ddl",
+        "compatibility",
+        "MySQL-only table DDL towards a MariaDB target",
+        mysql_ddl::mysql_only_ddl
     ),
     item!(
         "server_charset_consistency",

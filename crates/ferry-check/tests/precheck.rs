@@ -219,6 +219,7 @@ async fn good_setup_has_no_failed_item_and_changes_nothing() -> Result<()> {
         "target_require_primary_key",
         "target_invisible_primary_key",
         "target_function_creators",
+        "mysql_only_ddl",
     ] {
         assert_item(&items, id, CheckStatus::Passed, &[]);
     }
