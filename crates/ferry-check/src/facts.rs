@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_core::catalog;
 use ferry_core::selection::{is_system_schema, ObjectSelection};
-use ferry_core::sql::qualified;
+use ferry_core::sql::{qualified, quote_str};
 use ferry_core::{Endpoint, Flavor, Selection, TableSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -174,6 +174,14 @@ pub(crate) struct SourceObjects {
     /// `SHOW CREATE TABLE` of the selected tables as `(db.table, text)`, read only for a MySQL
     /// source and a MariaDB target (the DDL is applied verbatim, see the `mysql_only_ddl` item).
     pub ddl: Vec<(String, Result<String, String>)>,
+    /// Routines of whole selected databases listed by information_schema.ROUTINES without their
+    /// body (`ROUTINE_DEFINITION` NULL: the account may not read it), e.g. `procedure d.p`.
+    pub routines_without_body: Vec<String>,
+    /// Routines `SHOW PROCEDURE/FUNCTION STATUS` names that information_schema.ROUTINES does not
+    /// list (the structure phase lists routines from the latter).
+    pub routines_unlisted: Vec<String>,
+    /// Why `SHOW PROCEDURE/FUNCTION STATUS` could not be read, if so.
+    pub routine_status_error: Option<String>,
 }
 
 /// A selected table that already exists on the target.
@@ -580,15 +588,42 @@ async fn source_objects(
                 definer,
             });
         }
-        let routines: Vec<(String, String, String)> = conn
+        let routines: Vec<(String, String, String, i64)> = conn
             .exec(
-                "SELECT ROUTINE_TYPE, ROUTINE_NAME, DEFINER FROM information_schema.ROUTINES \
-                 WHERE ROUTINE_SCHEMA = ?",
+                "SELECT ROUTINE_TYPE, ROUTINE_NAME, DEFINER, ROUTINE_DEFINITION IS NULL \
+                 FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?",
                 (db,),
             )
             .await
             .ctx("reading routines")?;
-        for (kind, name, definer) in routines {
+        // SHOW ... STATUS lists names without needing access to the bodies.
+        for kind in ["PROCEDURE", "FUNCTION"] {
+            let shown: Result<Vec<mysql_async::Row>, _> = conn
+                .query(format!("SHOW {kind} STATUS WHERE Db = {}", quote_str(db)))
+                .await;
+            match shown {
+                Ok(rows) => {
+                    for row in rows {
+                        let Some(name) = row.get_opt::<String, _>(1).and_then(Result::ok) else {
+                            continue;
+                        };
+                        let listed = routines
+                            .iter()
+                            .any(|(k, n, _, _)| n == &name && k.eq_ignore_ascii_case(kind));
+                        if !listed {
+                            o.routines_unlisted
+                                .push(format!("{} {db}.{name}", kind.to_ascii_lowercase()));
+                        }
+                    }
+                }
+                Err(e) => o.routine_status_error = Some(e.to_string()),
+            }
+        }
+        for (kind, name, definer, no_body) in routines {
+            if no_body != 0 {
+                o.routines_without_body
+                    .push(format!("{} {db}.{name}", kind.to_ascii_lowercase()));
+            }
             o.defined.push(Defined {
                 kind: kind.to_ascii_lowercase(),
                 db: db.clone(),

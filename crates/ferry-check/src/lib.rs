@@ -195,6 +195,12 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         privileges::source_full
     ),
     item!(
+        "source_routine_bodies",
+        "privileges",
+        "Source routines and their bodies visible to the account",
+        privileges::routine_bodies
+    ),
+    item!(
         "source_privileges_incremental",
         "privileges",
         "Source account privileges (incremental)",

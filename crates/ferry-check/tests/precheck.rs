@@ -220,6 +220,7 @@ async fn good_setup_has_no_failed_item_and_changes_nothing() -> Result<()> {
         "target_invisible_primary_key",
         "target_function_creators",
         "mysql_only_ddl",
+        "source_routine_bodies",
     ] {
         assert_item(&items, id, CheckStatus::Passed, &[]);
     }
@@ -702,6 +703,45 @@ async fn target_account_without_super() -> Result<()> {
     )
     .await?;
     exec(&mut s, "DROP DATABASE fk_chk_fn").await?;
+    Ok(())
+}
+
+/// An account with database grants and EXECUTE on one procedure: information_schema lists that
+/// procedure without its body and hides the function entirely.
+#[tokio::test]
+async fn routines_the_source_account_cannot_read() -> Result<()> {
+    let db = "fk_chk_rt";
+    let mut s = connect(&source()).await?;
+    fresh_db(&mut s, db).await?;
+    exec(
+        &mut s,
+        "CREATE TABLE fk_chk_rt.t (id INT PRIMARY KEY); \
+         CREATE PROCEDURE fk_chk_rt.p() SELECT 1; \
+         CREATE FUNCTION fk_chk_rt.f() RETURNS INT DETERMINISTIC RETURN 1; \
+         DROP USER IF EXISTS 'fchk_rt'@'%'; \
+         CREATE USER 'fchk_rt'@'%' IDENTIFIED BY 'fchk-rt-pw'; \
+         GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON fk_chk_rt.* TO 'fchk_rt'@'%'; \
+         GRANT EXECUTE ON PROCEDURE fk_chk_rt.p TO 'fchk_rt'@'%'",
+    )
+    .await?;
+    let mut low = source();
+    low.user = "fchk_rt".into();
+    low.password = Secret::new("fchk-rt-pw");
+    let items = run_checks(&input(low, target(), vec![whole(db)]), |_, _| {}).await;
+    println!("{}", report(&items));
+    let ok = run_checks(&input(source(), target(), vec![whole(db)]), |_, _| {}).await;
+    exec(
+        &mut s,
+        "DROP USER IF EXISTS 'fchk_rt'@'%'; DROP DATABASE fk_chk_rt",
+    )
+    .await?;
+    assert_item(
+        &items,
+        "source_routine_bodies",
+        CheckStatus::Failed,
+        &["procedure fk_chk_rt.p", "GRANT SELECT ON *.* TO 'fchk_rt'@'%';"],
+    );
+    assert_item(&ok, "source_routine_bodies", CheckStatus::Passed, &[]);
     Ok(())
 }
 
