@@ -1,7 +1,8 @@
 //! Gathering: everything the judges need, read from the two servers with read-only queries.
 //!
 //! One connection per server, opened with `SET SESSION TRANSACTION READ ONLY` (session scope
-//! only). The queries are `SHOW GLOBAL VARIABLES`, `SHOW GRANTS`, `SELECT CURRENT_USER()`,
+//! only; on a MySQL 8 source also `SET SESSION information_schema_stats_expiry = 0`, so the size
+//! estimates are current). The queries are `SHOW GLOBAL VARIABLES`, `SHOW GRANTS`, `SELECT CURRENT_USER()`,
 //! `information_schema` reads, `SELECT User, Host FROM mysql.user` on the target (definers) and
 //! `SELECT 1 FROM t LIMIT 1` on existing target tables (emptiness). Nothing is written.
 
@@ -295,6 +296,10 @@ pub(crate) async fn gather(input: &CheckInput, step: impl Fn(usize)) -> Facts {
         (&source, &target),
         (Ok(s), Ok(t)) if !s.is_mariadb() && t.is_mariadb()
     );
+    if let Some(c) = sconn.as_mut() {
+        // MySQL 8: TABLE_ROWS / DATA_LENGTH / AVG_ROW_LENGTH fresh, not a day old (session scope).
+        catalog::fresh_statistics(c).await;
+    }
     let objects = match sconn.as_mut() {
         None => Err(skip_connect("source")),
         Some(c) => source_objects(c, &input.selection, mysql_to_mariadb)
