@@ -286,11 +286,13 @@ pub(crate) fn judge_gtid(src: &ServerFacts) -> Verdict {
     } else {
         let mode = src.var("gtid_mode").unwrap_or("OFF");
         if mode.eq_ignore_ascii_case("ON") {
-            Verdict::passed("gtid_mode = ON: positions are recorded as GTID sets (and file/offset)")
+            Verdict::passed(
+                "gtid_mode = ON: the snapshot's GTID set is recorded; replay checkpoints record the binlog \
+                 file/offset and the GTID set. Replay reads this source server's binlog by file and offset",
+            )
         } else {
             Verdict::passed(format!(
-                "gtid_mode = {mode}: positions are recorded as binlog file + offset; a failover to another \
-                 source server cannot resume the job (set gtid_mode = ON for that)"
+                "gtid_mode = {mode}: positions are recorded as binlog file + offset of this source server"
             ))
         }
     }
@@ -526,8 +528,12 @@ mod tests {
         assert_eq!(v.status, Passed);
         assert!(v.message.contains("0-1-18") && v.message.contains("strict_mode = ON"));
         let my = ServerFacts::for_test("8.0.36", &[("gtid_mode", "ON")]);
-        assert!(judge_gtid(&my).message.contains("GTID sets"));
+        let v = judge_gtid(&my).message;
+        assert!(v.contains("the snapshot's GTID set is recorded"), "{v}");
+        assert!(v.contains("file/offset and the GTID set"), "{v}");
+        assert!(!v.contains("failover"), "{v}");
         let off = ServerFacts::for_test("8.0.36", &[("gtid_mode", "OFF")]);
-        assert!(judge_gtid(&off).message.contains("file + offset"));
+        let v = judge_gtid(&off).message;
+        assert!(v.contains("file + offset") && !v.contains("failover"), "{v}");
     }
 }

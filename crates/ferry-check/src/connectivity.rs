@@ -24,7 +24,7 @@ pub(crate) enum ConnectFailure {
     Unreachable(String),
     /// The host name does not resolve.
     UnknownHost(String),
-    /// 1045: wrong password, unknown account (or, on MariaDB, an account that REQUIRE SSL).
+    /// 1045: wrong password, unknown account, or an account that REQUIRE SSL/X509 (MySQL and MariaDB).
     AccessDenied(String),
     /// 3118 (MySQL) / 4151 (MariaDB).
     Locked(u16),
@@ -132,10 +132,11 @@ pub(crate) fn judge_connection(
              /etc/hosts, or use an IP address"
         ),
         ConnectFailure::AccessDenied(m) => format!(
-            "wrong password or unknown account (error 1045: {m}). Check the password of {user} in the \
-             job; the account must exist for the host Ferry connects from, e.g. CREATE USER {acct} \
-             IDENTIFIED BY '...'. (MariaDB also answers 1045 when the account REQUIRE SSL: Ferry \
-             connects without TLS, so ALTER USER {acct} REQUIRE NONE.)"
+            "wrong password or unknown account, or the account requires TLS (REQUIRE SSL/X509, MySQL and \
+             MariaDB) (error 1045: {m}). Check the password of {user} in the job; the account must exist \
+             for the host Ferry connects from, e.g. CREATE USER {acct} IDENTIFIED BY '...'. Ferry connects \
+             without TLS, so an account with REQUIRE SSL or X509 is refused with this same error: ALTER \
+             USER {acct} REQUIRE NONE."
         ),
         ConnectFailure::Locked(code) => format!(
             "the account {user} is locked (error {code}): unlock it with ALTER USER {acct} ACCOUNT UNLOCK \
@@ -283,6 +284,10 @@ mod tests {
             (ConnectFailure::Unreachable("x".into()), "network unreachable"),
             (ConnectFailure::UnknownHost("x".into()), "unknown host db.example"),
             (ConnectFailure::AccessDenied("x".into()), "wrong password"),
+            (
+                ConnectFailure::AccessDenied("x".into()),
+                "requires TLS (REQUIRE SSL/X509, MySQL and MariaDB)",
+            ),
             (ConnectFailure::Locked(4151), "ACCOUNT UNLOCK"),
             (ConnectFailure::TlsRequired("x".into()), "REQUIRE NONE"),
             (

@@ -1,7 +1,8 @@
 //! Gathering: everything the judges need, read from the two servers with read-only queries.
 //!
 //! One connection per server, opened with `SET SESSION TRANSACTION READ ONLY` (session scope
-//! only). The queries are `SHOW GLOBAL VARIABLES`, `SHOW GRANTS`, `SELECT CURRENT_USER()`,
+//! only; on a MySQL 8 source also `SET SESSION information_schema_stats_expiry = 0`, so the size
+//! estimates are current). The queries are `SHOW GLOBAL VARIABLES`, `SHOW GRANTS`, `SELECT CURRENT_USER()`,
 //! `information_schema` reads, `SELECT User, Host FROM mysql.user` on the target (definers) and
 //! `SELECT 1 FROM t LIMIT 1` on existing target tables (emptiness). Nothing is written.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_core::catalog;
 use ferry_core::selection::{is_system_schema, ObjectSelection};
-use ferry_core::sql::qualified;
+use ferry_core::sql::{qualified, quote_str};
 use ferry_core::{Endpoint, Flavor, Selection, TableSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -141,6 +142,10 @@ pub(crate) struct ForeignKey {
     pub name: String,
     pub ref_db: String,
     pub ref_table: String,
+    /// `ON DELETE` rule as information_schema shows it (`RESTRICT`, `CASCADE`, `SET NULL`, ...).
+    pub delete_rule: String,
+    /// `ON UPDATE` rule.
+    pub update_rule: String,
 }
 
 /// A view, routine, trigger or event with its DEFINER.
@@ -167,6 +172,17 @@ pub(crate) struct SourceObjects {
     pub defined: Vec<Defined>,
     /// Views of whole selected databases: (db, view).
     pub views: Vec<(String, String)>,
+    /// `SHOW CREATE TABLE` of the selected tables as `(db.table, text)`, read only for a MySQL
+    /// source and a MariaDB target (the DDL is applied verbatim, see the `mysql_only_ddl` item).
+    pub ddl: Vec<(String, Result<String, String>)>,
+    /// Routines of whole selected databases listed by information_schema.ROUTINES without their
+    /// body (`ROUTINE_DEFINITION` NULL: the account may not read it), e.g. `procedure d.p`.
+    pub routines_without_body: Vec<String>,
+    /// Routines `SHOW PROCEDURE/FUNCTION STATUS` names that information_schema.ROUTINES does not
+    /// list (the structure phase lists routines from the latter).
+    pub routines_unlisted: Vec<String>,
+    /// Why `SHOW PROCEDURE/FUNCTION STATUS` could not be read, if so.
+    pub routine_status_error: Option<String>,
 }
 
 /// A selected table that already exists on the target.
@@ -227,6 +243,9 @@ const VARIABLES: &[&str] = &[
     "collation_server",
     "innodb_strict_mode",
     "sql_generate_invisible_primary_key",
+    "sql_require_primary_key",
+    "innodb_force_primary_key",
+    "log_bin_trust_function_creators",
 ];
 
 /// Session setup of the check connections: session scope only.
@@ -273,9 +292,17 @@ pub(crate) async fn gather(input: &CheckInput, step: impl Fn(usize)) -> Facts {
     );
     step(2);
 
+    let mysql_to_mariadb = matches!(
+        (&source, &target),
+        (Ok(s), Ok(t)) if !s.is_mariadb() && t.is_mariadb()
+    );
+    if let Some(c) = sconn.as_mut() {
+        // MySQL 8: TABLE_ROWS / DATA_LENGTH / AVG_ROW_LENGTH fresh, not a day old (session scope).
+        catalog::fresh_statistics(c).await;
+    }
     let objects = match sconn.as_mut() {
         None => Err(skip_connect("source")),
-        Some(c) => source_objects(c, &input.selection)
+        Some(c) => source_objects(c, &input.selection, mysql_to_mariadb)
             .await
             .map_err(|e| Skip(format!("could not read the selected objects on the source: {e}"))),
     };
@@ -409,8 +436,13 @@ async fn server_facts(conn: &mut Conn, ep: &Endpoint) -> Result<ServerFacts, Gat
 }
 
 type InfoRow = (String, Option<String>, Option<u64>, Option<u64>);
+type FkRow = (String, String, String, String, Option<String>, Option<String>);
 
-async fn source_objects(conn: &mut Conn, sel: &Selection) -> Result<SourceObjects, GatherError> {
+async fn source_objects(
+    conn: &mut Conn,
+    sel: &Selection,
+    want_ddl: bool,
+) -> Result<SourceObjects, GatherError> {
     let mut o = SourceObjects::default();
     let all = catalog::list_databases(conn).await?;
     let mut chosen: Vec<(String, Vec<String>)> = Vec::new();
@@ -472,6 +504,16 @@ async fn source_objects(conn: &mut Conn, sel: &Selection) -> Result<SourceObject
         if !tables.is_empty() {
             o.tables.extend(read_tables_settled(conn, db, tables).await?);
         }
+        if want_ddl {
+            for t in tables {
+                let ddl = conn
+                    .query_first::<(String, String), _>(format!("SHOW CREATE TABLE {}", qualified(db, t)))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map(|(_, text)| text).ok_or_else(|| "no row".to_string()));
+                o.ddl.push((format!("{db}.{t}"), ddl));
+            }
+        }
         let info: Vec<InfoRow> = conn
             .exec(
                 "SELECT TABLE_NAME, TABLE_COLLATION, AVG_ROW_LENGTH, INDEX_LENGTH \
@@ -492,15 +534,16 @@ async fn source_objects(conn: &mut Conn, sel: &Selection) -> Result<SourceObject
                 );
             }
         }
-        let fks: Vec<(String, String, String, String)> = conn
+        let fks: Vec<FkRow> = conn
             .exec(
-                "SELECT TABLE_NAME, CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME \
+                "SELECT TABLE_NAME, CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME, \
+                 DELETE_RULE, UPDATE_RULE \
                  FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
                 (db,),
             )
             .await
             .ctx("reading foreign keys")?;
-        for (t, name, ref_db, ref_table) in fks {
+        for (t, name, ref_db, ref_table, delete_rule, update_rule) in fks {
             if tables.contains(&t) {
                 o.foreign_keys.push(ForeignKey {
                     db: db.clone(),
@@ -508,6 +551,8 @@ async fn source_objects(conn: &mut Conn, sel: &Selection) -> Result<SourceObject
                     name,
                     ref_db,
                     ref_table,
+                    delete_rule: delete_rule.unwrap_or_default(),
+                    update_rule: update_rule.unwrap_or_default(),
                 });
             }
         }
@@ -548,15 +593,42 @@ async fn source_objects(conn: &mut Conn, sel: &Selection) -> Result<SourceObject
                 definer,
             });
         }
-        let routines: Vec<(String, String, String)> = conn
+        let routines: Vec<(String, String, String, i64)> = conn
             .exec(
-                "SELECT ROUTINE_TYPE, ROUTINE_NAME, DEFINER FROM information_schema.ROUTINES \
-                 WHERE ROUTINE_SCHEMA = ?",
+                "SELECT ROUTINE_TYPE, ROUTINE_NAME, DEFINER, ROUTINE_DEFINITION IS NULL \
+                 FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?",
                 (db,),
             )
             .await
             .ctx("reading routines")?;
-        for (kind, name, definer) in routines {
+        // SHOW ... STATUS lists names without needing access to the bodies.
+        for kind in ["PROCEDURE", "FUNCTION"] {
+            let shown: Result<Vec<mysql_async::Row>, _> = conn
+                .query(format!("SHOW {kind} STATUS WHERE Db = {}", quote_str(db)))
+                .await;
+            match shown {
+                Ok(rows) => {
+                    for row in rows {
+                        let Some(name) = row.get_opt::<String, _>(1).and_then(Result::ok) else {
+                            continue;
+                        };
+                        let listed = routines
+                            .iter()
+                            .any(|(k, n, _, _)| n == &name && k.eq_ignore_ascii_case(kind));
+                        if !listed {
+                            o.routines_unlisted
+                                .push(format!("{} {db}.{name}", kind.to_ascii_lowercase()));
+                        }
+                    }
+                }
+                Err(e) => o.routine_status_error = Some(e.to_string()),
+            }
+        }
+        for (kind, name, definer, no_body) in routines {
+            if no_body != 0 {
+                o.routines_without_body
+                    .push(format!("{} {db}.{name}", kind.to_ascii_lowercase()));
+            }
             o.defined.push(Defined {
                 kind: kind.to_ascii_lowercase(),
                 db: db.clone(),

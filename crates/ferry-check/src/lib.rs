@@ -11,15 +11,19 @@
 //!    not be gathered is FAILED with the reason (`skipped: cannot connect to the source`, ...).
 //!
 //! One module per group: [`connectivity`], [`version`], [`privileges`], [`binlog`],
-//! [`compatibility`], [`objects`], [`capacity`].
+//! [`compatibility`], [`objects`], [`capacity`]; [`target_rules`] holds the items about target
+//! settings that refuse or reshape the selected objects (primary keys, functions and triggers
+//! under a binary log, `sql_log_bin`).
 
 mod binlog;
 mod capacity;
 mod compatibility;
 mod connectivity;
 mod facts;
+mod mysql_ddl;
 mod objects;
 mod privileges;
+mod target_rules;
 mod version;
 
 use serde::{Deserialize, Serialize};
@@ -67,6 +71,9 @@ pub struct CheckInput {
     pub allow_downgrade: bool,
     /// Expected duration of the full load, for the binlog retention item.
     pub estimated_load_seconds: Option<u64>,
+    /// `Ferry.TargetBinlog`: false means Ferry's target sessions set `sql_log_bin = 0`, which
+    /// needs a privilege the `target_sql_log_bin` item checks.
+    pub target_binlog: bool,
 }
 
 /// The decision of one item: status and message (id, group and title come from the registry).
@@ -188,6 +195,12 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         privileges::source_full
     ),
     item!(
+        "source_routine_bodies",
+        "privileges",
+        "Source routines and their bodies visible to the account",
+        privileges::routine_bodies
+    ),
+    item!(
         "source_privileges_incremental",
         "privileges",
         "Source account privileges (incremental)",
@@ -198,6 +211,12 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         "privileges",
         "Target account privileges",
         privileges::target
+    ),
+    item!(
+        "target_sql_log_bin",
+        "privileges",
+        "Target account may set sql_log_bin (Ferry.TargetBinlog = false)",
+        target_rules::sql_log_bin
     ),
     item!(
         "source_log_bin",
@@ -278,6 +297,12 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         compatibility::charsets_collations
     ),
     item!(
+        "mysql_only_ddl",
+        "compatibility",
+        "MySQL-only table DDL towards a MariaDB target",
+        mysql_ddl::mysql_only_ddl
+    ),
+    item!(
         "server_charset_consistency",
         "compatibility",
         "Server default character set and collation",
@@ -330,6 +355,24 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         "objects",
         "Tables without a primary or unique NOT NULL key",
         objects::tables_without_key
+    ),
+    item!(
+        "target_require_primary_key",
+        "objects",
+        "Target accepts the tables without a primary key",
+        target_rules::require_primary_key
+    ),
+    item!(
+        "target_invisible_primary_key",
+        "objects",
+        "Target adds no invisible primary keys (MySQL GIPK)",
+        target_rules::invisible_primary_key
+    ),
+    item!(
+        "target_function_creators",
+        "objects",
+        "Target allows creating the functions and triggers (binary log on)",
+        target_rules::function_creators
     ),
     item!(
         "storage_engines",
@@ -410,6 +453,51 @@ pub fn summary(items: &[CheckItem]) -> (usize, usize, usize) {
         count(CheckStatus::Warning),
         count(CheckStatus::Failed),
     )
+}
+
+/// Hand-made inputs and facts for judging whole items in unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::facts::ConnInfo;
+
+    pub(crate) fn input(incremental: bool) -> CheckInput {
+        let ep = ferry_core::Endpoint::new("db.example", 3306, "ferry", ferry_core::Secret::new("x"));
+        CheckInput {
+            source: ep.clone(),
+            target: ep,
+            selection: ferry_core::Selection::whole_instance(),
+            incremental,
+            fail_on_nonempty_target_tables: true,
+            allow_downgrade: false,
+            estimated_load_seconds: None,
+            target_binlog: true,
+        }
+    }
+
+    pub(crate) fn facts(source: ServerFacts, target: ServerFacts, objects: SourceObjects) -> Facts {
+        Facts {
+            source_conn: Ok(ConnInfo { millis: 1 }),
+            target_conn: Ok(ConnInfo { millis: 1 }),
+            source: Ok(source),
+            target: Ok(target),
+            objects: Ok(objects),
+            target_objects: Err(Skip("not gathered in this test".into())),
+        }
+    }
+
+    /// Judges the item `id` of the registry.
+    pub(crate) fn judge(id: &str, input: &CheckInput, facts: &Facts) -> Verdict {
+        let def = REGISTRY
+            .iter()
+            .find(|d| d.id == id)
+            .unwrap_or_else(|| panic!("no item {id}"));
+        let item = judge_item(def, &Ctx { input, facts });
+        Verdict {
+            status: item.status,
+            message: item.message,
+        }
+    }
 }
 
 #[cfg(test)]

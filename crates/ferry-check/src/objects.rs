@@ -111,7 +111,7 @@ pub(crate) fn judge_without_key(tables: &[&TableSchema], target_invisible_pk: bo
     if target_invisible_pk {
         msg.push_str(
             "; the target has sql_generate_invisible_primary_key = ON, so it adds an invisible my_row_id \
-             column to them: the target rows differ in shape from the source's",
+             column to those without a primary key (see the target_invisible_primary_key item)",
         );
     }
     Verdict::warning(msg)
@@ -156,29 +156,90 @@ pub(crate) fn judge_engines(tables: &[&TableSchema], target_engines: Option<&BTr
     ))
 }
 
-/// Foreign keys whose parent table is not selected.
-pub(crate) fn judge_foreign_keys(fks: &[ForeignKey], selected: &BTreeSet<(String, String)>) -> Verdict {
-    let mut bad: Vec<String> = Vec::new();
+/// True for the referential actions that change child rows when the parent row changes.
+fn cascades(rule: &str) -> bool {
+    let r = rule.trim().to_ascii_uppercase();
+    r == "CASCADE" || r == "SET NULL" || r == "SET DEFAULT"
+}
+
+/// Foreign keys of selected child tables whose parent table is not selected.
+///
+/// A parent that is selected while its child is not is fine (the child's rows stay on the
+/// source), so only the foreign keys of selected tables are given here.
+pub(crate) fn judge_foreign_keys(
+    fks: &[ForeignKey],
+    selected: &BTreeSet<(String, String)>,
+    incremental: bool,
+) -> Verdict {
+    let mut plain: Vec<String> = Vec::new();
+    let mut cascading: Vec<String> = Vec::new();
+    let mut parents: BTreeSet<String> = BTreeSet::new();
     for fk in fks {
-        if !selected.contains(&(fk.ref_db.clone(), fk.ref_table.clone())) {
-            bad.push(format!(
-                "{}.{} ({} → {}.{})",
-                fk.db, fk.table, fk.name, fk.ref_db, fk.ref_table
-            ));
+        if selected.contains(&(fk.ref_db.clone(), fk.ref_table.clone())) {
+            continue;
+        }
+        let item = format!(
+            "{}.{} ({} → {}.{}, ON DELETE {}, ON UPDATE {})",
+            fk.db,
+            fk.table,
+            fk.name,
+            fk.ref_db,
+            fk.ref_table,
+            if fk.delete_rule.is_empty() {
+                "?"
+            } else {
+                &fk.delete_rule
+            },
+            if fk.update_rule.is_empty() {
+                "?"
+            } else {
+                &fk.update_rule
+            },
+        );
+        parents.insert(format!("{}.{}", fk.ref_db, fk.ref_table));
+        if cascades(&fk.delete_rule) || cascades(&fk.update_rule) {
+            cascading.push(item);
+        } else {
+            plain.push(item);
         }
     }
-    if bad.is_empty() {
+    if plain.is_empty() && cascading.is_empty() {
         return Verdict::passed(format!(
             "{} foreign key(s), all referencing selected tables",
             fks.len()
         ));
     }
-    Verdict::warning(format!(
-        "foreign keys reference tables that are not selected: {}. Creating them fails on the target unless \
-         the parent table exists there: add the parent tables to the selection, create them on the target \
-         first, or drop these foreign keys",
-        list(&bad, MAX)
-    ))
+    let parents: Vec<String> = parents.into_iter().collect();
+    let fix = format!("Select the parent table(s) too: {}", list(&parents, MAX));
+    let mut parts = Vec::new();
+    if !cascading.is_empty() {
+        parts.push(format!(
+            "foreign keys with CASCADE / SET NULL / SET DEFAULT actions reference tables that are not \
+             selected: {}. On the source, a DELETE or UPDATE of a parent row changes these child rows \
+             inside the storage engine; those cascaded changes are not written to the binlog, so Ferry \
+             cannot see them: {}",
+            list(&cascading, MAX),
+            if incremental {
+                "the incremental phase would leave the target's child rows as they were (rows the source \
+                 deleted or changed stay on the target)"
+            } else {
+                "this job has no incremental phase, but one added later would miss them"
+            }
+        ));
+    }
+    if !plain.is_empty() {
+        parts.push(format!(
+            "foreign keys (RESTRICT / NO ACTION) reference tables that are not selected: {}",
+            list(&plain, MAX)
+        ));
+    }
+    let msg = format!(
+        "{}. The parent tables are not migrated, so on the target these foreign keys would reference \
+         tables that are not there: creating them fails unless the parent tables exist on the target. \
+         {fix}; or create the parents on the target first, or drop these foreign keys",
+        parts.join("; ")
+    );
+    Verdict::bad(incremental && !cascading.is_empty(), msg)
 }
 
 /// Splits `user@host` (definer form) at the last `@`.
@@ -327,7 +388,11 @@ pub(crate) fn foreign_keys_to_unselected(ctx: &Ctx<'_>) -> Result<Verdict, Skip>
     let o = ctx.objects()?;
     let selected: BTreeSet<(String, String)> =
         o.tables.iter().map(|t| (t.db.clone(), t.name.clone())).collect();
-    Ok(judge_foreign_keys(&o.foreign_keys, &selected))
+    Ok(judge_foreign_keys(
+        &o.foreign_keys,
+        &selected,
+        ctx.input.incremental,
+    ))
 }
 
 pub(crate) fn definers_on_target(ctx: &Ctx<'_>) -> Result<Verdict, Skip> {
@@ -444,22 +509,58 @@ mod tests {
 
     #[test]
     fn foreign_keys() {
-        let fk = |rt: &str| ForeignKey {
+        let fk = |rt: &str, del: &str, upd: &str| ForeignKey {
             db: "d".into(),
             table: "child".into(),
             name: "fk1".into(),
             ref_db: "d".into(),
             ref_table: rt.into(),
+            delete_rule: del.into(),
+            update_rule: upd.into(),
         };
         let sel: BTreeSet<(String, String)> = [
             ("d".to_string(), "child".to_string()),
             ("d".to_string(), "parent".to_string()),
         ]
         .into();
-        assert_eq!(judge_foreign_keys(&[fk("parent")], &sel).status, Passed);
-        let v = judge_foreign_keys(&[fk("other")], &sel);
-        assert_eq!(v.status, Warning);
-        assert!(v.message.contains("d.child (fk1 → d.other)"));
+        // The parent is selected: whatever the actions.
+        for inc in [false, true] {
+            let v = judge_foreign_keys(&[fk("parent", "CASCADE", "CASCADE")], &sel, inc);
+            assert_eq!(v.status, Passed);
+        }
+        // RESTRICT / NO ACTION to an unselected parent: WARNING, full or incremental.
+        for inc in [false, true] {
+            let v = judge_foreign_keys(&[fk("other", "RESTRICT", "NO ACTION")], &sel, inc);
+            assert_eq!(v.status, Warning, "{}", v.message);
+            assert!(
+                v.message
+                    .contains("d.child (fk1 → d.other, ON DELETE RESTRICT, ON UPDATE NO ACTION)"),
+                "{}",
+                v.message
+            );
+            assert!(v.message.contains("Select the parent table(s) too: d.other"));
+            assert!(!v.message.contains("binlog"));
+        }
+        // A cascading action: FAILED when the job replays, WARNING for a full-only job.
+        for (del, upd) in [
+            ("CASCADE", "RESTRICT"),
+            ("RESTRICT", "SET NULL"),
+            ("SET DEFAULT", "NO ACTION"),
+        ] {
+            let v = judge_foreign_keys(&[fk("other", del, upd)], &sel, true);
+            assert_eq!(v.status, Failed, "{del}/{upd}: {}", v.message);
+            assert!(v.message.contains("not written to the binlog"));
+            assert!(v.message.contains(&format!("ON DELETE {del}, ON UPDATE {upd}")));
+            let v = judge_foreign_keys(&[fk("other", del, upd)], &sel, false);
+            assert_eq!(v.status, Warning, "{}", v.message);
+            assert!(v.message.contains("one added later"));
+        }
+        // Both kinds together are listed apart.
+        let mut two = fk("p2", "CASCADE", "CASCADE");
+        two.name = "fk2".into();
+        let v = judge_foreign_keys(&[fk("other", "RESTRICT", "RESTRICT"), two], &sel, true);
+        assert_eq!(v.status, Failed);
+        assert!(v.message.contains("d.other, d.p2"), "{}", v.message);
     }
 
     #[test]

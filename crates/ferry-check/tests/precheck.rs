@@ -53,6 +53,7 @@ fn input(src: Endpoint, tgt: Endpoint, dbs: Vec<DbSelection>) -> CheckInput {
         fail_on_nonempty_target_tables: true,
         allow_downgrade: false,
         estimated_load_seconds: Some(600),
+        target_binlog: true,
     }
 }
 
@@ -156,6 +157,8 @@ async fn good_setup_has_no_failed_item_and_changes_nothing() -> Result<()> {
     let db = "fk_chk_good";
     let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;
+    // MariaDB has no information_schema_stats_expiry: the catalog must not set it there.
+    assert!(!ferry_core::catalog::is_mysql8(&s), "{:?}", s.server_version());
     fresh_db(&mut s, db).await?;
     exec(
         &mut s,
@@ -214,6 +217,12 @@ async fn good_setup_has_no_failed_item_and_changes_nothing() -> Result<()> {
         "foreign_keys_to_unselected",
         "definers_on_target",
         "target_local_infile",
+        "target_sql_log_bin",
+        "target_require_primary_key",
+        "target_invisible_primary_key",
+        "target_function_creators",
+        "mysql_only_ddl",
+        "source_routine_bodies",
     ] {
         assert_item(&items, id, CheckStatus::Passed, &[]);
     }
@@ -488,7 +497,7 @@ async fn object_problems_are_reported_and_nothing_changes() -> Result<()> {
         &items,
         "foreign_keys_to_unselected",
         CheckStatus::Warning,
-        &["fk_chk_obj.child (fk_child_parent → fk_chk_obj.parent)"],
+        &["fk_chk_obj.child (fk_child_parent → fk_chk_obj.parent, ON DELETE RESTRICT, ON UPDATE RESTRICT)"],
     );
     assert_item(
         &items,
@@ -518,6 +527,223 @@ async fn object_problems_are_reported_and_nothing_changes() -> Result<()> {
     )
     .await?;
     exec(&mut t, "DROP DATABASE fk_chk_obj").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn foreign_keys_across_the_selection_boundary() -> Result<()> {
+    let db = "fk_chk_fkx";
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    fresh_db(&mut s, db).await?;
+    exec(
+        &mut s,
+        "CREATE TABLE fk_chk_fkx.parent (id INT PRIMARY KEY) ENGINE=InnoDB; \
+         CREATE TABLE fk_chk_fkx.casc (id INT PRIMARY KEY, p INT, \
+           CONSTRAINT fk_casc FOREIGN KEY (p) REFERENCES fk_chk_fkx.parent (id) \
+           ON DELETE CASCADE ON UPDATE SET NULL) ENGINE=InnoDB; \
+         CREATE TABLE fk_chk_fkx.restr (id INT PRIMARY KEY, p INT, \
+           CONSTRAINT fk_restr FOREIGN KEY (p) REFERENCES fk_chk_fkx.parent (id) \
+           ON DELETE NO ACTION) ENGINE=InnoDB",
+    )
+    .await?;
+    exec(&mut t, "DROP DATABASE IF EXISTS fk_chk_fkx").await?;
+
+    // Only the restricting child: a WARNING (the target's FK would reference a missing table).
+    let inp = input(source(), target(), vec![tables(db, &["restr"])]);
+    let items = run_checks(&inp, |_, _| {}).await;
+    assert_item(
+        &items,
+        "foreign_keys_to_unselected",
+        CheckStatus::Warning,
+        &[
+            "fk_chk_fkx.restr (fk_restr → fk_chk_fkx.parent, ON DELETE NO ACTION, ON UPDATE RESTRICT)",
+            "Select the parent table(s) too: fk_chk_fkx.parent",
+        ],
+    );
+
+    // The cascading child in an incremental job: FAILED, naming the rules.
+    let mut inp = input(source(), target(), vec![tables(db, &["casc", "restr"])]);
+    let items = run_checks(&inp, |_, _| {}).await;
+    println!("{}", report(&items));
+    assert_item(
+        &items,
+        "foreign_keys_to_unselected",
+        CheckStatus::Failed,
+        &[
+            "fk_chk_fkx.casc (fk_casc → fk_chk_fkx.parent, ON DELETE CASCADE, ON UPDATE SET NULL)",
+            "fk_chk_fkx.restr (fk_restr",
+            "not written to the binlog",
+            "Select the parent table(s) too: fk_chk_fkx.parent",
+        ],
+    );
+    // The same selection for a full-only job: a WARNING.
+    inp.incremental = false;
+    let items = run_checks(&inp, |_, _| {}).await;
+    assert_item(
+        &items,
+        "foreign_keys_to_unselected",
+        CheckStatus::Warning,
+        &["fk_chk_fkx.casc (fk_casc", "one added later"],
+    );
+
+    // The parent with its children, or the parent alone: nothing to say.
+    for sel in [vec![whole(db)], vec![tables(db, &["parent"])]] {
+        let items = run_checks(&input(source(), target(), sel), |_, _| {}).await;
+        assert_item(&items, "foreign_keys_to_unselected", CheckStatus::Passed, &[]);
+    }
+
+    exec(&mut s, "DROP DATABASE fk_chk_fkx").await?;
+    Ok(())
+}
+
+/// A target account with database privileges only: on a target that writes a binary log it may
+/// not create functions or triggers (1419) nor set sql_log_bin (MariaDB: SUPER or BINLOG ADMIN).
+#[tokio::test]
+async fn target_account_without_super() -> Result<()> {
+    let db = "fk_chk_fn";
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    fresh_db(&mut s, db).await?;
+    exec(
+        &mut s,
+        "CREATE TABLE fk_chk_fn.t (id INT PRIMARY KEY, n INT) ENGINE=InnoDB; \
+         CREATE FUNCTION fk_chk_fn.twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2; \
+         CREATE TRIGGER fk_chk_fn.t_bi BEFORE INSERT ON fk_chk_fn.t FOR EACH ROW SET NEW.n = 1",
+    )
+    .await?;
+    fresh_db(&mut t, db).await?;
+    exec(
+        &mut t,
+        "DROP USER IF EXISTS 'fchk_tgt'@'%'; \
+         CREATE USER 'fchk_tgt'@'%' IDENTIFIED BY 'fchk-tgt-pw'; \
+         GRANT ALL PRIVILEGES ON fk_chk_fn.* TO 'fchk_tgt'@'%'; \
+         GRANT ALL PRIVILEGES ON ferry_meta.* TO 'fchk_tgt'@'%'",
+    )
+    .await?;
+    let mut low = target();
+    low.user = "fchk_tgt".into();
+    low.password = Secret::new("fchk-tgt-pw");
+
+    // What the items predict, checked on the server itself.
+    let mut lc = connect(&low).await?;
+    let binlog_on: Option<u8> = lc.query_first("SELECT @@log_bin").await?;
+    let trust: Option<u8> = lc.query_first("SELECT @@log_bin_trust_function_creators").await?;
+    assert_eq!(
+        (binlog_on, trust),
+        (Some(1), Some(0)),
+        "the test target writes a binlog"
+    );
+    let create = lc
+        .query_drop("CREATE FUNCTION fk_chk_fn.f2(x INT) RETURNS INT DETERMINISTIC RETURN x")
+        .await;
+    assert!(
+        format!("{create:?}").contains("1419"),
+        "CREATE FUNCTION without SUPER: {create:?}"
+    );
+    let set = lc.query_drop("SET SESSION sql_log_bin = 0").await;
+    assert!(set.is_err(), "sql_log_bin without SUPER or BINLOG ADMIN");
+    drop(lc);
+
+    let mut inp = input(source(), low.clone(), vec![whole(db)]);
+    inp.target_binlog = false;
+    let items = run_checks(&inp, |_, _| {}).await;
+    println!("{}", report(&items));
+    assert_item(
+        &items,
+        "target_function_creators",
+        CheckStatus::Failed,
+        &[
+            "function fk_chk_fn.twice",
+            "trigger fk_chk_fn.t_bi",
+            "SET GLOBAL log_bin_trust_function_creators = 1",
+            "GRANT SUPER ON *.* TO 'fchk_tgt'@'%'",
+        ],
+    );
+    assert_item(
+        &items,
+        "target_sql_log_bin",
+        CheckStatus::Failed,
+        &[
+            "BINLOG ADMIN or SUPER",
+            "GRANT BINLOG ADMIN ON *.* TO 'fchk_tgt'@'%'",
+        ],
+    );
+    assert_item(&items, "target_require_primary_key", CheckStatus::Passed, &[]);
+    assert_item(
+        &items,
+        "target_invisible_primary_key",
+        CheckStatus::Passed,
+        &["not applicable"],
+    );
+
+    // BINLOG ADMIN is enough for sql_log_bin on MariaDB 10.5.2+.
+    exec(&mut t, "GRANT BINLOG ADMIN ON *.* TO 'fchk_tgt'@'%'").await?;
+    let mut lc = connect(&low).await?;
+    lc.query_drop("SET SESSION sql_log_bin = 0").await?;
+    drop(lc);
+    let items = run_checks(&inp, |_, _| {}).await;
+    assert_item(
+        &items,
+        "target_sql_log_bin",
+        CheckStatus::Passed,
+        &["BINLOG ADMIN"],
+    );
+    // The job's own account (ALL on *.*) passes both.
+    let items = run_checks(&input(source(), target(), vec![whole(db)]), |_, _| {}).await;
+    assert_item(
+        &items,
+        "target_function_creators",
+        CheckStatus::Passed,
+        &["SUPER"],
+    );
+    assert_item(&items, "target_sql_log_bin", CheckStatus::Passed, &["not needed"]);
+
+    exec(
+        &mut t,
+        "DROP USER IF EXISTS 'fchk_tgt'@'%'; DROP DATABASE fk_chk_fn",
+    )
+    .await?;
+    exec(&mut s, "DROP DATABASE fk_chk_fn").await?;
+    Ok(())
+}
+
+/// An account with database grants and EXECUTE on one procedure: information_schema lists that
+/// procedure without its body and hides the function entirely.
+#[tokio::test]
+async fn routines_the_source_account_cannot_read() -> Result<()> {
+    let db = "fk_chk_rt";
+    let mut s = connect(&source()).await?;
+    fresh_db(&mut s, db).await?;
+    exec(
+        &mut s,
+        "CREATE TABLE fk_chk_rt.t (id INT PRIMARY KEY); \
+         CREATE PROCEDURE fk_chk_rt.p() SELECT 1; \
+         CREATE FUNCTION fk_chk_rt.f() RETURNS INT DETERMINISTIC RETURN 1; \
+         DROP USER IF EXISTS 'fchk_rt'@'%'; \
+         CREATE USER 'fchk_rt'@'%' IDENTIFIED BY 'fchk-rt-pw'; \
+         GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON fk_chk_rt.* TO 'fchk_rt'@'%'; \
+         GRANT EXECUTE ON PROCEDURE fk_chk_rt.p TO 'fchk_rt'@'%'",
+    )
+    .await?;
+    let mut low = source();
+    low.user = "fchk_rt".into();
+    low.password = Secret::new("fchk-rt-pw");
+    let items = run_checks(&input(low, target(), vec![whole(db)]), |_, _| {}).await;
+    println!("{}", report(&items));
+    let ok = run_checks(&input(source(), target(), vec![whole(db)]), |_, _| {}).await;
+    exec(
+        &mut s,
+        "DROP USER IF EXISTS 'fchk_rt'@'%'; DROP DATABASE fk_chk_rt",
+    )
+    .await?;
+    assert_item(
+        &items,
+        "source_routine_bodies",
+        CheckStatus::Failed,
+        &["procedure fk_chk_rt.p", "GRANT SELECT ON *.* TO 'fchk_rt'@'%';"],
+    );
+    assert_item(&ok, "source_routine_bodies", CheckStatus::Passed, &[]);
     Ok(())
 }
 

@@ -91,6 +91,27 @@ type ColumnRow = (
 
 type TableInfoRow = (String, Option<String>, Option<u64>, Option<u64>);
 
+/// True when the connection's server is MySQL 8.0 or later: the handshake version of MariaDB is
+/// 10 or more (mysql_async reads the real one behind the `5.5.5-` prefix), MySQL's below 10.
+pub fn is_mysql8(conn: &Conn) -> bool {
+    (8..10).contains(&conn.server_version().0)
+}
+
+/// MySQL 8 caches `information_schema.TABLES` statistics (`TABLE_ROWS`, `DATA_LENGTH`, ...) for
+/// `information_schema_stats_expiry` seconds, a day by default: this session reads them fresh.
+/// MariaDB has no such variable (and no cache). A failure (MySQL 8.0.0-8.0.2 lack the variable)
+/// only leaves the estimates as cached.
+pub async fn fresh_statistics(conn: &mut Conn) {
+    if is_mysql8(conn) {
+        if let Err(e) = conn
+            .query_drop("SET SESSION information_schema_stats_expiry = 0")
+            .await
+        {
+            tracing::debug!(error = %e, "information_schema_stats_expiry not set");
+        }
+    }
+}
+
 /// Reads the model of every listed table of one database (three queries, whatever the count).
 pub async fn read_tables(
     conn: &mut Conn,
@@ -98,6 +119,7 @@ pub async fn read_tables(
     tables: &[String],
 ) -> Result<Vec<TableSchema>, CoreError> {
     let mut by_name: BTreeMap<String, TableSchema> = BTreeMap::new();
+    fresh_statistics(conn).await;
     let info: Vec<TableInfoRow> = conn
         .exec(
             "SELECT TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",

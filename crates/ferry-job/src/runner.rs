@@ -188,9 +188,17 @@ pub async fn has_progress(spec: &JobSpec) -> Result<bool, JobError> {
 /// `Ferry.TargetBinlog = false`: this target session's statements stay out of its binary log.
 async fn set_target_binlog(spec: &JobSpec, dst: &mut Conn) -> Result<(), JobError> {
     if !spec.options.target_binlog {
+        // The handshake version tells the flavors apart: MariaDB is 10+, MySQL below 10.
+        let privileges = if dst.server_version().0 >= 10 {
+            "BINLOG ADMIN or SUPER (MariaDB 10.5.2+; SUPER before)"
+        } else {
+            "SYSTEM_VARIABLES_ADMIN or SESSION_VARIABLES_ADMIN, or SUPER (MySQL 8; SUPER on 5.7)"
+        };
         dst.query_drop("SET SESSION sql_log_bin = 0").await.ctx(|| {
-            "Ferry.TargetBinlog = false needs SUPER or BINLOG ADMIN on the target to set sql_log_bin = 0"
-                .into()
+            format!(
+                "Ferry.TargetBinlog = false sets sql_log_bin = 0 on the target, which needs {privileges} \
+                 (pre-check item target_sql_log_bin)"
+            )
         })?;
     }
     Ok(())

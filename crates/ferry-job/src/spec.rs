@@ -625,6 +625,7 @@ impl JobSpec {
                 && self.options.existing_tables == ExistingTablePolicy::Fail,
             allow_downgrade: false,
             estimated_load_seconds: None,
+            target_binlog: self.options.target_binlog,
         }
     }
 

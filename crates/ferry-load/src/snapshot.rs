@@ -167,7 +167,8 @@ async fn lock(control: &mut Conn, flavor: &Flavor) -> Result<Lock, LockFailure> 
         Err(e) if is_lock_timeout(&e) => Err(LockFailure::Timeout(stmt.into())),
         Err(e) => Err(LockFailure::Other(LoadError::Mysql {
             context: format!(
-                "taking the global read lock on the source ({stmt}; needs the RELOAD privilege)"
+                "the server refused the global read lock ({stmt}; it needs the RELOAD privilege, and \
+                 managed services refuse it even with RELOAD)"
             ),
             source: e,
         })),

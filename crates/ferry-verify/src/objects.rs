@@ -51,6 +51,97 @@ fn s(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("")
 }
 
+/// `COLUMN_TYPE` without the integer display width MySQL 8.0.19+ no longer shows (`int(11)` →
+/// `int`, `bigint(20) unsigned` → `bigint unsigned`; `year(4)` → `year` likewise). MySQL keeps the
+/// width where it still means something, and so does this: with ZEROFILL (the width pads the
+/// value) and for `tinyint(1)`.
+pub(crate) fn norm_column_type(t: &str) -> String {
+    const INTS: &[&str] = &[
+        "tinyint",
+        "smallint",
+        "mediumint",
+        "int",
+        "integer",
+        "bigint",
+        "year",
+    ];
+    let lower = t.to_ascii_lowercase();
+    if lower.contains("zerofill") {
+        return t.to_string();
+    }
+    let Some(open) = lower.find('(') else {
+        return t.to_string();
+    };
+    let (base, rest) = (&lower[..open], &lower[open..]);
+    if !INTS.contains(&base.trim()) || base.trim() == "tinyint" && rest.starts_with("(1)") {
+        return t.to_string();
+    }
+    match rest.find(')') {
+        Some(close) if rest[1..close].chars().all(|c| c.is_ascii_digit()) => {
+            format!("{}{}", &t[..open], &t[open + close + 1..])
+        }
+        _ => t.to_string(),
+    }
+}
+
+/// A character set or collation name with `utf8` spelled `utf8mb3` (MySQL 8.0.30+ and MariaDB
+/// 10.6+ report utf8mb3, older servers utf8).
+pub(crate) fn norm_charset(name: &str) -> String {
+    let l = name.to_ascii_lowercase();
+    if l == "utf8" {
+        "utf8mb3".into()
+    } else if let Some(rest) = l.strip_prefix("utf8_") {
+        format!("utf8mb3_{rest}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// `EXTRA` without MySQL 8.0.13+'s `DEFAULT_GENERATED` marker (an expression default, which the
+/// DEFAULT column already shows).
+pub(crate) fn norm_extra(extra: &str) -> String {
+    extra
+        .split_whitespace()
+        .filter(|w| !w.eq_ignore_ascii_case("DEFAULT_GENERATED"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// MySQL's generated invisible primary key column (`sql_generate_invisible_primary_key = ON`).
+const GIPK: &str = "my_row_id";
+
+/// Drops what a GIPK target adds to a table the source created without a primary key: the
+/// invisible `my_row_id` column (and its place in the column order) and the PRIMARY key on it.
+pub(crate) fn drop_target_gipk(a: &Objects, b: &mut Objects) {
+    let tables: Vec<String> = b
+        .iter()
+        .filter(|((ty, key), (_, def))| {
+            ty == "COLUMN"
+                && key.ends_with(&format!(".{GIPK}"))
+                && def.to_ascii_uppercase().contains("INVISIBLE")
+                && !a.contains_key(&(ty.clone(), key.clone()))
+        })
+        .map(|((_, key), _)| key[..key.len() - GIPK.len() - 1].to_string())
+        .collect();
+    for t in tables {
+        b.remove(&("COLUMN".to_string(), format!("{t}.{GIPK}")));
+        if let Some((_, order)) = b.get_mut(&("COLUMN ORDER".to_string(), t.clone())) {
+            *order = order
+                .split(", ")
+                .filter(|c| *c != GIPK)
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        let pk = ("INDEX".to_string(), format!("{t}.PRIMARY"));
+        let only_gipk = b
+            .get(&pk)
+            .is_some_and(|(_, def)| def.ends_with(&format!("({GIPK})")));
+        if only_gipk && !a.contains_key(&pk) {
+            b.remove(&pk);
+        }
+    }
+}
+
 /// How names map for one database pair.
 struct Mapping<'a> {
     sel: &'a Selection,
@@ -151,7 +242,11 @@ async fn read_side(
         ("DATABASE".into(), m.tdb.clone()),
         (
             db.to_string(),
-            format!("CHARACTER SET {} COLLATE {}", s(&sv[0]), s(&sv[1])),
+            format!(
+                "CHARACTER SET {} COLLATE {}",
+                norm_charset(s(&sv[0])),
+                norm_charset(s(&sv[1]))
+            ),
         ),
     );
     // Base tables only: views have columns too.
@@ -174,7 +269,7 @@ async fn read_side(
                 ("TABLE".into(), n),
                 (
                     format!("{db}.{}", s(&r[0])),
-                    format!("ENGINE={} COLLATE={}", s(&r[2]), s(&r[3])),
+                    format!("ENGINE={} COLLATE={}", s(&r[2]), norm_charset(s(&r[3]))),
                 ),
             );
         }
@@ -187,7 +282,7 @@ async fn read_side(
                 .or_insert_with(|| (format!("{db}.{}", s(&r[0])), Vec::new()))
                 .1
                 .push(s(&r[1]).to_string());
-            let mut def = s(&r[3]).to_string();
+            let mut def = norm_column_type(s(&r[3]));
             def.push_str(if s(&r[4]).eq_ignore_ascii_case("YES") {
                 " NULL"
             } else {
@@ -197,13 +292,14 @@ async fn read_side(
                 def.push_str(&format!(" DEFAULT {d}"));
             }
             if let Some(c) = &r[6] {
-                def.push_str(&format!(" CHARACTER SET {c}"));
+                def.push_str(&format!(" CHARACTER SET {}", norm_charset(c)));
             }
             if let Some(c) = &r[7] {
-                def.push_str(&format!(" COLLATE {c}"));
+                def.push_str(&format!(" COLLATE {}", norm_charset(c)));
             }
-            if !s(&r[8]).is_empty() {
-                def.push_str(&format!(" {}", s(&r[8])));
+            let extra = norm_extra(s(&r[8]));
+            if !extra.is_empty() {
+                def.push_str(&format!(" {extra}"));
             }
             if let Some(g) = r[9].as_deref().filter(|g| !g.is_empty()) {
                 def.push_str(&format!(" AS ({g})"));
@@ -417,7 +513,8 @@ pub async fn compare(
             whole: sel.whole_db(&db),
         };
         let a = read_side(src, &db, &m, true, "source").await?;
-        let b = read_side(dst, &tdb, &m, false, "target").await?;
+        let mut b = read_side(dst, &tdb, &m, false, "target").await?;
+        drop_target_gipk(&a, &mut b);
         let target_name = |ty: &str, key: &str| -> String {
             if ty == "DATABASE" {
                 key.to_string()
@@ -466,4 +563,106 @@ pub async fn compare(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_display_widths() {
+        for (from, to) in [
+            ("int(11)", "int"),
+            ("int(10) unsigned", "int unsigned"),
+            ("bigint(20)", "bigint"),
+            ("smallint(6)", "smallint"),
+            ("mediumint(8) unsigned", "mediumint unsigned"),
+            ("tinyint(4)", "tinyint"),
+            ("year(4)", "year"),
+            ("int", "int"),
+            ("bigint unsigned", "bigint unsigned"),
+        ] {
+            assert_eq!(norm_column_type(from), to, "{from}");
+        }
+        // Kept where the width means something (MySQL 8.0.19+ shows it too).
+        for kept in [
+            "int(10) unsigned zerofill",
+            "int(5) zerofill",
+            "tinyint(1)",
+            "decimal(10,2)",
+            "varchar(20)",
+            "char(3)",
+            "bit(8)",
+            "float(7,3)",
+            "datetime(6)",
+            "enum('a','b')",
+            "set('int(11)')",
+        ] {
+            assert_eq!(norm_column_type(kept), kept);
+        }
+    }
+
+    #[test]
+    fn utf8_is_utf8mb3_and_default_generated_is_dropped() {
+        assert_eq!(norm_charset("utf8"), "utf8mb3");
+        assert_eq!(norm_charset("utf8_general_ci"), "utf8mb3_general_ci");
+        assert_eq!(norm_charset("utf8mb3_bin"), "utf8mb3_bin");
+        assert_eq!(norm_charset("utf8mb4_0900_ai_ci"), "utf8mb4_0900_ai_ci");
+        assert_eq!(norm_charset("latin1_swedish_ci"), "latin1_swedish_ci");
+        assert_eq!(norm_extra("DEFAULT_GENERATED"), "");
+        assert_eq!(
+            norm_extra("DEFAULT_GENERATED on update CURRENT_TIMESTAMP"),
+            "on update CURRENT_TIMESTAMP"
+        );
+        assert_eq!(norm_extra("auto_increment"), "auto_increment");
+    }
+
+    fn obj(entries: &[(&str, &str, &str)]) -> Objects {
+        entries
+            .iter()
+            .map(|(ty, key, def)| {
+                (
+                    (ty.to_string(), key.to_string()),
+                    (key.to_string(), def.to_string()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_target_only_gipk_is_ignored() {
+        // Source: a table without a primary key. Target (MySQL 8.0.30+ with GIPK): my_row_id first.
+        let a = obj(&[
+            ("COLUMN", "k.c1", "varchar(50) NULL"),
+            ("COLUMN ORDER", "k", "c1, c2"),
+            ("COLUMN", "k.c2", "int NULL"),
+        ]);
+        let mut b = obj(&[
+            (
+                "COLUMN",
+                "k.my_row_id",
+                "bigint unsigned NOT NULL auto_increment INVISIBLE",
+            ),
+            ("COLUMN", "k.c1", "varchar(50) NULL"),
+            ("COLUMN", "k.c2", "int NULL"),
+            ("COLUMN ORDER", "k", "my_row_id, c1, c2"),
+            ("INDEX", "k.PRIMARY", "UNIQUE BTREE (my_row_id)"),
+        ]);
+        drop_target_gipk(&a, &mut b);
+        assert_eq!(b.keys().collect::<Vec<_>>(), a.keys().collect::<Vec<_>>());
+        assert_eq!(b[&("COLUMN ORDER".to_string(), "k".to_string())].1, "c1, c2");
+
+        // A visible my_row_id, or one the source has too, is a real column.
+        let mut visible = obj(&[("COLUMN", "k.my_row_id", "bigint unsigned NOT NULL auto_increment")]);
+        drop_target_gipk(&a, &mut visible);
+        assert_eq!(visible.len(), 1);
+        let both = obj(&[(
+            "COLUMN",
+            "k.my_row_id",
+            "bigint unsigned NOT NULL auto_increment INVISIBLE",
+        )]);
+        let mut b2 = both.clone();
+        drop_target_gipk(&both, &mut b2);
+        assert_eq!(b2.len(), 1);
+    }
 }
