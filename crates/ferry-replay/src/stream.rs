@@ -73,6 +73,12 @@ pub struct ReaderOptions {
     pub non_blocking: bool,
     /// How long `open` waits for the server's first answer.
     pub open_timeout: Duration,
+    /// The source's GTID state at a `FilePos` start, as recorded with the checkpoint or the
+    /// snapshot (`gtid_executed`, read under the same lock as file:pos). On MySQL a
+    /// `MysqlGtidSet` seeds the set that each transaction's GTID is added to, so the position
+    /// reported after each group is the whole executed set. Ignored on MariaDB (the state comes
+    /// from `BINLOG_GTID_POS`) and for GTID starts.
+    pub start_gtid: Option<Position>,
 }
 
 impl Default for ReaderOptions {
@@ -82,6 +88,7 @@ impl Default for ReaderOptions {
             buffer_events: 1024,
             non_blocking: false,
             open_timeout: Duration::from_secs(30),
+            start_gtid: None,
         }
     }
 }
@@ -201,6 +208,8 @@ impl BinlogReader {
                             Err(e) => warn!(error = %e, "unparsable BINLOG_GTID_POS"),
                         }
                     }
+                } else if let Some(Position::MysqlGtidSet { set }) = &opts.start_gtid {
+                    gtid_state = Some(GtidState::Mysql(set.clone()));
                 }
                 (p.file.clone(), p.pos)
             }
