@@ -4,8 +4,10 @@
 //! variable, see the ecosystem study §0):
 //! - MariaDB: `@mariadb_slave_capability=4` (real GTID events instead of rewritten BEGINs),
 //!   `@slave_connect_state` when starting from a GTID position, `@slave_gtid_strict_mode=1`;
-//! - both: `@master_heartbeat_period` (heartbeats move the position while the source is idle),
-//!   `@master_binlog_checksum` and `@source_binlog_checksum` set to the server's own algorithm;
+//! - both: `@master_heartbeat_period` and `@source_heartbeat_period` (heartbeats move the
+//!   position while the source is idle; MySQL 8.0.26+ renamed the variable, older servers and
+//!   MariaDB read the first), `@master_binlog_checksum` and `@source_binlog_checksum` set to the
+//!   server's own algorithm;
 //! - MySQL GTID start: `COM_BINLOG_DUMP_GTID` with the executed set.
 //!
 //! The stream runs in its own task: mysql_common panics on a truncated packet, and a panic
@@ -13,6 +15,10 @@
 //! finished task (EOF, I/O error, panic) becomes a transient `Disconnected` error. Server error
 //! 1236 (purged binlog, unknown GTID) becomes a definite `PositionUnavailable` naming the file
 //! or GTID.
+//!
+//! A stall watchdog covers half-open connections: when no event (heartbeats included) arrives
+//! for [`stall_timeout`] (3 heartbeat periods, at least 10 s), `next` reports a transient
+//! `Disconnected` error, so the session reconnects from its checkpoint.
 
 use std::time::Duration;
 
@@ -95,6 +101,12 @@ impl Default for ReaderOptions {
 
 type Item = Result<Event, mysql_async::Error>;
 
+/// How long the reader waits for the next event (heartbeats included) before it reports the
+/// connection stalled: three heartbeat periods, and at least 10 s.
+pub fn stall_timeout(heartbeat: Duration) -> Duration {
+    heartbeat.saturating_mul(3).max(Duration::from_secs(10))
+}
+
 /// A binlog reader on one source connection.
 pub struct BinlogReader {
     rx: mpsc::Receiver<Item>,
@@ -109,6 +121,8 @@ pub struct BinlogReader {
     non_blocking: bool,
     endpoint: String,
     connection_id: u32,
+    /// No event for this long: the connection is stalled.
+    stall: Duration,
 }
 
 impl std::fmt::Debug for BinlogReader {
@@ -260,10 +274,9 @@ impl BinlogReader {
             sets.insert(0, "SET @mariadb_slave_capability=4".into());
             sets.push("SET @slave_gtid_strict_mode=1".into());
         }
-        sets.push(format!(
-            "SET @master_heartbeat_period={}",
-            opts.heartbeat.as_nanos().max(1_000_000)
-        ));
+        let heartbeat_ns = opts.heartbeat.as_nanos().max(1_000_000);
+        sets.push(format!("SET @master_heartbeat_period={heartbeat_ns}"));
+        sets.push(format!("SET @source_heartbeat_period={heartbeat_ns}"));
         sets.push("SET @master_binlog_checksum=@@global.binlog_checksum".into());
         sets.push("SET @source_binlog_checksum=@@global.binlog_checksum".into());
         for s in &sets {
@@ -333,6 +346,7 @@ impl BinlogReader {
             non_blocking: opts.non_blocking,
             endpoint: endpoint.display_name(),
             connection_id,
+            stall: stall_timeout(opts.heartbeat),
         };
         // The first answer: the fake Rotate, or error 1236.
         match tokio::time::timeout(opts.open_timeout, reader.rx.recv()).await {
@@ -430,7 +444,22 @@ impl BinlogReader {
         loop {
             let item = match self.pending.take() {
                 Some(i) => Some(i),
-                None => self.rx.recv().await,
+                None => match tokio::time::timeout(self.stall, self.rx.recv()).await {
+                    Ok(i) => i,
+                    Err(_) => {
+                        self.failed = true;
+                        let position = self.translator.position().to_string();
+                        let reason = format!(
+                            "no event from the source for {} s: connection stalled",
+                            self.stall.as_secs()
+                        );
+                        warn!(%reason, %position, "binlog stream stalled");
+                        if let Some(t) = self.task.take() {
+                            t.abort();
+                        }
+                        return Err(ReplayError::Disconnected { position, reason });
+                    }
+                },
             };
             let ev = match item {
                 Some(Ok(ev)) => ev,
