@@ -204,8 +204,11 @@ impl BinlogReader {
             StartPosition::FilePos(p) => {
                 if p.pos > u64::from(u32::MAX) {
                     return Err(ReplayError::InvalidStart(format!(
-                        "{p}: COM_BINLOG_DUMP cannot start beyond 4 GiB in a file; start from a \
-                         GTID or take a new snapshot"
+                        "{p}: the binlog cannot be read from an offset beyond 4 GiB: Ferry streams \
+                         by file and offset (COM_BINLOG_DUMP), whose offset field has 32 bits. Such \
+                         offsets exist only in binlog files grown past 4 GiB by a single huge \
+                         transaction (max_binlog_size is at most 1 GiB). Restart the job from a new \
+                         snapshot, and split such transactions on the source"
                     )));
                 }
                 if p.file.is_empty() {

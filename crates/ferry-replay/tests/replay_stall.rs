@@ -2,6 +2,7 @@
 //! reader's watchdog reports the stall after `stall_timeout` without any event (heartbeats
 //! included), the session reconnects from its checkpoint, and once the bytes flow again the
 //! target ends up exactly equal to the source. Only databases named `fa_stall*` are touched.
+//! Also: the reader's refusal of a start beyond 4 GiB.
 
 mod support;
 
@@ -128,5 +129,27 @@ async fn a_stalled_source_connection_reconnects_and_the_result_is_exact() -> Res
     assert_same(DB, DB).await?;
     let n: u64 = tk::scalar(&mut t, &format!("SELECT COUNT(*) FROM {DB}.c")).await?;
     assert_eq!(n, 170);
+    Ok(())
+}
+
+/// A start beyond 4 GiB cannot be requested with COM_BINLOG_DUMP: a definite error that says
+/// why and what to do (not "start from a GTID", which sessions never do).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_beyond_4_gib_is_refused_with_the_remedy() -> Result<()> {
+    use ferry_replay::{BinlogPos, BinlogReader, ReplayError, StartPosition};
+    let mut s = tk::connect(&tk::source()).await?;
+    let here = master_pos(&mut s).await?;
+    let start = StartPosition::FilePos(BinlogPos::new(here.file, 5_000_000_000));
+    let e = BinlogReader::open(&tk::source(), 4242, start)
+        .await
+        .expect_err("a start beyond 4 GiB must be refused");
+    assert!(matches!(e, ReplayError::InvalidStart(_)), "{e}");
+    assert_eq!(e.kind(), ferry_core::ErrorKind::Definite);
+    let m = e.to_string();
+    assert!(
+        m.contains("5000000000") && m.contains("COM_BINLOG_DUMP") && m.contains("new snapshot"),
+        "{m}"
+    );
+    assert!(!m.contains("start from a GTID"), "{m}");
     Ok(())
 }
