@@ -118,6 +118,13 @@ struct Group {
 
 const LOG_EVENT_ARTIFICIAL_F: u16 = 0x20;
 
+/// The largest MySQL transaction payload (`binlog_transaction_compression=ON`) accepted, by its
+/// uncompressed size from the payload header: 1 GiB. A larger one is refused by name rather
+/// than inflated whole into memory (the file reader inflates after this check; over the network
+/// mysql_async has already inflated it when the event reaches Ferry, so the refusal there keeps
+/// Ferry from decoding and buffering it, not the first allocation).
+pub const MAX_TRANSACTION_PAYLOAD_BYTES: u64 = 1 << 30;
+
 /// Raw event → [`ReplEvent`] translation with position, checksum and group tracking.
 #[derive(Debug)]
 pub struct Translator {
@@ -132,6 +139,8 @@ pub struct Translator {
     /// Whether CRC32 checksums are verified (always, today; kept switchable for callers that
     /// feed pre-verified events).
     verify_checksums: bool,
+    /// The largest transaction payload accepted (uncompressed bytes).
+    max_payload: u64,
 }
 
 fn start_of(file: &str, pos: u64) -> String {
@@ -199,7 +208,15 @@ impl Translator {
             group: Group::default(),
             gtid_state: None,
             verify_checksums: true,
+            max_payload: MAX_TRANSACTION_PAYLOAD_BYTES,
         }
+    }
+
+    /// Sets the largest transaction payload accepted, in uncompressed bytes (default
+    /// [`MAX_TRANSACTION_PAYLOAD_BYTES`]).
+    pub fn with_max_payload(mut self, bytes: u64) -> Self {
+        self.max_payload = bytes;
+        self
     }
 
     /// Seeds the GTID state (the start GTID position or set).
@@ -512,8 +529,24 @@ impl Translator {
                 if inner {
                     return Err(self.corrupt(&at, "nested transaction payload"));
                 }
-                self.payload_remaining = p.uncompressed_size();
-                debug!(bytes = p.uncompressed_size(), "transaction payload");
+                let size = p.uncompressed_size();
+                if size > self.max_payload {
+                    return Err(self.unsupported(
+                        &at,
+                        format!(
+                            "a compressed transaction of {size} bytes uncompressed ({:.1} GiB), above \
+                             Ferry's bound of {} bytes for one transaction payload: the source logs \
+                             with binlog_transaction_compression=ON and this transaction would be \
+                             inflated whole into memory. Split such transactions on the source (or \
+                             set binlog_transaction_compression=OFF for them) and restart the job \
+                             from a snapshot taken after this position",
+                            size as f64 / f64::from(1u32 << 30),
+                            self.max_payload
+                        ),
+                    ));
+                }
+                self.payload_remaining = size;
+                debug!(bytes = size, "transaction payload");
                 Ok(None)
             }
             EventData::PreviousGtidsEvent(p) => {
@@ -1113,6 +1146,41 @@ mod tests {
             .unwrap();
         assert!(matches!(r.kind, EventKind::Commit { gtid: Some(_), .. }));
         assert!(t.gtid_state().is_none());
+    }
+
+    /// A TRANSACTION_PAYLOAD event header claiming `uncompressed` bytes (ZSTD), with a few
+    /// payload bytes.
+    fn payload_ev(log_pos: u32, uncompressed: u64) -> Event {
+        let mut b = vec![2u8, 1, 0]; // compression type: ZSTD
+        b.extend_from_slice(&[3, 9, 0xfe]); // uncompressed size, 8-byte lenenc
+        b.extend_from_slice(&uncompressed.to_le_bytes());
+        b.extend_from_slice(&[1, 1, 4, 0]); // payload size 4, end of header
+        b.extend_from_slice(&[1, 2, 3, 4]);
+        raw(40, log_pos, 0, &b, false)
+    }
+
+    #[test]
+    fn oversized_transaction_payload_is_refused_by_name() {
+        let big = 5u64 << 30;
+        let mut t = Translator::new(BinlogPos::new("binlog.000042", 1000));
+        let e = t.feed(&payload_ev(1000 + 19 + 24, big)).unwrap_err();
+        let m = e.to_string();
+        assert_eq!(e.kind(), ferry_core::ErrorKind::Definite);
+        assert!(matches!(e, ReplayError::Unsupported { .. }), "{m}");
+        for want in [
+            "5368709120 bytes",
+            "binlog.000042:1000",
+            "binlog_transaction_compression",
+            &MAX_TRANSACTION_PAYLOAD_BYTES.to_string(),
+        ] {
+            assert!(m.contains(want), "{want:?} not in {m}");
+        }
+        // within the bound (here lowered): the inner events are expected
+        let mut t = Translator::new(BinlogPos::new("binlog.000042", 1000)).with_max_payload(4096);
+        assert!(t.feed(&payload_ev(1000 + 19 + 24, 4096)).unwrap().is_none());
+        assert!(t.in_payload());
+        let mut t = Translator::new(BinlogPos::new("binlog.000042", 1000)).with_max_payload(4096);
+        assert!(t.feed(&payload_ev(1000 + 19 + 24, 4097)).is_err());
     }
 
     #[test]
