@@ -4,8 +4,10 @@
 //! variable, see the ecosystem study §0):
 //! - MariaDB: `@mariadb_slave_capability=4` (real GTID events instead of rewritten BEGINs),
 //!   `@slave_connect_state` when starting from a GTID position, `@slave_gtid_strict_mode=1`;
-//! - both: `@master_heartbeat_period` (heartbeats move the position while the source is idle),
-//!   `@master_binlog_checksum` and `@source_binlog_checksum` set to the server's own algorithm;
+//! - both: `@master_heartbeat_period` and `@source_heartbeat_period` (heartbeats move the
+//!   position while the source is idle; MySQL 8.0.26+ renamed the variable, older servers and
+//!   MariaDB read the first), `@master_binlog_checksum` and `@source_binlog_checksum` set to the
+//!   server's own algorithm;
 //! - MySQL GTID start: `COM_BINLOG_DUMP_GTID` with the executed set.
 //!
 //! The stream runs in its own task: mysql_common panics on a truncated packet, and a panic
@@ -13,6 +15,10 @@
 //! finished task (EOF, I/O error, panic) becomes a transient `Disconnected` error. Server error
 //! 1236 (purged binlog, unknown GTID) becomes a definite `PositionUnavailable` naming the file
 //! or GTID.
+//!
+//! A stall watchdog covers half-open connections: when no event (heartbeats included) arrives
+//! for [`stall_timeout`] (3 heartbeat periods, at least 10 s), `next` reports a transient
+//! `Disconnected` error, so the session reconnects from its checkpoint.
 
 use std::time::Duration;
 
@@ -73,6 +79,12 @@ pub struct ReaderOptions {
     pub non_blocking: bool,
     /// How long `open` waits for the server's first answer.
     pub open_timeout: Duration,
+    /// The source's GTID state at a `FilePos` start, as recorded with the checkpoint or the
+    /// snapshot (`gtid_executed`, read under the same lock as file:pos). On MySQL a
+    /// `MysqlGtidSet` seeds the set that each transaction's GTID is added to, so the position
+    /// reported after each group is the whole executed set. Ignored on MariaDB (the state comes
+    /// from `BINLOG_GTID_POS`) and for GTID starts.
+    pub start_gtid: Option<Position>,
 }
 
 impl Default for ReaderOptions {
@@ -82,11 +94,18 @@ impl Default for ReaderOptions {
             buffer_events: 1024,
             non_blocking: false,
             open_timeout: Duration::from_secs(30),
+            start_gtid: None,
         }
     }
 }
 
 type Item = Result<Event, mysql_async::Error>;
+
+/// How long the reader waits for the next event (heartbeats included) before it reports the
+/// connection stalled: three heartbeat periods, and at least 10 s.
+pub fn stall_timeout(heartbeat: Duration) -> Duration {
+    heartbeat.saturating_mul(3).max(Duration::from_secs(10))
+}
 
 /// A binlog reader on one source connection.
 pub struct BinlogReader {
@@ -102,6 +121,8 @@ pub struct BinlogReader {
     non_blocking: bool,
     endpoint: String,
     connection_id: u32,
+    /// No event for this long: the connection is stalled.
+    stall: Duration,
 }
 
 impl std::fmt::Debug for BinlogReader {
@@ -183,8 +204,11 @@ impl BinlogReader {
             StartPosition::FilePos(p) => {
                 if p.pos > u64::from(u32::MAX) {
                     return Err(ReplayError::InvalidStart(format!(
-                        "{p}: COM_BINLOG_DUMP cannot start beyond 4 GiB in a file; start from a \
-                         GTID or take a new snapshot"
+                        "{p}: the binlog cannot be read from an offset beyond 4 GiB: Ferry streams \
+                         by file and offset (COM_BINLOG_DUMP), whose offset field has 32 bits. Such \
+                         offsets exist only in binlog files grown past 4 GiB by a single huge \
+                         transaction (max_binlog_size is at most 1 GiB). Restart the job from a new \
+                         snapshot, and split such transactions on the source"
                     )));
                 }
                 if p.file.is_empty() {
@@ -201,6 +225,8 @@ impl BinlogReader {
                             Err(e) => warn!(error = %e, "unparsable BINLOG_GTID_POS"),
                         }
                     }
+                } else if let Some(Position::MysqlGtidSet { set }) = &opts.start_gtid {
+                    gtid_state = Some(GtidState::Mysql(set.clone()));
                 }
                 (p.file.clone(), p.pos)
             }
@@ -251,10 +277,9 @@ impl BinlogReader {
             sets.insert(0, "SET @mariadb_slave_capability=4".into());
             sets.push("SET @slave_gtid_strict_mode=1".into());
         }
-        sets.push(format!(
-            "SET @master_heartbeat_period={}",
-            opts.heartbeat.as_nanos().max(1_000_000)
-        ));
+        let heartbeat_ns = opts.heartbeat.as_nanos().max(1_000_000);
+        sets.push(format!("SET @master_heartbeat_period={heartbeat_ns}"));
+        sets.push(format!("SET @source_heartbeat_period={heartbeat_ns}"));
         sets.push("SET @master_binlog_checksum=@@global.binlog_checksum".into());
         sets.push("SET @source_binlog_checksum=@@global.binlog_checksum".into());
         for s in &sets {
@@ -324,6 +349,7 @@ impl BinlogReader {
             non_blocking: opts.non_blocking,
             endpoint: endpoint.display_name(),
             connection_id,
+            stall: stall_timeout(opts.heartbeat),
         };
         // The first answer: the fake Rotate, or error 1236.
         match tokio::time::timeout(opts.open_timeout, reader.rx.recv()).await {
@@ -421,7 +447,22 @@ impl BinlogReader {
         loop {
             let item = match self.pending.take() {
                 Some(i) => Some(i),
-                None => self.rx.recv().await,
+                None => match tokio::time::timeout(self.stall, self.rx.recv()).await {
+                    Ok(i) => i,
+                    Err(_) => {
+                        self.failed = true;
+                        let position = self.translator.position().to_string();
+                        let reason = format!(
+                            "no event from the source for {} s: connection stalled",
+                            self.stall.as_secs()
+                        );
+                        warn!(%reason, %position, "binlog stream stalled");
+                        if let Some(t) = self.task.take() {
+                            t.abort();
+                        }
+                        return Err(ReplayError::Disconnected { position, reason });
+                    }
+                },
             };
             let ev = match item {
                 Some(Ok(ev)) => ev,

@@ -18,7 +18,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use ferry_core::position::{GtidSetEntry, MariaGtid};
 use ferry_core::{GtidSet, MariaGtidPos, Position};
 use mysql_async::binlog::events::{
-    Event, EventData, OptionalMetaExtractor, QueryEvent, RowsEventData, StatusVarVal, TableMapEvent,
+    Event, EventData, OptionalMetaExtractor, PreviousGtidsEvent, QueryEvent, RowsEventData, StatusVarVal,
+    TableMapEvent,
 };
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::binlog::{BinlogChecksumAlg, EventType, RowsEventFlags, StatusVarKey};
@@ -67,43 +68,27 @@ impl GtidState {
 
 /// Adds one transaction to a MySQL GTID set, merging intervals.
 pub fn add_to_gtid_set(set: &mut GtidSet, uuid: &str, tag: Option<&str>, gno: u64) {
-    let idx = match set
-        .0
+    set.add(uuid, tag, gno);
+}
+
+/// The GTID set a MySQL PREVIOUS_GTIDS event carries (tags included; its intervals are
+/// half-open, `[start, end)`).
+pub fn previous_gtids_set(ev: &PreviousGtidsEvent<'_>) -> GtidSet {
+    let entries = ev
+        .sids()
         .iter()
-        .position(|e| e.uuid == uuid && e.tag.as_deref() == tag)
-    {
-        Some(i) => i,
-        None => {
-            set.0.push(GtidSetEntry {
-                uuid: uuid.to_string(),
-                tag: tag.map(str::to_string),
-                intervals: Vec::new(),
-            });
-            set.0.sort_by(|x, y| (&x.uuid, &x.tag).cmp(&(&y.uuid, &y.tag)));
-            match set
-                .0
+        .map(|sid| GtidSetEntry {
+            uuid: format_uuid(&sid.uuid()),
+            tag: sid.tag().map(|t| t.to_string().to_ascii_lowercase()),
+            intervals: sid
+                .intervals()
                 .iter()
-                .position(|e| e.uuid == uuid && e.tag.as_deref() == tag)
-            {
-                Some(i) => i,
-                None => return,
-            }
-        }
-    };
-    let iv = &mut set.0[idx].intervals;
-    if iv.iter().any(|&(a, b)| a <= gno && gno <= b) {
-        return;
-    }
-    iv.push((gno, gno));
-    iv.sort();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(iv.len());
-    for &(a, b) in iv.iter() {
-        match merged.last_mut() {
-            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-            _ => merged.push((a, b)),
-        }
-    }
-    *iv = merged;
+                .filter(|iv| iv.end() > iv.start())
+                .map(|iv| (iv.start(), iv.end() - 1))
+                .collect(),
+        })
+        .collect();
+    GtidSet(entries).normalized()
 }
 
 /// The GTID position a MariaDB GTID_LIST describes (per domain, the
@@ -133,6 +118,13 @@ struct Group {
 
 const LOG_EVENT_ARTIFICIAL_F: u16 = 0x20;
 
+/// The largest MySQL transaction payload (`binlog_transaction_compression=ON`) accepted, by its
+/// uncompressed size from the payload header: 1 GiB. A larger one is refused by name rather
+/// than inflated whole into memory (the file reader inflates after this check; over the network
+/// mysql_async has already inflated it when the event reaches Ferry, so the refusal there keeps
+/// Ferry from decoding and buffering it, not the first allocation).
+pub const MAX_TRANSACTION_PAYLOAD_BYTES: u64 = 1 << 30;
+
 /// Raw event → [`ReplEvent`] translation with position, checksum and group tracking.
 #[derive(Debug)]
 pub struct Translator {
@@ -147,6 +139,8 @@ pub struct Translator {
     /// Whether CRC32 checksums are verified (always, today; kept switchable for callers that
     /// feed pre-verified events).
     verify_checksums: bool,
+    /// The largest transaction payload accepted (uncompressed bytes).
+    max_payload: u64,
 }
 
 fn start_of(file: &str, pos: u64) -> String {
@@ -214,7 +208,15 @@ impl Translator {
             group: Group::default(),
             gtid_state: None,
             verify_checksums: true,
+            max_payload: MAX_TRANSACTION_PAYLOAD_BYTES,
         }
+    }
+
+    /// Sets the largest transaction payload accepted, in uncompressed bytes (default
+    /// [`MAX_TRANSACTION_PAYLOAD_BYTES`]).
+    pub fn with_max_payload(mut self, bytes: u64) -> Self {
+        self.max_payload = bytes;
+        self
     }
 
     /// Seeds the GTID state (the start GTID position or set).
@@ -527,12 +529,31 @@ impl Translator {
                 if inner {
                     return Err(self.corrupt(&at, "nested transaction payload"));
                 }
-                self.payload_remaining = p.uncompressed_size();
-                debug!(bytes = p.uncompressed_size(), "transaction payload");
+                let size = p.uncompressed_size();
+                if size > self.max_payload {
+                    return Err(self.unsupported(
+                        &at,
+                        format!(
+                            "a compressed transaction of {size} bytes uncompressed ({:.1} GiB), above \
+                             Ferry's bound of {} bytes for one transaction payload: the source logs \
+                             with binlog_transaction_compression=ON and this transaction would be \
+                             inflated whole into memory. Split such transactions on the source (or \
+                             set binlog_transaction_compression=OFF for them) and restart the job \
+                             from a snapshot taken after this position",
+                            size as f64 / f64::from(1u32 << 30),
+                            self.max_payload
+                        ),
+                    ));
+                }
+                self.payload_remaining = size;
+                debug!(bytes = size, "transaction payload");
                 Ok(None)
             }
-            EventData::PreviousGtidsEvent(_)
-            | EventData::RowsQueryEvent(_)
+            EventData::PreviousGtidsEvent(p) => {
+                self.previous_gtids(&p, &at);
+                Ok(None)
+            }
+            EventData::RowsQueryEvent(_)
             | EventData::IgnorableEvent(_)
             | EventData::TransactionContextEvent(_)
             | EventData::ViewChangeEvent(_)
@@ -575,6 +596,27 @@ impl Translator {
             ));
         }
         Ok(())
+    }
+
+    /// A MySQL PREVIOUS_GTIDS event (the start of each binlog file): the source's executed set
+    /// before this file. It seeds an unknown state (a stream from the start of a file, or a
+    /// resumed checkpoint without a set), and is merged into a known one (a set seeded from an
+    /// older snapshot or checkpoint cannot lack what the source says it had executed).
+    fn previous_gtids(&mut self, p: &PreviousGtidsEvent<'_>, at: &str) {
+        let prev = previous_gtids_set(p);
+        match self.gtid_state.as_mut() {
+            None => {
+                debug!(set = %prev, at, "GTID state from PREVIOUS_GTIDS");
+                self.gtid_state = Some(GtidState::Mysql(prev));
+            }
+            Some(GtidState::Mysql(set)) => {
+                if !set.contains(&prev) {
+                    debug!(ours = %set, previous = %prev, at, "PREVIOUS_GTIDS adds to the GTID state");
+                    set.union_with(&prev);
+                }
+            }
+            Some(GtidState::Maria(_)) => {}
+        }
     }
 
     fn close_group(&mut self) -> Option<Gtid> {
@@ -1000,6 +1042,146 @@ mod tests {
             s.to_string(),
             "0e11fa47-71ca-11e1-9e33-c80aa9429562:t:1,3e11fa47-71ca-11e1-9e33-c80aa9429562:1-7"
         );
+    }
+
+    const U: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+
+    fn uuid_bytes(u: &str) -> Vec<u8> {
+        let h: String = u.chars().filter(|c| *c != '-').collect();
+        (0..16)
+            .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// An untagged GTID event (5.6 layout: flags, sid, gno).
+    fn gtid_ev(log_pos: u32, uuid: &str, gno: u64) -> Event {
+        let mut b = vec![1u8];
+        b.extend_from_slice(&uuid_bytes(uuid));
+        b.extend_from_slice(&gno.to_le_bytes());
+        raw(33, log_pos, 0, &b, false)
+    }
+
+    /// An untagged PREVIOUS_GTIDS event; intervals closed.
+    fn previous_ev(log_pos: u32, sids: &[(&str, &[(u64, u64)])]) -> Event {
+        let mut b = (sids.len() as u64).to_le_bytes().to_vec();
+        for (u, ivs) in sids {
+            b.extend_from_slice(&uuid_bytes(u));
+            b.extend_from_slice(&(ivs.len() as u64).to_le_bytes());
+            for (a, z) in *ivs {
+                b.extend_from_slice(&a.to_le_bytes());
+                b.extend_from_slice(&(z + 1).to_le_bytes());
+            }
+        }
+        raw(35, log_pos, 0, &b, false)
+    }
+
+    fn mysql_state(t: &Translator) -> Option<String> {
+        match t.gtid_state() {
+            Some(GtidState::Mysql(s)) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn mysql_gtid_state_follows_each_transaction() {
+        // seeded from the checkpoint's set: each commit adds its GTID
+        let seed: GtidSet = format!("{U}:1-5:t:1").parse().unwrap();
+        let mut t =
+            Translator::new(BinlogPos::new("b.000001", 100)).with_gtid_state(Some(GtidState::Mysql(seed)));
+        let mut pos = 100u32;
+        for gno in [6u64, 8, 7] {
+            pos += 19 + 25;
+            t.feed(&gtid_ev(pos, U, gno)).unwrap();
+            pos += 19 + 8;
+            let r = t
+                .feed(&raw(16, pos, 0, &1u64.to_le_bytes(), false))
+                .unwrap()
+                .unwrap();
+            let EventKind::Commit {
+                gtid: Some(Gtid::Mysql { gno: g, .. }),
+                ..
+            } = r.kind
+            else {
+                panic!("{r:?}")
+            };
+            assert_eq!(g, gno);
+        }
+        assert_eq!(mysql_state(&t).unwrap(), format!("{U}:1-8:t:1"));
+        assert_eq!(
+            t.gtid_state().map(GtidState::to_position).unwrap().to_string(),
+            format!("{U}:1-8:t:1")
+        );
+    }
+
+    #[test]
+    fn previous_gtids_seeds_or_completes_the_mysql_state() {
+        const V: &str = "0e11fa47-71ca-11e1-9e33-c80aa9429562";
+        // unknown state: PREVIOUS_GTIDS is the executed set before the file
+        let mut t2 = Translator::new(BinlogPos::new("b.000002", 4));
+        t2.feed(&previous_ev(4 + 19 + 48, &[(U, &[(1, 9), (12, 12)])]))
+            .unwrap();
+        assert_eq!(mysql_state(&t2).unwrap(), format!("{U}:1-9:12"));
+        // a known state is completed, never reduced
+        let seed: GtidSet = format!("{U}:1-10,{V}:1").parse().unwrap();
+        let mut t3 =
+            Translator::new(BinlogPos::new("b.000002", 4)).with_gtid_state(Some(GtidState::Mysql(seed)));
+        t3.feed(&previous_ev(4 + 19 + 48, &[(U, &[(1, 9), (12, 12)])]))
+            .unwrap();
+        assert_eq!(mysql_state(&t3).unwrap(), format!("{V}:1,{U}:1-10:12"));
+        // a MariaDB state ignores it
+        let mut t4 = Translator::new(BinlogPos::new("b.000002", 4))
+            .with_gtid_state(Some(GtidState::Maria("0-1-5".parse().unwrap())));
+        t4.feed(&previous_ev(4 + 19 + 48, &[(U, &[(1, 9)])])).unwrap();
+        assert!(matches!(t4.gtid_state(), Some(GtidState::Maria(_))));
+    }
+
+    #[test]
+    fn mysql_gtid_without_a_known_state_is_not_guessed() {
+        // a file start without PREVIOUS_GTIDS and without a seed: the set before is unknown,
+        // so no set is reported (a partial set would claim a wrong failover position)
+        let mut t = Translator::new(BinlogPos::new("b.000001", 1000));
+        t.feed(&gtid_ev(1000 + 44, U, 7)).unwrap();
+        let r = t
+            .feed(&raw(16, 1000 + 44 + 27, 0, &1u64.to_le_bytes(), false))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(r.kind, EventKind::Commit { gtid: Some(_), .. }));
+        assert!(t.gtid_state().is_none());
+    }
+
+    /// A TRANSACTION_PAYLOAD event header claiming `uncompressed` bytes (ZSTD), with a few
+    /// payload bytes.
+    fn payload_ev(log_pos: u32, uncompressed: u64) -> Event {
+        let mut b = vec![2u8, 1, 0]; // compression type: ZSTD
+        b.extend_from_slice(&[3, 9, 0xfe]); // uncompressed size, 8-byte lenenc
+        b.extend_from_slice(&uncompressed.to_le_bytes());
+        b.extend_from_slice(&[1, 1, 4, 0]); // payload size 4, end of header
+        b.extend_from_slice(&[1, 2, 3, 4]);
+        raw(40, log_pos, 0, &b, false)
+    }
+
+    #[test]
+    fn oversized_transaction_payload_is_refused_by_name() {
+        let big = 5u64 << 30;
+        let mut t = Translator::new(BinlogPos::new("binlog.000042", 1000));
+        let e = t.feed(&payload_ev(1000 + 19 + 24, big)).unwrap_err();
+        let m = e.to_string();
+        assert_eq!(e.kind(), ferry_core::ErrorKind::Definite);
+        assert!(matches!(e, ReplayError::Unsupported { .. }), "{m}");
+        for want in [
+            "5368709120 bytes",
+            "binlog.000042:1000",
+            "binlog_transaction_compression",
+            &MAX_TRANSACTION_PAYLOAD_BYTES.to_string(),
+        ] {
+            assert!(m.contains(want), "{want:?} not in {m}");
+        }
+        // within the bound (here lowered): the inner events are expected
+        let mut t = Translator::new(BinlogPos::new("binlog.000042", 1000)).with_max_payload(4096);
+        assert!(t.feed(&payload_ev(1000 + 19 + 24, 4096)).unwrap().is_none());
+        assert!(t.in_payload());
+        let mut t = Translator::new(BinlogPos::new("binlog.000042", 1000)).with_max_payload(4096);
+        assert!(t.feed(&payload_ev(1000 + 19 + 24, 4097)).is_err());
     }
 
     #[test]

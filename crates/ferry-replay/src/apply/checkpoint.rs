@@ -13,6 +13,7 @@
 use ferry_core::position::SnapshotPosition;
 use ferry_core::selection::META_SCHEMA;
 use ferry_core::sql::quote_ident;
+use ferry_core::{GtidSet, Position};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
@@ -40,6 +41,25 @@ pub struct StartPlan {
     pub idempotent_until: Option<BinlogPos>,
     /// True when the start came from an existing replay checkpoint.
     pub resumed: bool,
+    /// The source's GTID state at `start`, for the reader (`ReaderOptions::start_gtid`): the
+    /// checkpoint's, else the snapshot's. A snapshot without GTIDs gives the empty MySQL set
+    /// (`gtid_executed` was empty under the lock; a MariaDB reader ignores a MySQL set). `None`
+    /// when unknown (an explicit start, a checkpoint without a set).
+    pub gtid_seed: Option<Position>,
+}
+
+fn parse_gtid(text: Option<&str>) -> Option<Position> {
+    let t = text?;
+    match t.parse::<Position>() {
+        Ok(p @ (Position::MysqlGtidSet { .. } | Position::MariaGtidPos { .. })) => Some(p),
+        Ok(Position::FilePos { .. }) | Err(_) => {
+            tracing::warn!(
+                gtid = t,
+                "the checkpoint's GTID state is unreadable; it is rebuilt from the binlog"
+            );
+            None
+        }
+    }
 }
 
 pub(crate) fn table() -> String {
@@ -202,23 +222,33 @@ pub async fn plan_start(
     if let Some((cp, idem)) = read(conn, job).await? {
         return Ok(StartPlan {
             start: cp.pos,
+            gtid_seed: parse_gtid(cp.gtid.as_deref()),
             gtid: cp.gtid,
             idempotent_until: idem,
             resumed: true,
         });
     }
-    let (start, gtid, idem) = if let Some(p) = explicit {
-        (p.clone(), None, None)
+    let snapshot_seed = |g: &Option<Position>| {
+        Some(
+            g.clone()
+                .unwrap_or(Position::MysqlGtidSet { set: GtidSet::new() }),
+        )
+    };
+    let (start, gtid, idem, gtid_seed) = if let Some(p) = explicit {
+        (p.clone(), None, None, None)
     } else if let Some((first, last)) = chunk_snapshots(conn, job).await? {
         let a = BinlogPos::new(first.file.clone(), first.pos);
         let b = BinlogPos::new(last.file.clone(), last.pos);
         let idem = (a != b).then_some(b);
-        (a, first.gtid.map(|g| g.to_string()), idem)
+        let seed = snapshot_seed(&first.gtid);
+        (a, first.gtid.map(|g| g.to_string()), idem, seed)
     } else if let Some(s) = load_job_snapshot(conn, job).await? {
+        let seed = snapshot_seed(&s.gtid);
         (
             BinlogPos::new(s.file.clone(), s.pos),
             s.gtid.map(|g| g.to_string()),
             None,
+            seed,
         )
     } else {
         return Err(ReplayError::Checkpoint(format!(
@@ -248,6 +278,7 @@ pub async fn plan_start(
         gtid,
         idempotent_until: idem,
         resumed: false,
+        gtid_seed,
     })
 }
 

@@ -37,8 +37,13 @@ impl Feed {
                 loop {
                     let item = match reader.next().await {
                         Ok(Some(ev)) => {
+                            // The whole state after the group (MySQL: the executed set, which
+                            // the checkpoint stores; an empty set is no state to store).
                             let gtid = if ev.ends_group() {
-                                reader.gtid_position().map(|p| p.to_string())
+                                reader
+                                    .gtid_position()
+                                    .map(|p| p.to_string())
+                                    .filter(|t| !t.is_empty())
                             } else {
                                 None
                             };

@@ -180,6 +180,7 @@ impl<'a> Session<'a> {
 
         let reader_opts = ReaderOptions {
             heartbeat: self.opts.heartbeat,
+            start_gtid: plan.gtid_seed.clone(),
             ..ReaderOptions::default()
         };
         let reader = BinlogReader::open_with(
