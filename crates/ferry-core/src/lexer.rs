@@ -96,7 +96,22 @@ fn is_space(b: u8) -> bool {
 
 /// Splits `sql` into tokens. Never panics; unterminated strings, identifiers and comments run to
 /// the end of the input. The tokens always cover the input exactly, in order.
+/// How the server reads the text: the two `sql_mode` flags that change tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LexMode {
+    /// `ANSI_QUOTES`: `"…"` quotes an identifier, not a string.
+    pub ansi_quotes: bool,
+    /// `NO_BACKSLASH_ESCAPES`: a backslash in a string is an ordinary character.
+    pub no_backslash_escapes: bool,
+}
+
+/// Tokens of `sql` under the default `sql_mode` (see [`tokenize_mode`]).
 pub fn tokenize(sql: &str) -> Vec<Token> {
+    tokenize_mode(sql, LexMode::default())
+}
+
+/// Tokens of `sql` as a server with these `sql_mode` flags reads it.
+pub fn tokenize_mode(sql: &str, mode: LexMode) -> Vec<Token> {
     let b = sql.as_bytes();
     let n = b.len();
     let mut out = Vec::new();
@@ -147,13 +162,14 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
                     (TokenKind::Comment, None)
                 }
             }
-        } else if c == b'`' {
+        } else if c == b'`' || (c == b'"' && mode.ansi_quotes) {
+            let q = c;
             i += 1;
             let mut name = Vec::new();
             while i < n {
-                if b[i] == b'`' {
-                    if i + 1 < n && b[i + 1] == b'`' {
-                        name.push(b'`');
+                if b[i] == q {
+                    if i + 1 < n && b[i + 1] == q {
+                        name.push(q);
                         i += 2;
                         continue;
                     }
@@ -173,7 +189,7 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
             let mut val = Vec::new();
             while i < n {
                 let d = b[i];
-                if d == b'\\' && i + 1 < n {
+                if d == b'\\' && i + 1 < n && !mode.no_backslash_escapes {
                     let e = b[i + 1];
                     match e {
                         b'n' => val.push(b'\n'),
@@ -617,5 +633,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn ansi_quotes_and_no_backslash_escapes() {
+        let sql = r#"CREATE TABLE "a""b" ("id" INT DEFAULT 'x\')"#;
+        let ansi = LexMode {
+            ansi_quotes: true,
+            no_backslash_escapes: true,
+        };
+        let t: Vec<Token> = tokenize_mode(sql, ansi)
+            .into_iter()
+            .filter(|t| !t.is_trivia())
+            .collect();
+        assert_eq!(t[2].kind, TokenKind::QuotedIdent);
+        assert_eq!(t[2].ident(), Some("a\"b"));
+        assert_eq!(t[4].ident(), Some("id"));
+        // The backslash is an ordinary character: the string ends at the first lone quote.
+        let s = t
+            .iter()
+            .find(|t| t.kind == TokenKind::String)
+            .map(|t| t.value.clone());
+        assert_eq!(s, Some(Some("x\\".to_string())));
+        // Default mode: "…" is a string.
+        let d: Vec<Token> = tokenize(sql).into_iter().filter(|t| !t.is_trivia()).collect();
+        assert_eq!(d[2].kind, TokenKind::String);
     }
 }

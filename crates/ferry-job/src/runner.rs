@@ -433,6 +433,7 @@ async fn run_job_inner(
         ropts.throttle = opts.throttle.clone();
         ropts.ddl_policy = spec.options.ddl_policy;
         ropts.conflict = spec.options.conflict_policy;
+        ropts.target_binlog = spec.options.target_binlog;
         if let Some(w) = spec.options.apply_workers {
             ropts.workers = w;
         }

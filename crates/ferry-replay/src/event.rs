@@ -152,6 +152,10 @@ pub struct QueryData {
     pub sql_mode: Option<u64>,
     /// (character_set_client, collation_connection, collation_server) ids, when logged.
     pub charset: Option<(u16, u16, u16)>,
+    /// The session `time_zone` of the statement, when it used one (the server logs it then).
+    pub time_zone: Option<String>,
+    /// The statement comes from a MariaDB server (its sql_mode bits above 31 are MariaDB's).
+    pub source_mariadb: bool,
 }
 
 impl QueryData {

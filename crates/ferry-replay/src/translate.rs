@@ -141,6 +141,8 @@ pub struct Translator {
     verify_checksums: bool,
     /// The largest transaction payload accepted (uncompressed bytes).
     max_payload: u64,
+    /// The source is MariaDB (from the format description's server version).
+    source_mariadb: bool,
 }
 
 fn start_of(file: &str, pos: u64) -> String {
@@ -203,6 +205,7 @@ impl Translator {
             file: start.file,
             pos: start.pos,
             seen_fde: false,
+            source_mariadb: false,
             tables: HashMap::new(),
             payload_remaining: 0,
             group: Group::default(),
@@ -450,8 +453,9 @@ impl Translator {
         };
 
         match data {
-            EventData::FormatDescriptionEvent(_) => {
+            EventData::FormatDescriptionEvent(fde) => {
                 self.seen_fde = true;
+                self.source_mariadb = fde.server_version().to_ascii_lowercase().contains("mariadb");
                 Ok(None)
             }
             EventData::TableMapEvent(tme) => {
@@ -714,13 +718,15 @@ impl Translator {
             h if h.starts_with("XA ") => Err(self.unsupported(at, "XA transactions")),
             _ => {
                 let ends_group = !g.in_transaction;
-                let (sql_mode, charset) = status_vars(q);
+                let (sql_mode, charset, time_zone) = status_vars(q);
                 let data = QueryData {
                     db: q.schema().into_owned(),
                     sql: sql.to_vec(),
                     ends_group,
                     sql_mode,
                     charset,
+                    time_zone,
+                    source_mariadb: self.source_mariadb,
                 };
                 if ends_group {
                     if !self.group.open {
@@ -860,7 +866,11 @@ fn table_columns(tme: &TableMapEvent<'_>) -> Result<Vec<BinlogColumn>, String> {
     Ok(out)
 }
 
-fn status_vars(q: &QueryEvent<'_>) -> (Option<u64>, Option<(u16, u16, u16)>) {
+/// (character_set_client, collation_connection, collation_server) ids.
+type CharsetIds = (u16, u16, u16);
+
+/// The statement's logged sql_mode, client charset ids and time zone.
+fn status_vars(q: &QueryEvent<'_>) -> (Option<u64>, Option<CharsetIds>, Option<String>) {
     let vars = q.status_vars();
     let sql_mode = vars
         .get_status_var(StatusVarKey::SqlMode)
@@ -878,7 +888,14 @@ fn status_vars(q: &QueryEvent<'_>) -> (Option<u64>, Option<(u16, u16, u16)>) {
             }) => Some((charset_client, collation_connection, collation_server)),
             _ => None,
         });
-    (sql_mode, charset)
+    let time_zone = vars
+        .get_status_var(StatusVarKey::TimeZone)
+        .and_then(|v| match v.get_value() {
+            Ok(StatusVarVal::TimeZone(tz)) => Some(tz.as_str().into_owned()),
+            _ => None,
+        })
+        .filter(|tz| !tz.is_empty());
+    (sql_mode, charset, time_zone)
 }
 
 /// The first one or two words of a statement, upper case, comments not skipped (the server

@@ -16,7 +16,9 @@
 //! `db.table` names are mapped when they name a selected table; the statement runs with the
 //! mapped default database (`USE`).
 
-use ferry_core::lexer::{name_chains, next_significant, splice, tokenize, NameChain, Token, TokenKind};
+use ferry_core::lexer::{
+    name_chains, next_significant, splice, tokenize_mode, LexMode, NameChain, Token, TokenKind,
+};
 use ferry_core::sql::{qualified, quote_ident};
 use ferry_core::Selection;
 
@@ -327,7 +329,19 @@ fn resolve(toks: &[Token], chain: &NameChain, class: ObjClass, default_db: &str)
 
 /// Decides what to do with a statement of the source binlog.
 pub fn plan(sql: &str, default_db: &str, sel: &Selection, policy: DdlPolicy) -> DdlAction {
-    let toks = tokenize(sql);
+    plan_mode(sql, default_db, sel, policy, LexMode::default())
+}
+
+/// [`plan`] for a statement read under `sql_mode` flags that change its tokens (`ANSI_QUOTES`,
+/// `NO_BACKSLASH_ESCAPES`), as logged with it.
+pub fn plan_mode(
+    sql: &str,
+    default_db: &str,
+    sel: &Selection,
+    policy: DdlPolicy,
+    mode: LexMode,
+) -> DdlAction {
+    let toks = tokenize_mode(sql, mode);
     let chains = name_chains(sql, &toks);
     let Some(head) = parse_head(sql, &toks, &chains) else {
         return DdlAction::Skip("not a DDL statement".into());

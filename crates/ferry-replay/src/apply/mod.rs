@@ -34,6 +34,7 @@ mod cascade;
 pub mod checkpoint;
 mod compact;
 pub mod ddl;
+mod ddl_session;
 mod feed;
 mod keys;
 pub mod lag;
@@ -104,6 +105,9 @@ pub struct ReplayOptions {
     pub batch_bytes: usize,
     /// Events read ahead of the applier (the reader blocks when the queue is full).
     pub read_ahead_events: usize,
+    /// False (`Ferry.TargetBinlog = false`): the replay's writes stay out of the target's binlog
+    /// (`SET SESSION sql_log_bin = 0` on every target session of the applier).
+    pub target_binlog: bool,
 }
 
 /// Default number of apply workers.
@@ -126,6 +130,7 @@ impl ReplayOptions {
             batch_rows: 32_000,
             batch_bytes: 16 << 20,
             read_ahead_events: 4096,
+            target_binlog: true,
         }
     }
 }
@@ -294,8 +299,12 @@ pub fn target_session_setup() -> Vec<String> {
     ]
 }
 
-pub(crate) async fn connect_target(dst: &Endpoint) -> Result<Conn, ReplayError> {
-    let opts = OptsBuilder::from_opts(dst.opts(target_session_setup())).client_found_rows(true);
+pub(crate) async fn connect_target(dst: &Endpoint, target_binlog: bool) -> Result<Conn, ReplayError> {
+    let mut setup = target_session_setup();
+    if !target_binlog {
+        setup.push("SET SESSION sql_log_bin = 0".into());
+    }
+    let opts = OptsBuilder::from_opts(dst.opts(setup)).client_found_rows(true);
     match tokio::time::timeout(dst.connect_timeout, Conn::new(opts)).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(ReplayError::TargetConnect(ferry_core::CoreError::mysql(

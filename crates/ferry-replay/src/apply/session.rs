@@ -29,6 +29,7 @@ use tracing::{debug, info, warn};
 
 use super::cascade::cascading_fk;
 use super::ddl::{self, DdlAction};
+use super::ddl_session::{plain_time_zone, sql_mode_names};
 use super::feed::{FedEvent, Feed};
 use super::keys::{change_keys, has_row_key};
 use super::lag::{self, pos_ge, SourceEnd};
@@ -40,7 +41,7 @@ use super::{
     State,
 };
 use crate::error::ReplayError;
-use crate::event::{BinlogPos, EventKind};
+use crate::event::{BinlogPos, EventKind, QueryData};
 use crate::stream::{BinlogReader, ReaderOptions, StartPosition};
 
 /// A transaction this large is applied serially, streamed on the coordinator's connection,
@@ -135,7 +136,7 @@ impl<'a> Session<'a> {
         &mut self,
         req_rx: &mut watch::Receiver<Request>,
     ) -> Result<SessionEnd, ReplayError> {
-        let mut ctl = connect_target(self.dst).await?;
+        let mut ctl = connect_target(self.dst, self.opts.target_binlog).await?;
         let plan = checkpoint::plan_start(&mut ctl, &self.opts.job_key, self.opts.start.as_ref()).await?;
         info!(start = %plan.start, resumed = plan.resumed, idempotent_until = ?plan.idempotent_until, workers = self.opts.workers, "replay session starts");
         if self.st.start.is_none() {
@@ -197,6 +198,7 @@ impl<'a> Session<'a> {
             WorkerConfig {
                 job_key: self.opts.job_key.clone(),
                 conflict: self.opts.conflict,
+                target_binlog: self.opts.target_binlog,
             },
             self.st.skipped.clone(),
         )
@@ -725,7 +727,11 @@ impl Coord<'_, '_> {
             }
             EventKind::Query(q) => {
                 let sql = q.sql_text().into_owned();
-                match ddl::plan(&sql, &q.db, self.s.sel, self.s.opts.ddl_policy) {
+                let mode = ferry_core::lexer::LexMode {
+                    ansi_quotes: q.sql_mode.is_some_and(|m| m & (1 << 2) != 0),
+                    no_backslash_escapes: q.sql_mode.is_some_and(|m| m & (1 << 20) != 0),
+                };
+                match ddl::plan_mode(&sql, &q.db, self.s.sel, self.s.opts.ddl_policy, mode) {
                     DdlAction::Skip(reason) => {
                         if q.ends_group {
                             debug!(%reason, sql = %sql, "statement not replayed");
@@ -761,7 +767,12 @@ impl Coord<'_, '_> {
                                 .query_drop(format!("USE {}", ferry_core::sql::quote_ident(db)))
                                 .await;
                         }
-                        match self.ctl.query_drop(mapped.as_str()).await {
+                        enter_ddl_session(&mut self.ctl, &q, &ev.pos).await?;
+                        let r = self.ctl.query_drop(mapped.as_str()).await;
+                        if r.is_ok() || self.first_group {
+                            leave_ddl_session(&mut self.ctl, &ev.pos).await?;
+                        }
+                        match r {
                             Ok(()) => {}
                             Err(e)
                                 if self.first_group
@@ -947,4 +958,70 @@ fn image_bytes(pairs: &[crate::decode::RowPair]) -> u64 {
         })
     };
     pairs.iter().map(|(b, a)| image(b) + image(a)).sum()
+}
+
+/// Sets the source statement's `sql_mode` and `time_zone` on the coordinator's connection before
+/// a replayed DDL ([`super::ddl_session`]). A mode the target does not know is left out (and
+/// said); a time zone the target cannot load is a definite error naming the fix.
+async fn enter_ddl_session(ctl: &mut Conn, q: &QueryData, at: &BinlogPos) -> Result<(), ReplayError> {
+    if let Some(bits) = q.sql_mode {
+        let (names, unknown) = sql_mode_names(bits, q.source_mariadb);
+        if unknown != 0 {
+            warn!(
+                bits = unknown,
+                "sql_mode bits of a replayed DDL that Ferry does not know: left out"
+            );
+        }
+        let all = names.join(",");
+        match ctl.exec_drop("SET SESSION sql_mode = ?", (all.as_str(),)).await {
+            Ok(()) => {}
+            Err(e) if server_code(&e) == Some(1231) => {
+                let mut kept = Vec::new();
+                for n in &names {
+                    if ctl.exec_drop("SET SESSION sql_mode = ?", (*n,)).await.is_ok() {
+                        kept.push(*n);
+                    }
+                }
+                let dropped: Vec<&str> = names.iter().copied().filter(|n| !kept.contains(n)).collect();
+                warn!(modes = %dropped.join(","), "sql_mode of a replayed DDL: modes the target does not know are left out");
+                ctl.exec_drop("SET SESSION sql_mode = ?", (kept.join(","),))
+                    .await
+                    .map_err(|e| {
+                        apply_err(format!("setting the DDL's sql_mode {}", kept.join(",")), at, e)
+                    })?;
+            }
+            Err(e) => return Err(apply_err(format!("setting the DDL's sql_mode {all}"), at, e)),
+        }
+    }
+    if let Some(tz) = &q.time_zone {
+        if !plain_time_zone(tz) {
+            return Err(ReplayError::Unsupported {
+                what: format!("a DDL statement logged with the time zone {tz:?}"),
+                position: at.to_string(),
+            });
+        }
+        ctl.query_drop(format!("SET SESSION time_zone = '{tz}'"))
+            .await
+            .map_err(|e| {
+                apply_err(
+                    format!(
+                        "setting the DDL's time_zone {tz} (a named zone needs the target's time zone tables: \
+                         load them with mariadb-tzinfo-to-sql / mysql_tzinfo_to_sql)"
+                    ),
+                    at,
+                    e,
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// Restores the applier's own session after a replayed DDL.
+async fn leave_ddl_session(ctl: &mut Conn, at: &BinlogPos) -> Result<(), ReplayError> {
+    for s in super::target_session_setup() {
+        ctl.query_drop(s.as_str())
+            .await
+            .map_err(|e| apply_err(format!("restoring the applier's session ({s})"), at, e))?;
+    }
+    Ok(())
 }

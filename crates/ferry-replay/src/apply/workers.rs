@@ -66,8 +66,8 @@ impl Batch {
 /// between the workers; kept REPEATABLE READ when the target logs statements, where InnoDB
 /// refuses READ COMMITTED) and a short lock wait timeout (a lock wait between workers would be a
 /// scheduling mistake: fail fast, resume serially).
-async fn connect_worker(dst: &Endpoint) -> Result<Conn, ReplayError> {
-    let mut conn = super::connect_target(dst).await?;
+async fn connect_worker(dst: &Endpoint, target_binlog: bool) -> Result<Conn, ReplayError> {
+    let mut conn = super::connect_target(dst, target_binlog).await?;
     let fmt: Option<String> = conn
         .query_first("SELECT @@SESSION.binlog_format")
         .await
@@ -89,6 +89,8 @@ async fn connect_worker(dst: &Endpoint) -> Result<Conn, ReplayError> {
 pub(crate) struct WorkerConfig {
     pub job_key: String,
     pub conflict: ConflictPolicy,
+    /// False: the worker's writes stay out of the target's binlog (`sql_log_bin = 0`).
+    pub target_binlog: bool,
 }
 
 /// The workers of one session.
@@ -113,7 +115,7 @@ impl Pool {
         let mut senders = Vec::new();
         let mut tasks = Vec::new();
         for i in 0..n.max(1) {
-            let conn = connect_worker(dst).await?;
+            let conn = connect_worker(dst, cfg.target_binlog).await?;
             let (tx, rx) = mpsc::unbounded_channel();
             senders.push(tx);
             let w = Worker {
