@@ -8,7 +8,10 @@
 //! The key is the primary key (else a NOT NULL unique key); a table without one is addressed by
 //! every stored column compared with `<=>` (spatial columns skipped). In `WHERE`, strings carry
 //! their column's charset and collation (`_utf8mb4'…' COLLATE …`) so the key index is usable,
-//! and FLOAT literals are cast to FLOAT. Generated columns are never written.
+//! FLOAT literals are cast to FLOAT, and JSON literals to JSON: on MySQL, where JSON is a type of
+//! its own (`ColumnKind::Json`), a JSON column compared with a string compares with a JSON string
+//! scalar, which never equals a document. (MariaDB's JSON is LONGTEXT and reads as
+//! `ColumnKind::Text`, compared as text.) Generated columns are never written.
 
 use ferry_core::sql::quote_ident;
 use ferry_core::value::{display_value, write_sql_literal};
@@ -42,12 +45,18 @@ fn value_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
     write_sql_literal(out, col.kind, v);
 }
 
-/// A literal for comparisons: strings in the column's charset and collation, FLOAT cast.
+/// A literal for comparisons: strings in the column's charset and collation, FLOAT and JSON
+/// cast to their type.
 fn where_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
-    if col.kind == ColumnKind::Float && !matches!(v, Value::NULL) {
+    let cast = match col.kind {
+        ColumnKind::Float => Some(&b" AS FLOAT)"[..]),
+        ColumnKind::Json => Some(&b" AS JSON)"[..]),
+        _ => None,
+    };
+    if let (Some(as_type), false) = (cast, matches!(v, Value::NULL)) {
         out.extend_from_slice(b"CAST(");
         write_sql_literal(out, col.kind, v);
-        out.extend_from_slice(b" AS FLOAT)");
+        out.extend_from_slice(as_type);
         return;
     }
     if col.kind.is_collated() {
@@ -282,4 +291,101 @@ pub fn describe_key(t: &TableInfo, row: &[Value]) -> String {
         s.insert_str(0, "no key; row ");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TableDecoder;
+    use ferry_core::TableSchema;
+
+    fn col(name: &str, ty: &str, collation: Option<&str>) -> Column {
+        Column {
+            name: name.into(),
+            data_type: ty.into(),
+            column_type: ty.into(),
+            kind: ColumnKind::from_types(ty, ty),
+            nullable: true,
+            generated: false,
+            charset: collation.map(|_| "utf8mb4".into()),
+            collation: collation.map(Into::into),
+        }
+    }
+
+    /// A keyless table: rows are addressed by every column.
+    fn keyless(columns: Vec<Column>) -> TableInfo {
+        let schema = TableSchema {
+            db: "d".into(),
+            name: "t".into(),
+            columns,
+            primary_key: None,
+            unique_keys: vec![],
+            engine: None,
+            estimated_rows: 0,
+            data_length: 0,
+        };
+        let n = schema.columns.len();
+        TableInfo {
+            decoder: TableDecoder::new(&schema).expect("decoder"),
+            target: "`d`.`t`".into(),
+            target_name: "d.t".into(),
+            stored: (0..n).collect(),
+            column_list: schema
+                .columns
+                .iter()
+                .map(|c| quote_ident(&c.name))
+                .collect::<Vec<_>>()
+                .join(","),
+            key: None,
+            schema,
+        }
+    }
+
+    fn b(s: &str) -> Value {
+        Value::Bytes(s.as_bytes().to_vec())
+    }
+
+    fn text(v: Vec<u8>) -> String {
+        String::from_utf8(v).expect("utf8")
+    }
+
+    #[test]
+    fn json_on_a_mysql_target_is_compared_as_json() {
+        // MySQL target: information_schema says `json`
+        let t = keyless(vec![col("id", "int", None), col("doc", "json", None)]);
+        let row = vec![Value::Int(1), b(r#"{"a": 1}"#)];
+        assert_eq!(
+            text(delete_statement(&t, &row)),
+            r#"DELETE FROM `d`.`t` WHERE `id` <=> 1 AND `doc` <=> CAST(CONVERT(_binary'{"a": 1}' USING utf8mb4) AS JSON) LIMIT 1"#
+        );
+        let after = vec![Value::Int(1), b("[1, 2]")];
+        assert_eq!(
+            text(update_statement(&t, &row, &after)),
+            r#"UPDATE `d`.`t` SET `id`=1,`doc`=CONVERT(_binary'[1, 2]' USING utf8mb4) WHERE `id` <=> 1 AND `doc` <=> CAST(CONVERT(_binary'{"a": 1}' USING utf8mb4) AS JSON) LIMIT 1"#
+        );
+        // NULL stays NULL (no CAST(NULL AS JSON))
+        assert_eq!(
+            text(delete_statement(&t, &[Value::Int(2), Value::NULL])),
+            "DELETE FROM `d`.`t` WHERE `id` <=> 2 AND `doc` <=> NULL LIMIT 1"
+        );
+    }
+
+    #[test]
+    fn json_on_a_mariadb_target_is_compared_as_text() {
+        // MariaDB target: JSON is LONGTEXT utf8mb4_bin
+        let t = keyless(vec![col("doc", "longtext", Some("utf8mb4_bin"))]);
+        assert_eq!(
+            text(delete_statement(&t, &[b(r#"{"a": 1}"#)])),
+            r#"DELETE FROM `d`.`t` WHERE `doc` <=> _utf8mb4'{"a": 1}' COLLATE utf8mb4_bin LIMIT 1"#
+        );
+    }
+
+    #[test]
+    fn float_is_still_cast_to_float() {
+        let t = keyless(vec![col("f", "float", None)]);
+        assert_eq!(
+            text(delete_statement(&t, &[Value::Float(0.5)])),
+            "DELETE FROM `d`.`t` WHERE `f` <=> CAST(5e-1 AS FLOAT) LIMIT 1"
+        );
+    }
 }
