@@ -70,6 +70,10 @@ pub enum CoreError {
     /// The server returned something Ferry cannot interpret.
     #[error("unexpected answer from the server: {0}")]
     Unexpected(String),
+    /// The connection handshake failed inside the client library (a panic caught by
+    /// [`crate::Endpoint::connect`]); retrying meets the same server answer.
+    #[error("cannot connect to {server}: {message}")]
+    Handshake { server: String, message: String },
 }
 
 impl CoreError {
