@@ -2,6 +2,12 @@
 //!
 //! Passwords are held in [`Secret`], whose `Debug`/`Display` print `***` and whose serialized form
 //! is empty, so a password never reaches a log line or an API response.
+//!
+//! [`Endpoint::connect`] runs the handshake in a task of its own: mysql_common panics
+//! (`expect("valid PEM is mandatory here")`) when a MySQL server answers `caching_sha2_password`
+//! full authentication over plain TCP without a usable RSA public key, and the panic then ends
+//! that task only, reported as a definite [`CoreError::Handshake`]. Pools ([`Endpoint::pool`])
+//! connect inside mysql_async and are not covered.
 
 use std::fmt;
 use std::time::Duration;
@@ -127,22 +133,115 @@ impl Endpoint {
     }
 
     /// One connection, with a connect timeout, and a message that names the server on failure.
+    /// A panic inside the client library during the handshake is a definite
+    /// [`CoreError::Handshake`], not a crash of the caller.
     pub async fn connect(&self, setup: Vec<String>) -> Result<mysql_async::Conn, CoreError> {
-        let fut = mysql_async::Conn::new(self.opts(setup));
-        match tokio::time::timeout(self.connect_timeout, fut).await {
-            Ok(r) => r.ctx(|| format!("cannot connect to {}", self.display_name())),
-            Err(_) => Err(CoreError::Unexpected(format!(
-                "cannot connect to {}: no answer within {} s (host unreachable or filtered?)",
-                self.display_name(),
-                self.connect_timeout.as_secs()
-            ))),
+        let mut task = tokio::spawn(mysql_async::Conn::new(self.opts(setup)));
+        match tokio::time::timeout(self.connect_timeout, &mut task).await {
+            Ok(Ok(r)) => r.ctx(|| format!("cannot connect to {}", self.display_name())),
+            Ok(Err(e)) => Err(CoreError::Handshake {
+                server: self.display_name(),
+                message: join_error_text(e),
+            }),
+            Err(_) => {
+                task.abort();
+                Err(CoreError::Unexpected(format!(
+                    "cannot connect to {}: no answer within {} s (host unreachable or filtered?)",
+                    self.display_name(),
+                    self.connect_timeout.as_secs()
+                )))
+            }
         }
+    }
+}
+
+/// What a failed connect task says: the panic message, or that it was cancelled.
+fn join_error_text(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "the connect task was cancelled".into();
+    }
+    let p = e.into_panic();
+    let text = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    if text.contains("PEM") || text.contains("base64") || text.contains("expecting") {
+        format!(
+            "the server's RSA public key is unusable ({text}): caching_sha2_password full \
+             authentication over an unencrypted connection needs the server's RSA key pair \
+             (caching_sha2_password_private_key_path / _public_key_path); fix the key files, or \
+             log in once as this account over TLS or a socket so the server caches the password"
+        )
+    } else {
+        format!("the client library panicked during the handshake: {text}")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that asks for caching_sha2_password full authentication and then answers the
+    /// public key request with something that is not a PEM key (mysql_common panics on it).
+    fn fake_server_with_a_bad_rsa_key() -> u16 {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            let Ok((mut c, _)) = l.accept() else { return };
+            let send = |c: &mut std::net::TcpStream, seq: u8, body: &[u8]| {
+                let n = body.len() as u32;
+                let mut p = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
+                p.extend_from_slice(body);
+                c.write_all(&p)
+            };
+            let recv = |c: &mut std::net::TcpStream| -> std::io::Result<Vec<u8>> {
+                let mut h = [0u8; 4];
+                c.read_exact(&mut h)?;
+                let n = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
+                let mut b = vec![0u8; n];
+                c.read_exact(&mut b)?;
+                Ok(b)
+            };
+            // protocol 10 handshake, capabilities without SSL, plugin caching_sha2_password
+            let caps: u32 = 0x01ff_f7ff;
+            let mut h = vec![10u8];
+            h.extend_from_slice(b"8.0.36\0");
+            h.extend_from_slice(&1u32.to_le_bytes());
+            h.extend_from_slice(b"abcdefgh\0");
+            h.extend_from_slice(&(caps as u16).to_le_bytes());
+            h.push(255);
+            h.extend_from_slice(&2u16.to_le_bytes());
+            h.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
+            h.push(21);
+            h.extend_from_slice(&[0u8; 10]);
+            h.extend_from_slice(b"ijklmnopqrst\0");
+            h.extend_from_slice(b"caching_sha2_password\0");
+            let _ = send(&mut c, 0, &h);
+            let _ = recv(&mut c); // handshake response
+            let _ = send(&mut c, 2, &[0x01, 0x04]); // perform full authentication
+            let _ = recv(&mut c); // public key request
+            let _ = send(&mut c, 4, b"\x01not a PEM key");
+            let _ = recv(&mut c);
+        });
+        port
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_in_the_handshake_is_a_definite_error() {
+        let port = fake_server_with_a_bad_rsa_key();
+        let e = Endpoint::new("127.0.0.1", port, "u", Secret::new("hunter2"));
+        let err = e.connect(vec![]).await.expect_err("no usable RSA key");
+        assert!(matches!(err, CoreError::Handshake { .. }), "{err:?}");
+        assert_eq!(err.kind(), crate::ErrorKind::Definite);
+        let m = err.to_string();
+        assert!(
+            m.contains("RSA public key is unusable") && m.contains(&e.display_name()),
+            "{m}"
+        );
+        assert!(!m.contains("hunter2"));
+    }
 
     #[test]
     fn secrets_never_print() {

@@ -15,8 +15,16 @@ pub enum ErrorKind {
     Definite,
 }
 
+/// Server errors raised when a value does not fit its column exactly, which a strict `sql_mode`
+/// turns from warnings into errors: out of range (1264), data truncated (1265), column cannot be
+/// NULL (1048), incorrect integer or string value (1366), incorrect date/time value (1292), data
+/// too long (1406), incorrect value (1367), invalid JSON text (3140). Definite: the same write
+/// fails again on every retry.
+pub const DATA_CONVERSION_CODES: &[u16] = &[1048, 1264, 1265, 1292, 1366, 1367, 1406, 3140];
+
 /// Classifies a MySQL client error: I/O and connection-level failures, lock waits, deadlocks and
-/// server shutdowns are transient; everything else (syntax, privileges, unknown objects) is definite.
+/// server shutdowns are transient; everything else (syntax, privileges, unknown objects, values
+/// that do not fit their column: [`DATA_CONVERSION_CODES`]) is definite.
 pub fn classify_mysql(err: &mysql_async::Error) -> ErrorKind {
     use mysql_async::Error as E;
     match err {
@@ -62,6 +70,10 @@ pub enum CoreError {
     /// The server returned something Ferry cannot interpret.
     #[error("unexpected answer from the server: {0}")]
     Unexpected(String),
+    /// The connection handshake failed inside the client library (a panic caught by
+    /// [`crate::Endpoint::connect`]); retrying meets the same server answer.
+    #[error("cannot connect to {server}: {message}")]
+    Handshake { server: String, message: String },
 }
 
 impl CoreError {
@@ -91,5 +103,38 @@ pub trait MysqlResultExt<T> {
 impl<T> MysqlResultExt<T> for Result<T, mysql_async::Error> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T, CoreError> {
         self.map_err(|e| CoreError::mysql(context(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: u16) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: format!("error {code}"),
+            state: "HY000".into(),
+        })
+    }
+
+    #[test]
+    fn values_that_do_not_fit_are_definite() {
+        for &code in DATA_CONVERSION_CODES {
+            assert_eq!(classify_mysql(&server(code)), ErrorKind::Definite, "{code}");
+        }
+    }
+
+    #[test]
+    fn lock_waits_and_disconnects_are_transient() {
+        for code in [1205, 1213, 1053, 2013] {
+            assert_eq!(classify_mysql(&server(code)), ErrorKind::Transient, "{code}");
+        }
+        assert_eq!(
+            classify_mysql(&mysql_async::Error::Driver(
+                mysql_async::DriverError::ConnectionClosed
+            )),
+            ErrorKind::Transient
+        );
     }
 }

@@ -10,11 +10,15 @@
 //! - reinterprets integers by the schema's signedness (`TINYINT UNSIGNED 255` arrives as -1);
 //! - turns YEAR into `Int` (YEAR 0 arrives as "1900"), TIMESTAMP's epoch into a UTC
 //!   `Value::Date` (epoch 0 is the zero date), ENUM's index into the member's name, SET's
-//!   bitmask into comma-joined member names, MySQL binary JSON into MySQL's JSON text, MariaDB
+//!   bitmask into comma-joined member names, MySQL binary JSON into MySQL's JSON text (also for
+//!   a text column: a MySQL source's JSON replays into a MariaDB target's LONGTEXT), MariaDB
 //!   INET4/INET6/UUID into their text forms, and pads BINARY(n) with the zero bytes the binlog
 //!   drops;
 //! - passes DECIMAL (text), BIT (big-endian bytes), DATE/DATETIME/TIME, strings, blobs and
-//!   spatial values through.
+//!   spatial values through;
+//! - refuses a temporal value whose fields are impossible (minutes ≥ 60, a TIME beyond 838
+//!   hours, …: [`crate::temporal`]) as [`ReplayError::Corrupt`] naming the column and position,
+//!   so a parser fault never reaches the target.
 //!
 //! ENUM and SET member lists come from `COLUMN_TYPE` ([`parse_members`]).
 
@@ -25,6 +29,7 @@ use mysql_async::Value;
 
 use crate::error::ReplayError;
 use crate::event::{BinlogColumn, RowsData};
+use crate::temporal;
 
 /// One decoded row change: (before image, after image).
 pub type RowPair = (Option<Vec<Value>>, Option<Vec<Value>>);
@@ -264,7 +269,9 @@ impl TableDecoder {
                 Plan::Enum(_) => t == MYSQL_TYPE_ENUM,
                 Plan::Set(_) => t == MYSQL_TYPE_SET,
                 Plan::Json => t == MYSQL_TYPE_JSON || is_string_type(t),
-                Plan::Text | Plan::Binary { .. } => is_string_type(t),
+                // a MySQL JSON column replayed into a text column (MariaDB's JSON is LONGTEXT)
+                Plan::Text => is_string_type(t) || t == MYSQL_TYPE_JSON,
+                Plan::Binary { .. } => is_string_type(t),
                 Plan::Geometry => t == MYSQL_TYPE_GEOMETRY,
                 Plan::Inet4 | Plan::Inet6 | Plan::Uuid => t == MYSQL_TYPE_STRING,
                 Plan::Other => is_string_type(t) || t == MYSQL_TYPE_VECTOR,
@@ -334,8 +341,20 @@ impl TableDecoder {
             .zip(&self.plans)
             .enumerate()
             .map(|(i, (v, p))| {
-                convert(p, v).map_err(|m| {
-                    self.mismatch(position, format!("column {} ({}): {m}", i + 1, self.names[i]))
+                convert(p, v).map_err(|e| match e {
+                    Bad::Mismatch(m) => {
+                        self.mismatch(position, format!("column {} ({}): {m}", i + 1, self.names[i]))
+                    }
+                    Bad::Corrupt(m) => ReplayError::Corrupt {
+                        position: position.to_string(),
+                        message: format!(
+                            "row of {}.{}, column {} ({}): {m}",
+                            self.db,
+                            self.table,
+                            i + 1,
+                            self.names[i]
+                        ),
+                    },
                 })
             })
             .collect()
@@ -378,7 +397,8 @@ pub fn epoch_to_date(secs: i64, micros: u32) -> Value {
     )
 }
 
-fn parse_epoch(b: &[u8]) -> Option<(i64, u32)> {
+/// mysql_common's text form of a TIMESTAMP2 (`secs[.micros]`) as (seconds, microseconds).
+pub(crate) fn parse_epoch(b: &[u8]) -> Option<(i64, u32)> {
     let s = std::str::from_utf8(b).ok()?;
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
     let secs: i64 = secs.parse().ok()?;
@@ -414,24 +434,58 @@ fn format_inet6(b: &[u8]) -> String {
     addr.to_string()
 }
 
-fn convert(plan: &Plan, v: &BinlogValue<'static>) -> Result<Value, String> {
+/// Why a binlog value cannot be converted.
+#[derive(Debug, Clone, PartialEq)]
+enum Bad {
+    /// The value does not fit the schema column (a schema mismatch).
+    Mismatch(String),
+    /// The value fits the column's type but is impossible (a parser or binlog fault).
+    Corrupt(String),
+}
+
+impl From<String> for Bad {
+    fn from(m: String) -> Self {
+        Bad::Mismatch(m)
+    }
+}
+
+impl From<&str> for Bad {
+    fn from(m: &str) -> Self {
+        Bad::Mismatch(m.to_string())
+    }
+}
+
+/// A TIMESTAMP2 epoch from mysql_common's text. mysql_common reads the unsigned 4-byte seconds
+/// as `i32`, so epochs from 2038-01-19 03:14:08 on (MariaDB 11.5+ stores them up to 2106) arrive
+/// negative: give them back their unsigned value, as MySQL's `my_timestamp_from_binary` reads them.
+fn timestamp_epoch(b: &[u8]) -> Option<(i64, u32)> {
+    let (secs, micros) = parse_epoch(b)?;
+    let secs = if secs < 0 { secs + (1i64 << 32) } else { secs };
+    Some((secs, micros))
+}
+
+fn convert(plan: &Plan, v: &BinlogValue<'static>) -> Result<Value, Bad> {
     let v = match v {
         BinlogValue::Value(Value::NULL) => return Ok(Value::NULL),
         BinlogValue::Value(x) => x,
         BinlogValue::Jsonb(j) => {
             return match plan {
-                Plan::Json => crate::json::jsonb_to_text(j).map(|s| Value::Bytes(s.into_bytes())),
+                Plan::Json | Plan::Text => crate::json::jsonb_to_text(j)
+                    .map(|s| Value::Bytes(s.into_bytes()))
+                    .map_err(Bad::Corrupt),
                 _ => Err("binary JSON value in a non-JSON column".into()),
             }
         }
         BinlogValue::JsonDiff(_) => return Err("unsupported: binlog_row_value_options=PARTIAL_JSON".into()),
     };
-    let unexpected = || match v {
-        Value::Bytes(b) => format!(
-            "unexpected binlog value 0x{} for {plan:?}",
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        ),
-        _ => format!("unexpected binlog value {v:?} for {plan:?}"),
+    let unexpected = || {
+        Bad::Mismatch(match v {
+            Value::Bytes(b) => format!(
+                "unexpected binlog value 0x{} for {plan:?}",
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+            ),
+            _ => format!("unexpected binlog value {v:?} for {plan:?}"),
+        })
     };
     Ok(match plan {
         Plan::Int { bytes, unsigned } => {
@@ -470,21 +524,28 @@ fn convert(plan: &Plan, v: &BinlogValue<'static>) -> Result<Value, String> {
             _ => return Err(unexpected()),
         },
         Plan::Date | Plan::DateTime => match v {
-            Value::Date(..) => v.clone(),
+            Value::Date(..) => {
+                temporal::check_datetime(v).map_err(Bad::Corrupt)?;
+                v.clone()
+            }
             _ => return Err(unexpected()),
         },
         Plan::Time => match v {
-            Value::Time(..) => v.clone(),
-            _ => return Err(unexpected()),
-        },
-        Plan::Timestamp => match v {
-            Value::Bytes(b) => {
-                let (s, us) = parse_epoch(b).ok_or_else(unexpected)?;
-                epoch_to_date(s, us)
+            Value::Time(..) => {
+                temporal::check_time(v).map_err(Bad::Corrupt)?;
+                v.clone()
             }
-            Value::Int(i) => epoch_to_date(*i, 0),
             _ => return Err(unexpected()),
         },
+        Plan::Timestamp => {
+            let (s, us) = match v {
+                Value::Bytes(b) => timestamp_epoch(b).ok_or_else(unexpected)?,
+                Value::Int(i) => (*i, 0),
+                _ => return Err(unexpected()),
+            };
+            temporal::check_timestamp(s, i64::from(us)).map_err(Bad::Corrupt)?;
+            epoch_to_date(s, us)
+        }
         Plan::Enum(members) => match v {
             Value::Int(0) => Value::Bytes(Vec::new()),
             Value::Int(i) => {
@@ -597,6 +658,71 @@ mod tests {
         );
         assert_eq!(parse_epoch(b"12.5"), Some((12, 500_000)));
         assert_eq!(parse_epoch(b"12.000001"), Some((12, 1)));
+    }
+
+    #[test]
+    fn impossible_temporal_values_are_corrupt_naming_column_and_position() {
+        use ferry_core::Column;
+        let col = |name: &str, ty: &str| Column {
+            name: name.into(),
+            data_type: ty.into(),
+            column_type: ty.into(),
+            kind: ColumnKind::from_types(ty, ty),
+            nullable: true,
+            generated: false,
+            charset: None,
+            collation: None,
+        };
+        let schema = TableSchema {
+            db: "d".into(),
+            name: "t".into(),
+            columns: vec![col("id", "int"), col("tm", "time"), col("dt", "datetime")],
+            primary_key: None,
+            unique_keys: vec![],
+            engine: None,
+            estimated_rows: 0,
+            data_length: 0,
+        };
+        let dec = TableDecoder::new(&schema).unwrap();
+        let ok = vec![
+            BinlogValue::Value(Value::Int(1)),
+            BinlogValue::Value(Value::Time(true, 34, 22, 59, 58, 990_000)),
+            BinlogValue::Value(Value::Date(9999, 12, 31, 23, 59, 59, 999_999)),
+        ];
+        assert_eq!(
+            dec.decode_row(&ok, "f:4").unwrap()[1],
+            Value::Time(true, 34, 22, 59, 58, 990_000)
+        );
+        // what unpatched mysql_common decodes -00:00:01.50 (TIME(2)) to in a release build
+        let mut bad = ok.clone();
+        bad[1] = BinlogValue::Value(Value::Time(false, 26, 0, 63, 62, 16_277_216));
+        let e = dec.decode_row(&bad, "mysql-bin.000007:1234").unwrap_err();
+        assert!(matches!(e, ReplayError::Corrupt { .. }), "{e:?}");
+        let m = e.to_string();
+        assert!(
+            m.contains("mysql-bin.000007:1234") && m.contains("column 2 (tm)") && m.contains("d.t"),
+            "{m}"
+        );
+        assert_eq!(e.kind(), ferry_core::ErrorKind::Definite);
+        let mut bad = ok.clone();
+        bad[2] = BinlogValue::Value(Value::Date(2024, 1, 1, 0, 60, 0, 0));
+        let e = dec.decode_row(&bad, "f:9").unwrap_err();
+        assert!(e.to_string().contains("column 3 (dt)"), "{e}");
+    }
+
+    #[test]
+    fn timestamps_beyond_2038_keep_their_unsigned_epoch() {
+        // mysql_common reads the 4-byte seconds as i32: 3 000 000 000 arrives as -1294967296
+        let v = BinlogValue::Value(Value::Bytes(b"-1294967296.500000".to_vec()));
+        assert_eq!(
+            convert(&Plan::Timestamp, &v).unwrap(),
+            Value::Date(2065, 1, 24, 5, 20, 0, 500_000)
+        );
+        let v = BinlogValue::Value(Value::Bytes(b"2147483647.999999".to_vec()));
+        assert_eq!(
+            convert(&Plan::Timestamp, &v).unwrap(),
+            Value::Date(2038, 1, 19, 3, 14, 7, 999_999)
+        );
     }
 
     #[test]

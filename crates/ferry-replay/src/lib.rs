@@ -23,6 +23,7 @@ pub mod file;
 pub mod json;
 pub mod mariadb_events;
 pub mod stream;
+pub mod temporal;
 pub mod translate;
 
 pub use apply::{run_replay, ConflictPolicy, DdlPolicy, ReplayControl, ReplayOptions, ReplaySummary};

@@ -289,11 +289,18 @@ pub fn derive_server_id(job_key: &str) -> u32 {
     1000 + h % (0x7fff_ffff - 1000)
 }
 
-/// The target session of the applier.
+/// The target session of the applier: UTC, no FK checks, utf8mb4, and a strict `sql_mode`
+/// ([`rowsql::REPLAY_SQL_MODE`]), so a value the target cannot hold exactly (a narrower column,
+/// an out-of-range number, an invalid string for the column's charset) stops the replay with a
+/// definite error naming the table instead of being truncated or adjusted. Zero dates and
+/// invalid days still copy (no `NO_ZERO_DATE`/`NO_ZERO_IN_DATE`, `ALLOW_INVALID_DATES`). DDL
+/// replayed in this session is strict too: an `ALTER … MODIFY` that would truncate existing
+/// target data fails instead of truncating it.
 pub fn target_session_setup() -> Vec<String> {
     vec![
         "SET time_zone = '+00:00'".into(),
-        "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES'".into(),
+        // strict: a value the target would truncate or adjust is an error, not a silent change
+        format!("SET SESSION sql_mode = '{}'", rowsql::REPLAY_SQL_MODE),
         "SET foreign_key_checks = 0".into(),
         "SET NAMES utf8mb4".into(),
     ]

@@ -8,7 +8,16 @@
 //! The key is the primary key (else a NOT NULL unique key); a table without one is addressed by
 //! every stored column compared with `<=>` (spatial columns skipped). In `WHERE`, strings carry
 //! their column's charset and collation (`_utf8mb4'…' COLLATE …`) so the key index is usable,
-//! and FLOAT literals are cast to FLOAT. Generated columns are never written.
+//! FLOAT literals are cast to FLOAT, and JSON literals to JSON: on MySQL, where JSON is a type of
+//! its own (`ColumnKind::Json`), a JSON column compared with a string compares with a JSON string
+//! scalar, which never equals a document. (MariaDB's JSON is LONGTEXT and reads as
+//! `ColumnKind::Text`, compared as text.) Generated columns are never written.
+//!
+//! The apply sessions run with a strict `sql_mode` ([`REPLAY_SQL_MODE`]): a value the target
+//! would truncate or adjust fails the statement instead. The one value a strict session cannot
+//! write is the ENUM error value (index 0, read as `''`, which a non-strict source stores for an
+//! invalid member); a statement that writes it runs under [`RELAXED_SQL_MODE`] for that statement
+//! only (`SET STATEMENT … FOR` on MariaDB, the `SET_VAR` hint on MySQL: [`relax`]).
 
 use ferry_core::sql::quote_ident;
 use ferry_core::value::{display_value, write_sql_literal};
@@ -16,6 +25,47 @@ use ferry_core::{Column, ColumnKind};
 use mysql_async::Value;
 
 use super::schema_cache::TableInfo;
+
+/// The `sql_mode` of the apply sessions: strict, so a value the target would truncate or adjust
+/// is an error (1264, 1265, 1292, 1366, 1406, … all definite), never a silent change; no
+/// `NO_ZERO_DATE`/`NO_ZERO_IN_DATE`, so the zero dates a source holds still copy;
+/// `ALLOW_INVALID_DATES` for the days beyond a month's end a source may hold;
+/// `NO_AUTO_VALUE_ON_ZERO` so an AUTO_INCREMENT 0 stays 0.
+pub const REPLAY_SQL_MODE: &str =
+    "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES";
+
+/// [`REPLAY_SQL_MODE`] without strictness, for the statements that write the ENUM error value.
+pub const RELAXED_SQL_MODE: &str = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES";
+
+/// Rewrites one INSERT/REPLACE/UPDATE so it runs under [`RELAXED_SQL_MODE`] on either flavor:
+/// `/*M!100102 SET STATEMENT sql_mode='…' FOR */ INSERT /*+ SET_VAR(sql_mode='…') */ …`.
+/// MariaDB executes the `/*M!` comment and treats the hint as a comment; MySQL ignores the `/*M!`
+/// comment and applies the hint (SET_VAR takes `sql_mode` since 8.0.3).
+pub fn relax(stmt: &[u8]) -> Vec<u8> {
+    let verb_end = stmt.iter().position(|&c| c == b' ').unwrap_or(stmt.len());
+    let mut out = Vec::with_capacity(stmt.len() + 200);
+    out.extend_from_slice(
+        format!("/*M!100102 SET STATEMENT sql_mode='{RELAXED_SQL_MODE}' FOR */ ").as_bytes(),
+    );
+    out.extend_from_slice(&stmt[..verb_end]);
+    out.extend_from_slice(format!(" /*+ SET_VAR(sql_mode='{RELAXED_SQL_MODE}') */").as_bytes());
+    out.extend_from_slice(&stmt[verb_end..]);
+    out
+}
+
+/// True for the ENUM error value: `''` in an ENUM column that has no `''` member.
+fn is_enum_error_value(col: &Column, v: &Value) -> bool {
+    col.kind == ColumnKind::Enum
+        && matches!(v, Value::Bytes(b) if b.is_empty())
+        && !crate::decode::parse_members(&col.column_type).is_ok_and(|m| m.iter().any(|x| x.is_empty()))
+}
+
+/// True when writing `row` needs [`relax`].
+fn writes_enum_error_value(t: &TableInfo, row: &[Value]) -> bool {
+    t.stored
+        .iter()
+        .any(|&i| is_enum_error_value(&t.schema.columns[i], row.get(i).unwrap_or(&Value::NULL)))
+}
 
 /// Statements are cut at about this many bytes (well under the default max_allowed_packet).
 pub const MAX_STATEMENT_BYTES: usize = 4 << 20;
@@ -42,12 +92,18 @@ fn value_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
     write_sql_literal(out, col.kind, v);
 }
 
-/// A literal for comparisons: strings in the column's charset and collation, FLOAT cast.
+/// A literal for comparisons: strings in the column's charset and collation, FLOAT and JSON
+/// cast to their type.
 fn where_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
-    if col.kind == ColumnKind::Float && !matches!(v, Value::NULL) {
+    let cast = match col.kind {
+        ColumnKind::Float => Some(&b" AS FLOAT)"[..]),
+        ColumnKind::Json => Some(&b" AS JSON)"[..]),
+        _ => None,
+    };
+    if let (Some(as_type), false) = (cast, matches!(v, Value::NULL)) {
         out.extend_from_slice(b"CAST(");
         write_sql_literal(out, col.kind, v);
-        out.extend_from_slice(b" AS FLOAT)");
+        out.extend_from_slice(as_type);
         return;
     }
     if col.kind.is_collated() {
@@ -89,6 +145,8 @@ pub fn insert_statements_counted(
     let head = format!("{}{} ({}) VALUES ", verb.head(), t.target, t.column_list);
     let mut cur: Vec<u8> = Vec::new();
     let mut n = 0u64;
+    let mut relaxed = false;
+    let finish = |cur: Vec<u8>, relaxed: bool| if relaxed { relax(&cur) } else { cur };
     for row in rows {
         if cur.is_empty() {
             cur.extend_from_slice(head.as_bytes());
@@ -96,6 +154,7 @@ pub fn insert_statements_counted(
             cur.push(b',');
         }
         n += 1;
+        relaxed |= writes_enum_error_value(t, row);
         cur.push(b'(');
         for (n, &i) in t.stored.iter().enumerate() {
             if n > 0 {
@@ -105,11 +164,14 @@ pub fn insert_statements_counted(
         }
         cur.push(b')');
         if cur.len() >= MAX_STATEMENT_BYTES {
-            out.push((std::mem::take(&mut cur), std::mem::take(&mut n)));
+            out.push((
+                finish(std::mem::take(&mut cur), std::mem::take(&mut relaxed)),
+                std::mem::take(&mut n),
+            ));
         }
     }
     if !cur.is_empty() {
-        out.push((cur, n));
+        out.push((finish(cur, relaxed), n));
     }
     out
 }
@@ -158,6 +220,9 @@ pub fn update_statement(t: &TableInfo, before: &[Value], after: &[Value]) -> Vec
         value_literal(&mut out, col, after.get(i).unwrap_or(&Value::NULL));
     }
     write_where(&mut out, t, before);
+    if writes_enum_error_value(t, after) {
+        return relax(&out);
+    }
     out
 }
 
@@ -282,4 +347,197 @@ pub fn describe_key(t: &TableInfo, row: &[Value]) -> String {
         s.insert_str(0, "no key; row ");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TableDecoder;
+    use ferry_core::TableSchema;
+
+    fn col(name: &str, ty: &str, collation: Option<&str>) -> Column {
+        Column {
+            name: name.into(),
+            data_type: ty.into(),
+            column_type: ty.into(),
+            kind: ColumnKind::from_types(ty, ty),
+            nullable: true,
+            generated: false,
+            charset: collation.map(|_| "utf8mb4".into()),
+            collation: collation.map(Into::into),
+        }
+    }
+
+    /// A keyless table: rows are addressed by every column.
+    fn keyless(columns: Vec<Column>) -> TableInfo {
+        let schema = TableSchema {
+            db: "d".into(),
+            name: "t".into(),
+            columns,
+            primary_key: None,
+            unique_keys: vec![],
+            engine: None,
+            estimated_rows: 0,
+            data_length: 0,
+        };
+        let n = schema.columns.len();
+        TableInfo {
+            decoder: TableDecoder::new(&schema).expect("decoder"),
+            target: "`d`.`t`".into(),
+            target_name: "d.t".into(),
+            stored: (0..n).collect(),
+            column_list: schema
+                .columns
+                .iter()
+                .map(|c| quote_ident(&c.name))
+                .collect::<Vec<_>>()
+                .join(","),
+            key: None,
+            schema,
+        }
+    }
+
+    fn b(s: &str) -> Value {
+        Value::Bytes(s.as_bytes().to_vec())
+    }
+
+    fn text(v: Vec<u8>) -> String {
+        String::from_utf8(v).expect("utf8")
+    }
+
+    #[test]
+    fn json_on_a_mysql_target_is_compared_as_json() {
+        // MySQL target: information_schema says `json`
+        let t = keyless(vec![col("id", "int", None), col("doc", "json", None)]);
+        let row = vec![Value::Int(1), b(r#"{"a": 1}"#)];
+        assert_eq!(
+            text(delete_statement(&t, &row)),
+            r#"DELETE FROM `d`.`t` WHERE `id` <=> 1 AND `doc` <=> CAST(CONVERT(_binary'{"a": 1}' USING utf8mb4) AS JSON) LIMIT 1"#
+        );
+        let after = vec![Value::Int(1), b("[1, 2]")];
+        assert_eq!(
+            text(update_statement(&t, &row, &after)),
+            r#"UPDATE `d`.`t` SET `id`=1,`doc`=CONVERT(_binary'[1, 2]' USING utf8mb4) WHERE `id` <=> 1 AND `doc` <=> CAST(CONVERT(_binary'{"a": 1}' USING utf8mb4) AS JSON) LIMIT 1"#
+        );
+        // NULL stays NULL (no CAST(NULL AS JSON))
+        assert_eq!(
+            text(delete_statement(&t, &[Value::Int(2), Value::NULL])),
+            "DELETE FROM `d`.`t` WHERE `id` <=> 2 AND `doc` <=> NULL LIMIT 1"
+        );
+    }
+
+    #[test]
+    fn json_on_a_mariadb_target_is_compared_as_text() {
+        // MariaDB target: JSON is LONGTEXT utf8mb4_bin
+        let t = keyless(vec![col("doc", "longtext", Some("utf8mb4_bin"))]);
+        assert_eq!(
+            text(delete_statement(&t, &[b(r#"{"a": 1}"#)])),
+            r#"DELETE FROM `d`.`t` WHERE `doc` <=> _utf8mb4'{"a": 1}' COLLATE utf8mb4_bin LIMIT 1"#
+        );
+    }
+
+    #[test]
+    fn float_is_still_cast_to_float() {
+        let t = keyless(vec![col("f", "float", None)]);
+        assert_eq!(
+            text(delete_statement(&t, &[Value::Float(0.5)])),
+            "DELETE FROM `d`.`t` WHERE `f` <=> CAST(5e-1 AS FLOAT) LIMIT 1"
+        );
+    }
+}
+
+#[cfg(test)]
+mod strict_tests {
+    use super::*;
+    use crate::decode::TableDecoder;
+    use ferry_core::TableSchema;
+
+    fn table() -> TableInfo {
+        let col = |name: &str, ty: &str, column_type: &str| Column {
+            name: name.into(),
+            data_type: ty.into(),
+            column_type: column_type.into(),
+            kind: ColumnKind::from_types(ty, column_type),
+            nullable: true,
+            generated: false,
+            charset: None,
+            collation: None,
+        };
+        let schema = TableSchema {
+            db: "d".into(),
+            name: "t".into(),
+            columns: vec![
+                col("id", "int", "int"),
+                col("e", "enum", "enum('a','b')"),
+                col("z", "enum", "enum('','x')"),
+            ],
+            primary_key: Some(vec![0]),
+            unique_keys: vec![],
+            engine: None,
+            estimated_rows: 0,
+            data_length: 0,
+        };
+        TableInfo {
+            decoder: TableDecoder::new(&schema).expect("decoder"),
+            target: "`d`.`t`".into(),
+            target_name: "d.t".into(),
+            stored: vec![0, 1, 2],
+            column_list: "`id`,`e`,`z`".into(),
+            key: Some(vec![0]),
+            schema,
+        }
+    }
+
+    fn b(s: &str) -> Value {
+        Value::Bytes(s.as_bytes().to_vec())
+    }
+
+    fn text(v: &[u8]) -> String {
+        String::from_utf8(v.to_vec()).expect("utf8")
+    }
+
+    #[test]
+    fn ordinary_rows_stay_strict() {
+        let t = table();
+        let row = vec![Value::Int(1), b("a"), b("")]; // '' is a real member of z
+        let s = insert_statements(&t, InsertVerb::Insert, &[&row]);
+        assert_eq!(
+            text(&s[0]),
+            "INSERT INTO `d`.`t` (`id`,`e`,`z`) VALUES (1,_binary'a',_binary'')"
+        );
+        assert!(!text(&update_statement(&t, &row, &row)).contains("sql_mode"));
+    }
+
+    #[test]
+    fn the_enum_error_value_is_written_under_a_relaxed_sql_mode_for_that_statement() {
+        let t = table();
+        let ok = vec![Value::Int(1), b("a"), b("x")];
+        let err = vec![Value::Int(2), b(""), b("x")];
+        let s = insert_statements(&t, InsertVerb::InsertIgnore, &[&ok, &err]);
+        assert_eq!(
+            text(&s[0]),
+            format!(
+                "/*M!100102 SET STATEMENT sql_mode='{RELAXED_SQL_MODE}' FOR */ INSERT \
+                 /*+ SET_VAR(sql_mode='{RELAXED_SQL_MODE}') */ IGNORE INTO `d`.`t` (`id`,`e`,`z`) \
+                 VALUES (1,_binary'a',_binary'x'),(2,_binary'',_binary'x')"
+            )
+        );
+        let u = text(&update_statement(&t, &ok, &err));
+        assert!(
+            u.starts_with(&format!(
+                "/*M!100102 SET STATEMENT sql_mode='{RELAXED_SQL_MODE}' FOR */ UPDATE /*+ SET_VAR("
+            )),
+            "{u}"
+        );
+        // comparing with the error value needs nothing
+        assert!(!text(&update_statement(&t, &err, &ok)).contains("sql_mode"));
+        let up = upsert_statements_counted(&t, &[&err]);
+        assert!(text(&up[0].0).starts_with("/*M!100102 SET STATEMENT"));
+        assert!(text(&up[0].0).ends_with("ON DUPLICATE KEY UPDATE `e`=VALUES(`e`),`z`=VALUES(`z`)"));
+        assert!(!REPLAY_SQL_MODE.contains("NO_ZERO"));
+        assert_eq!(
+            REPLAY_SQL_MODE.replace("STRICT_ALL_TABLES,", ""),
+            RELAXED_SQL_MODE
+        );
+    }
 }
