@@ -156,6 +156,8 @@ pub struct QueryData {
     pub time_zone: Option<String>,
     /// The statement comes from a MariaDB server (its sql_mode bits above 31 are MariaDB's).
     pub source_mariadb: bool,
+    /// The session's `explicit_defaults_for_timestamp`, when logged (MariaDB sources).
+    pub explicit_defaults_for_timestamp: Option<bool>,
 }
 
 impl QueryData {

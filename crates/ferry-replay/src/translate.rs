@@ -719,6 +719,8 @@ impl Translator {
             _ => {
                 let ends_group = !g.in_transaction;
                 let (sql_mode, charset, time_zone) = status_vars(q);
+                let explicit_defaults_for_timestamp =
+                    self.source_mariadb.then(|| explicit_defaults(q)).flatten();
                 let data = QueryData {
                     db: q.schema().into_owned(),
                     sql: sql.to_vec(),
@@ -727,6 +729,7 @@ impl Translator {
                     charset,
                     time_zone,
                     source_mariadb: self.source_mariadb,
+                    explicit_defaults_for_timestamp,
                 };
                 if ends_group {
                     if !self.group.open {
@@ -864,6 +867,20 @@ fn table_columns(tme: &TableMapEvent<'_>) -> Result<Vec<BinlogColumn>, String> {
         });
     }
     Ok(out)
+}
+
+/// MariaDB's `OPTION_EXPLICIT_DEF_TIMESTAMP` in a query event's `Q_FLAGS2`: the session's
+/// `explicit_defaults_for_timestamp` (MariaDB logs it; MySQL does not).
+const MARIADB_FLAGS2_EXPLICIT_DEF_TIMESTAMP: u32 = 1 << 24;
+
+/// A MariaDB statement's `explicit_defaults_for_timestamp`, from its `Q_FLAGS2`.
+fn explicit_defaults(q: &QueryEvent<'_>) -> Option<bool> {
+    q.status_vars()
+        .get_status_var(StatusVarKey::Flags2)
+        .and_then(|v| match v.get_value() {
+            Ok(StatusVarVal::Flags2(f)) => Some(f.0 & MARIADB_FLAGS2_EXPLICIT_DEF_TIMESTAMP != 0),
+            _ => None,
+        })
 }
 
 /// (character_set_client, collation_connection, collation_server) ids.

@@ -1,8 +1,8 @@
 //! The applier's target session against the real servers: settings that would make the target
 //! store something other than what the source stored. A replayed DDL runs under the source
-//! statement's `time_zone` (a `TIMESTAMP` default filling existing rows) and `sql_mode`
+//! statement's `time_zone` (a `TIMESTAMP` default filling existing rows), `sql_mode`
 //! (`ANSI_QUOTES` parsing, a non-strict narrowing `ALTER` truncating existing rows on both
-//! sides alike); `target_binlog = false` keeps every replayed write out of the target's binlog.
+//! sides alike) and `explicit_defaults_for_timestamp` (what a bare `TIMESTAMP` column means); `target_binlog = false` keeps every replayed write out of the target's binlog.
 //! Only databases named `fa_sess_*` are touched.
 
 mod support;
@@ -36,12 +36,23 @@ async fn ddl_runs_under_the_statements_time_zone_and_sql_mode() -> Result<()> {
              SET SESSION sql_mode = ''; \
              ALTER TABLE t MODIFY v VARCHAR(7); \
              SET SESSION sql_mode = DEFAULT; \
+             SET SESSION explicit_defaults_for_timestamp = 0; \
+             ALTER TABLE t ADD COLUMN implicit TIMESTAMP; \
+             SET SESSION explicit_defaults_for_timestamp = DEFAULT; \
              INSERT INTO quoted (id) VALUES (1), (2); INSERT INTO t (id, v) VALUES (100, 'new');"
         ),
     )
     .await?;
     let (summary, _) = run.complete().await?;
-    assert_eq!(summary.ddl, 3, "{summary:?}");
+    assert_eq!(summary.ddl, 4, "{summary:?}");
+    // explicit_defaults_for_timestamp = 0: the column became NOT NULL with defaults, as there.
+    let q = format!(
+        "SELECT CONCAT(IS_NULLABLE, ' ', IFNULL(COLUMN_DEFAULT, 'NULL')) FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = '{DB}' AND TABLE_NAME = 't' AND COLUMN_NAME = 'implicit'"
+    );
+    let (a, b): (String, String) = (tk::scalar(&mut s, &q).await?, tk::scalar(&mut t, &q).await?);
+    assert!(a.starts_with("NO "), "{a}");
+    assert_eq!(a, b);
     let q = format!("SELECT UNIX_TIMESTAMP(ts) FROM {DB}.t WHERE id = 1");
     let (a, b): (u64, u64) = (tk::scalar(&mut s, &q).await?, tk::scalar(&mut t, &q).await?);
     assert_eq!(a, 1_704_038_400, "2024-01-01 00:00:00 at +08:00");

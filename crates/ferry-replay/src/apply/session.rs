@@ -993,6 +993,12 @@ async fn enter_ddl_session(ctl: &mut Conn, q: &QueryData, at: &BinlogPos) -> Res
             Err(e) => return Err(apply_err(format!("setting the DDL's sql_mode {all}"), at, e)),
         }
     }
+    if let Some(on) = q.explicit_defaults_for_timestamp {
+        let set = format!("SET SESSION explicit_defaults_for_timestamp = {}", u8::from(on));
+        ctl.query_drop(set.as_str())
+            .await
+            .map_err(|e| apply_err(format!("the DDL's session ({set})"), at, e))?;
+    }
     if let Some(tz) = &q.time_zone {
         if !plain_time_zone(tz) {
             return Err(ReplayError::Unsupported {
@@ -1018,7 +1024,9 @@ async fn enter_ddl_session(ctl: &mut Conn, q: &QueryData, at: &BinlogPos) -> Res
 
 /// Restores the applier's own session after a replayed DDL.
 async fn leave_ddl_session(ctl: &mut Conn, at: &BinlogPos) -> Result<(), ReplayError> {
-    for s in super::target_session_setup() {
+    let mut restore = super::target_session_setup();
+    restore.push("SET SESSION explicit_defaults_for_timestamp = DEFAULT".into());
+    for s in restore {
         ctl.query_drop(s.as_str())
             .await
             .map_err(|e| apply_err(format!("restoring the applier's session ({s})"), at, e))?;
