@@ -11,8 +11,9 @@
 //!   instead every warning the target reports is inspected and any change of a value fails the
 //!   chunk (see `writer::check_warnings`). `ALLOW_INVALID_DATES` keeps dates such as `2024-02-30`
 //!   that a source running with it holds. A long `net_read_timeout` covers throttled LOAD streams.
-//!   With `target_binlog = false` the writers also set `sql_log_bin = 0` (needs SUPER or
-//!   BINLOG ADMIN): the rows do not go to the target's binary log.
+//!   With `target_binlog = false` the writers also set `sql_log_bin = 0` (needs
+//!   SYSTEM_VARIABLES_ADMIN / SESSION_VARIABLES_ADMIN on MySQL 8, BINLOG ADMIN or SUPER on
+//!   MariaDB): the rows do not go to the target's binary log.
 
 /// Setup of a snapshot reader connection.
 pub fn reader() -> Vec<String> {
