@@ -393,6 +393,7 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(","),
             key: None,
+            referenced_by: Vec::new(),
             schema,
         }
     }
@@ -484,6 +485,7 @@ mod strict_tests {
             stored: vec![0, 1, 2],
             column_list: "`id`,`e`,`z`".into(),
             key: Some(vec![0]),
+            referenced_by: Vec::new(),
             schema,
         }
     }
