@@ -171,25 +171,6 @@ pub fn types_of(request: &Value) -> (i64, i64) {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ready_has_hysteresis() {
-        // Caught up and healthy: ready.
-        assert!(ready_now(false, true, false, 0.0, false));
-        // Briefly behind under writes: stays ready.
-        assert!(ready_now(true, false, false, 4.0, false));
-        // Not yet caught up: not ready.
-        assert!(!ready_now(false, false, false, 4.0, false));
-        // Far behind, an outage, or paused: leaves 8.
-        assert!(!ready_now(true, false, false, 11.0, false));
-        assert!(!ready_now(true, true, true, 0.0, false));
-        assert!(!ready_now(true, true, false, 0.0, true));
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -1087,5 +1068,24 @@ impl Manager {
     /// True while the service accepts work.
     pub fn is_open(&self) -> bool {
         !self.closing.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_has_hysteresis() {
+        // Caught up and healthy: ready.
+        assert!(ready_now(false, true, false, 0.0, false));
+        // Briefly behind under writes: stays ready.
+        assert!(ready_now(true, false, false, 4.0, false));
+        // Not yet caught up: not ready.
+        assert!(!ready_now(false, false, false, 4.0, false));
+        // Far behind, an outage, or paused: leaves 8.
+        assert!(!ready_now(true, false, false, 11.0, false));
+        assert!(!ready_now(true, true, true, 0.0, false));
+        assert!(!ready_now(true, true, false, 0.0, true));
     }
 }
