@@ -178,7 +178,7 @@ impl Tracker {
                     ));
                 }
                 s.trouble = Some((
-                    format!("{what}: {who} unreachable or failing (retry {attempt}{until}): {error}"),
+                    format!("{what}: {who} is unreachable or failing (retry {attempt}{until}): {error}"),
                     since,
                 ));
             }
