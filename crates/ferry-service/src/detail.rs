@@ -594,6 +594,15 @@ mod tests {
         ));
         assert!(d.problem.is_none());
         assert_eq!(d.steps[3].message, "");
+        // The reports stop (a session being set up, a blocked applier): the lag grows anyway
+        // and the bytes are unknown.
+        d.lag_bytes_unknown = false;
+        d.lag_seconds = 2.0;
+        d.lag_observed = Instant::now().checked_sub(Duration::from_secs(10));
+        if d.lag_observed.is_some() {
+            assert!(d.lag_seconds_now() >= 12.0, "{}", d.lag_seconds_now());
+            assert_eq!(d.master_slave_distance(), -1);
+        }
         d.fail("boom", 10);
         assert_eq!(d.steps[3].status, STEP_FAILED);
         assert_eq!(d.steps[4].status, STEP_NOT_RUN);
