@@ -1,11 +1,16 @@
 //! Live progress for `ferry run`: aggregates the engines' progress events and shows a bar
 //! (tables, rows, MB/s, ETA) on a terminal, or a plain line every few seconds otherwise.
+//!
+//! During the incremental phase the line shows the lag in seconds and bytes; while the replay
+//! is disconnected or blocked the seconds keep growing (extrapolated from the last report when
+//! the reports stop), the bytes show as `?`, and the line names the problem (which side, the
+//! error, the attempt, since when) until the replay recovers.
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferry_core::progress::{ProgressEvent, ProgressSink};
+use ferry_core::progress::{unix_now, ProgressEvent, ProgressSink};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinHandle;
 
@@ -26,6 +31,8 @@ struct State {
     data_started: Option<Instant>,
     notes: Vec<String>,
     replay: Option<ReplayState>,
+    /// The outage under way: (text, UNIX seconds of its first failure).
+    trouble: Option<(String, u64)>,
 }
 
 /// The last replay progress event.
@@ -39,6 +46,22 @@ struct ReplayState {
     events_per_sec: f64,
     rows_per_sec: f64,
     ready: bool,
+    lag_bytes_known: bool,
+    /// When this report arrived.
+    at: Option<Instant>,
+}
+
+impl ReplayState {
+    /// The lag now: the report's, plus the time since it when the reports have stopped.
+    fn lag_now(&self) -> f64 {
+        match self.at {
+            Some(t) if t.elapsed() > Duration::from_secs(3) => self.lag_seconds + t.elapsed().as_secs_f64(),
+            _ => self.lag_seconds,
+        }
+    }
+    fn bytes_known(&self) -> bool {
+        self.lag_bytes_known && self.at.is_none_or(|t| t.elapsed() <= Duration::from_secs(3))
+    }
 }
 
 /// Totals built from progress events.
@@ -96,6 +119,7 @@ impl Tracker {
                 applied_pos,
                 lag_seconds,
                 lag_bytes,
+                lag_bytes_known,
                 rows,
                 transactions,
                 events_per_sec,
@@ -112,6 +136,8 @@ impl Tracker {
                     events_per_sec,
                     rows_per_sec,
                     ready,
+                    lag_bytes_known,
+                    at: Some(Instant::now()),
                 });
             }
             ProgressEvent::ReadyToComplete { position } => {
@@ -125,6 +151,47 @@ impl Tracker {
             ProgressEvent::Retrying { what, error, attempt } => {
                 s.notes
                     .push(format!("retrying {what} (attempt {attempt}): {error}"));
+            }
+            ProgressEvent::Trouble {
+                what,
+                side,
+                error,
+                attempt,
+                since,
+                gives_up_at,
+            } => {
+                let who = if side.is_empty() {
+                    "a server".to_string()
+                } else {
+                    format!("the {side}")
+                };
+                let until = match gives_up_at {
+                    Some(t) => format!(
+                        ", gives up in {}",
+                        format_duration(Duration::from_secs(t.saturating_sub(unix_now())))
+                    ),
+                    None => String::new(),
+                };
+                if attempt == 1 {
+                    s.notes.push(format!(
+                        "{what}: {who} is unreachable or failing; retrying: {error}"
+                    ));
+                }
+                s.trouble = Some((
+                    format!("{what}: {who} is unreachable or failing (retry {attempt}{until}): {error}"),
+                    since,
+                ));
+            }
+            ProgressEvent::Recovered { what } => {
+                if let Some((_, since)) = s.trouble.take() {
+                    s.notes.push(format!(
+                        "{what}: recovered after {}",
+                        format_duration(Duration::from_secs(unix_now().saturating_sub(since)))
+                    ));
+                }
+                if let Some(r) = s.replay.as_mut() {
+                    r.at = Some(Instant::now());
+                }
             }
         }
     }
@@ -179,8 +246,12 @@ impl Tracker {
             "incremental" => match &s.replay {
                 Some(r) => format!(
                     "incremental · lag {:.1} s / {} · applied {} · {} txns, {} rows · {:.0} events/s, {:.0} rows/s{}",
-                    r.lag_seconds,
-                    human_bytes(r.lag_bytes),
+                    r.lag_now(),
+                    if r.bytes_known() {
+                        human_bytes(r.lag_bytes)
+                    } else {
+                        "? bytes (source unreachable)".into()
+                    },
                     r.applied_pos,
                     human(r.transactions),
                     human(r.rows),
@@ -193,6 +264,13 @@ impl Tracker {
             "" => "connecting".into(),
             "verification" => "verification · comparing source and target (chunked checksums)".into(),
             p => format!("{p} · {} objects created", s.objects),
+        };
+        let msg = match &s.trouble {
+            Some((t, since)) => format!(
+                "{msg} · {t} (for {})",
+                format_duration(Duration::from_secs(unix_now().saturating_sub(*since)))
+            ),
+            None => msg,
         };
         (s.rows_done, total, msg)
     }

@@ -47,8 +47,13 @@ pub enum ProgressEvent {
         applied_pos: String,
         /// Seconds the target is behind the source (0 when caught up).
         lag_seconds: f64,
-        /// Binlog bytes between the applied position and the source's end.
+        /// Binlog bytes between the applied position and the source's end (the last known
+        /// value when `lag_bytes_known` is false).
         lag_bytes: u64,
+        /// False while the source's binlog end cannot be read (the source is unreachable): the
+        /// bytes behind are unknown, `lag_bytes` is only a lower bound.
+        #[serde(default = "yes")]
+        lag_bytes_known: bool,
         events: u64,
         rows: u64,
         transactions: u64,
@@ -63,6 +68,67 @@ pub enum ProgressEvent {
         error: String,
         attempt: u32,
     },
+    /// An engine cannot make progress and keeps retrying: the current problem. Sent at every
+    /// failed attempt of one outage (same `since`); [`ProgressEvent::Recovered`] ends it.
+    Trouble {
+        /// `incremental replay`, `full load`, `verification`.
+        what: String,
+        /// [`SIDE_SOURCE`], [`SIDE_TARGET`], or empty when it cannot be told.
+        side: String,
+        /// The last error.
+        error: String,
+        /// Failed attempts in this outage (1 at the first).
+        attempt: u32,
+        /// UNIX seconds of the first failure of this outage.
+        since: u64,
+        /// UNIX seconds at which the engine gives up (`Ferry.RetryWindowSeconds`); `None`:
+        /// it retries until stopped.
+        gives_up_at: Option<u64>,
+    },
+    /// The problem reported by [`ProgressEvent::Trouble`] is over: the engine made progress.
+    Recovered { what: String },
+}
+
+/// [`ProgressEvent::Trouble`]'s `side` for the source server.
+pub const SIDE_SOURCE: &str = "source";
+/// [`ProgressEvent::Trouble`]'s `side` for the target server.
+pub const SIDE_TARGET: &str = "target";
+
+fn yes() -> bool {
+    true
+}
+
+/// UNIX seconds now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A retry window: how long an engine keeps retrying one outage before it gives up.
+/// `Duration::ZERO` (`Ferry.RetryWindowSeconds = 0`) retries until stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryWindow(pub std::time::Duration);
+
+impl Default for RetryWindow {
+    fn default() -> Self {
+        RetryWindow(std::time::Duration::from_secs(DEFAULT_RETRY_WINDOW_SECS))
+    }
+}
+
+/// `Ferry.RetryWindowSeconds`' default: one hour.
+pub const DEFAULT_RETRY_WINDOW_SECS: u64 = 3600;
+
+impl RetryWindow {
+    /// True when an outage that began `elapsed` ago has outlived the window.
+    pub fn exceeded(&self, elapsed: std::time::Duration) -> bool {
+        !self.0.is_zero() && elapsed >= self.0
+    }
+    /// When an outage that began at `since` (UNIX seconds) is given up.
+    pub fn gives_up_at(&self, since: u64) -> Option<u64> {
+        (!self.0.is_zero()).then(|| since + self.0.as_secs())
+    }
 }
 
 /// The callback engines report to.

@@ -44,6 +44,13 @@ pub enum JobError {
     /// The job was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// A transient failure (a server down, the network) outlasted `Ferry.RetryWindowSeconds`.
+    #[error("{last} (still failing after retrying for {seconds} s: Ferry.RetryWindowSeconds is {window})")]
+    RetryWindow {
+        last: Box<JobError>,
+        seconds: u64,
+        window: u64,
+    },
 }
 
 impl JobError {
@@ -56,7 +63,10 @@ impl JobError {
             JobError::Load(e) => e.kind(),
             JobError::Verify(e) => e.kind(),
             JobError::Replay(e) => e.kind(),
-            JobError::Spec(_) | JobError::Unsupported(_) | JobError::Cancelled => ErrorKind::Definite,
+            JobError::Spec(_)
+            | JobError::Unsupported(_)
+            | JobError::Cancelled
+            | JobError::RetryWindow { .. } => ErrorKind::Definite,
         }
     }
 

@@ -7,18 +7,25 @@
 //! they would fire again for changes the binlog already carries. They are created once the
 //! replay has completed (cut-over).
 //!
+//! Transient failures (a server restart, a network cut) of the full load, the incremental replay
+//! and the verification are retried from their checkpoints (finished chunks stay done, the replay
+//! resumes at its checkpoint, the verification starts again) for as long as one outage lasts at
+//! most `Ferry.RetryWindowSeconds`; each failed attempt is reported as
+//! [`ProgressEvent::Trouble`] (which side, the error, the attempt, since when) and the end of
+//! the outage as [`ProgressEvent::Recovered`].
+//!
 //! Restart safety: the phases a job has finished are recorded on the target in
 //! `ferry_meta.job_phase`; the full load keeps its own chunk checkpoints. Running the same job
 //! again resumes where it stopped: finished phases and chunks are skipped.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_core::catalog;
 use ferry_core::error::MysqlResultExt;
-use ferry_core::progress::{ProgressEvent, ProgressSink};
+use ferry_core::progress::{unix_now, ProgressEvent, ProgressSink, RetryWindow, SIDE_SOURCE, SIDE_TARGET};
 use ferry_core::selection::META_SCHEMA;
 use ferry_core::sql::quote_ident;
 use ferry_core::throttle::Throttle;
@@ -111,11 +118,109 @@ impl CopyCounter {
 }
 
 const PHASE_PRE: &str = "structure";
-/// How often a transient failure of the full load is retried (1, 2, 4, 8, 16 s apart).
-const LOAD_RETRIES: u32 = 5;
 const PHASE_DATA: &str = "full_data";
 const PHASE_POST: &str = "post_data";
 const PHASE_INC: &str = "incremental";
+
+/// Which server a phase's error message is about: it names the source or the target (by word,
+/// or by `host:port`), or cannot be told (`""`).
+fn side_of(spec: &JobSpec, message: &str) -> &'static str {
+    let lower = message.to_lowercase();
+    let src = format!("{}:{}", spec.source.host, spec.source.port);
+    let dst = format!("{}:{}", spec.target.host, spec.target.port);
+    let s = lower.contains("source") || (src != dst && message.contains(&src));
+    let t = lower.contains("target") || (src != dst && message.contains(&dst));
+    match (s, t) {
+        (true, false) => SIDE_SOURCE,
+        (false, true) => SIDE_TARGET,
+        _ => "",
+    }
+}
+
+/// One phase's outages: transient failures without progress in between, retried with backoff
+/// (2, 4, … 32 s) until one outage outlasts the retry window.
+struct Retrier<'a> {
+    what: &'static str,
+    spec: &'a JobSpec,
+    progress: &'a ProgressSink,
+    /// Set while an outage is under way (shared with a sink that sees progress).
+    troubled: Arc<AtomicBool>,
+    /// (start, UNIX seconds) of the outage under way.
+    since: Option<(Instant, u64)>,
+    attempts: u32,
+}
+
+impl<'a> Retrier<'a> {
+    fn new(what: &'static str, spec: &'a JobSpec, progress: &'a ProgressSink) -> Self {
+        Retrier {
+            what,
+            spec,
+            progress,
+            troubled: Arc::new(AtomicBool::new(false)),
+            since: None,
+            attempts: 0,
+        }
+    }
+
+    fn window(&self) -> RetryWindow {
+        self.spec.options.retry_window
+    }
+
+    /// A transient failure: reports it and says how long to wait before the next attempt, or
+    /// gives the error back once the outage has outlasted the window. `progressed`: the phase
+    /// made progress since the last failure (a new outage begins).
+    fn failed(&mut self, e: JobError, progressed: bool) -> Result<Duration, JobError> {
+        if progressed || !self.troubled.load(Ordering::SeqCst) {
+            self.since = None;
+            self.attempts = 0;
+        }
+        let (started, since) = *self.since.get_or_insert((Instant::now(), unix_now()));
+        self.attempts += 1;
+        self.troubled.store(true, Ordering::SeqCst);
+        let age = started.elapsed();
+        let window = self.window();
+        if window.exceeded(age) {
+            return Err(JobError::RetryWindow {
+                last: Box::new(e),
+                seconds: age.as_secs(),
+                window: window.0.as_secs(),
+            });
+        }
+        let error = e.to_string();
+        tracing::warn!(what = self.what, error = %error, attempt = self.attempts, "transient failure: retrying");
+        (self.progress)(ProgressEvent::Retrying {
+            what: self.what.into(),
+            error: error.clone(),
+            attempt: self.attempts,
+        });
+        (self.progress)(ProgressEvent::Trouble {
+            what: self.what.into(),
+            side: side_of(self.spec, &error).into(),
+            error,
+            attempt: self.attempts,
+            since,
+            gives_up_at: window.gives_up_at(since),
+        });
+        let backoff = Duration::from_secs(1 << self.attempts.clamp(1, 5));
+        let wait = if window.0.is_zero() {
+            backoff
+        } else {
+            backoff.min(window.0.saturating_sub(age))
+        };
+        Ok(wait.max(Duration::from_millis(100)))
+    }
+
+    /// The phase succeeded: an outage under way is over.
+    fn succeeded(&mut self) {
+        if self.troubled.swap(false, Ordering::SeqCst) {
+            (self.progress)(ProgressEvent::Recovered {
+                what: self.what.into(),
+            });
+        }
+        self.since = None;
+        self.attempts = 0;
+    }
+}
 
 async fn ensure_meta(dst: &mut Conn) -> Result<(), JobError> {
     let sql = format!(
@@ -349,16 +454,26 @@ async fn run_job_inner(
         };
         // Transient failures (a server restart, a network cut) retry from the chunk checkpoints:
         // finished chunks stay done, the interrupted ones roll back and are redone.
-        let mut attempt: u32 = 0;
+        let mut retrier = Retrier::new("full load", spec, &progress);
         // What this process copied, over every attempt (a retry's own summary counts only itself).
         let copied = Arc::new(CopyCounter::default());
         let counting: ProgressSink = {
             let (copied, inner) = (copied.clone(), progress.clone());
+            let troubled = retrier.troubled.clone();
             Arc::new(move |ev: ProgressEvent| {
                 copied.observe(&ev);
-                inner(ev)
+                // A chunk committed: the outage under way is over.
+                let recovered =
+                    matches!(ev, ProgressEvent::ChunkDone { .. }) && troubled.swap(false, Ordering::SeqCst);
+                inner(ev);
+                if recovered {
+                    inner(ProgressEvent::Recovered {
+                        what: "full load".into(),
+                    });
+                }
             })
         };
+        let mut chunks_at_failure = 0u64;
         let load = loop {
             match ferry_load::run_full_load(
                 &spec.source,
@@ -369,15 +484,15 @@ async fn run_job_inner(
             )
             .await
             {
-                Ok(load) => break load,
-                Err(e) if e.kind() == ErrorKind::Transient && attempt < LOAD_RETRIES => {
-                    attempt += 1;
-                    progress(ProgressEvent::Retrying {
-                        what: "full load".into(),
-                        error: e.to_string(),
-                        attempt,
-                    });
-                    tokio::time::sleep(Duration::from_secs(1 << attempt.min(5))).await;
+                Ok(load) => {
+                    retrier.succeeded();
+                    break load;
+                }
+                Err(e) if e.kind() == ErrorKind::Transient => {
+                    let chunks = copied.totals().2;
+                    let wait = retrier.failed(e.into(), chunks > chunks_at_failure)?;
+                    chunks_at_failure = chunks;
+                    tokio::time::sleep(wait).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -437,7 +552,8 @@ async fn run_job_inner(
         if let Some(w) = spec.options.apply_workers {
             ropts.workers = w;
         }
-        let replay = run_replay(
+        ropts.retry_window = spec.options.retry_window;
+        let replay = match run_replay(
             &spec.source,
             &spec.target,
             &spec.selection,
@@ -445,7 +561,21 @@ async fn run_job_inner(
             progress.clone(),
             opts.replay.clone(),
         )
-        .await?;
+        .await
+        {
+            Ok(r) => r,
+            // The replay retries transient failures itself: one it gives back outlasted the
+            // retry window.
+            Err(e) if e.kind() == ErrorKind::Transient => {
+                let window = spec.options.retry_window.0.as_secs();
+                return Err(JobError::RetryWindow {
+                    last: Box::new(e.into()),
+                    seconds: window,
+                    window,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         if !replay.completed {
             return Err(JobError::Cancelled);
         }
@@ -479,8 +609,22 @@ async fn run_job_inner(
             phase: "verification".into(),
         });
         let vopts = crate::verification::options_for(spec, mode);
-        let report =
-            crate::verification::verify_job(spec, &vopts, ferry_core::progress::null_sink(), None).await?;
+        // A transient failure starts the comparison again (it keeps no partial result).
+        let mut retrier = Retrier::new("verification", spec, &progress);
+        let report = loop {
+            match crate::verification::verify_job(spec, &vopts, ferry_core::progress::null_sink(), None).await
+            {
+                Ok(r) => {
+                    retrier.succeeded();
+                    break r;
+                }
+                Err(e) if e.kind() == ErrorKind::Transient => {
+                    let wait = retrier.failed(e, false)?;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         summary.verification = Some(report);
         progress(ProgressEvent::PhaseFinished {
             phase: "verification".into(),

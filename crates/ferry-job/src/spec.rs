@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+use ferry_core::progress::{RetryWindow, DEFAULT_RETRY_WINDOW_SECS};
 use ferry_core::selection::{is_system_schema, DbSelection, ObjectSelection, TableSelection};
 use ferry_core::{Endpoint, Secret, Selection};
 use ferry_load::WriteMethod;
@@ -123,6 +124,7 @@ pub struct FerryOptionsRequest {
     pub ddl_policy: Option<String>,
     pub conflict_policy: Option<String>,
     pub apply_workers: Option<i64>,
+    pub retry_window_seconds: Option<i64>,
 }
 
 /// The CreateMigrateJob request, as written in a job file or sent to the API.
@@ -172,6 +174,10 @@ pub struct FerryOptions {
     /// Apply workers of the incremental phase (`Ferry.ApplyWorkers`, 1–64); `None`: the
     /// replay's default (`FERRY_REPLAY_WORKERS`, else 4).
     pub apply_workers: Option<usize>,
+    /// How long one outage (transient failures without progress in between) of the full load,
+    /// the incremental replay or the verification is retried before the job fails with the last
+    /// error (`Ferry.RetryWindowSeconds`, default 3600; 0: retried until stopped).
+    pub retry_window: RetryWindow,
 }
 
 /// A validated job.
@@ -571,6 +577,13 @@ fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecEr
             86_400,
         )? as u64),
         target_binlog: f.target_binlog.unwrap_or(true),
+        retry_window: RetryWindow(Duration::from_secs(range(
+            "Ferry.RetryWindowSeconds",
+            f.retry_window_seconds,
+            DEFAULT_RETRY_WINDOW_SECS as i64,
+            0,
+            30 * 86_400,
+        )? as u64)),
         apply_workers: match f.apply_workers {
             None => None,
             Some(_) => Some(range("Ferry.ApplyWorkers", f.apply_workers, 4, 1, 64)? as usize),
@@ -689,6 +702,11 @@ mod tests {
         assert_eq!(spec.options.threads, 8);
         assert_eq!(spec.options.existing_tables, ExistingTablePolicy::Truncate);
         assert_eq!(
+            spec.options.retry_window,
+            RetryWindow(Duration::from_secs(3600)),
+            "Ferry.RetryWindowSeconds defaults to an hour"
+        );
+        assert_eq!(
             spec.selection.target_table("shop", "orders"),
             Some(("shop2".into(), "orders2".into()))
         );
@@ -762,6 +780,11 @@ mod tests {
             "Ferry.ExistingTables"
         );
         assert_eq!(with(&["Ferry", "Threads"], 0.into()), "Ferry.Threads");
+        assert_eq!(
+            with(&["Ferry", "RetryWindowSeconds"], (-1).into()),
+            "Ferry.RetryWindowSeconds"
+        );
+        assert_eq!(with(&["Ferry", "RetryWindowSeconds"], 0.into()), "ok");
         assert_eq!(with(&["Ferry", "DdlPolicy"], "some".into()), "Ferry.DdlPolicy");
         assert_eq!(
             with(&["Ferry", "ConflictPolicy"], "merge".into()),

@@ -14,10 +14,64 @@
 //! `Progress` is the mean over the job's steps (a finished step counts 100). Lag comes from the
 //! replay's progress events: `SecondsBehindMaster` in seconds, `MasterSlaveDistance` in MB
 //! (binlog bytes behind / 1 048 576, rounded down).
+//!
+//! Outages: while an engine retries a transient failure ([`ProgressEvent::Trouble`]) the detail
+//! holds the [`Problem`] (which side, the error, the attempt, since when) and the current step's
+//! message says it; [`ProgressEvent::Recovered`] clears both. The lag keeps growing meanwhile:
+//! from the replay's own reports, and, when the reports stop (a session being set up, an
+//! applier blocked), by the time since the last one ([`Detail::lag_seconds_now`]). The bytes
+//! behind are unknown while the source's binlog end cannot be read
+//! ([`Detail::lag_bytes_known`]).
+
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use ferry_core::progress::ProgressEvent;
+
+/// Replay reports older than this are stale: the lag is extrapolated from the last one.
+pub const REPORT_MAX_AGE: Duration = Duration::from_secs(3);
+
+/// A problem an engine is retrying.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Problem {
+    /// `incremental replay`, `full load`, `verification`.
+    pub what: String,
+    /// `source`, `target`, or `""`.
+    pub side: String,
+    pub error: String,
+    /// Failed attempts in this outage.
+    pub attempt: u32,
+    /// UNIX seconds of its first failure.
+    pub since: i64,
+    /// UNIX seconds at which the job fails if it lasts (`Ferry.RetryWindowSeconds`).
+    pub gives_up_at: Option<i64>,
+}
+
+impl Problem {
+    /// What the API shows (`ErrorInfo`, `BriefMsg`, the step's message) while it lasts.
+    pub fn message(&self) -> String {
+        let who = match self.side.as_str() {
+            "" => "a server is unreachable or failing".to_string(),
+            side => format!("the {side} is unreachable or failing"),
+        };
+        let until = match self.gives_up_at {
+            Some(t) => format!(
+                "the job fails at {} UTC if it lasts (Ferry.RetryWindowSeconds)",
+                crate::actions::fmt_time(Some(t))
+            ),
+            None => "retrying until stopped (Ferry.RetryWindowSeconds = 0)".into(),
+        };
+        format!(
+            "{}: {who} since {} UTC; retry {}, {until}: {}",
+            self.what,
+            crate::actions::fmt_time(Some(self.since)),
+            self.attempt,
+            self.error
+        )
+    }
+}
 
 /// One step.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -65,11 +119,21 @@ pub struct Detail {
     pub ready: bool,
     pub retries: u64,
     pub last_retry_error: String,
+    /// UNIX seconds of the last transient failure (0: none).
+    pub last_error_at: i64,
+    /// The outage under way, if any.
+    pub problem: Option<Problem>,
+    /// The source's binlog end could not be read at the last report: `lag_bytes` is only the
+    /// last known value.
+    pub lag_bytes_unknown: bool,
     /// Differing rows found by the job's verification step (and its tables).
     pub verification_differences: u64,
     pub verification_tables_different: u64,
     #[serde(skip)]
     load_window: Option<(std::time::Instant, u64)>,
+    /// When the last replay report arrived (live runs only).
+    #[serde(skip)]
+    lag_observed: Option<Instant>,
 }
 
 /// The job's steps (id, name) in order.
@@ -178,6 +242,7 @@ impl Detail {
                 applied_pos,
                 lag_seconds,
                 lag_bytes,
+                lag_bytes_known,
                 events,
                 rows,
                 transactions,
@@ -187,6 +252,8 @@ impl Detail {
                 self.applied_position = applied_pos.clone();
                 self.lag_seconds = *lag_seconds;
                 self.lag_bytes = *lag_bytes;
+                self.lag_bytes_unknown = !*lag_bytes_known;
+                self.lag_observed = Some(Instant::now());
                 self.events_applied = *events;
                 self.replay_rows = *rows;
                 self.replay_transactions = *transactions;
@@ -201,7 +268,45 @@ impl Detail {
             ProgressEvent::Retrying { error, .. } => {
                 self.retries += 1;
                 self.last_retry_error = error.clone();
+                self.last_error_at = now;
                 false
+            }
+            ProgressEvent::Trouble {
+                what,
+                side,
+                error,
+                attempt,
+                since,
+                gives_up_at,
+            } => {
+                let p = Problem {
+                    what: what.clone(),
+                    side: side.clone(),
+                    error: error.clone(),
+                    attempt: *attempt,
+                    since: *since as i64,
+                    gives_up_at: gives_up_at.map(|t| t as i64),
+                };
+                self.last_error_at = now;
+                if let Some(s) = self.current.and_then(|i| self.steps.get_mut(i)) {
+                    if s.status == STEP_RUNNING {
+                        s.message = p.message();
+                    }
+                }
+                self.problem = Some(p);
+                true
+            }
+            ProgressEvent::Recovered { .. } => {
+                let Some(p) = self.problem.take() else {
+                    return false;
+                };
+                let text = p.message();
+                if let Some(s) = self.current.and_then(|i| self.steps.get_mut(i)) {
+                    if s.message == text {
+                        s.message.clear();
+                    }
+                }
+                true
             }
             _ => false,
         }
@@ -209,6 +314,8 @@ impl Detail {
 
     /// The job ended with an error: the current step failed, later ones were not executed.
     pub fn fail(&mut self, message: &str, now: i64) {
+        self.problem = None;
+        self.lag_observed = None;
         let i = self
             .current
             .or_else(|| self.steps.iter().position(|s| s.status != STEP_OK));
@@ -239,6 +346,9 @@ impl Detail {
         self.current = self.steps.len().checked_sub(1);
         self.lag_seconds = 0.0;
         self.lag_bytes = 0;
+        self.lag_bytes_unknown = false;
+        self.problem = None;
+        self.lag_observed = None;
     }
 
     /// A new run: steps not finished go back to default; counters of the old run cleared.
@@ -263,6 +373,9 @@ impl Detail {
         self.ready = false;
         self.lag_seconds = 0.0;
         self.lag_bytes = 0;
+        self.lag_bytes_unknown = false;
+        self.problem = None;
+        self.lag_observed = None;
     }
 
     /// The current step's progress, 0..=100.
@@ -303,14 +416,43 @@ impl Detail {
         self.current.map_or(0, |i| i as u64 + 1)
     }
 
-    /// `MasterSlaveDistance` in MB.
+    /// `MasterSlaveDistance` in MB (the last known value while [`Self::lag_bytes_known`] is
+    /// false; [`Self::master_slave_distance`] says -1 then).
     pub fn lag_mb(&self) -> u64 {
         self.lag_bytes / (1024 * 1024)
     }
 
+    /// False while the bytes behind are unknown: the source's binlog end could not be read at
+    /// the last report, or the replay's reports have stopped.
+    pub fn lag_bytes_known(&self) -> bool {
+        !self.lag_bytes_unknown && !self.reports_stale()
+    }
+
+    /// `MasterSlaveDistance` for the API: MB behind, or -1 while unknown.
+    pub fn master_slave_distance(&self) -> i64 {
+        if self.lag_bytes_known() {
+            self.lag_mb() as i64
+        } else {
+            -1
+        }
+    }
+
+    fn reports_stale(&self) -> bool {
+        self.lag_observed.is_some_and(|t| t.elapsed() > REPORT_MAX_AGE)
+    }
+
+    /// Seconds behind now: the last report's, plus the time since it when the reports have
+    /// stopped (a replay reconnecting or blocked reports nothing, and falls further behind).
+    pub fn lag_seconds_now(&self) -> f64 {
+        match self.lag_observed {
+            Some(t) if t.elapsed() > REPORT_MAX_AGE => self.lag_seconds.max(0.0) + t.elapsed().as_secs_f64(),
+            _ => self.lag_seconds.max(0.0),
+        }
+    }
+
     /// `SecondsBehindMaster`.
     pub fn lag_secs(&self) -> u64 {
-        self.lag_seconds.max(0.0).round() as u64
+        self.lag_seconds_now().round() as u64
     }
 
     /// The id of the current step, if a step is executing.
@@ -391,6 +533,7 @@ mod tests {
                 applied_pos: "b.1:4".into(),
                 lag_seconds: 2.6,
                 lag_bytes: 3 * 1024 * 1024 + 5,
+                lag_bytes_known: true,
                 events: 10,
                 rows: 5,
                 transactions: 2,
@@ -408,6 +551,58 @@ mod tests {
             9,
         );
         assert_eq!(d.current_step_progress(), 100);
+        // An outage: the problem and the step's message; then recovery clears them.
+        d.observe(
+            &ProgressEvent::ReplayProgress {
+                read_pos: "b.1:9".into(),
+                applied_pos: "b.1:9".into(),
+                lag_seconds: 17.0,
+                lag_bytes: 3 * 1024 * 1024 + 5,
+                lag_bytes_known: false,
+                events: 10,
+                rows: 5,
+                transactions: 2,
+                events_per_sec: 0.0,
+                rows_per_sec: 0.0,
+            },
+            9,
+        );
+        assert_eq!((d.lag_secs(), d.master_slave_distance()), (17, -1));
+        assert!(d.observe(
+            &ProgressEvent::Trouble {
+                what: "incremental replay".into(),
+                side: "source".into(),
+                error: "binlog reader: cannot connect".into(),
+                attempt: 3,
+                since: 1_527_174_363,
+                gives_up_at: Some(1_527_177_963),
+            },
+            9,
+        ));
+        let m = d.steps[3].message.clone();
+        assert!(
+            m.starts_with("incremental replay: the source is unreachable or failing since 2018-05-24 15:06:03 UTC; retry 3, the job fails at 2018-05-24 16:06:03 UTC"),
+            "{m}"
+        );
+        assert!(m.ends_with(": binlog reader: cannot connect"), "{m}");
+        assert_eq!(d.last_error_at, 9);
+        assert!(d.observe(
+            &ProgressEvent::Recovered {
+                what: "incremental replay".into()
+            },
+            10
+        ));
+        assert!(d.problem.is_none());
+        assert_eq!(d.steps[3].message, "");
+        // The reports stop (a session being set up, a blocked applier): the lag grows anyway
+        // and the bytes are unknown.
+        d.lag_bytes_unknown = false;
+        d.lag_seconds = 2.0;
+        d.lag_observed = Instant::now().checked_sub(Duration::from_secs(10));
+        if d.lag_observed.is_some() {
+            assert!(d.lag_seconds_now() >= 12.0, "{}", d.lag_seconds_now());
+            assert_eq!(d.master_slave_distance(), -1);
+        }
         d.fail("boom", 10);
         assert_eq!(d.steps[3].status, STEP_FAILED);
         assert_eq!(d.steps[4].status, STEP_NOT_RUN);

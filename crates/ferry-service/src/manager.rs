@@ -8,6 +8,13 @@
 //!   checkpoints.
 //! - MigrateType 3: when the replay has caught up (`ReplayControl::is_ready`) the job goes to 8
 //!   (ReadyComplete); CompleteMigrateJob → 12 (Completing) → `ReplayControl::complete()` → 9.
+//!   A job in 8 returns to 7 when it is no longer caught up: the replay is retrying an outage
+//!   (the source or the target unreachable or failing), or it is more than
+//!   [`LEAVE_READY_LAG_SECS`] behind; it goes to 8 again once caught up.
+//! - Outages: while an engine retries a transient failure, the job's `ErrorMessage` (the API's
+//!   `ErrorInfo` and `BriefMsg`) and the current step's message say which side, the error, the
+//!   attempt and since when; they are cleared when it recovers. An outage longer than
+//!   `Ferry.RetryWindowSeconds` fails the job with the last error.
 //! - StopMigrateJob → 11 → the run is interrupted at a safe point → 10 "stopped by
 //!   StopMigrateJob". In the incremental phase the replay is cancelled at a transaction boundary
 //!   (up to [`CANCEL_GRACE`]); in the other phases the run's future is dropped: the load's chunk
@@ -43,6 +50,9 @@ use crate::store::{now, CheckState, CompareChange, JobRow, Patch, Store, StoredC
 /// How long a cancelled replay may take to stop at a transaction boundary before its run is
 /// dropped.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(30);
+
+/// A job in 8 (ReadyComplete) further behind than this returns to 7.
+pub const LEAVE_READY_LAG_SECS: f64 = 10.0;
 
 /// The ErrorMessage of a stopped job.
 pub const STOPPED: &str = "stopped by StopMigrateJob";
@@ -163,6 +173,16 @@ pub fn types_of(request: &Value) -> (i64, i64) {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether a replaying job is ready to complete (status 8), with hysteresis: it becomes ready
+/// when the replay has caught up (and nothing is failing), and stops being ready when an outage
+/// is under way, the lag exceeds [`LEAVE_READY_LAG_SECS`], or the apply is paused.
+pub fn ready_now(was_ready: bool, caught_up: bool, problem: bool, lag_seconds: f64, paused: bool) -> bool {
+    if paused || problem {
+        return false;
+    }
+    caught_up || (was_ready && lag_seconds <= LEAVE_READY_LAG_SECS)
 }
 
 /// The outcome of a run.
@@ -711,6 +731,8 @@ impl Manager {
                     status: Some(to),
                     start_time: job.start_time.is_none().then_some(Some(now())),
                     detail: Some(run.snapshot()),
+                    // A problem shown by an earlier run is not this run's.
+                    error_message: Some(String::new()),
                     ..Patch::default()
                 },
             )
@@ -794,6 +816,8 @@ impl Manager {
         mut stop: watch::Receiver<bool>,
         mut restart_pending: bool,
     ) {
+        // The problem message last written to the job's ErrorMessage.
+        let mut shown = String::new();
         loop {
             tokio::select! {
                 _ = notify.notified() => {}
@@ -801,12 +825,35 @@ impl Manager {
                 _ = stop.wait_for(|s| *s) => break,
             }
             let mut detail = run.snapshot();
-            let ready = (run.control.is_ready() || detail.ready) && !run.apply_paused.load(Ordering::Relaxed);
-            detail.ready = ready;
+            let paused = run.apply_paused.load(Ordering::Relaxed);
+            let ready = ready_now(
+                detail.ready,
+                run.control.is_ready(),
+                detail.problem.is_some(),
+                detail.lag_seconds_now(),
+                paused,
+            );
+            if ready != detail.ready {
+                if let Ok(mut d) = run.detail.lock() {
+                    d.ready = ready;
+                }
+                detail.ready = ready;
+            }
+            let problem = detail.problem.as_ref().map(|p| p.message()).unwrap_or_default();
+            let in_replay = detail.running_step() == Some("incremental");
             let mut patch = Patch {
                 detail: Some(detail),
                 ..Patch::default()
             };
+            if problem != shown {
+                if problem.is_empty() {
+                    info!("recovered: the problem is over");
+                } else {
+                    warn!(problem = %problem, "retrying");
+                }
+                patch.error_message = Some(problem.clone());
+                shown = problem;
+            }
             if restart_pending && run.snapshot().current.is_some() {
                 patch.restart_next = Some(false);
                 restart_pending = false;
@@ -825,6 +872,18 @@ impl Manager {
                     .await
                 {
                     info!("caught up: ready to complete (8)");
+                }
+            } else if !ready && in_replay && run.intent() == Intent::Run {
+                if let Ok(Update::Done(_)) = self
+                    .store
+                    .update(
+                        &id,
+                        Some(&[JobStatus::ReadyComplete]),
+                        Patch::status(JobStatus::Running),
+                    )
+                    .await
+                {
+                    warn!("no longer caught up: back to running (7) until the replay catches up");
                 }
             }
         }
@@ -1009,5 +1068,24 @@ impl Manager {
     /// True while the service accepts work.
     pub fn is_open(&self) -> bool {
         !self.closing.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_has_hysteresis() {
+        // Caught up and healthy: ready.
+        assert!(ready_now(false, true, false, 0.0, false));
+        // Briefly behind under writes: stays ready.
+        assert!(ready_now(true, false, false, 4.0, false));
+        // Not yet caught up: not ready.
+        assert!(!ready_now(false, false, false, 4.0, false));
+        // Far behind, an outage, or paused: leaves 8.
+        assert!(!ready_now(true, false, false, 11.0, false));
+        assert!(!ready_now(true, true, true, 0.0, false));
+        assert!(!ready_now(true, true, false, 0.0, true));
     }
 }

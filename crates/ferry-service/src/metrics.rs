@@ -1,6 +1,11 @@
 //! The service's metrics in the Prometheus text format, one series per job (labels `job_id`,
 //! `job_name`): status, current step, rows and bytes copied, rows/s, replay events applied, lag
-//! in seconds and bytes, and the differences found by the job's verification step.
+//! in seconds and bytes, and the differences found by the job's verification step; retries,
+//! the time of the last failure, whether an outage is under way, and, for the jobs running in
+//! this server, whether each endpoint answers (`ferry_job_endpoint_up`, label `endpoint`).
+//!
+//! Unknown values: `ferry_job_lag_bytes` is `NaN` while the source's binlog end cannot be read.
+//! `ferry_job_lag_seconds` keeps growing while the replay is disconnected, blocked or failing.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -81,7 +86,25 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
         (
             "ferry_job_lag_bytes",
             "gauge",
-            "Binlog bytes the target is behind the source.",
+            "Binlog bytes the target is behind the source (NaN while the source cannot be read).",
+            vec![],
+        ),
+        (
+            "ferry_job_retries_total",
+            "counter",
+            "Transient failures retried by the job's engines (load, replay, verification).",
+            vec![],
+        ),
+        (
+            "ferry_job_last_error_timestamp_seconds",
+            "gauge",
+            "UNIX time of the job's last transient failure (0: none).",
+            vec![],
+        ),
+        (
+            "ferry_job_retrying",
+            "gauge",
+            "1 while an outage is under way: the job retries a failing source or target.",
             vec![],
         ),
         (
@@ -103,8 +126,15 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
             d.bytes_copied as f64,
             d.rows_per_second,
             d.events_applied as f64,
-            d.lag_seconds,
-            d.lag_bytes as f64,
+            d.lag_seconds_now(),
+            if d.lag_bytes_known() {
+                d.lag_bytes as f64
+            } else {
+                f64::NAN
+            },
+            d.retries as f64,
+            d.last_error_at as f64,
+            f64::from(u8::from(d.problem.is_some())),
             d.verification_differences as f64,
             f64::from(u8::from(!job.paused.is_empty())),
         ];
@@ -133,6 +163,28 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
                 "ferry_job_step_info{{{},step=\"{}\"}} 1",
                 labels(job),
                 escape(&s.id)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ferry_job_endpoint_up 1 while the job's source or target answers, 0 while the job retries it (jobs running in this server)."
+    );
+    let _ = writeln!(out, "# TYPE ferry_job_endpoint_up gauge");
+    for job in &jobs {
+        if mgr.run_of(&job.job_id).is_none() {
+            continue;
+        }
+        let d = mgr.detail_of(job);
+        let side = d.problem.as_ref().map(|p| p.side.as_str());
+        let in_replay = d.running_step() == Some("incremental");
+        for endpoint in ["source", "target"] {
+            let down = side == Some(endpoint) || (endpoint == "source" && in_replay && !d.lag_bytes_known());
+            let _ = writeln!(
+                out,
+                "ferry_job_endpoint_up{{{},endpoint=\"{endpoint}\"}} {}",
+                labels(job),
+                u8::from(!down)
             );
         }
     }

@@ -28,7 +28,12 @@
 //!   behind from the source's end summed across files ([`lag`]). Both keep growing while the
 //!   apply is paused ([`ReplayControl::set_apply_paused`]) or blocked.
 //! - Transient errors reconnect both sides with backoff (1 s, 2 s, … 30 s) and resume from the
-//!   checkpoint; definite errors end the replay.
+//!   checkpoint; definite errors end the replay. An outage (transient failures without progress
+//!   in between) is reported as [`ProgressEvent::Trouble`] at every attempt (which side, the
+//!   error, the attempt, since when) and ends with [`ProgressEvent::Recovered`] once the replay
+//!   catches up or applies past where it failed; while it lasts, progress events keep coming
+//!   with the lag in seconds growing and the bytes behind unknown. An outage longer than
+//!   [`ReplayOptions::retry_window`] ends the replay with its last error.
 
 mod cascade;
 pub mod checkpoint;
@@ -48,7 +53,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ferry_core::progress::{ProgressEvent, ProgressSink};
+use ferry_core::progress::{unix_now, ProgressEvent, ProgressSink, RetryWindow};
 use ferry_core::throttle::Throttle;
 use ferry_core::{Endpoint, ErrorKind, Selection};
 use mysql_async::prelude::Queryable;
@@ -92,6 +97,9 @@ pub struct ReplayOptions {
     pub heartbeat: Duration,
     /// Progress event period.
     pub progress_every: Duration,
+    /// How long one outage (transient failures without progress in between) is retried before
+    /// the replay fails with its last error (`Ferry.RetryWindowSeconds`; zero: until stopped).
+    pub retry_window: RetryWindow,
     /// Apply workers (target connections applying batches side by side); 1 = serial.
     pub workers: usize,
     /// A batch (one target commit) closes at this many source transactions…
@@ -125,6 +133,7 @@ impl ReplayOptions {
             start: None,
             heartbeat: Duration::from_secs(1),
             progress_every: Duration::from_secs(1),
+            retry_window: RetryWindow::default(),
             workers: default_workers(),
             batch_transactions: 1024,
             batch_rows: 32_000,
@@ -359,6 +368,40 @@ pub(crate) struct State {
     last_progress: (Instant, u64, u64),
     /// After a lock wait between workers: apply serially until the applied position passes this.
     serial_until: Option<BinlogPos>,
+    /// Wall-clock seconds when the replay started (the lag's origin while nothing else is known).
+    started_at: f64,
+    /// The outage under way, if any.
+    trouble: Option<Outage>,
+    /// The last bytes behind computed from a fresh source end.
+    last_lag_bytes: u64,
+}
+
+/// Transient failures without progress in between.
+#[derive(Debug)]
+pub(crate) struct Outage {
+    /// UNIX seconds of the first failure.
+    since: u64,
+    started: Instant,
+    attempts: u32,
+    /// The applied position at the last failure: applying past it ends the outage.
+    at: Option<BinlogPos>,
+}
+
+impl State {
+    /// Ends the outage when the replay made progress: caught up, or applied past where the last
+    /// attempt failed. Returns true when it ended.
+    pub(crate) fn recover_if_progressing(&mut self, caught_up: bool) -> bool {
+        let Some(o) = &self.trouble else { return false };
+        let moved = match (&self.applied, &o.at) {
+            (Some(a), Some(at)) => a != at && lag::pos_ge(a, at),
+            _ => false,
+        };
+        if caught_up || moved {
+            self.trouble = None;
+            return true;
+        }
+        false
+    }
 }
 
 pub(crate) enum SessionEnd {
@@ -427,6 +470,9 @@ async fn run_replay_inner(
         announced_ready: false,
         last_progress: (Instant::now(), 0, 0),
         serial_until: None,
+        started_at: now_secs(),
+        trouble: None,
+        last_lag_bytes: 0,
     };
     let mut backoff = Duration::from_secs(1);
     let mut req_rx = control.req.subscribe();
@@ -460,21 +506,79 @@ async fn run_replay_inner(
                     backoff = Duration::from_secs(1);
                 }
                 st.reconnects += 1;
-                warn!(error = %e, wait_s = backoff.as_secs(), "replay interrupted; resuming from the checkpoint");
+                let applied = st.applied.clone();
+                let o = st.trouble.get_or_insert_with(|| Outage {
+                    since: unix_now(),
+                    started: Instant::now(),
+                    attempts: 0,
+                    at: None,
+                });
+                o.attempts += 1;
+                o.at = applied;
+                let (since, attempts, outage_age) = (o.since, o.attempts, o.started.elapsed());
+                let side = lag::error_side(&e);
+                if opts.retry_window.exceeded(outage_age) {
+                    warn!(error = %e, side, attempts, seconds = outage_age.as_secs(), "replay interrupted for longer than the retry window: giving up");
+                    return Err(e);
+                }
+                warn!(error = %e, side, attempts, wait_s = backoff.as_secs(), "replay interrupted; resuming from the checkpoint");
                 progress(ProgressEvent::Retrying {
                     what: "incremental replay".into(),
                     error: e.to_string(),
                     attempt: st.reconnects,
                 });
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = req_rx.wait_for(|r| *r == Request::Cancel) => {}
+                progress(ProgressEvent::Trouble {
+                    what: "incremental replay".into(),
+                    side: side.into(),
+                    error: e.to_string(),
+                    attempt: attempts,
+                    since,
+                    gives_up_at: opts.retry_window.gives_up_at(since),
+                });
+                // Wait (at most until the window closes), reporting the lag meanwhile.
+                let left = if opts.retry_window.0.is_zero() {
+                    backoff
+                } else {
+                    opts.retry_window.0.saturating_sub(outage_age)
+                };
+                let until = Instant::now() + backoff.min(left);
+                loop {
+                    report_disconnected(&mut st, &progress);
+                    let now = Instant::now();
+                    if now >= until {
+                        break;
+                    }
+                    let step = (until - now).min(opts.progress_every.max(Duration::from_millis(100)));
+                    tokio::select! {
+                        _ = tokio::time::sleep(step) => {}
+                        _ = req_rx.wait_for(|r| *r == Request::Cancel) => break,
+                    }
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A progress event while no session runs (between attempts): the lag in seconds grows from
+/// the last moment the target was known current, the bytes behind are unknown.
+fn report_disconnected(st: &mut State, progress: &ProgressSink) {
+    let lag_seconds = lag::seconds_behind(now_secs(), false, st.caught_up_at, st.applied_ts, st.started_at);
+    let applied = st.applied.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    st.last_progress = (Instant::now(), st.events, st.rows);
+    progress(ProgressEvent::ReplayProgress {
+        read_pos: applied.clone(),
+        applied_pos: applied,
+        lag_seconds,
+        lag_bytes: st.last_lag_bytes,
+        lag_bytes_known: false,
+        events: st.events,
+        rows: st.rows,
+        transactions: st.transactions,
+        events_per_sec: 0.0,
+        rows_per_sec: 0.0,
+    });
 }
 
 pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);

@@ -161,14 +161,20 @@ impl<'a> Session<'a> {
                         conn = src.connect(Vec::new()).await.ok();
                     }
                     if let Some(c) = conn.as_mut() {
-                        match lag::source_end(c).await {
-                            Ok(e) => {
+                        // A source that stopped answering must not hold the poller: the end
+                        // then goes stale and the lag report stops trusting it.
+                        match tokio::time::timeout(lag::END_MAX_AGE, lag::source_end(c)).await {
+                            Ok(Ok(e)) => {
                                 if let Ok(mut g) = end.lock() {
                                     *g = e;
                                 }
                             }
-                            Err(e) => {
+                            Ok(Err(e)) => {
                                 debug!(error = %e, "reading the source's binlog end");
+                                conn = None;
+                            }
+                            Err(_) => {
+                                debug!("reading the source's binlog end: no answer");
                                 conn = None;
                             }
                         }
@@ -907,17 +913,24 @@ impl Coord<'_, '_> {
         let st = &mut *self.s.st;
         let now = now_secs();
         let applied = st.applied.clone().unwrap_or_else(|| read_pos.clone());
-        let caught_up = !in_group && end.end.as_ref().is_some_and(|e| pos_ge(&applied, e));
+        // Only an end read just now proves anything: a stale one (the source stopped
+        // answering) would make a replay that is behind look caught up.
+        let fresh = end.fresh();
+        let caught_up = !in_group && fresh && end.end.as_ref().is_some_and(|e| pos_ge(&applied, e));
         if caught_up {
             st.caught_up_at = now;
         }
-        let since = st.caught_up_at.max(f64::from(st.applied_ts));
-        let lag_seconds = if caught_up || since == 0.0 {
-            0.0
-        } else {
-            (now - since).max(0.0)
-        };
-        let lag_bytes = end.bytes_behind(&applied);
+        let lag_seconds = lag::seconds_behind(now, caught_up, st.caught_up_at, st.applied_ts, st.started_at);
+        if fresh {
+            st.last_lag_bytes = end.bytes_behind(&applied);
+        }
+        let lag_bytes = st.last_lag_bytes;
+        if st.recover_if_progressing(caught_up) {
+            info!(position = %applied, "replay recovered");
+            (self.s.progress)(ProgressEvent::Recovered {
+                what: "incremental replay".into(),
+            });
+        }
         let ready = caught_up || (st.caught_up_at > 0.0 && now - st.caught_up_at < 1.0);
         self.s.control.set_ready(ready);
         if ready && !st.announced_ready {
@@ -936,6 +949,7 @@ impl Coord<'_, '_> {
             applied_pos: applied.to_string(),
             lag_seconds,
             lag_bytes,
+            lag_bytes_known: fresh,
             events: st.events,
             rows: st.rows,
             transactions: st.transactions,
