@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::auth::tc3;
 
 /// The service name put in the credential scope.
-pub const SERVICE: &str = "dts";
+pub use crate::auth::SERVICE;
 
 /// An error of a call made with [`Client`].
 #[derive(Debug, thiserror::Error)]

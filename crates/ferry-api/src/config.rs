@@ -22,6 +22,7 @@ pub const ENV_LOG_FORMAT: &str = "FERRY_LOG_FORMAT";
 pub const ENV_LOG_LEVEL: &str = "FERRY_LOG";
 pub const ENV_SECRET_ID: &str = "FERRY_SECRET_ID";
 pub const ENV_SECRET_KEY: &str = "FERRY_SECRET_KEY";
+pub const ENV_ALLOWED_HOSTS: &str = "FERRY_ALLOWED_HOSTS";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -65,6 +66,10 @@ pub struct ServerConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
+    /// Host names requests may be signed for besides the server's own addresses (`NAME` or
+    /// `NAME:PORT`; `*`: any). `FERRY_ALLOWED_HOSTS` (comma-separated) adds to them.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// `[log]`.
@@ -106,6 +111,13 @@ pub struct LimitsConfig {
     /// `AuthFailure.SignatureExpire`.
     #[serde(default = "default_skew")]
     pub signature_max_skew_seconds: u64,
+    /// Client connections served at once; more wait until one ends.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A client has this long to send its request headers (and finish the TLS handshake), and
+    /// to send each part of its body; a body may take four times as long in all.
+    #[serde(default = "default_client_timeout")]
+    pub client_timeout_seconds: u64,
 }
 
 impl Default for LimitsConfig {
@@ -115,6 +127,8 @@ impl Default for LimitsConfig {
             describe_requests_per_second: None,
             max_body_bytes: default_max_body_bytes(),
             signature_max_skew_seconds: default_skew(),
+            max_connections: default_max_connections(),
+            client_timeout_seconds: default_client_timeout(),
         }
     }
 }
@@ -161,6 +175,12 @@ fn default_max_body_bytes() -> usize {
 fn default_skew() -> u64 {
     300
 }
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_client_timeout() -> u64 {
+    30
+}
 fn default_max_running() -> usize {
     4
 }
@@ -175,6 +195,7 @@ impl Default for ServerConfig {
             credentials: Vec::new(),
             limits: LimitsConfig::default(),
             jobs: JobsConfig::default(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -186,10 +207,13 @@ pub struct ConfigOverrides {
     pub data_dir: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
+    /// Added to `allowed_hosts`.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl ConfigOverrides {
-    /// `FERRY_LISTEN`, `FERRY_DATA_DIR`, `FERRY_LOG_FORMAT` (text|json), `FERRY_LOG` (level).
+    /// `FERRY_LISTEN`, `FERRY_DATA_DIR`, `FERRY_LOG_FORMAT` (text|json), `FERRY_LOG` (level),
+    /// `FERRY_ALLOWED_HOSTS` (comma-separated).
     pub fn from_env() -> Result<ConfigOverrides, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -209,6 +233,14 @@ impl ConfigOverrides {
             data_dir: nonempty(ENV_DATA_DIR).map(PathBuf::from),
             log_format,
             log_level: nonempty(ENV_LOG_LEVEL),
+            allowed_hosts: nonempty(ENV_ALLOWED_HOSTS)
+                .map(|v| {
+                    v.split(',')
+                        .map(|h| h.trim().to_string())
+                        .filter(|h| !h.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -281,6 +313,11 @@ impl ServerConfig {
         if let Some(level) = &overrides.log_level {
             self.log.level = Some(level.clone());
         }
+        for host in &overrides.allowed_hosts {
+            if !self.allowed_hosts.contains(host) {
+                self.allowed_hosts.push(host.clone());
+            }
+        }
         self.validate()
     }
 
@@ -327,6 +364,18 @@ impl ServerConfig {
                 "limits.signature_max_skew_seconds",
                 "must be at least 1".to_string(),
             ));
+        }
+        if !(1..=3600).contains(&self.limits.client_timeout_seconds) {
+            return Err(bad(
+                "limits.client_timeout_seconds",
+                format!(
+                    "{} is out of range; use 1 to 3600",
+                    self.limits.client_timeout_seconds
+                ),
+            ));
+        }
+        if self.limits.max_connections == 0 {
+            return Err(bad("limits.max_connections", "must be at least 1".to_string()));
         }
         if self.jobs.max_running == 0 {
             return Err(bad("jobs.max_running", "must be at least 1".to_string()));

@@ -48,6 +48,7 @@ pub fn load_config(args: &ServeArgs, log_format: Option<LogFormat>, verbose: u8)
         data_dir: args.data_dir.clone(),
         log_format,
         log_level: level,
+        ..ConfigOverrides::default()
     })?;
     Ok(config)
 }
@@ -83,6 +84,7 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
             limits: config.limits.clone(),
             credentials: store.clone(),
             tls: config.tls.clone(),
+            allowed_hosts: config.allowed_hosts.clone(),
         },
     )
     .await
