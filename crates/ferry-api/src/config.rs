@@ -23,6 +23,7 @@ pub const ENV_LOG_LEVEL: &str = "FERRY_LOG";
 pub const ENV_SECRET_ID: &str = "FERRY_SECRET_ID";
 pub const ENV_SECRET_KEY: &str = "FERRY_SECRET_KEY";
 pub const ENV_ALLOWED_HOSTS: &str = "FERRY_ALLOWED_HOSTS";
+pub const ENV_INSECURE_HTTP: &str = "FERRY_INSECURE_HTTP";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -56,9 +57,13 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     #[serde(default)]
     pub log: LogConfig,
-    /// Serve HTTPS with this certificate and key.
+    /// Serve HTTPS with this certificate and key. Unset: HTTPS with a certificate generated
+    /// into the data directory when listening on anything but loopback, unless `insecure_http`.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Serve plain HTTP on a non-loopback address (`--insecure-http`, `FERRY_INSECURE_HTTP=1`).
+    #[serde(default)]
+    pub insecure_http: bool,
     /// API key pairs; `FERRY_SECRET_ID`/`FERRY_SECRET_KEY` add one.
     #[serde(default)]
     pub credentials: Vec<KeyPair>,
@@ -192,6 +197,7 @@ impl Default for ServerConfig {
             data_dir: default_data_dir(),
             log: LogConfig::default(),
             tls: None,
+            insecure_http: false,
             credentials: Vec::new(),
             limits: LimitsConfig::default(),
             jobs: JobsConfig::default(),
@@ -209,11 +215,12 @@ pub struct ConfigOverrides {
     pub log_level: Option<String>,
     /// Added to `allowed_hosts`.
     pub allowed_hosts: Vec<String>,
+    pub insecure_http: Option<bool>,
 }
 
 impl ConfigOverrides {
     /// `FERRY_LISTEN`, `FERRY_DATA_DIR`, `FERRY_LOG_FORMAT` (text|json), `FERRY_LOG` (level),
-    /// `FERRY_ALLOWED_HOSTS` (comma-separated).
+    /// `FERRY_ALLOWED_HOSTS` (comma-separated), `FERRY_INSECURE_HTTP` (1/true/yes or 0/false/no).
     pub fn from_env() -> Result<ConfigOverrides, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -228,7 +235,21 @@ impl ConfigOverrides {
                 message: format!("{v:?} is not a log format; use text or json"),
             })?),
         };
+        let insecure_http = match nonempty(ENV_INSECURE_HTTP) {
+            None => None,
+            Some(v) => Some(match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(Error::ConfigValue {
+                        setting: ENV_INSECURE_HTTP.to_string(),
+                        message: format!("{v:?} is not a boolean; use 1 or 0"),
+                    })
+                }
+            }),
+        };
         Ok(ConfigOverrides {
+            insecure_http,
             listen: nonempty(ENV_LISTEN),
             data_dir: nonempty(ENV_DATA_DIR).map(PathBuf::from),
             log_format,
@@ -313,12 +334,21 @@ impl ServerConfig {
         if let Some(level) = &overrides.log_level {
             self.log.level = Some(level.clone());
         }
+        if let Some(insecure) = overrides.insecure_http {
+            self.insecure_http = insecure;
+        }
         for host in &overrides.allowed_hosts {
             if !self.allowed_hosts.contains(host) {
                 self.allowed_hosts.push(host.clone());
             }
         }
         self.validate()
+    }
+
+    /// HTTPS with a generated certificate is due: no `[tls]`, not `insecure_http`, and the
+    /// listen address is not a loopback one.
+    pub fn wants_generated_tls(&self) -> Result<bool, Error> {
+        Ok(self.tls.is_none() && !self.insecure_http && !self.listen_addr()?.ip().is_loopback())
     }
 
     /// The listen address.
