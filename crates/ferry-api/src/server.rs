@@ -195,7 +195,7 @@ impl BoundServer {
                 () = &mut shutdown => break,
             };
             let stream = match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok((stream, peer)) => (stream, peer),
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -203,9 +203,11 @@ impl BoundServer {
                     continue;
                 }
             };
+            let (stream, peer) = stream;
             let _ = stream.set_nodelay(true);
             let conn_info = ConnInfo {
                 local: stream.local_addr().unwrap_or(local_addr),
+                peer,
             };
             let service = TowerToHyperService::new(tower::ServiceExt::map_request(
                 router.clone(),
@@ -377,6 +379,8 @@ enum Payload {
 pub struct ConnInfo {
     /// The server's address on that connection (the IP the client connected to).
     pub local: SocketAddr,
+    /// The client's address.
+    pub peer: SocketAddr,
 }
 
 /// The action (or version) of a call: the signed value, and the X-TC header, which must agree.
@@ -475,7 +479,8 @@ async fn serve_call(
             }
         }
     };
-    let local = parts.extensions.get::<ConnInfo>().map(|c| c.local);
+    let conn = parts.extensions.get::<ConnInfo>().copied();
+    let local = conn.map(|c| c.local);
     if !state.hosts.allows(host, local) {
         return Err(ApiError::signature_failure(format!(
             "the request is signed for the host {:?}, which is not a name of this server; call \
@@ -520,9 +525,14 @@ async fn serve_call(
     let per_second = state
         .limits
         .requests_per_second_for(&action, info.requests_per_second);
-    let first_use = state
-        .verifier
-        .record_use(&authenticated, &action, per_second, now, Instant::now())?;
+    let first_use = state.verifier.record_use(
+        &authenticated,
+        &action,
+        per_second,
+        conn.map(|c| c.peer.ip()),
+        now,
+        Instant::now(),
+    )?;
     if first_use
         && !state.limiter.try_acquire(
             &format!("{}\n{action}", authenticated.secret_id),

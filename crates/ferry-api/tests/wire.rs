@@ -176,6 +176,17 @@ async fn raw_tc3(
     body: &[u8],
     timestamp: i64,
 ) -> reqwest::Response {
+    raw_tc3_from(server, action, body, timestamp, None).await
+}
+
+/// As [`raw_tc3`], from the local address `from` (e.g. 127.0.0.2: another client).
+async fn raw_tc3_from(
+    server: &TestServer,
+    action: Option<&str>,
+    body: &[u8],
+    timestamp: i64,
+    from: Option<&str>,
+) -> reqwest::Response {
     let host = server.addr.to_string();
     let ct = "application/json";
     let auth = tc3::sign(
@@ -190,7 +201,17 @@ async fn raw_tc3(
             service: "dts",
         },
     );
-    let mut req = http_client()
+    let http = match from {
+        None => http_client(),
+        Some(ip) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::builder()
+                .local_address(Some(ip.parse().unwrap()))
+                .build()
+                .unwrap()
+        }
+    };
+    let mut req = http
         .post(&server.url)
         .header("Content-Type", ct)
         .header("Authorization", auth)
@@ -425,18 +446,25 @@ async fn identical_retries_are_answered_by_the_action() {
         assert!(r.get("Error").is_none(), "{r}");
     }
     // The SDKs do not sign X-TC-Action: a signature first used for one action is refused for
-    // another, mutating one (a captured request resent as DeleteMigrateJob) ...
-    let r = response_of(raw_tc3(&server, Some("Fail"), b"{}", ts).await).await;
+    // another, mutating one when it comes from another client address (a captured request
+    // resent as DeleteMigrateJob) ...
+    let other = Some("127.0.0.2");
+    let r = response_of(raw_tc3_from(&server, Some("Fail"), b"{}", ts, other).await).await;
     assert_eq!(error_code(&r), "AuthFailure.SignatureFailure", "{r}");
     assert!(
         r["Error"]["Message"].as_str().unwrap().contains("DescribeEcho"),
         "{r}"
     );
-    // ... but served for a read-only one.
+    // ... but served for a read-only one, from anywhere ...
     let first = response_of(raw_tc3(&server, Some("Echo"), b"{\"Y\":1}", ts).await).await;
     assert!(first.get("Error").is_none(), "{first}");
-    let read = response_of(raw_tc3(&server, Some("DescribeEcho"), b"{\"Y\":1}", ts).await).await;
+    let read = response_of(raw_tc3_from(&server, Some("DescribeEcho"), b"{\"Y\":1}", ts, other).await).await;
     assert!(read.get("Error").is_none(), "{read}");
+    // ... and for a mutating one from the client that used it first (an SDK checking a job
+    // with DescribeMigrateCheckJob {"JobId":X}, then starting it with StartMigrateJob
+    // {"JobId":X} within the same second sends one signature twice).
+    let r = response_of(raw_tc3(&server, Some("Fail"), b"{}", ts).await).await;
+    assert_eq!(error_code(&r), "ResourceNotFound.JobNotExist", "{r}");
     // Creating actions answer an identical retry with the first answer (no second job).
     let created: Vec<Value> = futures_util::future::join_all(
         (0..4).map(|_| raw_tc3(&server, Some("CreateThing"), b"{\"Name\":\"n\"}", ts)),

@@ -244,14 +244,16 @@ impl Verifier {
     }
 
     /// The replay guard and the rate of repeats (see [`replay`]): `Ok(true)` for the first use
-    /// of the signature (the caller then draws from the shared quota of the SecretId and
+    /// of the signature for `action` (the caller then draws from the quota of the SecretId and
     /// action), `Ok(false)` for an identical retry within the signature's own rate, `Err` for a
-    /// signature already used for another, mutating action, or repeated too often.
+    /// signature used before by another address for another, mutating action, or repeated too
+    /// often. `peer` is the client's address.
     pub fn record_use(
         &self,
         auth: &Authenticated,
         action: &str,
         per_second: u32,
+        peer: Option<std::net::IpAddr>,
         now: i64,
         instant: std::time::Instant,
     ) -> Result<bool, ApiError> {
@@ -261,15 +263,16 @@ impl Verifier {
             read_only: is_read_only(action),
             per_second,
             expires_at: auth.timestamp.saturating_add(self.max_skew_seconds),
+            peer,
         };
         match self.replay.record(&attempt, now, instant) {
             replay::Use::First => Ok(true),
             replay::Use::Repeat => Ok(false),
             replay::Use::RepeatLimited => Err(ApiError::request_limit_exceeded(action, per_second)),
             replay::Use::OtherAction { first } => Err(ApiError::signature_failure(format!(
-                "replayed request: this signature was already used for {first}, and the \
-                 action was not signed; sign every request anew (a new timestamp or nonce), or \
-                 sign the x-tc-action header"
+                "replayed request: this signature was already used for {first} by another \
+                 client address, and the action was not signed; sign every request anew (a new \
+                 timestamp or nonce), or sign the x-tc-action header"
             ))),
         }
     }

@@ -7,8 +7,13 @@
 //! draws from a token bucket of its own (the action's rate per second), never from the callers'
 //! shared quota, so that a captured request resent in a loop cannot exhaust it. A signature seen
 //! again for another action (possible only when the action was not signed: the official SDKs
-//! sign `content-type;host` only) is served for read-only actions and refused for the others, so
-//! that a captured request cannot be resent as a different, mutating action.
+//! sign `content-type;host` only, so `DescribeMigrateCheckJob {"JobId":X}` and
+//! `StartMigrateJob {"JobId":X}` sent within one second carry the same signature) is served for
+//! read-only actions, and for the others only when it comes from the address that first used
+//! the signature, so that a captured request cannot be resent by someone else as a different,
+//! mutating action.
+
+use std::net::IpAddr;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -17,14 +22,14 @@ use std::time::Instant;
 /// What a use of a signature is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Use {
-    /// Not seen before (now remembered).
+    /// Not seen before for this action (now remembered).
     First,
-    /// Seen before for the same action, or for another one while this one is read-only; within
-    /// the signature's own rate.
+    /// Seen before for the same action, within the signature's own rate.
     Repeat,
     /// Seen before, more often per second than the action's rate.
     RepeatLimited,
-    /// Seen before for the action `first`, and this (mutating) action is another one.
+    /// Seen before for the action `first`, from another address, and this (mutating) action is
+    /// another one.
     OtherAction { first: String },
 }
 
@@ -40,11 +45,16 @@ pub struct Attempt<'a> {
     pub per_second: u32,
     /// Remember the signature until then (Unix seconds).
     pub expires_at: i64,
+    /// The client's address.
+    pub peer: Option<IpAddr>,
 }
 
 #[derive(Debug)]
 struct Entry {
-    action: String,
+    /// The actions the signature was used for, first one first (at most the API's actions).
+    actions: Vec<String>,
+    /// The address that first used it.
+    peer: Option<IpAddr>,
     tokens: f64,
     last: Instant,
 }
@@ -80,6 +90,7 @@ impl ReplayCache {
             read_only,
             per_second,
             expires_at,
+            peer,
         } = *attempt;
         let mut seen = match self.inner.lock() {
             Ok(guard) => guard,
@@ -98,7 +109,8 @@ impl ReplayCache {
             seen.entries.insert(
                 key.to_string(),
                 Entry {
-                    action: action.to_string(),
+                    actions: vec![action.to_string()],
+                    peer,
                     tokens: rate,
                     last: instant,
                 },
@@ -106,10 +118,14 @@ impl ReplayCache {
             seen.order.push_back((expires_at, key.to_string()));
             return Use::First;
         };
-        if entry.action != action && !read_only {
-            return Use::OtherAction {
-                first: entry.action.clone(),
-            };
+        if !entry.actions.iter().any(|a| a == action) {
+            if !read_only && entry.peer != peer {
+                return Use::OtherAction {
+                    first: entry.actions.first().cloned().unwrap_or_default(),
+                };
+            }
+            entry.actions.push(action.to_string());
+            return Use::First;
         }
         let elapsed = instant.saturating_duration_since(entry.last).as_secs_f64();
         entry.tokens = (entry.tokens + elapsed * rate).min(rate);
@@ -144,18 +160,25 @@ mod tests {
     fn repeats_expiry_other_actions_and_size_bound() {
         let cache = ReplayCache::new(3);
         let t = Instant::now();
+        let me: Option<IpAddr> = Some("10.0.0.1".parse().unwrap());
+        let other: Option<IpAddr> = Some("10.0.0.2".parse().unwrap());
+        let rec_from =
+            |peer: Option<IpAddr>, key: &str, action: &str, ro: bool, exp: i64, now: i64, at: Instant| {
+                cache.record(
+                    &Attempt {
+                        key,
+                        action,
+                        read_only: ro,
+                        per_second: 2,
+                        expires_at: exp,
+                        peer,
+                    },
+                    now,
+                    at,
+                )
+            };
         let rec = |key: &str, action: &str, ro: bool, exp: i64, now: i64, at: Instant| {
-            cache.record(
-                &Attempt {
-                    key,
-                    action,
-                    read_only: ro,
-                    per_second: 2,
-                    expires_at: exp,
-                },
-                now,
-                at,
-            )
+            rec_from(me, key, action, ro, exp, now, at)
         };
         assert_eq!(rec("a", "Delete", false, 100, 0, t), Use::First);
         assert_eq!(rec("a", "Delete", false, 100, 1, t), Use::Repeat);
@@ -167,15 +190,33 @@ mod tests {
             "the signature's own bucket refills"
         );
         assert_eq!(
-            rec("a", "Start", false, 100, 1, t + Duration::from_secs(5)),
+            rec_from(other, "a", "Start", false, 100, 1, t + Duration::from_secs(5)),
             Use::OtherAction {
                 first: "Delete".into()
-            }
+            },
+            "another address cannot reuse it for another mutating action"
         );
         assert_eq!(
-            rec("a", "DescribeJobs", true, 100, 1, t + Duration::from_secs(5)),
-            Use::Repeat,
+            rec_from(
+                other,
+                "a",
+                "DescribeJobs",
+                true,
+                100,
+                1,
+                t + Duration::from_secs(5)
+            ),
+            Use::First,
             "read-only actions may reuse a signature"
+        );
+        assert_eq!(
+            rec("a", "Start", false, 100, 1, t + Duration::from_secs(5)),
+            Use::First,
+            "the same client may (SDKs send Describe and Start with one signature in one second)"
+        );
+        assert_eq!(
+            rec("a", "Start", false, 100, 1, t + Duration::from_secs(5)),
+            Use::Repeat
         );
         assert_eq!(
             rec("a", "Delete", false, 200, 100, t),
