@@ -234,6 +234,11 @@ def check_compose_yaml(c, compose):
     c.ok(bool(cmd) and cmd[0] == "serve", f"ferry: command is `ferry serve …` (got {cmd[:1]})")
     c.ok(fflags.get("listen", "").endswith(":8080") and fflags.get("listen", "").startswith("0.0.0.0"),
          "ferry: --listen 0.0.0.0:8080 (reachable from the published port)")
+    # Off loopback `ferry serve` speaks HTTPS unless asked for plain HTTP; the demo's health
+    # check and `ferry api` calls use http://, which is safe only while every published port is
+    # bound to 127.0.0.1 (checked below).
+    c.ok("insecure-http" in fflags,
+         "ferry: --insecure-http (the health check and the demo speak plain HTTP on the published 127.0.0.1 port)")
     data_dir = fflags.get("data-dir")
     c.ok(data_dir == "/var/lib/ferry", f"ferry: --data-dir /var/lib/ferry (got {data_dir})")
     named = set((compose.get("volumes") or {}).keys())
@@ -409,7 +414,8 @@ CONFIG_KEYS = (
     "listen", "data_dir", "log.format", "log.level", "tls.cert", "tls.key",
     "credentials.secret_id", "credentials.secret_key", "limits.requests_per_second",
     "limits.describe_requests_per_second", "limits.max_body_bytes",
-    "limits.signature_max_skew_seconds", "jobs.max_running",
+    "limits.signature_max_skew_seconds", "limits.max_connections", "limits.client_timeout_seconds",
+    "jobs.max_running", "allowed_hosts", "insecure_http",
 )
 COMMENTED_SETTING = re.compile(r"^#\s?(\[\[?[a-z_]+\]\]?(\s+#.*)?|[a-z_]+\s*=\s*\S.*)$")
 

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::auth::tc3;
 
 /// The service name put in the credential scope.
-pub const SERVICE: &str = "dts";
+pub use crate::auth::SERVICE;
 
 /// An error of a call made with [`Client`].
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +66,8 @@ pub struct Client {
     secret_key: String,
     region: Option<String>,
     extra_roots: Vec<CertificateDer<'static>>,
+    /// Trust exactly the server certificate with this SHA-256 (names and CAs not checked).
+    pinned: Option<[u8; 32]>,
     timeout: Duration,
     timestamp_offset: i64,
     http: OnceLock<Result<reqwest::Client, String>>,
@@ -94,6 +96,7 @@ impl Client {
             secret_key: secret_key.into(),
             region: None,
             extra_roots: Vec::new(),
+            pinned: None,
             timeout: Duration::from_secs(60),
             timestamp_offset: 0,
             http: OnceLock::new(),
@@ -122,6 +125,19 @@ impl Client {
         Ok(self)
     }
 
+    /// Trusts exactly the server certificate whose SHA-256 fingerprint is `fingerprint` (hex,
+    /// with or without `:`, as `ferry serve` prints it), whatever its names and issuer.
+    pub fn with_pinned_fingerprint(mut self, fingerprint: &str) -> Result<Client, ClientError> {
+        let digest = crate::tls::parse_fingerprint(fingerprint).ok_or_else(|| {
+            ClientError::Tls(
+                "the fingerprint is not a SHA-256 (64 hex digits, with or without colons)".to_string(),
+            )
+        })?;
+        self.pinned = Some(digest);
+        self.http = OnceLock::new();
+        Ok(self)
+    }
+
     /// The whole-call timeout (default 60 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Client {
         self.timeout = timeout;
@@ -146,11 +162,16 @@ impl Client {
                     .map_err(|e| format!("a CA certificate is not usable: {e}"))?;
             }
             let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-            let tls = rustls::ClientConfig::builder_with_provider(provider)
+            let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+                .map_err(|e| e.to_string())?;
+            let tls = match self.pinned {
+                Some(sha256) => builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(std::sync::Arc::new(Pinned { sha256, provider }))
+                    .with_no_client_auth(),
+                None => builder.with_root_certificates(roots).with_no_client_auth(),
+            };
             reqwest::Client::builder()
                 .use_preconfigured_tls(tls)
                 .timeout(self.timeout)
@@ -276,6 +297,70 @@ impl Client {
             Some(response @ Value::Object(_)) => Ok(response),
             _ => Err(ClientError::Decode("it has no \"Response\" object".to_string())),
         }
+    }
+}
+
+/// Accepts exactly the server certificate with a given SHA-256; handshake signatures are
+/// verified as usual.
+#[derive(Debug)]
+struct Pinned {
+    sha256: [u8; 32],
+    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let got = crate::tls::sha256(end_entity.as_ref());
+        if bool::from(subtle::ConstantTimeEq::ct_eq(&got[..], &self.sha256[..])) {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "the server's certificate has the SHA-256 fingerprint {}, not the pinned {}",
+                crate::tls::format_fingerprint(&got),
+                crate::tls::format_fingerprint(&self.sha256)
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

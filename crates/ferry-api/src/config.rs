@@ -22,6 +22,8 @@ pub const ENV_LOG_FORMAT: &str = "FERRY_LOG_FORMAT";
 pub const ENV_LOG_LEVEL: &str = "FERRY_LOG";
 pub const ENV_SECRET_ID: &str = "FERRY_SECRET_ID";
 pub const ENV_SECRET_KEY: &str = "FERRY_SECRET_KEY";
+pub const ENV_ALLOWED_HOSTS: &str = "FERRY_ALLOWED_HOSTS";
+pub const ENV_INSECURE_HTTP: &str = "FERRY_INSECURE_HTTP";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -55,9 +57,13 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     #[serde(default)]
     pub log: LogConfig,
-    /// Serve HTTPS with this certificate and key.
+    /// Serve HTTPS with this certificate and key. Unset: HTTPS with a certificate generated
+    /// into the data directory when listening on anything but loopback, unless `insecure_http`.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Serve plain HTTP on a non-loopback address (`--insecure-http`, `FERRY_INSECURE_HTTP=1`).
+    #[serde(default)]
+    pub insecure_http: bool,
     /// API key pairs; `FERRY_SECRET_ID`/`FERRY_SECRET_KEY` add one.
     #[serde(default)]
     pub credentials: Vec<KeyPair>,
@@ -65,6 +71,10 @@ pub struct ServerConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
+    /// Host names requests may be signed for besides the server's own addresses (`NAME` or
+    /// `NAME:PORT`; `*`: any). `FERRY_ALLOWED_HOSTS` (comma-separated) adds to them.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// `[log]`.
@@ -106,6 +116,13 @@ pub struct LimitsConfig {
     /// `AuthFailure.SignatureExpire`.
     #[serde(default = "default_skew")]
     pub signature_max_skew_seconds: u64,
+    /// Client connections served at once; more wait until one ends.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A client has this long to send its request headers (and finish the TLS handshake), and
+    /// to send each part of its body; a body may take four times as long in all.
+    #[serde(default = "default_client_timeout")]
+    pub client_timeout_seconds: u64,
 }
 
 impl Default for LimitsConfig {
@@ -115,6 +132,8 @@ impl Default for LimitsConfig {
             describe_requests_per_second: None,
             max_body_bytes: default_max_body_bytes(),
             signature_max_skew_seconds: default_skew(),
+            max_connections: default_max_connections(),
+            client_timeout_seconds: default_client_timeout(),
         }
     }
 }
@@ -161,6 +180,12 @@ fn default_max_body_bytes() -> usize {
 fn default_skew() -> u64 {
     300
 }
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_client_timeout() -> u64 {
+    30
+}
 fn default_max_running() -> usize {
     4
 }
@@ -172,9 +197,11 @@ impl Default for ServerConfig {
             data_dir: default_data_dir(),
             log: LogConfig::default(),
             tls: None,
+            insecure_http: false,
             credentials: Vec::new(),
             limits: LimitsConfig::default(),
             jobs: JobsConfig::default(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -186,10 +213,14 @@ pub struct ConfigOverrides {
     pub data_dir: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
+    /// Added to `allowed_hosts`.
+    pub allowed_hosts: Vec<String>,
+    pub insecure_http: Option<bool>,
 }
 
 impl ConfigOverrides {
-    /// `FERRY_LISTEN`, `FERRY_DATA_DIR`, `FERRY_LOG_FORMAT` (text|json), `FERRY_LOG` (level).
+    /// `FERRY_LISTEN`, `FERRY_DATA_DIR`, `FERRY_LOG_FORMAT` (text|json), `FERRY_LOG` (level),
+    /// `FERRY_ALLOWED_HOSTS` (comma-separated), `FERRY_INSECURE_HTTP` (1/true/yes or 0/false/no).
     pub fn from_env() -> Result<ConfigOverrides, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -204,11 +235,33 @@ impl ConfigOverrides {
                 message: format!("{v:?} is not a log format; use text or json"),
             })?),
         };
+        let insecure_http = match nonempty(ENV_INSECURE_HTTP) {
+            None => None,
+            Some(v) => Some(match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(Error::ConfigValue {
+                        setting: ENV_INSECURE_HTTP.to_string(),
+                        message: format!("{v:?} is not a boolean; use 1 or 0"),
+                    })
+                }
+            }),
+        };
         Ok(ConfigOverrides {
+            insecure_http,
             listen: nonempty(ENV_LISTEN),
             data_dir: nonempty(ENV_DATA_DIR).map(PathBuf::from),
             log_format,
             log_level: nonempty(ENV_LOG_LEVEL),
+            allowed_hosts: nonempty(ENV_ALLOWED_HOSTS)
+                .map(|v| {
+                    v.split(',')
+                        .map(|h| h.trim().to_string())
+                        .filter(|h| !h.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -281,7 +334,21 @@ impl ServerConfig {
         if let Some(level) = &overrides.log_level {
             self.log.level = Some(level.clone());
         }
+        if let Some(insecure) = overrides.insecure_http {
+            self.insecure_http = insecure;
+        }
+        for host in &overrides.allowed_hosts {
+            if !self.allowed_hosts.contains(host) {
+                self.allowed_hosts.push(host.clone());
+            }
+        }
         self.validate()
+    }
+
+    /// HTTPS with a generated certificate is due: no `[tls]`, not `insecure_http`, and the
+    /// listen address is not a loopback one.
+    pub fn wants_generated_tls(&self) -> Result<bool, Error> {
+        Ok(self.tls.is_none() && !self.insecure_http && !self.listen_addr()?.ip().is_loopback())
     }
 
     /// The listen address.
@@ -327,6 +394,18 @@ impl ServerConfig {
                 "limits.signature_max_skew_seconds",
                 "must be at least 1".to_string(),
             ));
+        }
+        if !(1..=3600).contains(&self.limits.client_timeout_seconds) {
+            return Err(bad(
+                "limits.client_timeout_seconds",
+                format!(
+                    "{} is out of range; use 1 to 3600",
+                    self.limits.client_timeout_seconds
+                ),
+            ));
+        }
+        if self.limits.max_connections == 0 {
+            return Err(bad("limits.max_connections", "must be at least 1".to_string()));
         }
         if self.jobs.max_running == 0 {
             return Err(bad("jobs.max_running", "must be at least 1".to_string()));

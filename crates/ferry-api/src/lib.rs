@@ -13,6 +13,8 @@ pub mod credentials;
 pub mod envelope;
 pub mod error;
 pub mod handler;
+pub mod hosts;
+pub mod idempotency;
 pub mod metrics;
 pub mod params;
 pub mod ratelimit;

@@ -3,7 +3,7 @@
 //! (objects for dotted names, arrays for `.N` indexes, every leaf a string), with the common
 //! parameters (`Action`, `Version`, `Signature`, …) separated out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -32,19 +32,45 @@ pub struct CommonParams {
     pub region: Option<String>,
 }
 
-/// Decodes `application/x-www-form-urlencoded` text (a query string or a form body).
-/// Repeated names are an error.
+/// At most this many flattened parameters in one request (a GET query or a form body).
+pub const MAX_FLAT_PARAMS: usize = 10_000;
+/// At most this many dot-separated parts in one flattened parameter name
+/// (`MigrateOption.DatabaseTable.Databases.0.Tables.0.TableName` has 7).
+pub const MAX_FLAT_DEPTH: usize = 32;
+
+/// Decodes `application/x-www-form-urlencoded` text (a query string or a form body), in time
+/// linear in its length. Repeated names and more than [`MAX_FLAT_PARAMS`] parameters are
+/// `InvalidParameter`.
 pub fn decode_form(text: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
     let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for (name, value) in form_urlencoded::parse(text) {
-        if pairs.iter().any(|(n, _)| *n == name) {
+        if pairs.len() >= MAX_FLAT_PARAMS {
             return Err(ApiError::invalid_parameter(format!(
-                "the parameter {name} is given more than once"
+                "the request has more than {MAX_FLAT_PARAMS} parameters"
             )));
         }
-        pairs.push((name.into_owned(), value.into_owned()));
+        let name = name.into_owned();
+        if !seen.insert(name.clone()) {
+            return Err(ApiError::invalid_parameter(format!(
+                "the parameter {} is given more than once",
+                shown_name(&name)
+            )));
+        }
+        pairs.push((name, value.into_owned()));
     }
     Ok(pairs)
+}
+
+/// A client-given parameter name as shown in a message: at most 200 characters.
+pub fn shown_name(name: &str) -> String {
+    const MAX: usize = 200;
+    if name.chars().count() <= MAX {
+        name.to_string()
+    } else {
+        let cut: String = name.chars().take(MAX).collect();
+        format!("{cut}…")
+    }
 }
 
 /// Splits the common parameters off flat `pairs`; the rest are the action's.
@@ -98,13 +124,27 @@ enum Node {
 
 /// Rebuilds nested parameters from flattened names: `A.B=1` → `{"A":{"B":"1"}}`,
 /// `A.0=x&A.1=y` → `{"A":["x","y"]}`, `A.0.B=y` → `{"A":[{"B":"y"}]}`. Leaves stay strings.
+/// Names of more than [`MAX_FLAT_DEPTH`] parts and more than [`MAX_FLAT_PARAMS`] pairs are
+/// `InvalidParameter` (the recursion below is bounded by the depth).
 pub fn unflatten(pairs: &[(String, String)]) -> Result<Map<String, Value>, ApiError> {
+    if pairs.len() > MAX_FLAT_PARAMS {
+        return Err(ApiError::invalid_parameter(format!(
+            "the request has more than {MAX_FLAT_PARAMS} parameters"
+        )));
+    }
     let mut root: BTreeMap<String, Node> = BTreeMap::new();
     for (name, value) in pairs {
+        if name.split('.').nth(MAX_FLAT_DEPTH).is_some() {
+            return Err(ApiError::invalid_parameter(format!(
+                "the parameter name {} has more than {MAX_FLAT_DEPTH} dot-separated parts",
+                shown_name(name)
+            )));
+        }
         let segments: Vec<&str> = name.split('.').collect();
         if segments.iter().any(|s| s.is_empty()) {
             return Err(ApiError::invalid_parameter(format!(
-                "the parameter name {name:?} has an empty part"
+                "the parameter name {:?} has an empty part",
+                shown_name(name)
             )));
         }
         insert(&mut root, &segments, value, name)?;
@@ -119,7 +159,8 @@ pub fn unflatten(pairs: &[(String, String)]) -> Result<Map<String, Value>, ApiEr
 
 fn conflict(name: &str) -> ApiError {
     ApiError::invalid_parameter(format!(
-        "the parameter {name} conflicts with another parameter of the same name prefix"
+        "the parameter {} conflicts with another parameter of the same name prefix",
+        shown_name(name)
     ))
 }
 
@@ -179,6 +220,7 @@ fn into_value(node: Node, path: &str) -> Result<Value, ApiError> {
                 return Ok(Value::Object(out));
             }
             if indexes != map.len() {
+                let path = shown_name(path);
                 return Err(ApiError::invalid_parameter(format!(
                     "{path} mixes list indexes ({path}.0) and field names ({path}.Name)"
                 )));
@@ -186,7 +228,11 @@ fn into_value(node: Node, path: &str) -> Result<Value, ApiError> {
             let mut items: Vec<(usize, Node)> = Vec::with_capacity(map.len());
             for (k, child) in map {
                 let index: usize = k.parse().map_err(|_| {
-                    ApiError::invalid_parameter(format!("the list index {path}.{k} is too large"))
+                    ApiError::invalid_parameter(format!(
+                        "the list index {}.{} is too large",
+                        shown_name(path),
+                        shown_name(&k)
+                    ))
                 })?;
                 items.push((index, child));
             }
@@ -194,6 +240,7 @@ fn into_value(node: Node, path: &str) -> Result<Value, ApiError> {
             let mut out = Vec::with_capacity(items.len());
             for (expected, (index, child)) in items.into_iter().enumerate() {
                 if index != expected {
+                    let path = shown_name(path);
                     return Err(ApiError::invalid_parameter(format!(
                         "the list {path} has {path}.{index} but no {path}.{expected}: list \
                          indexes start at 0 and have no gaps"

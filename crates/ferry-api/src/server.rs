@@ -26,15 +26,22 @@ use crate::credentials::CredentialStore;
 use crate::envelope;
 use crate::error::Error;
 use crate::handler::{ActionHandler, ApiCall, ApiError, ParamEncoding};
+use crate::hosts::AllowedHosts;
+use crate::idempotency::CreatedCache;
 use crate::metrics::{WireMetrics, UNKNOWN_ACTION};
 use crate::params;
 use crate::ratelimit::RateLimiter;
 
+/// Answers of creating actions remembered for identical retries.
+const CREATED_CAPACITY: usize = 10_000;
+
 /// Bodies up to this size are read to the end (and discarded) after the limit is exceeded, so
 /// that the client gets the `RequestSizeLimitExceeded` answer instead of a reset connection.
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
-/// How long a client may take to send its request headers or finish the TLS handshake.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The code answered when a body does not arrive in time.
+const BODY_TIMEOUT_CODE: &str = "InvalidRequest";
+/// The most a connection buffers of a request at a time (headers must fit in it).
+const MAX_CONNECTION_BUFFER: usize = 64 * 1024;
 /// How long shutdown waits for calls in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Action and version names longer than this are cut in logs.
@@ -47,6 +54,9 @@ pub struct ServerOptions {
     pub credentials: CredentialStore,
     /// Serve HTTPS with this certificate and key.
     pub tls: Option<TlsConfig>,
+    /// Host names (`NAME` or `NAME:PORT`) requests may be signed for, besides the server's own
+    /// addresses (see [`AllowedHosts`]); `*` allows any.
+    pub allowed_hosts: Vec<String>,
 }
 
 struct AppState {
@@ -55,6 +65,8 @@ struct AppState {
     limiter: RateLimiter,
     metrics: WireMetrics,
     limits: LimitsConfig,
+    hosts: AllowedHosts,
+    created: CreatedCache,
 }
 
 /// A server bound to its address, not serving yet.
@@ -63,6 +75,8 @@ pub struct BoundServer {
     local_addr: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
     router: Router,
+    max_connections: usize,
+    client_timeout: Duration,
 }
 
 impl std::fmt::Debug for BoundServer {
@@ -85,6 +99,8 @@ pub fn router(handler: Arc<dyn ActionHandler>, options: &ServerOptions) -> Route
         limiter: RateLimiter::new(),
         metrics: WireMetrics::new(),
         limits: options.limits.clone(),
+        hosts: AllowedHosts::new(&options.allowed_hosts),
+        created: CreatedCache::new(CREATED_CAPACITY),
     });
     Router::new()
         .route("/", any(api_entry))
@@ -124,6 +140,8 @@ pub async fn bind(
         listener,
         local_addr,
         tls,
+        max_connections: options.limits.max_connections,
+        client_timeout: Duration::from_secs(options.limits.client_timeout_seconds.max(1)),
         router: router(handler, &options),
     })
 }
@@ -153,19 +171,31 @@ impl BoundServer {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
         let BoundServer {
             listener,
+            local_addr,
             tls,
             router,
-            ..
+            max_connections,
+            client_timeout,
         } = self;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let connections = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
+            // At most `max_connections` at once: further clients wait in the listen backlog
+            // until a connection ends (stalled ones end after limits.client_timeout_seconds).
+            let permit = tokio::select! {
+                permit = connections.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
                 () = &mut shutdown => break,
             };
             let stream = match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok((stream, peer)) => (stream, peer),
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -173,15 +203,28 @@ impl BoundServer {
                     continue;
                 }
             };
+            let (stream, peer) = stream;
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(router.clone());
+            let conn_info = ConnInfo {
+                local: stream.local_addr().unwrap_or(local_addr),
+                peer,
+            };
+            let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+                router.clone(),
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(conn_info);
+                    request
+                },
+            ));
             let watcher = graceful.watcher();
             let tls = tls.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder
                     .timer(TokioTimer::new())
-                    .header_read_timeout(CLIENT_TIMEOUT);
+                    .header_read_timeout(client_timeout)
+                    .max_buf_size(MAX_CONNECTION_BUFFER);
                 let result = match tls {
                     None => {
                         watcher
@@ -189,7 +232,7 @@ impl BoundServer {
                             .await
                     }
                     Some(acceptor) => {
-                        let handshake = tokio::time::timeout(CLIENT_TIMEOUT, acceptor.accept(stream)).await;
+                        let handshake = tokio::time::timeout(client_timeout, acceptor.accept(stream)).await;
                         let tls_stream = match handshake {
                             Ok(Ok(s)) => s,
                             Ok(Err(e)) => {
@@ -298,11 +341,19 @@ async fn api_entry(State(state): State<Arc<AppState>>, request: Request) -> Resp
         elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         "api call"
     );
+    let close = matches!(&outcome, Err(e) if e.code == BODY_TIMEOUT_CODE);
     let body = match outcome {
         Ok(fields) => envelope::success(fields, &request_id),
         Err(e) => envelope::error(&e, &request_id),
     };
-    json_response(&body)
+    let mut response = json_response(&body);
+    if close {
+        // A client that stalls its body gets no second chance on this connection.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// A client-given name made safe for one log line.
@@ -323,6 +374,35 @@ enum Payload {
     Flat(Vec<(String, String)>),
 }
 
+/// Facts about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// The server's address on that connection (the IP the client connected to).
+    pub local: SocketAddr,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+/// The action (or version) of a call: the signed value, and the X-TC header, which must agree.
+fn bound_name(
+    header_name: &str,
+    header: Option<&str>,
+    signed: Option<&str>,
+    param_name: &str,
+) -> Result<Option<String>, ApiError> {
+    match (header, signed) {
+        (Some(h), Some(s)) if h != s => Err(ApiError::signature_failure(format!(
+            "the {header_name} header ({}) disagrees with the signed {param_name} parameter ({}); \
+             send one {param_name}",
+            params::shown_name(h),
+            params::shown_name(s)
+        ))),
+        (_, Some(s)) => Ok(Some(s.to_string())),
+        (Some(h), None) => Ok(Some(h.to_string())),
+        (None, None) => Ok(None),
+    }
+}
+
 async fn serve_call(
     state: &AppState,
     request: Request,
@@ -336,7 +416,7 @@ async fn serve_call(
             "the HTTP method {method} is not supported; use POST (or GET)"
         )));
     }
-    let body = read_body(body, &parts.headers, state.limits.max_body_bytes).await?;
+    let body = read_body(body, &parts.headers, &state.limits).await?;
     let query = parts.uri.query().unwrap_or("");
     let headers = &parts.headers;
 
@@ -359,18 +439,23 @@ async fn serve_call(
     };
 
     let now = auth::unix_now();
-    let flat_common = match &payload {
-        Payload::Flat(pairs) => Some(params::split_common(pairs)),
-        Payload::Json => None,
+    let (common, flat_rest) = match &payload {
+        Payload::Flat(pairs) => {
+            let (common, rest) = params::split_common(pairs);
+            (common, Some(rest))
+        }
+        Payload::Json => (params::CommonParams::default(), None),
     };
-    let common = flat_common.as_ref().map(|(c, _)| c.clone()).unwrap_or_default();
-    log.action = header_str(headers, "x-tc-action")
+    let header_action = header_str(headers, "x-tc-action");
+    let header_version = header_str(headers, "x-tc-version");
+    log.action = header_action
         .map(str::to_string)
         .or_else(|| common.action.clone());
-    log.version = header_str(headers, "x-tc-version")
+    log.version = header_version
         .map(str::to_string)
         .or_else(|| common.version.clone());
 
+    let host = header_str(headers, "host").unwrap_or("");
     let authenticated: Authenticated = if headers.contains_key(header::AUTHORIZATION) {
         state.verifier.verify_tc3(
             Tc3Request {
@@ -383,12 +468,9 @@ async fn serve_call(
         )?
     } else {
         match &payload {
-            Payload::Flat(pairs) if pairs.iter().any(|(n, _)| n == "Signature" || n == "SecretId") => {
-                let host = header_str(headers, "host").unwrap_or("");
-                state
-                    .verifier
-                    .verify_v1(method.as_str(), host, parts.uri.path(), pairs, now)?
-            }
+            Payload::Flat(pairs) if pairs.iter().any(|(n, _)| n == "Signature" || n == "SecretId") => state
+                .verifier
+                .verify_v1(method.as_str(), host, parts.uri.path(), pairs, now)?,
             _ => {
                 return Err(ApiError::invalid_authorization(
                     "the request is not signed: send an Authorization: TC3-HMAC-SHA256 header \
@@ -397,56 +479,104 @@ async fn serve_call(
             }
         }
     };
+    let conn = parts.extensions.get::<ConnInfo>().copied();
+    let local = conn.map(|c| c.local);
+    if !state.hosts.allows(host, local) {
+        return Err(ApiError::signature_failure(format!(
+            "the request is signed for the host {:?}, which is not a name of this server; call \
+             it by its address (or add the name to allowed_hosts in ferry.toml, \
+             FERRY_ALLOWED_HOSTS)",
+            params::shown_name(host)
+        )));
+    }
 
-    let action = log
-        .action
-        .clone()
+    // The action and version are what was signed: Action/Version parameters of a v1 request, of
+    // a TC3 GET query or form body; a TC3 X-TC-Action header when signed. An X-TC-* header that
+    // disagrees with a signed parameter is refused (it would turn a captured request into
+    // another action).
+    // v1 signs its parameters only: there the headers never stand in for them.
+    let tc3 = headers.contains_key(header::AUTHORIZATION);
+    let unless_v1 = |h: Option<&'_ str>| if tc3 { h.map(str::to_string) } else { None };
+    let action = bound_name("X-TC-Action", header_action, common.action.as_deref(), "Action")?
+        .filter(|_| tc3 || common.action.is_some())
+        .or_else(|| unless_v1(header_action));
+    let version = bound_name(
+        "X-TC-Version",
+        header_version,
+        common.version.as_deref(),
+        "Version",
+    )?
+    .filter(|_| tc3 || common.version.is_some())
+    .or_else(|| unless_v1(header_version));
+    log.action = action.clone().or(log.action.take());
+    log.version = version.clone().or(log.version.take());
+    let action = action
         .filter(|a| !a.is_empty())
         .ok_or_else(|| ApiError::missing_parameter("Action (X-TC-Action)"))?;
-    let version = log
-        .version
-        .clone()
+    let version = version
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::missing_parameter("Version (X-TC-Version)"))?;
     let info = state.handler.lookup(&version, &action)?;
     log.known_action = true;
 
+    // Rate limits: the first use of a signature draws from the quota of its SecretId and
+    // action; an identical retry (the same signature) from a bucket of that signature alone, so
+    // that resending a captured request cannot exhaust anyone's quota.
     let per_second = state
         .limits
         .requests_per_second_for(&action, info.requests_per_second);
-    if !state.limiter.try_acquire(&action, per_second, Instant::now()) {
+    let first_use = state.verifier.record_use(
+        &authenticated,
+        &action,
+        per_second,
+        conn.map(|c| c.peer.ip()),
+        now,
+        Instant::now(),
+    )?;
+    if first_use
+        && !state.limiter.try_acquire(
+            &format!("{}\n{action}", authenticated.secret_id),
+            per_second,
+            Instant::now(),
+        )
+    {
         return Err(ApiError::request_limit_exceeded(&action, per_second));
     }
-    // Describe* actions only read: a repeated signature is served for them at any time within
-    // the skew window (an SDK polling twice in one second sends the same one).
-    state
-        .verifier
-        .check_replay(&authenticated, &action, now, action.starts_with("Describe"))?;
 
-    let (params, encoding) = match (payload, flat_common) {
-        (Payload::Json, _) => (params::parse_json_body(&body)?, ParamEncoding::Json),
-        (Payload::Flat(_), Some((_, rest))) => (params::unflatten(&rest)?, ParamEncoding::Flat),
-        (Payload::Flat(pairs), None) => {
-            let (_, rest) = params::split_common(&pairs);
-            (params::unflatten(&rest)?, ParamEncoding::Flat)
-        }
+    let (params, encoding) = match (payload, flat_rest) {
+        (Payload::Flat(_), Some(rest)) => (params::unflatten(&rest)?, ParamEncoding::Flat),
+        _ => (params::parse_json_body(&body)?, ParamEncoding::Json),
     };
     let region = header_str(headers, "x-tc-region")
         .map(str::to_string)
         .or(common.region)
         .filter(|r| !r.is_empty());
-    state
-        .handler
-        .handle(ApiCall {
-            version,
-            action,
-            region,
-            params,
-            encoding,
-            request_id: request_id.to_string(),
-            secret_id: authenticated.secret_id,
-        })
-        .await
+    let call = ApiCall {
+        version,
+        action,
+        region,
+        params,
+        encoding,
+        request_id: request_id.to_string(),
+        secret_id: authenticated.secret_id.clone(),
+    };
+    // Actions that create something answer an identical retry with the first call's answer
+    // instead of creating a second one.
+    if is_creating(&call.action) {
+        let key = format!("{}\n{}", authenticated.replay_key, call.action);
+        let expires_at = authenticated
+            .timestamp
+            .saturating_add(i64::try_from(state.limits.signature_max_skew_seconds).unwrap_or(i64::MAX));
+        let slot = state.created.slot(&key, expires_at, now);
+        let handler = &state.handler;
+        return slot.get_or_try_init(|| handler.handle(call)).await.cloned();
+    }
+    state.handler.handle(call).await
+}
+
+/// Actions whose identical retry must not run twice (each call creates a job or a task).
+fn is_creating(action: &str) -> bool {
+    action.starts_with("Create")
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -454,18 +584,27 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Reads the body up to `limit` bytes; a larger one is read on (and dropped) up to
-/// [`DRAIN_LIMIT`] so that the answer reaches the client, then refused.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let declared: Option<u64> = header_str(headers, "content-length").and_then(|v| v.parse().ok());
+/// [`DRAIN_LIMIT`] so that the answer reaches the client, then refused. The buffer grows with
+/// what arrives (never sized from Content-Length); a body that stalls for
+/// `client_timeout_seconds`, or takes longer than four times that in all, is refused.
+async fn read_body(body: Body, headers: &HeaderMap, limits: &LimitsConfig) -> Result<Vec<u8>, ApiError> {
+    let limit = limits.max_body_bytes;
+    let idle = Duration::from_secs(limits.client_timeout_seconds.max(1));
+    let whole = idle.saturating_mul(4);
     let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
+    let declared: Option<u64> = header_str(headers, "content-length").and_then(|v| v.parse().ok());
     if declared.is_some_and(|n| n > DRAIN_LIMIT) {
         return Err(ApiError::request_size_limit_exceeded(limit));
     }
     let mut stream = body.into_data_stream();
-    let mut out: Vec<u8> =
-        Vec::with_capacity(usize::try_from(declared.unwrap_or(0).min(limit_u64)).unwrap_or(0));
+    let mut out: Vec<u8> = Vec::new();
     let mut total: u64 = 0;
-    while let Some(chunk) = stream.next().await {
+    let deadline = tokio::time::Instant::now() + whole;
+    loop {
+        let next = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + idle), stream.next())
+            .await
+            .map_err(|_| body_timeout(idle, whole))?;
+        let Some(chunk) = next else { break };
         let chunk = chunk
             .map_err(|e| ApiError::invalid_parameter(format!("the request body could not be read: {e}")))?;
         total = total.saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
@@ -480,4 +619,16 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<
         return Err(ApiError::request_size_limit_exceeded(limit));
     }
     Ok(out)
+}
+
+/// The answer to a body that does not arrive in time (the connection is closed after it).
+fn body_timeout(idle: Duration, whole: Duration) -> ApiError {
+    ApiError::new(
+        BODY_TIMEOUT_CODE,
+        format!(
+            "the request body did not arrive in time (at most {} s without data, {} s in all)",
+            idle.as_secs(),
+            whole.as_secs()
+        ),
+    )
 }

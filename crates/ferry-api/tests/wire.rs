@@ -10,6 +10,7 @@ use ferry_api::config::{LimitsConfig, TlsConfig};
 use ferry_api::credentials::{CredentialStore, KeyPair};
 use ferry_api::server::{self, ServerOptions};
 use ferry_api::{ActionHandler, ActionInfo, ApiCall, ApiError, BoxFuture, Client, ParamEncoding};
+use futures_util::StreamExt as _;
 use serde_json::{json, Map, Value};
 use tokio::sync::oneshot;
 
@@ -19,7 +20,10 @@ const VERSION: &str = "2018-03-30";
 
 /// Knows version 2018-03-30: `Echo` and `DescribeEcho` answer what they were called with;
 /// `Limited` allows 2 calls per second; `Fail` answers an action error.
-struct TestHandler;
+#[derive(Default)]
+struct TestHandler {
+    created: std::sync::atomic::AtomicU64,
+}
 
 impl ActionHandler for TestHandler {
     fn lookup(&self, version: &str, action: &str) -> Result<ActionInfo, ApiError> {
@@ -27,7 +31,7 @@ impl ActionHandler for TestHandler {
             return Err(ApiError::no_such_version(version));
         }
         match action {
-            "Echo" | "DescribeEcho" | "Fail" => Ok(ActionInfo {
+            "Echo" | "DescribeEcho" | "Fail" | "CreateThing" => Ok(ActionInfo {
                 requests_per_second: 1000,
             }),
             "Limited" => Ok(ActionInfo {
@@ -41,6 +45,14 @@ impl ActionHandler for TestHandler {
         Box::pin(async move {
             if call.action == "Fail" {
                 return Err(ApiError::job_not_exist("dts-none"));
+            }
+            if call.action == "CreateThing" {
+                // Slow enough that concurrent identical calls overlap.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let id = self.created.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut out = Map::new();
+                out.insert("ThingId".into(), json!(id));
+                return Ok(out);
             }
             let mut out = Map::new();
             out.insert("Action".into(), json!(call.action));
@@ -81,10 +93,15 @@ impl TestServer {
                 secret_key: KEY.into(),
             }]),
             tls,
+            allowed_hosts: Vec::new(),
         };
-        let bound = server::bind("127.0.0.1:0".parse().unwrap(), Arc::new(TestHandler), options)
-            .await
-            .unwrap();
+        let bound = server::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(TestHandler::default()),
+            options,
+        )
+        .await
+        .unwrap();
         let url = bound.url();
         let addr = bound.local_addr();
         let (tx, rx) = oneshot::channel::<()>();
@@ -159,6 +176,17 @@ async fn raw_tc3(
     body: &[u8],
     timestamp: i64,
 ) -> reqwest::Response {
+    raw_tc3_from(server, action, body, timestamp, None).await
+}
+
+/// As [`raw_tc3`], from the local address `from` (e.g. 127.0.0.2: another client).
+async fn raw_tc3_from(
+    server: &TestServer,
+    action: Option<&str>,
+    body: &[u8],
+    timestamp: i64,
+    from: Option<&str>,
+) -> reqwest::Response {
     let host = server.addr.to_string();
     let ct = "application/json";
     let auth = tc3::sign(
@@ -173,7 +201,17 @@ async fn raw_tc3(
             service: "dts",
         },
     );
-    let mut req = http_client()
+    let http = match from {
+        None => http_client(),
+        Some(ip) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::builder()
+                .local_address(Some(ip.parse().unwrap()))
+                .build()
+                .unwrap()
+        }
+    };
+    let mut req = http
         .post(&server.url)
         .header("Content-Type", ct)
         .header("Authorization", auth)
@@ -389,36 +427,94 @@ async fn authentication_failures() {
 }
 
 #[tokio::test]
-async fn replayed_request_is_refused_but_describe_polling_is_not() {
+async fn identical_retries_are_answered_by_the_action() {
     let server = TestServer::start().await;
     let ts = now();
-    let first = response_of(raw_tc3(&server, Some("Echo"), b"{\"X\":1}", ts).await).await;
-    assert!(first.get("Error").is_none(), "{first}");
-    let again = response_of(raw_tc3(&server, Some("Echo"), b"{\"X\":1}", ts).await).await;
-    assert_eq!(error_code(&again), "AuthFailure.SignatureFailure");
-    assert!(
-        again["Error"]["Message"].as_str().unwrap().contains("replay"),
-        "{again}"
-    );
+    // An identical retry (an SDK retrying within the same second) is served as the action
+    // would serve it: here the action's own error, twice.
+    for _ in 0..2 {
+        let r = response_of(raw_tc3(&server, Some("Fail"), b"{\"X\":1}", ts).await).await;
+        assert_eq!(error_code(&r), "ResourceNotFound.JobNotExist", "{r}");
+    }
+    for _ in 0..3 {
+        let r = response_of(raw_tc3(&server, Some("Echo"), b"{\"X\":2}", ts).await).await;
+        assert!(r.get("Error").is_none(), "{r}");
+    }
     // Identical Describe calls within one second (SDK polling) are served.
     for _ in 0..3 {
         let r = response_of(raw_tc3(&server, Some("DescribeEcho"), b"{}", ts).await).await;
         assert!(r.get("Error").is_none(), "{r}");
     }
-    // The SDKs do not sign X-TC-Action: another action with the same body in the same second
-    // carries the same signature and is a legitimate call, once.
-    let other = response_of(raw_tc3(&server, Some("Echo"), b"{}", ts).await).await;
-    assert!(other.get("Error").is_none(), "{other}");
-    let other_again = response_of(raw_tc3(&server, Some("Echo"), b"{}", ts).await).await;
-    assert_eq!(
-        error_code(&other_again),
-        "AuthFailure.SignatureFailure",
-        "{other_again}"
+    // The SDKs do not sign X-TC-Action: a signature first used for one action is refused for
+    // another, mutating one when it comes from another client address (a captured request
+    // resent as DeleteMigrateJob) ...
+    let other = Some("127.0.0.2");
+    let r = response_of(raw_tc3_from(&server, Some("Fail"), b"{}", ts, other).await).await;
+    assert_eq!(error_code(&r), "AuthFailure.SignatureFailure", "{r}");
+    assert!(
+        r["Error"]["Message"].as_str().unwrap().contains("DescribeEcho"),
+        "{r}"
     );
-    // The crate's client signs a nonce: identical calls are never replays.
+    // ... but served for a read-only one, from anywhere ...
+    let first = response_of(raw_tc3(&server, Some("Echo"), b"{\"Y\":1}", ts).await).await;
+    assert!(first.get("Error").is_none(), "{first}");
+    let read = response_of(raw_tc3_from(&server, Some("DescribeEcho"), b"{\"Y\":1}", ts, other).await).await;
+    assert!(read.get("Error").is_none(), "{read}");
+    // ... and for a mutating one from the client that used it first (an SDK checking a job
+    // with DescribeMigrateCheckJob {"JobId":X}, then starting it with StartMigrateJob
+    // {"JobId":X} within the same second sends one signature twice).
+    let r = response_of(raw_tc3(&server, Some("Fail"), b"{}", ts).await).await;
+    assert_eq!(error_code(&r), "ResourceNotFound.JobNotExist", "{r}");
+    // Creating actions answer an identical retry with the first answer (no second job).
+    let created: Vec<Value> = futures_util::future::join_all(
+        (0..4).map(|_| raw_tc3(&server, Some("CreateThing"), b"{\"Name\":\"n\"}", ts)),
+    )
+    .await
+    .into_iter()
+    .map(|resp| async move { response_of(resp).await })
+    .collect::<futures_util::stream::FuturesOrdered<_>>()
+    .collect()
+    .await;
+    let ids: Vec<&Value> = created.iter().map(|r| &r["ThingId"]).collect();
+    assert!(ids[0].is_u64(), "{:?}", created[0]);
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let other = response_of(raw_tc3(&server, Some("CreateThing"), b"{\"Name\":\"m\"}", ts).await).await;
+    assert_ne!(other["ThingId"], *ids[0], "another request creates another thing");
+    // The crate's client signs a nonce: identical calls are never repeats.
     for _ in 0..3 {
         server.assert_serving().await;
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn repeats_of_one_signature_do_not_use_the_callers_quota() {
+    let server = TestServer::start().await;
+    let ts = now();
+    // One captured request of `Limited` (2 per second) resent 10 times: its own repeats are
+    // limited, ...
+    let mut limited = 0;
+    for _ in 0..10 {
+        let r = response_of(raw_tc3(&server, Some("Limited"), b"{}", ts).await).await;
+        match error_code(&r) {
+            "<none>" => {}
+            "RequestLimitExceeded" => limited += 1,
+            other => panic!("unexpected {other}: {r}"),
+        }
+    }
+    assert!(limited >= 1);
+    // Failed authentications draw from no bucket at all.
+    let bad_key = Client::new(&server.url, ID, "not-the-key");
+    for _ in 0..10 {
+        assert_eq!(
+            code(bad_key.call(VERSION, "Limited", json!({})).await),
+            "AuthFailure.SignatureFailure"
+        );
+    }
+    // A fresh signed call of the same key pair still has its quota: the repeats drew from the
+    // signature's own bucket, its first use one token of two.
+    let r = server.client().call(VERSION, "Limited", json!({})).await;
+    assert!(r.is_ok(), "{r:?}");
     server.stop().await;
 }
 
@@ -592,14 +688,37 @@ async fn v1_get_and_form_post_with_flattened_parameters() {
     )
     .await;
     assert_eq!(error_code(&r), "AuthFailure.SignatureExpire");
-    // Replay of a v1 GET.
+    // An identical v1 GET sent twice is served twice.
     let mut p = v1_params("Echo", "HmacSHA1", &[]);
     sign_v1("GET", &host, &mut p, v1::SignatureMethod::HmacSha1);
     let url = format!("{}/?{}", server.url, encode(&p));
     let r = response_of(http.get(&url).send().await.unwrap()).await;
     assert!(r.get("Error").is_none());
     let r = response_of(http.get(&url).send().await.unwrap()).await;
-    assert_eq!(error_code(&r), "AuthFailure.SignatureFailure");
+    assert!(r.get("Error").is_none());
+    // An unsigned X-TC-Action header does not override the signed Action (a captured read
+    // resent as another action), nor X-TC-Version the signed Version.
+    for (header, value) in [("X-TC-Action", "Fail"), ("X-TC-Version", "2021-12-06")] {
+        let r = response_of(http.get(&url).header(header, value).send().await.unwrap()).await;
+        assert_eq!(error_code(&r), "AuthFailure.SignatureFailure", "{header}: {r}");
+        assert!(r["Error"]["Message"].as_str().unwrap().contains(header), "{r}");
+    }
+    // The same header with the signed value is fine.
+    let r = response_of(http.get(&url).header("X-TC-Action", "Echo").send().await.unwrap()).await;
+    assert!(r.get("Error").is_none(), "{r}");
+    // v1 without a signed Action: the header does not stand in for it.
+    let mut p = v1_params("Echo", "HmacSHA1", &[]);
+    p.remove(0);
+    sign_v1("GET", &host, &mut p, v1::SignatureMethod::HmacSha1);
+    let r = response_of(
+        http.get(format!("{}/?{}", server.url, encode(&p)))
+            .header("X-TC-Action", "Echo")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(error_code(&r), "MissingParameter", "{r}");
     // Unsigned GET.
     let r = response_of(
         http.get(format!("{}/?Action=Echo&Version={VERSION}", server.url))
@@ -652,6 +771,43 @@ async fn tc3_get_with_query_parameters() {
     assert!(r.get("Error").is_none(), "{r}");
     assert_eq!(r["Params"], json!({"Limit": "5", "JobIds": ["dts-1"]}));
     assert_eq!(r["Region"], "ap-beijing");
+
+    // A TC3 GET whose query (signed) names the action, with X-TC-Action unsigned: the header
+    // must agree with the query.
+    let query = "Action=DescribeEcho&Version=2018-03-30&Limit=5";
+    let sign_get = |ts: i64| {
+        tc3::sign(
+            ID,
+            KEY,
+            &tc3::SignRequest {
+                method: "GET",
+                canonical_query: query,
+                headers: &[("content-type", ct), ("host", &host)],
+                payload: b"",
+                timestamp: ts,
+                service: "dts",
+            },
+        )
+    };
+    let send = |action: Option<&'static str>, auth: String, ts: i64| {
+        let mut req = http_client()
+            .get(format!("{}/?{query}", server.url))
+            .header("Content-Type", ct)
+            .header("Authorization", auth)
+            .header("X-TC-Timestamp", ts.to_string());
+        if let Some(a) = action {
+            req = req.header("X-TC-Action", a);
+        }
+        req.send()
+    };
+    let ts = now();
+    let r = response_of(send(Some("Fail"), sign_get(ts), ts).await.unwrap()).await;
+    assert_eq!(error_code(&r), "AuthFailure.SignatureFailure", "{r}");
+    let r = response_of(send(None, sign_get(ts), ts).await.unwrap()).await;
+    assert!(r.get("Error").is_none(), "the query's Action is used: {r}");
+    assert_eq!(r["Action"], "DescribeEcho");
+    let r = response_of(send(Some("DescribeEcho"), sign_get(ts), ts).await.unwrap()).await;
+    assert!(r.get("Error").is_none(), "{r}");
     server.stop().await;
 }
 
@@ -731,7 +887,7 @@ async fn https_listener_with_a_self_signed_certificate() {
     };
     let err = server::bind(
         "127.0.0.1:0".parse().unwrap(),
-        Arc::new(TestHandler),
+        Arc::new(TestHandler::default()),
         ServerOptions {
             tls: Some(bad),
             ..ServerOptions::default()

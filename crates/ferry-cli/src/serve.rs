@@ -31,6 +31,11 @@ pub struct ServeArgs {
     /// Environment: FERRY_DATA_DIR.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Serve plain HTTP even when listening on an address other than loopback (by default such
+    /// a server speaks HTTPS with a certificate generated into the data directory). Environment:
+    /// FERRY_INSECURE_HTTP=1.
+    #[arg(long)]
+    insecure_http: bool,
 }
 
 /// The configuration of this start: file, then environment, then flags. `log_format` and
@@ -48,6 +53,8 @@ pub fn load_config(args: &ServeArgs, log_format: Option<LogFormat>, verbose: u8)
         data_dir: args.data_dir.clone(),
         log_format,
         log_level: level,
+        insecure_http: args.insecure_http.then_some(true),
+        ..ConfigOverrides::default()
     })?;
     Ok(config)
 }
@@ -58,10 +65,26 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
     let data_dir = config.data_dir.clone();
     let env_pair = ferry_api::config::env_credentials(|name| std::env::var(name).ok())?;
     let (dir, configured) = (data_dir.clone(), config.credentials.clone());
+    let generate_tls = config.wants_generated_tls()?;
+    let configured_tls = config.tls.clone();
     // File work off the async threads.
-    let (store, source) = tokio::task::spawn_blocking(move || {
+    let (store, source, tls) = tokio::task::spawn_blocking(move || {
         credentials::ensure_data_dir(&dir)?;
-        credentials::resolve(&configured, env_pair, &dir)
+        let (store, source) = credentials::resolve(&configured, env_pair, &dir)?;
+        // HTTPS by default off loopback: a self-signed certificate kept in the data directory.
+        let tls = match configured_tls {
+            Some(tls) => Some((tls, false)),
+            None if generate_tls => Some(ferry_api::tls::ensure_self_signed(&dir, addr)?),
+            None => None,
+        };
+        let tls = match tls {
+            Some((tls, generated)) => {
+                let fingerprint = ferry_api::tls::fingerprint(&tls.cert)?;
+                Some((tls, generated, fingerprint))
+            }
+            None => None,
+        };
+        Ok::<_, ferry_api::Error>((store, source, tls))
     })
     .await??;
 
@@ -82,7 +105,8 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
         ServerOptions {
             limits: config.limits.clone(),
             credentials: store.clone(),
-            tls: config.tls.clone(),
+            tls: tls.as_ref().map(|(tls, _, _)| tls.clone()),
+            allowed_hosts: config.allowed_hosts.clone(),
         },
     )
     .await
@@ -108,6 +132,23 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
             tracing::info!(secret_ids = ?store.secret_ids(), "using the configured API key pairs")
         }
     }
+    if let Some((tls, generated, fingerprint)) = &tls {
+        let in_data_dir = tls.cert
+            == data_dir
+                .join(ferry_api::tls::GENERATED_DIR)
+                .join(ferry_api::tls::GENERATED_CERT);
+        println!(
+            "ferry serve: TLS certificate {}{}, SHA-256 fingerprint {fingerprint} (`ferry api \
+             --fingerprint FINGERPRINT` pins it{})",
+            tls.cert.display(),
+            if *generated { " (generated now)" } else { "" },
+            if in_data_dir {
+                format!("; `ferry api --data-dir {}` reads it", data_dir.display())
+            } else {
+                String::new()
+            }
+        );
+    }
     // The listening line comes last: whoever waits for it has seen everything printed before.
     println!(
         "ferry serve: listening on {} (API versions {API_VERSIONS})",
@@ -116,7 +157,7 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
     tracing::info!(
         listen = %bound.local_addr(),
         data_dir = %data_dir.display(),
-        tls = config.tls.is_some(),
+        tls = tls.is_some(),
         "ferry serve started"
     );
 

@@ -8,6 +8,7 @@ pub mod detail;
 pub mod error;
 pub mod manager;
 pub mod metrics;
+pub mod secrets;
 pub mod status;
 pub mod store;
 

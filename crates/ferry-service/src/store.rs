@@ -1,6 +1,12 @@
 //! The job store: `ferry.db` in the data directory (SQLite, WAL, `synchronous=FULL`, file mode
-//! 0600 because it holds the jobs' passwords), its schema version and migrations, and the rows of
-//! jobs and compare tasks.
+//! 0600), its schema version and migrations, and the rows of jobs and compare tasks.
+//!
+//! A job's request holds the databases' passwords: it is stored encrypted ([`crate::secrets`];
+//! the key in `FERRY_STORE_KEY` or `DATA_DIR/store.key`). `secure_delete` is on, and the WAL is
+//! checkpointed and truncated after a request is replaced or a job deleted, so that neither the
+//! old ciphertext nor (for stores written by earlier versions) a plain-text password stays in
+//! `ferry.db` or `ferry.db-wal`. Plain-text requests of earlier versions are encrypted at open,
+//! and the file is vacuumed once.
 //!
 //! Every call runs on the blocking pool (`spawn_blocking`) around one connection. A status change
 //! is one `UPDATE … WHERE job_id = ? AND status IN (…)`: it either wins or changes nothing.
@@ -15,6 +21,7 @@ use serde_json::Value;
 
 use crate::detail::Detail;
 use crate::error::ServiceError;
+use crate::secrets::{Cipher, ENV_STORE_KEY};
 use crate::status::JobStatus;
 
 /// The schema, one entry per version; a database at version N runs the entries after N.
@@ -50,7 +57,14 @@ const MIGRATIONS: &[&str] = &[
         finished_at INTEGER
     );
     CREATE INDEX compare_tasks_job ON compare_tasks (job_id);",
+    // 2: facts about the store itself (the key check, whether old plain text was scrubbed).
+    "CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
+
+/// `store_meta` key: a value encrypted with the store key, to recognise a wrong key at open.
+const META_KEY_CHECK: &str = "key_check";
+/// `store_meta` key: set once plain-text requests were encrypted and the file vacuumed.
+const META_SCRUBBED: &str = "secrets_v1";
 
 /// The state of a job's pre-check.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +222,7 @@ pub struct CompareRow {
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    cipher: Arc<Cipher>,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
@@ -222,12 +237,18 @@ fn json_col<T: serde::de::DeserializeOwned + Default>(row: &Row<'_>, col: &str) 
     serde_json::from_str(&text).map_err(|e| corrupt(col, e))
 }
 
-fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
+fn job_from_row(row: &Row<'_>, cipher: &Cipher) -> rusqlite::Result<JobRow> {
     let status: i64 = row.get("status")?;
-    let request: String = row.get("request")?;
+    let job_id: String = row.get("job_id")?;
+    let stored: String = row.get("request")?;
+    let request = match cipher.decrypt(&stored, &job_id) {
+        Ok(Some(plain)) => plain,
+        Ok(None) => stored,
+        Err(e) => return Err(corrupt("request", e)),
+    };
     Ok(JobRow {
         seq: row.get("seq")?,
-        job_id: row.get("job_id")?,
+        job_id,
         job_name: row.get("job_name")?,
         request: serde_json::from_str(&request).map_err(|e| corrupt("request", e))?,
         status: JobStatus::from_code(status).ok_or_else(|| corrupt("status", status))?,
@@ -293,15 +314,21 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
 }
 
 impl Store {
-    /// Opens (creating) `DIR/ferry.db` and brings its schema up to date.
+    /// Opens (creating) `DIR/ferry.db` and brings its schema up to date; the secrets key is
+    /// `FERRY_STORE_KEY` when set, else `DIR/store.key` (generated when absent).
     pub async fn open(data_dir: &Path) -> Result<Store, ServiceError> {
+        Store::open_with_key(data_dir, std::env::var(ENV_STORE_KEY).ok()).await
+    }
+
+    /// As [`Store::open`], with the value of `FERRY_STORE_KEY` given.
+    pub async fn open_with_key(data_dir: &Path, env_key: Option<String>) -> Result<Store, ServiceError> {
         let dir = data_dir.to_path_buf();
-        tokio::task::spawn_blocking(move || Store::open_blocking(&dir))
+        tokio::task::spawn_blocking(move || Store::open_blocking(&dir, env_key.as_deref()))
             .await
             .map_err(|e| ServiceError::Thread(e.to_string()))?
     }
 
-    fn open_blocking(dir: &Path) -> Result<Store, ServiceError> {
+    fn open_blocking(dir: &Path, env_key: Option<&str>) -> Result<Store, ServiceError> {
         let data_dir_err = |message: String| ServiceError::DataDir {
             path: dir.to_path_buf(),
             message,
@@ -339,15 +366,21 @@ impl Store {
                 "ferry.db cannot use WAL (journal_mode is {mode}): put the data directory on a local file system"
             )));
         }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; BEGIN EXCLUSIVE; COMMIT;")
-            .map_err(ServiceError::store("locking ferry.db"))
-            .map_err(in_use)?;
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; \
+             BEGIN EXCLUSIVE; COMMIT;",
+        )
+        .map_err(ServiceError::store("locking ferry.db"))
+        .map_err(in_use)?;
         migrate(&mut conn).map_err(in_use)?;
+        let cipher = Cipher::load(dir, env_key)?;
+        secure_existing(&mut conn, &cipher)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(ServiceError::store("setting the busy timeout"))?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            cipher: Arc::new(cipher),
         })
     }
 
@@ -374,6 +407,7 @@ impl Store {
 
     /// Adds a job. `false` when the JobId exists already.
     pub async fn insert_job(&self, job: JobRow) -> Result<bool, ServiceError> {
+        let request = self.cipher.encrypt(&to_json(&job.request), &job.job_id)?;
         self.with(move |c| {
             let n = c
                 .execute(
@@ -383,7 +417,7 @@ impl Store {
                     params![
                         job.job_id,
                         job.job_name,
-                        to_json(&job.request),
+                        request,
                         job.status.code(),
                         job.create_time,
                         job.update_time,
@@ -406,17 +440,19 @@ impl Store {
     /// One job.
     pub async fn job(&self, job_id: &str) -> Result<Option<JobRow>, ServiceError> {
         let id = job_id.to_string();
-        self.with(move |c| get_job(c, &id)).await
+        let cipher = self.cipher.clone();
+        self.with(move |c| get_job(c, &id, &cipher)).await
     }
 
     /// Every job, oldest first.
     pub async fn jobs(&self) -> Result<Vec<JobRow>, ServiceError> {
-        self.with(|c| {
+        let cipher = self.cipher.clone();
+        self.with(move |c| {
             let mut st = c
                 .prepare("SELECT * FROM jobs ORDER BY seq")
                 .map_err(ServiceError::store("listing jobs"))?;
             let rows = st
-                .query_map([], job_from_row)
+                .query_map([], |r| job_from_row(r, &cipher))
                 .map_err(ServiceError::store("listing jobs"))?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(ServiceError::store("reading a job"))?;
@@ -435,6 +471,11 @@ impl Store {
     ) -> Result<Update, ServiceError> {
         let id = job_id.to_string();
         let expect: Option<Vec<i64>> = expect.map(|e| e.iter().map(|s| s.code()).collect());
+        let cipher = self.cipher.clone();
+        let request = match &patch.request {
+            Some(r) => Some(cipher.encrypt(&to_json(r), job_id)?),
+            None => None,
+        };
         self.with(move |c| {
             let mut sets: Vec<&str> = vec!["update_time = ?"];
             let mut vals: Vec<SqlValue> = vec![SqlValue::Integer(now())];
@@ -447,9 +488,10 @@ impl Store {
                 sets.push("job_name = ?");
                 vals.push(SqlValue::Text(n));
             }
-            if let Some(r) = &patch.request {
+            let replaces_request = request.is_some();
+            if let Some(r) = request {
                 sets.push("request = ?");
-                vals.push(SqlValue::Text(to_json(r)));
+                vals.push(SqlValue::Text(r));
             }
             if let Some(t) = patch.start_time {
                 sets.push("start_time = ?");
@@ -494,8 +536,12 @@ impl Store {
             let n = tx
                 .execute(&sql, params_from_iter(vals))
                 .map_err(ServiceError::store("updating a job"))?;
-            let now = get_job(&tx, &id)?;
+            let now = get_job(&tx, &id, &cipher)?;
             tx.commit().map_err(ServiceError::store("updating a job"))?;
+            if replaces_request && n == 1 {
+                // The replaced request (its passwords) leaves the WAL too.
+                truncate_wal(c)?;
+            }
             Ok(match now {
                 None => Update::Missing,
                 Some(job) if n == 1 => Update::Done(Box::new(job)),
@@ -509,9 +555,10 @@ impl Store {
     pub async fn delete_job(&self, job_id: &str, expect: &[JobStatus]) -> Result<Update, ServiceError> {
         let id = job_id.to_string();
         let expect: Vec<i64> = expect.iter().map(|s| s.code()).collect();
+        let cipher = self.cipher.clone();
         self.with(move |c| {
             let tx = c.transaction().map_err(ServiceError::store("deleting a job"))?;
-            let Some(job) = get_job(&tx, &id)? else {
+            let Some(job) = get_job(&tx, &id, &cipher)? else {
                 return Ok(Update::Missing);
             };
             if !expect.contains(&job.status.code()) {
@@ -529,6 +576,11 @@ impl Store {
             tx.execute("DELETE FROM compare_tasks WHERE job_id = ?", [&id])
                 .map_err(ServiceError::store("deleting a job's compare tasks"))?;
             tx.commit().map_err(ServiceError::store("deleting a job"))?;
+            if n == 1 {
+                // secure_delete zeroed the row in the database pages; its copies in the WAL go
+                // with the checkpoint.
+                truncate_wal(c)?;
+            }
             Ok(if n == 1 {
                 Update::Done(Box::new(job))
             } else {
@@ -640,10 +692,90 @@ impl Store {
     }
 }
 
-fn get_job(c: &Connection, id: &str) -> Result<Option<JobRow>, ServiceError> {
-    c.query_row("SELECT * FROM jobs WHERE job_id = ?", [id], job_from_row)
-        .optional()
-        .map_err(ServiceError::store("reading a job"))
+fn get_job(c: &Connection, id: &str, cipher: &Cipher) -> Result<Option<JobRow>, ServiceError> {
+    c.query_row("SELECT * FROM jobs WHERE job_id = ?", [id], |r| {
+        job_from_row(r, cipher)
+    })
+    .optional()
+    .map_err(ServiceError::store("reading a job"))
+}
+
+/// Copies the WAL into ferry.db and truncates it to zero bytes.
+fn truncate_wal(c: &Connection) -> Result<(), ServiceError> {
+    c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(ServiceError::store("checkpointing the WAL"))
+}
+
+/// Checks the store key against the one the store was written with, encrypts requests stored
+/// in plain text by earlier versions, and the first time scrubs the file of old plain text
+/// (VACUUM, then an empty WAL).
+fn secure_existing(conn: &mut Connection, cipher: &Cipher) -> Result<(), ServiceError> {
+    let meta = |c: &Connection, key: &str| -> Result<Option<String>, ServiceError> {
+        c.query_row("SELECT value FROM store_meta WHERE key = ?", [key], |r| r.get(0))
+            .optional()
+            .map_err(ServiceError::store("reading store_meta"))
+    };
+    match meta(conn, META_KEY_CHECK)? {
+        Some(check) => {
+            cipher.decrypt(&check, META_KEY_CHECK)?;
+        }
+        None => {
+            let check = cipher.encrypt("ferry", META_KEY_CHECK)?;
+            conn.execute(
+                "INSERT INTO store_meta (key, value) VALUES (?, ?)",
+                params![META_KEY_CHECK, check],
+            )
+            .map_err(ServiceError::store("writing store_meta"))?;
+        }
+    }
+    let tx = conn
+        .transaction()
+        .map_err(ServiceError::store("encrypting stored requests"))?;
+    let plain: Vec<(String, String)> = {
+        let mut st = tx
+            .prepare("SELECT job_id, request FROM jobs WHERE substr(request, 1, ?) <> ?")
+            .map_err(ServiceError::store("encrypting stored requests"))?;
+        let prefix = crate::secrets::PREFIX;
+        let rows = st
+            .query_map(params![prefix.len() as i64, prefix], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(ServiceError::store("encrypting stored requests"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ServiceError::store("encrypting stored requests"))?;
+        rows
+    };
+    for (job_id, request) in &plain {
+        let sealed = cipher.encrypt(request, job_id)?;
+        tx.execute(
+            "UPDATE jobs SET request = ? WHERE job_id = ?",
+            params![sealed, job_id],
+        )
+        .map_err(ServiceError::store("encrypting stored requests"))?;
+    }
+    let scrubbed = meta(&tx, META_SCRUBBED)?.is_some();
+    if !scrubbed {
+        tx.execute(
+            "INSERT INTO store_meta (key, value) VALUES (?, '1')",
+            [META_SCRUBBED],
+        )
+        .map_err(ServiceError::store("writing store_meta"))?;
+    }
+    tx.commit()
+        .map_err(ServiceError::store("encrypting stored requests"))?;
+    if !plain.is_empty() || !scrubbed {
+        if !plain.is_empty() {
+            tracing::info!(
+                jobs = plain.len(),
+                "encrypted the stored requests of earlier versions"
+            );
+        }
+        // Free pages and old WAL frames of earlier versions may hold plain-text passwords.
+        conn.execute_batch("VACUUM")
+            .map_err(ServiceError::store("vacuuming ferry.db"))?;
+        truncate_wal(conn)?;
+    }
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), ServiceError> {
@@ -756,6 +888,127 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(r, Update::WrongStatus(JobStatus::ReadyRun)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    /// Whether `needle` is anywhere in ferry.db or its WAL.
+    fn on_disk(dir: &Path, needle: &str) -> bool {
+        ["ferry.db", "ferry.db-wal", "ferry.db-journal"].iter().any(|f| {
+            std::fs::read(dir.join(f))
+                .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+    }
+
+    fn job_with_password(id: &str, pw: &str) -> JobRow {
+        let mut j = job(id, JobStatus::CheckPass);
+        j.request =
+            serde_json::json!({"JobName": "n", "SrcInfo": {"Password": pw}, "DstInfo": {"Password": pw}});
+        j
+    }
+
+    #[tokio::test]
+    async fn passwords_are_encrypted_and_scrubbed_when_replaced_or_deleted() {
+        let dir = temp_dir("secrets");
+        let s = Store::open_with_key(&dir, None).await.unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("store.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(s
+            .insert_job(job_with_password("dts-aaaaaaaa", "first-Pw-1111"))
+            .await
+            .unwrap());
+        assert!(s
+            .insert_job(job_with_password("dts-bbbbbbbb", "other-Pw-2222"))
+            .await
+            .unwrap());
+        let read = s.job("dts-aaaaaaaa").await.unwrap().unwrap();
+        assert_eq!(read.request["SrcInfo"]["Password"], "first-Pw-1111");
+        assert!(!on_disk(&dir, "first-Pw-1111") && !on_disk(&dir, "other-Pw-2222"));
+        // Replaced: the new request is read back, and neither password is on disk.
+        let patch = Patch {
+            request: Some(serde_json::json!({"SrcInfo": {"Password": "second-Pw-3333"}})),
+            ..Patch::default()
+        };
+        assert!(matches!(
+            s.update("dts-aaaaaaaa", None, patch).await.unwrap(),
+            Update::Done(j) if j.request["SrcInfo"]["Password"] == "second-Pw-3333"
+        ));
+        let deleted = s
+            .delete_job("dts-bbbbbbbb", &[JobStatus::CheckPass])
+            .await
+            .unwrap();
+        assert!(matches!(deleted, Update::Done(_)));
+        let wal = std::fs::metadata(dir.join("ferry.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert_eq!(wal, 0, "the WAL is truncated after a delete");
+        for pw in ["first-Pw-1111", "second-Pw-3333", "other-Pw-2222"] {
+            assert!(!on_disk(&dir, pw), "{pw} is in the store's files");
+        }
+        drop(s);
+        // The key is kept; another key is refused at open, naming FERRY_STORE_KEY.
+        let s = Store::open_with_key(&dir, None).await.unwrap();
+        assert_eq!(s.jobs().await.unwrap().len(), 1);
+        drop(s);
+        let e = Store::open_with_key(&dir, Some("ab".repeat(32)))
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("FERRY_STORE_KEY"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn plain_text_rows_of_earlier_versions_are_encrypted_at_open() {
+        let dir = temp_dir("migrate");
+        let key = "cd".repeat(32);
+        // A store of the previous version: schema 1, plain-text requests, a deleted job whose
+        // password is still in free space, no store_meta.
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let mut c = Connection::open(dir.join("ferry.db")).unwrap();
+            c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+            let tx = c.transaction().unwrap();
+            tx.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                .unwrap();
+            tx.execute_batch(MIGRATIONS[0]).unwrap();
+            tx.execute("INSERT INTO schema_version (version) VALUES (1)", [])
+                .unwrap();
+            for (id, pw) in [("dts-kept0000", "kept-Pw-4444"), ("dts-gone0000", "gone-Pw-5555")] {
+                tx.execute(
+                    "INSERT INTO jobs (job_id, job_name, request, status, create_time, update_time) \
+                     VALUES (?, 'n', ?, 4, 1, 1)",
+                    params![id, format!("{{\"SrcInfo\":{{\"Password\":\"{pw}\"}}}}")],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+            c.execute("DELETE FROM jobs WHERE job_id = 'dts-gone0000'", [])
+                .unwrap();
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .unwrap();
+        }
+        assert!(on_disk(&dir, "kept-Pw-4444") && on_disk(&dir, "gone-Pw-5555"));
+        let s = Store::open_with_key(&dir, Some(key.clone())).await.unwrap();
+        assert!(
+            !dir.join("store.key").exists(),
+            "FERRY_STORE_KEY is used, no key file"
+        );
+        let jobs = s.jobs().await.unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].request["SrcInfo"]["Password"], "kept-Pw-4444");
+        assert!(!on_disk(&dir, "kept-Pw-4444"), "encrypted at open");
+        assert!(!on_disk(&dir, "gone-Pw-5555"), "free space scrubbed");
+        drop(s);
+        let s = Store::open_with_key(&dir, Some(key)).await.unwrap();
+        assert_eq!(s.jobs().await.unwrap().len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -14,6 +14,9 @@ use subtle::ConstantTimeEq;
 use crate::credentials::CredentialStore;
 use crate::handler::ApiError;
 
+/// The service every TC3 credential scope must name.
+pub const SERVICE: &str = "dts";
+
 /// Signatures remembered for the replay guard.
 const REPLAY_CAPACITY: usize = 100_000;
 
@@ -92,11 +95,19 @@ impl Verifier {
                 )));
             }
         }
+        if auth.service != SERVICE {
+            return Err(ApiError::signature_failure(format!(
+                "the Credential is scoped to the service {:?}; sign for the service {SERVICE} \
+                 (DATE/{SERVICE}/tc3_request)",
+                crate::params::shown_name(&auth.service)
+            )));
+        }
         let timestamp_text = header_str(request.headers, "x-tc-timestamp")
             .ok_or_else(|| ApiError::missing_parameter("X-TC-Timestamp"))?;
         let timestamp: i64 = timestamp_text.trim().parse().map_err(|_| {
             ApiError::invalid_parameter_value(format!(
-                "X-TC-Timestamp {timestamp_text:?} is not a Unix time in seconds"
+                "X-TC-Timestamp {:?} is not a Unix time in seconds",
+                crate::params::shown_name(timestamp_text)
             ))
         })?;
         self.check_skew(timestamp, now)?;
@@ -186,12 +197,14 @@ impl Verifier {
         let method_name = get("SignatureMethod").unwrap_or("HmacSHA1");
         let sign_method = v1::SignatureMethod::parse(method_name).ok_or_else(|| {
             ApiError::invalid_parameter_value(format!(
-                "SignatureMethod {method_name:?} is not supported: use HmacSHA1 or HmacSHA256"
+                "SignatureMethod {:?} is not supported: use HmacSHA1 or HmacSHA256",
+                crate::params::shown_name(method_name)
             ))
         })?;
         let timestamp: i64 = timestamp_text.trim().parse().map_err(|_| {
             ApiError::invalid_parameter_value(format!(
-                "Timestamp {timestamp_text:?} is not a Unix time in seconds"
+                "Timestamp {:?} is not a Unix time in seconds",
+                crate::params::shown_name(timestamp_text)
             ))
         })?;
         self.check_skew(timestamp, now)?;
@@ -230,32 +243,44 @@ impl Verifier {
         })
     }
 
-    /// The replay guard: remembers the signature together with the action it was used for and
-    /// answers `Err` when that pair was already used, unless `allow_repeat` (read-only actions:
-    /// SDKs polling twice within one second send the same signature). The action is part of the
-    /// key because TC3 clients need not sign `X-TC-Action`: the official SDKs sign only
-    /// `content-type;host`, so `StartMigrateJob {"JobId":X}` and `DescribeMigrateCheckJob
-    /// {"JobId":X}` sent within one second carry the same signature and are both legitimate.
-    /// Clients that want a captured request bound to its action sign `x-tc-action` (as
-    /// `ferry api` does).
-    pub fn check_replay(
+    /// The replay guard and the rate of repeats (see [`replay`]): `Ok(true)` for the first use
+    /// of the signature for `action` (the caller then draws from the quota of the SecretId and
+    /// action), `Ok(false)` for an identical retry within the signature's own rate, `Err` for a
+    /// signature used before by another address for another, mutating action, or repeated too
+    /// often. `peer` is the client's address.
+    pub fn record_use(
         &self,
         auth: &Authenticated,
         action: &str,
+        per_second: u32,
+        peer: Option<std::net::IpAddr>,
         now: i64,
-        allow_repeat: bool,
-    ) -> Result<(), ApiError> {
-        let expires_at = auth.timestamp.saturating_add(self.max_skew_seconds);
-        let key = format!("{}|{action}", auth.replay_key);
-        if self.replay.first_use(&key, expires_at, now) || allow_repeat {
-            Ok(())
-        } else {
-            Err(ApiError::signature_failure(
-                "replayed request: this signed request was already received; sign every \
-                 request anew (a different timestamp or nonce gives a new signature)",
-            ))
+        instant: std::time::Instant,
+    ) -> Result<bool, ApiError> {
+        let attempt = replay::Attempt {
+            key: &auth.replay_key,
+            action,
+            read_only: is_read_only(action),
+            per_second,
+            expires_at: auth.timestamp.saturating_add(self.max_skew_seconds),
+            peer,
+        };
+        match self.replay.record(&attempt, now, instant) {
+            replay::Use::First => Ok(true),
+            replay::Use::Repeat => Ok(false),
+            replay::Use::RepeatLimited => Err(ApiError::request_limit_exceeded(action, per_second)),
+            replay::Use::OtherAction { first } => Err(ApiError::signature_failure(format!(
+                "replayed request: this signature was already used for {first} by another \
+                 client address, and the action was not signed; sign every request anew (a new \
+                 timestamp or nonce), or sign the x-tc-action header"
+            ))),
         }
     }
+}
+
+/// Actions that only read (`Describe*`): a signature may be reused for them.
+pub fn is_read_only(action: &str) -> bool {
+    action.starts_with("Describe")
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

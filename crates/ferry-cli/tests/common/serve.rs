@@ -18,6 +18,10 @@ pub const ENV_VARS: &[&str] = &[
     "FERRY_LOG_FORMAT",
     "FERRY_LOG",
     "FERRY_ENDPOINT",
+    "FERRY_INSECURE_HTTP",
+    "FERRY_ALLOWED_HOSTS",
+    "FERRY_STORE_KEY",
+    "FERRY_TLS_FINGERPRINT",
 ];
 
 /// The `ferry` binary without the caller's FERRY_* variables.
