@@ -72,11 +72,14 @@ pub enum VerifyMode {
     OnlyTables(Vec<(String, String)>),
     /// Object-level comparison only.
     Objects,
-    /// A comparison task's own objects: these tables (each with its columns and row filter),
-    /// `rows_percent` of their rows (as in `Sample`), the definitions of these views; no other
-    /// object comparison. `time_zone` (`+hh:mm`): the session time zone of both sides, in which
-    /// the filters' date-time literals and TIMESTAMP values are read (default UTC).
+    /// A comparison task's own objects: every selected table of `databases`, these tables (each
+    /// with its columns and row filter), `rows_percent` of their rows (as in `Sample`), the
+    /// definitions of these views; no other object comparison. A listed table the selection does
+    /// not hold is reported as not compared. `time_zone` (`+hh:mm`): the session time zone of
+    /// both sides, in which the filters' date-time literals and TIMESTAMP values are read
+    /// (default UTC).
     Scoped {
+        databases: Vec<String>,
         tables: Vec<TableScope>,
         views: Vec<ViewScope>,
         rows_percent: u8,
@@ -497,17 +500,51 @@ pub async fn verify(
             sampling: None,
         });
     }
-    let scoped_list: Option<Vec<(String, String)>> = match &opts.mode {
-        VerifyMode::Scoped { tables, .. } => {
-            Some(tables.iter().map(|t| (t.db.clone(), t.table.clone())).collect())
-        }
-        _ => None,
-    };
     let only = match &opts.mode {
         VerifyMode::OnlyTables(list) => Some(list.as_slice()),
-        _ => scoped_list.as_deref(),
+        _ => None,
     };
-    let (tables, mut bad) = plan::resolve(&mut sconn, &mut dconn, sel, only).await?;
+    let (mut tables, mut bad) = plan::resolve(&mut sconn, &mut dconn, sel, only).await?;
+    // A comparison task's scope: its databases and tables; the listed tables the selection does
+    // not hold are reported, not skipped.
+    let mut outside: Vec<TableReport> = Vec::new();
+    if let VerifyMode::Scoped {
+        databases,
+        tables: scopes,
+        ..
+    } = &opts.mode
+    {
+        let wanted = |db: &str, table: &str| {
+            databases.iter().any(|d| d == db) || scopes.iter().any(|s| s.db == db && s.table == table)
+        };
+        tables.retain(|t| wanted(&t.source.db, &t.source.name));
+        bad.retain(|u| wanted(&u.source.db, &u.source.name));
+        for s in scopes {
+            let found = tables
+                .iter()
+                .any(|t| t.source.db == s.db && t.source.name == s.table)
+                || bad
+                    .iter()
+                    .any(|u| u.source.db == s.db && u.source.name == s.table);
+            if !found {
+                let (tdb, tt) = sel
+                    .target_table(&s.db, &s.table)
+                    .unwrap_or_else(|| (s.db.clone(), s.table.clone()));
+                let mut r = error_report(
+                    &s.db,
+                    &s.table,
+                    tdb,
+                    tt,
+                    format!(
+                        "{}.{} is not among the tables the job migrates (on the source): not compared",
+                        s.db, s.table
+                    ),
+                );
+                r.filter = s.filter.as_ref().map(|f| f.text().to_string());
+                outside.push(r);
+            }
+        }
+    }
     let (rows_pct, tables_pct) = match &opts.mode {
         VerifyMode::Sample {
             rows_percent,
@@ -659,32 +696,16 @@ pub async fn verify(
         r.key_columns = Vec::new();
         reports.push(r);
     }
+    reports.extend(outside);
     for u in bad {
-        let mut r = TableReport {
-            database: u.source.db.clone(),
-            table: u.source.name.clone(),
-            target_database: u.target_db,
-            target_table: u.target_table,
-            rows_compared: 0,
-            target_rows: 0,
-            only_in_source: 0,
-            only_in_target: 0,
-            different: 0,
-            key_columns: Vec::new(),
-            keys: Vec::new(),
-            method: String::new(),
-            chunks: 0,
-            chunks_compared: 0,
-            chunks_different: 0,
-            error: Some(u.reason),
-            notes: Vec::new(),
-            changing: 0,
-            changing_keys: Vec::new(),
-            sample_percent: rows_pct,
-            sample_fallback: false,
-            filter: None,
-            compared_columns: Vec::new(),
-        };
+        let mut r = error_report(
+            &u.source.db,
+            &u.source.name,
+            u.target_db,
+            u.target_table,
+            u.reason,
+        );
+        r.sample_percent = rows_pct;
         r.method = if u.source.row_key().is_some() {
             "chunked-checksum"
         } else {
@@ -718,6 +739,41 @@ pub async fn verify(
         elapsed_ms: started.elapsed().as_millis() as u64,
         sampling,
     })
+}
+
+/// The report of a table that could not be compared, saying why.
+fn error_report(
+    db: &str,
+    table: &str,
+    target_db: String,
+    target_table: String,
+    reason: String,
+) -> TableReport {
+    TableReport {
+        database: db.to_string(),
+        table: table.to_string(),
+        target_database: target_db,
+        target_table,
+        rows_compared: 0,
+        target_rows: 0,
+        only_in_source: 0,
+        only_in_target: 0,
+        different: 0,
+        key_columns: Vec::new(),
+        keys: Vec::new(),
+        method: String::new(),
+        chunks: 0,
+        chunks_compared: 0,
+        chunks_different: 0,
+        error: Some(reason),
+        notes: Vec::new(),
+        changing: 0,
+        changing_keys: Vec::new(),
+        sample_percent: 100,
+        sample_fallback: false,
+        filter: None,
+        compared_columns: Vec::new(),
+    }
 }
 
 /// True when a view difference is one of the views a comparison task asked for.

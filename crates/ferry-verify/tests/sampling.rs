@@ -265,6 +265,7 @@ async fn scoped_comparison_filters_rows_and_columns() -> Result<()> {
         filter: filter.map(|f| RowFilter::parse(f).expect("a filter")),
     };
     let mode = |tables: Vec<TableScope>, tz: Option<&str>| VerifyMode::Scoped {
+        databases: Vec::new(),
         tables,
         views: Vec::new(),
         rows_percent: 100,
@@ -316,6 +317,33 @@ async fn scoped_comparison_filters_rows_and_columns() -> Result<()> {
     let r = check(&o, db).await?;
     let t = table(&r, "t");
     assert!(!r.consistent && t.error.as_deref().is_some_and(|e| e.contains("nope")));
+    // A table the selection does not hold is reported as not compared.
+    let mut missing = scope(None, None);
+    missing.table = "absent".into();
+    let o = VerifyOptions {
+        mode: mode(vec![missing], None),
+        ..opts(30)
+    };
+    let r = check(&o, db).await?;
+    assert!(
+        !r.consistent && table(&r, "absent").verdict() == "INCONSISTENT",
+        "{}",
+        r.render_text()
+    );
+    // A whole database: every table, with `other` missing its row.
+    let o = VerifyOptions {
+        mode: VerifyMode::Scoped {
+            databases: vec![db.to_string()],
+            tables: Vec::new(),
+            views: Vec::new(),
+            rows_percent: 100,
+            time_zone: None,
+        },
+        ..opts(30)
+    };
+    let r = check(&o, db).await?;
+    assert_eq!(r.tables.len(), 2);
+    assert_eq!(table(&r, "other").only_in_source, 1);
     // FilterTimeZone: the same literal selects other rows at +08:00 than in UTC.
     let in_zone = |tz: Option<&'static str>| {
         let o = VerifyOptions {
