@@ -26,8 +26,15 @@
 //! - **Compare tasks** run `ferry_verify` with the job's endpoints and mapping; while the job's
 //!   replay runs, differing chunks are compared again after the replay has applied the source up
 //!   to where they were read (replay fence). `Method` `dataCheck` compares every row,
-//!   `sampleDataCheck` `SampleRate` percent of each table's chunks; `rowsCount` is refused.
-//!   `ObjectMode` `custom` takes `Objects.ObjectItems` with `TableMode` `partial` and `Tables`.
+//!   `sampleDataCheck` `SampleRate` percent of the rows of every chunk (a table whose sample is
+//!   empty is compared in full); `rowsCount` is refused. `ObjectMode` `custom` takes
+//!   `Objects.ObjectItems`: `DbMode`/`TableMode` `all` (every migrated table of the database) or
+//!   `Tables` (`partial`), each with `ColumnMode`/`Columns` (only those columns, the row key
+//!   always), `FilterCondition` (a plain boolean expression over the table's columns, applied on
+//!   both sides; see `ferry_verify::filter`) and `FilterTimeZone` (`+hh:mm`, one per task: the
+//!   session time zone of both sides); `ViewMode`/`Views` compare view definitions. Refused by
+//!   name: `AdvancedObjects` (MongoDB only), `SchemaName`, `Options.Type` `independent`,
+//!   `Options.CompareMode` other than `full`, `Options.ReCheckTime`/`ReCheckInterval`.
 //! - **DescribeMigrationCheckJob** lists one `CheckStep` per Ferry check item (`StepId` = the
 //!   item's id, `StepName` its title, `StepStatus` pass/warning/failed, `StepMessage` the
 //!   message); each step has one `DetailCheckItem` whose `Description` is the item's group.
