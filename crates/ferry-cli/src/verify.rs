@@ -2,8 +2,8 @@
 //! row-level diff, objects), print a readable report or `--json`, optionally write repair SQL.
 //!
 //! The comparison follows the job's `MigrateOption.ConsistencyType`: 2 full, 3 sample
-//! (`ConsistencyParams.SelectRowsPerTable` percent of each table's chunks in
-//! `TablesSelectAll` percent of the tables), 4 only the tables the job's previous verification
+//! (`ConsistencyParams.SelectRowsPerTable` percent of the rows of every chunk in
+//! `TablesSelectAll` percent of the tables, row counts of `TablesSelectCount` percent), 4 only the tables the job's previous verification
 //! found inconsistent (kept on the target in `ferry_meta.verify_table`; full when there is none).
 //! With 1 or 5 (no verification during the job) `ferry verify` says so and compares in full; a
 //! mode given on the command line wins over the job file.

@@ -55,10 +55,29 @@ pub const LIVE_FENCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// soon as the replay has passed the source rows they read, leaving little time for later writes).
 const FENCE_POLL: Duration = Duration::from_millis(10);
 
+/// The percent of tables whose row counts a sample verification compares
+/// (`ConsistencyParams.TablesSelectCount`; missing or 0 means 100, like the other percentages).
+pub fn count_tables_percent(spec: &JobSpec) -> u8 {
+    let v = spec
+        .request
+        .migrate_option
+        .as_ref()
+        .and_then(|m| m.consistency_params.as_ref())
+        .and_then(|p| p.tables_select_count);
+    match v {
+        Some(p) if (1..=100).contains(&p) => p as u8,
+        _ => 100,
+    }
+}
+
 /// Options for comparing a job's objects in `mode`, with the job's threads, chunk size and rate,
-/// without a replay fence (offline: no replay, or after cut-over).
+/// without a replay fence (offline: no replay, or after cut-over). A sample verification
+/// (ConsistencyType 3) compares the rows of `SelectRowsPerTable` percent of every chunk in
+/// `TablesSelectAll` percent of the tables, and the row counts of `TablesSelectCount` percent
+/// of the tables; a table with rows always has rows compared (see [`ferry_verify::VerifyMode`]).
 pub fn options_for(spec: &JobSpec, mode: VerifyMode) -> VerifyOptions {
     VerifyOptions {
+        count_tables_percent: count_tables_percent(spec),
         threads: spec.options.threads,
         chunk_rows: spec.options.chunk_rows,
         rows_per_second: spec.options.rows_per_second,

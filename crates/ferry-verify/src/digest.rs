@@ -46,9 +46,29 @@ use crate::error::{Ctx, VerifyError};
 /// Setup of the verifier's row and digest connections (both servers): UTC, raw string bytes in
 /// results (bounds are sent as utf8mb4 text, as the loader's readers do), long timeouts.
 pub fn session() -> Vec<String> {
-    vec!["SET time_zone = '+00:00', character_set_results = binary, \
-          SESSION net_write_timeout = 7200, SESSION wait_timeout = 28800"
-        .into()]
+    session_in("+00:00")
+}
+
+/// [`session`] with another session time zone (a `+hh:mm` offset, checked by [`valid_offset`]):
+/// a comparison task's `FilterTimeZone`. Both sides read TIMESTAMP values in the same zone, so
+/// their texts still compare exactly.
+pub fn session_in(offset: &str) -> Vec<String> {
+    let tz = if valid_offset(offset) { offset } else { "+00:00" };
+    vec![format!(
+        "SET time_zone = '{tz}', character_set_results = binary, \
+         SESSION net_write_timeout = 7200, SESSION wait_timeout = 28800"
+    )]
+}
+
+/// True for a UTC offset `+hh:mm` / `-hh:mm` (hours up to 13, minutes up to 59).
+pub fn valid_offset(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 6
+        && (b[0] == b'+' || b[0] == b'-')
+        && b[3] == b':'
+        && [1, 2, 4, 5].iter().all(|&i| b[i].is_ascii_digit())
+        && (b[1] - b'0') * 10 + (b[2] - b'0') <= 13
+        && b[4] <= b'5'
 }
 
 /// The per-row hash summed in a chunk digest (both servers use the same one).
@@ -271,23 +291,32 @@ pub struct Digest {
     pub sum: String,
 }
 
-/// Appends the chunk's `WHERE` (empty for an unbounded chunk) and returns the parameters.
+/// Appends the chunk's `WHERE` (empty for an unbounded chunk) and `extra`, a row predicate
+/// (filter condition, row sample) ANDed to it, and returns the parameters.
 pub fn with_chunk(
     select: &str,
     key: Option<&[Column]>,
     chunk: &ChunkPlan,
+    extra: Option<&str>,
 ) -> Result<(String, Vec<Value>), VerifyError> {
-    match key {
+    let (w, p) = match key {
         Some(key) => {
             let cols: Vec<&Column> = key.iter().collect();
-            let (w, p) = chunk_where(&cols, chunk.lower.as_deref(), chunk.upper.as_deref());
-            Ok((format!("{select}{w}"), p))
+            chunk_where(&cols, chunk.lower.as_deref(), chunk.upper.as_deref())
         }
-        None if chunk.lower.is_none() && chunk.upper.is_none() => Ok((select.to_string(), Vec::new())),
-        None => Err(VerifyError::Options(
-            "a bounded chunk for a table without a chunking key".into(),
-        )),
-    }
+        None if chunk.lower.is_none() && chunk.upper.is_none() => (String::new(), Vec::new()),
+        None => {
+            return Err(VerifyError::Options(
+                "a bounded chunk for a table without a chunking key".into(),
+            ))
+        }
+    };
+    let sql = match (extra, w.is_empty()) {
+        (None, _) => format!("{select}{w}"),
+        (Some(e), true) => format!("{select} WHERE ({e})"),
+        (Some(e), false) => format!("{select}{w} AND ({e})"),
+    };
+    Ok((sql, p))
 }
 
 /// Runs a digest query.

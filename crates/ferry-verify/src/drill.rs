@@ -63,7 +63,8 @@ pub async fn read_rows(
 ) -> Result<Vec<Vec<Value>>, VerifyError> {
     let names = ident_list(t.columns.iter().map(|c| c.name.as_str()));
     let select = format!("SELECT {names} FROM {}", qualified(db, table));
-    let (mut sql, params) = with_chunk(&select, t.chunk_key.as_deref(), chunk)?;
+    let pred = t.predicate(crate::plan::Side::of(side));
+    let (mut sql, params) = with_chunk(&select, t.chunk_key.as_deref(), chunk, pred.as_deref())?;
     if let Some(k) = &t.chunk_key {
         let cols: Vec<&ferry_core::Column> = k.iter().collect();
         sql.push_str(&format!(" ORDER BY {}", order_by(&cols)));

@@ -22,17 +22,22 @@ use xxhash_rust::xxh3::xxh3_128;
 use crate::digest::{binlog_position, encode_values};
 use crate::drill::{show, ChunkDiff};
 use crate::error::{Ctx, VerifyError};
-use crate::plan::TableJob;
+use crate::plan::{Side, TableJob};
 use crate::repair::RepairTable;
 use crate::report::{DiffKey, DiffKind};
 use crate::Fence;
 
-fn select(t: &TableJob, db: &str, table: &str) -> String {
-    format!(
+fn select(t: &TableJob, side: Side) -> String {
+    let (db, table, pred) = t.side(side);
+    let mut sql = format!(
         "SELECT {} FROM {}",
         ident_list(t.columns.iter().map(|c| c.name.as_str())),
         qualified(db, table)
-    )
+    );
+    if let Some(p) = pred {
+        sql.push_str(&format!(" WHERE {p}"));
+    }
+    sql
 }
 
 /// Streams one side's rows, calling `f` with each row and its hash.
@@ -116,8 +121,8 @@ async fn compare_fenced(
     fence: Option<&Fence>,
 ) -> Result<ChunkDiff, VerifyError> {
     let n = t.columns.len();
-    let ssql = select(t, &t.source.db, &t.source.name);
-    let dsql = select(t, &t.target_db, &t.target_table);
+    let ssql = select(t, Side::Source);
+    let dsql = select(t, Side::Target);
     let (sname, dname) = (t.source_name(), t.target_name());
     let mut counts: HashMap<u128, i64> = HashMap::new();
     stream(src, &ssql, n, "source", &sname, throttle, |h, _| {

@@ -22,6 +22,7 @@
 pub mod digest;
 pub mod drill;
 pub mod error;
+pub mod filter;
 pub mod keyless;
 pub mod live;
 pub mod objects;
@@ -44,7 +45,9 @@ use mysql_async::{Conn, Pool};
 use tokio::task::JoinSet;
 
 pub use error::VerifyError;
-pub use report::{DiffKey, DiffKind, ObjectDiff, TableReport, VerifyReport};
+pub use filter::RowFilter;
+pub use plan::{TableScope, ViewScope};
+pub use report::{DiffKey, DiffKind, ObjectDiff, Sampling, TableReport, VerifyReport};
 
 pub use crate::digest::RowHash;
 use crate::digest::{
@@ -52,21 +55,36 @@ use crate::digest::{
 };
 use crate::drill::ChunkDiff;
 use crate::error::Ctx;
-use crate::plan::TableJob;
+use crate::plan::{Side, TableJob};
 
 /// What a verification compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifyMode {
     /// Every row of every selected table, and the objects.
     Full,
-    /// `rows_percent` of each table's chunks, in `tables_percent` of the tables (both chosen by a
-    /// hash, so a re-run compares the same sample), and the objects.
+    /// `rows_percent` of the rows of every chunk (chosen by a hash of each row's key, the same
+    /// rows on both sides), in `tables_percent` of the tables (chosen by a hash of the name), and
+    /// the objects. A re-run compares the same sample. A table whose sample holds no row on either
+    /// side is compared in full, so every table with rows has rows compared.
     Sample { rows_percent: u8, tables_percent: u8 },
     /// Only these source tables (`db`, `table`), e.g. those an earlier verification found
     /// inconsistent; no object comparison.
     OnlyTables(Vec<(String, String)>),
     /// Object-level comparison only.
     Objects,
+    /// A comparison task's own objects: every selected table of `databases`, these tables (each
+    /// with its columns and row filter), `rows_percent` of their rows (as in `Sample`), the
+    /// definitions of these views; no other object comparison. A listed table the selection does
+    /// not hold is reported as not compared. `time_zone` (`+hh:mm`): the session time zone of
+    /// both sides, in which the filters' date-time literals and TIMESTAMP values are read
+    /// (default UTC).
+    Scoped {
+        databases: Vec<String>,
+        tables: Vec<TableScope>,
+        views: Vec<ViewScope>,
+        rows_percent: u8,
+        time_zone: Option<String>,
+    },
 }
 
 impl VerifyMode {
@@ -122,6 +140,11 @@ pub struct VerifyOptions {
     pub fence: Option<Fence>,
     /// The per-row hash of the chunk digests ([`RowHash::Auto`]: the fastest both servers have).
     pub row_hash: RowHash,
+    /// Sample mode (`ConsistencyParams.TablesSelectCount`): the percent of tables whose row
+    /// counts are compared (`SELECT COUNT(*)` on both sides). Tables in the `tables_percent`
+    /// sample have their rows compared; those outside it but inside this one have their counts
+    /// compared; the others are listed as not compared.
+    pub count_tables_percent: u8,
 }
 
 impl Default for VerifyOptions {
@@ -134,6 +157,7 @@ impl Default for VerifyOptions {
             mode: VerifyMode::Full,
             fence: None,
             row_hash: RowHash::Auto,
+            count_tables_percent: 0,
         }
     }
 }
@@ -148,6 +172,7 @@ impl std::fmt::Debug for VerifyOptions {
             .field("mode", &self.mode)
             .field("fence", &self.fence.is_some())
             .field("row_hash", &self.row_hash)
+            .field("count_tables_percent", &self.count_tables_percent)
             .finish()
     }
 }
@@ -198,8 +223,19 @@ async fn both_conns(sh: &Shared) -> Result<(Conn, Conn), VerifyError> {
 
 async fn digest_work(sh: Arc<Shared>, w: Work) -> Result<Digested, VerifyError> {
     let t = &sh.tables[w.table];
-    let (ssql, sp) = with_chunk(&sh.src_sql[w.table], t.chunk_key.as_deref(), &w.chunk)?;
-    let (dsql, dp) = with_chunk(&sh.dst_sql[w.table], t.chunk_key.as_deref(), &w.chunk)?;
+    let (spred, dpred) = (t.predicate(Side::Source), t.predicate(Side::Target));
+    let (ssql, sp) = with_chunk(
+        &sh.src_sql[w.table],
+        t.chunk_key.as_deref(),
+        &w.chunk,
+        spred.as_deref(),
+    )?;
+    let (dsql, dp) = with_chunk(
+        &sh.dst_sql[w.table],
+        t.chunk_key.as_deref(),
+        &w.chunk,
+        dpred.as_deref(),
+    )?;
     let what = format!("{} chunk {}", t.source_name(), w.chunk.chunk_no);
     let (mut sc, mut dc) = both_conns(&sh).await?;
     let (a, b) = tokio::join!(
@@ -391,6 +427,10 @@ fn new_report(t: &TableJob, chunks: u64) -> TableReport {
         notes: Vec::new(),
         changing: 0,
         changing_keys: Vec::new(),
+        sample_percent: t.sample_percent,
+        sample_fallback: false,
+        filter: t.filter.as_ref().map(|f| f.text().to_string()),
+        compared_columns: if t.partial_columns { t.names() } else { Vec::new() },
     }
 }
 
@@ -408,13 +448,42 @@ pub async fn verify(
     if opts.chunk_rows == 0 {
         return Err(VerifyError::Options("chunk_rows must be at least 1".into()));
     }
+    let time_zone = match &opts.mode {
+        VerifyMode::Scoped {
+            time_zone: Some(tz), ..
+        } => {
+            if !digest::valid_offset(tz) {
+                return Err(VerifyError::Options(format!(
+                    "the time zone {tz:?} is not an offset of the form +hh:mm"
+                )));
+            }
+            tz.clone()
+        }
+        _ => "+00:00".to_string(),
+    };
     progress(ProgressEvent::PhaseStarted {
         phase: "verify".into(),
     });
     let mut sconn = src.connect(ferry_load::session::plain()).await?;
     let mut dconn = dst.connect(ferry_load::session::plain()).await?;
-    let objects = match opts.mode {
+    let objects = match &opts.mode {
         VerifyMode::OnlyTables(_) => Vec::new(),
+        VerifyMode::Scoped { views, .. } if views.is_empty() => Vec::new(),
+        VerifyMode::Scoped { views, .. } => {
+            for v in views {
+                if !sel.whole_db(&v.db) {
+                    return Err(VerifyError::Options(format!(
+                        "the views of {} are not part of the migration (only whole databases carry their views)",
+                        v.db
+                    )));
+                }
+            }
+            objects::compare(&mut sconn, &mut dconn, sel)
+                .await?
+                .into_iter()
+                .filter(|o| o.object_type == "VIEW" && view_in_scope(o, views, sel))
+                .collect()
+        }
         _ => objects::compare(&mut sconn, &mut dconn, sel).await?,
     };
     if opts.mode == VerifyMode::Objects {
@@ -428,31 +497,113 @@ pub async fn verify(
             tables: Vec::new(),
             objects,
             elapsed_ms: started.elapsed().as_millis() as u64,
+            sampling: None,
         });
     }
     let only = match &opts.mode {
         VerifyMode::OnlyTables(list) => Some(list.as_slice()),
         _ => None,
     };
-    let (mut tables, bad) = plan::resolve(&mut sconn, &mut dconn, sel, only).await?;
-    let (rows_pct, tables_pct) = match opts.mode {
+    let (mut tables, mut bad) = plan::resolve(&mut sconn, &mut dconn, sel, only).await?;
+    // A comparison task's scope: its databases and tables; the listed tables the selection does
+    // not hold are reported, not skipped.
+    let mut outside: Vec<TableReport> = Vec::new();
+    if let VerifyMode::Scoped {
+        databases,
+        tables: scopes,
+        ..
+    } = &opts.mode
+    {
+        let wanted = |db: &str, table: &str| {
+            databases.iter().any(|d| d == db) || scopes.iter().any(|s| s.db == db && s.table == table)
+        };
+        tables.retain(|t| wanted(&t.source.db, &t.source.name));
+        bad.retain(|u| wanted(&u.source.db, &u.source.name));
+        for s in scopes {
+            let found = tables
+                .iter()
+                .any(|t| t.source.db == s.db && t.source.name == s.table)
+                || bad
+                    .iter()
+                    .any(|u| u.source.db == s.db && u.source.name == s.table);
+            if !found {
+                let (tdb, tt) = sel
+                    .target_table(&s.db, &s.table)
+                    .unwrap_or_else(|| (s.db.clone(), s.table.clone()));
+                let mut r = error_report(
+                    &s.db,
+                    &s.table,
+                    tdb,
+                    tt,
+                    format!(
+                        "{}.{} is not among the tables the job migrates (on the source): not compared",
+                        s.db, s.table
+                    ),
+                );
+                r.filter = s.filter.as_ref().map(|f| f.text().to_string());
+                outside.push(r);
+            }
+        }
+    }
+    let (rows_pct, tables_pct) = match &opts.mode {
         VerifyMode::Sample {
             rows_percent,
             tables_percent,
-        } => (rows_percent, tables_percent),
+        } => (*rows_percent, *tables_percent),
+        VerifyMode::Scoped { rows_percent, .. } => (*rows_percent, 100),
         _ => (100, 100),
     };
-    tables.retain(|t| plan::table_sampled(&t.source.db, &t.source.name, tables_pct));
+    let rows_pct = rows_pct.clamp(1, 100);
+    let count_pct = if matches!(opts.mode, VerifyMode::Sample { .. }) {
+        opts.count_tables_percent
+    } else {
+        0
+    };
+    // The tables compared row by row, those whose counts only are compared, the others.
+    let mut content: Vec<TableJob> = Vec::new();
+    let mut counted: Vec<TableJob> = Vec::new();
+    let mut not_compared: Vec<String> = Vec::new();
+    for mut t in tables {
+        if let VerifyMode::Scoped { tables: scopes, .. } = &opts.mode {
+            if let Some(scope) = scopes
+                .iter()
+                .find(|s| s.db == t.source.db && s.table == t.source.name)
+            {
+                t = match plan::apply_scope(t, scope) {
+                    Ok(t) => t,
+                    Err(u) => {
+                        bad.push(*u);
+                        continue;
+                    }
+                };
+            }
+        }
+        t.sample_percent = rows_pct;
+        if plan::table_sampled(&t.source.db, &t.source.name, tables_pct) {
+            content.push(t);
+        } else if plan::table_sampled(&t.source.db, &t.source.name, count_pct) {
+            counted.push(t);
+        } else {
+            not_compared.push(t.source_name());
+        }
+    }
+    if repair.is_some() {
+        if let Some(t) = content.iter().find(|t| t.partial_columns) {
+            return Err(VerifyError::Options(format!(
+                "repair SQL needs every column: {} is compared on some columns only",
+                t.source_name()
+            )));
+        }
+    }
+    let tables = content;
     let mut accs: Vec<Acc> = Vec::with_capacity(tables.len());
     let mut work = Vec::new();
     let plans = plan_all(src, &tables, opts.chunk_rows, opts.threads).await?;
     for (i, (t, chunks)) in tables.iter().zip(plans).enumerate() {
         let mut report = new_report(t, chunks.len() as u64);
         for c in chunks {
-            if plan::chunk_sampled(&t.source.db, &t.source.name, c.chunk_no, rows_pct) {
-                report.chunks_compared += 1;
-                work.push(Work { table: i, chunk: c });
-            }
+            report.chunks_compared += 1;
+            work.push(Work { table: i, chunk: c });
         }
         accs.push(Acc {
             report,
@@ -467,53 +618,63 @@ pub async fn verify(
     let _ = dconn.disconnect().await;
 
     let threads = opts.threads.max(1);
-    let layouts: Vec<TextLayout> = tables
-        .iter()
-        .map(|t| TextLayout::new(&t.columns, &t.target_columns))
-        .collect();
-    let shared = Arc::new(Shared {
-        src_sql: tables
-            .iter()
-            .zip(&layouts)
-            .map(|(t, l)| {
-                digest_select(
-                    &t.source.db,
-                    &t.source.name,
-                    &t.columns,
-                    l,
-                    hash,
-                    ssup.row_variable,
-                )
-            })
-            .collect(),
-        dst_sql: tables
-            .iter()
-            .zip(&layouts)
-            .map(|(t, l)| {
-                digest_select(
-                    &t.target_db,
-                    &t.target_table,
-                    &t.target_columns,
-                    l,
-                    hash,
-                    dsup.row_variable,
-                )
-            })
-            .collect(),
-        tables,
-        throttle: Throttle::new(opts.rows_per_second, 0),
-        want_position: opts.fence.is_some(),
-        max_keys: opts.max_keys_reported,
-        repair: repair.is_some(),
-        fence: opts.fence.clone(),
-        src: src.pool(threads, digest::session()),
-        dst: dst.pool(threads, digest::session()),
-    });
-    let result = compare_all(&shared, &mut accs, work, opts, &progress, &mut repair).await;
-    let (sp, dp) = (shared.src.clone(), shared.dst.clone());
-    let _ = sp.disconnect().await;
-    let _ = dp.disconnect().await;
+    let src_pool = src.pool(threads, digest::session_in(&time_zone));
+    let dst_pool = dst.pool(threads, digest::session_in(&time_zone));
+    let hashing = Hashing {
+        hash,
+        src_one_text: ssup.row_variable,
+        dst_one_text: dsup.row_variable,
+    };
+    let shared = make_shared(tables, &hashing, opts, repair.is_some(), &src_pool, &dst_pool);
+    let mut result = compare_all(&shared, &mut accs, work, opts, &progress, &mut repair, true).await;
+    // A sample that selected no row on either side: the table is compared in full, so that no
+    // table with rows is reported without rows compared.
+    if result.is_ok() && rows_pct < 100 {
+        let empty: Vec<usize> = (0..accs.len())
+            .filter(|&i| accs[i].report.rows_compared == 0 && accs[i].report.target_rows == 0)
+            .collect();
+        if !empty.is_empty() {
+            let mut again = shared.tables.clone();
+            for &i in &empty {
+                again[i].sample_percent = 100;
+                let r = &mut accs[i].report;
+                r.sample_percent = 100;
+                r.sample_fallback = true;
+                r.chunks_compared = 0;
+            }
+            let full = make_shared(again, &hashing, opts, repair.is_some(), &src_pool, &dst_pool);
+            let plans = plan_all(
+                src,
+                &empty.iter().map(|&i| full.tables[i].clone()).collect::<Vec<_>>(),
+                opts.chunk_rows,
+                opts.threads,
+            )
+            .await;
+            result = match plans {
+                Ok(plans) => {
+                    let mut work = Vec::new();
+                    for (&i, chunks) in empty.iter().zip(plans) {
+                        accs[i].report.chunks = chunks.len() as u64;
+                        for c in chunks {
+                            accs[i].report.chunks_compared += 1;
+                            work.push(Work { table: i, chunk: c });
+                        }
+                    }
+                    compare_all(&full, &mut accs, work, opts, &progress, &mut repair, false).await
+                }
+                Err(e) => Err(e),
+            };
+        }
+    }
+    let counts = if result.is_ok() && !counted.is_empty() {
+        count_tables(&counted, threads, &src_pool, &dst_pool).await
+    } else {
+        Ok(Vec::new())
+    };
+    let _ = src_pool.disconnect().await;
+    let _ = dst_pool.disconnect().await;
     result?;
+    let counts = counts?;
 
     let cap = opts.max_keys_reported;
     let mut reports: Vec<TableReport> = accs
@@ -523,28 +684,28 @@ pub async fn verify(
             a.report
         })
         .collect();
+    for (t, (s, d)) in counted.iter().zip(counts) {
+        let mut r = new_report(t, 1);
+        r.method = "row-count".into();
+        r.sample_percent = 0;
+        r.chunks_compared = 1;
+        r.rows_compared = s;
+        r.target_rows = d;
+        r.only_in_source = s.saturating_sub(d);
+        r.only_in_target = d.saturating_sub(s);
+        r.key_columns = Vec::new();
+        reports.push(r);
+    }
+    reports.extend(outside);
     for u in bad {
-        let mut r = TableReport {
-            database: u.source.db.clone(),
-            table: u.source.name.clone(),
-            target_database: u.target_db,
-            target_table: u.target_table,
-            rows_compared: 0,
-            target_rows: 0,
-            only_in_source: 0,
-            only_in_target: 0,
-            different: 0,
-            key_columns: Vec::new(),
-            keys: Vec::new(),
-            method: String::new(),
-            chunks: 0,
-            chunks_compared: 0,
-            chunks_different: 0,
-            error: Some(u.reason),
-            notes: Vec::new(),
-            changing: 0,
-            changing_keys: Vec::new(),
-        };
+        let mut r = error_report(
+            &u.source.db,
+            &u.source.name,
+            u.target_db,
+            u.target_table,
+            u.reason,
+        );
+        r.sample_percent = rows_pct;
         r.method = if u.source.row_key().is_some() {
             "chunked-checksum"
         } else {
@@ -562,12 +723,186 @@ pub async fn verify(
     progress(ProgressEvent::PhaseFinished {
         phase: "verify".into(),
     });
+    let sampling = match &opts.mode {
+        VerifyMode::Sample { .. } | VerifyMode::Scoped { .. } => Some(Sampling {
+            rows_percent: rows_pct,
+            tables_percent: tables_pct.min(100),
+            count_tables_percent: count_pct.min(100),
+            not_compared,
+        }),
+        _ => None,
+    };
     Ok(VerifyReport {
         consistent: objects.is_empty() && reports.iter().all(TableReport::consistent),
         tables: reports,
         objects,
         elapsed_ms: started.elapsed().as_millis() as u64,
+        sampling,
     })
+}
+
+/// The report of a table that could not be compared, saying why.
+fn error_report(
+    db: &str,
+    table: &str,
+    target_db: String,
+    target_table: String,
+    reason: String,
+) -> TableReport {
+    TableReport {
+        database: db.to_string(),
+        table: table.to_string(),
+        target_database: target_db,
+        target_table,
+        rows_compared: 0,
+        target_rows: 0,
+        only_in_source: 0,
+        only_in_target: 0,
+        different: 0,
+        key_columns: Vec::new(),
+        keys: Vec::new(),
+        method: String::new(),
+        chunks: 0,
+        chunks_compared: 0,
+        chunks_different: 0,
+        error: Some(reason),
+        notes: Vec::new(),
+        changing: 0,
+        changing_keys: Vec::new(),
+        sample_percent: 100,
+        sample_fallback: false,
+        filter: None,
+        compared_columns: Vec::new(),
+    }
+}
+
+/// True when a view difference is one of the views a comparison task asked for.
+fn view_in_scope(o: &ObjectDiff, views: &[ViewScope], sel: &Selection) -> bool {
+    views.iter().any(|v| {
+        let tdb = sel.target_db(&v.db).unwrap_or_else(|| v.db.clone());
+        let name = if !o.source_name.is_empty() {
+            o.source_name
+                .strip_prefix(&format!("{}.", v.db))
+                .map(str::to_string)
+        } else {
+            o.target_name.strip_prefix(&format!("{tdb}.")).map(str::to_string)
+        };
+        match (name, &v.views) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(n), Some(list)) => list.iter().any(|w| w == &n),
+        }
+    })
+}
+
+/// The row hash of a run and whether each side builds a row's text once.
+struct Hashing {
+    hash: RowHash,
+    src_one_text: bool,
+    dst_one_text: bool,
+}
+
+fn make_shared(
+    tables: Vec<TableJob>,
+    h: &Hashing,
+    opts: &VerifyOptions,
+    repair: bool,
+    src: &Pool,
+    dst: &Pool,
+) -> Arc<Shared> {
+    let layouts: Vec<TextLayout> = tables
+        .iter()
+        .map(|t| TextLayout::new(&t.columns, &t.target_columns))
+        .collect();
+    Arc::new(Shared {
+        src_sql: tables
+            .iter()
+            .zip(&layouts)
+            .map(|(t, l)| {
+                digest_select(
+                    &t.source.db,
+                    &t.source.name,
+                    &t.columns,
+                    l,
+                    h.hash,
+                    h.src_one_text,
+                )
+            })
+            .collect(),
+        dst_sql: tables
+            .iter()
+            .zip(&layouts)
+            .map(|(t, l)| {
+                digest_select(
+                    &t.target_db,
+                    &t.target_table,
+                    &t.target_columns,
+                    l,
+                    h.hash,
+                    h.dst_one_text,
+                )
+            })
+            .collect(),
+        tables,
+        throttle: Throttle::new(opts.rows_per_second, 0),
+        want_position: opts.fence.is_some(),
+        max_keys: opts.max_keys_reported,
+        repair,
+        fence: opts.fence.clone(),
+        src: src.clone(),
+        dst: dst.clone(),
+    })
+}
+
+/// `SELECT COUNT(*)` of each table (with its filter) on both sides.
+async fn count_tables(
+    tables: &[TableJob],
+    threads: usize,
+    src: &Pool,
+    dst: &Pool,
+) -> Result<Vec<(u64, u64)>, VerifyError> {
+    let mut out = vec![(0u64, 0u64); tables.len()];
+    let items: Vec<(usize, TableJob)> = tables.iter().cloned().enumerate().collect();
+    run_bounded(
+        items,
+        threads,
+        |(i, t)| {
+            let (src, dst) = (src.clone(), dst.clone());
+            async move {
+                let count = |pool: Pool, side: Side| {
+                    let t = t.clone();
+                    async move {
+                        let (db, table, _) = t.side(side);
+                        let mut sql =
+                            format!("SELECT COUNT(*) FROM {}", ferry_core::sql::qualified(db, table));
+                        if let Some(f) = &t.filter {
+                            sql.push_str(&format!(" WHERE {}", f.sql()));
+                        }
+                        let what = match side {
+                            Side::Source => "source",
+                            Side::Target => "target",
+                        };
+                        let mut conn = pool
+                            .get_conn()
+                            .await
+                            .ctx(|| format!("connecting to the {what}"))?;
+                        let n: Option<u64> = mysql_async::prelude::Queryable::query_first(&mut conn, sql)
+                            .await
+                            .ctx(|| format!("counting the rows of {db}.{table} on the {what}"))?;
+                        Ok::<u64, VerifyError>(n.unwrap_or(0))
+                    }
+                };
+                let (a, b) = tokio::join!(count(src, Side::Source), count(dst, Side::Target));
+                Ok((i, (a?, b?)))
+            }
+        },
+        |(i, c): (usize, (u64, u64))| {
+            out[i] = c;
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(out)
 }
 
 async fn compare_all(
@@ -577,6 +912,7 @@ async fn compare_all(
     opts: &VerifyOptions,
     progress: &ProgressSink,
     repair: &mut Option<&mut (dyn std::io::Write + Send)>,
+    header: bool,
 ) -> Result<(), VerifyError> {
     let threads = opts.threads.max(1);
     // 1. Digests of every chunk, on both sides.
@@ -642,7 +978,7 @@ async fn compare_all(
             drill.push(d.work);
         }
     }
-    if let Some(w) = repair.as_deref_mut() {
+    if let Some(w) = repair.as_deref_mut().filter(|_| header) {
         w.write_all(repair::header().as_bytes())
             .map_err(VerifyError::Repair)?;
     }

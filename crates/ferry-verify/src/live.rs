@@ -66,7 +66,8 @@ async fn read_keys(
     let n = t.columns.len();
     let names = ident_list(t.columns.iter().map(|c| c.name.as_str()));
     let select = format!("SELECT {names} FROM {}", qualified(db, table));
-    let (base, range_params) = with_chunk(&select, t.chunk_key.as_deref(), chunk)?;
+    let pred = t.predicate(crate::plan::Side::of(side));
+    let (base, range_params) = with_chunk(&select, t.chunk_key.as_deref(), chunk, pred.as_deref())?;
     let glue = if base.contains(" WHERE ") {
         " AND "
     } else {

@@ -1,6 +1,8 @@
 //! What is compared: the selected tables paired with their (possibly renamed) target tables, the
 //! columns and key each comparison uses, the chunks of each table (the loader's own planner, so a
-//! verification cuts tables exactly as the load did) and the deterministic sample of sample mode.
+//! verification cuts tables exactly as the load did), the deterministic samples of sample mode
+//! (which tables; which rows of every chunk: [`TableJob::predicate`]), and the scope of a
+//! comparison task (columns, row filter: [`TableScope`]).
 
 use ferry_core::catalog::{list_tables, read_tables, resolve_selection};
 use ferry_core::{Column, ColumnKind, Selection, TableSchema};
@@ -8,7 +10,49 @@ use ferry_load::keyrange::chunk_key;
 use mysql_async::Conn;
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::digest::{row_text, TextLayout};
 use crate::error::VerifyError;
+use crate::filter::RowFilter;
+
+/// Which side of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    /// The side named `"source"` or (anything else) `"target"` in messages.
+    pub fn of(name: &str) -> Side {
+        if name == "source" {
+            Side::Source
+        } else {
+            Side::Target
+        }
+    }
+}
+
+/// What to compare of one source table (comparison tasks: `Tables[].Columns`, `ColumnMode`,
+/// `FilterCondition`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableScope {
+    pub db: String,
+    pub table: String,
+    /// Only these columns (the row key is always compared too: rows are matched by it); `None`:
+    /// every column.
+    pub columns: Option<Vec<String>>,
+    /// Only the rows this condition selects, on both sides.
+    pub filter: Option<RowFilter>,
+}
+
+/// Views whose definitions a comparison task compares (`ViewMode`, `Views`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewScope {
+    /// The source database.
+    pub db: String,
+    /// These views; `None`: every view of the database.
+    pub views: Option<Vec<String>>,
+}
 
 /// One table to compare.
 #[derive(Debug, Clone)]
@@ -26,6 +70,13 @@ pub struct TableJob {
     pub key: Option<Vec<usize>>,
     /// The chunking key (the loader's `chunk_key`), when the table is cut into ranges.
     pub chunk_key: Option<Vec<Column>>,
+    /// Only the rows this condition selects are compared (both sides).
+    pub filter: Option<RowFilter>,
+    /// Percent of the rows of every chunk compared (100: all): the rows whose key (keyless
+    /// tables: whole row) hashes under it, the same rows on both sides.
+    pub sample_percent: u8,
+    /// Some columns are left out (`ColumnMode` partial): repair SQL would be partial rows.
+    pub partial_columns: bool,
 }
 
 impl TableJob {
@@ -57,6 +108,112 @@ impl TableJob {
     pub fn names(&self) -> Vec<String> {
         self.columns.iter().map(|c| c.name.clone()).collect()
     }
+
+    /// The row sample condition for one side (`None` at 100 %): `CRC32` of the canonical text of
+    /// the row key (keyless tables: of the whole row) modulo 100 under the percentage. Equal keys
+    /// give equal texts on both sides ([`TextLayout`] of both sides' columns), so both sides keep
+    /// the same rows; a row present on one side only is kept or not by its own key, and then
+    /// compared as missing.
+    pub fn sample_predicate(&self, side: Side) -> Option<String> {
+        if self.sample_percent >= 100 {
+            return None;
+        }
+        let idx: Vec<usize> = match &self.key {
+            Some(k) => k.clone(),
+            None => (0..self.columns.len()).collect(),
+        };
+        let src: Vec<Column> = idx.iter().map(|&i| self.columns[i].clone()).collect();
+        let dst: Vec<Column> = idx.iter().map(|&i| self.target_columns[i].clone()).collect();
+        let layout = TextLayout::new(&src, &dst);
+        let text = match side {
+            Side::Source => row_text(&src, &layout),
+            Side::Target => row_text(&dst, &layout),
+        };
+        Some(format!("CRC32({text}) % 100 < {}", self.sample_percent))
+    }
+
+    /// Everything that restricts the rows read on one side: the filter and the row sample.
+    pub fn predicate(&self, side: Side) -> Option<String> {
+        let parts: Vec<String> = self
+            .filter
+            .as_ref()
+            .map(RowFilter::sql)
+            .into_iter()
+            .chain(self.sample_predicate(side))
+            .collect();
+        if parts.is_empty() {
+            None
+        } else {
+            Some(parts.join(" AND "))
+        }
+    }
+
+    /// The table's name and predicate on one side.
+    pub fn side(&self, side: Side) -> (&str, &str, Option<String>) {
+        match side {
+            Side::Source => (&self.source.db, &self.source.name, self.predicate(side)),
+            Side::Target => (&self.target_db, &self.target_table, self.predicate(side)),
+        }
+    }
+}
+
+/// Applies a comparison task's scope to a paired table: only the chosen columns (and the row
+/// key), the row filter (whose columns must exist on both sides).
+pub fn apply_scope(mut job: TableJob, scope: &TableScope) -> Result<TableJob, Box<Uncomparable>> {
+    let fail = |job: TableJob, reason: String| {
+        Err(Box::new(Uncomparable {
+            reason,
+            source: job.source,
+            target_db: job.target_db,
+            target_table: job.target_table,
+        }))
+    };
+    if let Some(f) = &scope.filter {
+        for c in f.columns() {
+            let on_source = job.source.columns.iter().any(|x| x.name.eq_ignore_ascii_case(c));
+            let on_target = job.target.columns.iter().any(|x| x.name.eq_ignore_ascii_case(c));
+            if !on_source || !on_target {
+                let side = if on_source { "target" } else { "source" };
+                let name = job.source_name();
+                return fail(
+                    job,
+                    format!(
+                        "the filter condition reads column {c}, which {name} does not have on the {side}"
+                    ),
+                );
+            }
+        }
+        job.filter = Some(f.clone());
+    }
+    if let Some(wanted) = &scope.columns {
+        for w in wanted {
+            if !job.columns.iter().any(|c| c.name.eq_ignore_ascii_case(w)) {
+                let name = job.source_name();
+                return fail(
+                    job,
+                    format!("Columns names {w}, which is not a stored column of {name} on both sides"),
+                );
+            }
+        }
+        let key: Vec<usize> = job.key.clone().unwrap_or_default();
+        let keep: Vec<usize> = (0..job.columns.len())
+            .filter(|&i| {
+                key.contains(&i)
+                    || wanted
+                        .iter()
+                        .any(|w| w.eq_ignore_ascii_case(&job.columns[i].name))
+            })
+            .collect();
+        job.partial_columns = keep.len() < job.columns.len();
+        job.key = job.key.as_ref().map(|k| {
+            k.iter()
+                .filter_map(|i| keep.iter().position(|x| x == i))
+                .collect()
+        });
+        job.columns = keep.iter().map(|&i| job.columns[i].clone()).collect();
+        job.target_columns = keep.iter().map(|&i| job.target_columns[i].clone()).collect();
+    }
+    Ok(job)
 }
 
 /// A selected table that cannot be compared (target table missing, a column missing).
@@ -169,6 +326,9 @@ fn pair(
         target_columns,
         key,
         chunk_key,
+        filter: None,
+        sample_percent: 100,
+        partial_columns: false,
     })
 }
 
@@ -177,22 +337,18 @@ pub fn table_sampled(db: &str, table: &str, percent: u8) -> bool {
     percent >= 100 || xxh3_64(format!("{db}.{table}").as_bytes()) % 100 < u64::from(percent)
 }
 
-/// True when chunk `chunk_no` of a table is in the `percent` sample of chunks (deterministic: a
-/// hash of the table name and chunk number, so a re-run compares the same chunks).
-pub fn chunk_sampled(db: &str, table: &str, chunk_no: u32, percent: u8) -> bool {
-    percent >= 100 || xxh3_64(format!("{db}.{table}#{chunk_no}").as_bytes()) % 100 < u64::from(percent)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn sampling_is_deterministic_and_proportional() {
-        let n = (0..10_000).filter(|&i| chunk_sampled("d", "t", i, 30)).count();
+        let n = (0..10_000)
+            .filter(|&i| table_sampled("d", &format!("t{i}"), 30))
+            .count();
         assert!((2_700..3_300).contains(&n), "{n}");
-        assert!(chunk_sampled("d", "t", 7, 100));
-        assert!(!chunk_sampled("d", "t", 7, 0));
+        assert!(table_sampled("d", "t", 100));
+        assert!(!table_sampled("d", "t", 0));
         assert_eq!(table_sampled("a", "b", 50), table_sampled("a", "b", 50));
     }
 }

@@ -79,21 +79,114 @@ pub struct TableReport {
     /// The keys of the first such rows (at most `max_keys_reported`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changing_keys: Vec<Vec<String>>,
+    /// Percent of the rows of each chunk compared (100: every row; 0: row counts only, method
+    /// `row-count`).
+    #[serde(default = "hundred")]
+    pub sample_percent: u8,
+    /// The row sample selected no row on either side, so the table was compared in full.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sample_fallback: bool,
+    /// The row filter (`FilterCondition`) applied on both sides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// When only some columns are compared (`ColumnMode` partial): those columns (the row key
+    /// included).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compared_columns: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn hundred() -> u8 {
+    100
+}
+
 impl TableReport {
-    /// True when the table compared equal.
+    /// True when the table compared equal, and something was compared: rows, or (a table empty
+    /// on both sides) every chunk of the whole table. A table with no row compared is never
+    /// consistent unless it was verified empty in full.
     pub fn consistent(&self) -> bool {
         self.error.is_none()
             && self.only_in_source == 0
             && self.only_in_target == 0
             && self.different == 0
             && self.notes.is_empty()
+            && self.checked()
     }
+
+    /// True when rows were compared (or counted), or the whole table was read and is empty on
+    /// both sides.
+    pub fn checked(&self) -> bool {
+        self.rows_compared > 0
+            || self.target_rows > 0
+            || (self.error.is_none()
+                && self.chunks_compared == self.chunks
+                && self.chunks > 0
+                && (self.sample_percent >= 100 || self.method == "row-count"))
+    }
+
+    /// True when the table was verified empty on both sides (under its filter, if any).
+    pub fn empty(&self) -> bool {
+        self.consistent() && self.rows_compared == 0 && self.target_rows == 0
+    }
+
+    /// The verdict printed: `CONSISTENT`, `EMPTY` (verified empty on both sides),
+    /// `NOT CHECKED` (nothing compared) or `INCONSISTENT`.
+    pub fn verdict(&self) -> &'static str {
+        if self.empty() {
+            "EMPTY"
+        } else if self.consistent() {
+            "CONSISTENT"
+        } else if self.error.is_none()
+            && self.only_in_source + self.only_in_target + self.different == 0
+            && self.notes.is_empty()
+        {
+            "NOT CHECKED"
+        } else {
+            "INCONSISTENT"
+        }
+    }
+
+    /// How the rows were chosen, for reports: `all rows`, `sample 50% of rows`, `row counts only`,
+    /// with the filter when there is one.
+    pub fn scope_text(&self) -> String {
+        let mut s = if self.method == "row-count" {
+            "row counts only".to_string()
+        } else if self.sample_fallback {
+            "all rows (the row sample selected none)".to_string()
+        } else if self.sample_percent >= 100 {
+            "all rows".to_string()
+        } else {
+            format!("sample {}% of rows", self.sample_percent)
+        };
+        if let Some(f) = &self.filter {
+            s.push_str(&format!(" where {f}"));
+        }
+        if !self.compared_columns.is_empty() {
+            s.push_str(&format!(" · columns {}", self.compared_columns.join(", ")));
+        }
+        s
+    }
+}
+
+/// How a sample verification chose what to compare.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// Percent of the rows of each chunk compared.
+    pub rows_percent: u8,
+    /// Percent of the tables whose rows are compared.
+    pub tables_percent: u8,
+    /// Percent of the tables whose row counts are compared (content-compared tables included).
+    pub count_tables_percent: u8,
+    /// The selected tables left out of both samples (`db.table`): not compared at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_compared: Vec<String>,
 }
 
 /// One object-level difference (Huawei DRS's object comparison: type, names, both values).
@@ -130,6 +223,9 @@ pub struct VerifyReport {
     pub tables: Vec<TableReport>,
     pub objects: Vec<ObjectDiff>,
     pub elapsed_ms: u64,
+    /// Sample mode: the rates and the tables left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Sampling>,
 }
 
 impl VerifyReport {
@@ -163,11 +259,7 @@ impl VerifyReport {
             } else {
                 format!("{name} → {target}")
             };
-            let verdict = if t.consistent() {
-                "CONSISTENT"
-            } else {
-                "INCONSISTENT"
-            };
+            let verdict = t.verdict();
             let _ = writeln!(s, "{verdict:<12} {arrow}  [{}]", t.method);
             if let Some(e) = &t.error {
                 let _ = writeln!(s, "    cannot compare: {e}");
@@ -175,9 +267,10 @@ impl VerifyReport {
             }
             let _ = writeln!(
                 s,
-                "    rows compared {} (target {}) · chunks {}/{} · only in source {} · only in target {} · different {}",
+                "    rows compared {} (target {}) · {} · chunks {}/{} · only in source {} · only in target {} · different {}",
                 t.rows_compared,
                 t.target_rows,
+                t.scope_text(),
                 t.chunks_compared,
                 t.chunks,
                 t.only_in_source,
@@ -255,11 +348,38 @@ impl VerifyReport {
             }
         }
         let bad = self.tables.iter().filter(|t| !t.consistent()).count();
-        let _ =
-            writeln!(
+        if let Some(sm) = &self.sampling {
+            let _ = writeln!(
+                s,
+                "sample: {}% of the rows of {}% of the tables{}",
+                sm.rows_percent,
+                sm.tables_percent,
+                if sm.count_tables_percent > sm.tables_percent {
+                    format!(", row counts of {}% of the tables", sm.count_tables_percent)
+                } else {
+                    String::new()
+                }
+            );
+            if !sm.not_compared.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "not compared (outside the sample): {} table(s): {}",
+                    sm.not_compared.len(),
+                    clip(&sm.not_compared.join(", "), 400)
+                );
+            }
+        }
+        let verdict = if !self.consistent {
+            "INCONSISTENT"
+        } else if rows == 0 && !self.tables.is_empty() {
+            "CONSISTENT (every table empty on both sides)"
+        } else {
+            "CONSISTENT"
+        };
+        let _ = writeln!(
             s,
             "{}: {} table(s), {} row(s) compared, {} table(s) inconsistent, {} object difference(s), {:.1} s",
-            if self.consistent { "CONSISTENT" } else { "INCONSISTENT" },
+            verdict,
             self.tables.len(),
             rows,
             bad,
@@ -307,6 +427,10 @@ mod tests {
             notes: Vec::new(),
             changing: 2,
             changing_keys: vec![vec!["1".into()]],
+            sample_percent: 100,
+            sample_fallback: false,
+            filter: None,
+            compared_columns: Vec::new(),
         };
         assert!(t.consistent());
         let r = VerifyReport {
@@ -314,6 +438,7 @@ mod tests {
             tables: vec![t],
             objects: Vec::new(),
             elapsed_ms: 5,
+            sampling: None,
         };
         let text = r.render_text();
         assert!(

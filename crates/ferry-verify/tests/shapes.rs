@@ -10,7 +10,6 @@ use anyhow::Result;
 use common::*;
 use ferry_core::Position;
 use ferry_testkit::{connect, exec, scalar, target};
-use ferry_verify::plan::chunk_sampled;
 use ferry_verify::store::{previous_inconsistent, store_results};
 use ferry_verify::{DiffKind, VerifyMode, VerifyOptions};
 
@@ -184,49 +183,6 @@ async fn renamed_target_database_and_table() -> Result<()> {
     apply(&repair).await?;
     let (r2, _) = run(&sel, &opts(10)).await?;
     assert!(r2.consistent, "{}", r2.render_text());
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sample_mode_compares_only_sampled_chunks() -> Result<()> {
-    let db = "fv_sample";
-    let (_, mut d) = both(
-        db,
-        "CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t SELECT seq, seq FROM seq_1_to_100",
-    )
-    .await?;
-    // One missing row in each chunk of 10 rows: ids 1, 11, …, 91 (chunk 0 is (-inf, 10]).
-    exec(&mut d, "DELETE FROM t WHERE id % 10 = 1").await?;
-    let o = VerifyOptions {
-        mode: VerifyMode::Sample {
-            rows_percent: 40,
-            tables_percent: 100,
-        },
-        ..opts(10)
-    };
-    let (r, _) = run(&sel_db(db), &o).await?;
-    let t = table(&r, "t");
-    let sampled: Vec<u32> = (0..=10).filter(|&c| chunk_sampled(db, "t", c, 40)).collect();
-    assert!(!sampled.is_empty() && sampled.len() < 11, "{sampled:?}");
-    let want: Vec<String> = sampled
-        .iter()
-        .filter(|&&c| c < 10)
-        .map(|c| (c * 10 + 1).to_string())
-        .collect();
-    assert_eq!(t.chunks, 11);
-    assert_eq!(t.chunks_compared, sampled.len() as u64);
-    assert_eq!(t.only_in_source, want.len() as u64);
-    assert_eq!(t.keys.iter().map(|k| k.key[0].clone()).collect::<Vec<_>>(), want);
-    // No table in a 0 % table sample.
-    let o = VerifyOptions {
-        mode: VerifyMode::Sample {
-            rows_percent: 100,
-            tables_percent: 0,
-        },
-        ..opts(10)
-    };
-    let (r, _) = run(&sel_db(db), &o).await?;
-    assert!(r.tables.is_empty());
     Ok(())
 }
 

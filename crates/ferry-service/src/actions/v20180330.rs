@@ -5,11 +5,18 @@
 //!
 //! - CreateMigrateJob takes Ferry's extensions too (`SrcInfo`/`DstInfo` `User` and `Password`,
 //!   `DatabaseInfo` renames, the `Ferry` object; see `docs/job-file.md`); cloud-only fields
-//!   (`AccessKey`, `VpcId`, `Tags`, `SrcNodeType`, …) are accepted and ignored.
-//! - DescribeMigrateJobs: `JobId` and `JobName` filter by exact match; the default order is
-//!   `CreateTime` `DESC` (ties in creation order); `TagFilters` is accepted and ignored. Running
-//!   jobs show their live detail (steps, progress, lag), others the detail last saved. Passwords come back as `""`; times as `yyyy-mm-dd hh:mm:ss` (UTC) or
-//!   `0000-00-00 00:00:00`; `DatabaseInfo` as a JSON array (`[]` for a whole instance);
+//!   (`AccessKey`, `VpcId`, …) are accepted and ignored; `Tags` are kept and filter
+//!   DescribeMigrateJobs. `SrcNodeType` (`""`/`simple`) and an empty `SrcInfoMulti` (Create and
+//!   Modify) say "one source server" and are accepted; `cluster` and a non-empty `SrcInfoMulti`
+//!   are refused by name (Ferry reads one server, given in `SrcInfo`).
+//! - CompleteMigrateJob: `CompleteMode` `waitForSync` (the default) applies the source up to its
+//!   current end, then completes; `immediately` (complete without catching up) is refused by name.
+//! - DescribeMigrateJobs: `JobId` and `JobName` filter by exact match; `TagFilters` keeps the jobs
+//!   having, for every filter, a tag with its `TagKey` and (when `TagValue` lists values) one of
+//!   them; the default order is `CreateTime` `DESC` (ties in creation order). Running jobs show
+//!   their live detail (steps, progress, lag), others the detail last saved. Passwords come back
+//!   as `""`; times as `yyyy-mm-dd hh:mm:ss` (UTC) or `0000-00-00 00:00:00`; `DatabaseInfo` as
+//!   the SDK models declare it, a String holding the JSON as sent (`"[]"` for a whole instance);
 //!   `ErrorInfo` (from the SDK's model) carries the error of a failed job.
 
 use std::sync::Arc;
@@ -120,7 +127,8 @@ const CREATE: &[Field] = &[
     opt("DatabaseInfo", Ty::Any),
     opt("Ferry", Ty::Obj(FERRY)),
     opt("Tags", Ty::ObjList(TAG)),
-    opt("SrcNodeType", Ty::StrIn(&["", "simple"])),
+    opt("SrcNodeType", Ty::Str),
+    opt("SrcInfoMulti", Ty::ObjList(ENDPOINT)),
 ];
 
 const MODIFY: &[Field] = &[
@@ -133,6 +141,8 @@ const MODIFY: &[Field] = &[
     opt("DstInfo", Ty::Obj(ENDPOINT)),
     opt("DatabaseInfo", Ty::Any),
     opt("Ferry", Ty::Obj(FERRY)),
+    opt("SrcNodeType", Ty::Str),
+    opt("SrcInfoMulti", Ty::ObjList(ENDPOINT)),
 ];
 
 /// Just `JobId`.
@@ -145,6 +155,11 @@ const ORDERS: &[&str] = &[
     "MigrateType",
     "RunMode",
     "CreateTime",
+];
+
+const COMPLETE: &[Field] = &[
+    req("JobId", Ty::Str),
+    opt("CompleteMode", Ty::StrIn(&["waitForSync", "immediately"])),
 ];
 
 const TAG_FILTER: &[Field] = &[opt("TagKey", Ty::Str), opt("TagValue", Ty::StrList)];
@@ -164,8 +179,20 @@ pub async fn handle(mgr: &Arc<Manager>, call: &ApiCall) -> Result<Map<String, Va
     let enc = call.encoding;
     let p = &call.params;
     match call.action.as_str() {
-        "CreateMigrateJob" => create(mgr, check(CREATE, p, enc)?).await,
-        "ModifyMigrateJob" => modify(mgr, check(MODIFY, p, enc)?).await,
+        "CreateMigrateJob" => {
+            let mut m = check(CREATE, p, enc)?;
+            single_source(&m)?;
+            // An empty SrcInfoMulti says "no other source node": nothing to keep.
+            m.remove("SrcInfoMulti");
+            create(mgr, m).await
+        }
+        "ModifyMigrateJob" => {
+            let mut m = check(MODIFY, p, enc)?;
+            single_source(&m)?;
+            // An empty SrcInfoMulti says "no other source node": nothing to keep.
+            m.remove("SrcInfoMulti");
+            modify(mgr, m).await
+        }
         "CreateMigrateCheckJob" => {
             let m = check(JOB_ID, p, enc)?;
             mgr.create_check(job_id(&m)).await?;
@@ -183,7 +210,16 @@ pub async fn handle(mgr: &Arc<Manager>, call: &ApiCall) -> Result<Map<String, Va
             Ok(Map::new())
         }
         "CompleteMigrateJob" => {
-            let m = check(JOB_ID, p, enc)?;
+            let m = check(COMPLETE, p, enc)?;
+            if str_of(&m, "CompleteMode") == Some("immediately") {
+                return Err(ApiError::invalid_parameter_value(
+                    "the parameter CompleteMode immediately is not supported: Ferry completes a job only after \
+                     applying the source up to its current end (waitForSync), so that the target holds every \
+                     committed change; completing with changes left unapplied would leave the target behind the \
+                     source without saying which rows. Use waitForSync (the default), or StopMigrateJob to stop \
+                     without completing",
+                ));
+            }
             mgr.complete(job_id(&m)).await?;
             Ok(Map::new())
         }
@@ -203,6 +239,31 @@ pub async fn handle(mgr: &Arc<Manager>, call: &ApiCall) -> Result<Map<String, Va
 
 fn job_id(m: &Map<String, Value>) -> &str {
     str_of(m, "JobId").unwrap_or_default()
+}
+
+/// `SrcNodeType` and `SrcInfoMulti` (the SDK's models): Ferry reads one source server, given in
+/// `SrcInfo`. `SrcNodeType` `""`/`simple` and an empty `SrcInfoMulti` say just that and are
+/// accepted; a cluster source is refused by name.
+fn single_source(m: &Map<String, Value>) -> Result<(), ApiError> {
+    match str_of(m, "SrcNodeType") {
+        None | Some("") | Some("simple") => {}
+        Some(other) => {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "the parameter SrcNodeType is {other:?}: Ferry migrates from one MySQL or MariaDB server \
+                 (\"simple\", given in SrcInfo); cluster sources of several nodes are not supported"
+            )))
+        }
+    }
+    if m.get("SrcInfoMulti")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        return Err(ApiError::invalid_parameter_value(
+            "the parameter SrcInfoMulti lists the nodes of a cluster source (SrcNodeType cluster): Ferry \
+             migrates from one MySQL or MariaDB server, given in SrcInfo; leave SrcInfoMulti out or empty",
+        ));
+    }
+    Ok(())
 }
 
 /// Validates a request into a spec (semantic checks of `ferry_job::spec`).
@@ -345,6 +406,16 @@ fn n(v: &Value, k: &str, default: i64) -> Value {
     json!(v.get(k).and_then(Value::as_i64).unwrap_or(default))
 }
 
+/// `DatabaseInfo` of a stored request as the API declares it: a String holding the JSON, as it was
+/// sent (a JSON array given through a JSON body comes back as its text); `"[]"` when absent.
+pub fn database_info_text(request: &Value) -> String {
+    match request.get("DatabaseInfo") {
+        Some(Value::String(t)) if !t.trim().is_empty() => t.clone(),
+        Some(v @ Value::Array(_)) => v.to_string(),
+        _ => "[]".to_string(),
+    }
+}
+
 /// `DatabaseInfo` of a stored request as a JSON array.
 pub fn database_info(request: &Value) -> Value {
     match request.get("DatabaseInfo") {
@@ -450,7 +521,7 @@ pub fn job_info(job: &JobRow, detail: &Detail) -> Value {
             "User": s(&dst, "User"),
             "Password": "",
         },
-        "DatabaseInfo": db_info,
+        "DatabaseInfo": database_info_text(r),
         "CreateTime": fmt_time(Some(job.create_time)),
         "StartTime": fmt_time(job.start_time),
         "EndTime": fmt_time(job.end_time),
@@ -469,6 +540,8 @@ async fn describe_jobs(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<
     if let Some(name) = str_of(&m, "JobName").filter(|s| !s.is_empty()) {
         jobs.retain(|j| j.job_name == name);
     }
+    let filters = tag_filters(&m)?;
+    jobs.retain(|j| tags_match(&j.request, &filters));
     let order = str_of(&m, "Order").unwrap_or("CreateTime").to_ascii_lowercase();
     let desc = str_of(&m, "OrderSeq")
         .unwrap_or("DESC")
@@ -506,6 +579,54 @@ async fn describe_jobs(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<
     Ok(out)
 }
 
+/// `TagFilters`: (key, values) pairs; a job matches when, for every filter, it has a tag with
+/// that key and (values non-empty) one of those values.
+fn tag_filters(m: &Map<String, Value>) -> Result<Vec<(String, Vec<String>)>, ApiError> {
+    let mut out = Vec::new();
+    for (i, f) in m
+        .get("TagFilters")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let key = f.get("TagKey").and_then(Value::as_str).unwrap_or_default();
+        if key.is_empty() {
+            return Err(ApiError::missing_parameter(&format!("TagFilters.{i}.TagKey")));
+        }
+        let values: Vec<String> = f
+            .get("TagValue")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        out.push((key.to_string(), values));
+    }
+    Ok(out)
+}
+
+/// True when a job's `Tags` satisfy every tag filter.
+pub fn tags_match(request: &Value, filters: &[(String, Vec<String>)]) -> bool {
+    let tags: Vec<(&str, &str)> = request
+        .get("Tags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|t| {
+                    (
+                        t.get("TagKey").and_then(Value::as_str).unwrap_or_default(),
+                        t.get("TagValue").and_then(Value::as_str).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    filters.iter().all(|(k, values)| {
+        tags.iter()
+            .any(|(tk, tv)| tk == k && (values.is_empty() || values.iter().any(|v| v == tv)))
+    })
+}
+
 fn types_and_mode(j: &JobRow) -> (i64, i64) {
     let (mt, _) = types_of(&j.request);
     let rm = j
@@ -515,4 +636,51 @@ fn types_and_mode(j: &JobRow) -> (i64, i64) {
         .and_then(Value::as_i64)
         .unwrap_or(1);
     (mt, rm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_filters_match_key_and_values() {
+        let r =
+            json!({"Tags": [{"TagKey": "env", "TagValue": "prod"}, {"TagKey": "team", "TagValue": "db"}]});
+        let f = |v: Vec<(&str, Vec<&str>)>| -> Vec<(String, Vec<String>)> {
+            v.into_iter()
+                .map(|(k, vs)| (k.to_string(), vs.into_iter().map(String::from).collect()))
+                .collect()
+        };
+        assert!(tags_match(&r, &[]));
+        assert!(tags_match(&r, &f(vec![("env", vec![])])));
+        assert!(tags_match(
+            &r,
+            &f(vec![("env", vec!["dev", "prod"]), ("team", vec!["db"])])
+        ));
+        assert!(!tags_match(&r, &f(vec![("env", vec!["dev"])])));
+        assert!(!tags_match(&r, &f(vec![("env", vec![]), ("owner", vec![])])));
+        assert!(!tags_match(&json!({}), &f(vec![("env", vec![])])));
+    }
+
+    #[test]
+    fn database_info_is_the_text_sent() {
+        let sent = r#"[{"Database":"d","Table":["t"]}]"#;
+        assert_eq!(database_info_text(&json!({"DatabaseInfo": sent})), sent);
+        assert_eq!(
+            database_info_text(&json!({"DatabaseInfo": [{"Database": "d"}]})),
+            r#"[{"Database":"d"}]"#
+        );
+        assert_eq!(database_info_text(&json!({})), "[]");
+    }
+
+    #[test]
+    fn one_source_server() {
+        let m = |v: Value| v.as_object().cloned().unwrap_or_default();
+        assert!(single_source(&m(json!({"SrcNodeType": "simple", "SrcInfoMulti": []}))).is_ok());
+        assert!(single_source(&m(json!({"SrcNodeType": ""}))).is_ok());
+        let e = single_source(&m(json!({"SrcNodeType": "cluster"}))).unwrap_err();
+        assert!(e.message.contains("SrcNodeType") && e.code == "InvalidParameterValue");
+        let e = single_source(&m(json!({"SrcInfoMulti": [{"Ip": "h"}]}))).unwrap_err();
+        assert!(e.message.contains("SrcInfoMulti"));
+    }
 }

@@ -26,8 +26,15 @@
 //! - **Compare tasks** run `ferry_verify` with the job's endpoints and mapping; while the job's
 //!   replay runs, differing chunks are compared again after the replay has applied the source up
 //!   to where they were read (replay fence). `Method` `dataCheck` compares every row,
-//!   `sampleDataCheck` `SampleRate` percent of each table's chunks; `rowsCount` is refused.
-//!   `ObjectMode` `custom` takes `Objects.ObjectItems` with `TableMode` `partial` and `Tables`.
+//!   `sampleDataCheck` `SampleRate` percent of the rows of every chunk (a table whose sample is
+//!   empty is compared in full); `rowsCount` is refused. `ObjectMode` `custom` takes
+//!   `Objects.ObjectItems`: `DbMode`/`TableMode` `all` (every migrated table of the database) or
+//!   `Tables` (`partial`), each with `ColumnMode`/`Columns` (only those columns, the row key
+//!   always), `FilterCondition` (a plain boolean expression over the table's columns, applied on
+//!   both sides; see `ferry_verify::filter`) and `FilterTimeZone` (`+hh:mm`, one per task: the
+//!   session time zone of both sides); `ViewMode`/`Views` compare view definitions. Refused by
+//!   name: `AdvancedObjects` (MongoDB only), `SchemaName`, `Options.Type` `independent`,
+//!   `Options.CompareMode` other than `full`, `Options.ReCheckTime`/`ReCheckInterval`.
 //! - **DescribeMigrationCheckJob** lists one `CheckStep` per Ferry check item (`StepId` = the
 //!   item's id, `StepName` its title, `StepStatus` pass/warning/failed, `StepMessage` the
 //!   message); each step has one `DetailCheckItem` whose `Description` is the item's group.
@@ -43,7 +50,7 @@
 use std::sync::Arc;
 
 use ferry_api::{ApiCall, ApiError};
-use ferry_verify::{VerifyMode, VerifyReport};
+use ferry_verify::{RowFilter, TableScope, VerifyMode, VerifyReport, ViewScope};
 use serde_json::{json, Map, Value};
 
 use super::params::{check, int_of, opt, req, str_of, Field, Ty};
@@ -311,6 +318,8 @@ fn rate_limit_option(job: &JobRow) -> Value {
 
 // ---- compare tasks ----
 
+/// What a compare task compares, from its stored configuration (checked again at each start):
+/// `(mode, threads)`. Every accepted field changes the comparison; the others are refused by name.
 fn compare_mode(config: &Value) -> Result<(VerifyMode, usize), ApiError> {
     let options = config.get("Options").cloned().unwrap_or(json!({}));
     let method = options
@@ -318,56 +327,234 @@ fn compare_mode(config: &Value) -> Result<(VerifyMode, usize), ApiError> {
         .and_then(Value::as_str)
         .unwrap_or("dataCheck");
     let threads = options.get("ThreadCount").and_then(Value::as_i64).unwrap_or(4) as usize;
-    let custom = config.get("ObjectMode").and_then(Value::as_str) == Some("custom");
-    let mut mode =
-        match method {
-            "dataCheck" => VerifyMode::Full,
-            "sampleDataCheck" => {
-                let rate = options.get("SampleRate").and_then(Value::as_i64).unwrap_or(100);
-                VerifyMode::Sample {
-                    rows_percent: rate.clamp(1, 100) as u8,
-                    tables_percent: 100,
-                }
-            }
-            _ => return Err(ApiError::invalid_parameter_value(
-                "the parameter Options.Method rowsCount is not supported: use dataCheck or sampleDataCheck",
-            )),
-        };
-    if custom {
-        let mut tables = Vec::new();
-        let items = config
-            .pointer("/Objects/ObjectItems")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for (i, it) in items.iter().enumerate() {
-            let db = it.get("DbName").and_then(Value::as_str).unwrap_or_default();
-            let ts = it
-                .get("Tables")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if ts.is_empty() {
+    if let Some(t) = options.get("Type").and_then(Value::as_str) {
+        if t != "builtin" {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "the parameter Options.Type {t:?} is not supported: Ferry's comparison is built in (builtin)"
+            )));
+        }
+    }
+    if let Some(modes) = options.get("CompareMode").and_then(Value::as_array) {
+        for m in modes.iter().filter_map(Value::as_str) {
+            if m != "full" {
                 return Err(ApiError::invalid_parameter_value(format!(
-                    "the parameter Objects.ObjectItems.{i}.Tables is empty: with ObjectMode custom list the tables to compare (TableMode partial)"
+                    "the parameter Options.CompareMode {m:?} is not supported: Ferry compares the data in full (full); \
+                     while the replay runs, differing rows are re-checked after the replay has applied them"
                 )));
             }
-            for t in ts {
-                let name = t.get("TableName").and_then(Value::as_str).unwrap_or_default();
-                tables.push((db.to_string(), name.to_string()));
+        }
+    }
+    for name in ["ReCheckTime", "ReCheckInterval"] {
+        if options.get(name).is_some() {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "the parameter Options.{name} is not supported: while the replay runs, Ferry re-checks differing rows \
+                 {} times right after the replay has applied the source up to where they were read",
+                ferry_verify::live::ROUNDS
+            )));
+        }
+    }
+    let rows_percent = match method {
+        "dataCheck" => 100,
+        "sampleDataCheck" => {
+            let rate = options.get("SampleRate").and_then(Value::as_i64).unwrap_or(100);
+            if rate < 1 {
+                return Err(ApiError::invalid_parameter_value(
+                    "the parameter Options.SampleRate is 0: a sample comparison compares 1 to 100 percent of the rows",
+                ));
             }
+            rate.min(100) as u8
         }
-        if tables.is_empty() {
-            return Err(ApiError::missing_parameter("Objects.ObjectItems"));
-        }
-        if matches!(mode, VerifyMode::Sample { .. }) {
+        _ => {
             return Err(ApiError::invalid_parameter_value(
-                "ObjectMode custom compares whole tables: use Options.Method dataCheck",
+                "the parameter Options.Method rowsCount is not supported: use dataCheck or sampleDataCheck \
+                 (the job's ConsistencyParams.TablesSelectCount compares row counts)",
+            ))
+        }
+    };
+    let custom = config.get("ObjectMode").and_then(Value::as_str) == Some("custom");
+    let objects = config.get("Objects").cloned().unwrap_or(json!({}));
+    if let Some(a) = objects.get("AdvancedObjects").and_then(Value::as_array) {
+        if !a.is_empty() {
+            return Err(ApiError::invalid_parameter_value(
+                "the parameter Objects.AdvancedObjects is not supported (MongoDB only in Tencent's API): \
+                 a sameAsMigrate task compares the routines, triggers and events of whole databases",
             ));
         }
-        mode = VerifyMode::OnlyTables(tables);
     }
-    Ok((mode, threads))
+    let whole = objects.get("ObjectMode").and_then(Value::as_str) == Some("all");
+    if !custom || whole {
+        if objects
+            .get("ObjectItems")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+        {
+            return Err(ApiError::invalid_parameter_value(
+                "the parameter Objects.ObjectItems needs ObjectMode custom and Objects.ObjectMode partial",
+            ));
+        }
+        let mode = if rows_percent >= 100 {
+            VerifyMode::Full
+        } else {
+            VerifyMode::Sample {
+                rows_percent,
+                tables_percent: 100,
+            }
+        };
+        return Ok((mode, threads));
+    }
+    let items = objects
+        .get("ObjectItems")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if items.is_empty() {
+        return Err(ApiError::missing_parameter("Objects.ObjectItems"));
+    }
+    let (mut databases, mut tables, mut views) = (Vec::new(), Vec::new(), Vec::new());
+    let mut time_zone: Option<String> = None;
+    for (i, it) in items.iter().enumerate() {
+        let p = format!("Objects.ObjectItems.{i}");
+        let s = |k: &str| it.get(k).and_then(Value::as_str).unwrap_or_default();
+        let db = s("DbName").to_string();
+        if db.is_empty() {
+            return Err(ApiError::missing_parameter(&format!("{p}.DbName")));
+        }
+        if !s("SchemaName").is_empty() {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "the parameter {p}.SchemaName is not supported: MySQL has no schemas within a database"
+            )));
+        }
+        let list = |k: &str| it.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+        let (db_all, table_all) = (s("DbMode") == "all", s("TableMode") == "all");
+        let ts = list("Tables");
+        if (db_all || table_all) && !ts.is_empty() {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "the parameter {p}.Tables lists tables while {p}.{} is all: use partial to compare only them",
+                if db_all { "DbMode" } else { "TableMode" }
+            )));
+        }
+        if db_all || table_all {
+            databases.push(db.clone());
+        }
+        for (j, t) in ts.iter().enumerate() {
+            let tp = format!("{p}.Tables.{j}");
+            tables.push(table_scope(&db, t, &tp, &mut time_zone)?);
+        }
+        let vs = list("Views");
+        match (s("ViewMode"), vs.is_empty()) {
+            ("all", true) => views.push(ViewScope {
+                db: db.clone(),
+                views: None,
+            }),
+            ("all", false) => {
+                return Err(ApiError::invalid_parameter_value(format!(
+                    "the parameter {p}.Views lists views while {p}.ViewMode is all: use partial to compare only them"
+                )))
+            }
+            ("partial", true) => {
+                return Err(ApiError::missing_parameter(&format!("{p}.Views")));
+            }
+            ("partial", false) | ("", false) => {
+                let names: Vec<String> = vs
+                    .iter()
+                    .filter_map(|v| v.get("ViewName").and_then(Value::as_str))
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if names.len() != vs.len() {
+                    return Err(ApiError::missing_parameter(&format!("{p}.Views.ViewName")));
+                }
+                views.push(ViewScope {
+                    db: db.clone(),
+                    views: Some(names),
+                });
+            }
+            _ => {}
+        }
+        if !db_all && !table_all && ts.is_empty() && vs.is_empty() && s("ViewMode") != "all" {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "the parameter {p} names no object: list Tables (TableMode partial), or set DbMode or TableMode all, or ViewMode"
+            )));
+        }
+    }
+    Ok((
+        VerifyMode::Scoped {
+            databases,
+            tables,
+            views,
+            rows_percent,
+            time_zone,
+        },
+        threads,
+    ))
+}
+
+/// One `Tables[]` entry of a custom compare task: the table, its columns (`ColumnMode`,
+/// `Columns`), its row filter (`FilterCondition`, checked here) and the time zone of the filter
+/// (`FilterTimeZone`, one for the whole task).
+fn table_scope(db: &str, t: &Value, p: &str, time_zone: &mut Option<String>) -> Result<TableScope, ApiError> {
+    let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or_default();
+    let table = s("TableName").to_string();
+    if table.is_empty() {
+        return Err(ApiError::missing_parameter(&format!("{p}.TableName")));
+    }
+    let cols: Vec<Value> = t
+        .get("Columns")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let columns = match (s("ColumnMode"), cols.is_empty()) {
+        ("partial", true) => return Err(ApiError::missing_parameter(&format!("{p}.Columns"))),
+        ("partial", false) | ("", false) => {
+            let names: Vec<String> = cols
+                .iter()
+                .filter_map(|c| c.get("ColumnName").and_then(Value::as_str))
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect();
+            if names.len() != cols.len() {
+                return Err(ApiError::missing_parameter(&format!("{p}.Columns.ColumnName")));
+            }
+            Some(names)
+        }
+        ("all", false) => {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "the parameter {p}.Columns lists columns while {p}.ColumnMode is all: use partial to compare only them"
+            )))
+        }
+        _ => None,
+    };
+    let filter = match s("FilterCondition").trim() {
+        "" => None,
+        f => Some(RowFilter::parse(f).map_err(|e| {
+            ApiError::invalid_parameter_value(format!("the parameter {p}.FilterCondition: {e}"))
+        })?),
+    };
+    let tz = match s("FilterTimeZone") {
+        "" => None,
+        z if ferry_verify::digest::valid_offset(z) => Some(z.to_string()),
+        z => {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "the parameter {p}.FilterTimeZone is {z:?}: give an offset such as \"+08:00\""
+            )))
+        }
+    };
+    if let Some(z) = tz {
+        match time_zone {
+            Some(prev) if *prev != z => {
+                return Err(ApiError::invalid_parameter_value(format!(
+                    "the parameter {p}.FilterTimeZone is {z}, another table's is {prev}: one compare task reads its filters in one time zone"
+                )))
+            }
+            _ => *time_zone = Some(z),
+        }
+    }
+    Ok(TableScope {
+        db: db.to_string(),
+        table,
+        columns,
+        filter,
+    })
 }
 
 async fn create_compare(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
@@ -1062,4 +1249,121 @@ pub fn migration_detail(
         out.insert("BriefMsg".into(), json!(e));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn custom(items: Value, options: Value) -> Value {
+        json!({"ObjectMode": "custom", "Objects": {"ObjectMode": "partial", "ObjectItems": items}, "Options": options})
+    }
+
+    fn refused(config: Value) -> String {
+        match compare_mode(&config) {
+            Ok((m, _)) => panic!("accepted: {m:?}"),
+            Err(e) => format!("{}|{}", e.code, e.message),
+        }
+    }
+
+    #[test]
+    fn custom_tasks_carry_filters_columns_views_and_sampling() {
+        let config = custom(
+            json!([
+                {"DbName": "d", "TableMode": "partial", "Tables": [
+                    {"TableName": "t", "ColumnMode": "partial", "Columns": [{"ColumnName": "a"}],
+                     "FilterCondition": "id > 10", "FilterTimeZone": "+08:00"},
+                    {"TableName": "u"}]},
+                {"DbName": "e", "DbMode": "all", "ViewMode": "partial", "Views": [{"ViewName": "v"}]},
+            ]),
+            json!({"Method": "sampleDataCheck", "SampleRate": 30, "ThreadCount": 2}),
+        );
+        let (mode, threads) = compare_mode(&config).expect("accepted");
+        assert_eq!(threads, 2);
+        let VerifyMode::Scoped {
+            databases,
+            tables,
+            views,
+            rows_percent,
+            time_zone,
+        } = mode
+        else {
+            panic!("{mode:?}")
+        };
+        assert_eq!(databases, vec!["e".to_string()]);
+        assert_eq!(rows_percent, 30);
+        assert_eq!(time_zone.as_deref(), Some("+08:00"));
+        assert_eq!(tables.len(), 2);
+        assert_eq!(tables[0].columns, Some(vec!["a".to_string()]));
+        assert_eq!(tables[0].filter.as_ref().map(|f| f.text()), Some("id > 10"));
+        assert_eq!(
+            (tables[1].columns.clone(), tables[1].filter.clone()),
+            (None, None)
+        );
+        assert_eq!(
+            views,
+            vec![ViewScope {
+                db: "e".into(),
+                views: Some(vec!["v".into()])
+            }]
+        );
+        // sameAsMigrate: full or sampled.
+        let (m, _) =
+            compare_mode(&json!({"Options": {"Method": "sampleDataCheck", "SampleRate": 10}})).expect("ok");
+        assert_eq!(
+            m,
+            VerifyMode::Sample {
+                rows_percent: 10,
+                tables_percent: 100
+            }
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_honoured_is_refused_by_name() {
+        let t = |extra: Value| {
+            let mut tbl = json!({"TableName": "t"});
+            if let (Some(o), Some(e)) = (tbl.as_object_mut(), extra.as_object()) {
+                o.extend(e.clone());
+            }
+            custom(
+                json!([{"DbName": "d", "TableMode": "partial", "Tables": [tbl]}]),
+                json!({}),
+            )
+        };
+        assert!(refused(t(json!({"FilterCondition": "SLEEP(1) = 0"}))).contains("Tables.0.FilterCondition"));
+        assert!(refused(t(json!({"FilterCondition": "a > 1; DROP TABLE t"}))).contains("semicolon"));
+        assert!(refused(t(json!({"ColumnMode": "partial"}))).contains("Tables.0.Columns"));
+        assert!(
+            refused(t(json!({"ColumnMode": "all", "Columns": [{"ColumnName": "a"}]})))
+                .contains("ColumnMode is all")
+        );
+        assert!(refused(t(json!({"FilterTimeZone": "Asia/Shanghai"}))).contains("FilterTimeZone"));
+        let two_zones = custom(
+            json!([{"DbName": "d", "TableMode": "partial", "Tables": [
+                {"TableName": "t", "FilterTimeZone": "+08:00"}, {"TableName": "u", "FilterTimeZone": "+00:00"}]}]),
+            json!({}),
+        );
+        assert!(refused(two_zones).contains("one time zone"));
+        let adv = json!({"ObjectMode": "custom", "Objects": {"ObjectMode": "partial", "AdvancedObjects": ["function"],
+            "ObjectItems": [{"DbName": "d", "DbMode": "all"}]}});
+        assert!(refused(adv).contains("Objects.AdvancedObjects"));
+        assert!(refused(custom(
+            json!([{"DbName": "d", "SchemaName": "s", "DbMode": "all"}]),
+            json!({})
+        ))
+        .contains("SchemaName"));
+        assert!(
+            refused(custom(json!([{"DbName": "d", "ViewMode": "partial"}]), json!({}))).contains("Views")
+        );
+        assert!(refused(custom(json!([{"DbName": "d"}]), json!({}))).contains("names no object"));
+        assert!(refused(json!({"Options": {"Type": "independent"}})).contains("Options.Type"));
+        assert!(refused(json!({"Options": {"CompareMode": ["increment"]}})).contains("Options.CompareMode"));
+        assert!(refused(json!({"Options": {"ReCheckTime": 2}})).contains("Options.ReCheckTime"));
+        assert!(refused(json!({"Options": {"Method": "rowsCount"}})).contains("rowsCount"));
+        assert!(
+            refused(json!({"Options": {"Method": "sampleDataCheck", "SampleRate": 0}}))
+                .contains("SampleRate")
+        );
+    }
 }
