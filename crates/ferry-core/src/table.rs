@@ -27,7 +27,11 @@ pub enum ColumnKind {
     Binary,
     /// Spatial types: the server's internal format, copied as bytes.
     Geometry,
-    /// Anything else (MariaDB UUID, INET4/6, VECTOR…): copied through its text form.
+    /// MariaDB's type plugins UUID (10.7+), INET6 (10.5+) and INET4 (10.10+): stored as fixed
+    /// binary, read and written as their canonical text form (a `_binary` literal would be taken
+    /// as the 16- or 4-byte native form), compared and ordered by the type's own order.
+    Plugin,
+    /// Anything else (VECTOR…): copied as the bytes the server returns.
     Other,
 }
 
@@ -56,6 +60,7 @@ impl ColumnKind {
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => ColumnKind::Binary,
             "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
             | "multipolygon" | "geometrycollection" | "geomcollection" => ColumnKind::Geometry,
+            "uuid" | "inet6" | "inet4" => ColumnKind::Plugin,
             _ => ColumnKind::Other,
         }
     }
@@ -142,7 +147,10 @@ mod tests {
         );
         assert_eq!(ColumnKind::from_types("VARCHAR", "varchar(10)"), ColumnKind::Text);
         assert_eq!(ColumnKind::from_types("longblob", "longblob"), ColumnKind::Binary);
-        assert_eq!(ColumnKind::from_types("uuid", "uuid"), ColumnKind::Other);
+        assert_eq!(ColumnKind::from_types("uuid", "uuid"), ColumnKind::Plugin);
+        assert_eq!(ColumnKind::from_types("INET6", "inet6"), ColumnKind::Plugin);
+        assert_eq!(ColumnKind::from_types("inet4", "inet4"), ColumnKind::Plugin);
+        assert_eq!(ColumnKind::from_types("vector", "vector(3)"), ColumnKind::Other);
         assert_eq!(ColumnKind::from_types("point", "point"), ColumnKind::Geometry);
     }
 }

@@ -98,7 +98,8 @@ pub fn write_load_field(out: &mut Vec<u8>, kind: ColumnKind, v: &Value) {
 }
 
 /// The LOAD DATA column-list entry for a column and, where the text form cannot be loaded as is,
-/// the `SET` assignment that converts it: BIT from its integer form, JSON from utf8mb4 text.
+/// the `SET` assignment that converts it: BIT from its integer form, JSON and the MariaDB type
+/// plugins (UUID, INET6, INET4) from utf8mb4 text.
 pub fn load_column_target(col: &Column, ordinal: usize) -> (String, Option<String>) {
     let var = format!("@ferry_v{ordinal}");
     match col.kind {
@@ -114,6 +115,11 @@ pub fn load_column_target(col: &Column, ordinal: usize) -> (String, Option<Strin
             let set = format!("{} = {var}", quote_ident(&col.name));
             (var, Some(set))
         }
+        // UUID/INET6/INET4 from a binary-charset field would be parsed as the native bytes
+        ColumnKind::Plugin => {
+            let set = format!("{} = CONVERT({var} USING utf8mb4)", quote_ident(&col.name));
+            (var, Some(set))
+        }
         _ => (quote_ident(&col.name), None),
     }
 }
@@ -127,7 +133,8 @@ pub fn write_sql_literal(out: &mut Vec<u8>, kind: ColumnKind, v: &Value) {
         }
         Value::Bytes(b) if kind == ColumnKind::Decimal => out.extend_from_slice(b),
         Value::Bytes(b) => {
-            if kind == ColumnKind::Json {
+            let text = matches!(kind, ColumnKind::Json | ColumnKind::Plugin);
+            if text {
                 out.extend_from_slice(b"CONVERT(");
             }
             out.extend_from_slice(b"_binary'");
@@ -143,7 +150,7 @@ pub fn write_sql_literal(out: &mut Vec<u8>, kind: ColumnKind, v: &Value) {
                 }
             }
             out.push(b'\'');
-            if kind == ColumnKind::Json {
+            if text {
                 out.extend_from_slice(b" USING utf8mb4)");
             }
         }
@@ -241,6 +248,15 @@ mod tests {
         assert_eq!(
             lit(ColumnKind::Json, Value::Bytes(b"{}".to_vec())),
             "CONVERT(_binary'{}' USING utf8mb4)"
+        );
+        assert_eq!(
+            lit(ColumnKind::Plugin, Value::Bytes(b"::1".to_vec())),
+            "CONVERT(_binary'::1' USING utf8mb4)"
+        );
+        assert_eq!(lit(ColumnKind::Plugin, Value::NULL), "NULL");
+        assert_eq!(
+            load(ColumnKind::Plugin, Value::Bytes(b"1.2.3.4".to_vec())),
+            "1.2.3.4"
         );
     }
 }

@@ -309,6 +309,21 @@ async fn set_target_binlog(spec: &JobSpec, dst: &mut Conn) -> Result<(), JobErro
     Ok(())
 }
 
+/// Copies the state of the selected MariaDB sequences ([`ferry_schema::sequences`]).
+async fn copy_sequences(
+    spec: &JobSpec,
+    sequences: &[ferry_schema::ObjectDef],
+    dst: &mut Conn,
+) -> Result<(), JobError> {
+    if sequences.is_empty() {
+        return Ok(());
+    }
+    let (mut src, _) = connect(spec, false).await?;
+    let n = ferry_schema::sequences::copy_state(&mut src, dst, &spec.selection, sequences).await?;
+    info!(sequences = n, "sequence state copied");
+    Ok(())
+}
+
 async fn connect(spec: &JobSpec, target: bool) -> Result<(Conn, Flavor), JobError> {
     let (side, field, ep) = if target {
         ("target", "DstInfo", &spec.target)
@@ -512,6 +527,7 @@ async fn run_job_inner(
         // The control connection sat idle through the load (possibly past wait_timeout).
         dst = connect(spec, true).await?.0;
         set_target_binlog(spec, &mut dst).await?;
+        copy_sequences(spec, &structure.sequences, &mut dst).await?;
         mark_done(&mut dst, &spec.name, PHASE_DATA).await?;
         progress(ProgressEvent::PhaseFinished {
             phase: PHASE_DATA.into(),
@@ -581,6 +597,8 @@ async fn run_job_inner(
         }
         let (mut dst2, _) = connect(spec, true).await?;
         set_target_binlog(spec, &mut dst2).await?;
+        // Cut-over: the sequences' state as the (now quiet) source has it.
+        copy_sequences(spec, &structure.sequences, &mut dst2).await?;
         // Cut-over: the triggers and events held back, re-created idempotently.
         let late: Vec<Ddl> = plan.post_data.iter().filter(|d| deferred(d)).cloned().collect();
         for d in &late {

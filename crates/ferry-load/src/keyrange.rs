@@ -13,7 +13,9 @@ use mysql_async::Value;
 /// The key columns chunks are cut by: the table's row key, when all its types order the same way
 /// in `ORDER BY` and in `>`/`<=` with a parameter. ENUM and SET order by index but compare with a
 /// string as text, so tables keyed by them (and by JSON, spatial or unknown types) are copied as
-/// one chunk.
+/// one chunk. MariaDB's UUID, INET6 and INET4 order the same way in both: a bound sent as text (the
+/// planner's and readers' connection charset is utf8mb4) is converted to the column's type and
+/// compared in the type's own order (UUID: not the text order), the order of `ORDER BY`.
 pub fn chunk_key(t: &TableSchema) -> Option<Vec<usize>> {
     let key = t.row_key()?;
     let usable = key.iter().all(|&i| {
@@ -31,6 +33,7 @@ pub fn chunk_key(t: &TableSchema) -> Option<Vec<usize>> {
                 | ColumnKind::Time
                 | ColumnKind::Text
                 | ColumnKind::Binary
+                | ColumnKind::Plugin
         )
     });
     usable.then(|| key.to_vec())

@@ -130,6 +130,42 @@ const LOAD_BLOCK: usize = 1 << 20;
 /// Largest INSERT statement.
 const INSERT_BLOCK: usize = 4 << 20;
 
+/// Fails with [`LoadError::SystemVersioned`] naming the tasks' system-versioned source tables.
+async fn refuse_system_versioned(src: &Endpoint, tasks: &[TableTask]) -> Result<(), LoadError> {
+    let mut dbs: Vec<&str> = tasks.iter().map(|t| t.source.db.as_str()).collect();
+    dbs.sort_unstable();
+    dbs.dedup();
+    if dbs.is_empty() {
+        return Ok(());
+    }
+    let mut conn = src.connect(session::plain()).await?;
+    let mut found = Vec::new();
+    for db in dbs {
+        let versioned: Vec<String> = conn
+            .exec(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
+                 AND TABLE_TYPE = 'SYSTEM VERSIONED'",
+                (db,),
+            )
+            .await
+            .ctx(|| format!("listing the system-versioned tables of {db}"))?;
+        for t in tasks
+            .iter()
+            .filter(|t| t.source.db == db && versioned.contains(&t.source.name))
+        {
+            found.push(t.source.display_name());
+        }
+    }
+    let _ = conn.disconnect().await;
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::SystemVersioned {
+            tables: found.join(", "),
+        })
+    }
+}
+
 /// Copies `tasks` from `src` to `dst` as of one consistent snapshot; see the crate docs.
 pub async fn run_full_load(
     src: &Endpoint,
@@ -147,6 +183,7 @@ pub async fn run_full_load(
     if opts.job_key.is_empty() || opts.job_key.len() > 191 {
         return Err(LoadError::Options("job_key must have 1 to 191 characters".into()));
     }
+    refuse_system_versioned(src, &tasks).await?;
     let mut control = dst.connect(session::plain()).await?;
     check_targets(&mut control, &tasks).await?;
     let (local_infile, max_packet): (Option<i64>, Option<u64>) = control

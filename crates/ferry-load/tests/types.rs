@@ -11,12 +11,13 @@ use ferry_testkit::{exec, scalar, source, target};
 
 const DB: &str = "fl_types";
 
-use ferry_testkit::type_matrix::CREATE;
+use ferry_testkit::type_matrix::create_sql;
 
 async fn setup() -> Result<()> {
     let (mut src, _) = conns().await?;
     ferry_testkit::fresh_db(&mut src, DB).await?;
-    exec(&mut src, &format!("USE {DB}; {CREATE}")).await?;
+    let create = create_sql(&src);
+    exec(&mut src, &format!("USE {DB}; {create}")).await?;
     ferry_testkit::type_matrix::insert_rows(&mut src, DB).await?;
     // 10 000 floats and doubles with random bits over a wide range of exponents: a text dump with
     // default precision would round many of them.

@@ -203,12 +203,13 @@ impl TableDecoder {
                     },
                 },
                 ColumnKind::Geometry => Plan::Geometry,
-                ColumnKind::Other => match dt.as_str() {
+                ColumnKind::Plugin => match dt.as_str() {
                     "inet4" => Plan::Inet4,
                     "inet6" => Plan::Inet6,
                     "uuid" => Plan::Uuid,
-                    _ => Plan::Other,
+                    _ => return Err(bad(format!("unknown MariaDB type plugin {dt}"))),
                 },
+                ColumnKind::Other => Plan::Other,
             };
             plans.push(plan);
         }

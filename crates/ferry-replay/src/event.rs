@@ -5,9 +5,11 @@
 //!
 //! - DML: `Begin`, then `Rows`… (and possibly `Query` for SAVEPOINT and the like), then `Commit`
 //!   (or `Rollback` for a group that only carries non-transactional changes);
-//! - DDL: `Begin` then a `Query` with `ends_group = true` (no `Commit` follows).
+//! - DDL: `Begin` then a `Query` with `ends_group = true` (no `Commit` follows);
+//! - MariaDB XA (10.5+): `Begin` (with `xa_prepare`), `Rows`…, `XaPrepare`; later a group of
+//!   its own, `Begin` then `XaComplete` (XA COMMIT or XA ROLLBACK).
 //!
-//! A caller checkpoints at a `Commit`, `Rollback` or group-ending `Query`: resuming from that
+//! A caller checkpoints at a `Commit`, `Rollback`, `Xa*` or group-ending `Query`: resuming from that
 //! event's `pos` (or from the GTID state at that point) starts exactly at the next group.
 
 use std::fmt;
@@ -17,6 +19,8 @@ use ferry_core::Position;
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::consts::ColumnType;
 use serde::{Deserialize, Serialize};
+
+pub use crate::mariadb_events::XaXid;
 
 /// A binlog file and an offset in it (the offset of the next event).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -86,6 +90,9 @@ pub struct GroupInfo {
     pub last_committed: Option<u64>,
     /// MySQL logical clock sequence number.
     pub sequence_number: Option<u64>,
+    /// MariaDB 10.5+: the group is the first half of an XA transaction, ended by `XaPrepare`
+    /// (its rows are committed on the source only by a later `XaComplete` group).
+    pub xa_prepare: Option<XaXid>,
 }
 
 /// Insert, update or delete.
@@ -189,6 +196,16 @@ pub enum EventKind {
     /// The group ended with ROLLBACK (its transactional changes were not logged; what it logged
     /// were non-transactional changes, already applied on the source).
     Rollback { gtid: Option<Gtid> },
+    /// MariaDB 10.5+: `XA PREPARE` ended the group begun with [`GroupInfo::xa_prepare`]: its
+    /// rows are prepared, not committed, on the source; a later group commits or rolls back.
+    XaPrepare { xid: XaXid, gtid: Option<Gtid> },
+    /// MariaDB 10.5+: a group of its own that commits (`commit`) or rolls back a prepared XA
+    /// transaction (`XA COMMIT` / `XA ROLLBACK`, possibly from another session after a restart).
+    XaComplete {
+        xid: XaXid,
+        commit: bool,
+        gtid: Option<Gtid>,
+    },
     /// The source is idle: the position moved without data.
     Heartbeat,
     /// The reader switched to another binlog file (`pos` of the event is the new file's).
@@ -215,7 +232,10 @@ impl ReplEvent {
     /// True when a caller may checkpoint after this event (a group ended).
     pub fn ends_group(&self) -> bool {
         match &self.kind {
-            EventKind::Commit { .. } | EventKind::Rollback { .. } => true,
+            EventKind::Commit { .. }
+            | EventKind::Rollback { .. }
+            | EventKind::XaPrepare { .. }
+            | EventKind::XaComplete { .. } => true,
             EventKind::Query(q) => q.ends_group,
             _ => false,
         }

@@ -122,11 +122,31 @@ pub fn event_name(type_code: u8) -> &'static str {
 }
 
 /// The XID of an XA transaction carried by a GTID event with FL_PREPARED_XA or FL_COMPLETED_XA.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct XaXid {
     pub format_id: u32,
     pub gtrid: Vec<u8>,
     pub bqual: Vec<u8>,
+}
+
+impl XaXid {
+    /// `X'gtrid',X'bqual',format_id`, the form of `XA RECOVER FORMAT='SQL'` and of the binlog's
+    /// `XA COMMIT` statements: unique per XA transaction, and a key for Ferry's bookkeeping.
+    pub fn sql(&self) -> String {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        format!(
+            "X'{}',X'{}',{}",
+            hex(&self.gtrid),
+            hex(&self.bqual),
+            self.format_id
+        )
+    }
+}
+
+impl std::fmt::Display for XaXid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.sql())
+    }
 }
 
 /// A MariaDB GTID event (162): the start of an event group.
@@ -262,14 +282,18 @@ pub fn parse_gtid(server_id: u32, data: &[u8]) -> Result<MariaGtidEvent, MariaEv
     let seq_no = c.u64("seq_no")?;
     let domain = c.u32("domain_id")?;
     let flags = c.u8("flags2")?;
+    let xa_flags = flags & (FL_PREPARED_XA | FL_COMPLETED_XA) != 0;
     let commit_id = if flags & FL_GROUP_COMMIT_ID != 0 {
         Some(c.u64("commit_id")?)
     } else {
-        // six unused bytes; older servers may end the body earlier, so they are optional
-        let _ = c.take(6.min(data.len() - c.at), "padding")?;
+        // Six unused bytes, except in front of an XA xid, which follows the flags directly
+        // (MariaDB's `Gtid_log_event` reader); older servers may end the body earlier.
+        if !xa_flags {
+            let _ = c.take(6.min(data.len() - c.at), "padding")?;
+        }
         None
     };
-    let xa = if flags & (FL_PREPARED_XA | FL_COMPLETED_XA) != 0 {
+    let xa = if xa_flags {
         let format_id = c.u32("XA format id")?;
         let gtrid_len = usize::from(c.u8("XA gtrid length")?);
         let bqual_len = usize::from(c.u8("XA bqual length")?);
@@ -409,12 +433,11 @@ mod tests {
         let g = parse_gtid(9, &body).unwrap();
         assert_eq!(g.gtid().to_string(), "3-9-7");
         assert_eq!(g.commit_id, Some(0x0102));
-        // XA PREPARE: padding, then format id, lengths, gtrid, bqual
+        // XA PREPARE: format id, lengths, gtrid, bqual right after the flags (no padding)
         let mut body = Vec::new();
         body.extend_from_slice(&8u64.to_le_bytes());
         body.extend_from_slice(&0u32.to_le_bytes());
         body.push(FL_PREPARED_XA);
-        body.extend_from_slice(&[0; 6]);
         body.extend_from_slice(&1u32.to_le_bytes());
         body.extend_from_slice(&[2, 1]);
         body.extend_from_slice(b"abc");
@@ -430,6 +453,38 @@ mod tests {
             parse_gtid(1, &body[..10]),
             Err(MariaEventError::Malformed { type_code: GTID, .. })
         ));
+    }
+
+    /// Bodies captured from MariaDB 10.11 (`mariadb-binlog --hexdump`): `XA START 'gt1','bq'` …
+    /// `XA PREPARE` (flags PREPARED_XA|ALLOW_PARALLEL|TRANSACTIONAL, two trailing extra-flag
+    /// bytes), then `XA COMMIT 'gt1','bq'` (COMPLETED_XA|ALLOW_PARALLEL|TRANSACTIONAL|STANDALONE).
+    #[test]
+    fn gtid_xa_captured() {
+        let unhex = |h: &str| -> Vec<u8> {
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let prepared = unhex(
+            "8dce00000000000000000000\
+                              4c010000000302677431627101ff",
+        );
+        let g = parse_gtid(1, &prepared).unwrap();
+        assert_eq!(g.gtid().to_string(), "0-1-52877");
+        assert_eq!(g.flags & FL_PREPARED_XA, FL_PREPARED_XA);
+        assert!(g.is_xa() && g.is_transactional() && !g.is_standalone());
+        assert_eq!(g.xa.unwrap().sql(), "X'677431',X'6271',1");
+        let completed = unhex("8ece000000000000000000008d0100000003026774316271");
+        let g = parse_gtid(1, &completed).unwrap();
+        assert_eq!(g.gtid().to_string(), "0-1-52878");
+        assert!(g.flags & FL_COMPLETED_XA != 0 && g.is_standalone());
+        assert_eq!(g.xa.unwrap().to_string(), "X'677431',X'6271',1");
+        // an empty bqual (XA START 'gt3')
+        let g = parse_gtid(1, &unhex("90ce000000000000000000004c01000000030067743301ff")).unwrap();
+        assert_eq!(g.xa.unwrap().sql(), "X'677433',X'',1");
+        // the body the issue saw: cut inside the xid
+        assert!(parse_gtid(1, &completed[..18]).is_err());
     }
 
     #[test]

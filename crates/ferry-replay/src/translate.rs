@@ -29,7 +29,7 @@ use crate::error::ReplayError;
 use crate::event::{
     BinlogColumn, BinlogPos, EventKind, GroupInfo, Gtid, QueryData, RawRowPair, ReplEvent, RowsData, RowsKind,
 };
-use crate::mariadb_events::{self, event_name, MariaEvent, MariaEventError};
+use crate::mariadb_events::{self, event_name, MariaEvent, MariaEventError, XaXid};
 
 /// The source's GTID state as groups finish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +114,10 @@ struct Group {
     /// BEGIN seen (or implied by a MariaDB transactional GTID): statements inside do not end
     /// the group.
     in_transaction: bool,
+    /// MariaDB GTID flags: the XA transaction this group prepares (FL_PREPARED_XA) or completes
+    /// (FL_COMPLETED_XA).
+    xa_prepare: Option<XaXid>,
+    xa_complete: Option<XaXid>,
 }
 
 const LOG_EVENT_ARTIFICIAL_F: u16 = 0x20;
@@ -377,15 +381,19 @@ impl Translator {
             })?;
             return match me {
                 MariaEvent::Gtid(g) => {
-                    if g.is_xa() {
-                        return Err(self.unsupported(&at, "XA transactions"));
-                    }
                     self.check_no_open_group(&at)?;
                     let gtid = Gtid::Maria(g.gtid());
+                    let (xa_prepare, xa_complete) = match &g.xa {
+                        Some(x) if g.flags & mariadb_events::FL_PREPARED_XA != 0 => (Some(x.clone()), None),
+                        Some(x) => (None, Some(x.clone())),
+                        None => (None, None),
+                    };
                     self.group = Group {
                         open: true,
                         gtid: Some(gtid.clone()),
                         in_transaction: !g.is_standalone(),
+                        xa_prepare: xa_prepare.clone(),
+                        xa_complete,
                     };
                     Ok(Some(base(
                         self,
@@ -394,6 +402,7 @@ impl Translator {
                             info: GroupInfo {
                                 maria_flags: Some(g.flags),
                                 commit_id: g.commit_id,
+                                xa_prepare,
                                 ..GroupInfo::default()
                             },
                         },
@@ -473,6 +482,7 @@ impl Translator {
                     open: true,
                     gtid: Some(gtid.clone()),
                     in_transaction: false,
+                    ..Group::default()
                 };
                 Ok(Some(base(
                     self,
@@ -492,6 +502,7 @@ impl Translator {
                     open: true,
                     gtid: None,
                     in_transaction: false,
+                    ..Group::default()
                 };
                 Ok(Some(base(
                     self,
@@ -569,7 +580,28 @@ impl Translator {
                     String::from_utf8_lossy(i.message_raw())
                 ),
             )),
-            EventData::XaPrepareLogEvent(_) => Err(self.unsupported(&at, "XA transactions")),
+            EventData::XaPrepareLogEvent(x) => {
+                // MariaDB 10.5+ ends the prepared half of an XA transaction with this event; the
+                // xid came with the group's GTID event. MySQL logs XA differently (an `XA START`
+                // statement, one-phase commits as XA_PREPARE): not supported.
+                let Some(xid) = self.group.xa_prepare.clone().filter(|_| self.group.open) else {
+                    return Err(self.unsupported(
+                        &at,
+                        format!(
+                            "XA transactions from a MySQL source (XA_PREPARE_LOG_EVENT{}): only \
+                             MariaDB 10.5+ XA groups are replayed; commit such work without XA, \
+                             or replay from a MariaDB source",
+                            if x.first().is_some_and(|b| *b != 0) {
+                                ", one phase"
+                            } else {
+                                ""
+                            }
+                        ),
+                    ));
+                };
+                let gtid = self.close_group();
+                Ok(Some(base(self, EventKind::XaPrepare { xid, gtid })))
+            }
             EventData::IntvarEvent(_) | EventData::RandEvent(_) | EventData::UserVarEvent(_) => Err(self
                 .unsupported(
                     &at,
@@ -685,6 +717,7 @@ impl Translator {
                         open: true,
                         gtid: None,
                         in_transaction: true,
+                        ..Group::default()
                     };
                     return Ok(Some(EventKind::Begin {
                         gtid: None,
@@ -715,7 +748,25 @@ impl Translator {
                 let gtid = self.close_group();
                 Ok(Some(EventKind::Rollback { gtid }))
             }
-            h if h.starts_with("XA ") => Err(self.unsupported(at, "XA transactions")),
+            // inside a MariaDB XA PREPARE group: the end of the XA's statements
+            "XA END" if g.open && g.xa_prepare.is_some() => Ok(None),
+            "XA COMMIT" | "XA ROLLBACK" if g.open && g.xa_complete.is_some() => {
+                let commit = head == "XA COMMIT";
+                let xid = self.group.xa_complete.take();
+                let gtid = self.close_group();
+                match xid {
+                    Some(xid) => Ok(Some(EventKind::XaComplete { xid, commit, gtid })),
+                    None => Err(self.corrupt(at, "XA completion without its xid")),
+                }
+            }
+            h if h.starts_with("XA ") => Err(self.unsupported(
+                at,
+                format!(
+                    "the statement {h} outside a MariaDB XA group (a MySQL source, or a MariaDB \
+                     before 10.5, logs XA this way): XA transactions are replayed from MariaDB \
+                     10.5+ sources only"
+                ),
+            )),
             _ => {
                 let ends_group = !g.in_transaction;
                 let (sql_mode, charset, time_zone) = status_vars(q);

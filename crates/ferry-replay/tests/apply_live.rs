@@ -91,11 +91,12 @@ async fn every_dml_and_ddl_kind() -> Result<()> {
     Ok(())
 }
 
-use ferry_testkit::type_matrix::CREATE;
+use ferry_testkit::type_matrix::create_sql;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn type_matrix_through_the_binlog() -> Result<()> {
-    let (mut src, _t) = prepare("fa_types", "fa_types", CREATE).await?;
+    let create = create_sql(&tk::connect(&tk::source()).await?);
+    let (mut src, _t) = prepare("fa_types", "fa_types", &create).await?;
     let pos = master_pos(&mut src).await?;
     let run = start("fa-types", selection(&[("fa_types", "fa_types")]), pos).await?;
     const DB: &str = "fa_types";

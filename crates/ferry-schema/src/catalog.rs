@@ -62,6 +62,8 @@ pub struct Catalog {
     pub routines: Vec<ObjectDef>,
     pub triggers: Vec<ObjectDef>,
     pub events: Vec<ObjectDef>,
+    /// MariaDB sequences of the databases selected whole (`SHOW CREATE SEQUENCE`).
+    pub sequences: Vec<ObjectDef>,
 }
 
 fn col(row: &Row, idx: usize, what: &str) -> Result<Option<String>, SchemaError> {
@@ -213,6 +215,28 @@ async fn read_inner(
 
         if !sel.whole_db(db) {
             continue;
+        }
+
+        let seqs: Vec<String> = src
+            .exec(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
+                 AND TABLE_TYPE = 'SEQUENCE' ORDER BY TABLE_NAME",
+                (db,),
+            )
+            .await
+            .map_err(|e| SchemaError::read(format!("the sequences of {db}"), e))?;
+        for name in seqs {
+            let create_sql = show_create(src, ObjectKind::Sequence, "SEQUENCE", db, &name, 1).await?;
+            cat.sequences.push(ObjectDef {
+                kind: ObjectKind::Sequence,
+                db: db.clone(),
+                name,
+                table: None,
+                create_sql,
+                sql_mode: None,
+                time_zone: None,
+                depends_on: Vec::new(),
+            });
         }
 
         let views: Vec<String> = src

@@ -17,6 +17,7 @@ pub mod definer;
 pub mod error;
 pub mod names;
 pub mod plan;
+pub mod sequences;
 pub mod table_ddl;
 pub mod target;
 
@@ -70,6 +71,9 @@ pub enum ObjectKind {
     ForeignKey,
     Trigger,
     Event,
+    /// A MariaDB SEQUENCE (10.3+): created before the tables (defaults may use it); its state
+    /// (the row `SELECT * FROM seq` shows) is copied by [`sequences::copy_state`].
+    Sequence,
 }
 
 impl ObjectKind {
@@ -85,6 +89,7 @@ impl ObjectKind {
             ObjectKind::ForeignKey => "foreign keys",
             ObjectKind::Trigger => "trigger",
             ObjectKind::Event => "event",
+            ObjectKind::Sequence => "sequence",
         }
     }
 }

@@ -60,6 +60,20 @@ pub fn plan(
         created_dbs.push(tdb);
     }
 
+    for q in &catalog.sequences {
+        let Some((tdb, tname)) = sel.target_table(&q.db, &q.name) else {
+            continue;
+        };
+        let sql = crate::sequences::rename(&q.create_sql, &q.name, &tname).map_err(|reason| {
+            SchemaError::Rewrite {
+                kind: ObjectKind::Sequence,
+                name: format!("{}.{}", q.db, q.name),
+                reason,
+            }
+        })?;
+        out.pre_data.push(ddl(ObjectKind::Sequence, &tdb, &tname, sql));
+    }
+
     let mut fks = Vec::new();
     for t in &catalog.tables {
         let Some((tdb, tname)) = sel.target_table(&t.db, &t.name) else {

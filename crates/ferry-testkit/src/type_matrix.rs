@@ -11,7 +11,62 @@
 //! [`temporal_tuple`]).
 
 use anyhow::Result;
+use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
+
+/// Columns of MariaDB's type plugins, added by [`create_sql`] on servers that have all three
+/// (MariaDB 10.10+, INET4's first release): UUID, INET6, INET4.
+pub const PLUGIN_COLUMNS: &str = "uu UUID, i6 INET6, i4 INET4";
+
+/// True when the server has UUID, INET6 and INET4 (MariaDB 10.10 or later; MySQL reports 8.x/9.x).
+pub fn has_plugin_types(conn: &Conn) -> bool {
+    conn.server_version() >= (10, 10, 0)
+}
+
+/// [`CREATE`], with [`PLUGIN_COLUMNS`] appended when the server has them ([`has_plugin_types`]).
+/// [`insert_rows`] fills them with edge values (all zeros, all ones, trailing zero bytes, a
+/// version-1 UUID whose storage order differs from its text order, IPv4-mapped and -compatible
+/// IPv6) when the table has them.
+pub fn create_sql(conn: &Conn) -> String {
+    if has_plugin_types(conn) {
+        let open = CREATE
+            .strip_suffix(") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+            .unwrap_or(CREATE);
+        format!("{open},\n  {PLUGIN_COLUMNS}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+    } else {
+        CREATE.to_string()
+    }
+}
+
+/// Edge values of [`PLUGIN_COLUMNS`] for the rows `id` 1–6 (UUID, INET6, INET4; `NULL` is NULL).
+pub const PLUGIN_VALUES: &[(i64, &str, &str, &str)] = &[
+    (1, "'00000000-0000-0000-0000-000000000000'", "'::'", "'0.0.0.0'"),
+    (
+        2,
+        "'ffffffff-ffff-ffff-ffff-ffffffffffff'",
+        "'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'",
+        "'255.255.255.255'",
+    ),
+    (3, "NULL", "NULL", "NULL"),
+    (
+        4,
+        "'11223344-5566-1788-9900-aabbccddeeff'",
+        "'::ffff:1.2.3.4'",
+        "'10.0.0.0'",
+    ),
+    (
+        5,
+        "'11223344-5566-7788-e900-aabbccddee00'",
+        "'2001:db8::'",
+        "'1.0.0.0'",
+    ),
+    (
+        6,
+        "'6ccd780c-baba-1026-9564-5b8c656024db'",
+        "'::1.2.3.4'",
+        "'127.0.0.1'",
+    ),
+];
 
 /// `CREATE TABLE \`select\` …` (unqualified: run it after `USE db`).
 pub const CREATE: &str = r#"CREATE TABLE `select` (
@@ -52,6 +107,25 @@ pub async fn insert_rows(conn: &mut Conn, db: &str) -> Result<()> {
             &format!("INSERT INTO {}.`select` ({COLUMNS}) VALUES {r}", crate::quote(db)),
         )
         .await?;
+    }
+    let plugin: Option<String> = conn
+        .exec_first(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+             AND TABLE_NAME = 'select' AND COLUMN_NAME = 'uu'",
+            (db,),
+        )
+        .await?;
+    if plugin.is_some() {
+        for (id, u, i6, i4) in PLUGIN_VALUES {
+            crate::exec(
+                conn,
+                &format!(
+                    "UPDATE {}.`select` SET uu = {u}, i6 = {i6}, i4 = {i4} WHERE id = {id}",
+                    crate::quote(db)
+                ),
+            )
+            .await?;
+        }
     }
     Ok(())
 }

@@ -232,6 +232,7 @@ pub fn canonical_expr(c: &Column, length_prefix: bool) -> String {
         | ColumnKind::Set
         | ColumnKind::Json
         | ColumnKind::Geometry
+        | ColumnKind::Plugin
         | ColumnKind::Other => format!("CAST({q} AS BINARY)"),
     };
     if length_prefix {

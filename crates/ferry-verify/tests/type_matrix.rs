@@ -7,7 +7,7 @@ mod common;
 
 use anyhow::Result;
 use common::*;
-use ferry_testkit::type_matrix::{insert_rows, CREATE};
+use ferry_testkit::type_matrix::{create_sql, insert_rows};
 use ferry_testkit::{connect, exec, source, table_digest, target};
 use ferry_verify::DiffKind;
 
@@ -15,7 +15,8 @@ const DB: &str = "fv_type_matrix";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn type_matrix_temporal_precisions_verify_and_repair_exactly() -> Result<()> {
-    let (mut s, mut d) = both(DB, CREATE).await?;
+    let create = create_sql(&connect(&source()).await?);
+    let (mut s, mut d) = both(DB, &create).await?;
     insert_rows(&mut s, DB).await?;
     insert_rows(&mut d, DB).await?;
 

@@ -135,7 +135,8 @@ pub async fn clear(conn: &mut Conn, job: &str) -> Result<(), ReplayError> {
     ensure_table(conn).await?;
     conn.exec_drop(format!("DELETE FROM {} WHERE job = ?", table()), (job,))
         .await
-        .map_err(|e| err("clearing the replay checkpoint", e))
+        .map_err(|e| err("clearing the replay checkpoint", e))?;
+    super::xa::clear(conn, job).await
 }
 
 /// The snapshots the full load's chunks were read at: (earliest, latest).

@@ -48,6 +48,7 @@ pub mod rowsql;
 pub mod schema_cache;
 mod session;
 mod workers;
+pub mod xa;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -36,6 +36,7 @@ use super::lag::{self, pos_ge, SourceEnd};
 use super::rowapply::{apply_err, server_code, Change, RowApplier};
 use super::schema_cache::SchemaCache;
 use super::workers::{Batch, Pool, Txn, WorkerConfig};
+use super::xa;
 use super::{
     checkpoint, connect_target, now_secs, AbortOnDrop, ReplayControl, ReplayOptions, Request, SessionEnd,
     State,
@@ -69,6 +70,9 @@ struct Building {
     txn: Txn,
     /// Applied directly on the coordinator's connection, inside an open target transaction.
     serial: bool,
+    /// The prepared half of a MariaDB XA transaction: its rows are stored, not applied
+    /// ([`super::xa`]), inside the open target transaction (`serial` is set too).
+    xa: Option<(crate::event::XaXid, u32)>,
 }
 
 /// A batch in flight, or a position reached by transactions without selected changes.
@@ -302,6 +306,15 @@ impl Coord<'_, '_> {
                 if self.cur.is_none() && self.idle() && pos_ge(a, t) {
                     self.flush().await?;
                     self.report();
+                    let prepared = xa::pending(&mut self.ctl, &self.s.opts.job_key).await;
+                    if !prepared.is_empty() {
+                        warn!(
+                            xids = %prepared.join(" "),
+                            "cut-over with XA transactions prepared on the source and not completed: their rows \
+                             are not on the target (the source has not committed them either); commit them \
+                             on the target's side yourself if the source commits them later"
+                        );
+                    }
                     return Ok(SessionEnd::Completed);
                 }
             }
@@ -662,6 +675,7 @@ impl Coord<'_, '_> {
                 ts: 0,
             },
             serial: false,
+            xa: None,
         }
     }
 
@@ -669,14 +683,36 @@ impl Coord<'_, '_> {
         let FedEvent { ev, gtid } = f;
         self.s.st.events += 1;
         match ev.kind {
-            EventKind::Begin { .. } => {
+            EventKind::Begin { info, .. } => {
                 if let Some(b) = self.cur.take() {
                     // Cannot happen with a consistent stream; never commit a partial group.
                     if b.serial {
                         let _ = self.ctl.query_drop("ROLLBACK").await;
                     }
                 }
-                self.cur = Some(self.new_building(&ev.pos));
+                let mut b = self.new_building(&ev.pos);
+                if let Some(xid) = info.xa_prepare {
+                    // A serial point: its rows are stored in the target transaction that moves
+                    // the checkpoint past the XA PREPARE.
+                    self.drain().await?;
+                    xa::ensure_table(&mut self.ctl, &ev.pos).await?;
+                    self.ctl
+                        .query_drop("START TRANSACTION")
+                        .await
+                        .map_err(|e| apply_err("START TRANSACTION", &ev.pos, e))?;
+                    xa::store(
+                        &mut self.ctl,
+                        &self.s.opts.job_key,
+                        &xid,
+                        0,
+                        vec![u8::from(b.txn.idem)],
+                        &ev.pos,
+                    )
+                    .await?;
+                    b.serial = true;
+                    b.xa = Some((xid, 0));
+                }
+                self.cur = Some(b);
             }
             EventKind::Rows(rows) => {
                 let Some(info) = self
@@ -710,6 +746,23 @@ impl Coord<'_, '_> {
                     pairs,
                     cascade,
                 };
+                if let Some(b) = self.cur.as_mut() {
+                    if let Some((xid, seq)) = b.xa.as_mut() {
+                        *seq += 1;
+                        b.txn.rows += n;
+                        let stored = xa::StoredChange {
+                            db: rows.db.clone(),
+                            table: rows.table.clone(),
+                            kind: rows.kind,
+                            fk_checks: rows.fk_checks,
+                            pos: rows.position.clone(),
+                            pairs: change.pairs,
+                        };
+                        let data = xa::encode_change(&stored);
+                        xa::store(&mut self.ctl, &self.s.opts.job_key, xid, *seq, data, &ev.pos).await?;
+                        return Ok(());
+                    }
+                }
                 let cascades = change.cascade.is_some();
                 let (serial, idem, total, total_bytes) = {
                     let Some(b) = self.cur.as_mut() else { return Ok(()) };
@@ -860,6 +913,39 @@ impl Coord<'_, '_> {
                 self.handled_to = Some(ev.pos.clone());
                 self.empty_group(ev.pos.clone(), gtid, ev.timestamp).await?;
             }
+            EventKind::XaPrepare { xid, .. } => {
+                self.first_group = false;
+                self.handled_to = Some(ev.pos.clone());
+                match self.cur.take() {
+                    Some(Building { xa: Some((x, _)), .. }) if x == xid => {
+                        self.commit_serial(&ev.pos, gtid, ev.timestamp, 0, "the prepared XA transaction")
+                            .await?;
+                        info!(xid = %xid, "XA transaction prepared on the source: its rows are kept until it completes");
+                    }
+                    other => {
+                        if other.is_some_and(|b| b.serial) {
+                            let _ = self.ctl.query_drop("ROLLBACK").await;
+                        }
+                        return Err(ReplayError::Corrupt {
+                            position: ev.pos.to_string(),
+                            message: format!("XA PREPARE of {xid} without the group that began it"),
+                        });
+                    }
+                }
+            }
+            EventKind::XaComplete { xid, commit, .. } => {
+                self.first_group = false;
+                self.handled_to = Some(ev.pos.clone());
+                self.cur = None;
+                self.drain().await?;
+                let rows = self.complete_xa(&xid, commit, &ev.pos).await?;
+                let what = if commit { "XA COMMIT" } else { "XA ROLLBACK" };
+                self.commit_serial(&ev.pos, gtid, ev.timestamp, rows, what)
+                    .await?;
+                if commit {
+                    self.s.st.transactions += 1;
+                }
+            }
             EventKind::Heartbeat | EventKind::Rotate { .. } => {
                 if self.cur.is_none() {
                     self.close_batch().await?;
@@ -878,6 +964,98 @@ impl Coord<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// Writes the checkpoint for a group applied on the coordinator's connection and commits.
+    async fn commit_serial(
+        &mut self,
+        at: &BinlogPos,
+        gtid: Option<String>,
+        ts: u32,
+        rows: u64,
+        what: &str,
+    ) -> Result<(), ReplayError> {
+        let cp = checkpoint::update_sql(&self.s.opts.job_key, at, gtid.as_deref(), ts);
+        self.ctl
+            .query_drop(format!("{cp}; COMMIT"))
+            .await
+            .map_err(|e| apply_err(format!("{what}, the replay checkpoint and COMMIT"), at, e))?;
+        let st = &mut *self.s.st;
+        st.rows += rows;
+        st.flushed = Some(at.clone());
+        st.applied = Some(at.clone());
+        st.applied_ts = ts;
+        if gtid.is_some() {
+            st.applied_gtid = gtid;
+        }
+        Ok(())
+    }
+
+    /// Opens a target transaction and applies (`commit`) or drops the stored rows of a prepared
+    /// XA transaction ([`super::xa`]); the caller writes the checkpoint and commits. Returns the
+    /// rows applied.
+    async fn complete_xa(
+        &mut self,
+        xid: &crate::event::XaXid,
+        commit: bool,
+        at: &BinlogPos,
+    ) -> Result<u64, ReplayError> {
+        xa::ensure_table(&mut self.ctl, at).await?;
+        self.ctl
+            .query_drop("START TRANSACTION")
+            .await
+            .map_err(|e| apply_err("START TRANSACTION", at, e))?;
+        let job = self.s.opts.job_key.clone();
+        let marker = xa::marker(&mut self.ctl, &job, xid, at).await?;
+        let mut applied = 0u64;
+        match (marker, commit) {
+            (None, true) => {
+                let _ = self.ctl.query_drop("ROLLBACK").await;
+                return Err(ReplayError::Unsupported {
+                    what: format!(
+                        "XA COMMIT {xid}: the transaction was prepared (XA PREPARE) before the position \
+                         this replay started from, so its rows are neither in the full load's snapshot \
+                         (they were not committed then) nor in the replayed binlog. Restart the job \
+                         (a new snapshot) now that it is committed, and complete or roll back prepared \
+                         XA transactions (XA RECOVER lists them) before starting a job"
+                    ),
+                    position: at.to_string(),
+                });
+            }
+            (None, false) => {}
+            (Some(idem), true) => {
+                let idem = idem || self.idempotent(at);
+                let mut after = 0u32;
+                let mut ap = RowApplier::new(self.s.opts.conflict);
+                loop {
+                    let page = xa::page(&mut self.ctl, &job, xid, after, 256, at).await?;
+                    let Some((last, _)) = page.last() else { break };
+                    after = *last;
+                    for (seq, data) in page {
+                        let stored = xa::decode_change(&data).map_err(|m| ReplayError::Corrupt {
+                            position: at.to_string(),
+                            message: format!(
+                                "row {seq} of the prepared XA transaction {xid} stored in ferry_meta.replay_xa: {m}"
+                            ),
+                        })?;
+                        let Some(info) = self
+                            .cache
+                            .get(&mut self.ctl, self.s.sel, &stored.db, &stored.table)
+                            .await?
+                        else {
+                            continue;
+                        };
+                        applied += stored.pairs.len() as u64;
+                        let change = xa::to_change(stored, info);
+                        ap.apply(&mut self.ctl, &change, idem).await?;
+                    }
+                }
+                self.s.st.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
+            }
+            (Some(_), false) => {}
+        }
+        xa::forget(&mut self.ctl, &job, xid, at).await?;
+        Ok(applied)
     }
 
     /// Writes the in-memory position when it moved past the last checkpoint. Only while no
