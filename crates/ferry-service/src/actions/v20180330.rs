@@ -111,6 +111,7 @@ const FERRY: &[Field] = &[
     opt("DdlPolicy", Ty::Str),
     opt("ConflictPolicy", Ty::Str),
     opt("ApplyWorkers", Ty::Int(1, 64)),
+    opt("RetryWindowSeconds", Ty::Int(i64::MIN, i64::MAX)),
 ];
 
 const TAG: &[Field] = &[opt("TagKey", Ty::Str), opt("TagValue", Ty::Str)];
@@ -446,7 +447,7 @@ pub fn detail_json(d: &Detail) -> Value {
         "StepNow": d.step_now(),
         "Progress": d.progress().to_string(),
         "CurrentStepProgress": d.current_step_progress().to_string(),
-        "MasterSlaveDistance": d.lag_mb(),
+        "MasterSlaveDistance": d.master_slave_distance(),
         "SecondsBehindMaster": d.lag_secs(),
         "StepInfo": steps,
     })

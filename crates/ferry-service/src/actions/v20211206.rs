@@ -1131,7 +1131,7 @@ pub fn migration_detail(
         })
         .collect();
     let in_replay = d.running_step() == Some("incremental");
-    let lag = |v: u64| if in_replay { json!(v) } else { json!(0) };
+    let lag = |v: i64| if in_replay { json!(v) } else { json!(0) };
     let check_steps: Vec<Value> = job
         .check
         .items
@@ -1198,7 +1198,7 @@ pub fn migration_detail(
         "StepInfo".into(),
         json!({
             "StepAll": d.steps.len(), "StepNow": d.step_now(),
-            "MasterSlaveDistance": lag(d.lag_mb()), "SecondsBehindMaster": lag(d.lag_secs()),
+            "MasterSlaveDistance": lag(d.master_slave_distance()), "SecondsBehindMaster": lag(d.lag_secs() as i64),
             "StepInfo": steps,
         }),
     );
