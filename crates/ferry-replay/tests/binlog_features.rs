@@ -1,0 +1,188 @@
+//! Binlog features that change what the source writes (issue 12, "zero silent loss"): each is
+//! either replayed exactly (the target equal to the source by digest) or stops the replay with a
+//! definite error naming the event, its position, GTID and the remedy.
+//!
+//! Tests that need a GLOBAL setting on the source (`log_bin_compress`, `binlog_row_image`,
+//! `max_allowed_packet`) start an extra server of their own with `scripts/servers.sh start-one`
+//! (each test its own instance name) and set it there; the shared source is never reconfigured.
+//! The target is the shared test target, with each test's own database names.
+
+mod support;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ferry_core::progress::{ProgressEvent, ProgressSink};
+use ferry_core::{Endpoint, ErrorKind, Selection};
+use ferry_replay::apply::{checkpoint, lag};
+use ferry_replay::{run_replay, BinlogPos, ReplayControl, ReplayError, ReplayOptions, ReplaySummary};
+use ferry_testkit as tk;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use support::{master_pos, selection};
+use tokio::task::JoinHandle;
+
+/// `scripts/servers.sh ARGS…`; returns stdout.
+fn servers(args: &[&str]) -> Result<String> {
+    let script = tk::repo_root().join("scripts/servers.sh");
+    let out = Command::new("bash").arg(&script).args(args).output()?;
+    if !out.status.success() {
+        bail!(
+            "scripts/servers.sh {}: {}\n{}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// An extra source instance of this test's own (started once, reused), with `globals` set.
+async fn own_source(name: &str, globals: &[&str]) -> Result<Endpoint> {
+    servers(&["start-one", name])?;
+    let url = servers(&["url", name])?;
+    let ep = Endpoint::from_url(url.lines().last().unwrap_or_default())?;
+    let mut c = tk::connect(&ep).await?;
+    for g in globals {
+        c.query_drop(format!("SET GLOBAL {g}")).await.with_context(|| g.to_string())?;
+    }
+    let _ = c.disconnect().await;
+    Ok(ep)
+}
+
+struct Run {
+    control: ReplayControl,
+    task: JoinHandle<Result<ReplaySummary, ReplayError>>,
+}
+
+/// Fresh `db` on `src` and on the shared target, both created with `ddl`.
+async fn fresh(src: &Endpoint, db: &str, ddl: &str) -> Result<(Conn, Conn)> {
+    let mut s = tk::connect(src).await?;
+    let mut t = tk::connect(&tk::target()).await?;
+    tk::fresh_db(&mut s, db).await?;
+    tk::fresh_db(&mut t, db).await?;
+    if !ddl.trim().is_empty() {
+        tk::exec(&mut s, &format!("USE {db}; {ddl}")).await?;
+        tk::exec(&mut t, &format!("USE {db}; {ddl}")).await?;
+    }
+    Ok((s, t))
+}
+
+async fn start(
+    src: &Endpoint,
+    job: &str,
+    sel: Selection,
+    start: BinlogPos,
+    tune: impl FnOnce(&mut ReplayOptions),
+) -> Result<Run> {
+    let mut t = tk::connect(&tk::target()).await?;
+    checkpoint::clear(&mut t, job).await?;
+    let sink: ProgressSink = Arc::new(|_e: ProgressEvent| {});
+    let mut opts = ReplayOptions::new(job);
+    opts.start = Some(start);
+    opts.progress_every = Duration::from_millis(250);
+    tune(&mut opts);
+    let control = ReplayControl::new();
+    let c2 = control.clone();
+    let src = src.clone();
+    let task = tokio::spawn(async move { run_replay(&src, &tk::target(), &sel, opts, sink, c2).await });
+    Ok(Run { control, task })
+}
+
+impl Run {
+    async fn complete(self, src: &Endpoint) -> Result<ReplaySummary> {
+        let mut s = tk::connect(src).await?;
+        let at = master_pos(&mut s).await?;
+        self.control.complete();
+        let summary = tokio::time::timeout(Duration::from_secs(600), self.task)
+            .await
+            .context("replay did not complete within 600 s")???;
+        assert!(summary.completed);
+        assert!(lag::pos_ge(&summary.final_pos, &at), "{} < {at}", summary.final_pos);
+        Ok(summary)
+    }
+
+    /// The replay's definite error (it must stop by itself).
+    async fn definite_error(self) -> Result<ReplayError> {
+        let r = tokio::time::timeout(Duration::from_secs(180), self.task)
+            .await
+            .context("the replay did not stop by itself")??;
+        let e = r.err().context("the replay should have stopped with an error")?;
+        assert_eq!(e.kind(), ErrorKind::Definite, "{e}");
+        Ok(e)
+    }
+}
+
+async fn assert_same(src: &Endpoint, db: &str) -> Result<()> {
+    let mut s = tk::connect(src).await?;
+    let mut t = tk::connect(&tk::target()).await?;
+    let a = tk::db_digest(&mut s, db).await?;
+    let b = tk::db_digest(&mut t, db).await?;
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "source and target {db} differ");
+    Ok(())
+}
+
+/// The event types the source logged in `file` from `from` on (`SHOW BINLOG EVENTS`).
+async fn event_types(src: &Endpoint, from: &BinlogPos) -> Result<Vec<String>> {
+    let mut c = tk::connect(src).await?;
+    let rows: Vec<mysql_async::Row> = c
+        .query(format!("SHOW BINLOG EVENTS IN '{}' FROM {}", from.file, from.pos))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.get_opt::<String, _>(2).and_then(|v| v.ok()))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_compressed_binlog_events_replay_exactly() -> Result<()> {
+    let src = own_source("g_cmp", &["log_bin_compress = ON", "log_bin_compress_min_len = 10"]).await?;
+    let db = "fb_compress";
+    let (mut s, _t) = fresh(
+        &src,
+        db,
+        "CREATE TABLE c (id INT PRIMARY KEY, v VARCHAR(200), b LONGBLOB); \
+         CREATE TABLE k (a INT, note TEXT);",
+    )
+    .await?;
+    let pos = master_pos(&mut s).await?;
+    let run = start(&src, "fb-compress", selection(&[(db, db)]), pos.clone(), |o| o.workers = 2).await?;
+    let big = "SELECT REPEAT(CONCAT(MD5(RAND()), 'ferry compressed binlog '), 60000)";
+    tk::exec(
+        &mut s,
+        &format!(
+            "USE {db}; \
+             INSERT INTO c VALUES (1, REPEAT('a', 150), NULL), (2, 'two', x'00ff'), (3, 'three', NULL); \
+             INSERT INTO c SELECT 4, 'big', ({big}); \
+             ALTER TABLE c ADD COLUMN extra VARCHAR(100) NOT NULL DEFAULT 'a default long enough to be compressed'; \
+             BEGIN; UPDATE c SET v = REPEAT('u', 190), extra = 'x' WHERE id = 1; \
+             UPDATE c SET b = CONCAT(b, 'tail') WHERE id = 4; DELETE FROM c WHERE id = 3; COMMIT; \
+             INSERT INTO k VALUES (1, REPEAT('keyless ', 40)), (1, REPEAT('keyless ', 40)); \
+             DELETE FROM k LIMIT 1; \
+             UPDATE c SET id = 30 WHERE id = 2;"
+        ),
+    )
+    .await?;
+    let types = event_types(&src, &pos).await?;
+    for want in [
+        "Query_compressed",
+        "Write_rows_compressed_v1",
+        "Update_rows_compressed_v1",
+        "Delete_rows_compressed_v1",
+    ] {
+        assert!(
+            types.iter().any(|t| t.eq_ignore_ascii_case(want)),
+            "the source did not log {want}: {types:?}"
+        );
+    }
+    run.complete(&src).await?;
+    assert_same(&src, db).await?;
+    let mut t = tk::connect(&tk::target()).await?;
+    let n: i64 = tk::scalar(&mut t, &format!("SELECT LENGTH(b) FROM {db}.c WHERE id = 4")).await?;
+    assert!(n > 2_000_000, "{n}");
+    Ok(())
+}
