@@ -388,7 +388,12 @@ fn lenenc(c: &mut Cursor<'_>, what: &str) -> Result<u64, MariaEventError> {
         252 => 2,
         253 => 3,
         254 => 8,
-        _ => return Err(malformed(c.type_code, format!("{what}: invalid length byte {first}"))),
+        _ => {
+            return Err(malformed(
+                c.type_code,
+                format!("{what}: invalid length byte {first}"),
+            ))
+        }
     };
     let b = c.take(n, what)?;
     Ok(b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
@@ -680,7 +685,10 @@ mod tests {
         bad[0] = 0xa1;
         assert!(inflate_field(166, &bad, 1 << 20).is_err());
         // above the bound
-        assert!(inflate_field(166, &good, 5).unwrap_err().to_string().contains("bound"));
+        assert!(inflate_field(166, &good, 5)
+            .unwrap_err()
+            .to_string()
+            .contains("bound"));
         // truncated zlib
         assert!(inflate_field(166, &good[..good.len() - 3], 1 << 20).is_err());
         // a body too short for its prefix

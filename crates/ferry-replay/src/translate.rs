@@ -1169,13 +1169,22 @@ mod tests {
         assert_eq!(ra.rows, rb.rows);
         assert_eq!(rb.rows.len(), 2);
         assert_eq!(rb.kind, RowsKind::Insert);
-        assert_eq!(b.pos, BinlogPos::new("f", u64::from(end)), "the compressed event's own end");
+        assert_eq!(
+            b.pos,
+            BinlogPos::new("f", u64::from(end)),
+            "the compressed event's own end"
+        );
         // a compressed query (DDL) is a plain Query with the inflated text
         let mut q = vec![1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, b'd', 0];
         q.extend_from_slice(&compress_small(b"CREATE TABLE d.x (a INT)"));
         let mut t = Translator::new(BinlogPos::new("f", 100));
-        let r = t.feed(&raw(165, 100 + 19 + q.len() as u32, 0, &q, false)).unwrap().unwrap();
-        let EventKind::Query(qd) = r.kind else { panic!("{r:?}") };
+        let r = t
+            .feed(&raw(165, 100 + 19 + q.len() as u32, 0, &q, false))
+            .unwrap()
+            .unwrap();
+        let EventKind::Query(qd) = r.kind else {
+            panic!("{r:?}")
+        };
         assert_eq!(qd.sql, b"CREATE TABLE d.x (a INT)");
         assert_eq!(qd.db, "d");
         assert!(qd.ends_group);

@@ -47,7 +47,9 @@ async fn own_source(name: &str, globals: &[&str]) -> Result<Endpoint> {
     let ep = Endpoint::from_url(url.lines().last().unwrap_or_default())?;
     let mut c = tk::connect(&ep).await?;
     for g in globals {
-        c.query_drop(format!("SET GLOBAL {g}")).await.with_context(|| g.to_string())?;
+        c.query_drop(format!("SET GLOBAL {g}"))
+            .await
+            .with_context(|| g.to_string())?;
     }
     let _ = c.disconnect().await;
     Ok(ep)
@@ -101,7 +103,11 @@ impl Run {
             .await
             .context("replay did not complete within 600 s")???;
         assert!(summary.completed);
-        assert!(lag::pos_ge(&summary.final_pos, &at), "{} < {at}", summary.final_pos);
+        assert!(
+            lag::pos_ge(&summary.final_pos, &at),
+            "{} < {at}",
+            summary.final_pos
+        );
         Ok(summary)
     }
 
@@ -140,7 +146,11 @@ async fn event_types(src: &Endpoint, from: &BinlogPos) -> Result<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_compressed_binlog_events_replay_exactly() -> Result<()> {
-    let src = own_source("g_cmp", &["log_bin_compress = ON", "log_bin_compress_min_len = 10"]).await?;
+    let src = own_source(
+        "g_cmp",
+        &["log_bin_compress = ON", "log_bin_compress_min_len = 10"],
+    )
+    .await?;
     let db = "fb_compress";
     let (mut s, _t) = fresh(
         &src,
@@ -150,7 +160,10 @@ async fn mariadb_compressed_binlog_events_replay_exactly() -> Result<()> {
     )
     .await?;
     let pos = master_pos(&mut s).await?;
-    let run = start(&src, "fb-compress", selection(&[(db, db)]), pos.clone(), |o| o.workers = 2).await?;
+    let run = start(&src, "fb-compress", selection(&[(db, db)]), pos.clone(), |o| {
+        o.workers = 2
+    })
+    .await?;
     let big = "SELECT REPEAT(CONCAT(MD5(RAND()), 'ferry compressed binlog '), 60000)";
     tk::exec(
         &mut s,
@@ -184,5 +197,46 @@ async fn mariadb_compressed_binlog_events_replay_exactly() -> Result<()> {
     let mut t = tk::connect(&tk::target()).await?;
     let n: i64 = tk::scalar(&mut t, &format!("SELECT LENGTH(b) FROM {db}.c WHERE id = 4")).await?;
     assert!(n > 2_000_000, "{n}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_change_logged_as_a_statement_stops_the_replay_by_name() -> Result<()> {
+    // the shared source: binlog_format=STATEMENT is set for one session only
+    let src = tk::source();
+    let db = "fb_stmt_dml";
+    let (mut s, mut t) = fresh(&src, db, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20));").await?;
+    let pos = master_pos(&mut s).await?;
+    let run = start(&src, "fb-stmt-dml", selection(&[(db, db)]), pos, |_| {}).await?;
+    tk::exec(
+        &mut s,
+        &format!("USE {db}; INSERT INTO t VALUES (1, 'a'), (2, 'b'); UPDATE t SET v = 'c' WHERE id = 2;"),
+    )
+    .await?;
+    let mut stmt = tk::connect(&src).await?;
+    tk::exec(
+        &mut stmt,
+        &format!("USE {db}; SET SESSION binlog_format = 'STATEMENT'; UPDATE t SET v = 'stmt' WHERE id = 1;"),
+    )
+    .await?;
+    // the statement's own GTID (domain 0 on the test source)
+    let gtid: String = tk::scalar(&mut stmt, "SELECT @@last_gtid").await?;
+    tk::exec(&mut s, &format!("USE {db}; INSERT INTO t VALUES (3, 'after');")).await?;
+    let e = run.definite_error().await?;
+    let m = e.to_string();
+    for want in [
+        "QUERY_EVENT",
+        "fb_stmt_dml.t",
+        "binlog_format=ROW",
+        "UPDATE t SET v = 'stmt'",
+        &format!("GTID {gtid}"),
+    ] {
+        assert!(m.contains(want), "{want:?} not in {m}");
+    }
+    let cur = master_pos(&mut s).await?;
+    assert!(m.contains(&cur.file), "{m}");
+    // exactly the transactions before it
+    let rows: Vec<(i32, String)> = t.query(format!("SELECT id, v FROM {db}.t ORDER BY id")).await?;
+    assert_eq!(rows, vec![(1, "a".to_string()), (2, "c".to_string())]);
     Ok(())
 }

@@ -106,6 +106,8 @@ struct Coord<'a, 's> {
     handled_to: Option<BinlogPos>,
     holding: bool,
     last_flush: Instant,
+    /// The GTID of the source group being read (for messages).
+    group_gtid: Option<String>,
 }
 
 impl<'a> Session<'a> {
@@ -226,6 +228,7 @@ impl<'a> Session<'a> {
             handled_to: None,
             holding: false,
             last_flush: Instant::now(),
+            group_gtid: None,
         };
         let r = c.run(req_rx).await;
         if let Err(e) = &r {
@@ -663,7 +666,8 @@ impl Coord<'_, '_> {
         let FedEvent { ev, gtid } = f;
         self.s.st.events += 1;
         match ev.kind {
-            EventKind::Begin { .. } => {
+            EventKind::Begin { gtid: ref g, .. } => {
+                self.group_gtid = g.as_ref().map(|g| g.to_string());
                 if let Some(b) = self.cur.take() {
                     // Cannot happen with a consistent stream; never commit a partial group.
                     if b.serial {
@@ -731,6 +735,10 @@ impl Coord<'_, '_> {
                     ansi_quotes: q.sql_mode.is_some_and(|m| m & (1 << 2) != 0),
                     no_backslash_escapes: q.sql_mode.is_some_and(|m| m & (1 << 20) != 0),
                 };
+                if let Some((db, table)) = ddl::dml_on_selection(&sql, &q.db, self.s.sel, mode) {
+                    let g = self.group_gtid.clone();
+                    return Err(self.statement_dml(&sql, &db, &table, &ev.pos, g.as_deref()).await);
+                }
                 match ddl::plan_mode(&sql, &q.db, self.s.sel, self.s.opts.ddl_policy, mode) {
                     DdlAction::Skip(reason) => {
                         if q.ends_group {
@@ -872,6 +880,46 @@ impl Coord<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// A data change on a selected table logged as a statement: the replay stops with a
+    /// definite error after committing every transaction before the one that holds it (that
+    /// one is dropped whole), so the target holds exactly the source's history up to it.
+    async fn statement_dml(
+        &mut self,
+        sql: &str,
+        db: &str,
+        table: &str,
+        pos: &BinlogPos,
+        gtid: Option<&str>,
+    ) -> ReplayError {
+        if let Some(b) = self.cur.take() {
+            if b.serial {
+                let _ = self.ctl.query_drop("ROLLBACK").await;
+            }
+        }
+        if let Err(e) = self.drain().await {
+            return e;
+        }
+        if let Err(e) = self.flush().await {
+            return e;
+        }
+        let mut text: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.chars().count() > 200 {
+            text = text.chars().take(200).collect::<String>() + "…";
+        }
+        ReplayError::Unsupported {
+            what: format!(
+                "QUERY_EVENT ending at {pos}{}: a data change on the selected table {db}.{table} logged as a \
+                 statement (`{text}`), from a source session with binlog_format=STATEMENT or MIXED. Ferry \
+                 replays row images only and cannot apply it exactly; the target holds every transaction \
+                 before it. Set binlog_format=ROW on the source (globally, and for every session: a \
+                 session-level SET binlog_format overrides it), then run the job again from a new full \
+                 load (the target now lacks this change)",
+                gtid.map(|g| format!(" (GTID {g})")).unwrap_or_default()
+            ),
+            position: pos.to_string(),
+        }
     }
 
     /// Writes the in-memory position when it moved past the last checkpoint. Only while no
