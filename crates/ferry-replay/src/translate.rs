@@ -843,21 +843,21 @@ impl Translator {
             ));
         }
         let table = format!("{}.{}", tme.database_name(), tme.table_name());
-        for img in [r.columns_before_image(), r.columns_after_image()]
-            .into_iter()
-            .flatten()
-        {
-            if img.count_ones() as u64 != ncols {
-                return Err(self.unsupported(
-                    at,
-                    format!(
-                        "row image of {table} has {} of its {ncols} columns: binlog_row_image must be FULL \
-                         (or the source omits hidden columns from the binlog)",
-                        img.count_ones()
-                    ),
-                ));
-            }
+        // The columns each image carries: all of them with binlog_row_image=FULL; with MINIMAL
+        // or NOBLOB (or a MySQL hidden column) some are absent. `None` means all present.
+        macro_rules! present {
+            ($img:expr) => {
+                $img.and_then(|img| {
+                    (img.count_ones() as u64 != ncols).then(|| {
+                        (0..ncols as usize)
+                            .map(|i| img.get(i).is_some_and(|b| *b))
+                            .collect::<Vec<bool>>()
+                    })
+                })
+            };
         }
+        let before_cols = present!(r.columns_before_image());
+        let after_cols = present!(r.columns_after_image());
         let kind = match t {
             23 | 30 => RowsKind::Insert,
             24 | 31 => RowsKind::Update,
@@ -867,22 +867,37 @@ impl Translator {
         let mut rows: Vec<RawRowPair> = Vec::new();
         for item in r.rows(tme) {
             let (before, after) = item.map_err(|e| self.corrupt(at, format!("rows of {table}: {e}")))?;
-            let conv = |row: Option<mysql_async::binlog::row::BinlogRow>| {
+            // Full width: a column absent from the image holds a NULL placeholder (the image's
+            // column list, `before_cols`/`after_cols`, tells them apart).
+            let conv = |row: Option<mysql_async::binlog::row::BinlogRow>, cols: &Option<Vec<bool>>| {
                 row.map(|mut row| {
                     let n = row.len();
-                    let mut out = Vec::with_capacity(n);
+                    let mut vals = Vec::with_capacity(n);
                     for i in 0..n {
                         match row.take(i) {
-                            Some(v) => out.push(v.into_owned()),
+                            Some(v) => vals.push(v.into_owned()),
                             None => return Err(()),
                         }
+                    }
+                    let Some(cols) = cols else { return Ok(vals) };
+                    if cols.iter().filter(|p| **p).count() != vals.len() {
+                        return Err(());
+                    }
+                    let mut vals = vals.into_iter();
+                    let mut out = Vec::with_capacity(cols.len());
+                    for p in cols {
+                        out.push(if *p {
+                            vals.next().ok_or(())?
+                        } else {
+                            BinlogValue::Value(mysql_async::Value::NULL)
+                        });
                     }
                     Ok(out)
                 })
                 .transpose()
             };
-            let before = conv(before).map_err(|_| self.corrupt(at, "row value missing"))?;
-            let after = conv(after).map_err(|_| self.corrupt(at, "row value missing"))?;
+            let before = conv(before, &before_cols).map_err(|_| self.corrupt(at, "row value missing"))?;
+            let after = conv(after, &after_cols).map_err(|_| self.corrupt(at, "row value missing"))?;
             let has_diff = |r: &Option<Vec<BinlogValue<'static>>>| {
                 r.as_ref()
                     .is_some_and(|v| v.iter().any(|x| matches!(x, BinlogValue::JsonDiff(_))))
@@ -904,6 +919,8 @@ impl Translator {
             stmt_end: r.flags().contains(RowsEventFlags::STMT_END),
             fk_checks: !r.flags().contains(RowsEventFlags::NO_FOREIGN_KEY_CHECKS),
             position: self.position(),
+            before_cols,
+            after_cols,
         })
     }
 }

@@ -29,6 +29,41 @@ pub(crate) struct Change {
     /// The foreign key through which this change cascaded on the source (`None`: it did not):
     /// applied on the serial path with the target's foreign-key checks on for its statements.
     pub cascade: Option<String>,
+    /// The stored columns the before images carry, when not all of them
+    /// (`binlog_row_image=MINIMAL`/`NOBLOB`); absent columns hold NULL placeholders. The row's
+    /// address ([`rowsql::where_columns`]) is always carried (checked when the change is built).
+    pub before_cols: Option<Vec<bool>>,
+    /// The stored columns the after images carry, when not all of them: an insert writes only
+    /// those (the target's defaults fill the rest, as the source's did), an update sets only
+    /// those.
+    pub after_cols: Option<Vec<bool>>,
+}
+
+impl Change {
+    /// The after images' columns ([`rowsql::Present`]).
+    pub fn after_present(&self) -> rowsql::Present<'_> {
+        self.after_cols.as_deref()
+    }
+
+    /// True when an image leaves stored columns out: such a change is never folded with
+    /// others, and cannot be turned into a whole-row REPLACE.
+    pub fn partial(&self) -> bool {
+        self.before_cols.is_some() || self.after_cols.is_some()
+    }
+}
+
+/// The error for a conflict policy fallback that needs a whole row when the source logged a
+/// partial image.
+fn partial_conflict(t: &TableInfo, row: &[Value], pos: &BinlogPos, what: &str) -> ReplayError {
+    conflict(
+        t,
+        row,
+        pos,
+        &format!(
+            "{what}; the source logged a partial row image (binlog_row_image=MINIMAL or NOBLOB), so the \
+             row cannot be rewritten whole by the conflict policy Overwrite"
+        ),
+    )
 }
 
 /// Applies changes with a conflict policy and counts what it skipped.
@@ -162,22 +197,34 @@ impl RowApplier {
             }
             RowsKind::Update => {
                 let what = format!("update of {}", t.target_name);
+                let ap = c.after_present();
                 for (b, a) in &c.pairs {
                     let (Some(b), Some(a)) = (b, a) else { continue };
-                    let key_changed = t.key.is_some() && rowsql::key_changed(t, b, a);
+                    let key_changed = t.key.is_some() && rowsql::key_changed_present(t, b, a, ap);
                     if idem && t.key.is_some() {
                         if key_changed {
                             exec_plain(dst, &rowsql::delete_statement(t, a), &what, pos).await?;
                         }
-                        for s in rowsql::insert_statements(t, InsertVerb::InsertIgnore, &[b]) {
-                            exec_plain(dst, &s, &what, pos).await?;
+                        // a partial before image cannot recreate the row: left as the chunks hold it
+                        if c.before_cols.is_none() {
+                            for s in rowsql::insert_statements(t, InsertVerb::InsertIgnore, &[b]) {
+                                exec_plain(dst, &s, &what, pos).await?;
+                            }
                         }
                     }
-                    let update = rowsql::update_statement(t, b, a);
+                    let update = rowsql::update_statement_present(t, b, a, ap);
                     match exec_fk_checked(dst, &update, &what, fk, pos).await? {
                         Ok(n) if n > 0 => {}
                         Ok(_) => match (policy, idem) {
                             (_, true) | (ConflictPolicy::Ignore, _) => self.skipped += 1,
+                            (ConflictPolicy::Overwrite, _) if c.partial() => {
+                                return Err(partial_conflict(
+                                    t,
+                                    b,
+                                    pos,
+                                    "update of a row that does not exist on the target",
+                                ))
+                            }
                             (ConflictPolicy::Overwrite, _) => {
                                 for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
                                     exec_plain(dst, &s, &what, pos).await?;
@@ -242,7 +289,7 @@ impl RowApplier {
                 };
                 let what = format!("insert into {}", t.target_name);
                 let mut done = 0usize;
-                for stmt in rowsql::insert_statements(t, verb, &afters) {
+                for stmt in rowsql::insert_statements_present(t, verb, &afters, c.after_present()) {
                     match exec(dst, &stmt, &what, pos).await? {
                         Ok(n) => {
                             if verb == InsertVerb::InsertIgnore {
@@ -269,8 +316,22 @@ impl RowApplier {
             }
             RowsKind::Update => {
                 let what = format!("update of {}", t.target_name);
+                let ap = c.after_present();
                 for (b, a) in &c.pairs {
                     let (Some(b), Some(a)) = (b, a) else { continue };
+                    if idem && t.key.is_some() && c.partial() {
+                        // Idempotently, from a partial image: clear the new key, then set the
+                        // logged columns where the row is (absent: a later chunk holds its fate).
+                        if rowsql::key_changed_present(t, b, a, ap) {
+                            exec_plain(dst, &rowsql::delete_statement(t, a), &what, pos).await?;
+                        }
+                        let n = exec_plain(dst, &rowsql::update_statement_present(t, b, a, ap), &what, pos)
+                            .await?;
+                        if n == 0 {
+                            self.skipped += 1;
+                        }
+                        continue;
+                    }
                     if idem && t.key.is_some() {
                         if rowsql::key_changed(t, b, a) {
                             exec_plain(dst, &rowsql::delete_statement(t, b), &what, pos).await?;
@@ -280,10 +341,18 @@ impl RowApplier {
                         }
                         continue;
                     }
-                    match exec(dst, &rowsql::update_statement(t, b, a), &what, pos).await? {
+                    match exec(dst, &rowsql::update_statement_present(t, b, a, ap), &what, pos).await? {
                         Ok(n) if n > 0 => {}
                         Ok(_) => match (policy, idem) {
                             (_, true) | (ConflictPolicy::Ignore, _) => self.skipped += 1,
+                            (ConflictPolicy::Overwrite, _) if c.partial() => {
+                                return Err(partial_conflict(
+                                    t,
+                                    b,
+                                    pos,
+                                    "update of a row that does not exist on the target",
+                                ))
+                            }
                             (ConflictPolicy::Overwrite, _) => {
                                 for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
                                     exec_plain(dst, &s, &what, pos).await?;
@@ -300,6 +369,14 @@ impl RowApplier {
                         },
                         Err(_) => match policy {
                             ConflictPolicy::Ignore => self.skipped += 1,
+                            ConflictPolicy::Overwrite if c.partial() => {
+                                return Err(partial_conflict(
+                                    t,
+                                    a,
+                                    pos,
+                                    "update to a key that already exists on the target",
+                                ))
+                            }
                             ConflictPolicy::Overwrite => {
                                 exec_plain(dst, &rowsql::delete_statement(t, b), &what, pos).await?;
                                 for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
