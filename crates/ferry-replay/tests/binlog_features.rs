@@ -62,8 +62,13 @@ struct Run {
 
 /// Fresh `db` on `src` and on the shared target, both created with `ddl`.
 async fn fresh(src: &Endpoint, db: &str, ddl: &str) -> Result<(Conn, Conn)> {
+    fresh_on(src, &tk::target(), db, ddl).await
+}
+
+/// Fresh `db` on `src` and on `dst`, both created with `ddl`.
+async fn fresh_on(src: &Endpoint, dst: &Endpoint, db: &str, ddl: &str) -> Result<(Conn, Conn)> {
     let mut s = tk::connect(src).await?;
-    let mut t = tk::connect(&tk::target()).await?;
+    let mut t = tk::connect(dst).await?;
     tk::fresh_db(&mut s, db).await?;
     tk::fresh_db(&mut t, db).await?;
     if !ddl.trim().is_empty() {
@@ -80,7 +85,18 @@ async fn start(
     start: BinlogPos,
     tune: impl FnOnce(&mut ReplayOptions),
 ) -> Result<Run> {
-    let mut t = tk::connect(&tk::target()).await?;
+    start_to(src, &tk::target(), job, sel, start, tune).await
+}
+
+async fn start_to(
+    src: &Endpoint,
+    dst: &Endpoint,
+    job: &str,
+    sel: Selection,
+    start: BinlogPos,
+    tune: impl FnOnce(&mut ReplayOptions),
+) -> Result<Run> {
+    let mut t = tk::connect(dst).await?;
     checkpoint::clear(&mut t, job).await?;
     let sink: ProgressSink = Arc::new(|_e: ProgressEvent| {});
     let mut opts = ReplayOptions::new(job);
@@ -89,8 +105,8 @@ async fn start(
     tune(&mut opts);
     let control = ReplayControl::new();
     let c2 = control.clone();
-    let src = src.clone();
-    let task = tokio::spawn(async move { run_replay(&src, &tk::target(), &sel, opts, sink, c2).await });
+    let (src, dst) = (src.clone(), dst.clone());
+    let task = tokio::spawn(async move { run_replay(&src, &dst, &sel, opts, sink, c2).await });
     Ok(Run { control, task })
 }
 
@@ -122,9 +138,17 @@ impl Run {
     }
 }
 
+/// A connection that reads rows of any size (the client otherwise takes the server's
+/// `max_allowed_packet` as its bound).
+async fn connect_big(ep: &Endpoint) -> Result<Conn> {
+    let opts = mysql_async::OptsBuilder::from_opts(ep.opts(vec!["SET time_zone = '+00:00'".into()]))
+        .max_allowed_packet(Some(1 << 30));
+    Ok(Conn::new(opts).await?)
+}
+
 async fn assert_same(src: &Endpoint, db: &str) -> Result<()> {
-    let mut s = tk::connect(src).await?;
-    let mut t = tk::connect(&tk::target()).await?;
+    let mut s = connect_big(src).await?;
+    let mut t = connect_big(&tk::target()).await?;
     let a = tk::db_digest(&mut s, db).await?;
     let b = tk::db_digest(&mut t, db).await?;
     assert!(!a.is_empty());
@@ -333,5 +357,98 @@ async fn a_minimal_image_without_the_targets_key_is_refused_by_name() -> Result<
     }
     let b: Option<i32> = tk::scalar(&mut t, &format!("SELECT b FROM {db}.r WHERE a = 1")).await?;
     assert_eq!(b, Some(1), "the insert before it is applied, the update is not");
+    Ok(())
+}
+
+/// A source that accepts rows of up to 64 MiB from its clients (`max_allowed_packet`), which
+/// still writes larger events (a row of two 40 MiB values; an update's before and after image).
+async fn big_source() -> Result<Endpoint> {
+    own_source("g_big", &["max_allowed_packet = 67108864"]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_larger_than_max_allowed_packet_and_long_values_replay_exactly() -> Result<()> {
+    let src = big_source().await?;
+    let db = "fb_big_rows";
+    let (mut s, _t) = fresh(
+        &src,
+        db,
+        "CREATE TABLE big (id INT PRIMARY KEY, a LONGBLOB, b LONGTEXT, n INT); \
+         CREATE TABLE many (id INT PRIMARY KEY, v VARCHAR(100));",
+    )
+    .await?;
+    let pos = master_pos(&mut s).await?;
+    let run = start(&src, "fb-big-rows", selection(&[(db, db)]), pos, |o| {
+        o.workers = 2
+    })
+    .await?;
+    let forty = 40 << 20;
+    tk::exec(
+        &mut s,
+        &format!(
+            "USE {db}; \
+             INSERT INTO big VALUES (1, REPEAT(x'00ff27', {third}), NULL, 1), (2, 'small', 'small', 2); \
+             UPDATE big SET b = REPEAT('é\\\'', {quarter}), n = 10 WHERE id = 1; \
+             UPDATE big SET n = 11 WHERE id = 1; \
+             UPDATE big SET id = 3 WHERE id = 1;",
+            third = forty / 3,
+            quarter = forty / 4,
+        ),
+    )
+    .await?;
+    // a large transaction: 40 000 rows in one commit (the serial, streamed path)
+    let mut txn = format!("USE {db}; BEGIN;");
+    for chunk in 0..40 {
+        txn.push_str("INSERT INTO many VALUES ");
+        let vals: Vec<String> = (0..1000)
+            .map(|i| format!("({}, REPEAT('m', {}))", chunk * 1000 + i, i % 100))
+            .collect();
+        txn.push_str(&vals.join(","));
+        txn.push(';');
+    }
+    txn.push_str("DELETE FROM big WHERE id = 2; COMMIT;");
+    tk::exec(&mut s, &txn).await?;
+    run.complete(&src).await?;
+    assert_same(&src, db).await?;
+    let mut t = tk::connect(&tk::target()).await?;
+    let (a, b): (u64, u64) = t
+        .query_first(format!("SELECT LENGTH(a), LENGTH(b) FROM {db}.big WHERE id = 3"))
+        .await?
+        .context("row 3")?;
+    assert!(a > 40_000_000 && b > 30_000_000, "{a} {b}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_larger_than_the_targets_max_allowed_packet_is_refused_by_name() -> Result<()> {
+    let src = big_source().await?;
+    let dst = own_source("g_bigdst", &["max_allowed_packet = 16777216"]).await?;
+    let db = "fb_big_refused";
+    let (mut s, mut t) = fresh_on(
+        &src,
+        &dst,
+        db,
+        "CREATE TABLE big (id INT PRIMARY KEY, a LONGBLOB);",
+    )
+    .await?;
+    let pos = master_pos(&mut s).await?;
+    let run = start_to(&src, &dst, "fb-big-refused", selection(&[(db, db)]), pos, |_| {}).await?;
+    tk::exec(
+        &mut s,
+        &format!("USE {db}; INSERT INTO big VALUES (1, 'small'); INSERT INTO big VALUES (2, REPEAT('z', 20000000));"),
+    )
+    .await?;
+    let e = run.definite_error().await?;
+    let m = e.to_string();
+    for want in [
+        "20000000 bytes",
+        "fb_big_refused.big",
+        "max_allowed_packet",
+        "16777216",
+    ] {
+        assert!(m.contains(want), "{want:?} not in {m}");
+    }
+    let ids: Vec<i32> = t.query(format!("SELECT id FROM {db}.big ORDER BY id")).await?;
+    assert_eq!(ids, vec![1]);
     Ok(())
 }

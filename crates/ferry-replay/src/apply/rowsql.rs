@@ -88,13 +88,82 @@ impl InsertVerb {
     }
 }
 
+/// A string or binary value at least this long is a *long value*: its change is applied on its
+/// own, with the value sent as a prepared-statement parameter ([`with_long_params`]) instead of
+/// as SQL text.
+pub const LONG_VALUE_BYTES: usize = 1 << 20;
+
+/// True for a value [`with_long_params`] sends as a parameter.
+pub fn is_long_value(col: &Column, v: &Value) -> bool {
+    matches!(v, Value::Bytes(b) if b.len() >= LONG_VALUE_BYTES)
+        && !matches!(col.kind, ColumnKind::Bit | ColumnKind::Decimal)
+}
+
+thread_local! {
+    /// The parameters collected by [`with_long_params`] (`None`: literals only).
+    static LONG_PARAMS: std::cell::RefCell<Option<Vec<Value>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Builds one statement with `f`, its string and binary values written as `?` parameters (the
+/// bytes exactly: `CAST(? AS BINARY)`, as `_binary'…'` does; JSON converted to utf8mb4 and
+/// compared strings given their column's charset and collation, as the literals are), and
+/// returns it with the parameters in order. The client sends parameters over 16 MiB with
+/// COM_STMT_SEND_LONG_DATA, so the statement never carries the value as text (a value is still
+/// bounded by the target's `max_allowed_packet`). Synchronous: `f` must build one statement.
+pub fn with_long_params<R>(f: impl FnOnce() -> R) -> (R, Vec<Value>) {
+    LONG_PARAMS.with(|p| *p.borrow_mut() = Some(Vec::new()));
+    let r = f();
+    let params = LONG_PARAMS.with(|p| p.borrow_mut().take()).unwrap_or_default();
+    (r, params)
+}
+
+/// Inside [`with_long_params`], takes a string or binary value as the next parameter (every
+/// one, not only the long ones, so the statement text stays UTF-8 for the prepared statement).
+fn take_param(col: &Column, v: &Value) -> bool {
+    if !matches!(v, Value::Bytes(_)) || matches!(col.kind, ColumnKind::Bit | ColumnKind::Decimal) {
+        return false;
+    }
+    LONG_PARAMS.with(|p| match p.borrow_mut().as_mut() {
+        Some(params) => {
+            params.push(v.clone());
+            true
+        }
+        None => false,
+    })
+}
+
 fn value_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
+    if take_param(col, v) {
+        out.extend_from_slice(if col.kind == ColumnKind::Json {
+            b"CONVERT(CAST(? AS BINARY) USING utf8mb4)" as &[u8]
+        } else {
+            b"CAST(? AS BINARY)"
+        });
+        return;
+    }
     write_sql_literal(out, col.kind, v);
 }
 
 /// A literal for comparisons: strings in the column's charset and collation, FLOAT and JSON
 /// cast to their type.
 fn where_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
+    if take_param(col, v) {
+        // the literal's exact equivalents: `_cs'…' COLLATE c`, `CAST(CONVERT(…) AS JSON)`, `_binary'…'`
+        match (&col.charset, col.kind) {
+            (_, ColumnKind::Json) => {
+                out.extend_from_slice(b"CAST(CONVERT(CAST(? AS BINARY) USING utf8mb4) AS JSON)")
+            }
+            (Some(cs), k) if k.is_collated() => {
+                out.extend_from_slice(format!("CONVERT(CAST(? AS BINARY) USING {cs})").as_bytes());
+                if let Some(coll) = &col.collation {
+                    out.extend_from_slice(b" COLLATE ");
+                    out.extend_from_slice(coll.as_bytes());
+                }
+            }
+            _ => out.extend_from_slice(b"CAST(? AS BINARY)"),
+        }
+        return;
+    }
     let cast = match col.kind {
         ColumnKind::Float => Some(&b" AS FLOAT)"[..]),
         ColumnKind::Json => Some(&b" AS JSON)"[..]),

@@ -719,7 +719,8 @@ impl Coord<'_, '_> {
                     before_cols,
                     after_cols,
                 };
-                let cascades = change.cascade.is_some() || partial_serial;
+                // Long values are sent as statement parameters, row by row, on the serial path.
+                let cascades = change.cascade.is_some() || partial_serial || change.has_long_values();
                 let (serial, idem, total, total_bytes) = {
                     let Some(b) = self.cur.as_mut() else { return Ok(()) };
                     b.txn.rows += n;
