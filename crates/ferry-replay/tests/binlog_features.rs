@@ -452,3 +452,30 @@ async fn a_value_larger_than_the_targets_max_allowed_packet_is_refused_by_name()
     assert_eq!(ids, vec![1]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_invisible_columns_replay_exactly() -> Result<()> {
+    let src = tk::source();
+    let db = "fb_invisible";
+    let (mut s, _t) = fresh(
+        &src,
+        db,
+        "CREATE TABLE i (id INT PRIMARY KEY, v VARCHAR(10), h INT INVISIBLE DEFAULT 5, \
+         g INT AS (id * 2) VIRTUAL INVISIBLE, s INT AS (id + 1) PERSISTENT);",
+    )
+    .await?;
+    let pos = master_pos(&mut s).await?;
+    let run = start(&src, "fb-invisible", selection(&[(db, db)]), pos, |_| {}).await?;
+    tk::exec(
+        &mut s,
+        &format!(
+            "USE {db}; INSERT INTO i (id, v) VALUES (1, 'a'), (2, 'b'); INSERT INTO i (id, v, h) VALUES (3, 'c', 30); \
+             UPDATE i SET h = h + 1 WHERE id < 3; UPDATE i SET id = 4 WHERE id = 3; DELETE FROM i WHERE id = 1; \
+             ALTER TABLE i ADD COLUMN w INT INVISIBLE DEFAULT 9; INSERT INTO i (id, v, w) VALUES (5, 'e', 50);"
+        ),
+    )
+    .await?;
+    run.complete(&src).await?;
+    assert_same(&src, db).await?;
+    Ok(())
+}

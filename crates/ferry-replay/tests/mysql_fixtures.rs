@@ -284,9 +284,9 @@ fn binary_json_becomes_mysql_json_text() {
 
 /// `update-partial-row.binlog` is, despite the fixtures README, a *partial row image* file
 /// (binlog_row_image=MINIMAL: the update's images lack columns) with no JSON column and no
-/// PARTIAL_UPDATE_ROWS event. It must be refused, definitely, never decoded with missing
-/// columns. (The partial JSON event, type 39, is in `json.binlog.000001`: see
-/// `binary_json_becomes_mysql_json_text`.)
+/// PARTIAL_UPDATE_ROWS event. It decodes with the images' column lists, so the applier sets
+/// only the logged columns. (The partial JSON event, type 39, is in `json.binlog.000001`: see
+/// `binary_json_becomes_mysql_json_text`, where it is refused by name.)
 #[test]
 fn minimal_row_images_decode_with_their_column_lists() {
     let Some(dir) = fixtures("minimal_row_images_decode_with_their_column_lists") else {
