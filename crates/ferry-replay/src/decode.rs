@@ -237,10 +237,18 @@ impl TableDecoder {
     /// Checks the table map's columns against the schema: count and per-column type.
     pub fn check_columns(&self, columns: &[BinlogColumn], position: &str) -> Result<(), ReplayError> {
         if columns.len() != self.plans.len() {
+            let hint = if columns.len() > self.plans.len() {
+                " (a MySQL functional index adds hidden generated columns that the binlog counts \
+                 and information_schema does not show: Ferry cannot place them; replace the \
+                 functional index by an ordinary generated column and index, or restart the job \
+                 from a snapshot if the schema changed outside the replay)"
+            } else {
+                ""
+            };
             return Err(self.mismatch(
                 position,
                 format!(
-                    "the binlog row has {} columns, the schema {}",
+                    "the binlog row has {} columns, the schema {}{hint}",
                     columns.len(),
                     self.plans.len()
                 ),

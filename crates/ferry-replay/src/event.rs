@@ -143,6 +143,18 @@ pub struct RowsData {
     pub fk_checks: bool,
     /// Where the event ends, for error messages.
     pub position: BinlogPos,
+    /// The columns the before images carry, when not all (`binlog_row_image=MINIMAL` or
+    /// `NOBLOB`, MySQL hidden columns): absent columns hold a NULL placeholder in `rows`.
+    pub before_cols: Option<Vec<bool>>,
+    /// The columns the after images carry, when not all (see `before_cols`).
+    pub after_cols: Option<Vec<bool>>,
+}
+
+impl RowsData {
+    /// True when an image leaves columns out (a partial row image).
+    pub fn partial(&self) -> bool {
+        self.before_cols.is_some() || self.after_cols.is_some()
+    }
 }
 
 /// A statement event.

@@ -5,8 +5,16 @@
 //! - 162 GTID: starts an event group (replaces `BEGIN` at slave capability 4);
 //! - 163 GTID_LIST: the binlog state at the start of a file (one GTID per domain and server);
 //! - 164 START_ENCRYPTION: forwarded by the server after it decrypted the binlog, ignorable;
-//! - 165–171 the zlib-compressed query and rows events (`log_bin_compress=ON`): refused with a
-//!   definite error, as is any other type this module does not know.
+//! - 165–171 the zlib-compressed query and rows events (`log_bin_compress=ON`): inflated by
+//!   [`decompress`] into the body of the uncompressed event they stand for (QUERY_EVENT,
+//!   WRITE/UPDATE/DELETE_ROWS_EVENT_V1 or V2), which the caller then parses like any other.
+//!   Any other type this module does not know is a definite error.
+//!
+//! Compressed bodies (MariaDB `log_event.cc`, `binlog_buf_compress`): the uncompressed prefix of
+//! the event (a query event's post-header, status variables and database name; a rows event's
+//! post-header, column count and column bitmaps) followed by one byte `0x80 | n` (bits 5–6, the
+//! algorithm, are 0 = zlib; `n`, 1–4, the width of the length), the uncompressed length in `n`
+//! big-endian bytes, then a zlib stream.
 //!
 //! The input of every parser is the event body as mysql_common hands it out (`Event::data()`):
 //! the 19-byte header and the 4-byte checksum already removed. Layouts: MariaDB `log_event.cc`
@@ -27,8 +35,22 @@ pub const GTID_LIST: u8 = 163;
 pub const START_ENCRYPTION: u8 = 164;
 /// QUERY_COMPRESSED_EVENT: first of the compressed events (165–171).
 pub const QUERY_COMPRESSED: u8 = 165;
-/// DELETE_ROWS_COMPRESSED_EVENT_V1: last of the compressed events.
-pub const DELETE_ROWS_COMPRESSED_V1: u8 = 171;
+/// WRITE_ROWS_COMPRESSED_EVENT_V1 (what MariaDB writes for `log_bin_compress=ON`).
+pub const WRITE_ROWS_COMPRESSED_V1: u8 = 166;
+/// UPDATE_ROWS_COMPRESSED_EVENT_V1.
+pub const UPDATE_ROWS_COMPRESSED_V1: u8 = 167;
+/// DELETE_ROWS_COMPRESSED_EVENT_V1.
+pub const DELETE_ROWS_COMPRESSED_V1: u8 = 168;
+/// WRITE_ROWS_COMPRESSED_EVENT (version 2 layout).
+pub const WRITE_ROWS_COMPRESSED: u8 = 169;
+/// UPDATE_ROWS_COMPRESSED_EVENT (version 2 layout).
+pub const UPDATE_ROWS_COMPRESSED: u8 = 170;
+/// DELETE_ROWS_COMPRESSED_EVENT: last of the compressed events.
+pub const DELETE_ROWS_COMPRESSED: u8 = 171;
+
+/// The largest uncompressed body accepted from a compressed event (1 GiB, MariaDB's own limit
+/// for one event: `max_allowed_packet` cannot exceed it).
+pub const MAX_UNCOMPRESSED_BYTES: u64 = 1 << 30;
 
 /// GTID flag: the group is a single statement without BEGIN/COMMIT (DDL, non-transactional).
 pub const FL_STANDALONE: u8 = 1;
@@ -50,9 +72,9 @@ pub const FL_COMPLETED_XA: u8 = 128;
 /// A MariaDB event that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MariaEventError {
-    /// A compressed event (`log_bin_compress=ON` on the source).
-    #[error("compressed binlog event type {0} ({name}): set log_bin_compress=OFF on the source", name = event_name(*.0))]
-    Compressed(u8),
+    /// A compressed event whose body cannot be inflated exactly.
+    #[error("compressed binlog event type {type_code} ({name}) cannot be inflated: {message}", name = event_name(*type_code))]
+    Compressed { type_code: u8, message: String },
     /// A type in the MariaDB range that this module does not know.
     #[error("unknown MariaDB binlog event type {0}")]
     Unknown(u8),
@@ -111,12 +133,12 @@ pub fn event_name(type_code: u8) -> &'static str {
         163 => "GTID_LIST_EVENT",
         164 => "START_ENCRYPTION_EVENT",
         165 => "QUERY_COMPRESSED_EVENT",
-        166 => "WRITE_ROWS_COMPRESSED_EVENT",
-        167 => "UPDATE_ROWS_COMPRESSED_EVENT",
-        168 => "DELETE_ROWS_COMPRESSED_EVENT",
-        169 => "WRITE_ROWS_COMPRESSED_EVENT_V1",
-        170 => "UPDATE_ROWS_COMPRESSED_EVENT_V1",
-        171 => "DELETE_ROWS_COMPRESSED_EVENT_V1",
+        166 => "WRITE_ROWS_COMPRESSED_EVENT_V1",
+        167 => "UPDATE_ROWS_COMPRESSED_EVENT_V1",
+        168 => "DELETE_ROWS_COMPRESSED_EVENT_V1",
+        169 => "WRITE_ROWS_COMPRESSED_EVENT",
+        170 => "UPDATE_ROWS_COMPRESSED_EVENT",
+        171 => "DELETE_ROWS_COMPRESSED_EVENT",
         _ => "unknown",
     }
 }
@@ -363,7 +385,130 @@ pub fn is_mariadb_type(type_code: u8) -> bool {
     type_code >= ANNOTATE_ROWS
 }
 
-/// Parses any MariaDB event. Compressed events (165–171) and unknown types are errors.
+/// True for the compressed query and rows events (165–171).
+pub fn is_compressed(type_code: u8) -> bool {
+    (QUERY_COMPRESSED..=DELETE_ROWS_COMPRESSED).contains(&type_code)
+}
+
+/// The uncompressed event type a compressed one stands for.
+pub fn uncompressed_type(type_code: u8) -> Option<u8> {
+    Some(match type_code {
+        QUERY_COMPRESSED => 2,
+        WRITE_ROWS_COMPRESSED_V1 => 23,
+        UPDATE_ROWS_COMPRESSED_V1 => 24,
+        DELETE_ROWS_COMPRESSED_V1 => 25,
+        WRITE_ROWS_COMPRESSED => 30,
+        UPDATE_ROWS_COMPRESSED => 31,
+        DELETE_ROWS_COMPRESSED => 32,
+        _ => return None,
+    })
+}
+
+/// A length-encoded integer (rows events' column count).
+fn lenenc(c: &mut Cursor<'_>, what: &str) -> Result<u64, MariaEventError> {
+    let first = c.u8(what)?;
+    let n = match first {
+        0..=250 => return Ok(u64::from(first)),
+        252 => 2,
+        253 => 3,
+        254 => 8,
+        _ => {
+            return Err(malformed(
+                c.type_code,
+                format!("{what}: invalid length byte {first}"),
+            ))
+        }
+    };
+    let b = c.take(n, what)?;
+    Ok(b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+}
+
+/// Inflates one compressed field (`0x80 | n`, `n` big-endian length bytes, zlib): exactly the
+/// declared length, at most `max` bytes.
+pub fn inflate_field(type_code: u8, data: &[u8], max: u64) -> Result<Vec<u8>, MariaEventError> {
+    use std::io::Read;
+    let bad = |message: String| MariaEventError::Compressed { type_code, message };
+    let Some(&head) = data.first() else {
+        return Err(bad("no compressed data".into()));
+    };
+    if head & 0xe0 != 0x80 {
+        return Err(bad(format!(
+            "compression header byte 0x{head:02x}: only zlib (0x80 | length width) is defined"
+        )));
+    }
+    let lenlen = usize::from(head & 0x07);
+    if !(1..=4).contains(&lenlen) || data.len() < 1 + lenlen {
+        return Err(bad(format!("length width {lenlen} in {} bytes", data.len())));
+    }
+    let len = data[1..1 + lenlen]
+        .iter()
+        .fold(0u64, |acc, &x| (acc << 8) | u64::from(x));
+    if len > max {
+        return Err(bad(format!(
+            "{len} bytes uncompressed, above Ferry's bound of {max} bytes for one event"
+        )));
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    let z = flate2::read::ZlibDecoder::new(&data[1 + lenlen..]);
+    // one byte more than declared, to notice a stream longer than its header says
+    z.take(len + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| bad(format!("zlib: {e}")))?;
+    if out.len() as u64 != len {
+        return Err(bad(format!(
+            "inflated to {} bytes, the header says {len}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// The body of the uncompressed event a compressed one (165–171) stands for: its type and its
+/// bytes (the event body as [`parse`] takes it: no header, no checksum). Rows events have a
+/// 6-byte table id (MariaDB always writes 6).
+pub fn decompress(type_code: u8, data: &[u8]) -> Result<(u8, Vec<u8>), MariaEventError> {
+    let Some(plain) = uncompressed_type(type_code) else {
+        return Err(MariaEventError::Unknown(type_code));
+    };
+    let mut c = Cursor {
+        data,
+        at: 0,
+        type_code,
+    };
+    if type_code == QUERY_COMPRESSED {
+        // thread id 4, exec time 4, db length 1, error code 2, status vars length 2
+        let _ = c.take(8, "thread id and exec time")?;
+        let db_len = usize::from(c.u8("db length")?);
+        let _ = c.take(2, "error code")?;
+        let b = c.take(2, "status variables length")?;
+        let vars_len = usize::from(u16::from_le_bytes([b[0], b[1]]));
+        let _ = c.take(vars_len, "status variables")?;
+        let _ = c.take(db_len + 1, "database name")?;
+    } else {
+        let _ = c.take(8, "table id and flags")?;
+        if plain >= 30 {
+            let b = c.take(2, "extra data length")?;
+            let extra = usize::from(u16::from_le_bytes([b[0], b[1]]));
+            let _ = c.take(extra.saturating_sub(2), "extra data")?;
+        }
+        let width = lenenc(&mut c, "column count")?;
+        let bitmap = usize::try_from(width.div_ceil(8))
+            .map_err(|_| malformed(type_code, format!("column count {width}")))?;
+        let _ = c.take(bitmap, "columns bitmap")?;
+        if plain == 24 || plain == 31 {
+            let _ = c.take(bitmap, "after-image columns bitmap")?;
+        }
+    }
+    let prefix = c.at;
+    let inflated = inflate_field(type_code, &data[prefix..], MAX_UNCOMPRESSED_BYTES)?;
+    let mut out = Vec::with_capacity(prefix + inflated.len());
+    out.extend_from_slice(&data[..prefix]);
+    out.extend_from_slice(&inflated);
+    Ok((plain, out))
+}
+
+/// Parses any MariaDB event. Compressed events (165–171, see [`decompress`]) and unknown types
+/// are errors here.
 pub fn parse(type_code: u8, server_id: u32, data: &[u8]) -> Result<MariaEvent, MariaEventError> {
     match type_code {
         ANNOTATE_ROWS => Ok(MariaEvent::AnnotateRows(data.to_vec())),
@@ -371,7 +516,10 @@ pub fn parse(type_code: u8, server_id: u32, data: &[u8]) -> Result<MariaEvent, M
         GTID => parse_gtid(server_id, data).map(MariaEvent::Gtid),
         GTID_LIST => parse_gtid_list(data).map(MariaEvent::GtidList),
         START_ENCRYPTION => Ok(MariaEvent::StartEncryption),
-        QUERY_COMPRESSED..=DELETE_ROWS_COMPRESSED_V1 => Err(MariaEventError::Compressed(type_code)),
+        QUERY_COMPRESSED..=DELETE_ROWS_COMPRESSED => Err(MariaEventError::Compressed {
+            type_code,
+            message: "a compressed event is inflated before it is parsed".into(),
+        }),
         t => Err(MariaEventError::Unknown(t)),
     }
 }
@@ -525,14 +673,96 @@ mod tests {
         assert!(parse_binlog_checkpoint(&body[..3]).is_err());
     }
 
+    /// `binlog_buf_compress`: `0x80 | width`, the big-endian length, zlib.
+    fn compress_field(plain: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let len = plain.len() as u32;
+        let width = if len > 0xff_ffff {
+            4
+        } else if len > 0xffff {
+            3
+        } else if len > 0xff {
+            2
+        } else {
+            1
+        };
+        let mut out = vec![0x80 | width as u8];
+        out.extend_from_slice(&len.to_be_bytes()[4 - width..]);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(plain).unwrap();
+        out.extend_from_slice(&z.finish().unwrap());
+        out
+    }
+
+    #[test]
+    fn compressed_rows_and_query_bodies_inflate_to_their_plain_events() {
+        // UPDATE_ROWS_COMPRESSED_EVENT_V1, 3 columns: table id, flags, width, two bitmaps
+        let prefix = [7u8, 0, 0, 0, 0, 0, 1, 0, 3, 0b111, 0b101];
+        let rows: Vec<u8> = (0..1000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let mut body = prefix.to_vec();
+        body.extend_from_slice(&compress_field(&rows));
+        let (t, plain) = decompress(UPDATE_ROWS_COMPRESSED_V1, &body).unwrap();
+        assert_eq!(t, 24);
+        assert_eq!(&plain[..prefix.len()], &prefix);
+        assert_eq!(&plain[prefix.len()..], &rows[..]);
+        // V2 layout: extra data (length 4 including itself), a write has one bitmap
+        let prefix = [7u8, 0, 0, 0, 0, 0, 1, 0, 4, 0, 9, 9, 2, 0b11];
+        let mut body = prefix.to_vec();
+        body.extend_from_slice(&compress_field(b"xy"));
+        let (t, plain) = decompress(WRITE_ROWS_COMPRESSED, &body).unwrap();
+        assert_eq!((t, &plain[prefix.len()..]), (30, &b"xy"[..]));
+        // QUERY_COMPRESSED_EVENT: post-header, 2 bytes of status vars, db "d\0"
+        let mut q = vec![1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0x0c, 0, b'd', 0];
+        let head = q.len();
+        let sql = b"ALTER TABLE t ADD COLUMN c INT";
+        q.extend_from_slice(&compress_field(sql));
+        let (t, plain) = decompress(QUERY_COMPRESSED, &q).unwrap();
+        assert_eq!((t, &plain[head..]), (2, &sql[..]));
+        // a 3-byte length (70 000 bytes)
+        let big = vec![b'a'; 70_000];
+        let f = compress_field(&big);
+        assert_eq!(f[0], 0x83);
+        assert_eq!(inflate_field(166, &f, MAX_UNCOMPRESSED_BYTES).unwrap(), big);
+    }
+
+    #[test]
+    fn bad_compressed_bodies_are_errors_naming_the_event() {
+        let good = compress_field(b"hello world");
+        // wrong declared length
+        let mut bad = good.clone();
+        bad[1] = 12;
+        let e = inflate_field(166, &bad, 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("WRITE_ROWS_COMPRESSED_EVENT_V1"), "{e}");
+        bad[1] = 10;
+        assert!(inflate_field(166, &bad, 1 << 20).is_err());
+        // an unknown algorithm
+        let mut bad = good.clone();
+        bad[0] = 0xa1;
+        assert!(inflate_field(166, &bad, 1 << 20).is_err());
+        // above the bound
+        assert!(inflate_field(166, &good, 5)
+            .unwrap_err()
+            .to_string()
+            .contains("bound"));
+        // truncated zlib
+        assert!(inflate_field(166, &good[..good.len() - 3], 1 << 20).is_err());
+        // a body too short for its prefix
+        assert!(matches!(
+            decompress(UPDATE_ROWS_COMPRESSED_V1, &[1, 2, 3]),
+            Err(MariaEventError::Malformed { .. })
+        ));
+    }
+
     #[test]
     fn compressed_and_unknown_are_errors() {
-        for t in QUERY_COMPRESSED..=DELETE_ROWS_COMPRESSED_V1 {
+        for t in QUERY_COMPRESSED..=DELETE_ROWS_COMPRESSED {
+            assert!(is_compressed(t));
             let e = parse(t, 1, &[]).unwrap_err();
-            assert_eq!(e, MariaEventError::Compressed(t));
-            assert!(e.to_string().contains("log_bin_compress"), "{e}");
+            assert!(matches!(e, MariaEventError::Compressed { type_code, .. } if type_code == t));
             assert!(e.to_string().contains(&t.to_string()), "{e}");
         }
+        assert_eq!(event_name(166), "WRITE_ROWS_COMPRESSED_EVENT_V1");
+        assert_eq!(event_name(171), "DELETE_ROWS_COMPRESSED_EVENT");
         assert_eq!(parse(200, 1, &[]).unwrap_err(), MariaEventError::Unknown(200));
         assert_eq!(
             parse(START_ENCRYPTION, 1, &[1, 2]).unwrap(),

@@ -140,6 +140,40 @@ fn sql_quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
+/// The client-side packet bound of the replication connection: 1 GiB, the largest event a
+/// server writes. mysql_async otherwise takes the source's `max_allowed_packet` (16 MiB by
+/// default on MariaDB, 64 MiB on MySQL), but the dump thread sends events of any size (a row
+/// with a 64 MiB BLOB is one event larger than that), and a packet over the bound is a
+/// connection error the reconnect loop would repeat forever.
+pub const BINLOG_MAX_PACKET: usize = 1 << 30;
+
+/// A connection for `COM_BINLOG_DUMP` ([`BINLOG_MAX_PACKET`]), with the endpoint's connect
+/// timeout; a panic in the client library during the handshake is an error, not a crash.
+async fn connect_for_binlog(endpoint: &Endpoint) -> Result<mysql_async::Conn, ReplayError> {
+    let opts = mysql_async::OptsBuilder::from_opts(endpoint.opts(Vec::new()))
+        .max_allowed_packet(Some(BINLOG_MAX_PACKET));
+    let mut task = tokio::spawn(mysql_async::Conn::new(opts));
+    let name = endpoint.display_name();
+    match tokio::time::timeout(endpoint.connect_timeout, &mut task).await {
+        Ok(Ok(Ok(c))) => Ok(c),
+        Ok(Ok(Err(e))) => Err(ReplayError::Connect(ferry_core::CoreError::mysql(
+            format!("cannot connect to {name}"),
+            e,
+        ))),
+        Ok(Err(e)) => Err(ReplayError::Connect(ferry_core::CoreError::Handshake {
+            server: name,
+            message: format!("the client library failed during the handshake: {e}"),
+        })),
+        Err(_) => {
+            task.abort();
+            Err(ReplayError::Connect(ferry_core::CoreError::Unexpected(format!(
+                "cannot connect to {name}: no answer within {} s",
+                endpoint.connect_timeout.as_secs()
+            ))))
+        }
+    }
+}
+
 fn map_stream_error(e: mysql_async::Error, wanted: String, pos: &BinlogPos) -> ReplayError {
     match e {
         mysql_async::Error::Server(s) if s.code == 1236 => ReplayError::PositionUnavailable {
@@ -189,7 +223,7 @@ impl BinlogReader {
                 "server_id 0 is not allowed for a replica".into(),
             ));
         }
-        let mut conn = endpoint.connect(Vec::new()).await.map_err(ReplayError::Connect)?;
+        let mut conn = connect_for_binlog(endpoint).await?;
         let flavor = Flavor::detect(&mut conn).await.map_err(ReplayError::Connect)?;
         let ctx = |what: &str| {
             format!(

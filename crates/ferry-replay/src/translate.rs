@@ -365,13 +365,23 @@ impl Translator {
             kind,
         };
 
+        // MariaDB's compressed query and rows events: inflated into the plain event they stand
+        // for, which then goes the ordinary way (the position is the compressed event's).
+        if mariadb_events::is_compressed(t) {
+            if !inner {
+                self.advance(ev);
+            }
+            let plain = self.inflate(ev, t, &at)?;
+            return self.event_data(&plain, plain.header().event_type_raw(), at, inner);
+        }
+
         // MariaDB events first: mysql_common does not know them.
         if mariadb_events::is_mariadb_type(t) {
             if !inner {
                 self.advance(ev);
             }
             let me = mariadb_events::parse(t, h.server_id(), ev.data()).map_err(|e| match e {
-                MariaEventError::Compressed(_) => self.unsupported(&at, e.to_string()),
+                MariaEventError::Compressed { .. } => self.corrupt(&at, e.to_string()),
                 MariaEventError::Unknown(code) => ReplayError::UnknownEvent {
                     type_code: code,
                     name: event_name(code).to_string(),
@@ -448,7 +458,66 @@ impl Translator {
         if !inner {
             self.advance(ev);
         }
+        self.event_data(ev, t, at, inner)
+    }
 
+    /// The plain event a MariaDB compressed one (165–171) stands for: same header but for the
+    /// type and size, the inflated body, a valid checksum where the stream has checksums.
+    fn inflate(&self, ev: &Event, t: u8, at: &str) -> Result<Event, ReplayError> {
+        let (plain_type, body) = mariadb_events::decompress(t, ev.data()).map_err(|e| match e {
+            MariaEventError::Compressed { .. } | MariaEventError::Malformed { .. } => {
+                self.corrupt(at, e.to_string())
+            }
+            MariaEventError::Unknown(code) => ReplayError::UnknownEvent {
+                type_code: code,
+                name: event_name(code).to_string(),
+                position: at.to_string(),
+            },
+        })?;
+        let build = |with_crc: bool| -> Result<Event, ReplayError> {
+            let size = 19 + body.len() + if with_crc { 4 } else { 0 };
+            let size32 = u32::try_from(size)
+                .map_err(|_| self.corrupt(at, format!("{}: {size} bytes inflated", event_name(t))))?;
+            let mut raw = header_bytes(ev).to_vec();
+            raw[4] = plain_type;
+            raw[9..13].copy_from_slice(&size32.to_le_bytes());
+            raw.reserve(size - 19);
+            raw.extend_from_slice(&body);
+            if with_crc {
+                let c = crc32fast::hash(&raw);
+                raw.extend_from_slice(&c.to_le_bytes());
+            }
+            Event::read(ev.fde(), &raw[..])
+                .map_err(|e| self.corrupt(at, format!("{} inflated: {e}", event_name(t))))
+        };
+        // The format description says whether events end with a checksum; `Event::read` strips
+        // one exactly when it does.
+        let first = build(ev.checksum().is_some())?;
+        if first.data().len() == body.len() {
+            return Ok(first);
+        }
+        let second = build(ev.checksum().is_none())?;
+        if second.data().len() == body.len() {
+            return Ok(second);
+        }
+        Err(self.corrupt(at, format!("{}: inflated body cannot be re-read", event_name(t))))
+    }
+
+    /// Translates an event's data (the position already moved).
+    fn event_data(
+        &mut self,
+        ev: &Event,
+        t: u8,
+        at: String,
+        inner: bool,
+    ) -> Result<Option<ReplEvent>, ReplayError> {
+        let h = ev.header();
+        let base = |s: &Self, kind: EventKind| ReplEvent {
+            pos: s.position(),
+            timestamp: h.timestamp(),
+            server_id: h.server_id(),
+            kind,
+        };
         let data = match ev.read_data() {
             Ok(Some(d)) => d,
             Ok(None) => {
@@ -825,21 +894,21 @@ impl Translator {
             ));
         }
         let table = format!("{}.{}", tme.database_name(), tme.table_name());
-        for img in [r.columns_before_image(), r.columns_after_image()]
-            .into_iter()
-            .flatten()
-        {
-            if img.count_ones() as u64 != ncols {
-                return Err(self.unsupported(
-                    at,
-                    format!(
-                        "row image of {table} has {} of its {ncols} columns: binlog_row_image must be FULL \
-                         (or the source omits hidden columns from the binlog)",
-                        img.count_ones()
-                    ),
-                ));
-            }
+        // The columns each image carries: all of them with binlog_row_image=FULL; with MINIMAL
+        // or NOBLOB (or a MySQL hidden column) some are absent. `None` means all present.
+        macro_rules! present {
+            ($img:expr) => {
+                $img.and_then(|img| {
+                    (img.count_ones() as u64 != ncols).then(|| {
+                        (0..ncols as usize)
+                            .map(|i| img.get(i).is_some_and(|b| *b))
+                            .collect::<Vec<bool>>()
+                    })
+                })
+            };
         }
+        let before_cols = present!(r.columns_before_image());
+        let after_cols = present!(r.columns_after_image());
         let kind = match t {
             23 | 30 => RowsKind::Insert,
             24 | 31 => RowsKind::Update,
@@ -849,22 +918,37 @@ impl Translator {
         let mut rows: Vec<RawRowPair> = Vec::new();
         for item in r.rows(tme) {
             let (before, after) = item.map_err(|e| self.corrupt(at, format!("rows of {table}: {e}")))?;
-            let conv = |row: Option<mysql_async::binlog::row::BinlogRow>| {
+            // Full width: a column absent from the image holds a NULL placeholder (the image's
+            // column list, `before_cols`/`after_cols`, tells them apart).
+            let conv = |row: Option<mysql_async::binlog::row::BinlogRow>, cols: &Option<Vec<bool>>| {
                 row.map(|mut row| {
                     let n = row.len();
-                    let mut out = Vec::with_capacity(n);
+                    let mut vals = Vec::with_capacity(n);
                     for i in 0..n {
                         match row.take(i) {
-                            Some(v) => out.push(v.into_owned()),
+                            Some(v) => vals.push(v.into_owned()),
                             None => return Err(()),
                         }
+                    }
+                    let Some(cols) = cols else { return Ok(vals) };
+                    if cols.iter().filter(|p| **p).count() != vals.len() {
+                        return Err(());
+                    }
+                    let mut vals = vals.into_iter();
+                    let mut out = Vec::with_capacity(cols.len());
+                    for p in cols {
+                        out.push(if *p {
+                            vals.next().ok_or(())?
+                        } else {
+                            BinlogValue::Value(mysql_async::Value::NULL)
+                        });
                     }
                     Ok(out)
                 })
                 .transpose()
             };
-            let before = conv(before).map_err(|_| self.corrupt(at, "row value missing"))?;
-            let after = conv(after).map_err(|_| self.corrupt(at, "row value missing"))?;
+            let before = conv(before, &before_cols).map_err(|_| self.corrupt(at, "row value missing"))?;
+            let after = conv(after, &after_cols).map_err(|_| self.corrupt(at, "row value missing"))?;
             let has_diff = |r: &Option<Vec<BinlogValue<'static>>>| {
                 r.as_ref()
                     .is_some_and(|v| v.iter().any(|x| matches!(x, BinlogValue::JsonDiff(_))))
@@ -886,6 +970,8 @@ impl Translator {
             stmt_end: r.flags().contains(RowsEventFlags::STMT_END),
             fk_checks: !r.flags().contains(RowsEventFlags::NO_FOREIGN_KEY_CHECKS),
             position: self.position(),
+            before_cols,
+            after_cols,
         })
     }
 }
@@ -1080,12 +1166,13 @@ mod tests {
         let xid = raw(16, 4 + 27, 0, &1u64.to_le_bytes(), false);
         let e = t.feed(&xid).unwrap_err();
         assert!(e.to_string().contains("XID outside a transaction"), "{e}");
-        // a MariaDB compressed event is a definite error naming the type and position
+        // a MariaDB compressed event that does not inflate is a definite error naming the type
+        // and position
         let mut t = Translator::new(BinlogPos::new("f", 100));
         let ev = raw(169, 100 + 30, 0, &[0; 11], false);
         let e = t.feed(&ev).unwrap_err();
         assert!(
-            e.to_string().contains("169") && e.to_string().contains("f:100"),
+            e.to_string().contains("WRITE_ROWS_COMPRESSED_EVENT") && e.to_string().contains("f:100"),
             "{e}"
         );
         assert_eq!(e.kind(), ferry_core::ErrorKind::Definite);
@@ -1102,6 +1189,73 @@ mod tests {
             matches!(e, ReplayError::UnknownEvent { type_code: 60, .. }),
             "{e}"
         );
+    }
+
+    /// A TABLE_MAP body: table id 7, `d`.`t`, one INT column.
+    fn table_map_body() -> Vec<u8> {
+        let mut b = vec![7, 0, 0, 0, 0, 0, 1, 0];
+        b.extend_from_slice(&[1, b'd', 0, 1, b't', 0]);
+        b.extend_from_slice(&[1, 3, 0, 0b1]); // 1 column, LONG, no metadata, nullable
+        b
+    }
+
+    /// `binlog_buf_compress` of MariaDB: `0x80 | 1`, one length byte, zlib.
+    fn compress_small(plain: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        assert!(plain.len() < 256);
+        let mut out = vec![0x81, plain.len() as u8];
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(plain).unwrap();
+        out.extend_from_slice(&z.finish().unwrap());
+        out
+    }
+
+    #[test]
+    fn mariadb_compressed_rows_event_decodes_like_the_plain_one() {
+        // WRITE_ROWS_EVENT_V1 body: table id, flags (STMT_END), width 1, bitmap, then the rows
+        let prefix = [7u8, 0, 0, 0, 0, 0, 1, 0, 1, 0b1];
+        let rows = [0u8, 42, 0, 0, 0, 0, 7, 0, 0, 0]; // two rows: 42 and 7
+        let run = |t_code: u8, body: Vec<u8>, crc: bool| {
+            let mut t = Translator::new(BinlogPos::new("f", 100));
+            t.group.open = true;
+            let tm = table_map_body();
+            t.feed(&raw(19, 100 + 19 + tm.len() as u32, 0, &tm, crc)).unwrap();
+            let end = 200 + 19 + body.len() as u32;
+            t.pos = 200;
+            let r = t.feed(&raw(t_code, end, 0, &body, crc)).unwrap().unwrap();
+            (r, end)
+        };
+        let mut plain = prefix.to_vec();
+        plain.extend_from_slice(&rows);
+        let mut compressed = prefix.to_vec();
+        compressed.extend_from_slice(&compress_small(&rows));
+        let (a, _) = run(23, plain, false);
+        let (b, end) = run(166, compressed, false);
+        let (EventKind::Rows(ra), EventKind::Rows(rb)) = (&a.kind, &b.kind) else {
+            panic!("{a:?} {b:?}")
+        };
+        assert_eq!(ra.rows, rb.rows);
+        assert_eq!(rb.rows.len(), 2);
+        assert_eq!(rb.kind, RowsKind::Insert);
+        assert_eq!(
+            b.pos,
+            BinlogPos::new("f", u64::from(end)),
+            "the compressed event's own end"
+        );
+        // a compressed query (DDL) is a plain Query with the inflated text
+        let mut q = vec![1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, b'd', 0];
+        q.extend_from_slice(&compress_small(b"CREATE TABLE d.x (a INT)"));
+        let mut t = Translator::new(BinlogPos::new("f", 100));
+        let r = t
+            .feed(&raw(165, 100 + 19 + q.len() as u32, 0, &q, false))
+            .unwrap()
+            .unwrap();
+        let EventKind::Query(qd) = r.kind else {
+            panic!("{r:?}")
+        };
+        assert_eq!(qd.sql, b"CREATE TABLE d.x (a INT)");
+        assert_eq!(qd.db, "d");
+        assert!(qd.ends_group);
     }
 
     #[test]

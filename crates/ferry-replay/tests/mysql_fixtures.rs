@@ -284,39 +284,46 @@ fn binary_json_becomes_mysql_json_text() {
 
 /// `update-partial-row.binlog` is, despite the fixtures README, a *partial row image* file
 /// (binlog_row_image=MINIMAL: the update's images lack columns) with no JSON column and no
-/// PARTIAL_UPDATE_ROWS event. It must be refused, definitely, never decoded with missing
-/// columns. (The partial JSON event, type 39, is in `json.binlog.000001`: see
-/// `binary_json_becomes_mysql_json_text`.)
+/// PARTIAL_UPDATE_ROWS event. It decodes with the images' column lists, so the applier sets
+/// only the logged columns. (The partial JSON event, type 39, is in `json.binlog.000001`: see
+/// `binary_json_becomes_mysql_json_text`, where it is refused by name.)
 #[test]
-fn partial_row_update_is_refused() {
-    let Some(dir) = fixtures("partial_row_update_is_refused") else {
+fn minimal_row_images_decode_with_their_column_lists() {
+    let Some(dir) = fixtures("minimal_row_images_decode_with_their_column_lists") else {
         return;
     };
-    let all = read_lenient(&dir, "update-partial-row.binlog");
-    let errs: Vec<&ReplayError> = all.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert_eq!(errs.len(), 2, "{errs:?}");
-    for e in &errs {
-        assert!(e.to_string().contains("binlog_row_image must be FULL"), "{e}");
-        assert_eq!(e.kind(), ErrorKind::Definite);
-    }
-    // no update rows event came out of it
-    assert!(all.iter().all(|r| !matches!(
-        r,
-        Ok(ReplEvent {
-            kind: EventKind::Rows(RowsData {
-                kind: RowsKind::Update,
-                ..
-            }),
-            ..
-        })
-    )));
-    // the strict reader stops at the first refused event
-    let (_, err) = read(&dir, "update-partial-row.binlog");
-    assert_eq!(err.unwrap().kind(), ErrorKind::Definite);
-    // the same statements with a full image decode
+    // `update-partial-row.binlog` is binlog_row_image=MINIMAL (not PARTIAL_JSON): the update's
+    // images carry columns 1 and 3, the delete's before image only the key
+    let (evs, err) = read(&dir, "update-partial-row.binlog");
+    assert!(err.is_none(), "{err:?}");
+    let r = rows(&evs);
+    let upd = r.iter().find(|r| r.kind == RowsKind::Update).expect("an update");
+    assert_eq!(upd.before_cols, Some(vec![true, false, true]));
+    assert_eq!(upd.after_cols, Some(vec![true, false, true]));
+    let s = table(
+        "test",
+        "ba",
+        vec![
+            col("a", "int", "int"),
+            col("b", "int", "int"),
+            col("c", "int", "int"),
+        ],
+    );
+    let dec = TableDecoder::new(&s).unwrap();
+    let d = dec.decode(upd).unwrap();
+    // absent columns hold NULL placeholders; the column lists tell them apart
+    assert_eq!(d[0].0, Some(vec![Value::Int(4), Value::NULL, Value::Int(4)]));
+    assert_eq!(d[0].1, Some(vec![Value::Int(4), Value::NULL, Value::Int(40)]));
+    let del = r.iter().find(|r| r.kind == RowsKind::Delete).expect("a delete");
+    assert_eq!(del.before_cols, Some(vec![true, false, false]));
+    assert!(del.partial() && upd.partial());
+    // the same statements with a full image: no column lists, but for the minimal delete at
+    // its end
     let (evs, err) = read(&dir, "update-full-row.binlog");
-    assert!(err.is_some(), "update-full-row ends with a minimal-image delete");
-    assert!(!rows(&evs).is_empty());
+    assert!(err.is_none(), "{err:?}");
+    let r = rows(&evs);
+    let upd = r.iter().find(|r| r.kind == RowsKind::Update).expect("an update");
+    assert!(!upd.partial());
 }
 
 #[test]
@@ -428,22 +435,77 @@ fn invisible_columns_are_in_the_image() {
 }
 
 #[test]
-fn hidden_columns_and_minimal_images_are_refused() {
-    let Some(dir) = fixtures("hidden_columns_and_minimal_images_are_refused") else {
+fn hidden_columns_and_minimal_images_decode() {
+    let Some(dir) = fixtures("hidden_columns_and_minimal_images_decode") else {
         return;
     };
-    for name in [
-        "rpl_unfiltered_hidden_gcol.000001",
-        "minimal_row_metadata.000001",
-        "write-partial-row.binlog",
+    for (name, cols) in [
+        // a functional index's hidden generated column is never in the image
+        ("rpl_unfiltered_hidden_gcol.000001", vec![true, false, true]),
+        (
+            "minimal_row_metadata.000001",
+            vec![true, false, true, false, true],
+        ),
+        ("write-partial-row.binlog", vec![true, false, true]),
     ] {
-        let (_, err) = read(&dir, name);
-        let e = err.unwrap_or_else(|| panic!("{name}: no error"));
-        assert!(
-            e.to_string().contains("binlog_row_image must be FULL"),
-            "{name}: {e}"
-        );
-        assert_eq!(e.kind(), ErrorKind::Definite);
+        let (evs, err) = read(&dir, name);
+        assert!(err.is_none(), "{name}: {err:?}");
+        let all = rows(&evs);
+        let r = all
+            .iter()
+            .find(|r| r.partial())
+            .unwrap_or_else(|| panic!("{name}: no partial image"));
+        assert_eq!(r.kind, RowsKind::Insert, "{name}");
+        assert_eq!(r.after_cols.as_ref(), Some(&cols), "{name}");
+    }
+    // a schema without the hidden column (information_schema does not show it) is a definite
+    // mismatch that names the likely cause
+    let (evs, _) = read(&dir, "rpl_unfiltered_hidden_gcol.000001");
+    let s = table(
+        "test",
+        "t",
+        vec![col("a", "int", "int"), col("b", "text", "text")],
+    );
+    let r = rows(&evs);
+    let e = TableDecoder::new(&s).unwrap().decode(r[0]).unwrap_err();
+    assert!(matches!(e, ReplayError::SchemaMismatch { .. }), "{e}");
+    assert!(e.to_string().contains("hidden"), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Definite);
+}
+
+#[test]
+fn vector_values_decode_as_their_float_bytes() {
+    let Some(dir) = fixtures("vector_values_decode_as_their_float_bytes") else {
+        return;
+    };
+    let (evs, err) = read(&dir, "vector.binlog");
+    assert!(err.is_none(), "{err:?}");
+    let s = table(
+        "dtb",
+        "bar",
+        vec![
+            col("id", "bigint", "bigint unsigned"),
+            col("vector_column", "vector", "vector(2)"),
+            col("foo", "text", "text"),
+            col("vector_column2", "vector", "vector(4)"),
+        ],
+    );
+    let dec = TableDecoder::new(&s).unwrap();
+    let r = rows(&evs);
+    let bar: Vec<&&RowsData> = r.iter().filter(|r| r.table == "bar").collect();
+    assert!(!bar.is_empty());
+    for ev in bar {
+        for (b, a) in dec.decode(ev).unwrap() {
+            let row = a.or(b).unwrap();
+            let (Value::Bytes(v2), Value::Bytes(v4)) = (&row[1], &row[3]) else {
+                panic!("{row:?}")
+            };
+            // VECTOR(n) is n little-endian IEEE floats, passed through unchanged
+            assert_eq!((v2.len(), v4.len()), (8, 16), "{row:?}");
+            for f in v2.chunks(4).chain(v4.chunks(4)) {
+                assert!(f32::from_le_bytes([f[0], f[1], f[2], f[3]]).is_finite());
+            }
+        }
     }
 }
 

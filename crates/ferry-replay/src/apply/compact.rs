@@ -107,12 +107,17 @@ pub(crate) fn plain_statements(c: &Change, out: &mut Vec<(Vec<u8>, u64)>) {
     match c.kind {
         RowsKind::Insert => {
             let afters: Vec<&Vec<Value>> = c.pairs.iter().filter_map(|(_, a)| a.as_ref()).collect();
-            out.extend(rowsql::insert_statements_counted(t, InsertVerb::Insert, &afters));
+            out.extend(rowsql::insert_statements_counted_present(
+                t,
+                InsertVerb::Insert,
+                &afters,
+                c.after_present(),
+            ));
         }
         RowsKind::Update => {
             for (b, a) in &c.pairs {
                 if let (Some(b), Some(a)) = (b, a) {
-                    out.push((rowsql::update_statement(t, b, a), 1));
+                    out.push((rowsql::update_statement_present(t, b, a, c.after_present()), 1));
                 }
             }
         }
@@ -126,15 +131,24 @@ pub(crate) fn plain_statements(c: &Change, out: &mut Vec<(Vec<u8>, u64)>) {
     }
 }
 
-/// The batch's statements with the affected rows each must report.
+/// The batch's statements with the affected rows each must report. A table with a partial row
+/// image (`binlog_row_image=MINIMAL`/`NOBLOB`) anywhere in the batch is not folded: its changes
+/// keep one statement each, in order (a net effect needs whole images).
 pub(crate) fn batch_statements(b: &Batch) -> Vec<(Vec<u8>, u64)> {
     let mut tables: Vec<TableStmts<'_>> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
+    let partial: std::collections::HashSet<&str> = b
+        .txns
+        .iter()
+        .flat_map(|t| t.changes.iter())
+        .filter(|c| c.partial())
+        .map(|c| c.info.target.as_str())
+        .collect();
     for t in &b.txns {
         for c in &t.changes {
             let name = c.info.target.as_str();
             let i = *index.entry(name).or_insert_with(|| {
-                tables.push(if compactable(&c.info) {
+                tables.push(if compactable(&c.info) && !partial.contains(name) {
                     TableStmts::Folded {
                         info: c.info.clone(),
                         order: Vec::new(),

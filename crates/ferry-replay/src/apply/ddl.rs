@@ -470,9 +470,151 @@ pub fn already_applied_error(code: u16) -> bool {
     )
 }
 
+/// A data change logged as a statement (a QUERY_EVENT from a session with
+/// `binlog_format=STATEMENT` or `MIXED`) that writes a selected table: `(db, table)` of the first
+/// such table. Ferry replays row events only, so such a statement must stop the replay; one that
+/// writes no selected table concerns nobody. Heads: INSERT, REPLACE, UPDATE, DELETE, LOAD
+/// (DATA/XML) and WITH (MySQL 8's `WITH … UPDATE/DELETE`). The written tables are the names
+/// between the head and the first top-level SET / VALUES / SELECT / WHERE (outside parentheses,
+/// keywords left out; bare names in the default database); for WITH every name counts. Read
+/// tables (a join's other side) count too: the check over-reports, it never hides a written
+/// table.
+pub fn dml_on_selection(
+    sql: &str,
+    default_db: &str,
+    sel: &Selection,
+    mode: LexMode,
+) -> Option<(String, String)> {
+    const STOP: [&str; 10] = [
+        "SET", "VALUES", "VALUE", "SELECT", "WHERE", "ORDER", "LIMIT", "FIELDS", "COLUMNS", "LINES",
+    ];
+    const NOT_NAMES: [&str; 26] = [
+        "INSERT",
+        "REPLACE",
+        "UPDATE",
+        "DELETE",
+        "LOAD",
+        "DATA",
+        "XML",
+        "LOCAL",
+        "INFILE",
+        "CONCURRENT",
+        "LOW_PRIORITY",
+        "HIGH_PRIORITY",
+        "DELAYED",
+        "IGNORE",
+        "QUICK",
+        "INTO",
+        "FROM",
+        "TABLE",
+        "JOIN",
+        "INNER",
+        "LEFT",
+        "RIGHT",
+        "OUTER",
+        "CROSS",
+        "STRAIGHT_JOIN",
+        "USING",
+    ];
+    const MORE_NOT_NAMES: [&str; 6] = ["NATURAL", "ON", "AS", "PARTITION", "WITH", "RECURSIVE"];
+    let toks = tokenize_mode(sql, mode);
+    let head_i = next_significant(&toks, 0)?;
+    let head = &toks[head_i];
+    let with = head.is_keyword("WITH");
+    if !with
+        && !["INSERT", "REPLACE", "UPDATE", "DELETE", "LOAD"]
+            .iter()
+            .any(|k| head.is_keyword(k))
+    {
+        return None;
+    }
+    // paren depth at each token, and where the table references end
+    let mut depth = vec![0i32; toks.len()];
+    let mut d = 0i32;
+    let mut stop = toks.len();
+    for (i, t) in toks.iter().enumerate() {
+        if t.is_punct(sql, '(') {
+            d += 1;
+        } else if t.is_punct(sql, ')') {
+            d -= 1;
+        }
+        depth[i] = d;
+        if !with && i > head_i && d == 0 && STOP.iter().any(|k| t.is_keyword(k)) {
+            stop = i;
+            break;
+        }
+    }
+    for chain in name_chains(sql, &toks) {
+        let first = chain.parts[0];
+        if first >= stop || (!with && depth[first] != 0) {
+            continue;
+        }
+        let t0 = &toks[first];
+        if NOT_NAMES
+            .iter()
+            .chain(MORE_NOT_NAMES.iter())
+            .any(|k| t0.is_keyword(k))
+        {
+            continue;
+        }
+        let names = chain.names(&toks);
+        let (db, t) = match names.as_slice() {
+            [t] => (default_db, *t),
+            // `db.table`; the `alias.column` of an ON condition names no selected database
+            [a, b, ..] => (*a, *b),
+            [] => continue,
+        };
+        if !db.is_empty() && sel.target_table(db, t).is_some() {
+            return Some((db.to_string(), t.to_string()));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dml_statements_on_selected_tables_are_found() {
+        let s = sel();
+        let m = LexMode::default();
+        let hit = |sql: &str, db: &str| dml_on_selection(sql, db, &s, m);
+        assert_eq!(
+            hit("UPDATE t SET v = 1 WHERE id = 2", "p"),
+            Some(("p".into(), "t".into()))
+        );
+        assert_eq!(
+            hit("/* c */ insert into p.t values (1)", ""),
+            Some(("p".into(), "t".into()))
+        );
+        assert!(hit("DELETE FROM p.u", "p").is_none());
+        assert!(hit("UPDATE x SET t = 1", "nowhere").is_none());
+        // a DDL or another statement is not a data change
+        assert!(hit("ALTER TABLE t ADD c INT", "p").is_none());
+        assert!(hit("SAVEPOINT t", "p").is_none());
+        // multi-table and qualified column names
+        assert_eq!(
+            hit("UPDATE other.x JOIN p.t ON x.id = t.id SET x.v = 1", "other"),
+            Some(("p".into(), "t".into()))
+        );
+        // a wholly selected database: keywords, column lists and values are not tables
+        assert_eq!(
+            hit("UPDATE t SET v = 'stmt' WHERE id = 1", "a"),
+            Some(("a".into(), "t".into()))
+        );
+        assert!(hit("INSERT INTO other.x (a, b) VALUES (1, 2)", "a").is_none());
+        assert!(hit("UPDATE other.x SET v = a.b WHERE c IN (SELECT d FROM e)", "a").is_none());
+        assert!(hit("DELETE FROM other.x WHERE id IN (SELECT id FROM a.y)", "zz").is_none());
+        assert_eq!(
+            hit("DELETE a.q FROM a.q JOIN other.x USING (id)", ""),
+            Some(("a".into(), "q".into()))
+        );
+        assert_eq!(
+            hit("WITH c AS (SELECT 1) UPDATE a.q SET v = 1", ""),
+            Some(("a".into(), "q".into()))
+        );
+    }
     use ferry_core::selection::{DbSelection, ObjectSelection, TableSelection};
 
     fn sel() -> Selection {

@@ -192,6 +192,8 @@ mod tests {
             pos: BinlogPos::new("f", 4),
             pairs: vec![(None, Some(row))],
             cascade: None,
+            before_cols: None,
+            after_cols: None,
         };
         let mut out = Vec::new();
         change_keys(&c, &mut out);

@@ -29,6 +29,86 @@ pub(crate) struct Change {
     /// The foreign key through which this change cascaded on the source (`None`: it did not):
     /// applied on the serial path with the target's foreign-key checks on for its statements.
     pub cascade: Option<String>,
+    /// The stored columns the before images carry, when not all of them
+    /// (`binlog_row_image=MINIMAL`/`NOBLOB`); absent columns hold NULL placeholders. The row's
+    /// address ([`rowsql::where_columns`]) is always carried (checked when the change is built).
+    pub before_cols: Option<Vec<bool>>,
+    /// The stored columns the after images carry, when not all of them: an insert writes only
+    /// those (the target's defaults fill the rest, as the source's did), an update sets only
+    /// those.
+    pub after_cols: Option<Vec<bool>>,
+}
+
+impl Change {
+    /// The after images' columns ([`rowsql::Present`]).
+    pub fn after_present(&self) -> rowsql::Present<'_> {
+        self.after_cols.as_deref()
+    }
+
+    /// True when an image leaves stored columns out: such a change is never folded with
+    /// others, and cannot be turned into a whole-row REPLACE.
+    pub fn partial(&self) -> bool {
+        self.before_cols.is_some() || self.after_cols.is_some()
+    }
+
+    /// True when a row carries a long value ([`rowsql::LONG_VALUE_BYTES`]): the change is a
+    /// serial point, applied row by row with its long values as statement parameters.
+    pub fn has_long_values(&self) -> bool {
+        let cols = &self.info.schema.columns;
+        self.pairs.iter().any(|(b, a)| {
+            [b, a]
+                .into_iter()
+                .flatten()
+                .any(|row| row.iter().zip(cols).any(|(v, c)| rowsql::is_long_value(c, v)))
+        })
+    }
+}
+
+/// A statement with its long-value parameters.
+type Stmt = (Vec<u8>, Vec<Value>);
+
+/// Runs a statement with parameters (a plain query without). A duplicate key is returned as
+/// `Ok(Err(_))`.
+async fn exec_params(
+    dst: &mut Conn,
+    stmt: Stmt,
+    what: &str,
+    pos: &BinlogPos,
+) -> Result<Result<u64, mysql_async::Error>, ReplayError> {
+    let (sql, params) = stmt;
+    let r = if params.is_empty() {
+        dst.query_drop(sql).await
+    } else {
+        // every string value is a parameter: the text is identifiers, numbers and dates
+        match String::from_utf8(sql) {
+            Ok(text) => dst.exec_drop(text.as_str(), params).await,
+            Err(e) => {
+                return Err(ReplayError::Unsupported {
+                    what: format!("{what}: the statement text of a row with a long value is not UTF-8 ({e})"),
+                    position: pos.to_string(),
+                })
+            }
+        }
+    };
+    match r {
+        Ok(()) => Ok(Ok(dst.affected_rows())),
+        Err(e) if server_code(&e) == Some(1062) => Ok(Err(e)),
+        Err(e) => Err(apply_err(what, pos, e)),
+    }
+}
+
+/// The error for a conflict policy fallback that needs a whole row when the source logged a
+/// partial image.
+fn partial_conflict(t: &TableInfo, row: &[Value], pos: &BinlogPos, what: &str) -> ReplayError {
+    conflict(
+        t,
+        row,
+        pos,
+        &format!(
+            "{what}; the source logged a partial row image (binlog_row_image=MINIMAL or NOBLOB), so the \
+             row cannot be rewritten whole by the conflict policy Overwrite"
+        ),
+    )
 }
 
 /// Applies changes with a conflict policy and counts what it skipped.
@@ -162,22 +242,34 @@ impl RowApplier {
             }
             RowsKind::Update => {
                 let what = format!("update of {}", t.target_name);
+                let ap = c.after_present();
                 for (b, a) in &c.pairs {
                     let (Some(b), Some(a)) = (b, a) else { continue };
-                    let key_changed = t.key.is_some() && rowsql::key_changed(t, b, a);
+                    let key_changed = t.key.is_some() && rowsql::key_changed_present(t, b, a, ap);
                     if idem && t.key.is_some() {
                         if key_changed {
                             exec_plain(dst, &rowsql::delete_statement(t, a), &what, pos).await?;
                         }
-                        for s in rowsql::insert_statements(t, InsertVerb::InsertIgnore, &[b]) {
-                            exec_plain(dst, &s, &what, pos).await?;
+                        // a partial before image cannot recreate the row: left as the chunks hold it
+                        if c.before_cols.is_none() {
+                            for s in rowsql::insert_statements(t, InsertVerb::InsertIgnore, &[b]) {
+                                exec_plain(dst, &s, &what, pos).await?;
+                            }
                         }
                     }
-                    let update = rowsql::update_statement(t, b, a);
+                    let update = rowsql::update_statement_present(t, b, a, ap);
                     match exec_fk_checked(dst, &update, &what, fk, pos).await? {
                         Ok(n) if n > 0 => {}
                         Ok(_) => match (policy, idem) {
                             (_, true) | (ConflictPolicy::Ignore, _) => self.skipped += 1,
+                            (ConflictPolicy::Overwrite, _) if c.partial() => {
+                                return Err(partial_conflict(
+                                    t,
+                                    b,
+                                    pos,
+                                    "update of a row that does not exist on the target",
+                                ))
+                            }
                             (ConflictPolicy::Overwrite, _) => {
                                 for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
                                     exec_plain(dst, &s, &what, pos).await?;
@@ -220,12 +312,167 @@ impl RowApplier {
         Ok(())
     }
 
+    /// Checks that every long value of a change fits the target's `max_allowed_packet` (the
+    /// bound of one statement parameter): else a definite error naming the table, column, size
+    /// and the setting to raise.
+    async fn check_long_values(&self, dst: &mut Conn, c: &Change) -> Result<(), ReplayError> {
+        let max: Option<u64> = dst
+            .query_first("SELECT @@max_allowed_packet")
+            .await
+            .map_err(|e| apply_err("reading the target's max_allowed_packet", &c.pos, e))?;
+        let max = max.unwrap_or(u64::MAX);
+        let cols = &c.info.schema.columns;
+        for (b, a) in &c.pairs {
+            for row in [b, a].into_iter().flatten() {
+                for (v, col) in row.iter().zip(cols) {
+                    if let Value::Bytes(bytes) = v {
+                        if bytes.len() as u64 > max {
+                            return Err(ReplayError::Unsupported {
+                                what: format!(
+                                    "a value of {} bytes in {}.{} (rows event ending at {}) is larger than \
+                                     the target's max_allowed_packet ({max} bytes), the largest value one \
+                                     statement can carry: raise it on the target (SET GLOBAL \
+                                     max_allowed_packet = {}, at most 1 GiB) and resume",
+                                    bytes.len(),
+                                    c.info.target_name,
+                                    col.name,
+                                    c.pos,
+                                    (bytes.len() as u64 + (1 << 20)).next_power_of_two().min(1 << 30)
+                                ),
+                                position: c.pos.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a change with long values, row by row, each long value a statement parameter.
+    async fn apply_long(&mut self, dst: &mut Conn, c: &Change, idem: bool) -> Result<(), ReplayError> {
+        self.check_long_values(dst, c).await?;
+        let t: &TableInfo = &c.info;
+        let pos = &c.pos;
+        let policy = self.conflict;
+        let ap = c.after_present();
+        let one_insert = |verb: InsertVerb, row: &Vec<Value>| -> Stmt {
+            let (mut v, params) =
+                rowsql::with_long_params(|| rowsql::insert_statements_present(t, verb, &[row], ap));
+            (v.pop().unwrap_or_default(), params)
+        };
+        match c.kind {
+            RowsKind::Insert => {
+                let verb = if idem || policy == ConflictPolicy::Overwrite {
+                    InsertVerb::Replace
+                } else if policy == ConflictPolicy::Ignore {
+                    InsertVerb::InsertIgnore
+                } else {
+                    InsertVerb::Insert
+                };
+                let what = format!("insert into {}", t.target_name);
+                for (_, a) in &c.pairs {
+                    let Some(a) = a else { continue };
+                    match exec_params(dst, one_insert(verb, a), &what, pos).await? {
+                        Ok(0) if verb == InsertVerb::InsertIgnore => self.skipped += 1,
+                        Ok(_) => {}
+                        Err(e) => {
+                            return Err(ReplayError::Conflict {
+                                table: t.target_name.clone(),
+                                key: match &e {
+                                    mysql_async::Error::Server(s) => s.message.clone(),
+                                    e => e.to_string(),
+                                },
+                                position: pos.to_string(),
+                                message: "insert of a key that already exists on the target".into(),
+                            })
+                        }
+                    }
+                }
+            }
+            RowsKind::Update => {
+                let what = format!("update of {}", t.target_name);
+                for (b, a) in &c.pairs {
+                    let (Some(b), Some(a)) = (b, a) else { continue };
+                    if idem && t.key.is_some() && !c.partial() {
+                        // as for ordinary rows: the old key gone, the new image whole
+                        if rowsql::key_changed(t, b, a) {
+                            exec_plain(dst, &rowsql::delete_statement(t, b), &what, pos).await?;
+                        }
+                        if let Err(e) =
+                            exec_params(dst, one_insert(InsertVerb::Replace, a), &what, pos).await?
+                        {
+                            return Err(apply_err(what, pos, e));
+                        }
+                        continue;
+                    }
+                    if idem && t.key.is_some() && rowsql::key_changed_present(t, b, a, ap) {
+                        exec_plain(dst, &rowsql::delete_statement(t, a), &what, pos).await?;
+                    }
+                    let stmt = rowsql::with_long_params(|| rowsql::update_statement_present(t, b, a, ap));
+                    match exec_params(dst, stmt, &what, pos).await? {
+                        Ok(n) if n > 0 => {}
+                        Ok(_) if idem || policy == ConflictPolicy::Ignore => self.skipped += 1,
+                        Ok(_) if policy == ConflictPolicy::Overwrite && !c.partial() => {
+                            if let Err(e) =
+                                exec_params(dst, one_insert(InsertVerb::Replace, a), &what, pos).await?
+                            {
+                                return Err(apply_err(what, pos, e));
+                            }
+                        }
+                        Ok(_) => {
+                            return Err(conflict(
+                                t,
+                                b,
+                                pos,
+                                "update of a row that does not exist on the target",
+                            ))
+                        }
+                        Err(_) if policy == ConflictPolicy::Ignore => self.skipped += 1,
+                        Err(_) => {
+                            return Err(conflict(
+                                t,
+                                a,
+                                pos,
+                                "update to a key that already exists on the target",
+                            ))
+                        }
+                    }
+                }
+            }
+            RowsKind::Delete => {
+                let what = format!("delete from {}", t.target_name);
+                for (b, _) in &c.pairs {
+                    let Some(b) = b else { continue };
+                    let stmt = rowsql::with_long_params(|| rowsql::delete_statement(t, b));
+                    match exec_params(dst, stmt, &what, pos).await? {
+                        Ok(n) if n > 0 => {}
+                        Ok(_) if policy != ConflictPolicy::Stop || idem => self.skipped += 1,
+                        Ok(_) => {
+                            return Err(conflict(
+                                t,
+                                b,
+                                pos,
+                                "delete of a row that does not exist on the target",
+                            ))
+                        }
+                        Err(e) => return Err(apply_err(what, pos, e)),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Applies one change inside the caller's open target transaction.
     pub async fn apply(&mut self, dst: &mut Conn, c: &Change, idem: bool) -> Result<(), ReplayError> {
         if let Some(fk) = c.cascade.as_deref() {
             if c.kind != RowsKind::Insert {
                 return self.apply_cascading(dst, c, fk, idem).await;
             }
+        }
+        if c.has_long_values() {
+            return self.apply_long(dst, c, idem).await;
         }
         let t: &TableInfo = &c.info;
         let pos = &c.pos;
@@ -242,7 +489,7 @@ impl RowApplier {
                 };
                 let what = format!("insert into {}", t.target_name);
                 let mut done = 0usize;
-                for stmt in rowsql::insert_statements(t, verb, &afters) {
+                for stmt in rowsql::insert_statements_present(t, verb, &afters, c.after_present()) {
                     match exec(dst, &stmt, &what, pos).await? {
                         Ok(n) => {
                             if verb == InsertVerb::InsertIgnore {
@@ -269,8 +516,22 @@ impl RowApplier {
             }
             RowsKind::Update => {
                 let what = format!("update of {}", t.target_name);
+                let ap = c.after_present();
                 for (b, a) in &c.pairs {
                     let (Some(b), Some(a)) = (b, a) else { continue };
+                    if idem && t.key.is_some() && c.partial() {
+                        // Idempotently, from a partial image: clear the new key, then set the
+                        // logged columns where the row is (absent: a later chunk holds its fate).
+                        if rowsql::key_changed_present(t, b, a, ap) {
+                            exec_plain(dst, &rowsql::delete_statement(t, a), &what, pos).await?;
+                        }
+                        let n = exec_plain(dst, &rowsql::update_statement_present(t, b, a, ap), &what, pos)
+                            .await?;
+                        if n == 0 {
+                            self.skipped += 1;
+                        }
+                        continue;
+                    }
                     if idem && t.key.is_some() {
                         if rowsql::key_changed(t, b, a) {
                             exec_plain(dst, &rowsql::delete_statement(t, b), &what, pos).await?;
@@ -280,10 +541,18 @@ impl RowApplier {
                         }
                         continue;
                     }
-                    match exec(dst, &rowsql::update_statement(t, b, a), &what, pos).await? {
+                    match exec(dst, &rowsql::update_statement_present(t, b, a, ap), &what, pos).await? {
                         Ok(n) if n > 0 => {}
                         Ok(_) => match (policy, idem) {
                             (_, true) | (ConflictPolicy::Ignore, _) => self.skipped += 1,
+                            (ConflictPolicy::Overwrite, _) if c.partial() => {
+                                return Err(partial_conflict(
+                                    t,
+                                    b,
+                                    pos,
+                                    "update of a row that does not exist on the target",
+                                ))
+                            }
                             (ConflictPolicy::Overwrite, _) => {
                                 for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
                                     exec_plain(dst, &s, &what, pos).await?;
@@ -300,6 +569,14 @@ impl RowApplier {
                         },
                         Err(_) => match policy {
                             ConflictPolicy::Ignore => self.skipped += 1,
+                            ConflictPolicy::Overwrite if c.partial() => {
+                                return Err(partial_conflict(
+                                    t,
+                                    a,
+                                    pos,
+                                    "update to a key that already exists on the target",
+                                ))
+                            }
                             ConflictPolicy::Overwrite => {
                                 exec_plain(dst, &rowsql::delete_statement(t, b), &what, pos).await?;
                                 for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {

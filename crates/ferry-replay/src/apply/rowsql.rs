@@ -88,13 +88,82 @@ impl InsertVerb {
     }
 }
 
+/// A string or binary value at least this long is a *long value*: its change is applied on its
+/// own, with the value sent as a prepared-statement parameter ([`with_long_params`]) instead of
+/// as SQL text.
+pub const LONG_VALUE_BYTES: usize = 1 << 20;
+
+/// True for a value [`with_long_params`] sends as a parameter.
+pub fn is_long_value(col: &Column, v: &Value) -> bool {
+    matches!(v, Value::Bytes(b) if b.len() >= LONG_VALUE_BYTES)
+        && !matches!(col.kind, ColumnKind::Bit | ColumnKind::Decimal)
+}
+
+thread_local! {
+    /// The parameters collected by [`with_long_params`] (`None`: literals only).
+    static LONG_PARAMS: std::cell::RefCell<Option<Vec<Value>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Builds one statement with `f`, its string and binary values written as `?` parameters (the
+/// bytes exactly: `CAST(? AS BINARY)`, as `_binary'…'` does; JSON converted to utf8mb4 and
+/// compared strings given their column's charset and collation, as the literals are), and
+/// returns it with the parameters in order. The client sends parameters over 16 MiB with
+/// COM_STMT_SEND_LONG_DATA, so the statement never carries the value as text (a value is still
+/// bounded by the target's `max_allowed_packet`). Synchronous: `f` must build one statement.
+pub fn with_long_params<R>(f: impl FnOnce() -> R) -> (R, Vec<Value>) {
+    LONG_PARAMS.with(|p| *p.borrow_mut() = Some(Vec::new()));
+    let r = f();
+    let params = LONG_PARAMS.with(|p| p.borrow_mut().take()).unwrap_or_default();
+    (r, params)
+}
+
+/// Inside [`with_long_params`], takes a string or binary value as the next parameter (every
+/// one, not only the long ones, so the statement text stays UTF-8 for the prepared statement).
+fn take_param(col: &Column, v: &Value) -> bool {
+    if !matches!(v, Value::Bytes(_)) || matches!(col.kind, ColumnKind::Bit | ColumnKind::Decimal) {
+        return false;
+    }
+    LONG_PARAMS.with(|p| match p.borrow_mut().as_mut() {
+        Some(params) => {
+            params.push(v.clone());
+            true
+        }
+        None => false,
+    })
+}
+
 fn value_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
+    if take_param(col, v) {
+        out.extend_from_slice(if col.kind == ColumnKind::Json {
+            b"CONVERT(CAST(? AS BINARY) USING utf8mb4)" as &[u8]
+        } else {
+            b"CAST(? AS BINARY)"
+        });
+        return;
+    }
     write_sql_literal(out, col.kind, v);
 }
 
 /// A literal for comparisons: strings in the column's charset and collation, FLOAT and JSON
 /// cast to their type.
 fn where_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
+    if take_param(col, v) {
+        // the literal's exact equivalents: `_cs'…' COLLATE c`, `CAST(CONVERT(…) AS JSON)`, `_binary'…'`
+        match (&col.charset, col.kind) {
+            (_, ColumnKind::Json) => {
+                out.extend_from_slice(b"CAST(CONVERT(CAST(? AS BINARY) USING utf8mb4) AS JSON)")
+            }
+            (Some(cs), k) if k.is_collated() => {
+                out.extend_from_slice(format!("CONVERT(CAST(? AS BINARY) USING {cs})").as_bytes());
+                if let Some(coll) = &col.collation {
+                    out.extend_from_slice(b" COLLATE ");
+                    out.extend_from_slice(coll.as_bytes());
+                }
+            }
+            _ => out.extend_from_slice(b"CAST(? AS BINARY)"),
+        }
+        return;
+    }
     let cast = match col.kind {
         ColumnKind::Float => Some(&b" AS FLOAT)"[..]),
         ColumnKind::Json => Some(&b" AS JSON)"[..]),
@@ -127,9 +196,28 @@ fn where_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
     write_sql_literal(out, col.kind, v);
 }
 
+/// The columns of a row image, when it does not carry every stored column
+/// (`binlog_row_image=MINIMAL`/`NOBLOB`): `present[i]` for column `i`. `None`: all of them.
+pub type Present<'a> = Option<&'a [bool]>;
+
+fn is_present(present: Present<'_>, i: usize) -> bool {
+    present.is_none_or(|p| p.get(i).copied().unwrap_or(false))
+}
+
 /// The rows' tuples `(…)` of the stored columns, grouped into INSERT statements.
 pub fn insert_statements(t: &TableInfo, verb: InsertVerb, rows: &[&Vec<Value>]) -> Vec<Vec<u8>> {
-    insert_statements_counted(t, verb, rows)
+    insert_statements_present(t, verb, rows, None)
+}
+
+/// [`insert_statements`] of images that carry only the `present` columns (the others get the
+/// target's column defaults, as they did on the source).
+pub fn insert_statements_present(
+    t: &TableInfo,
+    verb: InsertVerb,
+    rows: &[&Vec<Value>],
+    present: Present<'_>,
+) -> Vec<Vec<u8>> {
+    insert_statements_counted_present(t, verb, rows, present)
         .into_iter()
         .map(|(s, _)| s)
         .collect()
@@ -141,8 +229,32 @@ pub fn insert_statements_counted(
     verb: InsertVerb,
     rows: &[&Vec<Value>],
 ) -> Vec<(Vec<u8>, u64)> {
+    insert_statements_counted_present(t, verb, rows, None)
+}
+
+/// [`insert_statements_counted`] of images that carry only the `present` columns.
+pub fn insert_statements_counted_present(
+    t: &TableInfo,
+    verb: InsertVerb,
+    rows: &[&Vec<Value>],
+    present: Present<'_>,
+) -> Vec<(Vec<u8>, u64)> {
     let mut out = Vec::new();
-    let head = format!("{}{} ({}) VALUES ", verb.head(), t.target, t.column_list);
+    let cols: Vec<usize> = t
+        .stored
+        .iter()
+        .copied()
+        .filter(|&i| is_present(present, i))
+        .collect();
+    let column_list = if present.is_none() {
+        t.column_list.clone()
+    } else {
+        cols.iter()
+            .map(|&i| quote_ident(&t.schema.columns[i].name))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let head = format!("{}{} ({}) VALUES ", verb.head(), t.target, column_list);
     let mut cur: Vec<u8> = Vec::new();
     let mut n = 0u64;
     let mut relaxed = false;
@@ -156,7 +268,7 @@ pub fn insert_statements_counted(
         n += 1;
         relaxed |= writes_enum_error_value(t, row);
         cur.push(b'(');
-        for (n, &i) in t.stored.iter().enumerate() {
+        for (n, &i) in cols.iter().enumerate() {
             if n > 0 {
                 cur.push(b',');
             }
@@ -177,7 +289,7 @@ pub fn insert_statements_counted(
 }
 
 /// Columns that address a row: the key, else every stored non-spatial column.
-fn where_columns(t: &TableInfo) -> Vec<usize> {
+pub(crate) fn where_columns(t: &TableInfo) -> Vec<usize> {
     match &t.key {
         Some(k) => k.clone(),
         None => t
@@ -206,11 +318,35 @@ fn write_where(out: &mut Vec<u8>, t: &TableInfo, row: &[Value]) {
 
 /// `UPDATE t SET … WHERE <before> LIMIT 1`.
 pub fn update_statement(t: &TableInfo, before: &[Value], after: &[Value]) -> Vec<u8> {
+    update_statement_present(t, before, after, None)
+}
+
+/// [`update_statement`] of an after image that carries only the `present` columns: only they
+/// are set (the before image must carry the row's address, [`where_columns`]). An image with no
+/// stored column sets the first address column to itself, a statement that still finds the row.
+pub fn update_statement_present(
+    t: &TableInfo,
+    before: &[Value],
+    after: &[Value],
+    after_present: Present<'_>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"UPDATE ");
     out.extend_from_slice(t.target.as_bytes());
     out.extend_from_slice(b" SET ");
-    for (n, &i) in t.stored.iter().enumerate() {
+    let set: Vec<usize> = t
+        .stored
+        .iter()
+        .copied()
+        .filter(|&i| is_present(after_present, i))
+        .collect();
+    if set.is_empty() {
+        if let Some(&i) = where_columns(t).first() {
+            let c = quote_ident(&t.schema.columns[i].name);
+            out.extend_from_slice(format!("{c}={c}").as_bytes());
+        }
+    }
+    for (n, &i) in set.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
@@ -317,8 +453,21 @@ pub fn upsert_statements_counted(t: &TableInfo, rows: &[&Vec<Value>]) -> Vec<(Ve
 
 /// True when the key values differ between two images.
 pub fn key_changed(t: &TableInfo, before: &[Value], after: &[Value]) -> bool {
+    key_changed_present(t, before, after, None)
+}
+
+/// [`key_changed`] for an after image that carries only the `present` columns (an absent key
+/// column kept its value).
+pub fn key_changed_present(
+    t: &TableInfo,
+    before: &[Value],
+    after: &[Value],
+    after_present: Present<'_>,
+) -> bool {
     match &t.key {
-        Some(k) => k.iter().any(|&i| before.get(i) != after.get(i)),
+        Some(k) => k
+            .iter()
+            .any(|&i| is_present(after_present, i) && before.get(i) != after.get(i)),
         None => true,
     }
 }
@@ -496,6 +645,46 @@ mod strict_tests {
 
     fn text(v: &[u8]) -> String {
         String::from_utf8(v.to_vec()).expect("utf8")
+    }
+
+    #[test]
+    fn partial_images_write_only_their_columns() {
+        let t = table();
+        let before = vec![Value::Int(1), Value::NULL, Value::NULL];
+        let after = vec![Value::Int(1), Value::NULL, b("x")];
+        let only_z = [true, false, true];
+        assert_eq!(
+            text(&update_statement_present(&t, &before, &after, Some(&only_z))),
+            "UPDATE `d`.`t` SET `id`=1,`z`=_binary'x' WHERE `id` = 1 LIMIT 1"
+        );
+        // an absent key column kept its value; a present one that differs changed
+        assert!(!key_changed_present(
+            &t,
+            &before,
+            &after,
+            Some(&[false, false, true])
+        ));
+        assert!(key_changed_present(
+            &t,
+            &before,
+            &[Value::Int(2), Value::NULL, Value::NULL],
+            Some(&only_z)
+        ));
+        assert!(key_changed(
+            &t,
+            &before,
+            &[Value::Int(2), Value::NULL, Value::NULL]
+        ));
+        let s = insert_statements_present(&t, InsertVerb::Insert, &[&after], Some(&only_z));
+        assert_eq!(
+            text(&s[0]),
+            "INSERT INTO `d`.`t` (`id`,`z`) VALUES (1,_binary'x')"
+        );
+        // all columns present: the usual statement
+        assert_eq!(
+            insert_statements_present(&t, InsertVerb::Insert, &[&after], Some(&[true, true, true])),
+            insert_statements(&t, InsertVerb::Insert, &[&after])
+        );
     }
 
     #[test]

@@ -110,6 +110,8 @@ struct Coord<'a, 's> {
     handled_to: Option<BinlogPos>,
     holding: bool,
     last_flush: Instant,
+    /// The GTID of the source group being read (for messages).
+    group_gtid: Option<String>,
 }
 
 impl<'a> Session<'a> {
@@ -236,6 +238,7 @@ impl<'a> Session<'a> {
             handled_to: None,
             holding: false,
             last_flush: Instant::now(),
+            group_gtid: None,
         };
         let r = c.run(req_rx).await;
         if let Err(e) = &r {
@@ -683,7 +686,10 @@ impl Coord<'_, '_> {
         let FedEvent { ev, gtid } = f;
         self.s.st.events += 1;
         match ev.kind {
-            EventKind::Begin { info, .. } => {
+            EventKind::Begin {
+                info, gtid: ref g, ..
+            } => {
+                self.group_gtid = g.as_ref().map(|g| g.to_string());
                 if let Some(b) = self.cur.take() {
                     // Cannot happen with a consistent stream; never commit a partial group.
                     if b.serial {
@@ -739,15 +745,36 @@ impl Coord<'_, '_> {
                             fk.on_update.sql()
                         )
                     });
+                let (before_cols, after_cols) = match partial_images(&info, &rows, self.group_gtid.as_deref())
+                {
+                    Ok(c) => c,
+                    Err(e) => return Err(self.stop_before_group(e).await),
+                };
+                // Conflict keys of a partial image cover only its row key: a table with other
+                // unique keys is then a serial point (the images may lack those keys' values).
+                let partial_serial = (before_cols.is_some() || after_cols.is_some())
+                    && usize::from(info.schema.primary_key.is_some()) + info.schema.unique_keys.len() > 1;
                 let change = Change {
                     info,
                     kind: rows.kind,
                     pos: rows.position.clone(),
                     pairs,
                     cascade,
+                    before_cols,
+                    after_cols,
                 };
                 if let Some(b) = self.cur.as_mut() {
                     if let Some((xid, seq)) = b.xa.as_mut() {
+                        if change.before_cols.is_some() || change.after_cols.is_some() {
+                            return Err(ReplayError::Unsupported {
+                                what: format!(
+                                    "a partial row image (binlog_row_image MINIMAL/NOBLOB) of {} inside an XA \
+                                     transaction: set binlog_row_image=FULL on the source",
+                                    change.info.target_name
+                                ),
+                                position: ev.pos.to_string(),
+                            });
+                        }
                         *seq += 1;
                         b.txn.rows += n;
                         let stored = xa::StoredChange {
@@ -763,7 +790,8 @@ impl Coord<'_, '_> {
                         return Ok(());
                     }
                 }
-                let cascades = change.cascade.is_some();
+                // Long values are sent as statement parameters, row by row, on the serial path.
+                let cascades = change.cascade.is_some() || partial_serial || change.has_long_values();
                 let (serial, idem, total, total_bytes) = {
                     let Some(b) = self.cur.as_mut() else { return Ok(()) };
                     b.txn.rows += n;
@@ -790,6 +818,10 @@ impl Coord<'_, '_> {
                     ansi_quotes: q.sql_mode.is_some_and(|m| m & (1 << 2) != 0),
                     no_backslash_escapes: q.sql_mode.is_some_and(|m| m & (1 << 20) != 0),
                 };
+                if let Some((db, table)) = ddl::dml_on_selection(&sql, &q.db, self.s.sel, mode) {
+                    let g = self.group_gtid.clone();
+                    return Err(self.statement_dml(&sql, &db, &table, &ev.pos, g.as_deref()).await);
+                }
                 match ddl::plan_mode(&sql, &q.db, self.s.sel, self.s.opts.ddl_policy, mode) {
                     DdlAction::Skip(reason) => {
                         if q.ends_group {
@@ -1058,6 +1090,53 @@ impl Coord<'_, '_> {
         Ok(applied)
     }
 
+    /// A data change on a selected table logged as a statement: the replay stops with a
+    /// definite error after committing every transaction before the one that holds it (that
+    /// one is dropped whole), so the target holds exactly the source's history up to it.
+    async fn statement_dml(
+        &mut self,
+        sql: &str,
+        db: &str,
+        table: &str,
+        pos: &BinlogPos,
+        gtid: Option<&str>,
+    ) -> ReplayError {
+        let mut text: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.chars().count() > 200 {
+            text = text.chars().take(200).collect::<String>() + "…";
+        }
+        let e = ReplayError::Unsupported {
+            what: format!(
+                "QUERY_EVENT ending at {pos}{}: a data change on the selected table {db}.{table} logged as a \
+                 statement (`{text}`), from a source session with binlog_format=STATEMENT or MIXED. Ferry \
+                 replays row images only and cannot apply it exactly; the target holds every transaction \
+                 before it. Set binlog_format=ROW on the source (globally, and for every session: a \
+                 session-level SET binlog_format overrides it), then run the job again from a new full \
+                 load (the target now lacks this change)",
+                gtid.map(|g| format!(" (GTID {g})")).unwrap_or_default()
+            ),
+            position: pos.to_string(),
+        };
+        self.stop_before_group(e).await
+    }
+
+    /// Stops the replay with `e` (a definite refusal inside the current source group) after
+    /// committing every transaction before that group; the group itself is dropped whole.
+    async fn stop_before_group(&mut self, e: ReplayError) -> ReplayError {
+        if let Some(b) = self.cur.take() {
+            if b.serial {
+                let _ = self.ctl.query_drop("ROLLBACK").await;
+            }
+        }
+        if let Err(d) = self.drain().await {
+            return d;
+        }
+        if let Err(d) = self.flush().await {
+            return d;
+        }
+        e
+    }
+
     /// Writes the in-memory position when it moved past the last checkpoint. Only while no
     /// batch is in flight and no target transaction is open (a worker's commit writes it too).
     async fn flush(&mut self) -> Result<(), ReplayError> {
@@ -1135,6 +1214,62 @@ impl Coord<'_, '_> {
             rows_per_sec,
         });
     }
+}
+
+/// The (before, after) column lists of a change ([`partial_images`]).
+type ImageColumns = (Option<Vec<bool>>, Option<Vec<bool>>);
+
+/// The stored columns a rows event's images carry, when not all of them (`None`: all):
+/// `binlog_row_image=MINIMAL` or `NOBLOB` on the source, or a MySQL hidden column. An update or
+/// delete whose before image lacks part of the row's address (its key, or for a table without
+/// one every stored column) cannot be applied exactly: a definite error naming the event.
+fn partial_images(
+    info: &super::schema_cache::TableInfo,
+    rows: &crate::event::RowsData,
+    gtid: Option<&str>,
+) -> Result<ImageColumns, ReplayError> {
+    let stored_mask = |cols: &Option<Vec<bool>>| -> Option<Vec<bool>> {
+        let cols = cols.as_ref()?;
+        let missing = info
+            .stored
+            .iter()
+            .any(|&i| !cols.get(i).copied().unwrap_or(false));
+        missing.then(|| cols.clone())
+    };
+    let before = stored_mask(&rows.before_cols);
+    let after = stored_mask(&rows.after_cols);
+    if let Some(b) = &before {
+        if rows.kind != crate::event::RowsKind::Insert {
+            let lacking: Vec<&str> = super::rowsql::where_columns(info)
+                .into_iter()
+                .filter(|&i| !b.get(i).copied().unwrap_or(false))
+                .map(|i| info.schema.columns[i].name.as_str())
+                .collect();
+            if !lacking.is_empty() {
+                let event = match rows.kind {
+                    crate::event::RowsKind::Update => "UPDATE_ROWS_EVENT",
+                    _ => "DELETE_ROWS_EVENT",
+                };
+                return Err(ReplayError::Unsupported {
+                    what: format!(
+                        "{event} ending at {}{} on {}.{}: the before image (binlog_row_image=MINIMAL or \
+                         NOBLOB on the source) lacks {} of the columns that identify the row on the \
+                         target ({}), so the row cannot be found exactly. Set binlog_row_image=FULL on \
+                         the source (or give the table a primary key the image carries), then run the \
+                         job again from a new full load",
+                        rows.position,
+                        gtid.map(|g| format!(" (GTID {g})")).unwrap_or_default(),
+                        rows.db,
+                        rows.table,
+                        lacking.len(),
+                        lacking.join(", ")
+                    ),
+                    position: rows.position.to_string(),
+                });
+            }
+        }
+    }
+    Ok((before, after))
 }
 
 /// Estimated bytes of decoded row images: string and binary values by length, others 8.

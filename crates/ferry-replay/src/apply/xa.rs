@@ -380,6 +380,9 @@ pub(crate) fn to_change(s: StoredChange, info: Arc<TableInfo>) -> super::rowappl
         pos: s.pos,
         pairs: s.pairs,
         cascade,
+        // Partial images are refused inside XA transactions before they are stored.
+        before_cols: None,
+        after_cols: None,
     }
 }
 
