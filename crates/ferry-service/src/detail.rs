@@ -378,6 +378,36 @@ impl Detail {
         self.lag_observed = None;
     }
 
+    /// The full load's remaining time in seconds: rows still to copy (the estimate from the
+    /// source's statistics) over the current rate. `None` when the full load is not running or
+    /// no rate is known yet.
+    pub fn full_load_eta_secs(&self) -> Option<u64> {
+        let s = self.steps.iter().find(|s| s.id == "full_data")?;
+        if s.status != STEP_RUNNING || self.rows_per_second <= 0.0 || self.rows_estimated == 0 {
+            return None;
+        }
+        let left = self.rows_estimated.saturating_sub(self.rows_copied);
+        Some((left as f64 / self.rows_per_second).ceil() as u64)
+    }
+
+    /// A step's message for the API: its own (a problem, a result), else for the running full
+    /// load the rows copied and the estimated time left.
+    pub fn step_message(&self, s: &Step) -> String {
+        if !s.message.is_empty() || s.id != "full_data" || s.status != STEP_RUNNING {
+            return s.message.clone();
+        }
+        match self.full_load_eta_secs() {
+            Some(eta) => format!(
+                "{} of about {} rows copied, {:.0} rows/s, about {} left",
+                self.rows_copied,
+                self.rows_estimated.max(self.rows_copied),
+                self.rows_per_second,
+                human_secs(eta)
+            ),
+            None => String::new(),
+        }
+    }
+
     /// The current step's progress, 0..=100.
     pub fn current_step_progress(&self) -> u64 {
         let Some(s) = self.current.and_then(|i| self.steps.get(i)) else {
@@ -461,6 +491,15 @@ impl Detail {
             .and_then(|i| self.steps.get(i))
             .filter(|s| s.status == STEP_RUNNING)
             .map(|s| s.id.as_str())
+    }
+}
+
+/// `95 s`, `12 min`, `3 h 20 min`.
+fn human_secs(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s.div_ceil(60)),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
     }
 }
 
@@ -611,5 +650,31 @@ mod tests {
         assert_eq!(d.steps[3].status, STEP_DEFAULT);
         d.succeed(11);
         assert_eq!(d.progress(), 100);
+    }
+
+    #[test]
+    fn full_load_remaining_time() {
+        let mut d = Detail::new(2, 5);
+        let i = d
+            .steps
+            .iter()
+            .position(|s| s.id == "full_data")
+            .expect("full_data step");
+        assert_eq!(d.full_load_eta_secs(), None, "not running");
+        d.steps[i].status = STEP_RUNNING;
+        d.rows_estimated = 1_000_000;
+        d.rows_copied = 400_000;
+        assert_eq!(d.full_load_eta_secs(), None, "no rate yet");
+        d.rows_per_second = 10_000.0;
+        assert_eq!(d.full_load_eta_secs(), Some(60));
+        let m = d.step_message(&d.steps[i].clone());
+        assert!(
+            m.contains("400000 of about 1000000 rows") && m.contains("about 60 s left"),
+            "{m}"
+        );
+        d.steps[i].message = "a problem".into();
+        assert_eq!(d.step_message(&d.steps[i].clone()), "a problem", "a problem wins");
+        assert_eq!(human_secs(7200), "2 h 0 min");
+        assert_eq!(human_secs(600), "10 min");
     }
 }

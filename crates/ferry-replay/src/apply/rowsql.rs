@@ -134,7 +134,8 @@ fn take_param(col: &Column, v: &Value) -> bool {
 
 fn value_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
     if take_param(col, v) {
-        out.extend_from_slice(if col.kind == ColumnKind::Json {
+        // JSON and MariaDB's type plugins (UUID, INET4/6) take their text form, as their literals do.
+        out.extend_from_slice(if matches!(col.kind, ColumnKind::Json | ColumnKind::Plugin) {
             b"CONVERT(CAST(? AS BINARY) USING utf8mb4)" as &[u8]
         } else {
             b"CAST(? AS BINARY)"
@@ -153,6 +154,7 @@ fn where_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
             (_, ColumnKind::Json) => {
                 out.extend_from_slice(b"CAST(CONVERT(CAST(? AS BINARY) USING utf8mb4) AS JSON)")
             }
+            (_, ColumnKind::Plugin) => out.extend_from_slice(b"CONVERT(CAST(? AS BINARY) USING utf8mb4)"),
             (Some(cs), k) if k.is_collated() => {
                 out.extend_from_slice(format!("CONVERT(CAST(? AS BINARY) USING {cs})").as_bytes());
                 if let Some(coll) = &col.collation {

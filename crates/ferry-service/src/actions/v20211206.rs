@@ -1125,7 +1125,7 @@ pub fn migration_detail(
             };
             json!({
                 "StepNo": i + 1, "StepName": s.name, "StepId": s.id, "Status": step_status(s.status),
-                "StartTime": t21(s.started_at), "FinishTime": t21(s.finished_at), "StepMessage": s.message,
+                "StartTime": t21(s.started_at), "FinishTime": t21(s.finished_at), "StepMessage": d.step_message(s),
                 "Percent": percent, "Errors": errors, "Warnings": [],
             })
         })
