@@ -34,7 +34,7 @@ echo "== Tencent Cloud Python SDK for the API tests" && scripts/sdk-venv.sh
 cargo build --workspace --bins
 log="$(mktemp)"
 set +e
-cargo test --workspace -- --test-threads="${FERRY_TEST_THREADS:-2}" 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast -- --test-threads="${FERRY_TEST_THREADS:-2}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole suite (cargo's own last line is a doc-test run of the last crate).
