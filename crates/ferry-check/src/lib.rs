@@ -477,8 +477,8 @@ pub(crate) mod testing {
 
     pub(crate) fn facts(source: ServerFacts, target: ServerFacts, objects: SourceObjects) -> Facts {
         Facts {
-            source_conn: Ok(ConnInfo { millis: 1 }),
-            target_conn: Ok(ConnInfo { millis: 1 }),
+            source_conn: Ok(ConnInfo { millis: 1, tls: None }),
+            target_conn: Ok(ConnInfo { millis: 1, tls: None }),
             source: Ok(source),
             target: Ok(target),
             objects: Ok(objects),
