@@ -74,6 +74,9 @@ pub struct CheckInput {
     /// `Ferry.TargetBinlog`: false means Ferry's target sessions set `sql_log_bin = 0`, which
     /// needs a privilege the `target_sql_log_bin` item checks.
     pub target_binlog: bool,
+    /// `Ferry.SnapshotMode`: `lock` needs RELOAD on the source; `lockless` does not; `auto` needs
+    /// it on MySQL only (MariaDB goes lock-free when the lock is refused).
+    pub snapshot_mode: ferry_core::SnapshotMode,
 }
 
 /// The decision of one item: status and message (id, group and title come from the registry).
@@ -472,6 +475,7 @@ pub(crate) mod testing {
             allow_downgrade: false,
             estimated_load_seconds: None,
             target_binlog: true,
+            snapshot_mode: ferry_core::SnapshotMode::Auto,
         }
     }
 

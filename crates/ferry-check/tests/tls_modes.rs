@@ -206,6 +206,7 @@ async fn accounts_that_require_ssl_and_x509() -> Result<()> {
                 allow_downgrade: false,
                 estimated_load_seconds: None,
                 target_binlog: true,
+                snapshot_mode: ferry_core::SnapshotMode::Auto,
             };
             let items = run_checks(&input, |_, _| {}).await;
             items

@@ -17,7 +17,7 @@ use std::time::Duration;
 use ferry_core::progress::{RetryWindow, DEFAULT_RETRY_WINDOW_SECS};
 use ferry_core::selection::{is_system_schema, DbSelection, ObjectSelection, TableSelection};
 use ferry_core::tls::{KeyPem, Pem};
-use ferry_core::{Endpoint, Secret, Selection, TlsConfig, TlsMode};
+use ferry_core::{Endpoint, Secret, Selection, SnapshotMode, TlsConfig, TlsMode};
 use ferry_load::WriteMethod;
 use ferry_replay::apply::{ConflictPolicy, DdlPolicy};
 use ferry_schema::{DefinerPolicy, ExistingTablePolicy, IndexTiming, StructureOptions};
@@ -128,6 +128,8 @@ pub struct FerryOptionsRequest {
     pub retry_window_seconds: Option<i64>,
     /// TLS to the source (`Ferry.SourceTls`).
     pub source_tls: Option<TlsRequest>,
+    /// How the full load's snapshot is taken (`Ferry.SnapshotMode`: auto, lock, lockless).
+    pub snapshot_mode: Option<String>,
     /// TLS to the target (`Ferry.TargetTls`).
     pub target_tls: Option<TlsRequest>,
 }
@@ -198,6 +200,8 @@ pub struct FerryOptions {
     /// the incremental replay or the verification is retried before the job fails with the last
     /// error (`Ferry.RetryWindowSeconds`, default 3600; 0: retried until stopped).
     pub retry_window: RetryWindow,
+    /// How the full load's consistent snapshot is taken (`Ferry.SnapshotMode`, default auto).
+    pub snapshot_mode: SnapshotMode,
 }
 
 /// A validated job.
@@ -301,6 +305,24 @@ impl MigrateJobRequest {
                 ))
             }
         };
+        if mo.is_override_root.unwrap_or(0) != 0 {
+            return Err(err(
+                "MigrateOption.IsOverrideRoot",
+                "1 (migrate and overwrite the root account) is not supported: Ferry does not migrate \
+                 accounts; set it to 0 and create the accounts on the target yourself",
+            ));
+        }
+        for (field, e) in [("SrcInfo", &self.src_info), ("DstInfo", &self.dst_info)] {
+            if e.as_ref().and_then(|e| e.read_only).unwrap_or(0) != 0 {
+                return Err(err(
+                    &format!("{field}.ReadOnly"),
+                    "1 (set the instance read-only during the migration) is not supported: Ferry does \
+                     not change server settings; set it to 0 and, if you want the target read-only for \
+                     other clients, SET GLOBAL read_only = ON yourself (Ferry's account needs SUPER / \
+                     READ_ONLY ADMIN to write then)",
+                ));
+            }
+        }
         let consistency_type = mo.consistency_type.unwrap_or(1);
         if !(1..=5).contains(&consistency_type) {
             return Err(err(
@@ -684,6 +706,12 @@ fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecEr
             86_400,
         )? as u64),
         target_binlog: f.target_binlog.unwrap_or(true),
+        snapshot_mode: choice(
+            "Ferry.SnapshotMode",
+            f.snapshot_mode.as_deref(),
+            SnapshotMode::Auto,
+            &SnapshotMode::ALL,
+        )?,
         retry_window: RetryWindow(Duration::from_secs(range(
             "Ferry.RetryWindowSeconds",
             f.retry_window_seconds,
@@ -746,6 +774,7 @@ impl JobSpec {
             allow_downgrade: false,
             estimated_load_seconds: None,
             target_binlog: self.options.target_binlog,
+            snapshot_mode: self.options.snapshot_mode,
         }
     }
 

@@ -124,6 +124,7 @@ const FERRY: &[Field] = &[
     opt("ApplyWorkers", Ty::Int(1, 64)),
     opt("RetryWindowSeconds", Ty::Int(i64::MIN, i64::MAX)),
     opt("SourceTls", Ty::Obj(TLS)),
+    opt("SnapshotMode", Ty::Str),
     opt("TargetTls", Ty::Obj(TLS)),
 ];
 
