@@ -673,6 +673,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tls_keys_come_back_blank() {
+        let r = json!({"Ferry": {"Threads": 2, "SourceTls": {"Mode": "verify_ca", "Ca": "CA", "Key": "KEY-SECRET"},
+            "TargetTls": {"Mode": "required"}}});
+        let f = ferry_public(&r);
+        assert_eq!(f["SourceTls"]["Key"], "");
+        assert_eq!(f["SourceTls"]["Mode"], "verify_ca");
+        assert_eq!(f["Threads"], 2);
+        assert!(f["TargetTls"].get("Key").is_none());
+        assert!(!f.to_string().contains("KEY-SECRET"));
+        assert_eq!(ferry_public(&json!({})), json!({}));
+    }
+
+    #[test]
     fn tag_filters_match_key_and_values() {
         let r =
             json!({"Tags": [{"TagKey": "env", "TagValue": "prod"}, {"TagKey": "team", "TagValue": "db"}]});
