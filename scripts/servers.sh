@@ -19,6 +19,14 @@
 #
 # Everything lives under .ferry-test/ in the repository (ignored by git), or under $FERRY_TEST_DIR.
 # Account for tests and demos: ferry / ferry-test-pw, all privileges (also root over the socket).
+#
+# TLS: `start` and `start-one` generate once, with openssl, into $STATE/tls: a test CA (ca.pem), a
+# server certificate signed by it for DNS:ferry-test-db and IP:127.0.0.1 (server.pem/server-key.pem;
+# *not* for `localhost`, so connecting to localhost under verify_identity is a name mismatch), a
+# client certificate (client.pem/client-key.pem, CN ferry-test-client) and a second, unrelated CA
+# (other-ca.pem) for "untrusted CA" tests; every instance is started with ssl_ca/ssl_cert/ssl_key.
+# `env` exports FERRY_TEST_TLS_DIR and FERRY_TEST_TLS_CA. Instances that were already running
+# without TLS keep running without it until they are restarted.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -80,6 +88,31 @@ client() { # name, args...
   "$(find_client)" --no-defaults --socket="$STATE/$name/mysqld.sock" -u"$(id -un)" "$@"
 }
 
+tls_material() { # generates the test CA and certificates once
+  local d="$STATE/tls"
+  if [ -f "$d/done" ]; then return 0; fi
+  command -v openssl >/dev/null 2>&1 || { log "openssl is needed to generate the test certificates"; exit 1; }
+  mkdir -p "$d"
+  (
+    cd "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Ferry test CA" \
+      -keyout ca-key.pem -out ca.pem
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Unrelated test CA" \
+      -keyout other-ca-key.pem -out other-ca.pem
+    printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:ferry-test-db,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=ferry-test-db" -keyout server-key.pem -out server.csr
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile server.ext -out server.pem
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=ferry-test-client" -keyout client-key.pem -out client.csr
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile client.ext -out client.pem
+    rm -f server.csr client.csr
+  ) >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; log "generating the test certificates failed"; exit 1; }
+  chmod 600 "$d"/*-key.pem
+  touch "$d/done"
+}
+
 init_datadir() { # name
   local dir="$STATE/$1"
   if [ -d "$dir/data/mysql" ]; then return 0; fi
@@ -109,7 +142,8 @@ launch() { # name server_id port extra-args... : starts mariadbd, waits until it
     --max-allowed-packet=256M --innodb-buffer-pool-size="$BUFFER_POOL" \
     --innodb-log-file-size=256M --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-    --event-scheduler=OFF "$@" >/dev/null 2>&1 &
+    --event-scheduler=OFF --ssl-ca="$STATE/tls/ca.pem" --ssl-cert="$STATE/tls/server.pem" \
+    --ssl-key="$STATE/tls/server-key.pem" "$@" >/dev/null 2>&1 &
   local pid=$!
   for _ in $(seq 1 300); do
     if client "$name" -e 'SELECT 1' >/dev/null 2>&1; then return 0; fi
@@ -123,6 +157,7 @@ start_one() { # name server_id extra-args...
   local name=$1 sid=$2; shift 2
   local dir="$STATE/$name"
   if running "$name"; then return 0; fi
+  tls_material
   init_datadir "$name"
   local port attempt
   for attempt in 1 2 3; do
@@ -156,6 +191,8 @@ write_env() {
       echo "export FERRY_TEST_${up}_URL=mysql://$USER_NAME:$USER_PASS@127.0.0.1:$(cat "$STATE/$name/port")"
       echo "export FERRY_TEST_${up}_SOCKET=$STATE/$name/mysqld.sock"
     done
+    echo "export FERRY_TEST_TLS_DIR=$STATE/tls"
+    echo "export FERRY_TEST_TLS_CA=$STATE/tls/ca.pem"
   } >"$STATE/servers.env"
 }
 

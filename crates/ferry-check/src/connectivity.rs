@@ -101,16 +101,47 @@ pub(crate) fn judge_connection(
 ) -> Verdict {
     let (host, port, user) = (&ep.host, ep.port, &ep.user);
     let acct = account_sql(user, "%");
+    let field = ep.tls.field_name();
+    let mode = ep.tls.mode.as_str();
     let info = match result {
         Ok(c) => {
             let v = version.map(|v| format!(" ({v})")).unwrap_or_default();
-            return Verdict::passed(format!(
-                "connected to the {side} {}{v} in {} ms",
+            let tls = match &c.tls {
+                Some((ver, cipher)) => format!(", encrypted with {ver} ({cipher}), {field}.Mode {mode}"),
+                None if ep.tls.mode == ferry_core::TlsMode::Disabled => {
+                    format!(", not encrypted ({field}.Mode disabled)")
+                }
+                None => format!(
+                    ", NOT encrypted: the {side} offers no TLS ({field}.Mode {mode}); enable TLS on the \
+                     server (ssl_cert, ssl_key) and set {field}.Mode to verify_identity to protect the \
+                     password and the data in transit"
+                ),
+            };
+            let text = format!(
+                "connected to the {side} {}{v} in {} ms{tls}",
                 ep.display_name(),
                 c.millis
-            ));
+            );
+            return Verdict::passed(text);
         }
         Err(f) => f,
+    };
+    let tls_hint = if !ep.tls_in_use() {
+        format!(
+            "Ferry connected without TLS ({field}.Mode {mode}), so an account with REQUIRE SSL or \
+             X509 is refused with this same error: set {field}.Mode to required (or verify_ca / \
+             verify_identity with {field}.Ca), and for REQUIRE X509 also {field}.Cert and {field}.Key"
+        )
+    } else if ep.tls.cert.is_none() {
+        format!(
+            "Ferry connected over TLS without a client certificate, so an account with REQUIRE X509 \
+             (or SUBJECT / ISSUER) is refused with this same error: give the client certificate in \
+             {field}.Cert/CertFile and {field}.Key/KeyFile"
+        )
+    } else {
+        "Ferry connected over TLS with the client certificate from the job; if the account requires \
+         a SUBJECT or ISSUER, check that the certificate matches it"
+            .to_string()
     };
     let msg = match info {
         ConnectFailure::Timeout { secs } => format!(
@@ -134,18 +165,16 @@ pub(crate) fn judge_connection(
         ConnectFailure::AccessDenied(m) => format!(
             "wrong password or unknown account, or the account requires TLS (REQUIRE SSL/X509, MySQL and \
              MariaDB) (error 1045: {m}). Check the password of {user} in the job; the account must exist \
-             for the host Ferry connects from, e.g. CREATE USER {acct} IDENTIFIED BY '...'. Ferry connects \
-             without TLS, so an account with REQUIRE SSL or X509 is refused with this same error: ALTER \
-             USER {acct} REQUIRE NONE."
+             for the host Ferry connects from, e.g. CREATE USER {acct} IDENTIFIED BY '...'. {tls_hint}."
         ),
         ConnectFailure::Locked(code) => format!(
             "the account {user} is locked (error {code}): unlock it with ALTER USER {acct} ACCOUNT UNLOCK \
              (use the account's real host)"
         ),
         ConnectFailure::TlsRequired(m) => format!(
-            "the {side} requires a TLS connection for {user} ({m}); Ferry's endpoints connect without \
-             TLS: allow plain connections for this account (ALTER USER {acct} REQUIRE NONE) and, if \
-             set, require_secure_transport = OFF, or reach the server through a TLS tunnel"
+            "the {side} requires a TLS connection for {user} ({m}) and Ferry connected without TLS \
+             ({field}.Mode {mode}): set {field}.Mode to required, or verify_ca / verify_identity with \
+             {field}.Ca"
         ),
         ConnectFailure::HostNotAllowed(m) => format!(
             "the {side} has no account {user} for the host Ferry connects from (error 1130: {m}): \
@@ -166,7 +195,7 @@ pub(crate) fn judge_connection(
             "the password of {user} has expired: set a new one with ALTER USER {acct} IDENTIFIED BY \
              '...' and put it in the job"
         ),
-        ConnectFailure::Tls(e) => format!("the TLS handshake with {host}:{port} failed: {e}"),
+        ConnectFailure::Tls(e) => format!("TLS to {host}:{port} failed: {e}"),
         ConnectFailure::Other(e) => format!("cannot connect to {}: {e}", ep.display_name()),
     };
     Verdict::failed(msg)
@@ -289,7 +318,10 @@ mod tests {
                 "requires TLS (REQUIRE SSL/X509, MySQL and MariaDB)",
             ),
             (ConnectFailure::Locked(4151), "ACCOUNT UNLOCK"),
-            (ConnectFailure::TlsRequired("x".into()), "REQUIRE NONE"),
+            (
+                ConnectFailure::TlsRequired("x".into()),
+                "set the TLS settings.Mode to required",
+            ),
             (
                 ConnectFailure::HostNotAllowed("x".into()),
                 "CREATE USER 'mig'@'%'",
@@ -297,7 +329,7 @@ mod tests {
             (ConnectFailure::HostBlocked, "FLUSH HOSTS"),
             (ConnectFailure::TooManyConnections(1040), "max_connections"),
             (ConnectFailure::PasswordExpired, "IDENTIFIED BY"),
-            (ConnectFailure::Tls("x".into()), "TLS handshake"),
+            (ConnectFailure::Tls("x".into()), "TLS to db.example:3306 failed"),
             (ConnectFailure::Other("x".into()), "cannot connect"),
         ];
         for (f, needle) in cases {
@@ -310,7 +342,7 @@ mod tests {
             "source",
             &ep,
             Some("10.11.6-MariaDB"),
-            &Ok(ConnInfo { millis: 3 }),
+            &Ok(ConnInfo { millis: 3, tls: None }),
         );
         assert_eq!(ok.status, CheckStatus::Passed);
         assert!(ok.message.contains("10.11.6"));

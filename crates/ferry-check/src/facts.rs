@@ -53,6 +53,8 @@ impl<T> Ctx<T> for Result<T, mysql_async::Error> {
 #[derive(Debug, Clone)]
 pub(crate) struct ConnInfo {
     pub millis: u64,
+    /// `Ssl_version` and `Ssl_cipher` of the session; `None`: not encrypted (or unreadable).
+    pub tls: Option<(String, String)>,
 }
 
 /// Facts about one server.
@@ -261,14 +263,28 @@ pub(crate) async fn open(ep: &Endpoint) -> Result<(Conn, ConnInfo), ConnectFailu
     } else {
         ep.connect_timeout
     };
+    ep.prepare_tls().await;
     match tokio::time::timeout(timeout, Conn::new(ep.opts(setup()))).await {
-        Ok(Ok(c)) => Ok((
-            c,
-            ConnInfo {
-                millis: started.elapsed().as_millis() as u64,
-            },
-        )),
-        Ok(Err(e)) => Err(classify(&e)),
+        Ok(Ok(mut c)) => {
+            let millis = started.elapsed().as_millis() as u64;
+            let status: Vec<(String, String)> = c
+                .query("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
+                .await
+                .unwrap_or_default();
+            let get = |n: &str| {
+                status
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                    .map(|(_, v)| v.clone())
+                    .filter(|v| !v.is_empty())
+            };
+            let tls = get("Ssl_version").map(|v| (v, get("Ssl_cipher").unwrap_or_default()));
+            Ok((c, ConnInfo { millis, tls }))
+        }
+        Ok(Err(e)) => Err(match ferry_core::tls::explain(&e, ep.side(), &ep.host, &ep.tls) {
+            Some(m) => ConnectFailure::Tls(m),
+            None => classify(&e),
+        }),
         Err(_) => Err(ConnectFailure::Timeout {
             secs: timeout.as_secs(),
         }),

@@ -74,6 +74,9 @@ pub struct CheckInput {
     /// `Ferry.TargetBinlog`: false means Ferry's target sessions set `sql_log_bin = 0`, which
     /// needs a privilege the `target_sql_log_bin` item checks.
     pub target_binlog: bool,
+    /// `Ferry.SnapshotMode`: `lock` needs RELOAD on the source; `lockless` does not; `auto` needs
+    /// it on MySQL only (MariaDB goes lock-free when the lock is refused).
+    pub snapshot_mode: ferry_core::SnapshotMode,
 }
 
 /// The decision of one item: status and message (id, group and title come from the registry).
@@ -472,13 +475,14 @@ pub(crate) mod testing {
             allow_downgrade: false,
             estimated_load_seconds: None,
             target_binlog: true,
+            snapshot_mode: ferry_core::SnapshotMode::Auto,
         }
     }
 
     pub(crate) fn facts(source: ServerFacts, target: ServerFacts, objects: SourceObjects) -> Facts {
         Facts {
-            source_conn: Ok(ConnInfo { millis: 1 }),
-            target_conn: Ok(ConnInfo { millis: 1 }),
+            source_conn: Ok(ConnInfo { millis: 1, tls: None }),
+            target_conn: Ok(ConnInfo { millis: 1, tls: None }),
             source: Ok(source),
             target: Ok(target),
             objects: Ok(objects),

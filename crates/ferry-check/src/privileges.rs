@@ -487,7 +487,15 @@ const FTWRL_NOTE: &str =
 pub(crate) fn source_full(ctx: &Ctx<'_>) -> Result<Verdict, Skip> {
     let src = ctx.source()?;
     let dbs = source_dbs(ctx);
-    let needs = source_full_needs(dbs.as_deref());
+    let mut needs = source_full_needs(dbs.as_deref());
+    // RELOAD is for the global lock: lockless takes none, and auto on MariaDB goes lock-free when
+    // the lock is refused.
+    let mode = ctx.input.snapshot_mode;
+    let lock_free = mode == ferry_core::SnapshotMode::Lockless
+        || (mode == ferry_core::SnapshotMode::Auto && src.is_mariadb());
+    if lock_free {
+        needs.retain(|n| n.privilege != "RELOAD");
+    }
     let (user, lines) = grants_of(src);
     let mut v = judge_privileges(
         "the structure and full-data phases",
@@ -496,15 +504,39 @@ pub(crate) fn source_full(ctx: &Ctx<'_>) -> Result<Verdict, Skip> {
         &needs,
         dbs.is_none(),
     );
-    if v.status != crate::CheckStatus::Passed {
+    if v.status != crate::CheckStatus::Passed && !lock_free {
         v.message.push_str(
             " (RELOAD: the snapshot takes BACKUP STAGE / FLUSH TABLES WITH READ LOCK, LOCK TABLES alone is \
              not enough; REPLICATION CLIENT, shown as BINLOG MONITOR on MariaDB 10.5+: SHOW MASTER STATUS \
              records the snapshot's binlog position)",
         );
     }
-    if !src.is_mariadb() {
+    if !src.is_mariadb() && mode != ferry_core::SnapshotMode::Lockless {
         v.message.push_str(FTWRL_NOTE);
+    }
+    if lock_free {
+        v.message.push_str(&format!(
+            " (Ferry.SnapshotMode {}: {}RELOAD is not needed)",
+            mode.as_str(),
+            if mode == ferry_core::SnapshotMode::Auto {
+                "without RELOAD the snapshot is taken lock-free (START TRANSACTION WITH CONSISTENT \
+                 SNAPSHOT and Binlog_snapshot_file/position), so "
+            } else {
+                ""
+            }
+        ));
+    }
+    if !src.is_mariadb() && mode == ferry_core::SnapshotMode::Lockless {
+        let status = v.status;
+        v = Verdict::warning(format!(
+            "Ferry.SnapshotMode is lockless, which needs the Binlog_snapshot_file / \
+             Binlog_snapshot_position status of MariaDB or Percona Server: unless the source is Percona \
+             Server the full load refuses to start; on MySQL set it to lock or auto. {}",
+            v.message
+        ));
+        if status == crate::CheckStatus::Failed {
+            v.status = status;
+        }
     }
     Ok(v)
 }

@@ -8,6 +8,11 @@
 //! full authentication over plain TCP without a usable RSA public key, and the panic then ends
 //! that task only, reported as a definite [`CoreError::Handshake`]. Pools ([`Endpoint::pool`])
 //! connect inside mysql_async and are not covered.
+//!
+//! TLS: every connection, pooled or not, is made from [`Endpoint::opts`], which applies the
+//! endpoint's [`TlsConfig`] (see [`crate::tls`] for the modes and how `preferred` and `verify_ca`
+//! are done). A TLS failure at connect time is a definite error naming the side, the cause and the
+//! field to change.
 
 use std::fmt;
 use std::time::Duration;
@@ -15,10 +20,11 @@ use std::time::Duration;
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::{CoreError, MysqlResultExt};
+use crate::error::CoreError;
+use crate::tls::{self, TlsConfig};
 
 /// A secret string (a password). Never printed, serialized as an empty string.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Secret(String);
 
 impl Secret {
@@ -73,6 +79,8 @@ pub struct Endpoint {
     pub password: Secret,
     /// Seconds to wait for a TCP connection before giving up.
     pub connect_timeout: Duration,
+    /// TLS (default: `preferred`, as the mysql client).
+    pub tls: TlsConfig,
 }
 
 impl Endpoint {
@@ -84,6 +92,82 @@ impl Endpoint {
             user: user.into(),
             password,
             connect_timeout: Duration::from_secs(10),
+            tls: TlsConfig::default(),
+        }
+    }
+
+    /// The same endpoint with these TLS settings.
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// `source` or `target` when the TLS field says so (for messages), else `server`.
+    pub fn side(&self) -> &'static str {
+        if self.tls.field.contains("Source") {
+            "source"
+        } else if self.tls.field.contains("Target") {
+            "target"
+        } else {
+            "server"
+        }
+    }
+
+    /// The probe `opts` needs (see [`crate::tls`]): cached, else run now. Blocking when not cached
+    /// (a TCP connect and the server's greeting); [`Endpoint::connect`] runs it on a blocking
+    /// thread before it calls `opts`, and on a multi-threaded runtime this one moves the worker
+    /// aside first.
+    fn tls_probe(&self) -> Option<tls::Probe> {
+        if let Some(p) = tls::cached_probe(&self.host, self.port, &self.tls) {
+            return Some(p);
+        }
+        let run = || tls::probe_blocking(&self.host, self.port, self.connect_timeout, &self.tls);
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+            _ => run(),
+        }
+    }
+
+    /// Warms the TLS probe cache without blocking the runtime (call before `opts` in async code
+    /// that builds its own connections).
+    pub async fn prepare_tls(&self) {
+        let _ = tls::probe_async(&self.host, self.port, self.connect_timeout, &self.tls).await;
+    }
+
+    /// The message of a connection failure: the TLS explanation when TLS caused it (naming the
+    /// side, the cause and the field to change), else the client library's.
+    pub fn connect_error(&self, e: mysql_async::Error) -> CoreError {
+        if let Some(m) = tls::explain(&e, self.side(), &self.host, &self.tls) {
+            tls::forget_probe(&self.host, self.port);
+            return CoreError::Tls {
+                server: self.display_name(),
+                message: m,
+            };
+        }
+        if let mysql_async::Error::Server(s) = &e {
+            if s.code == 1045 && !self.tls_in_use() {
+                return CoreError::mysql(
+                    format!(
+                        "cannot connect to {} ({}): if the account requires TLS (REQUIRE SSL/X509),                          set {}.Mode to required or stricter",
+                        self.display_name(),
+                        self.side(),
+                        self.tls.field_name()
+                    ),
+                    e,
+                );
+            }
+        }
+        CoreError::mysql(format!("cannot connect to {}", self.display_name()), e)
+    }
+
+    /// True when connections of this endpoint use TLS (as far as the probe cache knows).
+    pub fn tls_in_use(&self) -> bool {
+        match self.tls.mode {
+            tls::TlsMode::Disabled => false,
+            tls::TlsMode::Preferred => {
+                tls::cached_probe(&self.host, self.port, &self.tls).is_some_and(|p| p.offers_tls)
+            }
+            _ => true,
         }
     }
 
@@ -112,8 +196,10 @@ impl Endpoint {
     /// Connection options: TCP, no default database, `setup` statements run on every new or reset
     /// connection of a pool.
     pub fn opts(&self, setup: Vec<String>) -> Opts {
+        let ssl = self.tls.ssl_opts(self.tls_probe().as_ref());
         OptsBuilder::default()
             .ip_or_hostname(self.host.clone())
+            .ssl_opts(ssl)
             .tcp_port(self.port)
             .user(Some(self.user.clone()))
             .pass(Some(self.password.expose().to_string()))
@@ -136,9 +222,10 @@ impl Endpoint {
     /// A panic inside the client library during the handshake is a definite
     /// [`CoreError::Handshake`], not a crash of the caller.
     pub async fn connect(&self, setup: Vec<String>) -> Result<mysql_async::Conn, CoreError> {
+        self.prepare_tls().await;
         let mut task = tokio::spawn(mysql_async::Conn::new(self.opts(setup)));
         match tokio::time::timeout(self.connect_timeout, &mut task).await {
-            Ok(Ok(r)) => r.ctx(|| format!("cannot connect to {}", self.display_name())),
+            Ok(Ok(r)) => r.map_err(|e| self.connect_error(e)),
             Ok(Err(e)) => Err(CoreError::Handshake {
                 server: self.display_name(),
                 message: join_error_text(e),
@@ -231,7 +318,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panic_in_the_handshake_is_a_definite_error() {
         let port = fake_server_with_a_bad_rsa_key();
-        let e = Endpoint::new("127.0.0.1", port, "u", Secret::new("hunter2"));
+        // the fake server answers one connection: no TLS probe
+        let e = Endpoint::new("127.0.0.1", port, "u", Secret::new("hunter2"))
+            .with_tls(TlsConfig::mode(tls::TlsMode::Disabled));
         let err = e.connect(vec![]).await.expect_err("no usable RSA key");
         assert!(matches!(err, CoreError::Handshake { .. }), "{err:?}");
         assert_eq!(err.kind(), crate::ErrorKind::Definite);

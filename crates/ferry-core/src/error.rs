@@ -27,6 +27,9 @@ pub const DATA_CONVERSION_CODES: &[u16] = &[1048, 1264, 1265, 1292, 1366, 1367, 
 /// that do not fit their column: [`DATA_CONVERSION_CODES`]) is definite.
 pub fn classify_mysql(err: &mysql_async::Error) -> ErrorKind {
     use mysql_async::Error as E;
+    if crate::tls::is_definite_tls_failure(err) {
+        return ErrorKind::Definite;
+    }
     match err {
         E::Io(_) => ErrorKind::Transient,
         E::Driver(
@@ -74,6 +77,10 @@ pub enum CoreError {
     /// [`crate::Endpoint::connect`]); retrying meets the same server answer.
     #[error("cannot connect to {server}: {message}")]
     Handshake { server: String, message: String },
+    /// TLS failed in a way retrying cannot fix (certificate refused, no TLS on the server under a
+    /// mode that demands it, unusable TLS material); the message names the side, cause and fix.
+    #[error("cannot connect to {server}: {message}")]
+    Tls { server: String, message: String },
 }
 
 impl CoreError {

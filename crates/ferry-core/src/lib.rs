@@ -1,6 +1,7 @@
 //! Ferry's shared vocabulary: everything two or more engines must agree on.
 //!
 //! - [`endpoint`]: where a server is and how to connect to it (secrets redacted);
+//! - [`tls`]: TLS modes and material, and how they become connection options;
 //! - [`flavor`]: MariaDB or MySQL, and the SQL variants that follow from it;
 //! - [`position`]: binlog positions in their three forms;
 //! - [`selection`]: which objects a job moves and how they are renamed;
@@ -20,9 +21,11 @@ pub mod lexer;
 pub mod position;
 pub mod progress;
 pub mod selection;
+pub mod snapshot_mode;
 pub mod sql;
 pub mod table;
 pub mod throttle;
+pub mod tls;
 pub mod value;
 
 pub use endpoint::{Endpoint, Secret};
@@ -30,4 +33,6 @@ pub use error::{CoreError, ErrorKind};
 pub use flavor::{Flavor, ServerKind};
 pub use position::{GtidSet, MariaGtidPos, Position, SnapshotPosition};
 pub use selection::{ObjectSelection, Selection};
+pub use snapshot_mode::SnapshotMode;
 pub use table::{Column, ColumnKind, TableSchema};
+pub use tls::{TlsConfig, TlsMode};

@@ -466,6 +466,7 @@ async fn run_job_inner(
             lock_timeout: spec.options.lock_timeout,
             throttle: opts.throttle.clone(),
             target_binlog: spec.options.target_binlog,
+            snapshot_mode: spec.options.snapshot_mode,
         };
         // Transient failures (a server restart, a network cut) retry from the chunk checkpoints:
         // finished chunks stay done, the interrupted ones roll back and are redone.

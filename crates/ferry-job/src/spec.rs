@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use ferry_core::progress::{RetryWindow, DEFAULT_RETRY_WINDOW_SECS};
 use ferry_core::selection::{is_system_schema, DbSelection, ObjectSelection, TableSelection};
-use ferry_core::{Endpoint, Secret, Selection};
+use ferry_core::tls::{KeyPem, Pem};
+use ferry_core::{Endpoint, Secret, Selection, SnapshotMode, TlsConfig, TlsMode};
 use ferry_load::WriteMethod;
 use ferry_replay::apply::{ConflictPolicy, DdlPolicy};
 use ferry_schema::{DefinerPolicy, ExistingTablePolicy, IndexTiming, StructureOptions};
@@ -125,6 +126,27 @@ pub struct FerryOptionsRequest {
     pub conflict_policy: Option<String>,
     pub apply_workers: Option<i64>,
     pub retry_window_seconds: Option<i64>,
+    /// TLS to the source (`Ferry.SourceTls`).
+    pub source_tls: Option<TlsRequest>,
+    /// How the full load's snapshot is taken (`Ferry.SnapshotMode`: auto, lock, lockless).
+    pub snapshot_mode: Option<String>,
+    /// TLS to the target (`Ferry.TargetTls`).
+    pub target_tls: Option<TlsRequest>,
+}
+
+/// `Ferry.SourceTls` / `Ferry.TargetTls`: what `mysql --ssl-mode`, `--ssl-ca`, `--ssl-cert` and
+/// `--ssl-key` say, inline (PEM text) or as files on the machine that runs Ferry. `Key` is a
+/// secret: it serializes empty (API responses, the job list) and never prints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct TlsRequest {
+    pub mode: Option<String>,
+    pub ca: Option<String>,
+    pub ca_file: Option<String>,
+    pub cert: Option<String>,
+    pub cert_file: Option<String>,
+    pub key: Option<Secret>,
+    pub key_file: Option<String>,
 }
 
 /// The CreateMigrateJob request, as written in a job file or sent to the API.
@@ -178,6 +200,8 @@ pub struct FerryOptions {
     /// the incremental replay or the verification is retried before the job fails with the last
     /// error (`Ferry.RetryWindowSeconds`, default 3600; 0: retried until stopped).
     pub retry_window: RetryWindow,
+    /// How the full load's consistent snapshot is taken (`Ferry.SnapshotMode`, default auto).
+    pub snapshot_mode: SnapshotMode,
 }
 
 /// A validated job.
@@ -281,6 +305,24 @@ impl MigrateJobRequest {
                 ))
             }
         };
+        if mo.is_override_root.unwrap_or(0) != 0 {
+            return Err(err(
+                "MigrateOption.IsOverrideRoot",
+                "1 (migrate and overwrite the root account) is not supported: Ferry does not migrate \
+                 accounts; set it to 0 and create the accounts on the target yourself",
+            ));
+        }
+        for (field, e) in [("SrcInfo", &self.src_info), ("DstInfo", &self.dst_info)] {
+            if e.as_ref().and_then(|e| e.read_only).unwrap_or(0) != 0 {
+                return Err(err(
+                    &format!("{field}.ReadOnly"),
+                    "1 (set the instance read-only during the migration) is not supported: Ferry does \
+                     not change server settings; set it to 0 and, if you want the target read-only for \
+                     other clients, SET GLOBAL read_only = ON yourself (Ferry's account needs SUPER / \
+                     READ_ONLY ADMIN to write then)",
+                ));
+            }
+        }
         let consistency_type = mo.consistency_type.unwrap_or(1);
         if !(1..=5).contains(&consistency_type) {
             return Err(err(
@@ -318,8 +360,11 @@ impl MigrateJobRequest {
                 }
             }
         }
-        let source = endpoint("SrcInfo", self.src_info.as_ref())?;
-        let target = endpoint("DstInfo", self.dst_info.as_ref())?;
+        let ferry = self.ferry.clone().unwrap_or_default();
+        let source = endpoint("SrcInfo", self.src_info.as_ref())?
+            .with_tls(tls_config("Ferry.SourceTls", ferry.source_tls.as_ref())?);
+        let target = endpoint("DstInfo", self.dst_info.as_ref())?
+            .with_tls(tls_config("Ferry.TargetTls", ferry.target_tls.as_ref())?);
         let selection = self.selection(mo.migrate_object)?;
         let options = ferry_options(self.ferry.as_ref())?;
         Ok(JobSpec {
@@ -496,6 +541,90 @@ fn endpoint(field: &str, e: Option<&EndpointRequest>) -> Result<Endpoint, SpecEr
     ))
 }
 
+/// Validates `Ferry.SourceTls` / `Ferry.TargetTls`.
+pub fn tls_config(field: &str, t: Option<&TlsRequest>) -> Result<TlsConfig, SpecError> {
+    let mut cfg = TlsConfig {
+        field: field.to_string(),
+        ..TlsConfig::default()
+    };
+    let Some(t) = t else { return Ok(cfg) };
+    if let Some(m) = &t.mode {
+        cfg.mode = TlsMode::parse(m).ok_or_else(|| {
+            err(
+                &format!("{field}.Mode"),
+                format!(
+                    "{m:?} is not one of disabled, preferred, required, verify_ca, verify_identity \
+                     (what mysql --ssl-mode means)"
+                ),
+            )
+        })?;
+    }
+    let pem = |name: &str, text: &Option<String>, file: &Option<String>, marker: &str| match (
+        text.as_deref().filter(|t| !t.trim().is_empty()),
+        file.as_deref().filter(|f| !f.is_empty()),
+    ) {
+        (Some(_), Some(_)) => Err(err(
+            &format!("{field}.{name}"),
+            format!("give either {name} (PEM text) or {name}File (a path), not both"),
+        )),
+        (Some(t), None) => {
+            if !t.contains(marker) {
+                return Err(err(
+                    &format!("{field}.{name}"),
+                    format!("is not PEM text: expected a \"{marker}\" block"),
+                ));
+            }
+            Ok(Some(Pem::Text(t.to_string())))
+        }
+        (None, Some(f)) => {
+            let p = std::path::PathBuf::from(f);
+            std::fs::metadata(&p).map_err(|e| {
+                err(
+                    &format!("{field}.{name}File"),
+                    format!("cannot read {f} on the machine that runs Ferry: {e}"),
+                )
+            })?;
+            Ok(Some(Pem::File(p)))
+        }
+        (None, None) => Ok(None),
+    };
+    cfg.ca = pem("Ca", &t.ca, &t.ca_file, "-----BEGIN CERTIFICATE-----")?;
+    cfg.cert = pem("Cert", &t.cert, &t.cert_file, "-----BEGIN CERTIFICATE-----")?;
+    let key_text = t
+        .key
+        .as_ref()
+        .filter(|k| !k.is_empty())
+        .map(|k| k.expose().to_string());
+    cfg.key = match pem("Key", &key_text, &t.key_file, "PRIVATE KEY-----")? {
+        Some(Pem::Text(k)) => Some(KeyPem::Text(Secret::new(k))),
+        Some(Pem::File(p)) => Some(KeyPem::File(p)),
+        None => None,
+    };
+    if cfg.cert.is_some() != cfg.key.is_some() {
+        return Err(err(
+            field,
+            "a client certificate needs both Cert (or CertFile) and Key (or KeyFile)",
+        ));
+    }
+    if cfg.mode == TlsMode::Disabled && (cfg.ca.is_some() || cfg.cert.is_some()) {
+        return Err(err(
+            &format!("{field}.Mode"),
+            "is disabled, so Ca/Cert/Key would not be used: remove them or choose a mode that uses TLS",
+        ));
+    }
+    if matches!(cfg.mode, TlsMode::Preferred | TlsMode::Required) && cfg.ca.is_some() {
+        return Err(err(
+            &format!("{field}.Mode"),
+            format!(
+                "is {}, which does not verify the server's certificate, so Ca would not be used: \
+                 set Mode to verify_ca or verify_identity (or remove Ca)",
+                cfg.mode.as_str()
+            ),
+        ));
+    }
+    Ok(cfg)
+}
+
 fn choice<T: Copy>(field: &str, v: Option<&str>, default: T, options: &[(&str, T)]) -> Result<T, SpecError> {
     let Some(v) = v else { return Ok(default) };
     options
@@ -577,6 +706,12 @@ fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecEr
             86_400,
         )? as u64),
         target_binlog: f.target_binlog.unwrap_or(true),
+        snapshot_mode: choice(
+            "Ferry.SnapshotMode",
+            f.snapshot_mode.as_deref(),
+            SnapshotMode::Auto,
+            &SnapshotMode::ALL,
+        )?,
         retry_window: RetryWindow(Duration::from_secs(range(
             "Ferry.RetryWindowSeconds",
             f.retry_window_seconds,
@@ -639,6 +774,7 @@ impl JobSpec {
             allow_downgrade: false,
             estimated_load_seconds: None,
             target_binlog: self.options.target_binlog,
+            snapshot_mode: self.options.snapshot_mode,
         }
     }
 
@@ -755,6 +891,58 @@ mod tests {
             Ok(_) => "ok".into(),
             Err(e) => e.field,
         }
+    }
+
+    #[test]
+    fn tls_settings_parse_and_keys_stay_secret() {
+        let base: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        let with = |tls: serde_json::Value| {
+            let mut j = base.clone();
+            j["Ferry"]["SourceTls"] = tls;
+            MigrateJobRequest::from_json(&j.to_string()).and_then(|r| r.validate())
+        };
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN PRIVATE KEY-----\nsecret-key-bytes\n-----END PRIVATE KEY-----\n";
+        let spec = with(serde_json::json!({"Mode": "verify_identity", "Ca": cert, "Cert": cert, "Key": key}))
+            .unwrap();
+        assert_eq!(spec.source.tls.mode, TlsMode::VerifyIdentity);
+        assert_eq!(spec.source.tls.field, "Ferry.SourceTls");
+        assert!(matches!(spec.source.tls.key, Some(KeyPem::Text(_))));
+        assert_eq!(spec.target.tls.mode, TlsMode::Preferred, "default preferred");
+        let shown = serde_json::to_string(&spec.request).unwrap();
+        assert!(!shown.contains("secret-key-bytes"), "{shown}");
+        assert!(!format!("{spec:?}").contains("secret-key-bytes"));
+        let field = |tls| with(tls).map(|_| "ok".to_string()).unwrap_or_else(|e| e.field);
+        assert_eq!(
+            field(serde_json::json!({"Mode": "sometimes"})),
+            "Ferry.SourceTls.Mode"
+        );
+        assert_eq!(field(serde_json::json!({"Mode": "VERIFY-CA"})), "ok");
+        assert_eq!(
+            field(serde_json::json!({"Mode": "verify_ca", "Ca": cert, "CaFile": "/x"})),
+            "Ferry.SourceTls.Ca"
+        );
+        assert_eq!(
+            field(serde_json::json!({"Mode": "verify_ca", "CaFile": "/nonexistent/ca.pem"})),
+            "Ferry.SourceTls.CaFile"
+        );
+        assert_eq!(
+            field(serde_json::json!({"Mode": "verify_ca", "Ca": "junk"})),
+            "Ferry.SourceTls.Ca"
+        );
+        assert_eq!(
+            field(serde_json::json!({"Mode": "required", "Cert": cert})),
+            "Ferry.SourceTls"
+        );
+        assert_eq!(
+            field(serde_json::json!({"Mode": "required", "Ca": cert})),
+            "Ferry.SourceTls.Mode"
+        );
+        assert_eq!(
+            field(serde_json::json!({"Mode": "disabled", "Cert": cert, "Key": key})),
+            "Ferry.SourceTls.Mode"
+        );
+        assert_eq!(field(serde_json::json!({"Mode": "required", "Kee": key})), "job");
     }
 
     #[test]

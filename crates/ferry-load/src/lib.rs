@@ -78,6 +78,8 @@ pub struct LoadOptions {
     /// Write the copied rows to the target's binary log (default). `false` sets
     /// `sql_log_bin = 0` on the writers: faster, but replicas of the target do not get the rows.
     pub target_binlog: bool,
+    /// How the consistent snapshot is taken (`Ferry.SnapshotMode`).
+    pub snapshot_mode: ferry_core::SnapshotMode,
 }
 
 impl LoadOptions {
@@ -92,6 +94,7 @@ impl LoadOptions {
             lock_timeout: Duration::from_secs(30),
             throttle: Arc::new(Throttle::new(0, 0)),
             target_binlog: true,
+            snapshot_mode: ferry_core::SnapshotMode::Auto,
         }
     }
 }
@@ -258,7 +261,7 @@ pub async fn run_full_load(
         Some(s) if queue.is_empty() => (s, Vec::new(), 0),
         _ => {
             let n = opts.threads.min(queue.len()).max(1);
-            let s = snapshot::take(src, n, opts.lock_timeout).await?;
+            let s = snapshot::take(src, n, opts.lock_timeout, opts.snapshot_mode).await?;
             (s.position, s.readers, s.lock_ms)
         }
     };

@@ -19,6 +19,18 @@
 //! 4. The lock is released (`BACKUP STAGE END` / `UNLOCK TABLES`); `lock_ms` is the time from the
 //!    lock request to the release.
 //!
+//! `Ferry.SnapshotMode` ([`SnapshotMode`]): `lock` is the above; `lockless` takes no global lock
+//! (MariaDB, Percona Server): every reader runs `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ
+//! ONLY` and reads its snapshot's binlog position from the session status variables
+//! `Binlog_snapshot_file` / `Binlog_snapshot_position`, which the server takes atomically with the
+//! snapshot; when all readers are at the same position they share one consistent state (retried
+//! up to [`LOCKLESS_ATTEMPTS`] times while commits keep slipping in between; after that the load
+//! keeps the readers at the first reader's position, at least one, so it is never inconsistent,
+//! only less parallel). The GTID state is `BINLOG_GTID_POS(file, pos)` on MariaDB,
+//! `Binlog_snapshot_gtid_executed` on Percona Server. `auto` takes the lock and, when the server
+//! refuses it (no RELOAD privilege, a managed service) and the source has those status variables,
+//! goes lock-free instead; a lock *timeout* is not a refusal and still fails the load.
+//!
 //! If the lock is not granted within the timeout, the load fails with
 //! [`LoadError::LockTimeout`] naming the statements that have been running for more than a second
 //! (from `information_schema.PROCESSLIST`, our own connections excluded). A source without a binary
@@ -28,7 +40,7 @@
 use std::time::{Duration, Instant};
 
 use ferry_core::position::{GtidSet, MariaGtidPos, Position};
-use ferry_core::{Endpoint, Flavor, SnapshotPosition};
+use ferry_core::{Endpoint, Flavor, SnapshotMode, SnapshotPosition};
 use futures_util::future::try_join_all;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
@@ -53,15 +65,38 @@ enum Lock {
     Ftwrl,
 }
 
-/// Opens `readers` connections and puts them in one consistent snapshot.
-pub async fn take(src: &Endpoint, readers: usize, lock_timeout: Duration) -> Result<Snapshot, LoadError> {
+/// How often `lockless` restarts the readers' snapshots to get them all at one position.
+pub const LOCKLESS_ATTEMPTS: usize = 30;
+
+/// Opens `readers` connections and puts them in one consistent snapshot, taken as `mode` says.
+pub async fn take(
+    src: &Endpoint,
+    readers: usize,
+    lock_timeout: Duration,
+    mode: SnapshotMode,
+) -> Result<Snapshot, LoadError> {
     let mut control = src.connect(session::plain()).await?;
     let flavor = Flavor::detect(&mut control).await?;
     let status_sql = flavor.binlog_status_sql();
     if read_binlog_status(&mut control, status_sql).await?.is_none() {
         return Err(LoadError::NoBinlog);
     }
+    let lockless_ok = supports_lockless(&mut control).await;
+    if mode == SnapshotMode::Lockless && !lockless_ok {
+        return Err(LoadError::Options(format!(
+            "Ferry.SnapshotMode is lockless, but the source ({}) has no Binlog_snapshot_file / \
+             Binlog_snapshot_position status variables (MariaDB and Percona Server have them, MySQL \
+             does not), so a lock-free snapshot's binlog position cannot be known: set \
+             Ferry.SnapshotMode to lock (needs RELOAD, and FLUSH TABLES WITH READ LOCK must be \
+             allowed) or auto",
+            src.display_name()
+        )));
+    }
     let mut conns = try_join_all((0..readers.max(1)).map(|_| src.connect(session::reader()))).await?;
+    if mode == SnapshotMode::Lockless {
+        let _ = control.disconnect().await;
+        return lockless(conns, &flavor).await;
+    }
     let mut ours: Vec<u32> = conns.iter().map(|c| c.id()).collect();
     ours.push(control.id());
 
@@ -81,6 +116,11 @@ pub async fn take(src: &Endpoint, readers: usize, lock_timeout: Duration) -> Res
                 waited_ms: started.elapsed().as_millis() as u64,
                 blockers,
             });
+        }
+        Err(LockFailure::Other(e)) if mode == SnapshotMode::Auto && lockless_ok => {
+            tracing::warn!(error = %e, "the source refused the global lock; taking a lock-free consistent snapshot (Ferry.SnapshotMode auto)");
+            let _ = control.disconnect().await;
+            return lockless(conns, &flavor).await;
         }
         Err(LockFailure::Other(e)) => return Err(e),
     };
@@ -102,6 +142,112 @@ pub async fn take(src: &Endpoint, readers: usize, lock_timeout: Duration) -> Res
         readers: conns,
         position,
         lock_ms,
+    })
+}
+
+/// Does the server report a consistent snapshot's binlog position (MariaDB, Percona Server)?
+async fn supports_lockless(control: &mut Conn) -> bool {
+    let rows: Result<Vec<(String, String)>, _> = control
+        .query("SHOW SESSION STATUS LIKE 'Binlog_snapshot_file'")
+        .await;
+    rows.is_ok_and(|r| !r.is_empty())
+}
+
+/// The binlog position (and, on Percona Server, the GTID set) of a reader's open snapshot.
+async fn reader_snapshot_position(c: &mut Conn) -> Result<(String, u64, Option<String>), LoadError> {
+    let rows: Vec<(String, String)> = c
+        .query(
+            "SHOW SESSION STATUS WHERE Variable_name IN ('Binlog_snapshot_file', \
+             'Binlog_snapshot_position', 'Binlog_snapshot_gtid_executed')",
+        )
+        .await
+        .ctx(|| "reading Binlog_snapshot_file / Binlog_snapshot_position".into())?;
+    let get = |n: &str| {
+        rows.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
+    let file = get("Binlog_snapshot_file").filter(|f| !f.is_empty());
+    let pos = get("Binlog_snapshot_position").and_then(|p| p.parse::<u64>().ok());
+    match (file, pos) {
+        (Some(f), Some(p)) => Ok((f, p, get("Binlog_snapshot_gtid_executed"))),
+        _ => Err(LoadError::Checkpoint(
+            "the source reported no Binlog_snapshot_file / Binlog_snapshot_position for a consistent \
+             snapshot (is the binary log on?)"
+                .into(),
+        )),
+    }
+}
+
+/// The lock-free snapshot (see the module documentation).
+async fn lockless(mut conns: Vec<Conn>, flavor: &Flavor) -> Result<Snapshot, LoadError> {
+    let mut positions = Vec::new();
+    for attempt in 0..LOCKLESS_ATTEMPTS {
+        try_join_all(conns.iter_mut().map(|c| async move {
+            c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                .await
+                .ctx(|| "starting the consistent snapshot on a reader connection".into())
+        }))
+        .await?;
+        positions = Vec::with_capacity(conns.len());
+        for c in conns.iter_mut() {
+            positions.push(reader_snapshot_position(c).await?);
+        }
+        if positions
+            .iter()
+            .all(|p| p.0 == positions[0].0 && p.1 == positions[0].1)
+        {
+            break;
+        }
+        if attempt + 1 < LOCKLESS_ATTEMPTS {
+            for c in conns.iter_mut() {
+                c.query_drop("ROLLBACK")
+                    .await
+                    .ctx(|| "restarting a reader's snapshot".into())?;
+            }
+        }
+    }
+    // Keep the readers at the first reader's position (the first one always is).
+    let (file, pos, percona_gtid) = positions
+        .first()
+        .cloned()
+        .ok_or_else(|| LoadError::Options("no reader connection".into()))?;
+    let mut kept = Vec::new();
+    for (c, p) in conns.into_iter().zip(positions.iter()) {
+        if p.0 == file && p.1 == pos {
+            kept.push(c);
+        } else {
+            let _ = c.disconnect().await;
+        }
+    }
+    let dropped = positions.len() - kept.len();
+    if dropped > 0 {
+        tracing::warn!(
+            readers = kept.len(),
+            dropped,
+            "lock-free snapshot: commits kept slipping between the readers' snapshots; loading with \
+             the readers that share the first one's snapshot"
+        );
+    }
+    let gtid_text = if flavor.is_mariadb() {
+        let c = kept
+            .first_mut()
+            .ok_or_else(|| LoadError::Options("no reader connection".into()))?;
+        let g: Option<Option<String>> = c
+            .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&file, pos))
+            .await
+            .ctx(|| "reading the snapshot's GTID position (BINLOG_GTID_POS)".into())?;
+        g.flatten().unwrap_or_default()
+    } else {
+        percona_gtid.unwrap_or_default()
+    };
+    let gtid = parse_gtid(flavor, &gtid_text)?;
+    let position = SnapshotPosition { file, pos, gtid };
+    tracing::info!(%position, readers = kept.len(), "lock-free consistent snapshot taken");
+    Ok(Snapshot {
+        readers: kept,
+        position,
+        lock_ms: 0,
     })
 }
 
