@@ -161,10 +161,12 @@ fn fire(list: &[Fault], name: &'static str) -> Result<(), mysql_async::Error> {
             Action::Error => {
                 eprintln!("ferry: fault point {name}: transient error at hit {hit}");
                 tracing::warn!(point = name, hit, "fault point: injected transient error");
-                return Err(mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    format!("fault point {name} injected a transient error"),
-                ))));
+                return Err(mysql_async::Error::Io(mysql_async::IoError::Io(
+                    std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        format!("fault point {name} injected a transient error"),
+                    ),
+                )));
             }
         }
     }
