@@ -12,9 +12,11 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use common::*;
+use ferry_testkit::exactly_once::{family_writer, WriterStats, FAMILY_TABLES, FAMILY_TABLE_NAMES};
 use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target, wait_until};
 use mysql_async::prelude::Queryable;
 use serde_json::json;
@@ -63,35 +65,6 @@ fn own_writer(w: u64, stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::
     })
 }
 
-/// Families: each transaction adds a parent with children and grandchildren, and deletes or
-/// re-keys an older parent, whose descendants follow by the foreign keys' actions.
-fn family_writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
-    tokio::spawn(async move {
-        let mut c = connect(&source()).await?;
-        let mut i = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            i += 1;
-            let change = match i % 3 {
-                0 => format!(
-                    "UPDATE {DB}.fam_parent SET id = id + 100000000 WHERE id = {};",
-                    i.saturating_sub(2)
-                ),
-                _ => format!("DELETE FROM {DB}.fam_parent WHERE id = {};", i.saturating_sub(4)),
-            };
-            c.query_drop(format!(
-                "START TRANSACTION; INSERT INTO {DB}.fam_parent VALUES ({i}, 'f{i}'); \
-                 INSERT INTO {DB}.fam_child (pid, note) VALUES ({i}, 'a'), ({i}, 'b'), ({i}, 'c'); \
-                 INSERT INTO {DB}.fam_grand (cid) SELECT id FROM {DB}.fam_child WHERE pid = {i}; \
-                 INSERT INTO {DB}.fam_loose VALUES ({i}, {i}); \
-                 {change} COMMIT"
-            ))
-            .await?;
-            commits.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(())
-    })
-}
-
 fn spawn_ferry(path: &std::path::Path, args: &[&str]) -> Result<std::process::Child> {
     Ok(ferry()
         .arg("run")
@@ -130,26 +103,27 @@ async fn parallel_apply_is_exactly_once_under_kills() -> Result<()> {
             "USE {DB}; CREATE TABLE own (w INT, k INT, n BIGINT NOT NULL, PRIMARY KEY (w, k)); \
              INSERT INTO own SELECT w.seq, k.seq, 0 FROM seq_0_to_3 w, seq_0_to_49 k; \
              CREATE TABLE own_log (w INT, i BIGINT, PRIMARY KEY (w, i)); \
-             CREATE TABLE fam_parent (id BIGINT PRIMARY KEY, name VARCHAR(20) NOT NULL); \
-             CREATE TABLE fam_child (id BIGINT AUTO_INCREMENT PRIMARY KEY, pid BIGINT NOT NULL, note VARCHAR(10), \
-               FOREIGN KEY (pid) REFERENCES fam_parent (id) ON DELETE CASCADE ON UPDATE CASCADE); \
-             CREATE TABLE fam_grand (id BIGINT AUTO_INCREMENT PRIMARY KEY, cid BIGINT NOT NULL, \
-               FOREIGN KEY (cid) REFERENCES fam_child (id) ON DELETE CASCADE); \
-             CREATE TABLE fam_loose (id BIGINT PRIMARY KEY, pid BIGINT NULL, \
-               FOREIGN KEY (pid) REFERENCES fam_parent (id) ON DELETE SET NULL ON UPDATE SET NULL)"
+             {FAMILY_TABLES}"
         ),
     )
     .await?;
     let stop = Arc::new(AtomicBool::new(false));
     let hot = Arc::new(AtomicU64::new(0));
     let own = Arc::new(AtomicU64::new(0));
-    let families = Arc::new(AtomicU64::new(0));
+    let families = Arc::new(WriterStats::default());
     let mut writers = Vec::new();
     for w in 0..4 {
         writers.push(hot_writer(w, stop.clone(), hot.clone()));
         writers.push(own_writer(w, stop.clone(), own.clone()));
     }
-    writers.push(family_writer(stop.clone(), families.clone()));
+    writers.push(family_writer(
+        source(),
+        DB.into(),
+        0,
+        Duration::ZERO,
+        stop.clone(),
+        families.clone(),
+    ));
 
     let j = job(
         JOB,
@@ -212,7 +186,7 @@ async fn parallel_apply_is_exactly_once_under_kills() -> Result<()> {
     // The cascades ran on the source (so the digests below compare them).
     let mut s = connect(&source()).await?;
     let fam: u64 = scalar(&mut s, &format!("SELECT COUNT(*) FROM {DB}.fam_parent")).await?;
-    let made = families.load(Ordering::SeqCst);
+    let made = families.commits.load(Ordering::SeqCst);
     assert!(
         made > 30 && fam < made,
         "{fam} parents of {made}: deletes happened"
@@ -223,7 +197,7 @@ async fn parallel_apply_is_exactly_once_under_kills() -> Result<()> {
     )
     .await?;
     assert!(orphans > 0);
-    for table in ["fam_parent", "fam_child", "fam_grand", "fam_loose"] {
+    for table in FAMILY_TABLE_NAMES {
         let q = format!("SELECT COUNT(*) FROM {DB}.{table}");
         let (a, b): (u64, u64) = (scalar(&mut s, &q).await?, scalar(&mut t, &q).await?);
         assert_eq!(a, b, "{table}: source {a} rows, target {b}\n{o}");

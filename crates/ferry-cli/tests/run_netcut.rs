@@ -12,94 +12,28 @@
 
 mod common;
 
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Child, ExitStatus, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use common::*;
+use ferry_testkit::child::FerryChild;
 use ferry_testkit::proxy::TcpProxy;
 use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target, wait_until};
 use mysql_async::prelude::Queryable;
 use serde_json::{json, Value};
 
-/// A `ferry run` child process with its output in files; killed if the test ends early.
-struct RunningFerry {
-    child: Option<Child>,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl RunningFerry {
-    fn spawn(job_path: &PathBuf, name: &str, args: &[&str]) -> Result<RunningFerry> {
-        let dir = job_path.parent().context("job file directory")?.to_path_buf();
-        let out = dir.join(format!("{name}.stdout"));
-        let err = dir.join(format!("{name}.stderr"));
-        let child = ferry()
-            .arg("run")
-            .arg(job_path)
-            .args(["--progress", "plain"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(File::create(&out)?)
-            .stderr(File::create(&err)?)
-            .spawn()?;
-        Ok(RunningFerry {
-            child: Some(child),
-            out,
-            err,
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
-    }
-
-    fn output(&self) -> String {
-        format!(
-            "--- stdout\n{}\n--- stderr\n{}",
-            std::fs::read_to_string(&self.out).unwrap_or_default(),
-            std::fs::read_to_string(&self.err).unwrap_or_default()
-        )
-    }
-
-    /// Fails if it has already exited (with its output).
-    fn assert_running(&mut self) -> Result<()> {
-        if let Some(st) = self.child.as_mut().context("no child")?.try_wait()? {
-            bail!("ferry run exited early ({st}):\n{}", self.output());
-        }
-        Ok(())
-    }
-
-    /// Waits at most `secs` for the exit; the output is printed either way.
-    async fn wait(&mut self, secs: u64) -> Result<(ExitStatus, String)> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(st) = self.child.as_mut().context("no child")?.try_wait()? {
-                self.child = None;
-                let o = self.output();
-                eprintln!("ferry run: {st}\n{o}");
-                return Ok((st, o));
-            }
-            if Instant::now() > deadline {
-                bail!("ferry run did not exit within {secs} s:\n{}", self.output());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for RunningFerry {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-            eprintln!("ferry run killed by the test guard\n{}", self.output());
-        }
-    }
+/// `ferry run JOB --progress plain ARGS` with its output in files next to the job file.
+fn spawn_run(job_path: &Path, name: &str, args: &[&str]) -> Result<FerryChild> {
+    let dir = job_path.parent().context("job file directory")?;
+    let mut cmd = ferry();
+    cmd.arg("run")
+        .arg(job_path)
+        .args(["--progress", "plain"])
+        .args(args);
+    FerryChild::spawn(cmd, dir, name)
 }
 
 /// A job whose source and target both go through the given proxies.
@@ -169,7 +103,7 @@ async fn full_load_through_cuts_is_exact() -> Result<()> {
         &tp,
     );
     let path = write_job(LOAD_JOB, &j);
-    let mut run = RunningFerry::spawn(&path, LOAD_JOB, &["--restart"])?;
+    let mut run = spawn_run(&path, LOAD_JOB, &["--restart"])?;
 
     let done_sql =
         format!("SELECT COUNT(*) FROM ferry_meta.load_chunk WHERE job = '{LOAD_JOB}' AND done = 1");
@@ -267,7 +201,7 @@ async fn replay_checkpoint() -> Result<Option<(String, u64)>> {
 async fn checkpoint_past(
     after: Option<(String, u64)>,
     what: &str,
-    run: &mut RunningFerry,
+    run: &mut FerryChild,
 ) -> Result<(String, u64)> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -288,7 +222,7 @@ async fn checkpoint_past(
 }
 
 /// Waits until the proxy has accepted more than `before` connections (ferry reconnected).
-async fn reconnected(proxy: &TcpProxy, before: u64, side: &str, run: &mut RunningFerry) -> Result<()> {
+async fn reconnected(proxy: &TcpProxy, before: u64, side: &str, run: &mut FerryChild) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while proxy.connections() <= before {
         run.assert_running()?;
@@ -340,7 +274,7 @@ async fn replay_through_cuts_and_a_stall_is_exactly_once() -> Result<()> {
         )
         .await;
     }
-    let mut run = RunningFerry::spawn(&path, REPLAY_JOB, &["--restart", "--skip-check"])?;
+    let mut run = spawn_run(&path, REPLAY_JOB, &["--restart", "--skip-check"])?;
 
     // The replay is streaming and committing: cut the source side.
     let cp = checkpoint_past(None, "at the start", &mut run).await?;

@@ -13,13 +13,14 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use common::*;
-use ferry_core::Endpoint;
+use ferry_testkit::exactly_once::{counter_writer, WriterStats};
+use ferry_testkit::instance::Instance;
 use ferry_testkit::{connect, db_digest, drop_dbs, exec, fresh_db, scalar, target, wait_until};
 use mysql_async::prelude::Queryable;
 use serde_json::json;
@@ -27,41 +28,6 @@ use serde_json::json;
 const DB: &str = "fsr_restart";
 const JOB: &str = "fsr-restart";
 const INSTANCE: &str = "restart-src";
-
-/// `scripts/servers.sh ARGS…`, failing with its output when it fails; returns stdout.
-fn servers(args: &[&str]) -> Result<String> {
-    let script = ferry_testkit::repo_root().join("scripts/servers.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "scripts/servers.sh {}: {}\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-async fn servers_async(args: &'static [&'static str]) -> Result<String> {
-    tokio::task::spawn_blocking(move || servers(args)).await?
-}
-
-/// Stops the extra instance when the test ends, also on failure.
-struct Instance;
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        if let Err(e) = servers(&["stop-one", INSTANCE]) {
-            eprintln!("stopping {INSTANCE}: {e:#}");
-        }
-    }
-}
 
 /// Kills the `ferry run` child if the test fails before it exits.
 struct ChildGuard(Child);
@@ -79,61 +45,6 @@ fn read_log(path: &PathBuf) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// Connects, retrying while the server is down (the restart), up to 120 s.
-async fn reconnect(ep: &Endpoint) -> Result<mysql_async::Conn> {
-    wait_until(120, "the restarted source to accept connections", || {
-        let ep = ep.clone();
-        async move { Ok(connect(&ep).await.is_ok()) }
-    })
-    .await?;
-    connect(ep).await
-}
-
-/// Transactions that each increment the counter and add a journal row with a distinct value,
-/// until `stop`. Survives the source restart: on an error it reconnects and reads the counter,
-/// which tells whether the interrupted transaction committed (the counter only moves here).
-fn writer(
-    ep: Endpoint,
-    stop: Arc<AtomicBool>,
-    commits: Arc<AtomicU64>,
-    errors: Arc<AtomicU64>,
-) -> tokio::task::JoinHandle<Result<()>> {
-    tokio::spawn(async move {
-        let mut c = connect(&ep).await?;
-        let mut i = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            i += 1;
-            let r = c
-                .query_drop(format!(
-                    "START TRANSACTION; UPDATE {DB}.counter SET n = n + 1 WHERE id = 1; \
-                     INSERT INTO {DB}.journal (v, pad) VALUES ({i}, REPEAT('j', {})); COMMIT",
-                    i % 200
-                ))
-                .await;
-            match r {
-                Ok(()) => {
-                    commits.fetch_add(1, Ordering::SeqCst);
-                }
-                Err(e) => {
-                    errors.fetch_add(1, Ordering::SeqCst);
-                    eprintln!("writer: transaction {i} failed ({e}); reconnecting");
-                    c = reconnect(&ep).await?;
-                    let n: u64 = scalar(&mut c, &format!("SELECT n FROM {DB}.counter WHERE id = 1")).await?;
-                    let known = commits.load(Ordering::SeqCst);
-                    if n == known + 1 {
-                        eprintln!("writer: transaction {i} had committed");
-                        commits.store(n, Ordering::SeqCst);
-                    } else if n != known {
-                        bail!("writer: counter {n} after reconnecting, but {known} commits known");
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(3)).await;
-        }
-        Ok(())
-    })
-}
-
 /// The counter as replayed on the target (0 while the table is not there yet).
 async fn target_counter() -> Result<u64> {
     let mut t = connect(&target()).await?;
@@ -149,10 +60,8 @@ async fn target_counter() -> Result<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_across_a_source_restart() -> Result<()> {
-    let instance = Instance;
-    servers_async(&["start-one", INSTANCE]).await?;
-    let url = servers_async(&["url", INSTANCE]).await?;
-    let src = Endpoint::from_url(&url).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let instance = Instance::start(INSTANCE).await?;
+    let src = instance.endpoint()?;
 
     let mut s = connect(&src).await?;
     let mut t = connect(&target()).await?;
@@ -162,9 +71,17 @@ async fn exactly_once_across_a_source_restart() -> Result<()> {
     drop(s);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let commits = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let w = writer(src.clone(), stop.clone(), commits.clone(), errors.clone());
+    let stats = Arc::new(WriterStats::default());
+    let w = counter_writer(
+        src.clone(),
+        DB.into(),
+        0,
+        Duration::from_millis(3),
+        u64::MAX,
+        stop.clone(),
+        stats.clone(),
+    );
+    let commits = &stats.commits;
 
     let mut j = job(
         JOB,
@@ -217,16 +134,13 @@ async fn exactly_once_across_a_source_restart() -> Result<()> {
     .with_context(logs)?;
 
     // Restart the source under the writer and the replay; same port.
-    servers_async(&["stop-one", INSTANCE]).await?;
-    servers_async(&["start-one", INSTANCE]).await?;
-    let url_after = servers_async(&["url", INSTANCE]).await?;
-    assert_eq!(url_after, url, "the restarted source kept its port");
+    instance.restart().await?; // fails unless the restarted source kept its port
 
     // The writer is back and the replay applies what was written after the restart.
     let at_restart = commits.load(Ordering::SeqCst);
     wait_until(120, "the writer to commit after the restart", || {
-        let c = commits.clone();
-        async move { Ok(c.load(Ordering::SeqCst) > at_restart + 200) }
+        let c = stats.clone();
+        async move { Ok(c.commits.load(Ordering::SeqCst) > at_restart + 200) }
     })
     .await
     .with_context(logs)?;
@@ -244,7 +158,7 @@ async fn exactly_once_across_a_source_restart() -> Result<()> {
     let total = commits.load(Ordering::SeqCst);
     eprintln!(
         "writer: {total} commits, {} interrupted transactions",
-        errors.load(Ordering::SeqCst)
+        stats.errors.load(Ordering::SeqCst)
     );
 
     // Complete (cut over) and wait for the child to exit.

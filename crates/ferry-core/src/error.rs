@@ -73,6 +73,11 @@ pub enum CoreError {
     /// The server returned something Ferry cannot interpret.
     #[error("unexpected answer from the server: {0}")]
     Unexpected(String),
+    /// The target's `ferry_meta` has a schema version this Ferry does not know.
+    #[error(
+        "{schema} was written by a newer Ferry (schema {found}; this Ferry knows {known}): upgrade Ferry"
+    )]
+    MetaSchemaNewer { schema: String, found: u32, known: u32 },
     /// The connection handshake failed inside the client library (a panic caught by
     /// [`crate::Endpoint::connect`]); retrying meets the same server answer.
     #[error("cannot connect to {server}: {message}")]

@@ -8,16 +8,20 @@
 //! - [`table`] and [`catalog`]: the table model, read from `information_schema`;
 //! - [`sql`]: identifier quoting and literal rendering;
 //! - [`value`]: exact encoding of row values for the target (LOAD DATA text and SQL literals);
+//! - [`meta`]: the `ferry_meta` tables on the target, versioned, with their migrations;
 //! - [`progress`] and [`throttle`]: progress events and run-time adjustable rate limits;
 //! - [`error`]: the two error kinds, transient and definite;
+//! - [`fault`]: named fault points for the crash and failure tests (inert unless `FERRY_FAULTS`);
 //! - [`civil`]: calendar arithmetic for epochs and the API's times.
 
 pub mod catalog;
 pub mod civil;
 pub mod endpoint;
 pub mod error;
+pub mod fault;
 pub mod flavor;
 pub mod lexer;
+pub mod meta;
 pub mod position;
 pub mod progress;
 pub mod selection;

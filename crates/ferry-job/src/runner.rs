@@ -121,6 +121,7 @@ const PHASE_PRE: &str = "structure";
 const PHASE_DATA: &str = "full_data";
 const PHASE_POST: &str = "post_data";
 const PHASE_INC: &str = "incremental";
+const PHASE_VERIFY: &str = "verification";
 
 /// Which server a phase's error message is about: it names the source or the target (by word,
 /// or by `host:port`), or cannot be told (`""`).
@@ -223,16 +224,7 @@ impl<'a> Retrier<'a> {
 }
 
 async fn ensure_meta(dst: &mut Conn) -> Result<(), JobError> {
-    let sql = format!(
-        "CREATE DATABASE IF NOT EXISTS {m}; CREATE TABLE IF NOT EXISTS {m}.job_phase (\
-         job VARCHAR(191) NOT NULL, phase VARCHAR(32) NOT NULL, done_at DATETIME(6) NOT NULL, \
-         PRIMARY KEY (job, phase)) ENGINE=InnoDB",
-        m = quote_ident(META_SCHEMA)
-    );
-    dst.query_drop(sql)
-        .await
-        .ctx(|| "creating ferry_meta.job_phase on the target".into())?;
-    Ok(())
+    Ok(ferry_core::meta::ensure(dst).await?)
 }
 
 async fn phases_done(dst: &mut Conn, job: &str) -> Result<BTreeSet<String>, JobError> {
@@ -405,11 +397,17 @@ async fn run_job_inner(
     let done = phases_done(&mut dst, &spec.name).await?;
     let wants_data = spec.migrate_type != MigrateType::Structure;
     let incremental = spec.migrate_type == MigrateType::FullIncremental;
-    let all = match (wants_data, incremental) {
+    let mut all = match (wants_data, incremental) {
         (true, true) => vec![PHASE_PRE, PHASE_DATA, PHASE_POST, PHASE_INC],
         (true, false) => vec![PHASE_PRE, PHASE_DATA, PHASE_POST],
         _ => vec![PHASE_PRE, PHASE_POST],
     };
+    // The verification is a phase too: a run that died during it verifies on the next run
+    // instead of reporting the job complete.
+    let verify_mode = crate::verification::mode_for_job(spec).await?;
+    if verify_mode.is_some() {
+        all.push(PHASE_VERIFY);
+    }
     // Triggers and events wait for the cut-over when changes are replayed.
     let deferred = |d: &Ddl| incremental && matches!(d.kind, ObjectKind::Trigger | ObjectKind::Event);
     if all.iter().all(|p| done.contains(*p)) {
@@ -623,9 +621,9 @@ async fn run_job_inner(
             phase: PHASE_INC.into(),
         });
     }
-    if let Some(mode) = crate::verification::mode_for_job(spec).await? {
+    if let Some(mode) = verify_mode.filter(|_| !done.contains(PHASE_VERIFY)) {
         progress(ProgressEvent::PhaseStarted {
-            phase: "verification".into(),
+            phase: PHASE_VERIFY.into(),
         });
         let vopts = crate::verification::options_for(spec, mode);
         // A transient failure starts the comparison again (it keeps no partial result).
@@ -644,9 +642,11 @@ async fn run_job_inner(
                 Err(e) => return Err(e),
             }
         };
+        let (mut dst3, _) = connect(spec, true).await?;
+        mark_done(&mut dst3, &spec.name, PHASE_VERIFY).await?;
         summary.verification = Some(report);
         progress(ProgressEvent::PhaseFinished {
-            phase: "verification".into(),
+            phase: PHASE_VERIFY.into(),
         });
     }
     summary.elapsed = started.elapsed();

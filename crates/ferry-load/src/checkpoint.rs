@@ -80,39 +80,10 @@ fn meta(table: &str) -> String {
     format!("{}.{}", quote_ident(META_SCHEMA), quote_ident(table))
 }
 
-/// Creates the checkpoint schema and tables if missing.
+/// Creates the checkpoint schema and tables if missing, or migrates them
+/// ([`ferry_core::meta`] owns their definitions).
 pub async fn ensure_schema(conn: &mut Conn) -> Result<(), LoadError> {
-    let sql = format!(
-        "CREATE DATABASE IF NOT EXISTS {db}; \
-         CREATE TABLE IF NOT EXISTS {job} (\
-           job VARCHAR(191) NOT NULL PRIMARY KEY, \
-           snapshot_file VARCHAR(512) NULL, \
-           snapshot_pos BIGINT UNSIGNED NULL, \
-           snapshot_gtid TEXT NULL, \
-           planned_at DATETIME(6) NOT NULL, \
-           finished_at DATETIME(6) NULL\
-         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin; \
-         CREATE TABLE IF NOT EXISTS {chunk} (\
-           job VARCHAR(191) NOT NULL, \
-           db VARCHAR(64) NOT NULL, \
-           tbl VARCHAR(64) NOT NULL, \
-           chunk_no INT NOT NULL, \
-           lower_bound LONGBLOB NULL, \
-           upper_bound LONGBLOB NULL, \
-           done TINYINT NOT NULL DEFAULT 0, \
-           `rows` BIGINT NOT NULL DEFAULT 0, \
-           bytes BIGINT NOT NULL DEFAULT 0, \
-           snapshot TEXT NULL, \
-           done_at DATETIME(6) NULL, \
-           PRIMARY KEY (job, db, tbl, chunk_no)\
-         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        db = quote_ident(META_SCHEMA),
-        job = meta("load_job"),
-        chunk = meta("load_chunk"),
-    );
-    conn.query_drop(sql)
-        .await
-        .ctx(|| format!("creating the checkpoint tables in {META_SCHEMA} on the target"))
+    Ok(ferry_core::meta::ensure(conn).await?)
 }
 
 /// A chunk as stored.

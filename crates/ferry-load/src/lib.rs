@@ -266,6 +266,8 @@ pub async fn run_full_load(
         }
     };
     checkpoint::set_job_snapshot(&mut control, &opts.job_key, &snap).await?;
+    ferry_core::fault::point(ferry_core::fault::LOAD_AFTER_SNAPSHOT)
+        .ctx(|| "reading the first chunks after the snapshot".into())?;
     progress(ProgressEvent::SnapshotTaken {
         position: snap.clone(),
         lock_ms,

@@ -237,6 +237,12 @@ async fn copy_chunk(
             written,
         }));
     }
+    if let Err(e) = ferry_core::fault::point(ferry_core::fault::LOAD_CHUNK_WRITTEN)
+        .ctx(|| "writing the chunk on the target".into())
+    {
+        rollback(writer).await;
+        return Err(Failure::Target(e));
+    }
     let marked = async {
         writer
             .exec_drop(

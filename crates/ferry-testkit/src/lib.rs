@@ -1,11 +1,16 @@
 //! Test support shared by every crate's tests: the addresses of the two test servers started by
-//! `scripts/servers.sh`, per-test databases, and exact, order-independent table digests.
+//! `scripts/servers.sh`, per-test databases, and exact, order-independent table digests; extra
+//! server instances to restart ([`instance`]), the TCP fault proxy ([`proxy`]), `ferry`
+//! subprocesses ([`child`]), and the exactly-once writers and checks ([`exactly_once`]).
 //!
 //! A test that needs a server and finds none fails with a message saying how to start them; it
 //! never passes silently.
 
 pub mod type_matrix;
 
+pub mod child;
+pub mod exactly_once;
+pub mod instance;
 pub mod proxy;
 
 use std::collections::BTreeMap;

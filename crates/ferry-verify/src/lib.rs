@@ -924,6 +924,12 @@ async fn compare_all(
             threads,
             move |w| digest_work(sh.clone(), w),
             |d: Digested| {
+                ferry_core::fault::point(ferry_core::fault::VERIFY_CHUNK).map_err(|e| {
+                    VerifyError::Mysql {
+                        context: "comparing chunks".into(),
+                        source: e,
+                    }
+                })?;
                 progress(ProgressEvent::ChunkDone {
                     table: shared.tables[d.work.table].source_name(),
                     rows: d.src.rows,

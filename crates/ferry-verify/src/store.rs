@@ -15,20 +15,7 @@ fn table() -> String {
 }
 
 async fn ensure(conn: &mut mysql_async::Conn) -> Result<(), VerifyError> {
-    let q = quote_ident(META_SCHEMA);
-    conn.query_drop(format!(
-        "CREATE DATABASE IF NOT EXISTS {q}; CREATE TABLE IF NOT EXISTS {} (\
-         job_name VARCHAR(191) NOT NULL, source_db VARCHAR(64) NOT NULL, source_table VARCHAR(64) NOT NULL, \
-         target_db VARCHAR(64) NOT NULL, target_table VARCHAR(64) NOT NULL, consistent TINYINT NOT NULL, \
-         method VARCHAR(32) NOT NULL, rows_compared BIGINT UNSIGNED NOT NULL, \
-         only_in_source BIGINT UNSIGNED NOT NULL, only_in_target BIGINT UNSIGNED NOT NULL, \
-         different BIGINT UNSIGNED NOT NULL, error TEXT NULL, \
-         verified_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), \
-         PRIMARY KEY (job_name, source_db, source_table)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        table()
-    ))
-    .await
-    .ctx(|| format!("creating {META_SCHEMA}.verify_table on the target"))
+    Ok(ferry_core::meta::ensure(conn).await?)
 }
 
 /// Records a report's per-table results for a job (replacing earlier results of the same tables).

@@ -83,39 +83,9 @@ pub fn endpoint_with(port: u16, password: &str) -> Endpoint {
     Endpoint::new(s.host, port, s.user, ferry_core::Secret::new(password))
 }
 
-/// Tables that prove exactly-once delivery (run after `USE db`): `counter`, one row that every
-/// writer transaction increments; `journal`, one row per writer transaction (`v` = its number);
-/// and `bulk`, 20 000 rows for the full load to copy first.
-pub const EXACTLY_ONCE_TABLES: &str = "CREATE TABLE counter (id INT PRIMARY KEY, n BIGINT NOT NULL); \
-     INSERT INTO counter VALUES (1, 0); \
-     CREATE TABLE journal (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, pad VARCHAR(200), \
-       at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)); \
-     CREATE TABLE bulk (id INT PRIMARY KEY, x VARCHAR(64)); \
-     INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_20000";
-
-/// On the target: the counter, the journal's rows and its distinct values all equal the writer's
-/// commits (nothing lost, nothing applied twice). `context` is printed on failure.
-pub async fn assert_exactly_once(
-    t: &mut mysql_async::Conn,
-    db: &str,
-    commits: u64,
-    context: &str,
-) -> Result<()> {
-    let n: u64 = ferry_testkit::scalar(t, &format!("SELECT n FROM {db}.counter WHERE id = 1")).await?;
-    let rows: u64 = ferry_testkit::scalar(t, &format!("SELECT COUNT(*) FROM {db}.journal")).await?;
-    let distinct: u64 =
-        ferry_testkit::scalar(t, &format!("SELECT COUNT(DISTINCT v) FROM {db}.journal")).await?;
-    assert_eq!(
-        n, commits,
-        "target counter = writer commits (nothing lost, nothing applied twice)\n{context}"
-    );
-    assert_eq!(rows, commits, "target journal rows = writer commits\n{context}");
-    assert_eq!(
-        distinct, commits,
-        "distinct journal values = writer commits\n{context}"
-    );
-    Ok(())
-}
+/// The exactly-once fixtures (shared with every crate's tests through `ferry-testkit`).
+#[allow(unused_imports)]
+pub use ferry_testkit::exactly_once::{assert_exactly_once, EXACTLY_ONCE_TABLES};
 
 /// The source timestamp of a job's replay checkpoint on the target (0 while there is none).
 pub async fn replay_checkpoint_ts(t: &mut mysql_async::Conn, job: &str) -> Result<u64> {

@@ -78,25 +78,12 @@ fn err(what: &str, e: mysql_async::Error) -> ReplayError {
     }
 }
 
-/// Creates `ferry_meta.replay_checkpoint` if missing.
+/// Creates `ferry_meta.replay_checkpoint` if missing, or migrates it ([`ferry_core::meta`]).
 pub async fn ensure_table(conn: &mut Conn) -> Result<(), ReplayError> {
-    let sql = format!(
-        "CREATE DATABASE IF NOT EXISTS {db}; CREATE TABLE IF NOT EXISTS {t} (\
-           job VARCHAR(191) NOT NULL PRIMARY KEY, \
-           file VARCHAR(512) NOT NULL, \
-           pos BIGINT UNSIGNED NOT NULL, \
-           gtid TEXT NULL, \
-           applied_at DATETIME(6) NOT NULL, \
-           source_ts BIGINT UNSIGNED NOT NULL DEFAULT 0, \
-           idempotent_file VARCHAR(512) NULL, \
-           idempotent_pos BIGINT UNSIGNED NULL\
-         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        db = quote_ident(META_SCHEMA),
-        t = table()
-    );
-    conn.query_drop(sql)
-        .await
-        .map_err(|e| err("creating ferry_meta.replay_checkpoint", e))
+    ferry_core::meta::ensure(conn).await.map_err(|e| match e {
+        ferry_core::CoreError::Mysql { context, source } => err(&context, source),
+        other => ReplayError::Checkpoint(other.to_string()),
+    })
 }
 
 /// Reads the checkpoint of a job, with its idempotent bound.

@@ -20,6 +20,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferry_core::fault;
 use ferry_core::progress::{ProgressEvent, ProgressSink};
 use ferry_core::{Endpoint, Selection};
 use mysql_async::prelude::Queryable;
@@ -876,6 +877,8 @@ impl Coord<'_, '_> {
                             }
                         }
                         info!(sql = %summary, "DDL applied");
+                        fault::point(fault::REPLAY_DDL_APPLIED)
+                            .map_err(|e| apply_err(format!("DDL `{summary}`"), &ev.pos, e))?;
                         self.s.st.ddl += 1;
                         self.cache.invalidate();
                         (self.s.progress)(ProgressEvent::ObjectCreated {
@@ -908,10 +911,13 @@ impl Coord<'_, '_> {
                             gtid.as_deref(),
                             ev.timestamp,
                         );
+                        let what = "the replay checkpoint and COMMIT";
+                        fault::point(fault::REPLAY_BEFORE_COMMIT).map_err(|e| apply_err(what, &ev.pos, e))?;
                         self.ctl
                             .query_drop(format!("{cp}; COMMIT"))
                             .await
-                            .map_err(|e| apply_err("the replay checkpoint and COMMIT", &ev.pos, e))?;
+                            .map_err(|e| apply_err(what, &ev.pos, e))?;
+                        fault::point(fault::REPLAY_AFTER_COMMIT).map_err(|e| apply_err(what, &ev.pos, e))?;
                         let st = &mut *self.s.st;
                         st.transactions += 1;
                         st.rows += b.txn.rows;
@@ -1008,10 +1014,13 @@ impl Coord<'_, '_> {
         what: &str,
     ) -> Result<(), ReplayError> {
         let cp = checkpoint::update_sql(&self.s.opts.job_key, at, gtid.as_deref(), ts);
+        let what = format!("{what}, the replay checkpoint and COMMIT");
+        fault::point(fault::REPLAY_BEFORE_COMMIT).map_err(|e| apply_err(what.as_str(), at, e))?;
         self.ctl
             .query_drop(format!("{cp}; COMMIT"))
             .await
-            .map_err(|e| apply_err(format!("{what}, the replay checkpoint and COMMIT"), at, e))?;
+            .map_err(|e| apply_err(what.as_str(), at, e))?;
+        fault::point(fault::REPLAY_AFTER_COMMIT).map_err(|e| apply_err(what.as_str(), at, e))?;
         let st = &mut *self.s.st;
         st.rows += rows;
         st.flushed = Some(at.clone());

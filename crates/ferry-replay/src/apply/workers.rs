@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, Instrument};
 
 use ferry_core::error::classify_mysql;
+use ferry_core::fault;
 use ferry_core::ErrorKind;
 
 use super::compact;
@@ -196,6 +197,19 @@ impl Worker {
         )
     }
 
+    /// The checkpoint UPDATE and COMMIT of a batch ending with `last`, in one round trip (with
+    /// the fault points before and after it).
+    async fn commit(&mut self, last: &Txn) -> Result<(), ReplayError> {
+        let what = "the replay checkpoint and COMMIT";
+        fault::point(fault::REPLAY_BEFORE_COMMIT).map_err(|e| apply_err(what, &last.end, e))?;
+        let sql = self.commit_sql(last);
+        self.conn
+            .query_drop(sql)
+            .await
+            .map_err(|e| apply_err(what, &last.end, e))?;
+        fault::point(fault::REPLAY_AFTER_COMMIT).map_err(|e| apply_err(what, &last.end, e))
+    }
+
     async fn batch(&mut self, b: &Batch) -> Result<(), ReplayError> {
         let Some(last) = b.last() else {
             self.wait_turn(b.no).await;
@@ -207,11 +221,7 @@ impl Worker {
             match self.pipelined(b).await {
                 Ok(true) => {
                     self.wait_turn(b.no).await;
-                    let sql = self.commit_sql(last);
-                    self.conn
-                        .query_drop(sql)
-                        .await
-                        .map_err(|e| apply_err("the replay checkpoint and COMMIT", &last.end, e))?;
+                    self.commit(last).await?;
                     self.publish(b.no);
                     return Ok(());
                 }
@@ -243,11 +253,7 @@ impl Worker {
         match failed {
             None => {
                 self.wait_turn(b.no).await;
-                let sql = self.commit_sql(last);
-                self.conn
-                    .query_drop(sql)
-                    .await
-                    .map_err(|e| apply_err("the replay checkpoint and COMMIT", &last.end, e))?;
+                self.commit(last).await?;
                 self.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
                 self.publish(b.no);
                 Ok(())
@@ -342,11 +348,7 @@ impl Worker {
             for c in &t.changes {
                 ap.apply(&mut self.conn, c, t.idem).await?;
             }
-            let sql = self.commit_sql(t);
-            self.conn
-                .query_drop(sql)
-                .await
-                .map_err(|e| apply_err("the replay checkpoint and COMMIT", &t.end, e))?;
+            self.commit(t).await?;
             self.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
         }
         Ok(())

@@ -40,21 +40,13 @@ fn table() -> String {
     )
 }
 
-/// Creates `ferry_meta.replay_xa` if missing (DDL: call it outside a target transaction).
+/// Creates `ferry_meta.replay_xa` if missing, or migrates it ([`ferry_core::meta`]; DDL: call it
+/// outside a target transaction).
 pub(crate) async fn ensure_table(conn: &mut Conn, at: &BinlogPos) -> Result<(), ReplayError> {
-    let sql = format!(
-        "CREATE TABLE IF NOT EXISTS {} (\
-           job VARCHAR(191) NOT NULL, \
-           xid VARBINARY(400) NOT NULL, \
-           seq INT UNSIGNED NOT NULL, \
-           data LONGBLOB NOT NULL, \
-           PRIMARY KEY (job, xid, seq)\
-         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        table()
-    );
-    conn.query_drop(sql)
-        .await
-        .map_err(|e| apply_err("creating ferry_meta.replay_xa", at, e))
+    ferry_core::meta::ensure(conn).await.map_err(|e| match e {
+        ferry_core::CoreError::Mysql { context, source } => apply_err(context, at, source),
+        other => ReplayError::Checkpoint(other.to_string()),
+    })
 }
 
 /// Stores row `seq` of a prepared XA transaction (0: the marker) inside the open transaction.

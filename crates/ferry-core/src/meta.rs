@@ -1,0 +1,195 @@
+//! The `ferry_meta` schema on the target: every table Ferry keeps there, in one place, with a
+//! schema version and forward migrations applied at start ([`ensure`]).
+//!
+//! - `schema_version`: one row (`id = 1`) with the version the tables have.
+//! - `job_phase`: the phases a job has finished (`ferry-job`).
+//! - `load_job`, `load_chunk`: the full load's plan and chunk checkpoints (`ferry-load`).
+//! - `replay_checkpoint`: the incremental phase's position (`ferry-replay`).
+//! - `replay_xa`: rows of prepared XA transactions (`ferry-replay`).
+//! - `verify_table`: the last verification result per table (`ferry-verify`).
+//!
+//! Version 1 is the shape these tables had before the version existed (a `ferry_meta` written by
+//! an older Ferry has no `schema_version` and is taken as version 0: migration 1 creates what is
+//! missing and leaves existing tables and rows as they are). A later change appends a migration
+//! (`ALTER TABLE …`) and raises [`SCHEMA_VERSION`]; a `ferry_meta` of a newer version than this
+//! Ferry knows is refused by name. [`ensure`] holds a named server lock (`GET_LOCK`) while it
+//! reads and migrates, so two processes starting at once migrate once.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::error::{CoreError, MysqlResultExt};
+use crate::selection::META_SCHEMA;
+use crate::sql::quote_ident;
+
+/// The version of the `ferry_meta` tables this Ferry writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One step: the statements that take the tables from `version - 1` to `version`. `{m}` stands
+/// for the quoted schema name.
+pub struct Migration {
+    pub version: u32,
+    pub statements: &'static [&'static str],
+}
+
+/// Version 1: the tables as they were before the version (created if missing).
+const V1: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS {m}.job_phase (\
+       job VARCHAR(191) NOT NULL, phase VARCHAR(32) NOT NULL, done_at DATETIME(6) NOT NULL, \
+       PRIMARY KEY (job, phase)) ENGINE=InnoDB",
+    "CREATE TABLE IF NOT EXISTS {m}.load_job (\
+       job VARCHAR(191) NOT NULL PRIMARY KEY, \
+       snapshot_file VARCHAR(512) NULL, \
+       snapshot_pos BIGINT UNSIGNED NULL, \
+       snapshot_gtid TEXT NULL, \
+       planned_at DATETIME(6) NOT NULL, \
+       finished_at DATETIME(6) NULL\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS {m}.load_chunk (\
+       job VARCHAR(191) NOT NULL, \
+       db VARCHAR(64) NOT NULL, \
+       tbl VARCHAR(64) NOT NULL, \
+       chunk_no INT NOT NULL, \
+       lower_bound LONGBLOB NULL, \
+       upper_bound LONGBLOB NULL, \
+       done TINYINT NOT NULL DEFAULT 0, \
+       `rows` BIGINT NOT NULL DEFAULT 0, \
+       bytes BIGINT NOT NULL DEFAULT 0, \
+       snapshot TEXT NULL, \
+       done_at DATETIME(6) NULL, \
+       PRIMARY KEY (job, db, tbl, chunk_no)\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS {m}.replay_checkpoint (\
+       job VARCHAR(191) NOT NULL PRIMARY KEY, \
+       file VARCHAR(512) NOT NULL, \
+       pos BIGINT UNSIGNED NOT NULL, \
+       gtid TEXT NULL, \
+       applied_at DATETIME(6) NOT NULL, \
+       source_ts BIGINT UNSIGNED NOT NULL DEFAULT 0, \
+       idempotent_file VARCHAR(512) NULL, \
+       idempotent_pos BIGINT UNSIGNED NULL\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS {m}.replay_xa (\
+       job VARCHAR(191) NOT NULL, \
+       xid VARBINARY(400) NOT NULL, \
+       seq INT UNSIGNED NOT NULL, \
+       data LONGBLOB NOT NULL, \
+       PRIMARY KEY (job, xid, seq)\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS {m}.verify_table (\
+       job_name VARCHAR(191) NOT NULL, source_db VARCHAR(64) NOT NULL, source_table VARCHAR(64) NOT NULL, \
+       target_db VARCHAR(64) NOT NULL, target_table VARCHAR(64) NOT NULL, consistent TINYINT NOT NULL, \
+       method VARCHAR(32) NOT NULL, rows_compared BIGINT UNSIGNED NOT NULL, \
+       only_in_source BIGINT UNSIGNED NOT NULL, only_in_target BIGINT UNSIGNED NOT NULL, \
+       different BIGINT UNSIGNED NOT NULL, error TEXT NULL, \
+       verified_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), \
+       PRIMARY KEY (job_name, source_db, source_table)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+];
+
+/// The migrations, in order; the last one's version is [`SCHEMA_VERSION`].
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    statements: V1,
+}];
+
+/// How long [`ensure`] waits for another process migrating the same target.
+const LOCK_WAIT_SECONDS: u32 = 60;
+
+/// Creates or migrates `ferry_meta` to [`SCHEMA_VERSION`] (idempotent; safe when several
+/// processes start at once). Fails by name on a `ferry_meta` of a newer version.
+pub async fn ensure(conn: &mut Conn) -> Result<(), CoreError> {
+    ensure_in(conn, META_SCHEMA).await
+}
+
+/// [`ensure`] for a schema of another name (tests).
+pub async fn ensure_in(conn: &mut Conn, schema: &str) -> Result<(), CoreError> {
+    let m = quote_ident(schema);
+    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {m}"))
+        .await
+        .ctx(|| format!("creating the schema {schema} on the target"))?;
+    let lock = format!("ferry_meta.schema:{schema}");
+    let got: Option<Option<i64>> = conn
+        .exec_first("SELECT GET_LOCK(?, ?)", (&lock, LOCK_WAIT_SECONDS))
+        .await
+        .ctx(|| format!("locking {schema} for its schema migration"))?;
+    if got.flatten() != Some(1) {
+        // A timeout: another process holds the lock; transient (the next attempt waits again).
+        return Err(CoreError::mysql(
+            format!("waiting {LOCK_WAIT_SECONDS} s for another Ferry migrating {schema}"),
+            mysql_async::Error::Server(mysql_async::ServerError {
+                code: 1205,
+                message: "lock wait timeout".into(),
+                state: "HY000".into(),
+            }),
+        ));
+    }
+    let r = migrate(conn, schema, &m).await;
+    let _ = conn.exec_drop("DO RELEASE_LOCK(?)", (&lock,)).await;
+    r
+}
+
+async fn migrate(conn: &mut Conn, schema: &str, m: &str) -> Result<(), CoreError> {
+    conn.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS {m}.schema_version (id TINYINT NOT NULL PRIMARY KEY, \
+         version INT UNSIGNED NOT NULL, updated_at DATETIME(6) NOT NULL) ENGINE=InnoDB"
+    ))
+    .await
+    .ctx(|| format!("creating {schema}.schema_version on the target"))?;
+    let found: Option<u32> = conn
+        .query_first(format!("SELECT version FROM {m}.schema_version WHERE id = 1"))
+        .await
+        .ctx(|| format!("reading {schema}.schema_version"))?;
+    let found = found.unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(CoreError::MetaSchemaNewer {
+            schema: schema.to_string(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for mig in MIGRATIONS.iter().filter(|g| g.version > found) {
+        for st in mig.statements {
+            conn.query_drop(st.replace("{m}", m))
+                .await
+                .ctx(|| format!("migrating {schema} to schema version {}", mig.version))?;
+        }
+        conn.exec_drop(
+            format!("REPLACE INTO {m}.schema_version (id, version, updated_at) VALUES (1, ?, NOW(6))"),
+            (mig.version,),
+        )
+        .await
+        .ctx(|| format!("recording {schema} schema version {}", mig.version))?;
+        tracing::info!(schema, version = mig.version, "ferry_meta migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_ordered_and_end_at_the_version() {
+        let versions: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+        for m in MIGRATIONS {
+            for s in m.statements {
+                assert!(s.contains("{m}."), "every statement names the schema: {s}");
+            }
+        }
+    }
+
+    #[test]
+    fn newer_is_refused_by_name() {
+        let e = CoreError::MetaSchemaNewer {
+            schema: "ferry_meta".into(),
+            found: 7,
+            known: 1,
+        };
+        assert_eq!(
+            e.to_string(),
+            "ferry_meta was written by a newer Ferry (schema 7; this Ferry knows 1): upgrade Ferry"
+        );
+        assert_eq!(e.kind(), crate::ErrorKind::Definite);
+    }
+}

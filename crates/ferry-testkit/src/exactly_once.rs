@@ -1,0 +1,228 @@
+//! The exactly-once fixtures shared by the crash, network-cut, restart and torture tests.
+//!
+//! - [`EXACTLY_ONCE_TABLES`]: `counter`, one row that every writer transaction increments, and
+//!   `journal`, one row per writer transaction (`v` = its number), written in the same source
+//!   transaction; plus `bulk`, 20 000 rows for the full load to copy first.
+//! - [`counter_writer`]: commits such transactions until told to stop, and survives a restart or
+//!   a network cut of the source (an interrupted transaction's outcome is read back from the
+//!   counter), so its count is exactly the transactions that committed.
+//! - [`assert_exactly_once`] / [`tally`]: on the target, counter = journal rows = distinct
+//!   journal values = commits.
+//! - [`FAMILY_TABLES`] and [`family_writer`]: parents, children and grandchildren tied by
+//!   `ON DELETE CASCADE`, `ON UPDATE CASCADE` and `ON DELETE/UPDATE SET NULL`, with deletes and
+//!   key updates of parents (changes the cascades make on the source are not in the binlog).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use ferry_core::Endpoint;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::{connect, scalar, wait_until};
+
+/// Tables that prove exactly-once delivery (run after `USE db`).
+pub const EXACTLY_ONCE_TABLES: &str = "CREATE TABLE counter (id INT PRIMARY KEY, n BIGINT NOT NULL); \
+     INSERT INTO counter VALUES (1, 0); \
+     CREATE TABLE journal (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, pad VARCHAR(200), \
+       at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)); \
+     CREATE TABLE bulk (id INT PRIMARY KEY, x VARCHAR(64)); \
+     INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_20000";
+
+/// Parent, child, grandchild and a `SET NULL` dependant (run after `USE db`).
+pub const FAMILY_TABLES: &str =
+    "CREATE TABLE fam_parent (id BIGINT PRIMARY KEY, name VARCHAR(20) NOT NULL); \
+     CREATE TABLE fam_child (id BIGINT AUTO_INCREMENT PRIMARY KEY, pid BIGINT NOT NULL, note VARCHAR(10), \
+       FOREIGN KEY (pid) REFERENCES fam_parent (id) ON DELETE CASCADE ON UPDATE CASCADE); \
+     CREATE TABLE fam_grand (id BIGINT AUTO_INCREMENT PRIMARY KEY, cid BIGINT NOT NULL, \
+       FOREIGN KEY (cid) REFERENCES fam_child (id) ON DELETE CASCADE); \
+     CREATE TABLE fam_loose (id BIGINT PRIMARY KEY, pid BIGINT NULL, \
+       FOREIGN KEY (pid) REFERENCES fam_parent (id) ON DELETE SET NULL ON UPDATE SET NULL)";
+
+/// The family tables, for per-table comparisons.
+pub const FAMILY_TABLE_NAMES: [&str; 4] = ["fam_parent", "fam_child", "fam_grand", "fam_loose"];
+
+/// Connects, retrying while the server is down (a restart, a cut), up to 120 s.
+pub async fn reconnect(ep: &Endpoint) -> Result<Conn> {
+    wait_until(120, "the source to accept connections again", || {
+        let ep = ep.clone();
+        async move { Ok(connect(&ep).await.is_ok()) }
+    })
+    .await?;
+    connect(ep).await
+}
+
+/// What a writer counts.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Transactions known to have committed.
+    pub commits: AtomicU64,
+    /// Transactions interrupted by an error (their outcome resolved afterwards).
+    pub errors: AtomicU64,
+}
+
+/// Counter + journal transactions on `db` until `stop` (at most `max` of them; `pause` between
+/// two). On an error it reconnects and reads the counter, which only this writer moves: it says
+/// whether the interrupted transaction committed. Journal values are `base + i`, distinct.
+pub fn counter_writer(
+    ep: Endpoint,
+    db: String,
+    base: u64,
+    pause: Duration,
+    max: u64,
+    stop: Arc<AtomicBool>,
+    stats: Arc<WriterStats>,
+) -> tokio::task::JoinHandle<Result<()>> {
+    tokio::spawn(async move {
+        let mut c = connect(&ep).await?;
+        let mut i = 0u64;
+        while !stop.load(Ordering::SeqCst) && i < max {
+            i += 1;
+            let r = c
+                .query_drop(format!(
+                    "START TRANSACTION; UPDATE {db}.counter SET n = n + 1 WHERE id = 1; \
+                     INSERT INTO {db}.journal (v, pad) VALUES ({}, REPEAT('j', {})); COMMIT",
+                    base + i,
+                    i % 200
+                ))
+                .await;
+            match r {
+                Ok(()) => {
+                    stats.commits.fetch_add(1, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    stats.errors.fetch_add(1, Ordering::SeqCst);
+                    eprintln!("writer: transaction {i} failed ({e}); reconnecting");
+                    c = reconnect(&ep).await?;
+                    let n: u64 = scalar(&mut c, &format!("SELECT n FROM {db}.counter WHERE id = 1")).await?;
+                    let known = stats.commits.load(Ordering::SeqCst);
+                    if n == known + 1 {
+                        eprintln!("writer: transaction {i} had committed");
+                        stats.commits.store(n, Ordering::SeqCst);
+                    } else if n != known {
+                        bail!("writer: counter {n} after reconnecting, but {known} commits known");
+                    }
+                }
+            }
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Families on `db` until `stop`: each transaction adds a parent with three children, their
+/// grandchildren and a `fam_loose` row, and deletes or re-keys an older parent, whose
+/// descendants follow by the foreign keys' actions. Parent ids are `base + i`. Survives a source
+/// restart (reconnects; an interrupted transaction is simply not counted, the digests decide).
+pub fn family_writer(
+    ep: Endpoint,
+    db: String,
+    base: u64,
+    pause: Duration,
+    stop: Arc<AtomicBool>,
+    stats: Arc<WriterStats>,
+) -> tokio::task::JoinHandle<Result<()>> {
+    tokio::spawn(async move {
+        let mut c = connect(&ep).await?;
+        let mut i = 0u64;
+        // Bounded: a few hundred thousand transactions at most, whatever `stop` does.
+        while !stop.load(Ordering::SeqCst) && i < 500_000 {
+            i += 1;
+            let id = base + i;
+            let change = match i % 3 {
+                0 => format!(
+                    "UPDATE {db}.fam_parent SET id = id + 100000000 WHERE id = {};",
+                    id.saturating_sub(2)
+                ),
+                _ => format!("DELETE FROM {db}.fam_parent WHERE id = {};", id.saturating_sub(4)),
+            };
+            let r = c
+                .query_drop(format!(
+                    "START TRANSACTION; INSERT INTO {db}.fam_parent VALUES ({id}, 'f{id}'); \
+                     INSERT INTO {db}.fam_child (pid, note) VALUES ({id}, 'a'), ({id}, 'b'), ({id}, 'c'); \
+                     INSERT INTO {db}.fam_grand (cid) SELECT id FROM {db}.fam_child WHERE pid = {id}; \
+                     INSERT INTO {db}.fam_loose VALUES ({id}, {id}); \
+                     {change} COMMIT"
+                ))
+                .await;
+            match r {
+                Ok(()) => {
+                    stats.commits.fetch_add(1, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    stats.errors.fetch_add(1, Ordering::SeqCst);
+                    eprintln!("family writer: transaction {i} failed ({e}); reconnecting");
+                    c = reconnect(&ep).await?;
+                }
+            }
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The exactly-once tables as the target holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// `counter.n`.
+    pub counter: u64,
+    /// Journal rows.
+    pub rows: u64,
+    /// Distinct journal values.
+    pub distinct: u64,
+}
+
+impl Tally {
+    /// Writer transactions missing on the target.
+    pub fn lost(&self, commits: u64) -> u64 {
+        commits.saturating_sub(self.distinct)
+    }
+
+    /// Writer transactions applied more than once (journal rows or counter increments beyond
+    /// the distinct values and the commits).
+    pub fn duplicated(&self, commits: u64) -> u64 {
+        self.rows
+            .saturating_sub(self.distinct)
+            .max(self.counter.saturating_sub(commits))
+    }
+}
+
+/// Reads the counter and journal of `db`.
+pub async fn tally(t: &mut Conn, db: &str) -> Result<Tally> {
+    Ok(Tally {
+        counter: scalar(t, &format!("SELECT n FROM {db}.counter WHERE id = 1")).await?,
+        rows: scalar(t, &format!("SELECT COUNT(*) FROM {db}.journal")).await?,
+        distinct: scalar(t, &format!("SELECT COUNT(DISTINCT v) FROM {db}.journal")).await?,
+    })
+}
+
+/// On the target: the counter, the journal's rows and its distinct values all equal the writer's
+/// commits (nothing lost, nothing applied twice). `context` is printed on failure.
+pub async fn assert_exactly_once(t: &mut Conn, db: &str, commits: u64, context: &str) -> Result<()> {
+    let got = tally(t, db).await?;
+    if got.counter != commits {
+        bail!(
+            "target counter {} != writer commits {commits} (lost or applied twice)\n{context}",
+            got.counter
+        );
+    }
+    if got.rows != commits {
+        bail!(
+            "target journal rows {} != writer commits {commits}\n{context}",
+            got.rows
+        );
+    }
+    if got.distinct != commits {
+        bail!(
+            "distinct journal values {} != writer commits {commits}\n{context}",
+            got.distinct
+        );
+    }
+    Ok(())
+}
