@@ -276,6 +276,15 @@ cmd_status() {
   return $rc
 }
 
+# Tests start and stop instances from several processes at once (and the same instance from two
+# tests of one binary): commands that change instances run one at a time.
+case "${1:-}" in
+  start|stop|start-one|stop-one)
+    mkdir -p "$STATE"
+    exec 9>"$STATE/.servers.lock"
+    flock 9 ;;
+esac
+
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;

@@ -383,7 +383,10 @@ async fn connection_failures_are_told_apart() -> Result<()> {
         e
     };
     let locked = run_checks(&input(as_user("fchk_locked"), target(), vec![]), |_, _| {}).await;
-    let ssl = run_checks(&input(as_user("fchk_ssl"), target(), vec![]), |_, _| {}).await;
+    // Without TLS (servers.sh gives the test servers TLS, which `preferred` would use).
+    let mut plain = as_user("fchk_ssl");
+    plain.tls.mode = ferry_core::tls::TlsMode::Disabled;
+    let ssl = run_checks(&input(plain, target(), vec![]), |_, _| {}).await;
     exec(
         &mut s,
         "DROP USER IF EXISTS 'fchk_locked'@'%'; DROP USER IF EXISTS 'fchk_ssl'@'%'",

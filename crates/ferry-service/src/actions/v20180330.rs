@@ -544,22 +544,7 @@ pub fn job_info(job: &JobRow, detail: &Detail) -> Value {
         "Detail": detail_json(detail),
         "ErrorInfo": error_info,
         "Tags": tags,
-        "Ferry": ferry_public(r),
     })
-}
-
-/// The job's `Ferry` settings as given, with the secrets blanked (`SourceTls.Key`,
-/// `TargetTls.Key`), as passwords are.
-pub fn ferry_public(request: &Value) -> Value {
-    let mut f = request.get("Ferry").cloned().unwrap_or(json!({}));
-    for side in ["SourceTls", "TargetTls"] {
-        if let Some(t) = f.get_mut(side).and_then(Value::as_object_mut) {
-            if t.contains_key("Key") {
-                t.insert("Key".into(), json!(""));
-            }
-        }
-    }
-    f
 }
 
 async fn describe_jobs(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
@@ -671,19 +656,6 @@ fn types_and_mode(j: &JobRow) -> (i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tls_keys_come_back_blank() {
-        let r = json!({"Ferry": {"Threads": 2, "SourceTls": {"Mode": "verify_ca", "Ca": "CA", "Key": "KEY-SECRET"},
-            "TargetTls": {"Mode": "required"}}});
-        let f = ferry_public(&r);
-        assert_eq!(f["SourceTls"]["Key"], "");
-        assert_eq!(f["SourceTls"]["Mode"], "verify_ca");
-        assert_eq!(f["Threads"], 2);
-        assert!(f["TargetTls"].get("Key").is_none());
-        assert!(!f.to_string().contains("KEY-SECRET"));
-        assert_eq!(ferry_public(&json!({})), json!({}));
-    }
 
     #[test]
     fn tag_filters_match_key_and_values() {
