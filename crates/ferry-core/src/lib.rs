@@ -14,6 +14,7 @@
 
 pub mod catalog;
 pub mod civil;
+pub mod connect;
 pub mod endpoint;
 pub mod error;
 pub mod flavor;
