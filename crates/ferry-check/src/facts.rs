@@ -19,6 +19,7 @@ use thiserror::Error;
 
 use crate::connectivity::{classify, ConnectFailure};
 use crate::{CheckInput, Skip};
+use ferry_core::connect::ConnectFailure as Failure;
 
 /// Progress steps reported by [`gather`]: connections, server facts, source objects, target objects.
 pub(crate) const GATHER_STEPS: usize = 4;
@@ -264,8 +265,9 @@ pub(crate) async fn open(ep: &Endpoint) -> Result<(Conn, ConnInfo), ConnectFailu
         ep.connect_timeout
     };
     ep.prepare_tls().await;
-    match tokio::time::timeout(timeout, Conn::new(ep.opts(setup()))).await {
-        Ok(Ok(mut c)) => {
+    // the handshake in a task of its own: a client-library panic is a failed check, not a crash
+    match ferry_core::connect::spawn_connect(ep.opts(setup()), timeout).await {
+        Ok(mut c) => {
             let millis = started.elapsed().as_millis() as u64;
             let status: Vec<(String, String)> = c
                 .query("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
@@ -281,13 +283,12 @@ pub(crate) async fn open(ep: &Endpoint) -> Result<(Conn, ConnInfo), ConnectFailu
             let tls = get("Ssl_version").map(|v| (v, get("Ssl_cipher").unwrap_or_default()));
             Ok((c, ConnInfo { millis, tls }))
         }
-        Ok(Err(e)) => Err(match ferry_core::tls::explain(&e, ep.side(), &ep.host, &ep.tls) {
+        Err(Failure::Client(e)) => Err(match ferry_core::tls::explain(&e, ep.side(), &ep.host, &ep.tls) {
             Some(m) => ConnectFailure::Tls(m),
             None => classify(&e),
         }),
-        Err(_) => Err(ConnectFailure::Timeout {
-            secs: timeout.as_secs(),
-        }),
+        Err(Failure::Panicked(m)) => Err(ConnectFailure::Other(m)),
+        Err(Failure::Timeout(t)) => Err(ConnectFailure::Timeout { secs: t.as_secs() }),
     }
 }
 

@@ -7,7 +7,7 @@
 //! (`expect("valid PEM is mandatory here")`) when a MySQL server answers `caching_sha2_password`
 //! full authentication over plain TCP without a usable RSA public key, and the panic then ends
 //! that task only, reported as a definite [`CoreError::Handshake`]. Pools ([`Endpoint::pool`])
-//! connect inside mysql_async and are not covered.
+//! connect inside mysql_async: take their connections with [`crate::connect::pooled`].
 //!
 //! TLS: every connection, pooled or not, is made from [`Endpoint::opts`], which applies the
 //! endpoint's [`TlsConfig`] (see [`crate::tls`] for the modes and how `preferred` and `verify_ca`
@@ -243,7 +243,7 @@ impl Endpoint {
 }
 
 /// What a failed connect task says: the panic message, or that it was cancelled.
-fn join_error_text(e: tokio::task::JoinError) -> String {
+pub(crate) fn join_error_text(e: tokio::task::JoinError) -> String {
     if !e.is_panic() {
         return "the connect task was cancelled".into();
     }
@@ -266,12 +266,12 @@ fn join_error_text(e: tokio::task::JoinError) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A server that asks for caching_sha2_password full authentication and then answers the
     /// public key request with something that is not a PEM key (mysql_common panics on it).
-    fn fake_server_with_a_bad_rsa_key() -> u16 {
+    pub(crate) fn fake_server_with_a_bad_rsa_key() -> u16 {
         use std::io::{Read, Write};
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();

@@ -16,6 +16,7 @@
 
 pub mod catalog;
 pub mod civil;
+pub mod connect;
 pub mod endpoint;
 pub mod error;
 pub mod fault;

@@ -11,7 +11,9 @@
 //! - turns YEAR into `Int` (YEAR 0 arrives as "1900"), TIMESTAMP's epoch into a UTC
 //!   `Value::Date` (epoch 0 is the zero date), ENUM's index into the member's name, SET's
 //!   bitmask into comma-joined member names, MySQL binary JSON into MySQL's JSON text (also for
-//!   a text column: a MySQL source's JSON replays into a MariaDB target's LONGTEXT), MariaDB
+//!   a text column: a MySQL source's JSON replays into a MariaDB target's LONGTEXT; for a JSON
+//!   column, a document with DATE/TIME/DATETIME/DECIMAL scalars also carries the SQL expression
+//!   that rebuilds them, [`crate::json_sql`]), MariaDB
 //!   INET4/INET6/UUID into their text forms, and pads BINARY(n) with the zero bytes the binlog
 //!   drops;
 //! - passes DECIMAL (text), BIT (big-endian bytes), DATE/DATETIME/TIME, strings, blobs and
@@ -354,6 +356,16 @@ impl TableDecoder {
                     Bad::Mismatch(m) => {
                         self.mismatch(position, format!("column {} ({}): {m}", i + 1, self.names[i]))
                     }
+                    Bad::Unsupported(m) => ReplayError::Unsupported {
+                        what: format!(
+                            "row of {}.{}, column {} ({}): {m}",
+                            self.db,
+                            self.table,
+                            i + 1,
+                            self.names[i]
+                        ),
+                        position: position.to_string(),
+                    },
                     Bad::Corrupt(m) => ReplayError::Corrupt {
                         position: position.to_string(),
                         message: format!(
@@ -450,6 +462,24 @@ enum Bad {
     Mismatch(String),
     /// The value fits the column's type but is impossible (a parser or binlog fault).
     Corrupt(String),
+    /// The value is valid but Ferry cannot write it exactly.
+    Unsupported(String),
+}
+
+/// A binary JSON value for a JSON column (a MySQL target): its MySQL text, with the expression
+/// that rebuilds its typed scalars (DATE, TIME, DATETIME, DECIMAL) attached when it has some
+/// ([`crate::json_sql`]).
+fn json_value(j: &mysql_async::binlog::jsonb::Value<'_>) -> Result<Value, Bad> {
+    use crate::json_sql::{self, SqlError};
+    let text = crate::json::jsonb_to_text(j).map_err(Bad::Corrupt)?;
+    match json_sql::typed_expression(j) {
+        Ok(None) => Ok(Value::Bytes(text.into_bytes())),
+        Ok(Some(expr)) => Ok(Value::Bytes(json_sql::attach(text, &expr))),
+        Err(SqlError::Corrupt(m)) => Err(Bad::Corrupt(m)),
+        Err(SqlError::TooLarge(m)) => Err(Bad::Unsupported(format!(
+            "a JSON document with DATE/TIME/DATETIME/DECIMAL values Ferry rebuilds as a SQL expression: {m}"
+        ))),
+    }
 }
 
 impl From<String> for Bad {
@@ -476,10 +506,18 @@ fn timestamp_epoch(b: &[u8]) -> Option<(i64, u32)> {
 fn convert(plan: &Plan, v: &BinlogValue<'static>) -> Result<Value, Bad> {
     let v = match v {
         BinlogValue::Value(Value::NULL) => return Ok(Value::NULL),
+        // a JSON column's text from a text source: a NUL byte is not JSON (MySQL refuses it), and
+        // marks the typed form of `json_value`
+        BinlogValue::Value(Value::Bytes(b)) if *plan == Plan::Json && b.contains(&0) => {
+            return Err(Bad::Unsupported(
+                "a text value with a NUL byte for a JSON column (not valid JSON)".into(),
+            ))
+        }
         BinlogValue::Value(x) => x,
         BinlogValue::Jsonb(j) => {
             return match plan {
-                Plan::Json | Plan::Text => crate::json::jsonb_to_text(j)
+                Plan::Json => json_value(j),
+                Plan::Text => crate::json::jsonb_to_text(j)
                     .map(|s| Value::Bytes(s.into_bytes()))
                     .map_err(Bad::Corrupt),
                 _ => Err("binary JSON value in a non-JSON column".into()),
@@ -651,6 +689,21 @@ mod tests {
         assert_eq!(parse_members("enum('')").unwrap(), vec![Vec::<u8>::new()]);
         assert!(parse_members("enum('a'").is_err());
         assert!(parse_members("int").is_err());
+    }
+
+    #[test]
+    fn a_nul_byte_in_json_text_is_refused() {
+        // the typed form of a JSON value (text NUL expression) cannot come from row data
+        let bad = BinlogValue::Value(Value::Bytes(b"{\"a\": 1}\0DROP TABLE x".to_vec()));
+        assert!(matches!(convert(&Plan::Json, &bad), Err(Bad::Unsupported(m)) if m.contains("NUL")));
+        let ok = BinlogValue::Value(Value::Bytes(b"{\"a\": 1}".to_vec()));
+        assert_eq!(
+            convert(&Plan::Json, &ok),
+            Ok(Value::Bytes(b"{\"a\": 1}".to_vec()))
+        );
+        // a text column keeps any bytes
+        let text = BinlogValue::Value(Value::Bytes(b"a\0b".to_vec()));
+        assert_eq!(convert(&Plan::Text, &text), Ok(Value::Bytes(b"a\0b".to_vec())));
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn write_dom(out: &mut String, d: &JsonDom) {
     }
 }
 
-fn write_double(out: &mut String, d: f64) {
+pub(crate) fn write_double(out: &mut String, d: f64) {
     if !d.is_finite() {
         out.push_str("null");
         return;
@@ -91,7 +91,7 @@ fn write_double(out: &mut String, d: f64) {
     }
 }
 
-fn write_string(out: &mut String, s: &str) {
+pub(crate) fn write_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

@@ -21,6 +21,7 @@ pub mod error;
 pub mod event;
 pub mod file;
 pub mod json;
+pub mod json_sql;
 pub mod mariadb_events;
 pub mod stream;
 pub mod temporal;

@@ -150,28 +150,11 @@ pub const BINLOG_MAX_PACKET: usize = 1 << 30;
 /// A connection for `COM_BINLOG_DUMP` ([`BINLOG_MAX_PACKET`]), with the endpoint's connect
 /// timeout; a panic in the client library during the handshake is an error, not a crash.
 async fn connect_for_binlog(endpoint: &Endpoint) -> Result<mysql_async::Conn, ReplayError> {
-    let opts = mysql_async::OptsBuilder::from_opts(endpoint.opts(Vec::new()))
-        .max_allowed_packet(Some(BINLOG_MAX_PACKET));
-    let mut task = tokio::spawn(mysql_async::Conn::new(opts));
-    let name = endpoint.display_name();
-    match tokio::time::timeout(endpoint.connect_timeout, &mut task).await {
-        Ok(Ok(Ok(c))) => Ok(c),
-        Ok(Ok(Err(e))) => Err(ReplayError::Connect(ferry_core::CoreError::mysql(
-            format!("cannot connect to {name}"),
-            e,
-        ))),
-        Ok(Err(e)) => Err(ReplayError::Connect(ferry_core::CoreError::Handshake {
-            server: name,
-            message: format!("the client library failed during the handshake: {e}"),
-        })),
-        Err(_) => {
-            task.abort();
-            Err(ReplayError::Connect(ferry_core::CoreError::Unexpected(format!(
-                "cannot connect to {name}: no answer within {} s",
-                endpoint.connect_timeout.as_secs()
-            ))))
-        }
-    }
+    ferry_core::connect::connect_with(endpoint, Vec::new(), |o| {
+        o.max_allowed_packet(Some(BINLOG_MAX_PACKET))
+    })
+    .await
+    .map_err(ReplayError::Connect)
 }
 
 fn map_stream_error(e: mysql_async::Error, wanted: String, pos: &BinlogPos) -> ReplayError {

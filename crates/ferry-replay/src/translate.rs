@@ -124,9 +124,11 @@ const LOG_EVENT_ARTIFICIAL_F: u16 = 0x20;
 
 /// The largest MySQL transaction payload (`binlog_transaction_compression=ON`) accepted, by its
 /// uncompressed size from the payload header: 1 GiB. A larger one is refused by name rather
-/// than inflated whole into memory (the file reader inflates after this check; over the network
-/// mysql_async has already inflated it when the event reaches Ferry, so the refusal there keeps
-/// Ferry from decoding and buffering it, not the first allocation).
+/// than inflated whole into memory. The file reader inflates after this check. Over the network
+/// mysql_async inflates the payload before Ferry sees the event; the patched mysql_common
+/// (`vendor/mysql_common`, `MAX_DANGER_DECOMPRESS_BYTES`, the same bound) does not inflate a
+/// larger one, so the refusal comes before the allocation there too. A payload within the bound
+/// is still held whole, compressed (the event) and uncompressed (mysql_async's buffer).
 pub const MAX_TRANSACTION_PAYLOAD_BYTES: u64 = 1 << 30;
 
 /// Raw event → [`ReplEvent`] translation with position, checksum and group tracking.
@@ -1421,6 +1423,37 @@ mod tests {
         assert!(t.in_payload());
         let mut t = Translator::new(BinlogPos::new("binlog.000042", 1000)).with_max_payload(4096);
         assert!(t.feed(&payload_ev(1000 + 19 + 24, 4097)).is_err());
+    }
+
+    /// A zstd frame holding `data` in one raw (stored) block.
+    fn zstd_frame(data: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x28, 0xb5, 0x2f, 0xfd, 0xa0]; // magic; single segment, 4-byte content size
+        f.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        let header = 1 | ((data.len() as u32) << 3); // last block, raw
+        f.extend_from_slice(&header.to_le_bytes()[..3]);
+        f.extend_from_slice(data);
+        f
+    }
+
+    /// Over the network mysql_async inflates a payload (`danger_decompress`) before Ferry sees
+    /// the event: the patched mysql_common refuses to inflate beyond Ferry's bound, so the
+    /// refusal above comes before the allocation (`vendor/mysql_common/README.md`).
+    #[test]
+    fn the_client_library_does_not_inflate_an_oversized_payload() {
+        use mysql_common::binlog::consts::TransactionPayloadCompressionType as C;
+        use mysql_common::binlog::events::{TransactionPayloadEvent, MAX_DANGER_DECOMPRESS_BYTES};
+        assert_eq!(MAX_DANGER_DECOMPRESS_BYTES, MAX_TRANSACTION_PAYLOAD_BYTES);
+        // unpatched, this allocates u64::MAX bytes (an abort) before failing to decompress
+        let ev = TransactionPayloadEvent::new(4, C::ZSTD, u64::MAX, &[1u8, 2, 3, 4][..]);
+        assert!(ev.danger_decompress().is_empty());
+        let ev =
+            TransactionPayloadEvent::new(4, C::ZSTD, MAX_TRANSACTION_PAYLOAD_BYTES + 1, &[1u8, 2, 3, 4][..]);
+        assert!(ev.danger_decompress().is_empty());
+        // within the bound it still inflates
+        let inner = b"0123456789abcdef".repeat(64);
+        let z = zstd_frame(&inner);
+        let ev = TransactionPayloadEvent::new(z.len() as u64, C::ZSTD, inner.len() as u64, z);
+        assert_eq!(ev.danger_decompress(), inner);
     }
 
     #[test]

@@ -259,14 +259,36 @@ fn binary_json_becomes_mysql_json_text() {
     assert!(err.is_none(), "{err:?}");
     let s = table("foo", "test", vec![col("a", "json", "json")]);
     let dec = TableDecoder::new(&s).unwrap();
-    let texts: Vec<String> = rows(&evs)
+    let values: Vec<(String, Option<String>)> = rows(&evs)
         .iter()
         .flat_map(|r| dec.decode(r).unwrap())
         .map(|(_, a)| match &a.unwrap()[0] {
-            Value::Bytes(b) => String::from_utf8(b.clone()).unwrap(),
+            Value::Bytes(b) => {
+                let (text, expr) = ferry_replay::json_sql::split(b);
+                (
+                    String::from_utf8(text.to_vec()).unwrap(),
+                    expr.map(|e| String::from_utf8(e.to_vec()).unwrap()),
+                )
+            }
             v => panic!("{v:?}"),
         })
         .collect();
+    let texts: Vec<&str> = values.iter().map(|v| v.0.as_str()).collect();
+    let exprs: Vec<Option<&str>> = values.iter().map(|v| v.1.as_deref()).collect();
+    // the typed scalars keep their types on a MySQL target: written as SQL expressions
+    assert_eq!(
+        exprs,
+        [
+            None, // another opaque type: its text, as before
+            Some("JSON_OBJECT(_utf8mb4'b',CAST('2012-03-18' AS DATE))"),
+            Some("JSON_OBJECT(_utf8mb4'c',CAST('2012-03-18 11:30:45.000000' AS DATETIME(6)))"),
+            Some("JSON_OBJECT(_utf8mb4'c',CAST('87:31:46.654321' AS TIME(6)))"),
+            Some("JSON_OBJECT(_utf8mb4'd',CAST('123.456' AS DECIMAL(6,3)))"),
+            Some("JSON_OBJECT(_utf8mb4'e',CAST('9.00' AS DECIMAL(11,2)))"), // the opaque value's own precision and scale
+            None,
+            None,
+        ]
+    );
     assert_eq!(
         texts,
         [
@@ -275,7 +297,7 @@ fn binary_json_becomes_mysql_json_text() {
             r#"{"c": "2012-03-18 11:30:45.000000"}"#,
             r#"{"c": "87:31:46.654321"}"#,
             r#"{"d": 123.456}"#,
-            r#"{"e": 9.00}"#, // DECIMAL(3,2) 9.00
+            r#"{"e": 9.00}"#, // DECIMAL(11,2) 9.00
             r#"{"e": [0, 1, true, false]}"#,
             r#"{"e": null}"#,
         ]

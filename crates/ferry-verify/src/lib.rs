@@ -36,12 +36,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ferry_core::connect::ProtectedPool;
 use ferry_core::progress::{ProgressEvent, ProgressSink};
 use ferry_core::throttle::Throttle;
 use ferry_core::{Endpoint, Position, Selection};
 use ferry_load::chunk::{plan_table, ChunkPlan};
 use futures_util::future::BoxFuture;
-use mysql_async::{Conn, Pool};
+use mysql_async::Conn;
 use tokio::task::JoinSet;
 
 pub use error::VerifyError;
@@ -202,22 +203,14 @@ struct Shared {
     max_keys: usize,
     repair: bool,
     fence: Option<Fence>,
-    src: Pool,
-    dst: Pool,
+    src: ProtectedPool,
+    dst: ProtectedPool,
 }
 
 /// One pooled connection to each side.
 async fn both_conns(sh: &Shared) -> Result<(Conn, Conn), VerifyError> {
-    let sc = sh
-        .src
-        .get_conn()
-        .await
-        .ctx(|| "connecting to the source".into())?;
-    let dc = sh
-        .dst
-        .get_conn()
-        .await
-        .ctx(|| "connecting to the target".into())?;
+    let sc = sh.src.get_conn().await?;
+    let dc = sh.dst.get_conn().await?;
     Ok((sc, dc))
 }
 
@@ -375,14 +368,14 @@ async fn plan_all(
     if keyed.is_empty() {
         return Ok(out);
     }
-    let pool = src.pool(threads, ferry_load::session::plain());
+    let pool = ProtectedPool::new(src, threads, ferry_load::session::plain());
     let result = run_bounded(
         keyed,
         threads,
         |(i, schema)| {
             let pool = pool.clone();
             async move {
-                let mut conn = pool.get_conn().await.ctx(|| "connecting to the source".into())?;
+                let mut conn = pool.get_conn().await?;
                 let chunks = plan_table(&mut conn, &schema, chunk_rows).await?;
                 Ok((i, chunks))
             }
@@ -618,8 +611,8 @@ pub async fn verify(
     let _ = dconn.disconnect().await;
 
     let threads = opts.threads.max(1);
-    let src_pool = src.pool(threads, digest::session_in(&time_zone));
-    let dst_pool = dst.pool(threads, digest::session_in(&time_zone));
+    let src_pool = ProtectedPool::new(src, threads, digest::session_in(&time_zone));
+    let dst_pool = ProtectedPool::new(dst, threads, digest::session_in(&time_zone));
     let hashing = Hashing {
         hash,
         src_one_text: ssup.row_variable,
@@ -807,8 +800,8 @@ fn make_shared(
     h: &Hashing,
     opts: &VerifyOptions,
     repair: bool,
-    src: &Pool,
-    dst: &Pool,
+    src: &ProtectedPool,
+    dst: &ProtectedPool,
 ) -> Arc<Shared> {
     let layouts: Vec<TextLayout> = tables
         .iter()
@@ -858,8 +851,8 @@ fn make_shared(
 async fn count_tables(
     tables: &[TableJob],
     threads: usize,
-    src: &Pool,
-    dst: &Pool,
+    src: &ProtectedPool,
+    dst: &ProtectedPool,
 ) -> Result<Vec<(u64, u64)>, VerifyError> {
     let mut out = vec![(0u64, 0u64); tables.len()];
     let items: Vec<(usize, TableJob)> = tables.iter().cloned().enumerate().collect();
@@ -869,7 +862,7 @@ async fn count_tables(
         |(i, t)| {
             let (src, dst) = (src.clone(), dst.clone());
             async move {
-                let count = |pool: Pool, side: Side| {
+                let count = |pool: ProtectedPool, side: Side| {
                     let t = t.clone();
                     async move {
                         let (db, table, _) = t.side(side);
@@ -882,10 +875,7 @@ async fn count_tables(
                             Side::Source => "source",
                             Side::Target => "target",
                         };
-                        let mut conn = pool
-                            .get_conn()
-                            .await
-                            .ctx(|| format!("connecting to the {what}"))?;
+                        let mut conn = pool.get_conn().await?;
                         let n: Option<u64> = mysql_async::prelude::Queryable::query_first(&mut conn, sql)
                             .await
                             .ctx(|| format!("counting the rows of {db}.{table} on the {what}"))?;

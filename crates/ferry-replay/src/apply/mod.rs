@@ -58,7 +58,7 @@ use ferry_core::progress::{unix_now, ProgressEvent, ProgressSink, RetryWindow};
 use ferry_core::throttle::Throttle;
 use ferry_core::{Endpoint, ErrorKind, Selection};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
+use mysql_async::Conn;
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -321,21 +321,10 @@ pub(crate) async fn connect_target(dst: &Endpoint, target_binlog: bool) -> Resul
     if !target_binlog {
         setup.push("SET SESSION sql_log_bin = 0".into());
     }
-    let opts = OptsBuilder::from_opts(dst.opts(setup)).client_found_rows(true);
-    match tokio::time::timeout(dst.connect_timeout, Conn::new(opts)).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(ReplayError::TargetConnect(ferry_core::CoreError::mysql(
-            format!("cannot connect to {}", dst.display_name()),
-            e,
-        ))),
-        Err(_) => Err(ReplayError::TargetConnect(ferry_core::CoreError::Unexpected(
-            format!(
-                "cannot connect to {}: no answer within {} s",
-                dst.display_name(),
-                dst.connect_timeout.as_secs()
-            ),
-        ))),
-    }
+    // the handshake in a task of its own: a client-library panic is a definite error
+    ferry_core::connect::connect_with(dst, setup, |o| o.client_found_rows(true))
+        .await
+        .map_err(ReplayError::TargetConnect)
 }
 
 pub(crate) fn now_secs() -> f64 {

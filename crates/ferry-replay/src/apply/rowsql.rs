@@ -11,7 +11,9 @@
 //! FLOAT literals are cast to FLOAT, and JSON literals to JSON: on MySQL, where JSON is a type of
 //! its own (`ColumnKind::Json`), a JSON column compared with a string compares with a JSON string
 //! scalar, which never equals a document. (MariaDB's JSON is LONGTEXT and reads as
-//! `ColumnKind::Text`, compared as text.) Generated columns are never written.
+//! `ColumnKind::Text`, compared as text.) A MySQL JSON value with DATE/TIME/DATETIME/DECIMAL
+//! scalars carries the expression that rebuilds them ([`crate::json_sql`]); it is written, and
+//! compared, as that expression. Generated columns are never written.
 //!
 //! The apply sessions run with a strict `sql_mode` ([`REPLAY_SQL_MODE`]): a value the target
 //! would truncate or adjust fails the statement instead. The one value a strict session cannot
@@ -119,8 +121,12 @@ pub fn with_long_params<R>(f: impl FnOnce() -> R) -> (R, Vec<Value>) {
 
 /// Inside [`with_long_params`], takes a string or binary value as the next parameter (every
 /// one, not only the long ones, so the statement text stays UTF-8 for the prepared statement).
+/// A JSON value with an expression is never one: the expression is UTF-8 SQL text.
 fn take_param(col: &Column, v: &Value) -> bool {
-    if !matches!(v, Value::Bytes(_)) || matches!(col.kind, ColumnKind::Bit | ColumnKind::Decimal) {
+    if !matches!(v, Value::Bytes(_))
+        || matches!(col.kind, ColumnKind::Bit | ColumnKind::Decimal)
+        || json_expression(col, v).is_some()
+    {
         return false;
     }
     LONG_PARAMS.with(|p| match p.borrow_mut().as_mut() {
@@ -132,7 +138,21 @@ fn take_param(col: &Column, v: &Value) -> bool {
     })
 }
 
+/// The expression a JSON column's value carries ([`crate::json_sql`]: a document with typed
+/// scalars, decoded for a MySQL target), written instead of its text, as value and in
+/// comparisons alike (`JSON_OBJECT(…)` is of type JSON).
+fn json_expression<'a>(col: &Column, v: &'a Value) -> Option<&'a [u8]> {
+    match v {
+        Value::Bytes(b) if col.kind == ColumnKind::Json => crate::json_sql::split(b).1,
+        _ => None,
+    }
+}
+
 fn value_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
+    if let Some(expr) = json_expression(col, v) {
+        out.extend_from_slice(expr);
+        return;
+    }
     if take_param(col, v) {
         // JSON and MariaDB's type plugins (UUID, INET4/6) take their text form, as their literals do.
         out.extend_from_slice(if matches!(col.kind, ColumnKind::Json | ColumnKind::Plugin) {
@@ -148,6 +168,10 @@ fn value_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
 /// A literal for comparisons: strings in the column's charset and collation, FLOAT and JSON
 /// cast to their type.
 fn where_literal(out: &mut Vec<u8>, col: &Column, v: &Value) {
+    if let Some(expr) = json_expression(col, v) {
+        out.extend_from_slice(expr);
+        return;
+    }
     if take_param(col, v) {
         // the literal's exact equivalents: `_cs'…' COLLATE c`, `CAST(CONVERT(…) AS JSON)`, `_binary'…'`
         match (&col.charset, col.kind) {
@@ -311,9 +335,21 @@ fn write_where(out: &mut Vec<u8>, t: &TableInfo, row: &[Value]) {
             out.extend_from_slice(b" AND ");
         }
         let col = &t.schema.columns[i];
+        let v = row.get(i).unwrap_or(&Value::NULL);
+        if let (Some(_), Value::Bytes(b)) = (json_expression(col, v), v) {
+            // A typed document matches its typed copy (replayed) or its text copy (the full load
+            // moves JSON as text: DATETIME as a string): both forms address the row.
+            let name = quote_ident(&col.name);
+            out.extend_from_slice(format!("({name} <=> ").as_bytes());
+            where_literal(out, col, v);
+            out.extend_from_slice(format!(" OR {name} <=> ").as_bytes());
+            where_literal(out, col, &Value::Bytes(crate::json_sql::split(b).0.to_vec()));
+            out.push(b')');
+            continue;
+        }
         out.extend_from_slice(quote_ident(&col.name).as_bytes());
         out.extend_from_slice(if keyed { b" = " } else { b" <=> " });
-        where_literal(out, col, row.get(i).unwrap_or(&Value::NULL));
+        where_literal(out, col, v);
     }
     out.extend_from_slice(b" LIMIT 1");
 }
@@ -484,7 +520,13 @@ pub fn describe_key(t: &TableInfo, row: &[Value]) -> String {
         .iter()
         .map(|&i| {
             let c = &t.schema.columns[i];
-            let v = display_value(c.kind, row.get(i).unwrap_or(&Value::NULL));
+            let v = match row.get(i) {
+                // a JSON value shows its text, not its expression
+                Some(Value::Bytes(b)) if c.kind == ColumnKind::Json => {
+                    display_value(c.kind, &Value::Bytes(crate::json_sql::split(b).0.to_vec()))
+                }
+                v => display_value(c.kind, v.unwrap_or(&Value::NULL)),
+            };
             let v: String = if v.chars().count() > 64 {
                 v.chars().take(64).chain("…".chars()).collect()
             } else {
@@ -576,6 +618,37 @@ mod tests {
             text(delete_statement(&t, &[Value::Int(2), Value::NULL])),
             "DELETE FROM `d`.`t` WHERE `id` <=> 2 AND `doc` <=> NULL LIMIT 1"
         );
+    }
+
+    #[test]
+    fn json_with_typed_scalars_is_written_as_its_expression() {
+        let t = keyless(vec![col("id", "int", None), col("doc", "json", None)]);
+        let expr = "JSON_OBJECT(_utf8mb4'd',CAST('9.00' AS DECIMAL(3,2)))";
+        let doc = Value::Bytes(crate::json_sql::attach(r#"{"d": 9.00}"#.into(), expr));
+        let row = vec![Value::Int(1), doc.clone()];
+        assert_eq!(
+            text(insert_statements(&t, InsertVerb::Insert, &[&row]).remove(0)),
+            format!("INSERT INTO `d`.`t` (`id`,`doc`) VALUES (1,{expr})")
+        );
+        // a keyless row is found in its typed form or in the text form a full load wrote
+        let cond = format!(
+            r#"(`doc` <=> {expr} OR `doc` <=> CAST(CONVERT(_binary'{{"d": 9.00}}' USING utf8mb4) AS JSON))"#
+        );
+        assert_eq!(
+            text(delete_statement(&t, &row)),
+            format!("DELETE FROM `d`.`t` WHERE `id` <=> 1 AND {cond} LIMIT 1")
+        );
+        // on the long-value path too: the expression stays in the statement text, the text
+        // form is a parameter
+        let (stmt, params) = with_long_params(|| update_statement(&t, &row, &row));
+        assert_eq!(
+            text(stmt),
+            "UPDATE `d`.`t` SET `id`=1,`doc`=JSON_OBJECT(_utf8mb4'd',CAST('9.00' AS DECIMAL(3,2))) \
+             WHERE `id` <=> 1 AND (`doc` <=> JSON_OBJECT(_utf8mb4'd',CAST('9.00' AS DECIMAL(3,2))) \
+             OR `doc` <=> CAST(CONVERT(CAST(? AS BINARY) USING utf8mb4) AS JSON)) LIMIT 1"
+        );
+        assert_eq!(params, vec![b(r#"{"d": 9.00}"#)]);
+        assert_eq!(describe_key(&t, &row), r#"no key; row id=1, doc={"d": 9.00}"#);
     }
 
     #[test]

@@ -129,6 +129,10 @@ impl fmt::Debug for TransactionPayloadInner<'_> {
     }
 }
 
+/// The largest uncompressed size [`TransactionPayloadEvent::danger_decompress`] inflates
+/// (Ferry's patch: 1 GiB, Ferry's own bound for one transaction payload).
+pub const MAX_DANGER_DECOMPRESS_BYTES: u64 = 1 << 30;
+
 /// Event that encloses all the events of a transaction.
 ///
 /// It is used for carrying compressed payloads, and contains
@@ -218,9 +222,17 @@ impl<'a> TransactionPayloadEvent<'a> {
     ///
     /// This function may allocate a huge buffer and cause OOM.
     /// Consider using [`TransactionPayloadEvent::decompressed`] instead.
+    ///
+    /// Ferry's patch: a payload whose header announces more than
+    /// [`MAX_DANGER_DECOMPRESS_BYTES`] uncompressed is not inflated (an empty buffer is returned,
+    /// as for a payload that fails to decompress), so the allocation never exceeds that bound.
+    /// The caller sees the event's `uncompressed_size` and refuses it by name.
     pub fn danger_decompress(self) -> Vec<u8> {
         if self.algorithm == TransactionPayloadCompressionType::NONE {
             return self.payload_raw().to_vec();
+        }
+        if self.uncompressed_size.0 > MAX_DANGER_DECOMPRESS_BYTES {
+            return Vec::new();
         }
         let mut decode_buf = vec![0_u8; self.uncompressed_size.0 as usize];
         match zstd::stream::copy_decode(self.payload.as_bytes(), &mut decode_buf[..]) {
