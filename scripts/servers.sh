@@ -143,7 +143,7 @@ launch() { # name server_id port extra-args... : starts mariadbd, waits until it
     --innodb-log-file-size=256M --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --event-scheduler=OFF --ssl-ca="$STATE/tls/ca.pem" --ssl-cert="$STATE/tls/server.pem" \
-    --ssl-key="$STATE/tls/server-key.pem" "$@" >/dev/null 2>&1 &
+    --ssl-key="$STATE/tls/server-key.pem" "$@" >/dev/null 2>&1 9>&- &
   local pid=$!
   for _ in $(seq 1 300); do
     if client "$name" -e 'SELECT 1' >/dev/null 2>&1; then return 0; fi
