@@ -107,6 +107,14 @@ const TLS: &[Field] = &[
     opt("KeyFile", Ty::Str),
 ];
 
+/// `Ferry.StartPosition` (validated by the job spec).
+const START_POSITION: &[Field] = &[
+    opt("File", Ty::Str),
+    opt("Offset", Ty::Int(0, i64::MAX)),
+    opt("Gtid", Ty::Str),
+    opt("Time", Ty::Int(0, i64::MAX)),
+];
+
 const FERRY: &[Field] = &[
     opt("Threads", Ty::Int(i64::MIN, i64::MAX)),
     opt("ChunkRows", Ty::Int(i64::MIN, i64::MAX)),
@@ -126,6 +134,7 @@ const FERRY: &[Field] = &[
     opt("SourceTls", Ty::Obj(TLS)),
     opt("SnapshotMode", Ty::Str),
     opt("TargetTls", Ty::Obj(TLS)),
+    opt("StartPosition", Ty::Obj(START_POSITION)),
 ];
 
 const TAG: &[Field] = &[opt("TagKey", Ty::Str), opt("TagValue", Ty::Str)];
