@@ -31,7 +31,8 @@ use ferry_core::sql::quote_ident;
 use ferry_core::throttle::Throttle;
 use ferry_core::{ErrorKind, Flavor, SnapshotPosition, TableSchema};
 use ferry_load::{LoadOptions, TableTask, WriteMethod};
-use ferry_replay::{run_replay, ReplayOptions};
+use ferry_replay::start::{resolve_start, StartRequest};
+use ferry_replay::{run_replay, BinlogPos, ReplayOptions};
 pub use ferry_replay::{ReplayControl, ReplaySummary};
 use ferry_schema::{Ddl, ObjectKind};
 use mysql_async::prelude::Queryable;
@@ -39,7 +40,7 @@ use mysql_async::Conn;
 use tracing::{info, info_span, Instrument};
 
 use crate::error::JobError;
-use crate::spec::{JobSpec, MigrateType};
+use crate::spec::{JobSpec, MigrateType, SpecError, StartFrom};
 
 /// How to run a job.
 #[derive(Debug, Clone)]
@@ -345,6 +346,39 @@ async fn wait_for_start(spec: &JobSpec) {
     }
 }
 
+/// `Ferry.StartPosition` as a position on the source, when the job has no replay checkpoint
+/// yet (a resumed job continues from its checkpoint). A start the source does not have (a
+/// purged or unknown file, a time before the oldest binlog) fails naming the field.
+async fn resolve_start_position(spec: &JobSpec, from: &StartFrom) -> Result<Option<BinlogPos>, JobError> {
+    let (mut dst, _) = connect(spec, true).await?;
+    ferry_replay::apply::checkpoint::ensure_table(&mut dst).await?;
+    if ferry_replay::apply::checkpoint::read(&mut dst, &spec.name)
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    drop(dst);
+    let req = match from {
+        StartFrom::FilePos { file, offset } => StartRequest::FilePos(BinlogPos::new(file, *offset)),
+        StartFrom::Time(t) => StartRequest::Time(*t),
+    };
+    let mut source = spec.source.clone();
+    source.connect_timeout = spec.connect_timeout();
+    let server_id = ferry_replay::apply::derive_server_id(&spec.name);
+    match resolve_start(&source, server_id, &req).await {
+        Ok(p) => {
+            info!(start = %p, "Ferry.StartPosition resolved");
+            Ok(Some(p))
+        }
+        Err(e) if e.kind() == ErrorKind::Definite => Err(JobError::Spec(SpecError {
+            field: "Ferry.StartPosition".into(),
+            message: e.to_string(),
+        })),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Runs a structure (MigrateType 1) or structure + full data (MigrateType 2) job to the end.
 pub async fn run_job(
     spec: &JobSpec,
@@ -394,7 +428,15 @@ async fn run_job_inner(
         ferry_load::clear_checkpoints(&spec.target, &spec.name).await?;
         ferry_replay::apply::checkpoint::clear(&mut dst, &spec.name).await?;
     }
-    let done = phases_done(&mut dst, &spec.name).await?;
+    let mut done = phases_done(&mut dst, &spec.name).await?;
+    // `Ferry.StartPosition`: the target's structure and data are the user's; the job only
+    // replays the binlog from the given start.
+    let from_position = spec.options.start_position.is_some();
+    if from_position {
+        for p in [PHASE_PRE, PHASE_DATA, PHASE_POST] {
+            done.insert(p.to_string());
+        }
+    }
     let wants_data = spec.migrate_type != MigrateType::Structure;
     let incremental = spec.migrate_type == MigrateType::FullIncremental;
     let mut all = match (wants_data, incremental) {
@@ -568,6 +610,9 @@ async fn run_job_inner(
             ropts.workers = w;
         }
         ropts.retry_window = spec.options.retry_window;
+        if let Some(from) = &spec.options.start_position {
+            ropts.start = resolve_start_position(spec, from).await?;
+        }
         let replay = match run_replay(
             &spec.source,
             &spec.target,
@@ -596,10 +641,18 @@ async fn run_job_inner(
         }
         let (mut dst2, _) = connect(spec, true).await?;
         set_target_binlog(spec, &mut dst2).await?;
-        // Cut-over: the sequences' state as the (now quiet) source has it.
-        copy_sequences(spec, &structure.sequences, &mut dst2).await?;
+        // Cut-over: the sequences' state as the (now quiet) source has it (not for a job
+        // started at a position: the target's objects are the user's).
+        if !from_position {
+            copy_sequences(spec, &structure.sequences, &mut dst2).await?;
+        }
         // Cut-over: the triggers and events held back, re-created idempotently.
-        let late: Vec<Ddl> = plan.post_data.iter().filter(|d| deferred(d)).cloned().collect();
+        let late: Vec<Ddl> = plan
+            .post_data
+            .iter()
+            .filter(|d| !from_position && deferred(d))
+            .cloned()
+            .collect();
         for d in &late {
             let what = if d.kind == ObjectKind::Trigger {
                 "TRIGGER"

@@ -132,6 +132,80 @@ pub struct FerryOptionsRequest {
     pub snapshot_mode: Option<String>,
     /// TLS to the target (`Ferry.TargetTls`).
     pub target_tls: Option<TlsRequest>,
+    /// Where an incremental-only job starts reading the source's binlog
+    /// (`Ferry.StartPosition`).
+    pub start_position: Option<StartPositionRequest>,
+}
+
+/// `Ferry.StartPosition`: `{"File": "mysql-bin.000003", "Offset": 1234}` or
+/// `{"Time": <UNIX seconds>}` (the first transaction at or after it). `Gtid` is recognised and
+/// refused (not supported yet).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct StartPositionRequest {
+    pub file: Option<String>,
+    pub offset: Option<u64>,
+    pub gtid: Option<String>,
+    pub time: Option<u64>,
+}
+
+/// A validated `Ferry.StartPosition`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartFrom {
+    /// A binlog file and offset.
+    FilePos { file: String, offset: u64 },
+    /// The first transaction at or after this UNIX time.
+    Time(u64),
+}
+
+fn start_position(
+    migrate_type: MigrateType,
+    sp: Option<&StartPositionRequest>,
+) -> Result<Option<StartFrom>, SpecError> {
+    const F: &str = "Ferry.StartPosition";
+    let Some(sp) = sp else { return Ok(None) };
+    if migrate_type != MigrateType::FullIncremental {
+        return Err(err(
+            F,
+            "is only valid with MigrateOption.MigrateType 3: the job then replays the binlog from \
+             there and copies no structure or data; remove it or set MigrateType 3",
+        ));
+    }
+    if sp.gtid.is_some() {
+        return Err(err(
+            &format!("{F}.Gtid"),
+            "is not supported yet: give {\"File\": …, \"Offset\": …} or {\"Time\": <UNIX seconds>}",
+        ));
+    }
+    match (&sp.file, sp.offset, sp.time) {
+        (Some(f), offset, None) => {
+            let f = f.trim();
+            if f.is_empty() || f.contains(['/', '\\', '\'']) || f.chars().any(|c| c.is_control()) {
+                return Err(err(
+                    &format!("{F}.File"),
+                    "must be a binary log file name as SHOW BINARY LOGS lists it, e.g. mysql-bin.000003",
+                ));
+            }
+            let offset = offset.unwrap_or(4);
+            if offset < 4 {
+                return Err(err(
+                    &format!("{F}.Offset"),
+                    "must be at least 4 (the first event of a binlog file)",
+                ));
+            }
+            Ok(Some(StartFrom::FilePos {
+                file: f.to_string(),
+                offset,
+            }))
+        }
+        (None, None, Some(t)) => Ok(Some(StartFrom::Time(t))),
+        (None, Some(_), _) => Err(err(&format!("{F}.Offset"), "needs File")),
+        (Some(_), _, Some(_)) => Err(err(F, "give either File/Offset or Time, not both")),
+        (None, None, None) => Err(err(
+            F,
+            "is empty: give {\"File\": …, \"Offset\": …} or {\"Time\": <UNIX seconds>}",
+        )),
+    }
 }
 
 /// `Ferry.SourceTls` / `Ferry.TargetTls`: what `mysql --ssl-mode`, `--ssl-ca`, `--ssl-cert` and
@@ -202,6 +276,9 @@ pub struct FerryOptions {
     pub retry_window: RetryWindow,
     /// How the full load's consistent snapshot is taken (`Ferry.SnapshotMode`, default auto).
     pub snapshot_mode: SnapshotMode,
+    /// `Ferry.StartPosition`: an incremental-only job replaying from there (no structure,
+    /// no full data).
+    pub start_position: Option<StartFrom>,
 }
 
 /// A validated job.
@@ -366,7 +443,8 @@ impl MigrateJobRequest {
         let target = endpoint("DstInfo", self.dst_info.as_ref())?
             .with_tls(tls_config("Ferry.TargetTls", ferry.target_tls.as_ref())?);
         let selection = self.selection(mo.migrate_object)?;
-        let options = ferry_options(self.ferry.as_ref())?;
+        let mut options = ferry_options(self.ferry.as_ref())?;
+        options.start_position = start_position(migrate_type, ferry.start_position.as_ref())?;
         Ok(JobSpec {
             name,
             migrate_type,
@@ -712,6 +790,7 @@ fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecEr
             SnapshotMode::Auto,
             &SnapshotMode::ALL,
         )?,
+        start_position: None,
         retry_window: RetryWindow(Duration::from_secs(range(
             "Ferry.RetryWindowSeconds",
             f.retry_window_seconds,
@@ -770,6 +849,7 @@ impl JobSpec {
             selection: self.selection.clone(),
             incremental: self.migrate_type == MigrateType::FullIncremental,
             fail_on_nonempty_target_tables: !resuming
+                && self.options.start_position.is_none()
                 && self.options.existing_tables == ExistingTablePolicy::Fail,
             allow_downgrade: false,
             estimated_load_seconds: None,
@@ -992,6 +1072,49 @@ mod tests {
         let e = MigrateJobRequest::from_json(&GOOD.replace("\"Threads\"", "\"Threds\"")).unwrap_err();
         assert!(e.message.contains("Threds"), "{e}");
         assert!(MigrateJobRequest::from_json("{").is_err());
+    }
+
+    #[test]
+    fn start_position_validates() {
+        let parse = |mt: i64, sp: serde_json::Value| {
+            let mut j: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+            j["MigrateOption"]["MigrateType"] = mt.into();
+            j["Ferry"]["StartPosition"] = sp;
+            MigrateJobRequest::from_json(&j.to_string()).unwrap().validate()
+        };
+        let s = parse(3, serde_json::json!({"File": "mysql-bin.000003", "Offset": 1234})).unwrap();
+        assert_eq!(
+            s.options.start_position,
+            Some(StartFrom::FilePos {
+                file: "mysql-bin.000003".into(),
+                offset: 1234
+            })
+        );
+        let s = parse(3, serde_json::json!({"Time": 1700000000})).unwrap();
+        assert_eq!(s.options.start_position, Some(StartFrom::Time(1_700_000_000)));
+        let field = |mt, v| parse(mt, v).unwrap_err().field;
+        assert_eq!(field(2, serde_json::json!({"Time": 1})), "Ferry.StartPosition");
+        assert_eq!(
+            field(3, serde_json::json!({"Gtid": "0-1-100"})),
+            "Ferry.StartPosition.Gtid"
+        );
+        assert_eq!(
+            field(3, serde_json::json!({"Offset": 4})),
+            "Ferry.StartPosition.Offset"
+        );
+        assert_eq!(
+            field(3, serde_json::json!({"File": "a/b"})),
+            "Ferry.StartPosition.File"
+        );
+        assert_eq!(
+            field(3, serde_json::json!({"File": "f.1", "Offset": 2})),
+            "Ferry.StartPosition.Offset"
+        );
+        assert_eq!(
+            field(3, serde_json::json!({"File": "f.1", "Time": 2})),
+            "Ferry.StartPosition"
+        );
+        assert_eq!(field(3, serde_json::json!({})), "Ferry.StartPosition");
     }
 
     #[test]

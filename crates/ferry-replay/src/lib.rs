@@ -23,6 +23,7 @@ pub mod file;
 pub mod json;
 pub mod json_sql;
 pub mod mariadb_events;
+pub mod start;
 pub mod stream;
 pub mod temporal;
 pub mod translate;

@@ -587,6 +587,42 @@ impl Manager {
         Ok(())
     }
 
+    /// ModifyMigrateJob on a running (7/8) or paused job that changes only its secrets: the
+    /// new request is stored and the job's run, if it is running here, is interrupted at a
+    /// safe point and started again from its checkpoints with the new secrets (nothing is
+    /// copied again). A job paused with PauseMode `all` uses them when it is resumed.
+    pub async fn rotate_secrets(self: &Arc<Self>, job_id: &str, request: Value) -> Result<(), ApiError> {
+        let job = self
+            .store_update(
+                job_id,
+                &[JobStatus::Running, JobStatus::ReadyComplete],
+                Operation::Modify,
+                Patch {
+                    request: Some(request),
+                    ..Patch::default()
+                },
+            )
+            .await?;
+        if job.paused == "all" {
+            return Ok(());
+        }
+        let Some(run) = self.run_of(job_id) else {
+            return Ok(());
+        };
+        info!(
+            job_id,
+            "new secrets: restarting the job's run from its checkpoints"
+        );
+        run.interrupt(Intent::Pause);
+        let mut rx = run.finished.subscribe();
+        let _ = tokio::time::timeout(CANCEL_GRACE + Duration::from_secs(5), rx.wait_for(|f| *f)).await;
+        let job = self.existing(job_id).await?;
+        if matches!(job.status, JobStatus::Running | JobStatus::ReadyComplete) && job.paused != "all" {
+            self.start_run(job, Entry::Resume).await;
+        }
+        Ok(())
+    }
+
     /// Sets a running job's rows/s limit now.
     pub fn set_rows_per_second(&self, job_id: &str, rows_per_second: u64) {
         if let Some(run) = self.run_of(job_id) {

@@ -107,6 +107,14 @@ const TLS: &[Field] = &[
     opt("KeyFile", Ty::Str),
 ];
 
+/// `Ferry.StartPosition` (validated by the job spec).
+const START_POSITION: &[Field] = &[
+    opt("File", Ty::Str),
+    opt("Offset", Ty::Int(0, i64::MAX)),
+    opt("Gtid", Ty::Str),
+    opt("Time", Ty::Int(0, i64::MAX)),
+];
+
 const FERRY: &[Field] = &[
     opt("Threads", Ty::Int(i64::MIN, i64::MAX)),
     opt("ChunkRows", Ty::Int(i64::MIN, i64::MAX)),
@@ -126,6 +134,7 @@ const FERRY: &[Field] = &[
     opt("SourceTls", Ty::Obj(TLS)),
     opt("SnapshotMode", Ty::Str),
     opt("TargetTls", Ty::Obj(TLS)),
+    opt("StartPosition", Ty::Obj(START_POSITION)),
 ];
 
 const TAG: &[Field] = &[opt("TagKey", Ty::Str), opt("TagValue", Ty::Str)];
@@ -345,6 +354,39 @@ fn merge(base: &mut Value, patch: &Value) {
     }
 }
 
+/// What ModifyMigrateJob may change on a running or paused job: the secrets.
+const ROTATABLE: &[&str] = &[
+    "SrcInfo.Password",
+    "DstInfo.Password",
+    "Ferry.SourceTls",
+    "Ferry.TargetTls",
+];
+
+/// The paths (`SrcInfo.Password`) whose values differ between `a` and `b`.
+fn changed_fields(a: &Value, b: &Value, prefix: &str, out: &mut Vec<String>) {
+    let path = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                match (x.get(k), y.get(k)) {
+                    (Some(u), Some(v)) => changed_fields(u, v, &path(k), out),
+                    (None, Some(Value::Null)) | (Some(Value::Null), None) => {}
+                    _ => out.push(path(k)),
+                }
+            }
+        }
+        (x, y) if x != y => out.push(prefix.to_string()),
+        _ => {}
+    }
+}
+
 async fn modify(mgr: &Arc<Manager>, mut m: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
     let id = job_id(&m).to_string();
     m.remove("JobId");
@@ -353,6 +395,46 @@ async fn modify(mgr: &Arc<Manager>, mut m: Map<String, Value>) -> Result<Map<Str
         .job(&id)
         .await?
         .ok_or_else(|| ApiError::job_not_exist(&id))?;
+    if matches!(job.status, JobStatus::Running | JobStatus::ReadyComplete) {
+        // A running (or paused) job: only its secrets may change (password rotation).
+        let sent_secret = ROTATABLE.iter().any(|r| {
+            let (obj, field) = r.split_once('.').unwrap_or((r, ""));
+            m.get(obj).and_then(|o| o.get(field)).is_some()
+        });
+        let mut request = job.request.clone();
+        merge(&mut request, &Value::Object(m));
+        let mut changed = Vec::new();
+        changed_fields(&job.request, &request, "", &mut changed);
+        let other: Vec<&String> = changed
+            .iter()
+            .filter(|f| {
+                !ROTATABLE
+                    .iter()
+                    .any(|r| *f == r || f.starts_with(&format!("{r}.")))
+            })
+            .collect();
+        if !other.is_empty() {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "job {id} is running (status {}): only SrcInfo.Password, DstInfo.Password, \
+                 Ferry.SourceTls and Ferry.TargetTls may change now, not {}; stop the job \
+                 (StopMigrateJob) to change the rest (a modified job starts over)",
+                job.status,
+                other.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if changed.is_empty() {
+            // The same secret again (a retried rotation): nothing to do. Nothing at all: the
+            // job cannot be modified now.
+            return if sent_secret {
+                Ok(Map::new())
+            } else {
+                Err(Operation::Modify.refused(&id, job.status))
+            };
+        }
+        validate_request(&request)?;
+        mgr.rotate_secrets(&id, request).await?;
+        return Ok(Map::new());
+    }
     if !Operation::Modify.allows(job.status) {
         return Err(Operation::Modify.refused(&id, job.status));
     }
@@ -656,6 +738,24 @@ fn types_and_mode(j: &JobRow) -> (i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changed_fields_lists_paths() {
+        let a = json!({"JobName": "a", "SrcInfo": {"Port": 1, "Password": "x"}, "Ferry": {"Threads": 2}});
+        let mut b = a.clone();
+        merge(
+            &mut b,
+            &json!({"SrcInfo": {"Password": "y"}, "Ferry": {"SourceTls": {"Mode": "required"}}}),
+        );
+        let mut out = Vec::new();
+        changed_fields(&a, &b, "", &mut out);
+        assert_eq!(out, vec!["Ferry.SourceTls", "SrcInfo.Password"]);
+        let mut same = a.clone();
+        merge(&mut same, &json!({"JobName": "a"}));
+        let mut out = Vec::new();
+        changed_fields(&a, &same, "", &mut out);
+        assert!(out.is_empty());
+    }
 
     #[test]
     fn tag_filters_match_key_and_values() {
