@@ -859,10 +859,10 @@ impl Coord<'_, '_> {
                                 .query_drop(format!("USE {}", ferry_core::sql::quote_ident(db)))
                                 .await;
                         }
-                        enter_ddl_session(&mut self.ctl, &q, &ev.pos).await?;
+                        let previous = enter_ddl_session(&mut self.ctl, &q, &ev.pos).await?;
                         let r = self.ctl.query_drop(mapped.as_str()).await;
                         if r.is_ok() || self.first_group {
-                            leave_ddl_session(&mut self.ctl, &ev.pos).await?;
+                            leave_ddl_session(&mut self.ctl, previous, &ev.pos).await?;
                         }
                         match r {
                             Ok(()) => {}
@@ -1299,7 +1299,8 @@ fn image_bytes(pairs: &[crate::decode::RowPair]) -> u64 {
 /// Sets the source statement's `sql_mode` and `time_zone` on the coordinator's connection before
 /// a replayed DDL ([`super::ddl_session`]). A mode the target does not know is left out (and
 /// said); a time zone the target cannot load is a definite error naming the fix.
-async fn enter_ddl_session(ctl: &mut Conn, q: &QueryData, at: &BinlogPos) -> Result<(), ReplayError> {
+/// Returns the session's previous `explicit_defaults_for_timestamp` when it was changed.
+async fn enter_ddl_session(ctl: &mut Conn, q: &QueryData, at: &BinlogPos) -> Result<Option<u8>, ReplayError> {
     if let Some(bits) = q.sql_mode {
         let (names, unknown) = sql_mode_names(bits, q.source_mariadb);
         if unknown != 0 {
@@ -1329,11 +1330,26 @@ async fn enter_ddl_session(ctl: &mut Conn, q: &QueryData, at: &BinlogPos) -> Res
             Err(e) => return Err(apply_err(format!("setting the DDL's sql_mode {all}"), at, e)),
         }
     }
+    let mut changed_defaults = None;
     if let Some(on) = q.explicit_defaults_for_timestamp {
-        let set = format!("SET SESSION explicit_defaults_for_timestamp = {}", u8::from(on));
-        ctl.query_drop(set.as_str())
+        let now: Option<u8> = ctl
+            .query_first("SELECT @@SESSION.explicit_defaults_for_timestamp")
             .await
-            .map_err(|e| apply_err(format!("the DDL's session ({set})"), at, e))?;
+            .map_err(|e| apply_err("reading explicit_defaults_for_timestamp", at, e))?;
+        if now != Some(u8::from(on)) {
+            let set = format!("SET SESSION explicit_defaults_for_timestamp = {}", u8::from(on));
+            ctl.query_drop(set.as_str()).await.map_err(|e| {
+                apply_err(
+                    format!(
+                        "the DDL's session ({set}; on MySQL 8 this needs SESSION_VARIABLES_ADMIN: a bare \
+                         TIMESTAMP column means something else without it)"
+                    ),
+                    at,
+                    e,
+                )
+            })?;
+            changed_defaults = now;
+        }
     }
     if let Some(tz) = &q.time_zone {
         if !plain_time_zone(tz) {
@@ -1355,13 +1371,16 @@ async fn enter_ddl_session(ctl: &mut Conn, q: &QueryData, at: &BinlogPos) -> Res
                 )
             })?;
     }
-    Ok(())
+    Ok(changed_defaults)
 }
 
-/// Restores the applier's own session after a replayed DDL.
-async fn leave_ddl_session(ctl: &mut Conn, at: &BinlogPos) -> Result<(), ReplayError> {
+/// Restores the applier's own session after a replayed DDL (`explicit_defaults_for_timestamp`
+/// back to `previous` when [`enter_ddl_session`] changed it).
+async fn leave_ddl_session(ctl: &mut Conn, previous: Option<u8>, at: &BinlogPos) -> Result<(), ReplayError> {
     let mut restore = super::target_session_setup();
-    restore.push("SET SESSION explicit_defaults_for_timestamp = DEFAULT".into());
+    if let Some(v) = previous {
+        restore.push(format!("SET SESSION explicit_defaults_for_timestamp = {v}"));
+    }
     for s in restore {
         ctl.query_drop(s.as_str())
             .await
