@@ -18,13 +18,13 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use common::serve::Serve;
 use ferry_api::Client;
 use ferry_core::Endpoint;
+use ferry_testkit::instance::{servers, servers_async as servers_async_owned};
 use ferry_testkit::{connect, db_digest, drop_dbs, exec, fresh_db, target};
 use serde_json::{json, Value};
 
@@ -33,28 +33,9 @@ const INSTANCE: &str = "outage-src";
 const SECRET_ID: &str = "AKIDferryoutagetest";
 const SECRET_KEY: &str = "ferry-outage-test-key";
 
-/// `scripts/servers.sh ARGS…` (blocking), its stdout.
-fn servers(args: &[&str]) -> Result<String> {
-    let script = ferry_testkit::repo_root().join("scripts/servers.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "scripts/servers.sh {}: {}\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
+/// `scripts/servers.sh ARGS…` off the runtime's threads (ferry-testkit's helper), its stdout.
 async fn servers_async(args: &'static [&'static str]) -> Result<String> {
-    tokio::task::spawn_blocking(move || servers(args)).await?
+    servers_async_owned(args.iter().map(|s| s.to_string()).collect()).await
 }
 
 /// Stops the extra instance when the test ends, also on failure.

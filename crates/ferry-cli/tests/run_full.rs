@@ -211,33 +211,6 @@ Password = "{}"
     Ok(())
 }
 
-/// Table_map events of `db` in the target's binlog from `file:pos` on.
-async fn binlog_mentions(conn: &mut mysql_async::Conn, file: &str, pos: u64, db: &str) -> Result<usize> {
-    use mysql_async::prelude::Queryable;
-    let files: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await?;
-    let names: Vec<String> = files
-        .iter()
-        .filter_map(|r| r.get::<String, _>(0))
-        .filter(|n| n.as_str() >= file)
-        .collect();
-    let mut hits = 0;
-    for name in names {
-        let from = if name == file { pos } else { 4 };
-        let events: Vec<mysql_async::Row> = conn
-            .query(format!("SHOW BINLOG EVENTS IN '{name}' FROM {from}"))
-            .await?;
-        hits += events
-            .iter()
-            .filter(|e| {
-                let kind: String = e.get("Event_type").unwrap_or_default();
-                let info: String = e.get("Info").unwrap_or_default();
-                kind == "Table_map" && info.contains(db)
-            })
-            .count();
-    }
-    Ok(hits)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn target_binlog_false_keeps_rows_out_of_the_target_binlog() -> Result<()> {
     use mysql_async::prelude::Queryable;
@@ -264,7 +237,7 @@ async fn target_binlog_false_keeps_rows_out_of_the_target_binlog() -> Result<()>
     assert!(out.status.success(), "{}", text(&out));
     assert_db_equal("fc_nobinlog", "fc_nobinlog").await?;
     assert_eq!(
-        binlog_mentions(&mut t, &file, pos, "fc_nobinlog").await?,
+        ferry_testkit::binlog_table_maps(&mut t, &file, pos, "fc_nobinlog").await?,
         0,
         "no row event of fc_nobinlog in the target binlog"
     );

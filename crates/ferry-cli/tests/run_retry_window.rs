@@ -7,11 +7,12 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use common::*;
 use ferry_core::Endpoint;
+use ferry_testkit::instance::{servers, servers_async as servers_async_owned};
 use ferry_testkit::{connect, drop_dbs, exec, fresh_db, target, wait_until};
 use serde_json::json;
 
@@ -19,28 +20,9 @@ const DB: &str = "fwin_window";
 const JOB: &str = "fwin-window";
 const INSTANCE: &str = "window-src";
 
-/// `scripts/servers.sh ARGS…` (blocking), its stdout.
-fn servers(args: &[&str]) -> Result<String> {
-    let script = ferry_testkit::repo_root().join("scripts/servers.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "scripts/servers.sh {}: {}\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
+/// `scripts/servers.sh ARGS…` off the runtime's threads (ferry-testkit's helper), its stdout.
 async fn servers_async(args: &'static [&'static str]) -> Result<String> {
-    tokio::task::spawn_blocking(move || servers(args)).await?
+    servers_async_owned(args.iter().map(|s| s.to_string()).collect()).await
 }
 
 /// Stops the extra instance when the test ends, also on failure.

@@ -9,7 +9,6 @@ mod support;
 
 use anyhow::Result;
 use ferry_testkit as tk;
-use mysql_async::prelude::Queryable;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,31 +66,6 @@ async fn ddl_runs_under_the_statements_time_zone_and_sql_mode() -> Result<()> {
     assert_same(DB, DB).await
 }
 
-/// `SHOW BINLOG EVENTS` of the target from `file:pos` on: how many table maps name `db`.
-async fn target_binlog_mentions(
-    t: &mut mysql_async::Conn,
-    start: &ferry_replay::BinlogPos,
-    db: &str,
-) -> Result<usize> {
-    let logs: Vec<(String, u64)> = t.query("SHOW BINARY LOGS").await?;
-    let mut hits = 0;
-    for (name, _) in logs.iter().filter(|(n, _)| n.as_str() >= start.file.as_str()) {
-        let from = if *name == start.file { start.pos } else { 4 };
-        let events: Vec<mysql_async::Row> = t
-            .query(format!("SHOW BINLOG EVENTS IN '{name}' FROM {from}"))
-            .await?;
-        hits += events
-            .iter()
-            .filter(|e| {
-                let kind: String = e.get("Event_type").unwrap_or_default();
-                let info: String = e.get("Info").unwrap_or_default();
-                kind == "Table_map" && info.contains(db)
-            })
-            .count();
-    }
-    Ok(hits)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn target_binlog_false_keeps_replayed_writes_out_of_the_target_binlog() -> Result<()> {
     const DB: &str = "fa_sess_nobinlog";
@@ -119,6 +93,9 @@ async fn target_binlog_false_keeps_replayed_writes_out_of_the_target_binlog() ->
     .await?;
     run.complete().await?;
     assert_same(DB, DB).await?;
-    assert_eq!(target_binlog_mentions(&mut t, &target_start, DB).await?, 0);
+    assert_eq!(
+        tk::binlog_table_maps(&mut t, &target_start.file, target_start.pos, DB).await?,
+        0
+    );
     Ok(())
 }

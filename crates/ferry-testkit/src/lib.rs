@@ -186,6 +186,39 @@ pub async fn db_digest(conn: &mut Conn, db: &str) -> Result<BTreeMap<String, Dig
     Ok(out)
 }
 
+/// How many Table_map events of `db` the server's binlog holds from `file:pos` on (a test that
+/// writes must find none when its writes are kept out of the binlog).
+pub async fn binlog_table_maps(
+    conn: &mut mysql_async::Conn,
+    file: &str,
+    pos: u64,
+    db: &str,
+) -> Result<usize> {
+    use mysql_async::prelude::Queryable;
+    let files: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await?;
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|r| r.get::<String, _>(0))
+        .filter(|n| n.as_str() >= file)
+        .collect();
+    let mut hits = 0;
+    for name in names {
+        let from = if name == file { pos } else { 4 };
+        let events: Vec<mysql_async::Row> = conn
+            .query(format!("SHOW BINLOG EVENTS IN '{name}' FROM {from}"))
+            .await?;
+        hits += events
+            .iter()
+            .filter(|e| {
+                let kind: String = e.get("Event_type").unwrap_or_default();
+                let info: String = e.get("Info").unwrap_or_default();
+                kind == "Table_map" && info.contains(db)
+            })
+            .count();
+    }
+    Ok(hits)
+}
+
 /// A single value of a query.
 pub async fn scalar<T: mysql_async::prelude::FromValue + Send + 'static>(
     conn: &mut Conn,
