@@ -792,7 +792,7 @@ impl Coord<'_, '_> {
                     }
                 }
                 // Long values are sent as statement parameters, row by row, on the serial path.
-                let cascades = change.cascade.is_some() || partial_serial || change.has_long_values();
+                let serial_point = change.cascade.is_some() || partial_serial || change.has_long_values();
                 let (serial, idem, total, total_bytes) = {
                     let Some(b) = self.cur.as_mut() else { return Ok(()) };
                     b.txn.rows += n;
@@ -808,8 +808,9 @@ impl Coord<'_, '_> {
                 if let Some(b) = self.cur.as_mut() {
                     b.txn.changes.push(change);
                 }
-                // A cascade touches child rows the binlog does not name: a serial point.
-                if cascades || !keyed || total > LARGE_TXN_ROWS || total_bytes > LARGE_TXN_BYTES {
+                // A cascade touches child rows the binlog does not name; partial images and long
+                // values are applied row by row: serial points, like keyless and large transactions.
+                if serial_point || !keyed || total > LARGE_TXN_ROWS || total_bytes > LARGE_TXN_BYTES {
                     self.go_serial(&ev.pos).await?;
                 }
             }
