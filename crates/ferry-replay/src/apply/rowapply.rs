@@ -196,6 +196,46 @@ impl RowApplier {
         RowApplier { conflict, skipped: 0 }
     }
 
+    /// An update whose row the target does not have (it matched nothing): skipped inside the
+    /// idempotent window or under Ignore, the after image written under Overwrite (refused for a
+    /// partial image, which cannot make a whole row), a conflict under Stop.
+    async fn update_missed(
+        &mut self,
+        dst: &mut Conn,
+        c: &Change,
+        b: &[Value],
+        a: &Vec<Value>,
+        idem: bool,
+        what: &str,
+    ) -> Result<(), ReplayError> {
+        let (t, pos): (&TableInfo, &BinlogPos) = (&c.info, &c.pos);
+        match (self.conflict, idem) {
+            (_, true) | (ConflictPolicy::Ignore, _) => self.skipped += 1,
+            (ConflictPolicy::Overwrite, _) if c.partial() => {
+                return Err(partial_conflict(
+                    t,
+                    b,
+                    pos,
+                    "update of a row that does not exist on the target",
+                ))
+            }
+            (ConflictPolicy::Overwrite, _) => {
+                for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
+                    exec_plain(dst, &s, what, pos).await?;
+                }
+            }
+            (ConflictPolicy::Stop, false) => {
+                return Err(conflict(
+                    t,
+                    b,
+                    pos,
+                    "update of a row that does not exist on the target",
+                ))
+            }
+        }
+        Ok(())
+    }
+
     /// Applies a change that cascaded on the source, row by row in source order, its deletes and
     /// updates with the target's foreign-key checks on. Inside the idempotent window of a
     /// resumed load the row is first put in the state the source had before the change (its
@@ -260,30 +300,7 @@ impl RowApplier {
                     let update = rowsql::update_statement_present(t, b, a, ap);
                     match exec_fk_checked(dst, &update, &what, fk, pos).await? {
                         Ok(n) if n > 0 => {}
-                        Ok(_) => match (policy, idem) {
-                            (_, true) | (ConflictPolicy::Ignore, _) => self.skipped += 1,
-                            (ConflictPolicy::Overwrite, _) if c.partial() => {
-                                return Err(partial_conflict(
-                                    t,
-                                    b,
-                                    pos,
-                                    "update of a row that does not exist on the target",
-                                ))
-                            }
-                            (ConflictPolicy::Overwrite, _) => {
-                                for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
-                                    exec_plain(dst, &s, &what, pos).await?;
-                                }
-                            }
-                            (ConflictPolicy::Stop, false) => {
-                                return Err(conflict(
-                                    t,
-                                    b,
-                                    pos,
-                                    "update of a row that does not exist on the target",
-                                ))
-                            }
-                        },
+                        Ok(_) => self.update_missed(dst, c, b, a, idem, &what).await?,
                         Err(_) => match policy {
                             ConflictPolicy::Ignore => self.skipped += 1,
                             ConflictPolicy::Overwrite if key_changed => {
@@ -543,30 +560,7 @@ impl RowApplier {
                     }
                     match exec(dst, &rowsql::update_statement_present(t, b, a, ap), &what, pos).await? {
                         Ok(n) if n > 0 => {}
-                        Ok(_) => match (policy, idem) {
-                            (_, true) | (ConflictPolicy::Ignore, _) => self.skipped += 1,
-                            (ConflictPolicy::Overwrite, _) if c.partial() => {
-                                return Err(partial_conflict(
-                                    t,
-                                    b,
-                                    pos,
-                                    "update of a row that does not exist on the target",
-                                ))
-                            }
-                            (ConflictPolicy::Overwrite, _) => {
-                                for s in rowsql::insert_statements(t, InsertVerb::Replace, &[a]) {
-                                    exec_plain(dst, &s, &what, pos).await?;
-                                }
-                            }
-                            (ConflictPolicy::Stop, false) => {
-                                return Err(conflict(
-                                    t,
-                                    b,
-                                    pos,
-                                    "update of a row that does not exist on the target",
-                                ))
-                            }
-                        },
+                        Ok(_) => self.update_missed(dst, c, b, a, idem, &what).await?,
                         Err(_) => match policy {
                             ConflictPolicy::Ignore => self.skipped += 1,
                             ConflictPolicy::Overwrite if c.partial() => {
