@@ -488,13 +488,16 @@ pub(crate) fn source_full(ctx: &Ctx<'_>) -> Result<Verdict, Skip> {
     let src = ctx.source()?;
     let dbs = source_dbs(ctx);
     let mut needs = source_full_needs(dbs.as_deref());
-    // RELOAD is for the global lock: lockless takes none, and auto on MariaDB goes lock-free when
-    // the lock is refused.
+    // RELOAD is for the global lock: lockless takes none, and auto goes lock-free when the lock
+    // is refused. Lock-free loads replay the binlog between their chunks' read views, so they
+    // read the binlog (REPLICATION SLAVE) even for a full-only job.
     let mode = ctx.input.snapshot_mode;
-    let lock_free = mode == ferry_core::SnapshotMode::Lockless
-        || (mode == ferry_core::SnapshotMode::Auto && src.is_mariadb());
+    let lock_free = mode != ferry_core::SnapshotMode::Lock;
     if lock_free {
         needs.retain(|n| n.privilege != "RELOAD");
+    }
+    if mode == ferry_core::SnapshotMode::Lockless {
+        needs.push(need("REPLICATION SLAVE", None));
     }
     let (user, lines) = grants_of(src);
     let mut v = judge_privileges(
@@ -511,32 +514,29 @@ pub(crate) fn source_full(ctx: &Ctx<'_>) -> Result<Verdict, Skip> {
              records the snapshot's binlog position)",
         );
     }
-    if !src.is_mariadb() && mode != ferry_core::SnapshotMode::Lockless {
+    if !src.is_mariadb() && mode == ferry_core::SnapshotMode::Lock {
         v.message.push_str(FTWRL_NOTE);
     }
     if lock_free {
         v.message.push_str(&format!(
-            " (Ferry.SnapshotMode {}: {}RELOAD is not needed)",
+            " (Ferry.SnapshotMode {}: {}RELOAD is not needed; lock-free, every chunk is read in a read view \
+             of its own and the binlog between them is replayed idempotently, so the target is consistent \
+             only once the replay has passed the last chunk)",
             mode.as_str(),
             if mode == ferry_core::SnapshotMode::Auto {
-                "without RELOAD the snapshot is taken lock-free (START TRANSACTION WITH CONSISTENT \
-                 SNAPSHOT and Binlog_snapshot_file/position), so "
+                "without RELOAD (or on a service that refuses the global lock) the load goes lock-free, so "
             } else {
                 ""
             }
         ));
     }
-    if !src.is_mariadb() && mode == ferry_core::SnapshotMode::Lockless {
-        let status = v.status;
-        v = Verdict::warning(format!(
-            "Ferry.SnapshotMode is lockless, which needs the Binlog_snapshot_file / \
-             Binlog_snapshot_position status of MariaDB or Percona Server: unless the source is Percona \
-             Server the full load refuses to start; on MySQL set it to lock or auto. {}",
-            v.message
-        ));
-        if status == crate::CheckStatus::Failed {
-            v.status = status;
-        }
+    if !src.is_mariadb() && lock_free {
+        v.message.push_str(
+            ". On MySQL, which does not report a read view's binlog position, a lock-free load places each \
+             chunk by the binlog status read after its read view opened and replays from the start of the \
+             source's current binlog file: a DDL on a selected table earlier in that file stops the job \
+             during that replay (use lock, or start the job after the binlog has rotated)",
+        );
     }
     Ok(v)
 }

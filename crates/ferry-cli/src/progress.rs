@@ -148,6 +148,17 @@ impl Tracker {
                     "caught up with the source at {position}: ready to complete (SIGUSR1, or type `complete` and Enter)"
                 ));
             }
+            ProgressEvent::InconsistentUntil { position } => {
+                s.notes.push(format!(
+                    "the full load read its chunks at different binlog positions: changes up to {position} are \
+                     applied idempotently, and the target is consistent only from there"
+                ));
+            }
+            ProgressEvent::Consistent { position } => {
+                s.notes.push(format!(
+                    "the target is consistent with the source from {position} on"
+                ));
+            }
             ProgressEvent::Retrying { what, error, attempt } => {
                 s.notes
                     .push(format!("retrying {what} (attempt {attempt}): {error}"));

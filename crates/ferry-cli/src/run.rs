@@ -236,6 +236,9 @@ fn print_summary(spec: &JobSpec, s: &JobSummary) {
         };
         println!("  write path  {method}");
         println!("  lock held   {} ms", s.lock_ms);
+        if let Some(ms) = s.longest_read_view_ms {
+            println!("  read views  one per chunk (lock-free), the longest open {ms} ms");
+        }
         println!("  snapshot    {snap}");
     }
     if let Some(r) = &s.replay {

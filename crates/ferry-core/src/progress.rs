@@ -62,6 +62,12 @@ pub enum ProgressEvent {
     },
     /// The replay caught up with the source: the job may be completed (cut over).
     ReadyToComplete { position: String },
+    /// The replay starts inside the window of a load whose chunks were read at different
+    /// positions: the target is not consistent before `position`.
+    InconsistentUntil { position: String },
+    /// The replay passed the last read view of a load whose chunks were read at different
+    /// positions (a lock-free or resumed load): the target is consistent from here on.
+    Consistent { position: String },
     /// A transient error was met; the engine retries.
     Retrying {
         what: String,

@@ -3,16 +3,17 @@
 /// `Ferry.SnapshotMode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SnapshotMode {
-    /// The global lock (`lock`); when the server refuses it (no RELOAD, a managed service) and the
-    /// source supports a lock-free consistent snapshot (MariaDB, Percona Server), `lockless`.
+    /// The global lock (`lock`); when the server refuses it (no RELOAD, a managed service),
+    /// `lockless`.
     #[default]
     Auto,
     /// MariaDB `BACKUP STAGE BLOCK_COMMIT`, else `FLUSH TABLES WITH READ LOCK`, held for a few
     /// statements; refused → the load fails.
     Lock,
-    /// No global lock: `START TRANSACTION WITH CONSISTENT SNAPSHOT` and the snapshot's binlog
-    /// position from the `Binlog_snapshot_file` / `Binlog_snapshot_position` session status
-    /// (MariaDB, Percona Server); refused on servers without them (MySQL).
+    /// No global lock and no read view longer than one chunk: each chunk is read in its own
+    /// `START TRANSACTION WITH CONSISTENT SNAPSHOT`, placed in the binlog exactly
+    /// (`Binlog_snapshot_file/position`, MariaDB and Percona Server) or by an upper bound (MySQL);
+    /// the binlog between the chunks is replayed idempotently before the target is consistent.
     Lockless,
 }
 

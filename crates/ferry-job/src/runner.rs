@@ -79,6 +79,8 @@ pub struct JobSummary {
     pub chunks: u64,
     pub chunks_resumed: u64,
     pub lock_ms: u64,
+    /// Lock-free loads: the longest a chunk's read view stayed open on the source, in ms.
+    pub longest_read_view_ms: Option<u64>,
     pub snapshot: Option<SnapshotPosition>,
     pub write_method: Option<WriteMethod>,
     pub elapsed: Duration,
@@ -122,6 +124,9 @@ const PHASE_PRE: &str = "structure";
 const PHASE_DATA: &str = "full_data";
 const PHASE_POST: &str = "post_data";
 const PHASE_INC: &str = "incremental";
+/// A full-only job whose chunks were read at different positions (lock-free, or resumed) replays
+/// the binlog between them before it is consistent.
+const PHASE_WINDOW: &str = "load_window";
 const PHASE_VERIFY: &str = "verification";
 
 /// Which server a phase's error message is about: it names the source or the target (by word,
@@ -379,6 +384,84 @@ async fn resolve_start_position(spec: &JobSpec, from: &StartFrom) -> Result<Opti
     }
 }
 
+/// The replay's options for `spec`.
+async fn replay_options(spec: &JobSpec, opts: &RunOptions) -> Result<ReplayOptions, JobError> {
+    let mut ropts = ReplayOptions::new(spec.name.clone());
+    ropts.throttle = opts.throttle.clone();
+    ropts.ddl_policy = spec.options.ddl_policy;
+    ropts.conflict = spec.options.conflict_policy;
+    ropts.target_binlog = spec.options.target_binlog;
+    if let Some(w) = spec.options.apply_workers {
+        ropts.workers = w;
+    }
+    ropts.retry_window = spec.options.retry_window;
+    if let Some(from) = &spec.options.start_position {
+        ropts.start = resolve_start_position(spec, from).await?;
+    }
+    Ok(ropts)
+}
+
+/// Runs the replay to its end; cancelled is an error, and a transient failure it gives back
+/// outlasted the retry window.
+async fn replay_or_fail(
+    spec: &JobSpec,
+    ropts: ReplayOptions,
+    progress: &ProgressSink,
+    control: ReplayControl,
+) -> Result<ferry_replay::apply::ReplaySummary, JobError> {
+    let replay = match run_replay(
+        &spec.source,
+        &spec.target,
+        &spec.selection,
+        ropts,
+        progress.clone(),
+        control,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) if e.kind() == ErrorKind::Transient => {
+            let window = spec.options.retry_window.0.as_secs();
+            return Err(JobError::RetryWindow {
+                last: Box::new(e.into()),
+                seconds: window,
+                window,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !replay.completed {
+        return Err(JobError::Cancelled);
+    }
+    Ok(replay)
+}
+
+/// Creates the triggers and events held back while changes were replayed (dropped first, so a
+/// run that died half-way re-creates them); returns how many.
+async fn create_deferred(
+    dst: &mut Conn,
+    post_data: &[Ddl],
+    deferred: &(dyn Fn(&Ddl) -> bool + Sync),
+    progress: &ProgressSink,
+) -> Result<u64, JobError> {
+    let late: Vec<Ddl> = post_data.iter().filter(|d| deferred(d)).cloned().collect();
+    for d in &late {
+        let what = if d.kind == ObjectKind::Trigger {
+            "TRIGGER"
+        } else {
+            "EVENT"
+        };
+        dst.query_drop(format!(
+            "DROP {what} IF EXISTS {}",
+            ferry_core::sql::qualified(&d.db, &d.name)
+        ))
+        .await
+        .ctx(|| format!("dropping {what} {}.{} before re-creating it", d.db, d.name))?;
+    }
+    ferry_schema::apply(dst, &late, progress).await?;
+    Ok(late.len() as u64)
+}
+
 /// Runs a structure (MigrateType 1) or structure + full data (MigrateType 2) job to the end.
 pub async fn run_job(
     spec: &JobSpec,
@@ -441,7 +524,7 @@ async fn run_job_inner(
     let incremental = spec.migrate_type == MigrateType::FullIncremental;
     let mut all = match (wants_data, incremental) {
         (true, true) => vec![PHASE_PRE, PHASE_DATA, PHASE_POST, PHASE_INC],
-        (true, false) => vec![PHASE_PRE, PHASE_DATA, PHASE_POST],
+        (true, false) => vec![PHASE_PRE, PHASE_DATA, PHASE_POST, PHASE_WINDOW],
         _ => vec![PHASE_PRE, PHASE_POST],
     };
     // The verification is a phase too: a run that died during it verifies on the next run
@@ -450,8 +533,8 @@ async fn run_job_inner(
     if verify_mode.is_some() {
         all.push(PHASE_VERIFY);
     }
-    // Triggers and events wait for the cut-over when changes are replayed.
-    let deferred = |d: &Ddl| incremental && matches!(d.kind, ObjectKind::Trigger | ObjectKind::Event);
+    // Triggers and events wait for the end of replay when changes are replayed.
+    let replays = |window: bool| incremental || window;
     if all.iter().all(|p| done.contains(*p)) {
         summary.already_complete = true;
         summary.elapsed = started.elapsed();
@@ -562,6 +645,7 @@ async fn run_job_inner(
             .chunks_resumed
             .saturating_sub(chunks.saturating_sub(load.chunks));
         summary.lock_ms = load.lock_ms;
+        summary.longest_read_view_ms = load.longest_read_view_ms;
         summary.snapshot = Some(load.snapshot);
         summary.write_method = Some(load.write_method);
         summary.resumed |= load.chunks_resumed > 0;
@@ -575,6 +659,16 @@ async fn run_job_inner(
         });
     }
 
+    // A full-only job whose chunks were read at different positions replays the window.
+    let window_end = if wants_data && !incremental && !done.contains(PHASE_WINDOW) {
+        ferry_replay::apply::checkpoint::load_window(&mut dst, &spec.name)
+            .await?
+            .and_then(|w| w.idempotent_until())
+    } else {
+        None
+    };
+    let has_window = window_end.is_some();
+    let deferred = |d: &Ddl| replays(has_window) && matches!(d.kind, ObjectKind::Trigger | ObjectKind::Event);
     if !done.contains(PHASE_POST) {
         progress(ProgressEvent::PhaseStarted {
             phase: PHASE_POST.into(),
@@ -596,49 +690,27 @@ async fn run_job_inner(
             phase: PHASE_POST.into(),
         });
     }
+    if let Some(end) = window_end {
+        info!(until = %end, "the full load read its chunks at different positions: replaying the binlog up to the last one");
+        let mut ropts = replay_options(spec, &opts).await?;
+        ropts.stop_at = Some(end);
+        let replay = replay_or_fail(spec, ropts, &progress, opts.replay.clone()).await?;
+        let (mut dst2, _) = connect(spec, true).await?;
+        set_target_binlog(spec, &mut dst2).await?;
+        summary.objects_created += create_deferred(&mut dst2, &plan.post_data, &deferred, &progress).await?;
+        summary.replay = Some(replay);
+        mark_done(&mut dst2, &spec.name, PHASE_WINDOW).await?;
+    } else if wants_data && !incremental && !done.contains(PHASE_WINDOW) {
+        let (mut dst2, _) = connect(spec, true).await?;
+        mark_done(&mut dst2, &spec.name, PHASE_WINDOW).await?;
+    }
     if incremental && !done.contains(PHASE_INC) {
         progress(ProgressEvent::PhaseStarted {
             phase: PHASE_INC.into(),
         });
         drop(dst);
-        let mut ropts = ReplayOptions::new(spec.name.clone());
-        ropts.throttle = opts.throttle.clone();
-        ropts.ddl_policy = spec.options.ddl_policy;
-        ropts.conflict = spec.options.conflict_policy;
-        ropts.target_binlog = spec.options.target_binlog;
-        if let Some(w) = spec.options.apply_workers {
-            ropts.workers = w;
-        }
-        ropts.retry_window = spec.options.retry_window;
-        if let Some(from) = &spec.options.start_position {
-            ropts.start = resolve_start_position(spec, from).await?;
-        }
-        let replay = match run_replay(
-            &spec.source,
-            &spec.target,
-            &spec.selection,
-            ropts,
-            progress.clone(),
-            opts.replay.clone(),
-        )
-        .await
-        {
-            Ok(r) => r,
-            // The replay retries transient failures itself: one it gives back outlasted the
-            // retry window.
-            Err(e) if e.kind() == ErrorKind::Transient => {
-                let window = spec.options.retry_window.0.as_secs();
-                return Err(JobError::RetryWindow {
-                    last: Box::new(e.into()),
-                    seconds: window,
-                    window,
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if !replay.completed {
-            return Err(JobError::Cancelled);
-        }
+        let ropts = replay_options(spec, &opts).await?;
+        let replay = replay_or_fail(spec, ropts, &progress, opts.replay.clone()).await?;
         let (mut dst2, _) = connect(spec, true).await?;
         set_target_binlog(spec, &mut dst2).await?;
         // Cut-over: the sequences' state as the (now quiet) source has it (not for a job
@@ -647,27 +719,10 @@ async fn run_job_inner(
             copy_sequences(spec, &structure.sequences, &mut dst2).await?;
         }
         // Cut-over: the triggers and events held back, re-created idempotently.
-        let late: Vec<Ddl> = plan
-            .post_data
-            .iter()
-            .filter(|d| !from_position && deferred(d))
-            .cloned()
-            .collect();
-        for d in &late {
-            let what = if d.kind == ObjectKind::Trigger {
-                "TRIGGER"
-            } else {
-                "EVENT"
-            };
-            dst2.query_drop(format!(
-                "DROP {what} IF EXISTS {}",
-                ferry_core::sql::qualified(&d.db, &d.name)
-            ))
-            .await
-            .ctx(|| format!("dropping {what} {}.{} before re-creating it", d.db, d.name))?;
+        if !from_position {
+            summary.objects_created +=
+                create_deferred(&mut dst2, &plan.post_data, &deferred, &progress).await?;
         }
-        ferry_schema::apply(&mut dst2, &late, &progress).await?;
-        summary.objects_created += late.len() as u64;
         mark_done(&mut dst2, &spec.name, PHASE_INC).await?;
         summary.replay = Some(replay);
         progress(ProgressEvent::PhaseFinished {

@@ -114,6 +114,9 @@ pub struct LoadSummary {
     pub snapshot: SnapshotPosition,
     /// How long commits were blocked on the source.
     pub lock_ms: u64,
+    /// Lock-free loads (one read view per chunk): the longest a read view stayed open, in ms;
+    /// `None` when all chunks were read in one snapshot (open for the whole copy).
+    pub longest_read_view_ms: Option<u64>,
     pub tables: u64,
     /// Chunks copied by this run.
     pub chunks: u64,
@@ -257,12 +260,12 @@ pub async fn run_full_load(
     });
 
     // Nothing left to copy: keep the snapshot of the run that planned the job, take no lock.
-    let (snap, readers, lock_ms) = match stored.and_then(|s| s.snapshot) {
-        Some(s) if queue.is_empty() => (s, Vec::new(), 0),
+    let (snap, readers, lock_ms, views) = match stored.and_then(|s| s.snapshot) {
+        Some(s) if queue.is_empty() => (s, Vec::new(), 0, None),
         _ => {
             let n = opts.threads.min(queue.len()).max(1);
             let s = snapshot::take(src, n, opts.lock_timeout, opts.snapshot_mode).await?;
-            (s.position, s.readers, s.lock_ms)
+            (s.position, s.readers, s.lock_ms, s.per_chunk)
         }
     };
     checkpoint::set_job_snapshot(&mut control, &opts.job_key, &snap).await?;
@@ -291,6 +294,8 @@ pub async fn run_full_load(
         chunks: AtomicU64::new(0),
         job: opts.job_key.clone(),
         snapshot: checkpoint::snapshot_text(&snap),
+        views,
+        longest_view_ms: AtomicU64::new(0),
         throttle: opts.throttle.clone(),
         writer_setup: session::writer(opts.target_binlog),
         progress: progress.clone(),
@@ -327,6 +332,7 @@ pub async fn run_full_load(
     Ok(LoadSummary {
         snapshot: snap,
         lock_ms,
+        longest_read_view_ms: views.map(|_| shared.longest_view_ms.load(Ordering::Relaxed)),
         tables: tasks.len() as u64,
         chunks: shared.chunks.load(Ordering::Relaxed),
         chunks_resumed: resumed,

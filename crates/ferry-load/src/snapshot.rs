@@ -19,17 +19,30 @@
 //! 4. The lock is released (`BACKUP STAGE END` / `UNLOCK TABLES`); `lock_ms` is the time from the
 //!    lock request to the release.
 //!
-//! `Ferry.SnapshotMode` ([`SnapshotMode`]): `lock` is the above; `lockless` takes no global lock
-//! (MariaDB, Percona Server): every reader runs `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ
-//! ONLY` and reads its snapshot's binlog position from the session status variables
-//! `Binlog_snapshot_file` / `Binlog_snapshot_position`, which the server takes atomically with the
-//! snapshot; when all readers are at the same position they share one consistent state (retried
-//! up to [`LOCKLESS_ATTEMPTS`] times while commits keep slipping in between; after that the load
-//! keeps the readers at the first reader's position, at least one, so it is never inconsistent,
-//! only less parallel). The GTID state is `BINLOG_GTID_POS(file, pos)` on MariaDB,
-//! `Binlog_snapshot_gtid_executed` on Percona Server. `auto` takes the lock and, when the server
-//! refuses it (no RELOAD privilege, a managed service) and the source has those status variables,
-//! goes lock-free instead; a lock *timeout* is not a refusal and still fails the load.
+//! `Ferry.SnapshotMode` ([`SnapshotMode`]): `lock` is the above. `lockless` takes no global lock,
+//! writes nothing and holds no read view longer than one chunk: every chunk is read in its own
+//! `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`, committed when the chunk is read
+//! ([`ChunkViews`]), and the chunk checkpoint records where in the binlog that read view is:
+//!
+//! - **exact** (MariaDB, Percona Server): the `Binlog_snapshot_file` / `Binlog_snapshot_position`
+//!   session status, which the server takes atomically with the read view;
+//! - **upper bound** (MySQL, which has no such status): the binlog status read just after the read
+//!   view opened. Every transaction the view sees had been written to the binlog before it
+//!   committed, so it lies before that position.
+//!
+//! The load's own position (the replay's start) is a lower bound of every chunk's view: on
+//! MariaDB/Percona the exact position of a read view opened (and closed) before the first chunk;
+//! on MySQL the *start of the binlog file* that was current before the first chunk, because a
+//! transaction can be in the binlog but not yet committed (visible) when the status is read, while
+//! MySQL rotates a binlog file only once every transaction written to it has committed. The GTID
+//! state there is `BINLOG_GTID_POS(file, pos)` on MariaDB, `Binlog_snapshot_gtid_executed` on
+//! Percona Server, the file's `Previous_gtids` event on MySQL.
+//!
+//! The incremental phase then replays from that lower bound and applies idempotently until the
+//! latest chunk position (see `ferry_replay::apply::checkpoint`), after which the target is
+//! consistent and replay is exactly-once as usual; a full-only job replays that window before it
+//! finishes. `auto` takes the lock and, when the server refuses it (no RELOAD privilege, a managed
+//! service), goes lock-free instead; a lock *timeout* is not a refusal and still fails the load.
 //!
 //! If the lock is not granted within the timeout, the load fails with
 //! [`LoadError::LockTimeout`] naming the statements that have been running for more than a second
@@ -56,6 +69,64 @@ pub struct Snapshot {
     pub position: SnapshotPosition,
     /// How long commits were blocked on the source.
     pub lock_ms: u64,
+    /// `Some` when lock-free: the readers hold no read view, each chunk opens its own.
+    pub per_chunk: Option<ChunkViews>,
+}
+
+/// How a lock-free load places each chunk's read view in the binlog (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkPositions {
+    /// `Binlog_snapshot_file` / `Binlog_snapshot_position` (MariaDB, Percona Server).
+    Exact,
+    /// The binlog status read right after the read view opened (MySQL).
+    UpperBound,
+}
+
+/// Opens and closes the per-chunk read views of a lock-free load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkViews {
+    pub positions: ChunkPositions,
+    /// The binlog status statement of the source.
+    status_sql: &'static str,
+}
+
+impl ChunkViews {
+    /// Opens a read view on `reader` and returns where it is in the binlog (exact or an upper
+    /// bound); the view lasts until [`ChunkViews::close`] or the next open.
+    pub async fn open(&self, reader: &mut Conn) -> Result<SnapshotPosition, LoadError> {
+        reader
+            .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .await
+            .ctx(|| "starting a chunk's consistent snapshot".into())?;
+        let (file, pos) = match self.positions {
+            ChunkPositions::Exact => {
+                let (f, p, _) = reader_snapshot_position(reader).await?;
+                (f, p)
+            }
+            ChunkPositions::UpperBound => read_binlog_status(reader, self.status_sql)
+                .await?
+                .ok_or(LoadError::NoBinlog)?,
+        };
+        Ok(SnapshotPosition {
+            file,
+            pos,
+            gtid: None,
+        })
+    }
+
+    /// Ends the read view.
+    pub async fn close(&self, reader: &mut Conn) -> Result<(), LoadError> {
+        reader
+            .query_drop("COMMIT")
+            .await
+            .ctx(|| "ending a chunk's consistent snapshot".into())
+    }
+}
+
+/// Test hook: `FERRY_SNAPSHOT_POSITIONS=upper_bound` makes a lock-free load use MySQL's method
+/// (binlog status bounds) on MariaDB too, so the test servers exercise it.
+fn forced_upper_bound() -> bool {
+    std::env::var("FERRY_SNAPSHOT_POSITIONS").is_ok_and(|v| v == "upper_bound")
 }
 
 /// Which global lock is held.
@@ -64,9 +135,6 @@ enum Lock {
     BackupStage,
     Ftwrl,
 }
-
-/// How often `lockless` restarts the readers' snapshots to get them all at one position.
-pub const LOCKLESS_ATTEMPTS: usize = 30;
 
 /// Opens `readers` connections and puts them in one consistent snapshot, taken as `mode` says.
 pub async fn take(
@@ -81,21 +149,10 @@ pub async fn take(
     if read_binlog_status(&mut control, status_sql).await?.is_none() {
         return Err(LoadError::NoBinlog);
     }
-    let lockless_ok = supports_lockless(&mut control).await;
-    if mode == SnapshotMode::Lockless && !lockless_ok {
-        return Err(LoadError::Options(format!(
-            "Ferry.SnapshotMode is lockless, but the source ({}) has no Binlog_snapshot_file / \
-             Binlog_snapshot_position status variables (MariaDB and Percona Server have them, MySQL \
-             does not), so a lock-free snapshot's binlog position cannot be known: set \
-             Ferry.SnapshotMode to lock (needs RELOAD, and FLUSH TABLES WITH READ LOCK must be \
-             allowed) or auto",
-            src.display_name()
-        )));
-    }
+    let exact = supports_lockless(&mut control).await && !forced_upper_bound();
     let mut conns = try_join_all((0..readers.max(1)).map(|_| src.connect(session::reader()))).await?;
     if mode == SnapshotMode::Lockless {
-        let _ = control.disconnect().await;
-        return lockless(conns, &flavor).await;
+        return lockless(conns, control, &flavor, exact).await;
     }
     let mut ours: Vec<u32> = conns.iter().map(|c| c.id()).collect();
     ours.push(control.id());
@@ -117,10 +174,9 @@ pub async fn take(
                 blockers,
             });
         }
-        Err(LockFailure::Other(e)) if mode == SnapshotMode::Auto && lockless_ok => {
-            tracing::warn!(error = %e, "the source refused the global lock; taking a lock-free consistent snapshot (Ferry.SnapshotMode auto)");
-            let _ = control.disconnect().await;
-            return lockless(conns, &flavor).await;
+        Err(LockFailure::Other(e)) if mode == SnapshotMode::Auto => {
+            tracing::warn!(error = %e, "the source refused the global lock; loading lock-free, one read view per chunk (Ferry.SnapshotMode auto)");
+            return lockless(conns, control, &flavor, exact).await;
         }
         Err(LockFailure::Other(e)) => return Err(e),
     };
@@ -142,6 +198,7 @@ pub async fn take(
         readers: conns,
         position,
         lock_ms,
+        per_chunk: None,
     })
 }
 
@@ -179,76 +236,85 @@ async fn reader_snapshot_position(c: &mut Conn) -> Result<(String, u64, Option<S
     }
 }
 
-/// The lock-free snapshot (see the module documentation).
-async fn lockless(mut conns: Vec<Conn>, flavor: &Flavor) -> Result<Snapshot, LoadError> {
-    let mut positions = Vec::new();
-    for attempt in 0..LOCKLESS_ATTEMPTS {
-        try_join_all(conns.iter_mut().map(|c| async move {
-            c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-                .await
-                .ctx(|| "starting the consistent snapshot on a reader connection".into())
-        }))
-        .await?;
-        positions = Vec::with_capacity(conns.len());
-        for c in conns.iter_mut() {
-            positions.push(reader_snapshot_position(c).await?);
-        }
-        if positions
-            .iter()
-            .all(|p| p.0 == positions[0].0 && p.1 == positions[0].1)
-        {
-            break;
-        }
-        if attempt + 1 < LOCKLESS_ATTEMPTS {
-            for c in conns.iter_mut() {
-                c.query_drop("ROLLBACK")
-                    .await
-                    .ctx(|| "restarting a reader's snapshot".into())?;
-            }
-        }
-    }
-    // Keep the readers at the first reader's position (the first one always is).
-    let (file, pos, percona_gtid) = positions
-        .first()
-        .cloned()
-        .ok_or_else(|| LoadError::Options("no reader connection".into()))?;
-    let mut kept = Vec::new();
-    for (c, p) in conns.into_iter().zip(positions.iter()) {
-        if p.0 == file && p.1 == pos {
-            kept.push(c);
-        } else {
-            let _ = c.disconnect().await;
-        }
-    }
-    let dropped = positions.len() - kept.len();
-    if dropped > 0 {
-        tracing::warn!(
-            readers = kept.len(),
-            dropped,
-            "lock-free snapshot: commits kept slipping between the readers' snapshots; loading with \
-             the readers that share the first one's snapshot"
-        );
-    }
+/// The lock-free load (see the module documentation): the readers stay outside any read view;
+/// the position returned is a lower bound of every chunk's view, with its GTID state.
+async fn lockless(
+    readers: Vec<Conn>,
+    mut control: Conn,
+    flavor: &Flavor,
+    exact: bool,
+) -> Result<Snapshot, LoadError> {
+    let status_sql = flavor.binlog_status_sql();
+    let (file, pos, percona_gtid) = if exact {
+        // A read view opened and closed at once: its exact position precedes every chunk's.
+        control
+            .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .await
+            .ctx(|| "starting a consistent snapshot on the source".into())?;
+        let at = reader_snapshot_position(&mut control).await?;
+        control
+            .query_drop("COMMIT")
+            .await
+            .ctx(|| "ending the consistent snapshot".into())?;
+        at
+    } else {
+        // The start of the current binlog file: every transaction in earlier files had committed
+        // before the server rotated, and the current file's are replayed idempotently.
+        let (file, _) = read_binlog_status(&mut control, status_sql)
+            .await?
+            .ok_or(LoadError::NoBinlog)?;
+        (file, 4, None)
+    };
     let gtid_text = if flavor.is_mariadb() {
-        let c = kept
-            .first_mut()
-            .ok_or_else(|| LoadError::Options("no reader connection".into()))?;
-        let g: Option<Option<String>> = c
+        let g: Option<Option<String>> = control
             .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&file, pos))
             .await
-            .ctx(|| "reading the snapshot's GTID position (BINLOG_GTID_POS)".into())?;
+            .ctx(|| "reading the GTID position of the load's start (BINLOG_GTID_POS)".into())?;
         g.flatten().unwrap_or_default()
+    } else if let Some(g) = percona_gtid {
+        g
     } else {
-        percona_gtid.unwrap_or_default()
+        previous_gtids(&mut control, &file).await?
     };
+    let _ = control.disconnect().await;
     let gtid = parse_gtid(flavor, &gtid_text)?;
     let position = SnapshotPosition { file, pos, gtid };
-    tracing::info!(%position, readers = kept.len(), "lock-free consistent snapshot taken");
+    let positions = if exact {
+        ChunkPositions::Exact
+    } else {
+        ChunkPositions::UpperBound
+    };
+    tracing::info!(%position, ?positions, readers = readers.len(), "lock-free load: one read view per chunk, replay starts here");
     Ok(Snapshot {
-        readers: kept,
+        readers,
         position,
         lock_ms: 0,
+        per_chunk: Some(ChunkViews {
+            positions,
+            status_sql,
+        }),
     })
+}
+
+/// The GTID set of a MySQL binlog file's `Previous_gtids` event (the state at its start); empty
+/// when the server logs no GTIDs.
+async fn previous_gtids(control: &mut Conn, file: &str) -> Result<String, LoadError> {
+    let sql = format!(
+        "SHOW BINLOG EVENTS IN {} FROM 4 LIMIT 3",
+        ferry_core::sql::quote_str(file)
+    );
+    let rows: Vec<Row> = control
+        .query(&sql)
+        .await
+        .ctx(|| format!("reading the GTID state at the start of {file} ({sql}; needs REPLICATION SLAVE)"))?;
+    for r in rows {
+        let kind: Option<String> = r.get_opt(2).and_then(|v| v.ok());
+        if kind.as_deref() == Some("Previous_gtids") {
+            let info: Option<String> = r.get_opt(5).and_then(|v| v.ok());
+            return Ok(info.unwrap_or_default());
+        }
+    }
+    Ok(String::new())
 }
 
 enum LockFailure {

@@ -24,6 +24,7 @@ use crate::checkpoint;
 use crate::chunk::ChunkPlan;
 use crate::error::{Ctx, LoadError};
 use crate::reader::{self, Encoding, ReadOutcome};
+use crate::snapshot::ChunkViews;
 use crate::statements::TableSql;
 use crate::writer::{self, WriteFailure};
 use crate::WriteMethod;
@@ -55,7 +56,12 @@ pub struct Shared {
     pub bytes: AtomicU64,
     pub chunks: AtomicU64,
     pub job: String,
+    /// The snapshot every chunk is read at (JSON), unless `views` opens one per chunk.
     pub snapshot: String,
+    /// Lock-free: each chunk is read in a read view of its own, recorded with the chunk.
+    pub views: Option<ChunkViews>,
+    /// The longest a chunk's read view stayed open (lock-free loads), in milliseconds.
+    pub longest_view_ms: AtomicU64,
     pub throttle: Arc<Throttle>,
     /// Session setup of the target writer connections.
     pub writer_setup: Vec<String>,
@@ -185,6 +191,18 @@ async fn copy_chunk(
     enc: Encoding,
 ) -> Result<ReadOutcome, Failure> {
     let t = &shared.tables[item.table];
+    // Lock-free: this chunk's own read view, and where it is in the binlog.
+    let view = match &shared.views {
+        Some(v) => {
+            let opened = std::time::Instant::now();
+            let at = v.open(reader).await.map_err(Failure::Source)?;
+            Some((v, opened, checkpoint::snapshot_text(&at)))
+        }
+        None => None,
+    };
+    let snapshot = view
+        .as_ref()
+        .map_or(shared.snapshot.as_str(), |(_, _, s)| s.as_str());
     writer
         .query_drop("BEGIN")
         .await
@@ -213,6 +231,14 @@ async fn copy_chunk(
         }
     };
     let (read, written) = tokio::join!(read, write);
+    if let Some((v, opened, _)) = &view {
+        let ms = opened.elapsed().as_millis() as u64;
+        shared.longest_view_ms.fetch_max(ms, Ordering::Relaxed);
+        if let Err(e) = v.close(reader).await {
+            rollback(writer).await;
+            return Err(Failure::Source(e));
+        }
+    }
     let read = match read {
         Ok(r) => r,
         Err(e) => {
@@ -250,7 +276,7 @@ async fn copy_chunk(
                 (
                     read.rows,
                     read.bytes,
-                    shared.snapshot.as_str(),
+                    snapshot,
                     shared.job.as_str(),
                     t.target_db.as_str(),
                     t.target_table.as_str(),

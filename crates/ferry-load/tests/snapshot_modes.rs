@@ -1,7 +1,9 @@
 //! `Ferry.SnapshotMode` against an instance of its own with TLS (`scripts/servers.sh start-one
 //! i_tls`), as an account that `REQUIRE SSL` and has no RELOAD, while a writer commits: `lock` is
-//! refused, `auto` and `lockless` take a lock-free snapshot in which every reader sees the same
-//! rows, exactly those committed before the snapshot's binlog position.
+//! refused, `auto` and `lockless` go lock-free: no read view is open on the readers, the load's
+//! position (with its GTID state) precedes every chunk's read view, and each chunk's read view is
+//! placed exactly in the binlog (`Binlog_snapshot_file/position`), or by an upper bound with
+//! MySQL's method.
 //!
 //! Only the database `i_snap` and the account `i_snap_noreload` are created on that instance.
 
@@ -83,26 +85,30 @@ async fn lockless_and_auto_without_reload_over_tls() -> Result<()> {
         assert!(!s.readers.is_empty());
         assert!(
             s.position.gtid.is_some(),
-            "{mode:?}: MariaDB GTID of the snapshot"
+            "{mode:?}: MariaDB GTID of the load's start"
         );
-        let mut counts = Vec::new();
+        let views = s.per_chunk.expect("lock-free: one read view per chunk");
+        assert_eq!(views.positions, snapshot::ChunkPositions::Exact);
+        let start = (s.position.file.clone(), s.position.pos);
+        let mut last = start.clone();
         for r in s.readers.iter_mut() {
-            let c: Option<i64> = r.query_first("SELECT COUNT(*) FROM i_snap.t").await?;
-            counts.push(c.unwrap_or(-1));
+            let at = views.open(r).await?;
+            let rows: Option<i64> = r.query_first("SELECT COUNT(*) FROM i_snap.t").await?;
+            // the same read view, twice: no row committed meanwhile is seen
+            let again: Option<i64> = r.query_first("SELECT COUNT(*) FROM i_snap.t").await?;
+            assert_eq!(rows, again, "{mode:?}: one read view per chunk");
+            views.close(r).await?;
+            let here = (at.file.clone(), at.pos);
+            assert!(
+                here >= start,
+                "{mode:?}: chunk view {here:?} before the load's start {start:?}"
+            );
+            assert!(here >= last, "{mode:?}: read views in binlog order");
+            last = here;
         }
-        assert!(counts.iter().all(|c| *c == counts[0]), "{mode:?}: {counts:?}");
-        // the rows in the snapshot are those committed before its position: replaying the binlog
-        // from the position adds exactly the rows committed after it
-        let mut probe = admin.connect(vec![]).await?;
-        let events: Vec<mysql_async::Row> = probe
-            .query(format!(
-                "SHOW BINLOG EVENTS IN '{}' FROM {} LIMIT 1",
-                s.position.file, s.position.pos
-            ))
-            .await?;
         assert!(
-            !events.is_empty() || counts[0] > 0,
-            "the position must be a valid event boundary"
+            last > start,
+            "{mode:?}: the writer committed between the read views"
         );
         for r in s.readers {
             let _ = r.disconnect().await;

@@ -117,6 +117,9 @@ pub struct Detail {
     pub applied_position: String,
     /// The replay has caught up (ReadyToComplete).
     pub ready: bool,
+    /// A lock-free or resumed load's window: the target is not consistent before this position
+    /// (empty once the replay has passed it, or when there is none).
+    pub consistent_after: String,
     pub retries: u64,
     pub last_retry_error: String,
     /// UNIX seconds of the last transient failure (0: none).
@@ -260,6 +263,14 @@ impl Detail {
                 self.rows_per_second = *rows_per_sec;
                 false
             }
+            ProgressEvent::InconsistentUntil { position } => {
+                self.consistent_after = position.clone();
+                true
+            }
+            ProgressEvent::Consistent { .. } => {
+                self.consistent_after.clear();
+                true
+            }
             ProgressEvent::ReadyToComplete { position } => {
                 self.ready = true;
                 self.applied_position = position.clone();
@@ -393,6 +404,17 @@ impl Detail {
     /// A step's message for the API: its own (a problem, a result), else for the running full
     /// load the rows copied and the estimated time left.
     pub fn step_message(&self, s: &Step) -> String {
+        if s.message.is_empty()
+            && s.id == "incremental"
+            && s.status == STEP_RUNNING
+            && !self.consistent_after.is_empty()
+        {
+            return format!(
+                "replaying the full load's window idempotently: the target is consistent only once the \
+                 source's changes up to {} are applied",
+                self.consistent_after
+            );
+        }
         if !s.message.is_empty() || s.id != "full_data" || s.status != STEP_RUNNING {
             return s.message.clone();
         }

@@ -8,6 +8,9 @@
 //!   counter), so its count is exactly the transactions that committed.
 //! - [`assert_exactly_once`] / [`tally`]: on the target, counter = journal rows = distinct
 //!   journal values = commits.
+//! - [`CHURN_TABLE`] and [`churn_writer`]: updates, deletes, inserts and primary-key updates of
+//!   random rows, the shapes a load that reads while the source writes must get right (compared
+//!   by digest).
 //! - [`FAMILY_TABLES`] and [`family_writer`]: parents, children and grandchildren tied by
 //!   `ON DELETE CASCADE`, `ON UPDATE CASCADE` and `ON DELETE/UPDATE SET NULL`, with deletes and
 //!   key updates of parents (changes the cascades make on the source are not in the binlog).
@@ -30,6 +33,48 @@ pub const EXACTLY_ONCE_TABLES: &str = "CREATE TABLE counter (id INT PRIMARY KEY,
        at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)); \
      CREATE TABLE bulk (id INT PRIMARY KEY, x VARCHAR(64)); \
      INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_20000";
+
+/// A table of 30 000 rows for [`churn_writer`] (run after `USE db`).
+pub const CHURN_TABLE: &str =
+    "CREATE TABLE churn (id INT PRIMARY KEY, g INT NOT NULL, v VARCHAR(40), KEY (g)); \
+     INSERT INTO churn SELECT seq, seq % 97, MD5(seq) FROM seq_1_to_30000";
+
+/// Random changes of `db.churn` until `stop`, one per transaction: an update of a non-key column,
+/// a delete, an insert of a new key, or a primary-key update that moves a row to a new key.
+/// Counts its commits in `stats`.
+pub fn churn_writer(
+    ep: Endpoint,
+    db: String,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    stats: Arc<WriterStats>,
+) -> tokio::task::JoinHandle<Result<()>> {
+    tokio::spawn(async move {
+        let mut c = connect(&ep).await?;
+        // A small LCG: reproducible from the seed, no dependency.
+        let mut x = seed | 1;
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let mut fresh = 10_000_000u64 + seed % 1000 * 100_000;
+        while !stop.load(Ordering::SeqCst) {
+            let id = 1 + next() % 30_000;
+            fresh += 1;
+            let sql = match next() % 4 {
+                0 => format!("UPDATE {db}.churn SET v = MD5(RAND()), g = g + 1 WHERE id = {id}"),
+                1 => format!("DELETE FROM {db}.churn WHERE id = {id}"),
+                2 => format!("INSERT INTO {db}.churn VALUES ({fresh}, 7, 'new')"),
+                _ => format!("UPDATE IGNORE {db}.churn SET id = {fresh} WHERE id = {id}"),
+            };
+            c.query_drop(sql).await?;
+            stats.commits.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    })
+}
 
 /// Parent, child, grandchild and a `SET NULL` dependant (run after `USE db`).
 pub const FAMILY_TABLES: &str =

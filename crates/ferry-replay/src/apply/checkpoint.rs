@@ -5,10 +5,12 @@
 //! source transaction updates the row in the *same* target transaction as its changes, so after a
 //! kill the row says exactly what the target contains.
 //!
-//! Without a row (first start), replay starts at the earliest snapshot among the full load's chunk
-//! checkpoints (`ferry_meta.load_chunk.snapshot`; chunks redone after a resumed load were read at
-//! later snapshots), else at the load job's snapshot. When the chunks were read at different
-//! snapshots, the changes between the earliest and the latest are applied idempotently.
+//! Without a row (first start), replay starts at the start of the full load's [`LoadWindow`]: the
+//! earliest of the positions recorded with the load's chunks (`ferry_meta.load_chunk.snapshot`:
+//! chunks redone after a resumed load were read at later snapshots, and a lock-free load reads
+//! every chunk in a read view of its own) and the load's own snapshot (a lower bound in a
+//! lock-free load). When they differ, the changes up to the latest are applied idempotently, and
+//! the target is consistent only from there.
 
 use ferry_core::position::SnapshotPosition;
 use ferry_core::selection::META_SCHEMA;
@@ -126,11 +128,53 @@ pub async fn clear(conn: &mut Conn, job: &str) -> Result<(), ReplayError> {
     super::xa::clear(conn, job).await
 }
 
-/// The snapshots the full load's chunks were read at: (earliest, latest).
-async fn chunk_snapshots(
-    conn: &mut Conn,
-    job: &str,
-) -> Result<Option<(SnapshotPosition, SnapshotPosition)>, ReplayError> {
+/// Where the full load's data lies in the binlog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadWindow {
+    /// At or before every chunk's read view, with the GTID state there when known: replay
+    /// starts here.
+    pub start: SnapshotPosition,
+    /// At or after every chunk's read view: the target is consistent once replay has applied
+    /// up to here (equal to `start` when every chunk was read in one snapshot).
+    pub end: BinlogPos,
+}
+
+impl LoadWindow {
+    /// The end, when the chunks were read at different positions (the changes in between are
+    /// applied idempotently).
+    pub fn idempotent_until(&self) -> Option<BinlogPos> {
+        let start = BinlogPos::new(self.start.file.clone(), self.start.pos);
+        (pos_cmp(&start, &self.end) == std::cmp::Ordering::Less).then(|| self.end.clone())
+    }
+}
+
+/// The full load's window (see [`LoadWindow`]): the positions recorded with every copied chunk
+/// (`ferry_meta.load_chunk.snapshot`: one per lock-free chunk, or the snapshot of the run that
+/// copied it) and the load's own snapshot (`load_job`, a lower bound in lock-free loads). `None`
+/// when the job has no full load on this target.
+pub async fn load_window(conn: &mut Conn, job: &str) -> Result<Option<LoadWindow>, ReplayError> {
+    let mut snaps = chunk_snapshots(conn, job).await?;
+    snaps.extend(load_job_snapshot(conn, job).await?);
+    let key = |p: &SnapshotPosition| BinlogPos::new(p.file.clone(), p.pos);
+    snaps.sort_by(|a, b| pos_cmp(&key(a), &key(b)));
+    let (Some(first), Some(last)) = (snaps.first(), snaps.last()) else {
+        return Ok(None);
+    };
+    // Chunk positions carry no GTID state; the load's own snapshot at the same place does.
+    let start = snaps
+        .iter()
+        .take_while(|p| key(p) == key(first))
+        .find(|p| p.gtid.is_some())
+        .unwrap_or(first)
+        .clone();
+    Ok(Some(LoadWindow {
+        start,
+        end: key(last),
+    }))
+}
+
+/// The positions the full load's chunks were read at.
+async fn chunk_snapshots(conn: &mut Conn, job: &str) -> Result<Vec<SnapshotPosition>, ReplayError> {
     let exists: Option<u64> = conn
         .exec_first(
             "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'load_chunk'",
@@ -139,7 +183,7 @@ async fn chunk_snapshots(
         .await
         .map_err(|e| err("reading ferry_meta", e))?;
     if exists.unwrap_or(0) == 0 {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let rows: Vec<Option<String>> = conn
         .exec(
@@ -158,12 +202,7 @@ async fn chunk_snapshots(
             .map_err(|e| ReplayError::Checkpoint(format!("unreadable chunk snapshot {s:?}: {e}")))?;
         snaps.push(p);
     }
-    let key = |p: &SnapshotPosition| BinlogPos::new(p.file.clone(), p.pos);
-    snaps.sort_by(|a, b| pos_cmp(&key(a), &key(b)));
-    match (snaps.first(), snaps.last()) {
-        (Some(a), Some(b)) => Ok(Some((a.clone(), b.clone()))),
-        _ => Ok(None),
-    }
+    Ok(snaps)
 }
 
 async fn load_job_snapshot(conn: &mut Conn, job: &str) -> Result<Option<SnapshotPosition>, ReplayError> {
@@ -224,18 +263,13 @@ pub async fn plan_start(
     };
     let (start, gtid, idem, gtid_seed) = if let Some(p) = explicit {
         (p.clone(), None, None, None)
-    } else if let Some((first, last)) = chunk_snapshots(conn, job).await? {
-        let a = BinlogPos::new(first.file.clone(), first.pos);
-        let b = BinlogPos::new(last.file.clone(), last.pos);
-        let idem = (a != b).then_some(b);
-        let seed = snapshot_seed(&first.gtid);
-        (a, first.gtid.map(|g| g.to_string()), idem, seed)
-    } else if let Some(s) = load_job_snapshot(conn, job).await? {
-        let seed = snapshot_seed(&s.gtid);
+    } else if let Some(w) = load_window(conn, job).await? {
+        let idem = w.idempotent_until();
+        let seed = snapshot_seed(&w.start.gtid);
         (
-            BinlogPos::new(s.file.clone(), s.pos),
-            s.gtid.map(|g| g.to_string()),
-            None,
+            BinlogPos::new(w.start.file.clone(), w.start.pos),
+            w.start.gtid.map(|g| g.to_string()),
+            idem,
             seed,
         )
     } else {

@@ -94,6 +94,9 @@ pub struct ReplayOptions {
     /// Start here when the job has no replay checkpoint and no load snapshot (tests, or a
     /// replay started by hand).
     pub start: Option<BinlogPos>,
+    /// Apply up to this position and complete, as if completion had been requested there (a
+    /// full-only job replaying its lock-free load's window).
+    pub stop_at: Option<BinlogPos>,
     /// Heartbeat period asked from the source.
     pub heartbeat: Duration,
     /// Progress event period.
@@ -132,6 +135,7 @@ impl ReplayOptions {
             conflict: ConflictPolicy::Stop,
             throttle: Arc::new(Throttle::new(0, 0)),
             start: None,
+            stop_at: None,
             heartbeat: Duration::from_secs(1),
             progress_every: Duration::from_secs(1),
             retry_window: RetryWindow::default(),

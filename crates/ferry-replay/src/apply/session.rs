@@ -155,6 +155,15 @@ impl<'a> Session<'a> {
             self.st.applied_gtid = plan.gtid.clone();
         }
         self.st.idempotent_until = plan.idempotent_until.clone();
+        if let Some(u) = &plan.idempotent_until {
+            (self.progress)(ProgressEvent::InconsistentUntil {
+                position: u.to_string(),
+            });
+        }
+        if let (Some(stop), None) = (&self.opts.stop_at, &self.st.cutover) {
+            info!(target = %stop, "applying up to a given position, then completing");
+            self.st.cutover = Some(stop.clone());
+        }
 
         // The source's end, polled in the background for lag and readiness.
         let end = Arc::new(Mutex::new(SourceEnd::default()));
@@ -1198,7 +1207,16 @@ impl Coord<'_, '_> {
                 what: "incremental replay".into(),
             });
         }
-        let ready = caught_up || (st.caught_up_at > 0.0 && now - st.caught_up_at < 1.0);
+        // Rows of a load read at different positions are exact only once replay has passed the
+        // last of them: not ready to complete before.
+        let consistent = st.idempotent_until.as_ref().is_none_or(|u| pos_ge(&applied, u));
+        if consistent && st.idempotent_until.take().is_some() {
+            info!(position = %applied, "the target is consistent from here (past the full load's last read view)");
+            (self.s.progress)(ProgressEvent::Consistent {
+                position: applied.to_string(),
+            });
+        }
+        let ready = consistent && (caught_up || (st.caught_up_at > 0.0 && now - st.caught_up_at < 1.0));
         self.s.control.set_ready(ready);
         if ready && !st.announced_ready {
             st.announced_ready = true;
