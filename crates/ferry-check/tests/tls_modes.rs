@@ -16,15 +16,7 @@ use ferry_core::{CoreError, Endpoint, ErrorKind, Secret, Selection, TlsConfig, T
 use ferry_testkit as tk;
 use mysql_async::prelude::Queryable;
 
-fn state_dir() -> PathBuf {
-    std::env::var("FERRY_TEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| tk::repo_root().join(".ferry-test"))
-}
-
-fn tls_file(name: &str) -> PathBuf {
-    state_dir().join("tls").join(name)
-}
+use ferry_testkit::tls_file;
 
 /// The TLS instance (started once per test binary) as `ferry` over plain TCP.
 fn tls_server() -> Result<Endpoint> {

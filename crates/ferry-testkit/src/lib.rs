@@ -28,11 +28,21 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn env_file_value(key: &str) -> Option<String> {
-    let dir = std::env::var("FERRY_TEST_DIR")
+/// The test servers' state directory (`FERRY_TEST_DIR`, else `.ferry-test` in the repository).
+pub fn state_dir() -> PathBuf {
+    std::env::var("FERRY_TEST_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join(".ferry-test"));
-    let text = std::fs::read_to_string(dir.join("servers.env")).ok()?;
+        .unwrap_or_else(|_| repo_root().join(".ferry-test"))
+}
+
+/// A file of the test servers' generated TLS material (`ca.pem`, `other-ca.pem`, `client.pem`,
+/// `client-key.pem`, …; see `scripts/servers.sh`).
+pub fn tls_file(name: &str) -> PathBuf {
+    state_dir().join("tls").join(name)
+}
+
+fn env_file_value(key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(state_dir().join("servers.env")).ok()?;
     text.lines().find_map(|l| {
         let l = l.trim().strip_prefix("export ").unwrap_or(l.trim());
         let (k, v) = l.split_once('=')?;

@@ -8,6 +8,10 @@ printed), CompleteMigrateJob once the writer is done, DescribeMigrateJobs until 
 2021-12-06 DescribeMigrationCheckJob and DescribeMigrationDetail; a response field unknown to the
 SDK's models fails the run. Prints one JSON object per step; the last line is
 {"step": "done", ...}. Exits non-zero on any error.
+
+FERRY_RAW_CREATE=1 sends the CreateMigrateJob request through the SDK's generic `call` as given
+(with Ferry's `Ferry` extension, which the typed model drops). FERRY_EXPECT_CHECK_FAILURE=1
+expects the check to fail: it prints the check's message and StartMigrateJob's refusal, and ends.
 """
 
 import json
@@ -93,13 +97,27 @@ except TencentCloudSDKException as e:
 emit("sdk_error", code="ResourceNotFound.JobNotExist")
 
 # The typed request model drops fields it does not know; what it sends is what a user sends.
-create = req(m18.CreateMigrateJobRequest, json.loads(os.environ["FERRY_JOB"]))
-job_id = must(c18, "CreateMigrateJob", create._serialize())["JobId"]
+if os.environ.get("FERRY_RAW_CREATE") == "1":
+    job_id = must(c18, "CreateMigrateJob", json.loads(os.environ["FERRY_JOB"]))["JobId"]
+else:
+    create = req(m18.CreateMigrateJobRequest, json.loads(os.environ["FERRY_JOB"]))
+    job_id = must(c18, "CreateMigrateJob", create._serialize())["JobId"]
 emit("created", job_id=job_id)
 must(c18, "CreateMigrateCheckJob", {"JobId": job_id})
 check = wait("the check", lambda: (lambda r: r if r.Status == "finished" else None)(
     c18.DescribeMigrateCheckJob(req(m18.DescribeMigrateCheckJobRequest, {"JobId": job_id}))))
 emit("checked", status=check.Status, check_flag=check.CheckFlag, progress=check.Progress)
+if os.environ.get("FERRY_EXPECT_CHECK_FAILURE") == "1":
+    if check.CheckFlag == 1:
+        raise SystemExit("the check passed, but it was expected to fail")
+    try:
+        c18.StartMigrateJob(req(m18.StartMigrateJobRequest, {"JobId": job_id}))
+        raise SystemExit("StartMigrateJob after a failed check: no error")
+    except TencentCloudSDKException as e:
+        refused = e.get_code()
+    emit("check_failed", message=check.ErrorMessage, start_refused=refused)
+    emit("done", job_id=job_id)
+    sys.exit(0)
 if check.CheckFlag != 1:
     raise SystemExit(f"the check did not pass: {check.ErrorMessage}")
 must(c18, "StartMigrateJob", {"JobId": job_id})
