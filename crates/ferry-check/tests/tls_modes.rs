@@ -5,7 +5,6 @@
 //!
 //! Only accounts `i_tls_*` are created on that instance.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
