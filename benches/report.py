@@ -7,16 +7,19 @@ import sys
 
 NAMES = {
     "ferry": "ferry",
+    "ferry-lockless": "ferry, lock-free",
     "mydumper": "mydumper + myloader",
     "mariadb-dump": "mariadb-dump | mariadb",
     "loaddata": "LOAD DATA ceiling",
 }
-ORDER = ["ferry", "mydumper", "mariadb-dump", "loaddata"]
+ORDER = ["ferry", "ferry-lockless", "mydumper", "mariadb-dump", "loaddata"]
 
 # The targets for ferry.
 MAX_RATIO_MYDUMPER = 0.8
 MAX_RATIO_CEILING = 1.25
 MAX_RSS_MB = 200
+# Lock-free (one read view per chunk) against the locking snapshot.
+MAX_RATIO_LOCKLESS = 1.2
 
 
 def read_meta(path):
@@ -115,6 +118,10 @@ def build(meta, runs):
          + ("met" if ferry_rss < MAX_RSS_MB else "NOT MET")) if ferry_rss is not None
         else "ferry peak RSS: not measured",
     ]
+    lockless = chosen.get("ferry-lockless")
+    if lockless is not None:
+        r = ratio_to("ferry-lockless")
+        targets.append(target("ferry lock-free / locking wall", 1 / r if r else None, MAX_RATIO_LOCKLESS, "×"))
     if ferry is not None and ferry["status"] == "SKIPPED":
         targets.append(f"ferry: {ferry['note']}")
     return header, table, targets

@@ -26,7 +26,8 @@ usage: benches/run.sh [--verify] [--quick] [--keep] [--tools LIST] [--help]
                  both servers; the target gets a copy of the data set first (ferry run) if it has none
   --quick        smoke run: BENCH_SCALE=0.05 (about 100k rows), one round
   --keep         leave the benchmark servers running afterwards (= BENCH_KEEP=1)
-  --tools LIST   comma-separated subset of: ferry,mydumper,mariadb-dump,loaddata (= BENCH_TOOLS);
+  --tools LIST   comma-separated subset of: ferry,ferry-lockless,mydumper,mariadb-dump,loaddata
+                 (= BENCH_TOOLS; ferry-lockless: Ferry.SnapshotMode lockless, one read view per chunk);
                  full load only (--verify rejects --tools and ignores BENCH_TOOLS)
 
 environment:
@@ -87,7 +88,7 @@ done
 case "$LOADDATA_SPLIT" in chunk|table) ;; *) echo "run.sh: BENCH_LOADDATA_SPLIT must be chunk or table" >&2; exit 2 ;; esac
 [ "$MODE" = verify ] && [ -n "$TOOLS_GIVEN" ] && { echo "run.sh: --tools applies to the full load, not to --verify" >&2; exit 2; }
 for t in ${TOOLS//,/ }; do
-  case "$t" in ferry|mydumper|mariadb-dump|loaddata) ;; *) echo "run.sh: unknown tool '$t' in BENCH_TOOLS" >&2; exit 2 ;; esac
+  case "$t" in ferry|ferry-lockless|mydumper|mariadb-dump|loaddata) ;; *) echo "run.sh: unknown tool '$t' in BENCH_TOOLS" >&2; exit 2 ;; esac
 done
 
 LOGS="$WORK/logs"
@@ -324,19 +325,19 @@ prepare_ferry() {
   [ -z "$FERRY_SKIP" ] || log "skipping ferry: $FERRY_SKIP"
 }
 
-write_job() {
+write_job() { # [snapshot-mode]
   cat >"$WORK/job.json" <<EOF
 {"JobName":"bench","MigrateOption":{"RunMode":1,"MigrateType":2,"MigrateObject":2,"ConsistencyType":5},
  "SrcDatabaseType":"mysql","SrcAccessType":"extranet","SrcInfo":{"Ip":"127.0.0.1","Port":$SRC_PORT,"User":"$USER_NAME","Password":"$USER_PASS"},
  "DstDatabaseType":"mysql","DstAccessType":"extranet","DstInfo":{"Ip":"127.0.0.1","Port":$DST_PORT,"User":"$USER_NAME","Password":"$USER_PASS"},
  "DatabaseInfo":"[{\"Database\":\"bench\"}]",
- "Ferry":{"Threads":$THREADS,"ChunkRows":$CHUNK_ROWS,"ExistingTables":"drop","TargetBinlog":$([ "$TARGET_BINLOG" = 1 ] && echo true || echo false)}}
+ "Ferry":{"Threads":$THREADS,"ChunkRows":$CHUNK_ROWS,"ExistingTables":"drop","SnapshotMode":"${1:-auto}","TargetBinlog":$([ "$TARGET_BINLOG" = 1 ] && echo true || echo false)}}
 EOF
 }
 
-tool_ferry() { # log
+tool_ferry() { # log [snapshot-mode]
   local tf="$WORK/time.ferry" rc=0
-  write_job
+  write_job "${2:-auto}"
   # Each run starts from scratch: ferry keeps its progress in ferry_meta on the target, which
   # reset_target dropped; it runs in an empty directory of its own in case it writes files there.
   rm -rf "$WORK/ferry-data"
@@ -345,6 +346,14 @@ tool_ferry() { # log
       "$(ferry_bin)" run "$WORK/job.json") >"$1" 2>&1 || rc=$?
   WALL=$(time_file_field "$tf" 1); RSS_KB=$(time_file_field "$tf" 2)
   DETAIL=""
+  return $rc
+}
+
+# The same, lock-free: one read view per chunk; the longest one held goes into the note.
+tool_ferry_lockless() { # log
+  local rc=0
+  tool_ferry "$1" lockless || rc=$?
+  DETAIL=$(grep -o 'the longest open [0-9]* ms' "$1" | head -n 1 | sed 's/the longest open/longest read view/')
   return $rc
 }
 
@@ -694,10 +703,10 @@ printf 'tool\trun\tstatus\twall_s\trss_kb\ttarget_binlog_bytes\tloadavg\tnote\n'
 RUN_TOOLS=()
 for tool in ${TOOLS//,/ }; do
   case "$tool" in
-    ferry)
+    ferry|ferry-lockless)
       prepare_ferry
       if [ -n "$FERRY_SKIP" ]; then
-        printf 'ferry\t0\tSKIPPED\t\t\t\t\t%s\n' "$FERRY_SKIP" >>"$RUNS"; continue
+        printf '%s\t0\tSKIPPED\t\t\t\t\t%s\n' "$tool" "$FERRY_SKIP" >>"$RUNS"; continue
       fi ;;
     loaddata) prepare_outfiles ;;
   esac

@@ -945,11 +945,12 @@ mod tests {
         my.grants = Ok(all.clone());
         let mut maria = ServerFacts::for_test("10.11.6-MariaDB", &[]);
         maria.grants = Ok(all);
-        let inp = input(true);
+        let mut inp = input(true);
+        inp.snapshot_mode = ferry_core::SnapshotMode::Lock;
         let v = judge(
             "source_privileges_full",
             &inp,
-            &facts(my.clone(), my, SourceObjects::default()),
+            &facts(my.clone(), my.clone(), SourceObjects::default()),
         );
         assert_eq!(v.status, Passed);
         assert!(
@@ -958,6 +959,16 @@ mod tests {
             "{}",
             v.message
         );
+        // auto: a refused lock means a lock-free load, and the message says what that costs
+        inp.snapshot_mode = ferry_core::SnapshotMode::Auto;
+        let v = judge(
+            "source_privileges_full",
+            &inp,
+            &facts(my.clone(), my, SourceObjects::default()),
+        );
+        assert_eq!(v.status, Passed);
+        assert!(v.message.contains("goes lock-free"), "{}", v.message);
+        assert!(v.message.contains("current binlog file"), "{}", v.message);
         let v = judge(
             "source_privileges_full",
             &inp,

@@ -150,3 +150,63 @@ async fn unavailable_starts_are_refused_by_name() -> Result<()> {
     drop_dbs(&mut t, &[DB]).await?;
     Ok(())
 }
+
+/// `{"Gtid": …}`: the target holds the GTID state given (row 1 on domain 0, and a later
+/// transaction on domain 7 copied by hand); replay starts with the first transaction the state
+/// does not contain and skips the later one it does (were it replayed, its insert would conflict).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_after_a_gtid_state() -> Result<()> {
+    const DB: &str = "fsp_gtid";
+    let (mut s, mut t) = both_sides(DB).await?;
+    exec(&mut s, &format!("INSERT INTO {DB}.t VALUES (1, 'before')")).await?;
+    exec(
+        &mut t,
+        &format!("INSERT INTO {DB}.t VALUES (1, 'before'), (10, 'domain 7')"),
+    )
+    .await?;
+    let held: String = s
+        .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
+        .await?
+        .unwrap_or_default();
+    exec(&mut s, &format!("INSERT INTO {DB}.t VALUES (2, 'after')")).await?;
+    exec(
+        &mut s,
+        &format!("SET SESSION gtid_domain_id = 7; INSERT INTO {DB}.t VALUES (10, 'domain 7'); SET SESSION gtid_domain_id = 0"),
+    )
+    .await?;
+    let now: String = s
+        .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
+        .await?
+        .unwrap_or_default();
+    exec(&mut s, &format!("UPDATE {DB}.t SET v = 'changed' WHERE id = 1")).await?;
+    // The state: domain 0 as it was before row 2, domain 7 including row 10.
+    let domain = |text: &str, d: &str| {
+        text.split(',')
+            .map(str::trim)
+            .find(|g| g.split('-').next() == Some(d))
+            .map(str::to_string)
+    };
+    let mut state: Vec<String> = held
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty() && g.split('-').next() != Some("7"))
+        .map(str::to_string)
+        .collect();
+    state.extend(domain(&now, "7"));
+    assert!(domain(&held, "0").is_some(), "domain 0 in {held}");
+    let j = job(
+        "fsp-gtid",
+        json!([{"Database": DB}]),
+        json!({"StartPosition": {"Gtid": state.join(",")}}),
+        3,
+    );
+    let out = run(
+        &write_job("fsp-gtid", &j),
+        &["--restart", "--complete-when-caught-up"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_db_equal(DB, DB).await?;
+    drop_dbs(&mut s, &[DB]).await?;
+    drop_dbs(&mut t, &[DB]).await?;
+    Ok(())
+}

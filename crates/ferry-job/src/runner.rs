@@ -367,6 +367,7 @@ async fn resolve_start_position(spec: &JobSpec, from: &StartFrom) -> Result<Opti
     let req = match from {
         StartFrom::FilePos { file, offset } => StartRequest::FilePos(BinlogPos::new(file, *offset)),
         StartFrom::Time(t) => StartRequest::Time(*t),
+        StartFrom::Gtid(g) => StartRequest::Gtid(g.clone()),
     };
     let mut source = spec.source.clone();
     source.connect_timeout = spec.connect_timeout();
@@ -397,6 +398,10 @@ async fn replay_options(spec: &JobSpec, opts: &RunOptions) -> Result<ReplayOptio
     ropts.retry_window = spec.options.retry_window;
     if let Some(from) = &spec.options.start_position {
         ropts.start = resolve_start_position(spec, from).await?;
+        // Transactions a GTID start contains are never replayed (also after a resume).
+        if let StartFrom::Gtid(g) = from {
+            ropts.skip_gtids = Some(g.clone());
+        }
     }
     Ok(ropts)
 }

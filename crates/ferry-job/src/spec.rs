@@ -17,7 +17,7 @@ use std::time::Duration;
 use ferry_core::progress::{RetryWindow, DEFAULT_RETRY_WINDOW_SECS};
 use ferry_core::selection::{is_system_schema, DbSelection, ObjectSelection, TableSelection};
 use ferry_core::tls::{KeyPem, Pem};
-use ferry_core::{Endpoint, Secret, Selection, SnapshotMode, TlsConfig, TlsMode};
+use ferry_core::{Endpoint, Position, Secret, Selection, SnapshotMode, TlsConfig, TlsMode};
 use ferry_load::WriteMethod;
 use ferry_replay::apply::{ConflictPolicy, DdlPolicy};
 use ferry_schema::{DefinerPolicy, ExistingTablePolicy, IndexTiming, StructureOptions};
@@ -138,8 +138,8 @@ pub struct FerryOptionsRequest {
 }
 
 /// `Ferry.StartPosition`: `{"File": "mysql-bin.000003", "Offset": 1234}` or
-/// `{"Time": <UNIX seconds>}` (the first transaction at or after it). `Gtid` is recognised and
-/// refused (not supported yet).
+/// `{"Time": <UNIX seconds>}` (the first transaction at or after it), or `{"Gtid": "<GTID state>"}`
+/// (a MySQL GTID set or a MariaDB GTID position: the first transaction it does not contain).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct StartPositionRequest {
@@ -156,6 +156,9 @@ pub enum StartFrom {
     FilePos { file: String, offset: u64 },
     /// The first transaction at or after this UNIX time.
     Time(u64),
+    /// After this GTID state (a MySQL GTID set or a MariaDB GTID position): transactions it
+    /// contains are not replayed.
+    Gtid(Position),
 }
 
 fn start_position(
@@ -171,11 +174,20 @@ fn start_position(
              there and copies no structure or data; remove it or set MigrateType 3",
         ));
     }
-    if sp.gtid.is_some() {
-        return Err(err(
-            &format!("{F}.Gtid"),
-            "is not supported yet: give {\"File\": …, \"Offset\": …} or {\"Time\": <UNIX seconds>}",
-        ));
+    if let Some(g) = &sp.gtid {
+        if sp.file.is_some() || sp.offset.is_some() || sp.time.is_some() {
+            return Err(err(F, "give one of File/Offset, Time or Gtid"));
+        }
+        return match g.parse::<Position>() {
+            Ok(p @ (Position::MysqlGtidSet { .. } | Position::MariaGtidPos { .. })) => {
+                Ok(Some(StartFrom::Gtid(p)))
+            }
+            _ => Err(err(
+                &format!("{F}.Gtid"),
+                "must be a MySQL GTID set (uuid:1-100,…) or a MariaDB GTID position (domain-server-seq,…): \
+                 the state the target already holds; replay starts with the first transaction it does not contain",
+            )),
+        };
     }
     match (&sp.file, sp.offset, sp.time) {
         (Some(f), offset, None) => {
@@ -1094,9 +1106,18 @@ mod tests {
         assert_eq!(s.options.start_position, Some(StartFrom::Time(1_700_000_000)));
         let field = |mt, v| parse(mt, v).unwrap_err().field;
         assert_eq!(field(2, serde_json::json!({"Time": 1})), "Ferry.StartPosition");
+        let s = parse(3, serde_json::json!({"Gtid": "0-1-100,1-2-3"})).unwrap();
+        assert!(matches!(
+            s.options.start_position,
+            Some(StartFrom::Gtid(Position::MariaGtidPos { .. }))
+        ));
         assert_eq!(
-            field(3, serde_json::json!({"Gtid": "0-1-100"})),
+            field(3, serde_json::json!({"Gtid": "mysql-bin.000001:4"})),
             "Ferry.StartPosition.Gtid"
+        );
+        assert_eq!(
+            field(3, serde_json::json!({"Gtid": "0-1-100", "Time": 5})),
+            "Ferry.StartPosition"
         );
         assert_eq!(
             field(3, serde_json::json!({"Offset": 4})),

@@ -97,6 +97,9 @@ pub struct ReplayOptions {
     /// Apply up to this position and complete, as if completion had been requested there (a
     /// full-only job replaying its lock-free load's window).
     pub stop_at: Option<BinlogPos>,
+    /// A GTID state whose transactions are not replayed (`Ferry.StartPosition.Gtid`: the target
+    /// holds them already).
+    pub skip_gtids: Option<ferry_core::Position>,
     /// Heartbeat period asked from the source.
     pub heartbeat: Duration,
     /// Progress event period.
@@ -136,6 +139,7 @@ impl ReplayOptions {
             throttle: Arc::new(Throttle::new(0, 0)),
             start: None,
             stop_at: None,
+            skip_gtids: None,
             heartbeat: Duration::from_secs(1),
             progress_every: Duration::from_secs(1),
             retry_window: RetryWindow::default(),

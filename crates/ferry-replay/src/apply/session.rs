@@ -113,6 +113,8 @@ struct Coord<'a, 's> {
     last_flush: Instant,
     /// The GTID of the source group being read (for messages).
     group_gtid: Option<String>,
+    /// The group being read is one `ReplayOptions::skip_gtids` contains: dropped to its end.
+    skipping: bool,
 }
 
 impl<'a> Session<'a> {
@@ -249,6 +251,7 @@ impl<'a> Session<'a> {
             holding: false,
             last_flush: Instant::now(),
             group_gtid: None,
+            skipping: false,
         };
         let r = c.run(req_rx).await;
         if let Err(e) = &r {
@@ -695,6 +698,24 @@ impl Coord<'_, '_> {
     async fn on_event(&mut self, f: FedEvent) -> Result<(), ReplayError> {
         let FedEvent { ev, gtid } = f;
         self.s.st.events += 1;
+        // A transaction the GTID start contains (the target holds it): read to its end, applied
+        // as an empty group (the position moves, nothing is written).
+        if self.skipping {
+            if ev.ends_group() {
+                self.skipping = false;
+                self.first_group = false;
+                self.handled_to = Some(ev.pos.clone());
+                self.empty_group(ev.pos.clone(), gtid, ev.timestamp).await?;
+            }
+            return Ok(());
+        }
+        if let (EventKind::Begin { gtid: Some(g), .. }, Some(skip)) = (&ev.kind, &self.s.opts.skip_gtids) {
+            if crate::start::gtid_in(skip, g) {
+                debug!(gtid = %g, "transaction held by Ferry.StartPosition.Gtid: not replayed");
+                self.skipping = true;
+                return Ok(());
+            }
+        }
         match ev.kind {
             EventKind::Begin {
                 info, gtid: ref g, ..
