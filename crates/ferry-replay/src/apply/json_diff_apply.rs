@@ -143,7 +143,8 @@ impl RowApplier {
                     *p = false;
                 }
             }
-            let update = if c.has_long_values() {
+            // long values as statement parameters, except with the foreign-key checks on (literals)
+            let update = if c.has_long_values() && c.cascade.is_none() {
                 rowsql::with_long_params(|| rowsql::update_statement_present(t, b, a, Some(&present)))
             } else {
                 (
