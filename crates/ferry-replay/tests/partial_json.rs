@@ -225,6 +225,39 @@ async fn diffs_mysql_rejects_stop_the_apply_by_name_and_change_nothing() -> Resu
     ferry_testkit::drop_dbs(&mut c, &[db]).await
 }
 
+/// A table without a primary key or NOT NULL unique key: its rows are addressed by all their
+/// values, which the diffs change one by one, so the update is refused by name, not guessed.
+#[tokio::test]
+async fn a_partial_update_of_a_keyless_table_is_refused_by_name() -> Result<()> {
+    let db = "ferry_pjson_keyless";
+    let mut c = connect_target(&ferry_testkit::target(), true).await?;
+    ferry_testkit::fresh_db(&mut c, db).await?;
+    ferry_testkit::exec(
+        &mut c,
+        &format!("CREATE TABLE `{db}`.t (id INT, doc JSON, n INT)"),
+    )
+    .await?;
+    let start = json!({"a": 1});
+    c.exec_drop(
+        format!("INSERT INTO `{db}`.t VALUES (1, ?, 0)"),
+        (mysql_text(&start),),
+    )
+    .await?;
+    let diffs = vec![Diff::Replace("$.a".into(), json!(2))];
+    let e = apply_file(&mut c, "mysql-bin.000003", &event_file(db, &start, diffs, 1))
+        .await
+        .expect_err("refused");
+    assert_eq!(e.kind(), ErrorKind::Definite);
+    let m = e.to_string();
+    assert!(
+        m.contains("no primary key") && m.contains("mysql-bin.000003:") && m.contains(&format!("{db}.t")),
+        "{m}"
+    );
+    let (got, n) = doc(&mut c, db, "t").await?;
+    assert_eq!((got, n), (mysql_text(&start), 0));
+    ferry_testkit::drop_dbs(&mut c, &[db]).await
+}
+
 /// The partial updates a real MySQL 8.0 server wrote (`json.binlog.000001` of the MySQL
 /// fixtures: `UPDATE … SET doc = JSON_REPLACE(doc, '$.age', …)` with
 /// `binlog_row_value_options=PARTIAL_JSON`), replayed with the file's earlier inserts and
