@@ -117,22 +117,25 @@ pub(crate) fn judge_log_bin_compress(f: &Flavor, value: Option<&str>, incrementa
     }
 }
 
-/// MySQL `binlog_row_value_options`.
+/// MySQL `binlog_row_value_options`: partial JSON updates are replayed as JSON functions over
+/// the target column, except in the cases the replay refuses by name.
 pub(crate) fn judge_row_value_options(f: &Flavor, value: Option<&str>, incremental: bool) -> Verdict {
     if f.is_mariadb() {
         return Verdict::passed("not applicable: binlog_row_value_options is a MySQL setting");
     }
     match value.map(str::trim) {
         None | Some("") => Verdict::passed("binlog_row_value_options is empty"),
-        Some(v) => Verdict::bad(
-            incremental,
-            format!(
-                "binlog_row_value_options = {v:?}: partial JSON updates log only the changed paths, which \
-                 Ferry does not apply, so {}. Run SET GLOBAL binlog_row_value_options = '' and set it in \
-                 the configuration",
-                scope_note(incremental)
-            ),
-        ),
+        Some(v) if !incremental => Verdict::passed(format!(
+            "binlog_row_value_options = {v:?}: partial JSON updates only matter to an incremental phase"
+        )),
+        Some(v) => Verdict::warning(format!(
+            "binlog_row_value_options = {v:?}: partial JSON updates are replayed diff by diff, but the \
+             replay stops on one for a table without a primary key or NOT NULL unique key, inside an XA \
+             transaction, inside the catch-up window of a resumed full load, or with a [last] array \
+             index towards MariaDB; on a MariaDB target the changed documents keep MariaDB's member \
+             order. To avoid all of it: SET GLOBAL binlog_row_value_options = '' (and in the \
+             configuration)"
+        )),
     }
 }
 
@@ -430,13 +433,14 @@ mod tests {
         );
         assert_eq!(judge_log_bin_compress(&mysql(), Some("ON"), true).status, Passed);
         assert_eq!(judge_row_value_options(&mysql(), Some(""), true).status, Passed);
+        // applied by the replay (refused by name only in the cases the warning lists)
         assert_eq!(
             judge_row_value_options(&mysql(), Some("PARTIAL_JSON"), true).status,
-            Failed
+            Warning
         );
         assert_eq!(
             judge_row_value_options(&mysql(), Some("PARTIAL_JSON"), false).status,
-            Warning
+            Passed
         );
         assert_eq!(
             judge_row_value_options(&maria(), Some("PARTIAL_JSON"), true).status,

@@ -289,7 +289,9 @@ fn check_size(out: &str) -> Result<(), SqlError> {
     Ok(())
 }
 
-fn write_str_literal(out: &mut String, s: &str) {
+/// A string as a `_utf8mb4'…'` literal (backslash escapes: the sessions never set
+/// `NO_BACKSLASH_ESCAPES`).
+pub(crate) fn write_str_literal(out: &mut String, s: &str) {
     out.push_str("_utf8mb4'");
     for c in s.chars() {
         match c {
@@ -563,92 +565,24 @@ mod tests {
         d
     }
 
-    /// MySQL's binary JSON of a document without opaque values (small storage format).
+    /// MySQL's binary JSON of a document without opaque values (`ferry_testkit::binlog_build`).
     fn encode(d: &Doc) -> Vec<u8> {
-        let (t, body) = encode_value(d);
-        let mut out = vec![t];
-        out.extend_from_slice(&body);
-        out
+        ferry_testkit::binlog_build::jsonb(&to_json(d))
     }
 
-    fn varlen(out: &mut Vec<u8>, mut n: usize) {
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(b);
-                return;
-            }
-            out.push(b | 0x80);
-        }
-    }
-
-    /// (type, bytes) of a value stored at an offset.
-    fn encode_value(d: &Doc) -> (u8, Vec<u8>) {
+    fn to_json(d: &Doc) -> serde_json::Value {
+        use serde_json::Value as J;
         match d {
-            Doc::Null => (0x04, vec![0]),
-            Doc::Bool(true) => (0x04, vec![1]),
-            Doc::Bool(false) => (0x04, vec![2]),
-            Doc::Int(i) => (0x09, i.to_le_bytes().to_vec()),
-            Doc::Uint(u) => (0x0a, u.to_le_bytes().to_vec()),
-            Doc::Double(x) => (0x0b, x.to_le_bytes().to_vec()),
-            Doc::String(s) => {
-                let mut b = Vec::new();
-                varlen(&mut b, s.len());
-                b.extend_from_slice(s.as_bytes());
-                (0x0c, b)
-            }
-            Doc::Array(items) => (0x02, container(None, items)),
-            Doc::Object(entries) => {
-                let mut e: Vec<&(String, Doc)> = entries.iter().collect();
-                e.sort_by(|a, b| (a.0.len(), a.0.as_bytes()).cmp(&(b.0.len(), b.0.as_bytes())));
-                let keys: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
-                let vals: Vec<Doc> = e.iter().map(|x| x.1.clone()).collect();
-                (0x00, container(Some(&keys), &vals))
-            }
+            Doc::Null => J::Null,
+            Doc::Bool(b) => J::Bool(*b),
+            Doc::Int(i) => J::from(*i),
+            Doc::Uint(u) => J::from(*u),
+            Doc::Double(x) => serde_json::Number::from_f64(*x).map_or(J::Null, J::Number),
+            Doc::String(s) => J::String(s.clone()),
+            Doc::Array(items) => J::Array(items.iter().map(to_json).collect()),
+            Doc::Object(entries) => J::Object(entries.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
             other => panic!("not encoded: {other:?}"),
         }
-    }
-
-    fn container(keys: Option<&[&str]>, vals: &[Doc]) -> Vec<u8> {
-        let n = vals.len();
-        let header = 4 + keys.map_or(0, |_| 4 * n) + 3 * n;
-        let mut tail = Vec::new();
-        let mut key_entries = Vec::new();
-        for k in keys.unwrap_or(&[]) {
-            key_entries.extend_from_slice(&((header + tail.len()) as u16).to_le_bytes());
-            key_entries.extend_from_slice(&(k.len() as u16).to_le_bytes());
-            tail.extend_from_slice(k.as_bytes());
-        }
-        let mut value_entries = Vec::new();
-        for v in vals {
-            match v {
-                Doc::Null | Doc::Bool(_) => {
-                    let (t, b) = encode_value(v);
-                    value_entries.push(t);
-                    value_entries.extend_from_slice(&[b[0], 0]);
-                }
-                Doc::Int(i) if i16::try_from(*i).is_ok() => {
-                    value_entries.push(0x05);
-                    value_entries.extend_from_slice(&(*i as i16).to_le_bytes());
-                }
-                _ => {
-                    let (t, b) = encode_value(v);
-                    value_entries.push(t);
-                    value_entries.extend_from_slice(&((header + tail.len()) as u16).to_le_bytes());
-                    tail.extend_from_slice(&b);
-                }
-            }
-        }
-        let size = header + tail.len();
-        assert!(size < 65536, "test documents stay in the small format");
-        let mut out = Vec::with_capacity(size);
-        out.extend_from_slice(&(n as u16).to_le_bytes());
-        out.extend_from_slice(&(size as u16).to_le_bytes());
-        out.extend_from_slice(&key_entries);
-        out.extend_from_slice(&value_entries);
-        out.extend_from_slice(&tail);
-        out
     }
 
     fn parse_jsonb(b: &[u8]) -> jsonb::Value<'_> {

@@ -10,6 +10,7 @@
 //! - [`decode`]: rows → the values a binary-protocol SELECT returns, against the schema at event
 //!   time;
 //! - [`json`]: MySQL binary JSON → MySQL's JSON text;
+//! - [`json_diff`]: MySQL partial JSON updates → guarded SQL over the target column;
 //! - [`error`]: [`ReplayError`] and its kinds.
 //!
 //! - [`apply`]: the applier on top of them: [`run_replay`] (target transactions with the
@@ -21,6 +22,7 @@ pub mod error;
 pub mod event;
 pub mod file;
 pub mod json;
+pub mod json_diff;
 pub mod json_sql;
 pub mod mariadb_events;
 pub mod start;

@@ -866,12 +866,6 @@ impl Translator {
     }
 
     fn rows(&self, r: &RowsEventData<'_>, t: u8, at: &str) -> Result<RowsData, ReplayError> {
-        if t == EventType::PARTIAL_UPDATE_ROWS_EVENT as u8 {
-            return Err(self.unsupported(
-                at,
-                "binlog_row_value_options=PARTIAL_JSON (partial JSON updates); set it to '' on the source",
-            ));
-        }
         if !self.group.open {
             return Err(self.corrupt(
                 at,
@@ -913,7 +907,9 @@ impl Translator {
         let after_cols = present!(r.columns_after_image());
         let kind = match t {
             23 | 30 => RowsKind::Insert,
-            24 | 31 => RowsKind::Update,
+            // 39: PARTIAL_UPDATE_ROWS_EVENT (binlog_row_value_options=PARTIAL_JSON): an update
+            // whose after images may carry JSON diffs (`crate::json_diff`)
+            24 | 31 | 39 => RowsKind::Update,
             _ => RowsKind::Delete,
         };
         let columns = table_columns(tme).map_err(|m| self.corrupt(at, m))?;
@@ -951,14 +947,15 @@ impl Translator {
             };
             let before = conv(before, &before_cols).map_err(|_| self.corrupt(at, "row value missing"))?;
             let after = conv(after, &after_cols).map_err(|_| self.corrupt(at, "row value missing"))?;
-            let has_diff = |r: &Option<Vec<BinlogValue<'static>>>| {
-                r.as_ref()
-                    .is_some_and(|v| v.iter().any(|x| matches!(x, BinlogValue::JsonDiff(_))))
+            // JSON diffs belong to the after image of a PARTIAL_UPDATE_ROWS_EVENT only
+            let diff_in = |r: &Option<Vec<BinlogValue<'static>>>| {
+                r.as_ref().is_some_and(|v| crate::json_diff::has_diffs(v))
             };
-            if has_diff(&before) || has_diff(&after) {
-                return Err(
-                    self.unsupported(at, "binlog_row_value_options=PARTIAL_JSON (partial JSON updates)")
-                );
+            if diff_in(&before) || (diff_in(&after) && t != EventType::PARTIAL_UPDATE_ROWS_EVENT as u8) {
+                return Err(self.corrupt(
+                    at,
+                    format!("rows of {table}: a JSON diff outside a partial update's after image"),
+                ));
             }
             rows.push((before, after));
         }

@@ -19,17 +19,7 @@ use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::BinlogFile;
 
 fn fixtures(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var("FERRY_MYSQL_BINLOGS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/mysql-binlogs")
-        });
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: {test}: fixtures folder absent");
-        None
-    }
+    ferry_testkit::mysql_binlog_fixtures(test)
 }
 
 /// Strict reading, as the replayer does: stops at the first error.
@@ -242,17 +232,10 @@ fn binary_json_becomes_mysql_json_text() {
         u[0].1.as_ref().unwrap()[1],
         b(r#"{"age": 25, "data": "xxxxxxxxxx", "name": "Joe"}"#)
     );
-    // then the server switched to PARTIAL_JSON: refused, not decoded wrongly
-    let partial: Vec<&ReplayError> = all.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert!(!partial.is_empty());
-    for e in partial {
-        assert!(
-            e.to_string()
-                .contains("unsupported: binlog_row_value_options=PARTIAL_JSON"),
-            "{e}"
-        );
-        assert_eq!(e.kind(), ErrorKind::Definite);
-    }
+    // then the server switched to PARTIAL_JSON: those events translate too
+    // (`partial_json_updates_of_a_real_server_decode`)
+    let errors: Vec<&ReplayError> = all.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
 
     // opaque values: dates, times, decimals, other types in base64
     let (evs, err) = read(&dir, "json-opaque.binlog");
@@ -308,7 +291,7 @@ fn binary_json_becomes_mysql_json_text() {
 /// (binlog_row_image=MINIMAL: the update's images lack columns) with no JSON column and no
 /// PARTIAL_UPDATE_ROWS event. It decodes with the images' column lists, so the applier sets
 /// only the logged columns. (The partial JSON event, type 39, is in `json.binlog.000001`: see
-/// `binary_json_becomes_mysql_json_text`, where it is refused by name.)
+/// `partial_json_updates_of_a_real_server_decode`.)
 #[test]
 fn minimal_row_images_decode_with_their_column_lists() {
     let Some(dir) = fixtures("minimal_row_images_decode_with_their_column_lists") else {
@@ -346,6 +329,52 @@ fn minimal_row_images_decode_with_their_column_lists() {
     let r = rows(&evs);
     let upd = r.iter().find(|r| r.kind == RowsKind::Update).expect("an update");
     assert!(!upd.partial());
+}
+
+/// The PARTIAL_UPDATE_ROWS events at the end of `json.binlog.000001` (MySQL 8.0 with
+/// `binlog_row_value_options=PARTIAL_JSON`): their after images carry JSON diffs, which
+/// `json_diff::take_diffs` turns into the operations the applier translates.
+#[test]
+fn partial_json_updates_of_a_real_server_decode() {
+    let Some(dir) = fixtures("partial_json_updates_of_a_real_server_decode") else {
+        return;
+    };
+    let (evs, err) = read(&dir, "json.binlog.000001");
+    assert!(err.is_none(), "{err:?}");
+    let mut found = Vec::new();
+    for r in rows(&evs) {
+        for (before, after) in &r.rows {
+            let Some(after) = after else { continue };
+            if !ferry_replay::json_diff::has_diffs(after) {
+                continue;
+            }
+            assert_eq!(r.kind, RowsKind::Update);
+            assert!(before
+                .as_deref()
+                .is_some_and(|b| !ferry_replay::json_diff::has_diffs(b)));
+            let mut a = after.clone();
+            let diffs = ferry_replay::json_diff::take_diffs(&mut a).expect("the diffs convert");
+            assert!(!ferry_replay::json_diff::has_diffs(&a));
+            assert_eq!(diffs.len(), 1);
+            assert_eq!(diffs[0].column, 1, "the doc column");
+            for d in &diffs[0].diffs {
+                let v = d.value.as_ref().map(|v| v.text.as_str()).unwrap_or_default();
+                found.push(format!("{} {v}", d.describe()));
+            }
+        }
+    }
+    // the file's `JSON_REPLACE(doc, '$.age', …)` statements, twice over three rows
+    assert_eq!(
+        found,
+        [
+            "REPLACE $.age 26",
+            "REPLACE $.age 34",
+            "REPLACE $.age 42",
+            "REPLACE $.age 26",
+            "REPLACE $.age 34",
+            "REPLACE $.age 42"
+        ]
+    );
 }
 
 #[test]

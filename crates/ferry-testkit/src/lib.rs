@@ -1,13 +1,15 @@
 //! Test support shared by every crate's tests: the addresses of the two test servers started by
 //! `scripts/servers.sh`, per-test databases, and exact, order-independent table digests; extra
 //! server instances to restart ([`instance`]), the TCP fault proxy ([`proxy`]), `ferry`
-//! subprocesses ([`child`]), and the exactly-once writers and checks ([`exactly_once`]).
+//! subprocesses ([`child`]), the exactly-once writers and checks ([`exactly_once`]), and MySQL
+//! binlog files built byte by byte ([`binlog_build`]).
 //!
 //! A test that needs a server and finds none fails with a message saying how to start them; it
 //! never passes silently.
 
 pub mod type_matrix;
 
+pub mod binlog_build;
 pub mod child;
 pub mod exactly_once;
 pub mod instance;
@@ -26,6 +28,21 @@ use xxhash_rust::xxh3::Xxh3;
 /// The repository root (two levels above this crate).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The MySQL binlog fixtures folder (`$FERRY_MYSQL_BINLOGS`, else `../shared/fixtures/mysql-binlogs`
+/// next to the repository), or `None` after printing `skipped: <test>: fixtures folder absent`
+/// (the files are not in the repository).
+pub fn mysql_binlog_fixtures(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var("FERRY_MYSQL_BINLOGS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("../shared/fixtures/mysql-binlogs"));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!("skipped: {test}: fixtures folder absent");
+        None
+    }
 }
 
 /// The test servers' state directory (`FERRY_TEST_DIR`, else `.ferry-test` in the repository).

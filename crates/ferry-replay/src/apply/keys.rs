@@ -194,6 +194,7 @@ mod tests {
             cascade: None,
             before_cols: None,
             after_cols: None,
+            json_diffs: None,
         };
         let mut out = Vec::new();
         change_keys(&c, &mut out);

@@ -23,6 +23,8 @@
 //!   is taken as applied (the process died between the DDL and its checkpoint).
 //! - Rows are applied with exact literals ([`rowsql`]) under a conflict policy ([`rowapply`]);
 //!   from the earliest to the latest chunk snapshot of a resumed load, idempotently.
+//!   MySQL partial JSON updates run one guarded statement per JSON diff ([`json_diff_apply`]).
+//!   [`apply_rows_event`] applies one rows event the same way outside a replay session.
 //! - Lag: seconds behind are measured from the later of the last time the applier was caught up
 //!   with the source's binlog end and the source timestamp of the last applied group; bytes
 //!   behind from the source's end summed across files ([`lag`]). Both keep growing while the
@@ -41,8 +43,10 @@ mod compact;
 pub mod ddl;
 mod ddl_session;
 mod feed;
+mod json_diff_apply;
 mod keys;
 pub mod lag;
+mod one_event;
 mod rowapply;
 pub mod rowsql;
 pub mod schema_cache;
@@ -63,6 +67,7 @@ use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
 pub use ddl::DdlPolicy;
+pub use one_event::apply_rows_event;
 
 use self::session::Session;
 use crate::error::ReplayError;
@@ -324,7 +329,10 @@ pub fn target_session_setup() -> Vec<String> {
     ]
 }
 
-pub(crate) async fn connect_target(dst: &Endpoint, target_binlog: bool) -> Result<Conn, ReplayError> {
+/// A target connection as the replay opens it: [`target_session_setup`] (and `sql_log_bin = 0`
+/// unless `target_binlog`), with CLIENT_FOUND_ROWS, so an update counts the rows it matched even
+/// when it changed nothing (the row applier relies on it).
+pub async fn connect_target(dst: &Endpoint, target_binlog: bool) -> Result<Conn, ReplayError> {
     let mut setup = target_session_setup();
     if !target_binlog {
         setup.push("SET SESSION sql_log_bin = 0".into());

@@ -37,6 +37,10 @@ pub(crate) struct Change {
     /// those (the target's defaults fill the rest, as the source's did), an update sets only
     /// those.
     pub after_cols: Option<Vec<bool>>,
+    /// A partial JSON update (`PARTIAL_UPDATE_ROWS_EVENT`): per row change, the JSON columns its
+    /// after image carries as diffs (their values in `pairs` are placeholders, never written):
+    /// applied by [`super::json_diff_apply`].
+    pub json_diffs: Option<Vec<Vec<crate::json_diff::ColumnDiffs>>>,
 }
 
 impl Change {
@@ -48,7 +52,7 @@ impl Change {
     /// True when an image leaves stored columns out: such a change is never folded with
     /// others, and cannot be turned into a whole-row REPLACE.
     pub fn partial(&self) -> bool {
-        self.before_cols.is_some() || self.after_cols.is_some()
+        self.before_cols.is_some() || self.after_cols.is_some() || self.json_diffs.is_some()
     }
 
     /// True when a row carries a long value ([`rowsql::LONG_VALUE_BYTES`]): the change is a
@@ -65,11 +69,11 @@ impl Change {
 }
 
 /// A statement with its long-value parameters.
-type Stmt = (Vec<u8>, Vec<Value>);
+pub(crate) type Stmt = (Vec<u8>, Vec<Value>);
 
 /// Runs a statement with parameters (a plain query without). A duplicate key is returned as
 /// `Ok(Err(_))`.
-async fn exec_params(
+pub(crate) async fn exec_params(
     dst: &mut Conn,
     stmt: Stmt,
     what: &str,
@@ -99,13 +103,14 @@ async fn exec_params(
 
 /// The error for a conflict policy fallback that needs a whole row when the source logged a
 /// partial image.
-fn partial_conflict(t: &TableInfo, row: &[Value], pos: &BinlogPos, what: &str) -> ReplayError {
+pub(crate) fn partial_conflict(t: &TableInfo, row: &[Value], pos: &BinlogPos, what: &str) -> ReplayError {
     conflict(
         t,
         row,
         pos,
         &format!(
-            "{what}; the source logged a partial row image (binlog_row_image=MINIMAL or NOBLOB), so the \
+            "{what}; the source logged a partial row image (binlog_row_image=MINIMAL or NOBLOB, or \
+             JSON diffs with binlog_row_value_options=PARTIAL_JSON), so the \
              row cannot be rewritten whole by the conflict policy Overwrite"
         ),
     )
@@ -133,7 +138,7 @@ pub(crate) fn server_code(e: &mysql_async::Error) -> Option<u16> {
     }
 }
 
-fn conflict(t: &TableInfo, row: &[Value], pos: &BinlogPos, message: &str) -> ReplayError {
+pub(crate) fn conflict(t: &TableInfo, row: &[Value], pos: &BinlogPos, message: &str) -> ReplayError {
     ReplayError::Conflict {
         table: t.target_name.clone(),
         key: rowsql::describe_key(t, row),
@@ -143,7 +148,7 @@ fn conflict(t: &TableInfo, row: &[Value], pos: &BinlogPos, message: &str) -> Rep
 }
 
 /// Runs a statement; a duplicate-key error is returned as `Ok(Err(_))` for the policy to handle.
-async fn exec(
+pub(crate) async fn exec(
     dst: &mut Conn,
     sql: &[u8],
     what: &str,
@@ -156,7 +161,12 @@ async fn exec(
     }
 }
 
-async fn exec_plain(dst: &mut Conn, sql: &[u8], what: &str, pos: &BinlogPos) -> Result<u64, ReplayError> {
+pub(crate) async fn exec_plain(
+    dst: &mut Conn,
+    sql: &[u8],
+    what: &str,
+    pos: &BinlogPos,
+) -> Result<u64, ReplayError> {
     dst.query_drop(sql).await.map_err(|e| apply_err(what, pos, e))?;
     Ok(dst.affected_rows())
 }
@@ -164,7 +174,7 @@ async fn exec_plain(dst: &mut Conn, sql: &[u8], what: &str, pos: &BinlogPos) -> 
 /// Runs one statement with `foreign_key_checks = 1` (then back to 0): the target's InnoDB runs
 /// the foreign keys' actions as the source's did. A duplicate key is returned as `Ok(Err(_))`;
 /// a failing foreign-key check is a definite error naming the key.
-async fn exec_fk_checked(
+pub(crate) async fn exec_fk_checked(
     dst: &mut Conn,
     sql: &[u8],
     what: &str,
@@ -199,7 +209,7 @@ impl RowApplier {
     /// An update whose row the target does not have (it matched nothing): skipped inside the
     /// idempotent window or under Ignore, the after image written under Overwrite (refused for a
     /// partial image, which cannot make a whole row), a conflict under Stop.
-    async fn update_missed(
+    pub(crate) async fn update_missed(
         &mut self,
         dst: &mut Conn,
         c: &Change,
@@ -483,6 +493,9 @@ impl RowApplier {
 
     /// Applies one change inside the caller's open target transaction.
     pub async fn apply(&mut self, dst: &mut Conn, c: &Change, idem: bool) -> Result<(), ReplayError> {
+        if c.json_diffs.is_some() {
+            return self.apply_json_diffs(dst, c, idem).await;
+        }
         if let Some(fk) = c.cascade.as_deref() {
             if c.kind != RowsKind::Insert {
                 return self.apply_cascading(dst, c, fk, idem).await;

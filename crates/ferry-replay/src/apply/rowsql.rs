@@ -327,7 +327,7 @@ pub(crate) fn where_columns(t: &TableInfo) -> Vec<usize> {
     }
 }
 
-fn write_where(out: &mut Vec<u8>, t: &TableInfo, row: &[Value]) {
+pub(crate) fn write_where(out: &mut Vec<u8>, t: &TableInfo, row: &[Value]) {
     out.extend_from_slice(b" WHERE ");
     let keyed = t.key.is_some();
     for (n, i) in where_columns(t).into_iter().enumerate() {

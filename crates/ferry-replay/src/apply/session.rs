@@ -759,7 +759,7 @@ impl Coord<'_, '_> {
                 else {
                     return Ok(());
                 };
-                let pairs = info.decoder.decode(&rows)?;
+                let (pairs, json_diffs) = super::json_diff_apply::decode(&info, &rows)?;
                 let n = pairs.len() as u64;
                 let bytes = image_bytes(&pairs);
                 self.s.opts.throttle.acquire(n, 0).await;
@@ -793,14 +793,17 @@ impl Coord<'_, '_> {
                     cascade,
                     before_cols,
                     after_cols,
+                    json_diffs,
                 };
                 if let Some(b) = self.cur.as_mut() {
                     if let Some((xid, seq)) = b.xa.as_mut() {
-                        if change.before_cols.is_some() || change.after_cols.is_some() {
+                        if change.partial() {
                             return Err(ReplayError::Unsupported {
                                 what: format!(
-                                    "a partial row image (binlog_row_image MINIMAL/NOBLOB) of {} inside an XA \
-                                     transaction: set binlog_row_image=FULL on the source",
+                                    "a partial row image (binlog_row_image MINIMAL/NOBLOB, or \
+                                     binlog_row_value_options=PARTIAL_JSON) of {} inside an XA \
+                                     transaction: set binlog_row_image=FULL and binlog_row_value_options='' \
+                                     on the source",
                                     change.info.target_name
                                 ),
                                 position: ev.pos.to_string(),
@@ -1272,7 +1275,7 @@ type ImageColumns = (Option<Vec<bool>>, Option<Vec<bool>>);
 /// `binlog_row_image=MINIMAL` or `NOBLOB` on the source, or a MySQL hidden column. An update or
 /// delete whose before image lacks part of the row's address (its key, or for a table without
 /// one every stored column) cannot be applied exactly: a definite error naming the event.
-fn partial_images(
+pub(super) fn partial_images(
     info: &super::schema_cache::TableInfo,
     rows: &crate::event::RowsData,
     gtid: Option<&str>,

@@ -375,6 +375,7 @@ pub(crate) fn to_change(s: StoredChange, info: Arc<TableInfo>) -> super::rowappl
         // Partial images are refused inside XA transactions before they are stored.
         before_cols: None,
         after_cols: None,
+        json_diffs: None,
     }
 }
 
