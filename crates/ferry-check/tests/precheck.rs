@@ -219,6 +219,8 @@ async fn good_setup_has_no_failed_item_and_changes_nothing() -> Result<()> {
         "definers_on_target",
         "target_local_infile",
         "target_sql_log_bin",
+        "system_versioned_tables",
+        "sequences_on_target",
         "target_require_primary_key",
         "target_invisible_primary_key",
         "target_function_creators",

@@ -813,8 +813,7 @@ fn make_shared(
             .zip(&layouts)
             .map(|(t, l)| {
                 digest_select(
-                    &t.source.db,
-                    &t.source.name,
+                    &t.from(Side::Source),
                     &t.columns,
                     l,
                     h.hash,
@@ -827,8 +826,7 @@ fn make_shared(
             .zip(&layouts)
             .map(|(t, l)| {
                 digest_select(
-                    &t.target_db,
-                    &t.target_table,
+                    &t.from(Side::Target),
                     &t.target_columns,
                     l,
                     h.hash,
@@ -866,8 +864,7 @@ async fn count_tables(
                     let t = t.clone();
                     async move {
                         let (db, table, _) = t.side(side);
-                        let mut sql =
-                            format!("SELECT COUNT(*) FROM {}", ferry_core::sql::qualified(db, table));
+                        let mut sql = format!("SELECT COUNT(*) FROM {}", t.from(side));
                         if let Some(f) = &t.filter {
                             sql.push_str(&format!(" WHERE {}", f.sql()));
                         }

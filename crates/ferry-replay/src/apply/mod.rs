@@ -47,6 +47,7 @@ mod rowapply;
 pub mod rowsql;
 pub mod schema_cache;
 mod session;
+mod versioned;
 mod workers;
 pub mod xa;
 

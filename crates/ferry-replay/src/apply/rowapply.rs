@@ -483,6 +483,9 @@ impl RowApplier {
 
     /// Applies one change inside the caller's open target transaction.
     pub async fn apply(&mut self, dst: &mut Conn, c: &Change, idem: bool) -> Result<(), ReplayError> {
+        if c.info.schema.system_time.is_some() {
+            return self.apply_versioned(dst, c, idem).await;
+        }
         if let Some(fk) = c.cascade.as_deref() {
             if c.kind != RowsKind::Insert {
                 return self.apply_cascading(dst, c, fk, idem).await;

@@ -764,6 +764,9 @@ impl Coord<'_, '_> {
                     before_cols,
                     after_cols,
                 };
+                if let Err(e) = super::versioned::check(&change) {
+                    return Err(self.stop_before_group(e).await);
+                }
                 if let Some(b) = self.cur.as_mut() {
                     if let Some((xid, seq)) = b.xa.as_mut() {
                         if change.before_cols.is_some() || change.after_cols.is_some() {
@@ -792,7 +795,11 @@ impl Coord<'_, '_> {
                     }
                 }
                 // Long values are sent as statement parameters, row by row, on the serial path.
-                let serial_point = change.cascade.is_some() || partial_serial || change.has_long_values();
+                // Versioned tables' changes run statement by statement at the source's time (`versioned`).
+                let serial_point = change.cascade.is_some()
+                    || partial_serial
+                    || change.has_long_values()
+                    || change.info.schema.system_time.is_some();
                 let (serial, idem, total, total_bytes) = {
                     let Some(b) = self.cur.as_mut() else { return Ok(()) };
                     b.txn.rows += n;
