@@ -146,7 +146,11 @@ mod tests {
         assert!(v.message.contains("MySQL"), "{}", v.message);
         let v = judge_system_versioned(&maria, Some("OFF"), Some("NO"), &[&hist, &precise]);
         assert_eq!(v.status, Failed);
-        assert!(v.message.contains("transaction-precise") && v.message.contains("d.x"), "{}", v.message);
+        assert!(
+            v.message.contains("transaction-precise") && v.message.contains("d.x"),
+            "{}",
+            v.message
+        );
     }
 
     #[test]
@@ -154,8 +158,18 @@ mod tests {
         let seqs = vec![("d".to_string(), "sq".to_string())];
         let v = judge_sequences(&Flavor::from_version("8.0.36"), &seqs);
         assert_eq!(v.status, Failed);
-        assert!(v.message.contains("d.sq") && v.message.contains("MySQL"), "{}", v.message);
-        assert_eq!(judge_sequences(&Flavor::from_version("10.11.2-MariaDB"), &seqs).status, Passed);
-        assert_eq!(judge_sequences(&Flavor::from_version("8.0.36"), &[]).status, Passed);
+        assert!(
+            v.message.contains("d.sq") && v.message.contains("MySQL"),
+            "{}",
+            v.message
+        );
+        assert_eq!(
+            judge_sequences(&Flavor::from_version("10.11.2-MariaDB"), &seqs).status,
+            Passed
+        );
+        assert_eq!(
+            judge_sequences(&Flavor::from_version("8.0.36"), &[]).status,
+            Passed
+        );
     }
 }

@@ -75,7 +75,9 @@ pub async fn target_refusal(conn: &mut Conn) -> Option<String> {
         Err(e) => Some(format!("probing {INSERT_HISTORY} on the target failed: {e}")),
     };
     let _ = conn
-        .query_drop(format!("SET SESSION {INSERT_HISTORY} = DEFAULT, SESSION timestamp = DEFAULT"))
+        .query_drop(format!(
+            "SET SESSION {INSERT_HISTORY} = DEFAULT, SESSION timestamp = DEFAULT"
+        ))
         .await;
     reason
 }

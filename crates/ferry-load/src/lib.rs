@@ -157,7 +157,11 @@ async fn check_system_versioned(control: &mut Conn, tasks: &[TableTask]) -> Resu
     match ferry_core::versioning::target_refusal(control).await {
         None => Ok(true),
         Some(reason) => Err(LoadError::SystemVersioned {
-            tables: versioned.iter().map(|t| t.source.display_name()).collect::<Vec<_>>().join(", "),
+            tables: versioned
+                .iter()
+                .map(|t| t.source.display_name())
+                .collect::<Vec<_>>()
+                .join(", "),
             reason,
         }),
     }

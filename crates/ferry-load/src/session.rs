@@ -45,7 +45,10 @@ pub fn writer(target_binlog: bool, insert_history: bool) -> Vec<String> {
         setup.push("SET SESSION sql_log_bin = 0".into());
     }
     if insert_history {
-        setup.push(format!("SET SESSION {} = 1", ferry_core::versioning::INSERT_HISTORY));
+        setup.push(format!(
+            "SET SESSION {} = 1",
+            ferry_core::versioning::INSERT_HISTORY
+        ));
     }
     setup
 }

@@ -103,8 +103,15 @@ async fn system_versioned_tables_copy_with_their_history() -> Result<()> {
     // the digests read every version (FOR SYSTEM_TIME ALL) with row_start/row_end
     assert_same(&mut src, &mut dst, SV, SV, "hist").await?;
     assert_same(&mut src, &mut dst, SV, SV, "per").await?;
-    let versions: u64 =
-        ferry_testkit::scalar(&mut dst, &format!("SELECT COUNT(*) FROM {SV}.hist FOR SYSTEM_TIME ALL")).await?;
-    assert_eq!(versions, 300 + 150 + 75, "current rows, and one history row per update and delete");
+    let versions: u64 = ferry_testkit::scalar(
+        &mut dst,
+        &format!("SELECT COUNT(*) FROM {SV}.hist FOR SYSTEM_TIME ALL"),
+    )
+    .await?;
+    assert_eq!(
+        versions,
+        300 + 150 + 75,
+        "current rows, and one history row per update and delete"
+    );
     Ok(())
 }

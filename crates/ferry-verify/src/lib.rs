@@ -29,6 +29,7 @@ pub mod objects;
 pub mod plan;
 pub mod repair;
 pub mod report;
+mod sequences;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -811,15 +812,7 @@ fn make_shared(
         src_sql: tables
             .iter()
             .zip(&layouts)
-            .map(|(t, l)| {
-                digest_select(
-                    &t.from(Side::Source),
-                    &t.columns,
-                    l,
-                    h.hash,
-                    h.src_one_text,
-                )
-            })
+            .map(|(t, l)| digest_select(&t.from(Side::Source), &t.columns, l, h.hash, h.src_one_text))
             .collect(),
         dst_sql: tables
             .iter()

@@ -50,7 +50,10 @@ pub(crate) fn check(c: &Change) -> Result<(), ReplayError> {
         return Ok(());
     };
     let refuse = |why: String| ReplayError::Unsupported {
-        what: format!("{} is system-versioned (WITH SYSTEM VERSIONING) and {why}", c.info.target_name),
+        what: format!(
+            "{} is system-versioned (WITH SYSTEM VERSIONING) and {why}",
+            c.info.target_name
+        ),
         position: c.pos.to_string(),
     };
     if st.transaction_precise {
@@ -83,8 +86,7 @@ pub(crate) fn check(c: &Change) -> Result<(), ReplayError> {
             .any(|b| !is_current(b.get(st.row_end).unwrap_or(&Value::NULL)));
         if history {
             return Err(refuse(
-                "the source rewrote a history row: SQL cannot rewrite one given version on the target"
-                    .into(),
+                "the source rewrote a history row: SQL cannot rewrite one given version on the target".into(),
             ));
         }
     }
@@ -136,7 +138,12 @@ fn conflict(c: &Change, row: &[Value], message: &str) -> ReplayError {
 }
 
 /// Runs a statement; a duplicate key is `Ok(Err(_))`.
-async fn run(dst: &mut Conn, sql: &[u8], what: &str, c: &Change) -> Result<Result<u64, mysql_async::Error>, ReplayError> {
+async fn run(
+    dst: &mut Conn,
+    sql: &[u8],
+    what: &str,
+    c: &Change,
+) -> Result<Result<u64, mysql_async::Error>, ReplayError> {
     match dst.query_drop(sql).await {
         Ok(()) => Ok(Ok(dst.affected_rows())),
         Err(e) if server_code(&e) == Some(1062) => Ok(Err(e)),
@@ -146,9 +153,13 @@ async fn run(dst: &mut Conn, sql: &[u8], what: &str, c: &Change) -> Result<Resul
 
 /// Runs `sql` at the session time `at` (then back to the clock).
 async fn run_at(dst: &mut Conn, at: &Value, sql: &[u8], what: &str, c: &Change) -> Result<u64, ReplayError> {
-    dst.query_drop(set_timestamp(at)).await.map_err(|e| apply_err(what, &c.pos, e))?;
+    dst.query_drop(set_timestamp(at))
+        .await
+        .map_err(|e| apply_err(what, &c.pos, e))?;
     let r = run(dst, sql, what, c).await;
-    dst.query_drop(TIMESTAMP_DEFAULT).await.map_err(|e| apply_err(what, &c.pos, e))?;
+    dst.query_drop(TIMESTAMP_DEFAULT)
+        .await
+        .map_err(|e| apply_err(what, &c.pos, e))?;
     r?.map_err(|e| apply_err(what, &c.pos, e))
 }
 
@@ -157,16 +168,28 @@ impl RowApplier {
     /// a missing row is a conflict under Stop and skipped otherwise (and inside the idempotent
     /// window); a current row that exists already is a conflict under Stop, skipped under
     /// Ignore, and set to the logged image otherwise.
-    pub(crate) async fn apply_versioned(&mut self, dst: &mut Conn, c: &Change, idem: bool) -> Result<(), ReplayError> {
+    pub(crate) async fn apply_versioned(
+        &mut self,
+        dst: &mut Conn,
+        c: &Change,
+        idem: bool,
+    ) -> Result<(), ReplayError> {
         let t: &TableInfo = &c.info;
-        let Some(st) = t.schema.system_time else { return Ok(()) };
+        let Some(st) = t.schema.system_time else {
+            return Ok(());
+        };
         let lenient = idem || self.conflict != ConflictPolicy::Stop;
         let what = format!("{:?} of the versioned table {}", c.kind, t.target_name).to_lowercase();
-        dst.query_drop(INSERT_HISTORY_ON).await.map_err(|e| apply_err(&what, &c.pos, e))?;
+        dst.query_drop(INSERT_HISTORY_ON)
+            .await
+            .map_err(|e| apply_err(&what, &c.pos, e))?;
         let null = Value::NULL;
         for (b, a) in &c.pairs {
             let Some(a) = a else { continue };
-            let (start, end) = (a.get(st.row_start).unwrap_or(&null), a.get(st.row_end).unwrap_or(&null));
+            let (start, end) = (
+                a.get(st.row_start).unwrap_or(&null),
+                a.get(st.row_end).unwrap_or(&null),
+            );
             match (c.kind, b) {
                 (RowsKind::Update, Some(b)) => {
                     let (at, sql) = if is_current(end) {
@@ -176,14 +199,20 @@ impl RowApplier {
                     };
                     if run_at(dst, at, &sql, &what, c).await? == 0 {
                         if !lenient {
-                            return Err(conflict(c, b, "change of a version that does not exist on the target"));
+                            return Err(conflict(
+                                c,
+                                b,
+                                "change of a version that does not exist on the target",
+                            ));
                         }
                         self.skipped += 1;
                     }
                 }
                 (RowsKind::Insert, _) if !is_current(end) => {
                     for s in rowsql::insert_statements(t, InsertVerb::InsertIgnore, &[a]) {
-                        run(dst, &s, &what, c).await?.map_err(|e| apply_err(&what, &c.pos, e))?;
+                        run(dst, &s, &what, c)
+                            .await?
+                            .map_err(|e| apply_err(&what, &c.pos, e))?;
                     }
                 }
                 (RowsKind::Insert, _) => {
@@ -194,7 +223,11 @@ impl RowApplier {
                         match (self.conflict, idem) {
                             (ConflictPolicy::Ignore, false) => self.skipped += 1,
                             (ConflictPolicy::Stop, false) => {
-                                return Err(conflict(c, a, "insert of a row whose current version exists on the target"))
+                                return Err(conflict(
+                                    c,
+                                    a,
+                                    "insert of a row whose current version exists on the target",
+                                ))
                             }
                             _ => {
                                 // the target holds a later version: set it to this one, at its time
