@@ -175,6 +175,8 @@ pub(crate) struct SourceObjects {
     pub defined: Vec<Defined>,
     /// Views of whole selected databases: (db, view).
     pub views: Vec<(String, String)>,
+    /// Sequences of whole selected databases (MariaDB `CREATE SEQUENCE`): (db, sequence).
+    pub sequences: Vec<(String, String)>,
     /// `SHOW CREATE TABLE` of the selected tables as `(db.table, text)`, read only for a MySQL
     /// source and a MariaDB target (the DDL is applied verbatim, see the `mysql_only_ddl` item).
     pub ddl: Vec<(String, Result<String, String>)>,
@@ -249,6 +251,8 @@ const VARIABLES: &[&str] = &[
     "sql_require_primary_key",
     "innodb_force_primary_key",
     "log_bin_trust_function_creators",
+    "system_versioning_insert_history",
+    "secure_timestamp",
 ];
 
 /// Session setup of the check connections: session scope only.
@@ -601,6 +605,15 @@ async fn source_objects(
             )
             .await
             .ctx("reading views")?;
+        let sequences: Vec<String> = conn
+            .exec(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
+                 AND TABLE_TYPE = 'SEQUENCE' ORDER BY TABLE_NAME",
+                (db,),
+            )
+            .await
+            .ctx("reading sequences")?;
+        o.sequences.extend(sequences.into_iter().map(|s| (db.clone(), s)));
         for (name, definer) in views {
             o.views.push((db.clone(), name.clone()));
             o.defined.push(Defined {

@@ -20,6 +20,7 @@ mod capacity;
 mod compatibility;
 mod connectivity;
 mod facts;
+mod mariadb_objects;
 mod mysql_ddl;
 mod objects;
 mod privileges;
@@ -358,6 +359,18 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         "objects",
         "Tables without a primary or unique NOT NULL key",
         objects::tables_without_key
+    ),
+    item!(
+        "system_versioned_tables",
+        "objects",
+        "Target keeps the history of system-versioned tables",
+        mariadb_objects::system_versioned
+    ),
+    item!(
+        "sequences_on_target",
+        "objects",
+        "Target can hold the selected sequences",
+        mariadb_objects::sequences
     ),
     item!(
         "target_require_primary_key",

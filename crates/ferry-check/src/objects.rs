@@ -446,6 +446,7 @@ mod tests {
             engine: Some(engine.into()),
             estimated_rows: 0,
             data_length: 0,
+            system_time: None,
         }
     }
 

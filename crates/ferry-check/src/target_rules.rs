@@ -344,6 +344,7 @@ mod tests {
             engine: Some(engine.into()),
             estimated_rows: 0,
             data_length: 0,
+            system_time: None,
         }
     }
 

@@ -168,7 +168,8 @@ async fn good_setup_has_no_failed_item_and_changes_nothing() -> Result<()> {
            FOREIGN KEY (p) REFERENCES fk_chk_good.parent (id)) ENGINE=InnoDB; \
          INSERT INTO fk_chk_good.parent VALUES (1, 'a'), (2, 'b'); \
          INSERT INTO fk_chk_good.child VALUES (1, 1, NOW()); \
-         CREATE VIEW fk_chk_good.v AS SELECT id FROM fk_chk_good.parent",
+         CREATE VIEW fk_chk_good.v AS SELECT id FROM fk_chk_good.parent; \
+         CREATE SEQUENCE fk_chk_good.sq",
     )
     .await?;
     exec(&mut t, "DROP DATABASE IF EXISTS fk_chk_good").await?;
@@ -219,6 +220,8 @@ async fn good_setup_has_no_failed_item_and_changes_nothing() -> Result<()> {
         "definers_on_target",
         "target_local_infile",
         "target_sql_log_bin",
+        "system_versioned_tables",
+        "sequences_on_target",
         "target_require_primary_key",
         "target_invisible_primary_key",
         "target_function_creators",
@@ -228,6 +231,12 @@ async fn good_setup_has_no_failed_item_and_changes_nothing() -> Result<()> {
         assert_item(&items, id, CheckStatus::Passed, &[]);
     }
     assert_item(&items, "source_connection", CheckStatus::Passed, &["MariaDB"]);
+    assert_item(
+        &items,
+        "sequences_on_target",
+        CheckStatus::Passed,
+        &["fk_chk_good.sq"],
+    );
     assert_item(
         &items,
         "source_objects_exist",

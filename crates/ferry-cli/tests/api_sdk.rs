@@ -8,6 +8,10 @@
 //! The writer also deletes and re-keys parent rows whose children and grandchildren follow by
 //! `ON DELETE CASCADE`, `ON DELETE SET NULL` and `ON UPDATE CASCADE` (changes the binlog does not
 //! carry), and the job's own full verification (ConsistencyType 2) must find the tables equal.
+//! MariaDB's own objects take part too: a sequence used by a column default (its next value
+//! equal after the cut-over), UUID/INET6/INET4 columns, an application-time period table changed
+//! with `UPDATE … FOR PORTION OF`, and a system-versioned table whose history (every version,
+//! `row_start`/`row_end`) ends equal.
 
 mod common;
 
@@ -129,7 +133,17 @@ async fn python_sdk_migrates_end_to_end() -> Result<()> {
                FOREIGN KEY (cid) REFERENCES child (id) ON DELETE CASCADE ON UPDATE CASCADE); \
              INSERT INTO parent SELECT seq, CONCAT('p', seq) FROM seq_1_to_3000; \
              INSERT INTO child SELECT seq, 1 + seq % 3000, CONCAT('p', 1 + (seq * 7) % 3000) FROM seq_1_to_9000; \
-             INSERT INTO grandchild SELECT seq, 1 + seq % 9000 FROM seq_1_to_18000"
+             INSERT INTO grandchild SELECT seq, 1 + seq % 9000 FROM seq_1_to_18000; \
+             CREATE SEQUENCE sq START WITH 1000 INCREMENT BY 3 NOCACHE; \
+             CREATE TABLE acct (id UUID NOT NULL DEFAULT UUID() PRIMARY KEY, ip6 INET6, ip4 INET4, n INT); \
+             CREATE TABLE orders (id BIGINT NOT NULL DEFAULT (NEXT VALUE FOR sq) PRIMARY KEY, n INT); \
+             CREATE TABLE price (id INT NOT NULL, p INT, s DATE NOT NULL, e DATE NOT NULL, PERIOD FOR valid (s, e), \
+               PRIMARY KEY (id, valid WITHOUT OVERLAPS)); \
+             CREATE TABLE vhist (id INT PRIMARY KEY, v BIGINT NOT NULL) WITH SYSTEM VERSIONING; \
+             INSERT INTO acct (ip6, ip4, n) SELECT CONCAT('2001:db8::', HEX(seq)), INET_NTOA(seq), seq FROM seq_1_to_500; \
+             INSERT INTO orders (n) SELECT seq FROM seq_1_to_100; \
+             INSERT INTO price SELECT seq, 100, '2024-01-01', '2025-01-01' FROM seq_1_to_50; \
+             INSERT INTO vhist SELECT seq, 0 FROM seq_1_to_100; UPDATE vhist SET v = 1 WHERE id % 2 = 0"
         ),
     )
     .await?;
@@ -173,9 +187,19 @@ async fn python_sdk_migrates_end_to_end() -> Result<()> {
                         100_000 + i
                     ),
                 };
+                // MariaDB's own objects: a sequence, UUID/INET keys, a period table, history
+                let maria = format!(
+                    "INSERT INTO {DB}.orders (n) VALUES ({i}); \
+                     UPDATE {DB}.acct SET ip4 = INET_NTOA({i}), ip6 = '::ffff:10.1.2.3' WHERE n = {}; \
+                     UPDATE {DB}.price FOR PORTION OF valid FROM '2024-03-01' TO '2024-04-01' SET p = p + 1 WHERE id = {}; \
+                     UPDATE {DB}.vhist SET v = v + 1 WHERE id = {};",
+                    1 + i % 500,
+                    1 + i % 50,
+                    1 + i % 100
+                );
                 c.query_drop(format!(
                     "START TRANSACTION; UPDATE {DB}.counter SET n = n + 1 WHERE id = 1; \
-                     INSERT INTO {DB}.journal (v) VALUES ({i}); {family} COMMIT"
+                     INSERT INTO {DB}.journal (v) VALUES ({i}); {family} {maria} COMMIT"
                 ))
                 .await?;
                 commits.fetch_add(1, Ordering::SeqCst);
@@ -255,6 +279,20 @@ async fn python_sdk_migrates_end_to_end() -> Result<()> {
         );
         assert_eq!(a, b, "{table}");
     }
+    // the versioned table's history and the sequence's next value (NOCACHE: equal on both sides)
+    let versions = format!("SELECT COUNT(*) FROM {DB}.vhist FOR SYSTEM_TIME ALL");
+    let (a, b): (u64, u64) = (
+        ferry_testkit::scalar(&mut s, &versions).await?,
+        ferry_testkit::scalar(&mut t, &versions).await?,
+    );
+    assert_eq!(a, b, "vhist versions");
+    assert!(a > 150, "vhist has its history: {a} versions");
+    let next = format!("SELECT NEXTVAL({DB}.sq)");
+    let (a, b): (i64, i64) = (
+        ferry_testkit::scalar(&mut s, &next).await?,
+        ferry_testkit::scalar(&mut t, &next).await?,
+    );
+    assert_eq!(a, b, "the sequence's next value");
     let gone: u64 = ferry_testkit::scalar(
         &mut s,
         &format!("SELECT 9000 - COUNT(*) FROM {DB}.child WHERE id <= 9000"),

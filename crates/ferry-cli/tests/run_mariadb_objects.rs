@@ -2,7 +2,8 @@
 //! kill -9 during the replay): a UUID primary key with INET6/INET4 columns, a sequence used by
 //! inserts (DEFAULT NEXT VALUE FOR) and one used by NEXTVAL, an application-time period table
 //! changed with UPDATE … FOR PORTION OF, and XA transactions (committed, rolled back) during the
-//! replay. After the cut-over the rows and the sequences' next values equal the source's.
+//! replay. After the cut-over the rows and the sequences' next values equal the source's, and the
+//! job's verification (which compares the sequences' state) finds them consistent.
 //!
 //! The source is an instance of its own (`scripts/servers.sh start-one h_xa`, shared with
 //! `ferry-replay/tests/replay_xa.rs`) so the XA transactions stay out of the shared source's
@@ -72,6 +73,8 @@ async fn uuid_keys_sequences_periods_and_xa_full_and_incremental() -> Result<()>
         json!({"Threads": 2, "ChunkRows": 400}),
         3,
     );
+    // the full verification after the cut-over, sequences' state included
+    j["MigrateOption"]["ConsistencyType"] = json!(2);
     j["SrcInfo"]["Ip"] = json!(src.host);
     j["SrcInfo"]["Port"] = json!(src.port);
     let path = write_job(JOB, &j);
@@ -141,6 +144,7 @@ async fn uuid_keys_sequences_periods_and_xa_full_and_incremental() -> Result<()>
 
     let out = run(&path, &["--skip-check", "--complete-when-caught-up"]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("verified    consistent"), "{}", text(&out));
 
     let a = ferry_testkit::db_digest(&mut s, DB).await?;
     let b = ferry_testkit::db_digest(&mut t, DB).await?;

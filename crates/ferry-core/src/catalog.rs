@@ -10,6 +10,7 @@ use mysql_async::Conn;
 use crate::error::{CoreError, MysqlResultExt};
 use crate::selection::{is_system_schema, ObjectSelection, Selection};
 use crate::table::{Column, ColumnKind, TableSchema};
+use crate::versioning::SystemTime;
 
 /// The databases on a server, system schemas excluded, sorted.
 pub async fn list_databases(conn: &mut Conn) -> Result<Vec<String>, CoreError> {
@@ -87,9 +88,10 @@ type ColumnRow = (
     String,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
-type TableInfoRow = (String, Option<String>, Option<u64>, Option<u64>);
+type TableInfoRow = (String, Option<String>, Option<u64>, Option<u64>, Option<String>);
 
 /// True when the connection's server is MySQL 8.0 or later: the handshake version of MariaDB is
 /// 10 or more (mysql_async reads the real one behind the `5.5.5-` prefix), MySQL's below 10.
@@ -112,6 +114,58 @@ pub async fn fresh_statistics(conn: &mut Conn) {
     }
 }
 
+/// Records the period columns of a system-versioned table: the declared ones (`start`, `end`),
+/// else MariaDB's implicit, invisible `row_start`/`row_end`, which `information_schema` does not
+/// list and the server stores (and logs) after every declared column.
+fn add_period_columns(t: &mut TableSchema, (start, end): (Option<usize>, Option<usize>)) {
+    let precise = |i: usize| t.columns[i].kind != ColumnKind::Timestamp;
+    let system_time = match (start, end) {
+        (Some(s), Some(e)) => SystemTime {
+            row_start: s,
+            row_end: e,
+            implicit: false,
+            transaction_precise: precise(s) || precise(e),
+        },
+        _ => {
+            for name in ["row_start", "row_end"] {
+                t.columns.push(Column {
+                    name: name.to_string(),
+                    data_type: "timestamp".into(),
+                    column_type: "timestamp(6)".into(),
+                    kind: ColumnKind::Timestamp,
+                    nullable: false,
+                    generated: false,
+                    charset: None,
+                    collation: None,
+                });
+            }
+            let n = t.columns.len();
+            SystemTime {
+                row_start: n - 2,
+                row_end: n - 1,
+                implicit: true,
+                transaction_precise: false,
+            }
+        }
+    };
+    t.system_time = Some(system_time);
+}
+
+/// MariaDB makes every unique key of a versioned table end with `row_end` (several versions
+/// share the declared key); `information_schema` shows that only for declared period columns.
+fn end_keys_with_row_end(t: &mut TableSchema) {
+    let Some(st) = t.system_time else { return };
+    let keys = t
+        .primary_key
+        .iter_mut()
+        .chain(t.unique_keys.iter_mut().map(|(_, k)| k));
+    for k in keys {
+        if !k.contains(&st.row_end) {
+            k.push(st.row_end);
+        }
+    }
+}
+
 /// Reads the model of every listed table of one database (three queries, whatever the count).
 pub async fn read_tables(
     conn: &mut Conn,
@@ -122,13 +176,18 @@ pub async fn read_tables(
     fresh_statistics(conn).await;
     let info: Vec<TableInfoRow> = conn
         .exec(
-            "SELECT TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+            "SELECT TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, TABLE_TYPE FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = ?",
             (db,),
         )
         .await
         .ctx(|| format!("reading tables of {db}"))?;
-    for (name, engine, rows, len) in info {
+    let mut versioned = Vec::new();
+    for (name, engine, rows, len, table_type) in info {
         if tables.contains(&name) {
+            if table_type.as_deref() == Some("SYSTEM VERSIONED") {
+                versioned.push(name.clone());
+            }
             by_name.insert(
                 name.clone(),
                 TableSchema {
@@ -140,6 +199,7 @@ pub async fn read_tables(
                     engine,
                     estimated_rows: rows.unwrap_or(0),
                     data_length: len.unwrap_or(0),
+                    system_time: None,
                 },
             );
         }
@@ -147,27 +207,49 @@ pub async fn read_tables(
     let cols: Vec<ColumnRow> = conn
         .exec(
             "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, EXTRA, \
-             CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS \
+             CHARACTER_SET_NAME, COLLATION_NAME, GENERATION_EXPRESSION FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
             (db,),
         )
         .await
         .ctx(|| format!("reading columns of {db}"))?;
-    for (table, name, data_type, column_type, nullable, extra, charset, collation) in cols {
+    let mut periods: BTreeMap<String, (Option<usize>, Option<usize>)> = BTreeMap::new();
+    for (table, name, data_type, column_type, nullable, extra, charset, collation, expr) in cols {
         if let Some(t) = by_name.get_mut(&table) {
             let extra = extra.to_ascii_uppercase();
+            // a declared period column (`GENERATED ALWAYS AS ROW START/END`) is written by Ferry
+            let period = match expr.as_deref().map(str::to_ascii_uppercase).as_deref() {
+                Some("ROW START") => Some(true),
+                Some("ROW END") => Some(false),
+                _ => None,
+            };
+            if let Some(start) = period.filter(|_| versioned.contains(&table)) {
+                let p = periods.entry(table.clone()).or_default();
+                if start {
+                    p.0 = Some(t.columns.len());
+                } else {
+                    p.1 = Some(t.columns.len());
+                }
+            }
             t.columns.push(Column {
                 kind: ColumnKind::from_types(&data_type, &column_type),
                 name,
                 data_type: data_type.to_ascii_lowercase(),
                 column_type,
                 nullable: nullable.eq_ignore_ascii_case("YES"),
-                generated: extra.contains("VIRTUAL GENERATED")
-                    || extra.contains("STORED GENERATED")
-                    || extra.contains("PERSISTENT GENERATED"),
+                generated: period.is_none()
+                    && (extra.contains("VIRTUAL GENERATED")
+                        || extra.contains("STORED GENERATED")
+                        || extra.contains("PERSISTENT GENERATED")),
                 charset,
                 collation,
             });
+        }
+    }
+    for name in &versioned {
+        if let Some(t) = by_name.get_mut(name) {
+            let p = periods.get(name).copied().unwrap_or_default();
+            add_period_columns(t, p);
         }
     }
     let keys: Vec<(String, String, i64, Option<String>)> = conn
@@ -206,6 +288,9 @@ pub async fn read_tables(
         } else {
             t.unique_keys.push((index, cols));
         }
+    }
+    for t in by_name.values_mut() {
+        end_keys_with_row_end(t);
     }
     let mut out = Vec::with_capacity(tables.len());
     for name in tables {

@@ -12,6 +12,7 @@
 //! - [`progress`] and [`throttle`]: progress events and run-time adjustable rate limits;
 //! - [`error`]: the two error kinds, transient and definite;
 //! - [`fault`]: named fault points for the crash and failure tests (inert unless `FERRY_FAULTS`);
+//! - [`versioning`]: system-versioned tables (their period columns and history);
 //! - [`civil`]: calendar arithmetic for epochs and the API's times.
 
 pub mod catalog;
@@ -32,6 +33,7 @@ pub mod table;
 pub mod throttle;
 pub mod tls;
 pub mod value;
+pub mod versioning;
 
 pub use endpoint::{Endpoint, Secret};
 pub use error::{CoreError, ErrorKind};

@@ -102,6 +102,10 @@ pub struct TableSchema {
     pub estimated_rows: u64,
     /// `DATA_LENGTH`: an estimate of the data size in bytes.
     pub data_length: u64,
+    /// The period columns when the table is system-versioned (MariaDB `WITH SYSTEM
+    /// VERSIONING`): its rows are every version, its keys end with `row_end`.
+    #[serde(default)]
+    pub system_time: Option<crate::versioning::SystemTime>,
 }
 
 impl TableSchema {
@@ -127,6 +131,12 @@ impl TableSchema {
     /// Index of a column by name.
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The `FROM` clause reading every row of the table: every version of a system-versioned
+    /// one (`FOR SYSTEM_TIME ALL`).
+    pub fn from_all(&self) -> String {
+        crate::versioning::from_all(&self.db, &self.name, self.system_time.is_some())
     }
 
     /// `db.table`, unquoted, for messages.

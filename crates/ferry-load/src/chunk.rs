@@ -8,7 +8,6 @@
 //! the snapshot are still read exactly once. A table without a usable key is one chunk, streamed
 //! whole. Tiny tables cost one query (the first probe finds no row).
 
-use ferry_core::sql::qualified;
 use ferry_core::TableSchema;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
@@ -39,7 +38,7 @@ pub async fn plan_table(
     };
     let cols = key_columns(t, &key);
     let list = order_by(&cols);
-    let from = qualified(&t.db, &t.name);
+    let from = t.from_all();
     let offset = chunk_rows.max(1) - 1;
     let mut bounds: Vec<Vec<Value>> = Vec::new();
     loop {

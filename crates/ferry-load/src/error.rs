@@ -38,16 +38,16 @@ pub enum LoadError {
          binlog position its snapshot was taken at"
     )]
     NoBinlog,
-    /// System-versioned tables (MariaDB `WITH SYSTEM VERSIONING`): their history rows cannot be
-    /// copied and replayed exactly yet; refused rather than copying the current rows alone.
+    /// System-versioned tables (MariaDB `WITH SYSTEM VERSIONING`) that cannot be copied with
+    /// their history exactly (transaction-precise versioning, or a target that cannot write the
+    /// period columns); refused rather than copying the current rows alone.
     #[error(
-        "{tables}: system-versioned (WITH SYSTEM VERSIONING); Ferry copies only current rows and \
-         cannot keep their history (row_start/row_end) exact yet, so it refuses them rather than \
-         drop the history silently. Leave these tables out of the job (copy them with \
-         mariadb-dump, which keeps the history on 10.11+ with --dump-history), or remove the \
-         versioning on the source if the history is not needed"
+        "{tables}: system-versioned (WITH SYSTEM VERSIONING) and {reason}; Ferry copies every \
+         version with its row_start/row_end or refuses the table rather than drop the history. \
+         Leave these tables out of the job (mariadb-dump --dump-history copies them on 10.11+), \
+         or remove the versioning on the source if the history is not needed"
     )]
-    SystemVersioned { tables: String },
+    SystemVersioned { tables: String, reason: String },
     /// A target table of the load does not exist.
     #[error("target table {table} does not exist: run the structure phase before the full load")]
     TargetTableMissing { table: String },

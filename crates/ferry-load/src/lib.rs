@@ -136,39 +136,37 @@ const LOAD_BLOCK: usize = 1 << 20;
 /// Largest INSERT statement.
 const INSERT_BLOCK: usize = 4 << 20;
 
-/// Fails with [`LoadError::SystemVersioned`] naming the tasks' system-versioned source tables.
-async fn refuse_system_versioned(src: &Endpoint, tasks: &[TableTask]) -> Result<(), LoadError> {
-    let mut dbs: Vec<&str> = tasks.iter().map(|t| t.source.db.as_str()).collect();
-    dbs.sort_unstable();
-    dbs.dedup();
-    if dbs.is_empty() {
-        return Ok(());
+/// Checks the tasks' system-versioned tables ([`ferry_core::versioning`]): refuses by name the
+/// transaction-precise ones, and all of them when the target cannot write their period columns.
+/// True when there is any (the writers then set `system_versioning_insert_history`).
+async fn check_system_versioned(control: &mut Conn, tasks: &[TableTask]) -> Result<bool, LoadError> {
+    let versioned: Vec<&TableTask> = tasks.iter().filter(|t| t.source.system_time.is_some()).collect();
+    let precise: Vec<String> = versioned
+        .iter()
+        .filter(|t| t.source.system_time.is_some_and(|s| s.transaction_precise))
+        .map(|t| t.source.display_name())
+        .collect();
+    if !precise.is_empty() {
+        return Err(LoadError::SystemVersioned {
+            tables: precise.join(", "),
+            reason: "transaction-precise (its row_start/row_end are the source's InnoDB transaction \
+                     ids, which the target cannot take)"
+                .into(),
+        });
     }
-    let mut conn = src.connect(session::plain()).await?;
-    let mut found = Vec::new();
-    for db in dbs {
-        let versioned: Vec<String> = conn
-            .exec(
-                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
-                 AND TABLE_TYPE = 'SYSTEM VERSIONED'",
-                (db,),
-            )
-            .await
-            .ctx(|| format!("listing the system-versioned tables of {db}"))?;
-        for t in tasks
-            .iter()
-            .filter(|t| t.source.db == db && versioned.contains(&t.source.name))
-        {
-            found.push(t.source.display_name());
-        }
+    if versioned.is_empty() {
+        return Ok(false);
     }
-    let _ = conn.disconnect().await;
-    if found.is_empty() {
-        Ok(())
-    } else {
-        Err(LoadError::SystemVersioned {
-            tables: found.join(", "),
-        })
+    match ferry_core::versioning::target_refusal(control).await {
+        None => Ok(true),
+        Some(reason) => Err(LoadError::SystemVersioned {
+            tables: versioned
+                .iter()
+                .map(|t| t.source.display_name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            reason,
+        }),
     }
 }
 
@@ -189,9 +187,9 @@ pub async fn run_full_load(
     if opts.job_key.is_empty() || opts.job_key.len() > 191 {
         return Err(LoadError::Options("job_key must have 1 to 191 characters".into()));
     }
-    refuse_system_versioned(src, &tasks).await?;
     let mut control = dst.connect(session::plain()).await?;
     check_targets(&mut control, &tasks).await?;
+    let insert_history = check_system_versioned(&mut control, &tasks).await?;
     let (local_infile, max_packet): (Option<i64>, Option<u64>) = control
         .query_first("SELECT @@GLOBAL.local_infile, @@max_allowed_packet")
         .await
@@ -297,7 +295,7 @@ pub async fn run_full_load(
         views,
         longest_view_ms: AtomicU64::new(0),
         throttle: opts.throttle.clone(),
-        writer_setup: session::writer(opts.target_binlog),
+        writer_setup: session::writer(opts.target_binlog, insert_history),
         progress: progress.clone(),
         dst: dst.clone(),
         load_block: LOAD_BLOCK.min(max_packet / 2).max(16 << 10),

@@ -13,7 +13,9 @@
 //!   that a source running with it holds. A long `net_read_timeout` covers throttled LOAD streams.
 //!   With `target_binlog = false` the writers also set `sql_log_bin = 0` (needs
 //!   SYSTEM_VARIABLES_ADMIN / SESSION_VARIABLES_ADMIN on MySQL 8, BINLOG ADMIN or SUPER on
-//!   MariaDB): the rows do not go to the target's binary log.
+//!   MariaDB): the rows do not go to the target's binary log. When the job copies
+//!   system-versioned tables they set `system_versioning_insert_history = 1`, so that the
+//!   period columns (`row_start`/`row_end`) of every version are written as read.
 
 /// Setup of a snapshot reader connection.
 pub fn reader() -> Vec<String> {
@@ -31,8 +33,8 @@ pub fn plain() -> Vec<String> {
 }
 
 /// Setup of a target writer connection; `target_binlog = false` keeps its writes out of the
-/// target's binary log.
-pub fn writer(target_binlog: bool) -> Vec<String> {
+/// target's binary log, `insert_history` lets it write the period columns of versioned tables.
+pub fn writer(target_binlog: bool, insert_history: bool) -> Vec<String> {
     let mut setup = vec![
         "SET time_zone = '+00:00', foreign_key_checks = 0, unique_checks = 0, \
          sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES', \
@@ -41,6 +43,12 @@ pub fn writer(target_binlog: bool) -> Vec<String> {
     ];
     if !target_binlog {
         setup.push("SET SESSION sql_log_bin = 0".into());
+    }
+    if insert_history {
+        setup.push(format!(
+            "SET SESSION {} = 1",
+            ferry_core::versioning::INSERT_HISTORY
+        ));
     }
     setup
 }

@@ -63,7 +63,7 @@ impl TableSql {
             target_db: task.target_db.clone(),
             target_table: task.target_table.clone(),
             kinds: stored.iter().map(|c| c.kind).collect(),
-            select: format!("SELECT {names} FROM {}", qualified(&t.db, &t.name)),
+            select: format!("SELECT {names} FROM {}", t.from_all()),
             key: chunk_key(t).map(|k| k.iter().map(|&i| t.columns[i].clone()).collect()),
             load_sql,
             insert_prefix: format!("INSERT INTO {target} ({names}) VALUES ").into_bytes(),

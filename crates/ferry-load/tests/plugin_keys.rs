@@ -73,10 +73,11 @@ async fn uuid_inet6_inet4_keys_chunk_and_copy_exactly() -> Result<()> {
     Ok(())
 }
 
-/// A system-versioned table is refused by name (its history would be lost), before anything is
-/// copied; an application-time period table is an ordinary table and copies.
+/// A system-versioned table is copied with its history: every version, `row_start`/`row_end`
+/// as on the source (chunked by its key plus `row_end`); an application-time period table is an
+/// ordinary table and copies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn system_versioned_tables_are_refused_by_name() -> Result<()> {
+async fn system_versioned_tables_copy_with_their_history() -> Result<()> {
     const SV: &str = "fl_versioned";
     let (mut src, mut dst) = conns().await?;
     ferry_testkit::fresh_db(&mut src, SV).await?;
@@ -84,28 +85,13 @@ async fn system_versioned_tables_are_refused_by_name() -> Result<()> {
     let schema = "CREATE TABLE hist (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING; \
                   CREATE TABLE per (id INT NOT NULL, s DATE NOT NULL, e DATE NOT NULL, PERIOD FOR p (s, e), \
                   PRIMARY KEY (id, p WITHOUT OVERLAPS));";
-    exec(&mut src, &format!("USE {SV}; {schema} INSERT INTO hist VALUES (1, 1); UPDATE hist SET v = 2; \
+    exec(&mut src, &format!("USE {SV}; {schema} INSERT INTO hist SELECT seq, seq FROM seq_1_to_300; \
+                             UPDATE hist SET v = v + 1 WHERE id % 2 = 0; UPDATE hist SET v = v + 1 WHERE id % 4 = 0; \
+                             DELETE FROM hist WHERE id % 5 = 0; \
                              INSERT INTO per VALUES (1, '2024-01-01', '2024-02-01'), (1, '2024-02-01', '2024-03-01')"))
         .await?;
     copy_tables(&mut src, &mut dst, SV, SV, &["hist", "per"]).await?;
     let t = tasks(&mut src, SV, SV, &["hist", "per"]).await?;
-    let e = run_full_load(
-        &source(),
-        &target(),
-        t,
-        opts("fl-versioned", 2, 100, WriteMethod::Auto).await?,
-        null_sink(),
-    )
-    .await
-    .expect_err("a system-versioned table must be refused");
-    let msg = e.to_string();
-    assert!(
-        msg.contains("fl_versioned.hist") && msg.contains("system-versioned"),
-        "{msg}"
-    );
-    assert!(!msg.contains("fl_versioned.per"), "{msg}");
-    assert_eq!(e.kind(), ferry_core::ErrorKind::Definite);
-    let t = tasks(&mut src, SV, SV, &["per"]).await?;
     run_full_load(
         &source(),
         &target(),
@@ -114,6 +100,18 @@ async fn system_versioned_tables_are_refused_by_name() -> Result<()> {
         null_sink(),
     )
     .await?;
+    // the digests read every version (FOR SYSTEM_TIME ALL) with row_start/row_end
+    assert_same(&mut src, &mut dst, SV, SV, "hist").await?;
     assert_same(&mut src, &mut dst, SV, SV, "per").await?;
+    let versions: u64 = ferry_testkit::scalar(
+        &mut dst,
+        &format!("SELECT COUNT(*) FROM {SV}.hist FOR SYSTEM_TIME ALL"),
+    )
+    .await?;
+    assert_eq!(
+        versions,
+        300 + 150 + 75,
+        "current rows, and one history row per update and delete"
+    );
     Ok(())
 }

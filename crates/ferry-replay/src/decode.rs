@@ -749,6 +749,7 @@ mod tests {
             engine: None,
             estimated_rows: 0,
             data_length: 0,
+            system_time: None,
         };
         let dec = TableDecoder::new(&schema).unwrap();
         let ok = vec![

@@ -43,6 +43,7 @@ fn schema() -> TableSchema {
         engine: None,
         estimated_rows: 0,
         data_length: 0,
+        system_time: None,
     }
 }
 

@@ -84,6 +84,7 @@ fn table(db: &str, name: &str, columns: Vec<Column>) -> TableSchema {
         engine: None,
         estimated_rows: 0,
         data_length: 0,
+        system_time: None,
     }
 }
 

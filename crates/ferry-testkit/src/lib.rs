@@ -187,7 +187,8 @@ pub async fn table_digest(conn: &mut Conn, db: &str, table: &str) -> Result<Dige
     let cols = ferry_core::sql::ident_list(schema.columns.iter().map(|c| c.name.as_str()));
     conn.query_drop("SET time_zone = '+00:00', character_set_results = binary")
         .await?;
-    let sql = format!("SELECT {cols} FROM {}", ferry_core::sql::qualified(db, table));
+    // every version of a system-versioned table, with its row_start/row_end
+    let sql = format!("SELECT {cols} FROM {}", schema.from_all());
     let stmt = conn.prep(&sql).await?;
     let rows: Vec<mysql_async::Row> = conn.exec(&stmt, ()).await?;
     let mut d = Digest { rows: 0, sum: 0 };

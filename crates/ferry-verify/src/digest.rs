@@ -34,7 +34,7 @@
 //! The client side (drill-down, keyless tables) reads rows through the binary protocol and compares
 //! the [`encode_value`] bytes, which are equal exactly when the digests' texts are equal.
 
-use ferry_core::sql::{qualified, quote_ident};
+use ferry_core::sql::quote_ident;
 use ferry_core::{Column, ColumnKind, Flavor, Position};
 use ferry_load::chunk::ChunkPlan;
 use ferry_load::keyrange::chunk_where;
@@ -265,8 +265,7 @@ pub fn row_text(cols: &[Column], layout: &TextLayout) -> String {
 /// the row text once per row through a user variable (see [`probe`]). The sums are not wrapped
 /// in any function (an empty chunk's NULL sums read as 0).
 pub fn digest_select(
-    db: &str,
-    table: &str,
+    from: &str,
     cols: &[Column],
     layout: &TextLayout,
     hash: RowHash,
@@ -282,7 +281,7 @@ pub fn digest_select(
             format!("SUM(CRC32({text})), SUM(CRC32C({text}))")
         }
     };
-    format!("SELECT COUNT(*), {sums} FROM {}", qualified(db, table))
+    format!("SELECT COUNT(*), {sums} FROM {from}")
 }
 
 /// A chunk's digest: row count and the exact sum(s) of the row hashes.

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use ferry_core::sql::{ident_list, qualified};
+use ferry_core::sql::ident_list;
 use ferry_core::throttle::Throttle;
 use ferry_core::value::display_value;
 use ferry_core::ColumnKind;
@@ -62,7 +62,7 @@ pub async fn read_rows(
     side: &'static str,
 ) -> Result<Vec<Vec<Value>>, VerifyError> {
     let names = ident_list(t.columns.iter().map(|c| c.name.as_str()));
-    let select = format!("SELECT {names} FROM {}", qualified(db, table));
+    let select = format!("SELECT {names} FROM {}", t.from(crate::plan::Side::of(side)));
     let pred = t.predicate(crate::plan::Side::of(side));
     let (mut sql, params) = with_chunk(&select, t.chunk_key.as_deref(), chunk, pred.as_deref())?;
     if let Some(k) = &t.chunk_key {

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use ferry_core::sql::{ident_list, qualified};
+use ferry_core::sql::ident_list;
 use ferry_core::throttle::Throttle;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
@@ -28,11 +28,11 @@ use crate::report::{DiffKey, DiffKind};
 use crate::Fence;
 
 fn select(t: &TableJob, side: Side) -> String {
-    let (db, table, pred) = t.side(side);
+    let (_, _, pred) = t.side(side);
     let mut sql = format!(
         "SELECT {} FROM {}",
         ident_list(t.columns.iter().map(|c| c.name.as_str())),
-        qualified(db, table)
+        t.from(side)
     );
     if let Some(p) = pred {
         sql.push_str(&format!(" WHERE {p}"));

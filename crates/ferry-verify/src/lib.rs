@@ -29,6 +29,7 @@ pub mod objects;
 pub mod plan;
 pub mod repair;
 pub mod report;
+mod sequences;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -811,24 +812,14 @@ fn make_shared(
         src_sql: tables
             .iter()
             .zip(&layouts)
-            .map(|(t, l)| {
-                digest_select(
-                    &t.source.db,
-                    &t.source.name,
-                    &t.columns,
-                    l,
-                    h.hash,
-                    h.src_one_text,
-                )
-            })
+            .map(|(t, l)| digest_select(&t.from(Side::Source), &t.columns, l, h.hash, h.src_one_text))
             .collect(),
         dst_sql: tables
             .iter()
             .zip(&layouts)
             .map(|(t, l)| {
                 digest_select(
-                    &t.target_db,
-                    &t.target_table,
+                    &t.from(Side::Target),
                     &t.target_columns,
                     l,
                     h.hash,
@@ -866,8 +857,7 @@ async fn count_tables(
                     let t = t.clone();
                     async move {
                         let (db, table, _) = t.side(side);
-                        let mut sql =
-                            format!("SELECT COUNT(*) FROM {}", ferry_core::sql::qualified(db, table));
+                        let mut sql = format!("SELECT COUNT(*) FROM {}", t.from(side));
                         if let Some(f) = &t.filter {
                             sql.push_str(&format!(" WHERE {}", f.sql()));
                         }

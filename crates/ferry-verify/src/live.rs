@@ -20,7 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ferry_core::sql::{ident_list, qualified, quote_ident};
+use ferry_core::sql::{ident_list, quote_ident};
 use ferry_core::throttle::Throttle;
 use ferry_core::ColumnKind;
 use ferry_load::chunk::ChunkPlan;
@@ -65,7 +65,7 @@ async fn read_keys(
     let key = t.key.as_deref().unwrap_or_default();
     let n = t.columns.len();
     let names = ident_list(t.columns.iter().map(|c| c.name.as_str()));
-    let select = format!("SELECT {names} FROM {}", qualified(db, table));
+    let select = format!("SELECT {names} FROM {}", t.from(crate::plan::Side::of(side)));
     let pred = t.predicate(crate::plan::Side::of(side));
     let (base, range_params) = with_chunk(&select, t.chunk_key.as_deref(), chunk, pred.as_deref())?;
     let glue = if base.contains(" WHERE ") {

@@ -2,7 +2,8 @@
 //! nullability, default, charset, collation, extra, generation expression), each table's column
 //! order (one entry per table, so an inserted column is one difference, not one per later
 //! column), indexes, foreign keys, CHECK constraints, partitioning, and for whole selected
-//! databases views, routines, triggers and events. Source objects are
+//! databases views, routines, triggers, events and sequences (with their state:
+//! [`crate::sequences`]). Source objects are
 //! looked up on the target through the job's name mapping; view, routine and trigger texts have
 //! the source's qualified database and table names rewritten to the target's before comparing.
 //! Definers and event status are not compared (the structure copier may rewrite or disable them).
@@ -480,6 +481,9 @@ async fn read_side(
                 ),
             ),
         );
+    }
+    for (name, state) in crate::sequences::read(conn, db, side).await? {
+        o.insert(("SEQUENCE".into(), name.clone()), (format!("{db}.{name}"), state));
     }
     Ok(o)
 }

@@ -148,6 +148,16 @@ impl TableJob {
         }
     }
 
+    /// The `FROM` clause of one side: every version of a system-versioned table
+    /// (`FOR SYSTEM_TIME ALL`, [`ferry_core::versioning`]), current and history rows alike.
+    pub fn from(&self, side: Side) -> String {
+        let (db, table) = match side {
+            Side::Source => (self.source.db.as_str(), self.source.name.as_str()),
+            Side::Target => (self.target_db.as_str(), self.target_table.as_str()),
+        };
+        ferry_core::versioning::from_all(db, table, self.source.system_time.is_some())
+    }
+
     /// The table's name and predicate on one side.
     pub fn side(&self, side: Side) -> (&str, &str, Option<String>) {
         match side {

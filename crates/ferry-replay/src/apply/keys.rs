@@ -172,6 +172,7 @@ mod tests {
             engine: None,
             estimated_rows: 0,
             data_length: 0,
+            system_time: None,
         };
         Arc::new(TableInfo {
             decoder: TableDecoder::new(&schema).expect("decoder"),

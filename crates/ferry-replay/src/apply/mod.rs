@@ -17,7 +17,8 @@
 //! - Serial points: DDL, changes of a table without a row key, very large transactions,
 //!   statements inside a transaction and changes that cascade through foreign keys
 //!   ([`cascade`]: applied with the target's foreign-key checks on, so its InnoDB repeats the
-//!   source's cascade) drain the workers and run on the coordinator's connection.
+//!   source's cascade) and changes of system-versioned tables ([`versioned`]: repeated at the
+//!   source's time) drain the workers and run on the coordinator's connection.
 //!   DDL is not transactional: its checkpoint is written right after the statement succeeds; a
 //!   DDL that fails with "already exists"/"doesn't exist" as the first group after a (re)start
 //!   is taken as applied (the process died between the DDL and its checkpoint).
@@ -51,6 +52,7 @@ mod rowapply;
 pub mod rowsql;
 pub mod schema_cache;
 mod session;
+mod versioned;
 mod workers;
 pub mod xa;
 

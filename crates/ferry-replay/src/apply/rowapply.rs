@@ -496,6 +496,9 @@ impl RowApplier {
         if c.json_diffs.is_some() {
             return self.apply_json_diffs(dst, c, idem).await;
         }
+        if c.info.schema.system_time.is_some() {
+            return self.apply_versioned(dst, c, idem).await;
+        }
         if let Some(fk) = c.cascade.as_deref() {
             if c.kind != RowsKind::Insert {
                 return self.apply_cascading(dst, c, fk, idem).await;

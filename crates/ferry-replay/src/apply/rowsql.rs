@@ -572,6 +572,7 @@ mod tests {
             engine: None,
             estimated_rows: 0,
             data_length: 0,
+            system_time: None,
         };
         let n = schema.columns.len();
         TableInfo {
@@ -701,6 +702,7 @@ mod strict_tests {
             engine: None,
             estimated_rows: 0,
             data_length: 0,
+            system_time: None,
         };
         TableInfo {
             decoder: TableDecoder::new(&schema).expect("decoder"),

@@ -99,7 +99,9 @@ impl SchemaCache {
                     .and_then(|m| m.get(&(tdb.clone(), tt.clone())))
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-                Some(Arc::new(load(conn, db, table, &tdb, &tt, raw).await?))
+                let info = load(conn, db, table, &tdb, &tt, raw).await?;
+                super::versioned::check_target(conn, &info).await?;
+                Some(Arc::new(info))
             }
         };
         self.tables.insert(k, v.clone());

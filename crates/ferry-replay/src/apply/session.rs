@@ -795,6 +795,9 @@ impl Coord<'_, '_> {
                     after_cols,
                     json_diffs,
                 };
+                if let Err(e) = super::versioned::check(&change) {
+                    return Err(self.stop_before_group(e).await);
+                }
                 if let Some(b) = self.cur.as_mut() {
                     if let Some((xid, seq)) = b.xa.as_mut() {
                         if change.partial() {
@@ -825,7 +828,11 @@ impl Coord<'_, '_> {
                     }
                 }
                 // Long values are sent as statement parameters, row by row, on the serial path.
-                let serial_point = change.cascade.is_some() || partial_serial || change.has_long_values();
+                // Versioned tables' changes run statement by statement at the source's time (`versioned`).
+                let serial_point = change.cascade.is_some()
+                    || partial_serial
+                    || change.has_long_values()
+                    || change.info.schema.system_time.is_some();
                 let (serial, idem, total, total_bytes) = {
                     let Some(b) = self.cur.as_mut() else { return Ok(()) };
                     b.txn.rows += n;
