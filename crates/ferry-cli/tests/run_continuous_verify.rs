@@ -25,11 +25,16 @@ use serde_json::json;
 const ROWS: u64 = 20_000;
 const CHUNK: u64 = 1_000;
 
-async fn setup(db: &str) -> Result<()> {
+/// Fresh source rows, no target database, and no state of an earlier run of the job (so the
+/// waits below see only this run's passes).
+async fn setup(db: &str, job_name: &str) -> Result<()> {
     let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;
     fresh_db(&mut s, db).await?;
     drop_dbs(&mut t, &[db]).await?;
+    for table in ["verify_chunk", "verify_dirty", "verify_root", "verify_pass"] {
+        let _ = exec(&mut t, &format!("DELETE FROM ferry_meta.{table} WHERE job = '{job_name}'")).await;
+    }
     exec(
         &mut s,
         &format!(
@@ -104,7 +109,7 @@ fn rehashed(out: &str) -> Option<(u64, u64)> {
 async fn consistent_job_cutover_rehashes_only_changed_chunks() -> Result<()> {
     const DB: &str = "cv_consistent";
     const JOB: &str = "cv-consistent";
-    setup(DB).await?;
+    setup(DB, JOB).await?;
     let mut child = start(DB, JOB, 0, &["--restart"])?;
     first_full_pass(JOB, &mut child).await?;
     // Changes in two chunks (2 and 7) after the full pass.
@@ -132,7 +137,7 @@ async fn consistent_job_cutover_rehashes_only_changed_chunks() -> Result<()> {
 async fn planted_rows_are_found_by_the_rescan_and_at_cutover() -> Result<()> {
     const DB: &str = "cv_planted";
     const JOB: &str = "cv-planted";
-    setup(DB).await?;
+    setup(DB, JOB).await?;
     let mut child = start(DB, JOB, 1, &["--restart"])?;
     first_full_pass(JOB, &mut child).await?;
     let mut t = connect(&target()).await?;
@@ -167,7 +172,7 @@ async fn planted_rows_are_found_by_the_rescan_and_at_cutover() -> Result<()> {
 async fn kill_9_loses_no_dirty_mark() -> Result<()> {
     const DB: &str = "cv_kill";
     const JOB: &str = "cv-kill";
-    setup(DB).await?;
+    setup(DB, JOB).await?;
     // No rescan: after the first pass, only dirty marks make a chunk be digested again.
     let mut child = start(DB, JOB, 0, &["--restart"])?;
     first_full_pass(JOB, &mut child).await?;
