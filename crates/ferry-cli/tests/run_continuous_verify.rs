@@ -33,7 +33,11 @@ async fn setup(db: &str, job_name: &str) -> Result<()> {
     fresh_db(&mut s, db).await?;
     drop_dbs(&mut t, &[db]).await?;
     for table in ["verify_chunk", "verify_dirty", "verify_root", "verify_pass"] {
-        let _ = exec(&mut t, &format!("DELETE FROM ferry_meta.{table} WHERE job = '{job_name}'")).await;
+        let _ = exec(
+            &mut t,
+            &format!("DELETE FROM ferry_meta.{table} WHERE job = '{job_name}'"),
+        )
+        .await;
     }
     exec(
         &mut s,
@@ -61,13 +65,20 @@ fn start(db: &str, job_name: &str, rescan: u64, extra: &[&str]) -> Result<FerryC
         .arg(&path)
         .args(["--progress", "plain", "--skip-check"])
         .args(extra);
-    let dir = path.parent().map(|p| p.to_path_buf()).unwrap_or_else(std::env::temp_dir);
+    let dir = path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(std::env::temp_dir);
     FerryChild::spawn(cmd, &dir, &format!("{job_name}-{}", extra.len()))
 }
 
 async fn meta_count(sql: String) -> Result<u64> {
     let mut t = connect(&target()).await?;
-    Ok(scalar::<Option<u64>>(&mut t, &sql).await.ok().flatten().unwrap_or(0))
+    Ok(scalar::<Option<u64>>(&mut t, &sql)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0))
 }
 
 /// Waits until the job's first full pass has stored every chunk.
@@ -99,9 +110,7 @@ async fn applied(db: &str, id: u64, want: i64) -> Result<()> {
 /// The "N of M chunks digested again" line of the summary.
 fn rehashed(out: &str) -> Option<(u64, u64)> {
     let line = out.lines().find(|l| l.contains("chunks digested again"))?;
-    let mut nums = line
-        .split_whitespace()
-        .filter_map(|w| w.parse::<u64>().ok());
+    let mut nums = line.split_whitespace().filter_map(|w| w.parse::<u64>().ok());
     Some((nums.next()?, nums.next()?))
 }
 
@@ -116,7 +125,9 @@ async fn consistent_job_cutover_rehashes_only_changed_chunks() -> Result<()> {
     let mut s = connect(&source()).await?;
     exec(
         &mut s,
-        &format!("UPDATE {DB}.t SET v = 500 WHERE id IN (2500, 2501); UPDATE {DB}.t SET v = 500 WHERE id = 7500"),
+        &format!(
+            "UPDATE {DB}.t SET v = 500 WHERE id IN (2500, 2501); UPDATE {DB}.t SET v = 500 WHERE id = 7500"
+        ),
     )
     .await?;
     applied(DB, 7500, 500).await?;
@@ -125,7 +136,10 @@ async fn consistent_job_cutover_rehashes_only_changed_chunks() -> Result<()> {
     assert!(st.success(), "a consistent job exits 0:\n{out}");
     let (n, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
     assert_eq!(total, ROWS / CHUNK + 1, "{out}");
-    assert!(n <= 2, "only the two changed chunks may be digested again at cut-over, not {n}:\n{out}");
+    assert!(
+        n <= 2,
+        "only the two changed chunks may be digested again at cut-over, not {n}:\n{out}"
+    );
     assert!(out.contains("verified    consistent"), "{out}");
     assert_db_equal(DB, DB).await?;
     drop_dbs(&mut s, &[DB]).await?;
@@ -142,17 +156,29 @@ async fn planted_rows_are_found_by_the_rescan_and_at_cutover() -> Result<()> {
     first_full_pass(JOB, &mut child).await?;
     let mut t = connect(&target()).await?;
     // Behind Ferry's back, in chunk 15, which no event touches: only a full rescan can see it.
-    exec(&mut t, &format!("UPDATE {DB}.t SET pad = 'planted-untouched' WHERE id = 15500")).await?;
-    wait_until(120, "the background full rescan to store chunk 15 as different", || {
-        let sql = format!(
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = 'planted-untouched' WHERE id = 15500"),
+    )
+    .await?;
+    wait_until(
+        120,
+        "the background full rescan to store chunk 15 as different",
+        || {
+            let sql = format!(
             "SELECT COUNT(*) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' AND db = '{DB}' AND tbl = 't' \
              AND chunk_no = 15 AND status = 2"
         );
-        async move { Ok(meta_count(sql).await? == 1) }
-    })
+            async move { Ok(meta_count(sql).await? == 1) }
+        },
+    )
     .await?;
     // In chunk 3, which the replay touches.
-    exec(&mut t, &format!("UPDATE {DB}.t SET pad = 'planted-touched' WHERE id = 3600")).await?;
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = 'planted-touched' WHERE id = 3600"),
+    )
+    .await?;
     let mut s = connect(&source()).await?;
     exec(&mut s, &format!("UPDATE {DB}.t SET v = 501 WHERE id = 3500")).await?;
     applied(DB, 3500, 501).await?;
@@ -179,7 +205,11 @@ async fn kill_9_loses_no_dirty_mark() -> Result<()> {
     let mut t = connect(&target()).await?;
     let mut s = connect(&source()).await?;
     // A target row planted in chunk 5 (unseen: no rescan), then a source change in chunk 5.
-    exec(&mut t, &format!("UPDATE {DB}.t SET pad = 'planted-before-kill' WHERE id = 5600")).await?;
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = 'planted-before-kill' WHERE id = 5600"),
+    )
+    .await?;
     exec(&mut s, &format!("UPDATE {DB}.t SET v = 502 WHERE id = 5500")).await?;
     applied(DB, 5500, 502).await?;
     // The replay committed the change with its mark: kill -9 now.
@@ -199,11 +229,51 @@ async fn kill_9_loses_no_dirty_mark() -> Result<()> {
     // Resume and cut over as soon as caught up.
     let mut again = start(DB, JOB, 0, &["--complete-when-caught-up"])?;
     let (st, out) = again.wait(180).await?;
-    assert_eq!(st.code(), Some(2), "the planted row is a difference: exit 2\n{out}");
+    assert_eq!(
+        st.code(),
+        Some(2),
+        "the planted row is a difference: exit 2\n{out}"
+    );
     assert!(out.contains("5600"), "row 5600 named:\n{out}");
     let (n, _) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
     assert!(n >= 1, "{out}");
     drop_dbs(&mut s, &[DB]).await?;
     drop_dbs(&mut t, &[DB]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_and_truncate_replan_the_table() -> Result<()> {
+    const DB: &str = "cv_ddl";
+    const JOB: &str = "cv-ddl";
+    setup(DB, JOB).await?;
+    let mut child = start(DB, JOB, 0, &["--restart"])?;
+    first_full_pass(JOB, &mut child).await?;
+    let mut s = connect(&source()).await?;
+    // A DDL (the stored digests no longer describe the rows), then TRUNCATE and 1,500 new rows
+    // with a primary-key update across chunks.
+    exec(
+        &mut s,
+        &format!(
+            "ALTER TABLE {DB}.t ADD COLUMN extra INT NOT NULL DEFAULT 7; TRUNCATE {DB}.t;
+             INSERT INTO {DB}.t (id, v, pad) SELECT seq, 1, 'new' FROM seq_1_to_1500;
+             UPDATE {DB}.t SET id = 1600, v = 503 WHERE id = 10"
+        ),
+    )
+    .await?;
+    applied(DB, 1600, 503).await?;
+    child.signal("USR1")?;
+    let (st, out) = child.wait(180).await?;
+    assert!(st.success(), "{out}");
+    // Planned again after the TRUNCATE: 1,500 rows make 2 chunks, not the 21 of the first plan.
+    let (_, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
+    assert_eq!(total, 2, "{out}");
+    assert!(
+        out.contains("verified    consistent: 1 tables, 1500 rows compared"),
+        "{out}"
+    );
+    assert_db_equal(DB, DB).await?;
+    drop_dbs(&mut s, &[DB]).await?;
+    drop_dbs(&mut connect(&target()).await?, &[DB]).await?;
     Ok(())
 }

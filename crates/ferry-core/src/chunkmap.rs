@@ -164,7 +164,13 @@ pub fn marks_sql(job: &str, marks: &BTreeSet<Mark>) -> Option<String> {
     let job = quote_str(job);
     let rows: Vec<String> = marks
         .iter()
-        .map(|(db, t, c)| format!("({job}, {}, {}, {c}, 1, UTC_TIMESTAMP(6))", quote_str(db), quote_str(t)))
+        .map(|(db, t, c)| {
+            format!(
+                "({job}, {}, {}, {c}, 1, UTC_TIMESTAMP(6))",
+                quote_str(db),
+                quote_str(t)
+            )
+        })
         .collect();
     Some(format!(
         "INSERT INTO {} (job, db, tbl, chunk_no, seq, first_marked_at) VALUES {} \
@@ -219,8 +225,8 @@ mod tests {
         t.set("d", "t", TableChunks::Ranges { key: vec![0], map });
         t.set("d", "w", TableChunks::Whole);
         let mut out = BTreeSet::new();
-        let before = vec![Value::Int(5), Value::Bytes(b"x".to_vec())];
-        let after = vec![Value::UInt(25), Value::NULL];
+        let before = [Value::Int(5), Value::Bytes(b"x".to_vec())];
+        let after = [Value::UInt(25), Value::NULL];
         t.mark(
             "d",
             "t",
@@ -232,7 +238,7 @@ mod tests {
         t.mark("d", "t", [(&after[..], Some(&partial[..]))].into_iter(), &mut out);
         t.mark("d", "w", [(&before[..], None)].into_iter(), &mut out);
         t.mark("d", "untracked", [(&before[..], None)].into_iter(), &mut out);
-        let text = vec![Value::Bytes(b"abc".to_vec())];
+        let text = [Value::Bytes(b"abc".to_vec())];
         t.mark("d", "t", [(&text[..], None)].into_iter(), &mut out);
         let want: BTreeSet<Mark> = [
             ("d", "t", 0),
@@ -245,7 +251,10 @@ mod tests {
         .collect();
         assert_eq!(out, want);
         let sql = marks_sql("j'1", &out).expect("sql");
-        assert!(sql.contains("('j''1', 'd', 't', 0, 1, UTC_TIMESTAMP(6))"), "{sql}");
+        assert!(
+            sql.contains("('j''1', 'd', 't', 0, 1, UTC_TIMESTAMP(6))"),
+            "{sql}"
+        );
         assert!(sql.ends_with("ON DUPLICATE KEY UPDATE seq = seq + 1"), "{sql}");
         assert!(marks_sql("j", &BTreeSet::new()).is_none());
     }

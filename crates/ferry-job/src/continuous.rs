@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use ferry_core::chunkmap::DirtyTracker;
+use ferry_core::progress::{ProgressEvent, ProgressSink};
 use ferry_verify::continuous::{self, ContinuousOptions, Freshness, PassKind};
 use tracing::{info, warn};
 
@@ -42,6 +43,19 @@ pub async fn tracker(spec: &JobSpec) -> Result<DirtyTracker, JobError> {
     Ok(tr)
 }
 
+/// The progress event of a freshness.
+fn event(f: &Freshness) -> ProgressEvent {
+    ProgressEvent::VerifyFreshness {
+        chunks: f.chunks,
+        chunks_dirty: f.chunks_dirty,
+        chunks_differing: f.chunks_differing,
+        chunks_unverified: f.chunks_unverified,
+        rows_verified: f.rows_verified,
+        oldest_unverified_seconds: f.oldest_unverified_seconds,
+        since_full_pass_seconds: f.since_full_pass_seconds,
+    }
+}
+
 /// Which pass comes next: a full one when none finished yet or the rescan period has passed.
 fn next_kind(f: &Freshness, cv: &ContinuousVerify) -> PassKind {
     match (f.since_full_pass_seconds, cv.full_rescan) {
@@ -56,8 +70,13 @@ pub struct Background(tokio::task::JoinHandle<()>);
 
 impl Background {
     /// Starts the background passes.
-    pub fn start(spec: JobSpec, cv: ContinuousVerify, tracker: DirtyTracker) -> Background {
-        Background(tokio::spawn(background(spec, cv, tracker)))
+    pub fn start(
+        spec: JobSpec,
+        cv: ContinuousVerify,
+        tracker: DirtyTracker,
+        progress: ProgressSink,
+    ) -> Background {
+        Background(tokio::spawn(background(spec, cv, tracker, progress)))
     }
 }
 
@@ -68,18 +87,30 @@ impl Drop for Background {
 }
 
 /// The background passes; run until aborted.
-async fn background(spec: JobSpec, cv: ContinuousVerify, tracker: DirtyTracker) {
+async fn background(spec: JobSpec, cv: ContinuousVerify, tracker: DirtyTracker, progress: ProgressSink) {
     let o = options(&spec, &cv, true);
     loop {
         let kind = match continuous::freshness(&spec.target, &spec.name).await {
-            Ok(f) => next_kind(&f, &cv),
+            Ok(f) => {
+                progress(event(&f));
+                next_kind(&f, &cv)
+            }
             Err(e) => {
                 warn!(error = %e, "continuous verification: reading its state");
                 tokio::time::sleep(RETRY_GAP).await;
                 continue;
             }
         };
-        match continuous::pass(&spec.source, &spec.target, &spec.selection, Some(&tracker), kind, &o).await {
+        match continuous::pass(
+            &spec.source,
+            &spec.target,
+            &spec.selection,
+            Some(&tracker),
+            kind,
+            &o,
+        )
+        .await
+        {
             Ok(s) => {
                 if s.chunks_hashed > 0 {
                     info!(

@@ -622,7 +622,12 @@ async fn run_job_inner(
         if let Some(cv) = spec.options.continuous_verify {
             let tracker = crate::continuous::tracker(spec).await?;
             ropts.dirty = Some(tracker.clone());
-            background = Some(crate::continuous::Background::start(spec.clone(), cv, tracker));
+            background = Some(crate::continuous::Background::start(
+                spec.clone(),
+                cv,
+                tracker,
+                progress.clone(),
+            ));
         }
         let replay = run_replay(
             &spec.source,
@@ -705,7 +710,8 @@ async fn run_job_inner(
                     r
                 }),
                 None => {
-                    crate::verification::verify_job(spec, &vopts, ferry_core::progress::null_sink(), None).await
+                    crate::verification::verify_job(spec, &vopts, ferry_core::progress::null_sink(), None)
+                        .await
                 }
             };
             match attempt {

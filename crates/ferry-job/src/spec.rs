@@ -1086,6 +1086,39 @@ mod tests {
     }
 
     #[test]
+    fn continuous_verify_needs_a_replay_and_a_full_verification() {
+        let mut j: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        j["Ferry"]["ContinuousVerify"] = serde_json::json!({"RowsPerSecond": 1000, "FullRescanSeconds": 60});
+        // MigrateType 2, ConsistencyType 5: refused by name.
+        assert_eq!(field_of(&j.to_string()), "Ferry.ContinuousVerify");
+        j["MigrateOption"]["MigrateType"] = 3.into();
+        j["MigrateOption"]["ConsistencyType"] = 2.into();
+        let spec = MigrateJobRequest::from_json(&j.to_string())
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(
+            spec.options.continuous_verify,
+            Some(ContinuousVerify {
+                rows_per_second: 1000,
+                full_rescan: Some(Duration::from_secs(60)),
+            })
+        );
+        j["Ferry"]["ContinuousVerify"]["FullRescanSeconds"] = (-1).into();
+        assert_eq!(
+            field_of(&j.to_string()),
+            "Ferry.ContinuousVerify.FullRescanSeconds"
+        );
+        // RowsPerSecond 0: off.
+        j["Ferry"]["ContinuousVerify"] = serde_json::json!({"RowsPerSecond": 0});
+        let spec = MigrateJobRequest::from_json(&j.to_string())
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(spec.options.continuous_verify, None);
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let base: serde_json::Value = serde_json::from_str(GOOD).unwrap();
         let with = |path: &[&str], v: serde_json::Value| {

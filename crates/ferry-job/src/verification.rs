@@ -227,8 +227,8 @@ pub async fn verify_cutover(
     cv: &crate::spec::ContinuousVerify,
 ) -> Result<(VerifyReport, (u64, u64)), JobError> {
     let o = crate::continuous::options(spec, cv, false);
-    let out =
-        ferry_verify::continuous::verify_cutover(&spec.source, &spec.target, &spec.selection, None, &o).await?;
+    let out = ferry_verify::continuous::verify_cutover(&spec.source, &spec.target, &spec.selection, None, &o)
+        .await?;
     store_results(&spec.target, &spec.name, &out.report).await?;
     tracing::info!(
         rehashed = out.chunks_rehashed,

@@ -42,8 +42,8 @@ use crate::plan::{self, TableJob};
 use crate::report::VerifyReport;
 use crate::tree::{leaf, Tree};
 use crate::{
-    compare_all, digest_work, error_report, make_shared, new_report, objects, run_bounded, Acc, Fence, Hashing,
-    RowHash, VerifyMode, VerifyOptions, Work,
+    compare_all, digest_work, error_report, make_shared, new_report, objects, run_bounded, Acc, Fence,
+    Hashing, RowHash, VerifyMode, VerifyOptions, Work,
 };
 
 /// How a continuous verification runs.
@@ -214,7 +214,12 @@ async fn forget_table(conn: &mut Conn, job: &str, db: &str, tbl: &str) -> Result
     Ok(())
 }
 
-async fn store_plan(conn: &mut Conn, job: &str, t: &TableJob, chunks: &[ChunkPlan]) -> Result<(), VerifyError> {
+async fn store_plan(
+    conn: &mut Conn,
+    job: &str,
+    t: &TableJob,
+    chunks: &[ChunkPlan],
+) -> Result<(), VerifyError> {
     let sql = format!(
         "INSERT INTO {} (job, db, tbl, chunk_no, lower_bound, upper_bound, status) VALUES (?, ?, ?, ?, ?, ?, 0)",
         meta("verify_chunk")
@@ -243,7 +248,10 @@ type Marks = HashMap<(String, String), BTreeMap<i64, u64>>;
 async fn read_marks(conn: &mut Conn, job: &str) -> Result<Marks, VerifyError> {
     let rows: Vec<(String, String, i64, u64)> = conn
         .exec(
-            format!("SELECT db, tbl, chunk_no, seq FROM {} WHERE job = ?", meta("verify_dirty")),
+            format!(
+                "SELECT db, tbl, chunk_no, seq FROM {} WHERE job = ?",
+                meta("verify_dirty")
+            ),
             (job,),
         )
         .await
@@ -255,7 +263,14 @@ async fn read_marks(conn: &mut Conn, job: &str) -> Result<Marks, VerifyError> {
     Ok(m)
 }
 
-async fn delete_mark(conn: &mut Conn, job: &str, db: &str, tbl: &str, chunk: i64, seq: u64) -> Result<(), VerifyError> {
+async fn delete_mark(
+    conn: &mut Conn,
+    job: &str,
+    db: &str,
+    tbl: &str,
+    chunk: i64,
+    seq: u64,
+) -> Result<(), VerifyError> {
     conn.exec_drop(
         format!(
             "DELETE FROM {} WHERE job = ? AND db = ? AND tbl = ? AND chunk_no = ? AND seq = ?",
@@ -494,7 +509,13 @@ async fn digest_selected(
                     ] as Vec<mysql_async::Value>,
                 )
                 .await
-                .ctx(|| format!("storing the digest of {} chunk {}", t.source_name(), w.chunk.chunk_no))?;
+                .ctx(|| {
+                    format!(
+                        "storing the digest of {} chunk {}",
+                        t.source_name(),
+                        w.chunk.chunk_no
+                    )
+                })?;
                 let key = (t.source.db.clone(), t.source.name.clone());
                 if equal {
                     if let Some(seq) = marks.get(&key).and_then(|m| m.get(&i64::from(w.chunk.chunk_no))) {
@@ -538,7 +559,12 @@ async fn digest_selected(
         if !h.equal {
             stats.chunks_differing += 1;
         }
-        tracing::trace!(table = h.table, chunk = h.chunk_no, equal = h.equal, "chunk digested");
+        tracing::trace!(
+            table = h.table,
+            chunk = h.chunk_no,
+            equal = h.equal,
+            "chunk digested"
+        );
     }
     // Whole-table marks: cleared once every chunk of the table was digested in this pass; roots.
     let mut dconn = connect_meta(dst).await?;

@@ -40,10 +40,7 @@ impl Tree {
         let mut levels = vec![leaves];
         while levels.last().is_some_and(|l| l.len() > 1) {
             let below = levels.last().map(Vec::as_slice).unwrap_or_default();
-            let up: Vec<u128> = below
-                .chunks(2)
-                .map(|p| parent(p[0], p.get(1).copied()))
-                .collect();
+            let up: Vec<u128> = below.chunks(2).map(|p| parent(p[0], p.get(1).copied())).collect();
             levels.push(up);
         }
         Tree { levels }
@@ -51,10 +48,7 @@ impl Tree {
 
     /// The root (0 for a tree without leaves).
     pub fn root(&self) -> u128 {
-        self.levels
-            .last()
-            .and_then(|l| l.first().copied())
-            .unwrap_or(0)
+        self.levels.last().and_then(|l| l.first().copied()).unwrap_or(0)
     }
 
     /// The root as 32 hex digits (as stored).

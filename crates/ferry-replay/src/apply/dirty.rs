@@ -25,7 +25,9 @@ pub(crate) fn change_marks(tracker: &DirtyTracker, c: &Change, out: &mut BTreeSe
 
 /// The marks' upsert followed by `; `, to put before the checkpoint UPDATE (empty without marks).
 pub(crate) fn commit_prefix(job: &str, marks: &BTreeSet<Mark>) -> String {
-    marks_sql(job, marks).map(|s| format!("{s}; ")).unwrap_or_default()
+    marks_sql(job, marks)
+        .map(|s| format!("{s}; "))
+        .unwrap_or_default()
 }
 
 /// The marks that make the verifier plan every tracked table again (before a DDL: the table it
