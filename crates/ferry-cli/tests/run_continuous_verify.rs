@@ -255,7 +255,7 @@ async fn ddl_and_truncate_replan_the_table() -> Result<()> {
     exec(
         &mut s,
         &format!(
-            "ALTER TABLE {DB}.t ADD COLUMN extra INT NOT NULL DEFAULT 7; TRUNCATE {DB}.t;
+            "USE {DB}; ALTER TABLE t ADD COLUMN extra INT NOT NULL DEFAULT 7; TRUNCATE t;
              INSERT INTO {DB}.t (id, v, pad) SELECT seq, 1, 'new' FROM seq_1_to_1500;
              UPDATE {DB}.t SET id = 1600, v = 503 WHERE id = 10"
         ),
