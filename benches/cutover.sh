@@ -37,9 +37,12 @@ environment:
   BENCH_TABLE_ROWS=100000  rows per table
   BENCH_BACKLOG=50000      oltp_write_only transactions written while ferry replays
   BENCH_LOAD_THREADS=4     sysbench threads
-  BENCH_CHUNK_ROWS=20000   Ferry.ChunkRows (chunks of the verification and of the floor)
+  BENCH_CHUNK_ROWS=5000    Ferry.ChunkRows (chunks of the verification and of the floor)
   BENCH_THREADS=4          Ferry.Threads (verification sessions per server) and floor sessions
   BENCH_CV_RATE=200000     Ferry.ContinuousVerify.RowsPerSecond
+  BENCH_SETTLE=0           1: after the backlog, wait until the background verifier has no dirty chunk
+                           left (the writes have stopped, as before a planned cut-over) before the
+                           cut-over; 0: cut over as soon as the backlog is written
   BENCH_BUFFER_POOL=1G     innodb_buffer_pool_size of both servers
   BENCH_BUILD=1            run `cargo build --release -p ferry-cli` first (0: use the binary as is)
   BENCH_FERRY=path         ferry binary (default: $CARGO_TARGET_DIR or target/ + release/ferry)
@@ -61,9 +64,10 @@ TABLES="${BENCH_TABLES:-4}"
 TABLE_ROWS="${BENCH_TABLE_ROWS:-100000}"
 BACKLOG="${BENCH_BACKLOG:-50000}"
 LOAD_THREADS="${BENCH_LOAD_THREADS:-4}"
-CHUNK_ROWS="${BENCH_CHUNK_ROWS:-20000}"
+CHUNK_ROWS="${BENCH_CHUNK_ROWS:-5000}"
 THREADS="${BENCH_THREADS:-4}"
 CV_RATE="${BENCH_CV_RATE:-200000}"
+SETTLE="${BENCH_SETTLE:-0}"
 BUILD="${BENCH_BUILD:-1}"
 KEEP="${BENCH_KEEP:-0}"
 export FERRY_TEST_DIR="$WORK/servers"
@@ -162,6 +166,16 @@ log "backlog: $BACKLOG oltp_write_only transactions while ferry replays (log: be
 sb --threads="$LOAD_THREADS" --events="$BACKLOG" --time=0 --rate=0 --report-interval=0 run >"$LOGS/backlog.log" 2>&1 \
   || die "sysbench run failed (see the log)"
 
+dirty() { dst -e "SELECT COUNT(*) FROM ferry_meta.verify_dirty WHERE job = '$JOB'"; }
+DIRTY_AT_END=$(dirty)
+if [ "$SETTLE" = 1 ]; then
+  log "waiting for the background verifier to digest the $DIRTY_AT_END dirty chunks"
+  t=0
+  until [ "$(dirty)" = 0 ]; do
+    kill -0 "$FERRY_PID" 2>/dev/null || die "ferry stopped; see benches/.work/cutover/logs/ferry-run.log"
+    sleep 0.2; t=$((t + 1)); [ $t -lt 3000 ] || die "dirty chunks were left after 10 minutes"
+  done
+fi
 log "cut-over: SIGUSR1"
 T0=$(now)
 kill -USR1 "$FERRY_PID"
@@ -198,6 +212,8 @@ FLOOR=$(elapsed "$T0" "$T1")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else print "-" }'; }
 {
   echo "# Cut-over verification: $TABLES tables x $TABLE_ROWS rows, $BACKLOG-transaction backlog"
+  echo
+  echo "Chunk marks dirty when the backlog ended: $DIRTY_AT_END; cut-over $([ "$SETTLE" = 1 ] && echo "after the background verifier digested them (BENCH_SETTLE=1)" || echo "right after the backlog (BENCH_SETTLE=0)")."
   echo
   echo "| measure | seconds | of a full pass |"
   echo "|---|---:|---:|"
