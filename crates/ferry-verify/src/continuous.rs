@@ -370,6 +370,27 @@ async fn prepare(
         }
         chunks.push(stored);
     }
+    // Marks of tables the selection no longer holds (dropped on the source): nothing to verify.
+    for (db, tbl) in marks.keys() {
+        let held = tables
+            .iter()
+            .map(|t| &t.source)
+            .chain(bad.iter().map(|u| &u.source))
+            .any(|s| &s.db == db && &s.name == tbl);
+        if !held {
+            forget_table(&mut dconn, &o.job, db, tbl).await?;
+            dconn
+                .exec_drop(
+                    format!(
+                        "DELETE FROM {} WHERE job = ? AND db = ? AND tbl = ?",
+                        meta("verify_dirty")
+                    ),
+                    (&o.job, db, tbl),
+                )
+                .await
+                .ctx(|| format!("clearing the dirty marks of {db}.{tbl}"))?;
+        }
+    }
     let (ssup, dsup) = (probe(&mut sconn).await, probe(&mut dconn).await);
     let hash = choose_hash(RowHash::Auto, ssup, dsup)?;
     let _ = sconn.disconnect().await;
@@ -571,10 +592,18 @@ async fn digest_selected(
     let per_table = hashed_per_table.lock().map(|g| g.clone()).unwrap_or_default();
     let mut fresh = Vec::with_capacity(p.tables.len());
     for (i, t) in p.tables.iter().enumerate() {
+        let key = (t.source.db.clone(), t.source.name.clone());
         if per_table.get(i).copied().unwrap_or(0) == p.chunks[i].len() as u64 {
-            let key = (t.source.db.clone(), t.source.name.clone());
             if let Some(seq) = p.marks.get(&key).and_then(|m| m.get(&WHOLE_TABLE)) {
                 delete_mark(&mut dconn, &o.job, &key.0, &key.1, WHOLE_TABLE, *seq).await?;
+            }
+        }
+        // Marks of chunk numbers the table's plan no longer has (made with the plan before a
+        // re-plan): they name no chunk, and would hold the dirty count up forever.
+        let n = p.chunks[i].len() as i64;
+        if let Some(m) = p.marks.get(&key) {
+            for (&c, &seq) in m.range(n..) {
+                delete_mark(&mut dconn, &o.job, &key.0, &key.1, c, seq).await?;
             }
         }
         let stored = read_chunks(&mut dconn, &o.job, t).await?;
