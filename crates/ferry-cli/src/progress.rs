@@ -31,6 +31,8 @@ struct State {
     data_started: Option<Instant>,
     notes: Vec<String>,
     replay: Option<ReplayState>,
+    /// Continuous verification's freshness (its last event), as a display suffix.
+    freshness: Option<String>,
     /// The outage under way: (text, UNIX seconds of its first failure).
     trouble: Option<(String, u64)>,
 }
@@ -193,6 +195,24 @@ impl Tracker {
                     since,
                 ));
             }
+            ProgressEvent::VerifyFreshness {
+                chunks,
+                chunks_dirty,
+                chunks_differing,
+                chunks_unverified,
+                rows_verified,
+                oldest_unverified_seconds,
+                since_full_pass_seconds,
+            } => {
+                let age = |s: Option<u64>| s.map_or_else(|| "never".to_string(), |s| format!("{s} s ago"));
+                s.freshness = Some(format!(
+                    " · verified {} rows; chunks: {chunks} ({chunks_dirty} dirty, {chunks_differing} different, \
+                     {chunks_unverified} not yet); oldest unverified change {}; full pass {}",
+                    human(rows_verified),
+                    oldest_unverified_seconds.map_or_else(|| "none".to_string(), |s| format!("{s} s old")),
+                    age(since_full_pass_seconds)
+                ));
+            }
             ProgressEvent::Recovered { what } => {
                 if let Some((_, since)) = s.trouble.take() {
                     s.notes.push(format!(
@@ -269,7 +289,7 @@ impl Tracker {
                     r.events_per_sec,
                     r.rows_per_sec,
                     if r.ready { " · ready to complete" } else { "" }
-                ),
+                ) + s.freshness.as_deref().unwrap_or_default(),
                 None => "incremental · starting".into(),
             },
             "" => "connecting".into(),

@@ -9,6 +9,7 @@
 //! - [`sql`]: identifier quoting and literal rendering;
 //! - [`value`]: exact encoding of row values for the target (LOAD DATA text and SQL literals);
 //! - [`meta`]: the `ferry_meta` tables on the target, versioned, with their migrations;
+//! - [`chunkmap`]: continuous verification's chunk maps and dirty marks (replay and verifier);
 //! - [`progress`] and [`throttle`]: progress events and run-time adjustable rate limits;
 //! - [`error`]: the two error kinds, transient and definite;
 //! - [`fault`]: named fault points for the crash and failure tests (inert unless `FERRY_FAULTS`);
@@ -16,6 +17,7 @@
 //! - [`civil`]: calendar arithmetic for epochs and the API's times.
 
 pub mod catalog;
+pub mod chunkmap;
 pub mod civil;
 pub mod connect;
 pub mod endpoint;

@@ -7,6 +7,9 @@
 //! - `replay_checkpoint`: the incremental phase's position (`ferry-replay`).
 //! - `replay_xa`: rows of prepared XA transactions (`ferry-replay`).
 //! - `verify_table`: the last verification result per table (`ferry-verify`).
+//! - `verify_chunk`, `verify_root`, `verify_pass`: continuous verification's persisted chunk
+//!   digests, per-table roots and pass times (`ferry-verify`'s `continuous`); `verify_dirty`: the
+//!   chunks changed since their last digest, marked by the replay ([`crate::chunkmap`]).
 //!
 //! Version 1 is the shape these tables had before the version existed (a `ferry_meta` written by
 //! an older Ferry has no `schema_version` and is taken as version 0: migration 1 creates what is
@@ -23,7 +26,7 @@ use crate::selection::META_SCHEMA;
 use crate::sql::quote_ident;
 
 /// The version of the `ferry_meta` tables this Ferry writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One step: the statements that take the tables from `version - 1` to `version`. `{m}` stands
 /// for the quoted schema name.
@@ -86,11 +89,45 @@ const V1: &[&str] = &[
        PRIMARY KEY (job_name, source_db, source_table)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 ];
 
+/// Version 2: continuous verification (chunk digests with the source position they were taken
+/// at, per-table roots, pass times, dirty marks). `status`: 0 never digested, 1 both sides
+/// equal, 2 different; `chunk_no` of a dirty mark: -1 every chunk, -2 plan the table again.
+const V2: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS {m}.verify_chunk (\
+       job VARCHAR(191) NOT NULL, db VARCHAR(64) NOT NULL, tbl VARCHAR(64) NOT NULL, chunk_no INT NOT NULL, \
+       lower_bound LONGBLOB NULL, upper_bound LONGBLOB NULL, status TINYINT NOT NULL DEFAULT 0, \
+       src_rows BIGINT UNSIGNED NULL, src_sum VARCHAR(128) NULL, \
+       dst_rows BIGINT UNSIGNED NULL, dst_sum VARCHAR(128) NULL, \
+       source_file VARCHAR(512) NULL, source_pos BIGINT UNSIGNED NULL, verified_at DATETIME(6) NULL, \
+       PRIMARY KEY (job, db, tbl, chunk_no)\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS {m}.verify_dirty (\
+       job VARCHAR(191) NOT NULL, db VARCHAR(64) NOT NULL, tbl VARCHAR(64) NOT NULL, chunk_no INT NOT NULL, \
+       seq BIGINT UNSIGNED NOT NULL DEFAULT 1, first_marked_at DATETIME(6) NOT NULL, \
+       PRIMARY KEY (job, db, tbl, chunk_no)\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS {m}.verify_root (\
+       job VARCHAR(191) NOT NULL, db VARCHAR(64) NOT NULL, tbl VARCHAR(64) NOT NULL, \
+       chunks INT UNSIGNED NOT NULL, src_root CHAR(32) NOT NULL, dst_root CHAR(32) NOT NULL, \
+       updated_at DATETIME(6) NOT NULL, PRIMARY KEY (job, db, tbl)\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS {m}.verify_pass (\
+       job VARCHAR(191) NOT NULL PRIMARY KEY, last_full_at DATETIME(6) NULL, \
+       rows_verified BIGINT UNSIGNED NOT NULL DEFAULT 0, chunks_verified BIGINT UNSIGNED NOT NULL DEFAULT 0\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+];
+
 /// The migrations, in order; the last one's version is [`SCHEMA_VERSION`].
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    statements: V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        statements: V1,
+    },
+    Migration {
+        version: 2,
+        statements: V2,
+    },
+];
 
 /// How long [`ensure`] waits for another process migrating the same target.
 const LOCK_WAIT_SECONDS: u32 = 60;

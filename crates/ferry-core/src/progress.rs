@@ -93,6 +93,19 @@ pub enum ProgressEvent {
     },
     /// The problem reported by [`ProgressEvent::Trouble`] is over: the engine made progress.
     Recovered { what: String },
+    /// Continuous verification's freshness, after each background pass: chunks planned, dirty
+    /// (changed since their last digest), different (last digests differed), never digested;
+    /// rows verified so far; seconds since the oldest change not verified yet and since the
+    /// last full pass.
+    VerifyFreshness {
+        chunks: u64,
+        chunks_dirty: u64,
+        chunks_differing: u64,
+        chunks_unverified: u64,
+        rows_verified: u64,
+        oldest_unverified_seconds: Option<u64>,
+        since_full_pass_seconds: Option<u64>,
+    },
 }
 
 /// [`ProgressEvent::Trouble`]'s `side` for the source server.

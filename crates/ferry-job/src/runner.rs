@@ -92,6 +92,8 @@ pub struct JobSummary {
     pub replay: Option<ReplaySummary>,
     /// The verification phase (ConsistencyType 2, 3 or 4), run after everything else.
     pub verification: Option<ferry_verify::VerifyReport>,
+    /// With `Ferry.ContinuousVerify`: (chunks digested again at cut-over, chunks in all).
+    pub cutover_chunks: Option<(u64, u64)>,
 }
 
 /// Rows, bytes and chunks committed by this process's full load, from its progress events.
@@ -515,6 +517,7 @@ async fn run_job_inner(
         forget_phases(&mut dst, &spec.name).await?;
         ferry_load::clear_checkpoints(&spec.target, &spec.name).await?;
         ferry_replay::apply::checkpoint::clear(&mut dst, &spec.name).await?;
+        ferry_verify::continuous::clear(&spec.target, &spec.name).await?;
     }
     let mut done = phases_done(&mut dst, &spec.name).await?;
     // `Ferry.StartPosition`: the target's structure and data are the user's; the job only
@@ -714,8 +717,23 @@ async fn run_job_inner(
             phase: PHASE_INC.into(),
         });
         drop(dst);
-        let ropts = replay_options(spec, &opts).await?;
-        let replay = replay_or_fail(spec, ropts, &progress, opts.replay.clone()).await?;
+        let mut ropts = replay_options(spec, &opts).await?;
+        // Continuous verification: the replay marks the chunks it changes; a background task
+        // digests them again (stopped when the replay returns).
+        let mut background = None;
+        if let Some(cv) = spec.options.continuous_verify {
+            let tracker = crate::continuous::tracker(spec).await?;
+            ropts.dirty = Some(tracker.clone());
+            background = Some(crate::continuous::Background::start(
+                spec.clone(),
+                cv,
+                tracker,
+                progress.clone(),
+            ));
+        }
+        let replay = replay_or_fail(spec, ropts, &progress, opts.replay.clone()).await;
+        drop(background);
+        let replay = replay?;
         let (mut dst2, _) = connect(spec, true).await?;
         set_target_binlog(spec, &mut dst2).await?;
         // Cut-over: the sequences' state as the (now quiet) source has it (not for a job
@@ -738,12 +756,26 @@ async fn run_job_inner(
         progress(ProgressEvent::PhaseStarted {
             phase: PHASE_VERIFY.into(),
         });
+        let cutover = spec
+            .options
+            .continuous_verify
+            .filter(|_| mode == ferry_verify::VerifyMode::Full);
         let vopts = crate::verification::options_for(spec, mode);
-        // A transient failure starts the comparison again (it keeps no partial result).
+        // A transient failure starts the comparison again (it keeps no partial result; with
+        // continuous verification the chunks digested before the failure stay stored).
         let mut retrier = Retrier::new("verification", spec, &progress);
         let report = loop {
-            match crate::verification::verify_job(spec, &vopts, ferry_core::progress::null_sink(), None).await
-            {
+            let attempt = match &cutover {
+                Some(cv) => crate::verification::verify_cutover(spec, cv).await.map(|(r, n)| {
+                    summary.cutover_chunks = Some(n);
+                    r
+                }),
+                None => {
+                    crate::verification::verify_job(spec, &vopts, ferry_core::progress::null_sink(), None)
+                        .await
+                }
+            };
+            match attempt {
                 Ok(r) => {
                     retrier.succeeded();
                     break r;

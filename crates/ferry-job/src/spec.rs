@@ -135,6 +135,61 @@ pub struct FerryOptionsRequest {
     /// Where an incremental-only job starts reading the source's binlog
     /// (`Ferry.StartPosition`).
     pub start_position: Option<StartPositionRequest>,
+    /// Continuous verification during the incremental phase (`Ferry.ContinuousVerify`).
+    pub continuous_verify: Option<ContinuousVerifyRequest>,
+}
+
+/// `Ferry.ContinuousVerify`: `{"RowsPerSecond": 20000, "FullRescanSeconds": 3600}`. While a
+/// MigrateType 3 job with ConsistencyType 2 replays, chunk digests are kept on the target and the
+/// chunks the replay changes are digested again in the background at `RowsPerSecond` (per side;
+/// 0 or absent: off); every `FullRescanSeconds` (0 or absent: never after the first pass) every
+/// chunk is digested again, which finds writes on the target no replayed event carried. The
+/// verification at cut-over then digests only the chunks changed since their last check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct ContinuousVerifyRequest {
+    pub rows_per_second: Option<i64>,
+    pub full_rescan_seconds: Option<i64>,
+}
+
+/// A validated `Ferry.ContinuousVerify` (on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContinuousVerify {
+    /// Rows/s digested per side by the background passes.
+    pub rows_per_second: u64,
+    /// Period of the full rescan; `None`: only the first full pass.
+    pub full_rescan: Option<Duration>,
+}
+
+fn continuous_verify(
+    migrate_type: MigrateType,
+    consistency_type: i64,
+    c: Option<&ContinuousVerifyRequest>,
+) -> Result<Option<ContinuousVerify>, SpecError> {
+    const F: &str = "Ferry.ContinuousVerify";
+    let Some(c) = c else { return Ok(None) };
+    let rate = range(&format!("{F}.RowsPerSecond"), c.rows_per_second, 0, 0, i64::MAX)? as u64;
+    let rescan = range(
+        &format!("{F}.FullRescanSeconds"),
+        c.full_rescan_seconds,
+        0,
+        0,
+        30 * 86_400,
+    )? as u64;
+    if rate == 0 {
+        return Ok(None);
+    }
+    if migrate_type != MigrateType::FullIncremental || consistency_type != 2 {
+        return Err(err(
+            F,
+            "needs MigrateOption.MigrateType 3 (it verifies while the replay runs) and \
+             MigrateOption.ConsistencyType 2 (a full verification at cut-over); set them, or remove it",
+        ));
+    }
+    Ok(Some(ContinuousVerify {
+        rows_per_second: rate,
+        full_rescan: (rescan > 0).then(|| Duration::from_secs(rescan)),
+    }))
 }
 
 /// `Ferry.StartPosition`: `{"File": "mysql-bin.000003", "Offset": 1234}` or
@@ -291,6 +346,8 @@ pub struct FerryOptions {
     /// `Ferry.StartPosition`: an incremental-only job replaying from there (no structure,
     /// no full data).
     pub start_position: Option<StartFrom>,
+    /// `Ferry.ContinuousVerify`, when on.
+    pub continuous_verify: Option<ContinuousVerify>,
 }
 
 /// A validated job.
@@ -457,6 +514,8 @@ impl MigrateJobRequest {
         let selection = self.selection(mo.migrate_object)?;
         let mut options = ferry_options(self.ferry.as_ref())?;
         options.start_position = start_position(migrate_type, ferry.start_position.as_ref())?;
+        options.continuous_verify =
+            continuous_verify(migrate_type, consistency_type, ferry.continuous_verify.as_ref())?;
         Ok(JobSpec {
             name,
             migrate_type,
@@ -803,6 +862,7 @@ fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecEr
             &SnapshotMode::ALL,
         )?,
         start_position: None,
+        continuous_verify: None,
         retry_window: RetryWindow(Duration::from_secs(range(
             "Ferry.RetryWindowSeconds",
             f.retry_window_seconds,
@@ -1035,6 +1095,39 @@ mod tests {
             "Ferry.SourceTls.Mode"
         );
         assert_eq!(field(serde_json::json!({"Mode": "required", "Kee": key})), "job");
+    }
+
+    #[test]
+    fn continuous_verify_needs_a_replay_and_a_full_verification() {
+        let mut j: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        j["Ferry"]["ContinuousVerify"] = serde_json::json!({"RowsPerSecond": 1000, "FullRescanSeconds": 60});
+        // MigrateType 2, ConsistencyType 5: refused by name.
+        assert_eq!(field_of(&j.to_string()), "Ferry.ContinuousVerify");
+        j["MigrateOption"]["MigrateType"] = 3.into();
+        j["MigrateOption"]["ConsistencyType"] = 2.into();
+        let spec = MigrateJobRequest::from_json(&j.to_string())
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(
+            spec.options.continuous_verify,
+            Some(ContinuousVerify {
+                rows_per_second: 1000,
+                full_rescan: Some(Duration::from_secs(60)),
+            })
+        );
+        j["Ferry"]["ContinuousVerify"]["FullRescanSeconds"] = (-1).into();
+        assert_eq!(
+            field_of(&j.to_string()),
+            "Ferry.ContinuousVerify.FullRescanSeconds"
+        );
+        // RowsPerSecond 0: off.
+        j["Ferry"]["ContinuousVerify"] = serde_json::json!({"RowsPerSecond": 0});
+        let spec = MigrateJobRequest::from_json(&j.to_string())
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(spec.options.continuous_verify, None);
     }
 
     #[test]

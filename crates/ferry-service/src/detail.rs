@@ -131,6 +131,13 @@ pub struct Detail {
     pub lag_bytes_unknown: bool,
     /// Differing rows found by the job's verification step (and its tables).
     pub verification_differences: u64,
+    /// Continuous verification (`Ferry.ContinuousVerify`): chunks changed since their last
+    /// digest, rows verified, seconds since the oldest unverified change and since the last full
+    /// pass (`None`: none / never), from the last `VerifyFreshness` event.
+    pub verify_chunks_dirty: u64,
+    pub verify_rows_verified: u64,
+    pub verify_oldest_unverified_seconds: Option<u64>,
+    pub verify_since_full_pass_seconds: Option<u64>,
     pub verification_tables_different: u64,
     #[serde(skip)]
     load_window: Option<(std::time::Instant, u64)>,
@@ -318,6 +325,19 @@ impl Detail {
                     }
                 }
                 true
+            }
+            ProgressEvent::VerifyFreshness {
+                chunks_dirty,
+                rows_verified,
+                oldest_unverified_seconds,
+                since_full_pass_seconds,
+                ..
+            } => {
+                self.verify_chunks_dirty = *chunks_dirty;
+                self.verify_rows_verified = *rows_verified;
+                self.verify_oldest_unverified_seconds = *oldest_unverified_seconds;
+                self.verify_since_full_pass_seconds = *since_full_pass_seconds;
+                false
             }
             _ => false,
         }

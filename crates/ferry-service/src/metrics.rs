@@ -114,6 +114,30 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
             vec![],
         ),
         ("ferry_job_paused", "gauge", "1 while the job is paused.", vec![]),
+        (
+            "ferry_job_verify_chunks_dirty",
+            "gauge",
+            "Continuous verification: chunks changed by the replay since their last digest.",
+            vec![],
+        ),
+        (
+            "ferry_job_verify_rows_verified_total",
+            "counter",
+            "Continuous verification: rows digested by its background passes.",
+            vec![],
+        ),
+        (
+            "ferry_job_verify_oldest_unverified_seconds",
+            "gauge",
+            "Continuous verification: age of the oldest change not verified yet (0: none).",
+            vec![],
+        ),
+        (
+            "ferry_job_verify_since_full_pass_seconds",
+            "gauge",
+            "Continuous verification: seconds since its last full pass (NaN: none yet).",
+            vec![],
+        ),
     ];
     for job in &jobs {
         let d = mgr.detail_of(job);
@@ -137,6 +161,10 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
             f64::from(u8::from(d.problem.is_some())),
             d.verification_differences as f64,
             f64::from(u8::from(!job.paused.is_empty())),
+            d.verify_chunks_dirty as f64,
+            d.verify_rows_verified as f64,
+            d.verify_oldest_unverified_seconds.unwrap_or(0) as f64,
+            d.verify_since_full_pass_seconds.map_or(f64::NAN, |s| s as f64),
         ];
         for (s, v) in series.iter_mut().zip(values) {
             s.3.push((l.clone(), v));

@@ -12,6 +12,9 @@
 //!    fenced rounds ([`live`]) so that changes in flight are never reported;
 //! 4. [`repair`] writes INSERT / REPLACE / DELETE statements for every difference; [`objects`]
 //!    compares the schema objects; [`report`] is the result, [`store`] keeps it on the target.
+//! 5. [`continuous`] keeps chunk digests on the target current while the replay runs (the replay
+//!    marks the chunks it changes dirty), so the verification at cut-over digests only those;
+//!    [`tree`] is the Merkle-style tree over a table's chunk digests.
 //!
 //! Exactness (measured on MariaDB 10.11): DOUBLE's text is its shortest round-trip form (20,000
 //! random bit patterns, subnormals included, all read back exactly); FLOAT's own text has 6
@@ -19,6 +22,7 @@
 //! `f + 0e0`, which prints exactly; `-0` is stored as `0`; `SUM` of a `CONV` string is a DOUBLE and
 //! loses bits, so each hash is `CAST(… AS UNSIGNED)` and the sum is an exact `DECIMAL(42,0)`.
 
+pub mod continuous;
 pub mod digest;
 pub mod drill;
 pub mod error;
@@ -31,6 +35,7 @@ pub mod repair;
 pub mod report;
 mod sequences;
 pub mod store;
+pub mod tree;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;

@@ -43,6 +43,7 @@ pub mod checkpoint;
 mod compact;
 pub mod ddl;
 mod ddl_session;
+mod dirty;
 mod feed;
 mod json_diff_apply;
 mod keys;
@@ -130,6 +131,10 @@ pub struct ReplayOptions {
     /// False (`Ferry.TargetBinlog = false`): the replay's writes stay out of the target's binlog
     /// (`SET SESSION sql_log_bin = 0` on every target session of the applier).
     pub target_binlog: bool,
+    /// Continuous verification: the chunk maps whose chunks each applied change marks dirty
+    /// (`ferry_meta.verify_dirty`, in the same target transaction as the checkpoint); `None`:
+    /// no marks.
+    pub dirty: Option<ferry_core::chunkmap::DirtyTracker>,
 }
 
 /// Default number of apply workers.
@@ -156,6 +161,7 @@ impl ReplayOptions {
             batch_bytes: 16 << 20,
             read_ahead_events: 4096,
             target_binlog: true,
+            dirty: None,
         }
     }
 }

@@ -15,11 +15,12 @@
 //! transaction, changes that cascade through foreign keys) wait until every batch is committed,
 //! then run on the coordinator's own connection.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferry_core::chunkmap::Mark;
 use ferry_core::fault;
 use ferry_core::progress::{ProgressEvent, ProgressSink};
 use ferry_core::{Endpoint, Selection};
@@ -31,6 +32,7 @@ use tracing::{debug, info, warn};
 use super::cascade::cascading_fk;
 use super::ddl::{self, DdlAction};
 use super::ddl_session::{plain_time_zone, sql_mode_names};
+use super::dirty;
 use super::feed::{FedEvent, Feed};
 use super::keys::{change_keys, has_row_key};
 use super::lag::{self, pos_ge, SourceEnd};
@@ -115,6 +117,9 @@ struct Coord<'a, 's> {
     group_gtid: Option<String>,
     /// The group being read is one `ReplayOptions::skip_gtids` contains: dropped to its end.
     skipping: bool,
+    /// Continuous verification's dirty marks of the rows applied in the open serial target
+    /// transaction, written with its checkpoint ([`super::dirty`]).
+    serial_marks: BTreeSet<Mark>,
 }
 
 impl<'a> Session<'a> {
@@ -223,6 +228,7 @@ impl<'a> Session<'a> {
                 job_key: self.opts.job_key.clone(),
                 conflict: self.opts.conflict,
                 target_binlog: self.opts.target_binlog,
+                dirty: self.opts.dirty.clone(),
             },
             self.st.skipped.clone(),
         )
@@ -252,6 +258,7 @@ impl<'a> Session<'a> {
             last_flush: Instant::now(),
             group_gtid: None,
             skipping: false,
+            serial_marks: BTreeSet::new(),
         };
         let r = c.run(req_rx).await;
         if let Err(e) = &r {
@@ -671,11 +678,47 @@ impl Coord<'_, '_> {
         b.serial = true;
         let changes = std::mem::take(&mut b.txn.changes);
         let idem = b.txn.idem;
+        self.serial_marks.clear();
         let mut ap = RowApplier::new(self.s.opts.conflict);
         for ch in &changes {
             ap.apply(&mut self.ctl, ch, idem).await?;
+            self.mark(ch);
         }
         self.s.st.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Records the dirty marks of a change applied in the open serial transaction.
+    fn mark(&mut self, c: &super::rowapply::Change) {
+        if let Some(tr) = &self.s.opts.dirty {
+            dirty::change_marks(tr, c, &mut self.serial_marks);
+        }
+    }
+
+    /// The serial transaction's marks as a statement prefix (empty without marks).
+    fn take_marks(&mut self) -> String {
+        let m = std::mem::take(&mut self.serial_marks);
+        dirty::commit_prefix(&self.s.opts.job_key, &m)
+    }
+
+    /// Before a DDL: every tracked table's chunks are planned again by the verifier (the mark is
+    /// written first, so a crash between it and the DDL only costs a re-plan), and the tracker
+    /// forgets them until then.
+    async fn replan_tracked(&mut self, at: &BinlogPos) -> Result<(), ReplayError> {
+        let Some(tr) = self.s.opts.dirty.clone() else {
+            return Ok(());
+        };
+        let marks = dirty::replan_all(&tr);
+        let Some(sql) = ferry_core::chunkmap::marks_sql(&self.s.opts.job_key, &marks) else {
+            return Ok(());
+        };
+        self.ctl
+            .query_drop(sql)
+            .await
+            .map_err(|e| apply_err("marking the verified tables for a new chunk plan", at, e))?;
+        for (db, t, _) in &marks {
+            tr.remove(db, t);
+        }
         Ok(())
     }
 
@@ -748,6 +791,7 @@ impl Coord<'_, '_> {
                     .await?;
                     b.serial = true;
                     b.xa = Some((xid, 0));
+                    self.serial_marks.clear();
                 }
                 self.cur = Some(b);
             }
@@ -842,6 +886,7 @@ impl Coord<'_, '_> {
                 if serial {
                     let mut ap = RowApplier::new(self.s.opts.conflict);
                     ap.apply(&mut self.ctl, &change, idem).await?;
+                    self.mark(&change);
                     self.s.st.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
                     return Ok(());
                 }
@@ -900,6 +945,7 @@ impl Coord<'_, '_> {
                                 .query_drop(format!("USE {}", ferry_core::sql::quote_ident(db)))
                                 .await;
                         }
+                        self.replan_tracked(&ev.pos).await?;
                         let previous = enter_ddl_session(&mut self.ctl, &q, &ev.pos).await?;
                         let r = self.ctl.query_drop(mapped.as_str()).await;
                         if r.is_ok() || self.first_group {
@@ -953,9 +999,10 @@ impl Coord<'_, '_> {
                             ev.timestamp,
                         );
                         let what = "the replay checkpoint and COMMIT";
+                        let marks = self.take_marks();
                         fault::point(fault::REPLAY_BEFORE_COMMIT).map_err(|e| apply_err(what, &ev.pos, e))?;
                         self.ctl
-                            .query_drop(format!("{cp}; COMMIT"))
+                            .query_drop(format!("{marks}{cp}; COMMIT"))
                             .await
                             .map_err(|e| apply_err(what, &ev.pos, e))?;
                         fault::point(fault::REPLAY_AFTER_COMMIT).map_err(|e| apply_err(what, &ev.pos, e))?;
@@ -1056,9 +1103,10 @@ impl Coord<'_, '_> {
     ) -> Result<(), ReplayError> {
         let cp = checkpoint::update_sql(&self.s.opts.job_key, at, gtid.as_deref(), ts);
         let what = format!("{what}, the replay checkpoint and COMMIT");
+        let marks = self.take_marks();
         fault::point(fault::REPLAY_BEFORE_COMMIT).map_err(|e| apply_err(what.as_str(), at, e))?;
         self.ctl
-            .query_drop(format!("{cp}; COMMIT"))
+            .query_drop(format!("{marks}{cp}; COMMIT"))
             .await
             .map_err(|e| apply_err(what.as_str(), at, e))?;
         fault::point(fault::REPLAY_AFTER_COMMIT).map_err(|e| apply_err(what.as_str(), at, e))?;
@@ -1087,6 +1135,7 @@ impl Coord<'_, '_> {
             .query_drop("START TRANSACTION")
             .await
             .map_err(|e| apply_err("START TRANSACTION", at, e))?;
+        self.serial_marks.clear();
         let job = self.s.opts.job_key.clone();
         let marker = xa::marker(&mut self.ctl, &job, xid, at).await?;
         let mut applied = 0u64;
@@ -1130,6 +1179,7 @@ impl Coord<'_, '_> {
                         applied += stored.pairs.len() as u64;
                         let change = xa::to_change(stored, info);
                         ap.apply(&mut self.ctl, &change, idem).await?;
+                        self.mark(&change);
                     }
                 }
                 self.s.st.skipped.fetch_add(ap.skipped, Ordering::Relaxed);

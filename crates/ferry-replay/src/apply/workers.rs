@@ -28,7 +28,7 @@ use ferry_core::ErrorKind;
 
 use super::compact;
 use super::rowapply::{apply_err, Change, RowApplier};
-use super::{checkpoint, AbortOnDrop, ConflictPolicy};
+use super::{checkpoint, dirty, AbortOnDrop, ConflictPolicy};
 use crate::error::ReplayError;
 use crate::event::BinlogPos;
 
@@ -92,6 +92,8 @@ pub(crate) struct WorkerConfig {
     pub conflict: ConflictPolicy,
     /// False: the worker's writes stay out of the target's binlog (`sql_log_bin = 0`).
     pub target_binlog: bool,
+    /// Continuous verification's chunk maps: the commit marks the chunks its changes touch.
+    pub dirty: Option<ferry_core::chunkmap::DirtyTracker>,
 }
 
 /// The workers of one session.
@@ -190,19 +192,32 @@ impl Worker {
         self.committed.send_modify(|c| *c = (*c).max(no));
     }
 
-    fn commit_sql(&self, t: &Txn) -> String {
+    /// The dirty marks of `txns` (continuous verification), the checkpoint UPDATE at the end of
+    /// `last` and COMMIT. Called at the batch's turn, so the marks' row locks never wait for a
+    /// later batch.
+    fn commit_sql(&self, txns: &[Txn], last: &Txn) -> String {
+        let marks = match &self.cfg.dirty {
+            Some(tr) if !tr.is_empty() => {
+                let mut m = std::collections::BTreeSet::new();
+                for c in txns.iter().flat_map(|t| &t.changes) {
+                    dirty::change_marks(tr, c, &mut m);
+                }
+                dirty::commit_prefix(&self.cfg.job_key, &m)
+            }
+            _ => String::new(),
+        };
         format!(
-            "{}; COMMIT",
-            checkpoint::update_sql(&self.cfg.job_key, &t.end, t.gtid.as_deref(), t.ts)
+            "{marks}{}; COMMIT",
+            checkpoint::update_sql(&self.cfg.job_key, &last.end, last.gtid.as_deref(), last.ts)
         )
     }
 
-    /// The checkpoint UPDATE and COMMIT of a batch ending with `last`, in one round trip (with
-    /// the fault points before and after it).
-    async fn commit(&mut self, last: &Txn) -> Result<(), ReplayError> {
+    /// The dirty marks, checkpoint UPDATE and COMMIT of a batch holding `txns` and ending with
+    /// `last`, in one round trip (with the fault points before and after it).
+    async fn commit(&mut self, txns: &[Txn], last: &Txn) -> Result<(), ReplayError> {
         let what = "the replay checkpoint and COMMIT";
         fault::point(fault::REPLAY_BEFORE_COMMIT).map_err(|e| apply_err(what, &last.end, e))?;
-        let sql = self.commit_sql(last);
+        let sql = self.commit_sql(txns, last);
         self.conn
             .query_drop(sql)
             .await
@@ -221,7 +236,7 @@ impl Worker {
             match self.pipelined(b).await {
                 Ok(true) => {
                     self.wait_turn(b.no).await;
-                    self.commit(last).await?;
+                    self.commit(&b.txns, last).await?;
                     self.publish(b.no);
                     return Ok(());
                 }
@@ -253,7 +268,7 @@ impl Worker {
         match failed {
             None => {
                 self.wait_turn(b.no).await;
-                self.commit(last).await?;
+                self.commit(&b.txns, last).await?;
                 self.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
                 self.publish(b.no);
                 Ok(())
@@ -348,7 +363,7 @@ impl Worker {
             for c in &t.changes {
                 ap.apply(&mut self.conn, c, t.idem).await?;
             }
-            self.commit(t).await?;
+            self.commit(std::slice::from_ref(t), t).await?;
             self.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
         }
         Ok(())

@@ -1,0 +1,279 @@
+//! `Ferry.ContinuousVerify` end to end against the real test servers (MigrateType 3,
+//! ConsistencyType 2): the background verifier keeps chunk digests current while the replay
+//! runs, and the verification at cut-over digests only the chunks changed since their last check.
+//!
+//! - a consistent job: the cut-over digests at most the chunks the replay changed after the first
+//!   full pass (counted, not timed) and reports the job consistent;
+//! - a row changed on the target behind Ferry's back in a chunk no event touches is found by the
+//!   background full rescan (the chunk is stored as different before cut-over), and one in a
+//!   chunk the replay touched is found at cut-over; both rows are named;
+//! - kill -9 of `ferry run` right after the replay marked a chunk dirty, then resume: the mark
+//!   survived (same transaction as the checkpoint), so a target row planted in that chunk is
+//!   still found at cut-over.
+//!
+//! Only databases named `cv_*` are touched.
+
+mod common;
+
+use anyhow::Result;
+use common::*;
+use ferry_testkit::child::FerryChild;
+use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target, wait_until};
+use serde_json::json;
+
+/// Rows per table and per chunk: chunk `n` holds ids `n*1000+1 ..= (n+1)*1000`.
+const ROWS: u64 = 20_000;
+const CHUNK: u64 = 1_000;
+
+/// Fresh source rows, no target database, and no state of an earlier run of the job (so the
+/// waits below see only this run's passes).
+async fn setup(db: &str, job_name: &str) -> Result<()> {
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    fresh_db(&mut s, db).await?;
+    drop_dbs(&mut t, &[db]).await?;
+    for table in ["verify_chunk", "verify_dirty", "verify_root", "verify_pass"] {
+        let _ = exec(
+            &mut t,
+            &format!("DELETE FROM ferry_meta.{table} WHERE job = '{job_name}'"),
+        )
+        .await;
+    }
+    exec(
+        &mut s,
+        &format!(
+            "USE {db}; CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, pad CHAR(40) NOT NULL);
+             INSERT INTO t SELECT seq, seq % 97, MD5(seq) FROM seq_1_to_{ROWS};"
+        ),
+    )
+    .await
+}
+
+/// Starts `ferry run` on a MigrateType 3 / ConsistencyType 2 job with continuous verification.
+fn start(db: &str, job_name: &str, rescan: u64, extra: &[&str]) -> Result<FerryChild> {
+    let mut j = job(
+        job_name,
+        json!([{"Database": db}]),
+        json!({"Threads": 2, "ChunkRows": CHUNK,
+               "ContinuousVerify": {"RowsPerSecond": 1_000_000, "FullRescanSeconds": rescan}}),
+        3,
+    );
+    j["MigrateOption"]["ConsistencyType"] = json!(2);
+    let path = write_job(job_name, &j);
+    let mut cmd = ferry();
+    cmd.arg("run")
+        .arg(&path)
+        .args(["--progress", "plain", "--skip-check"])
+        .args(extra);
+    let dir = path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(std::env::temp_dir);
+    FerryChild::spawn(cmd, &dir, &format!("{job_name}-{}", extra.len()))
+}
+
+async fn meta_count(sql: String) -> Result<u64> {
+    let mut t = connect(&target()).await?;
+    Ok(scalar::<Option<u64>>(&mut t, &sql)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0))
+}
+
+/// Waits until the job's first full pass has stored every chunk.
+async fn first_full_pass(job_name: &str, child: &mut FerryChild) -> Result<()> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM ferry_meta.verify_pass WHERE job = '{job_name}' AND last_full_at IS NOT NULL"
+    );
+    wait_until(180, "the first full verification pass", || {
+        let sql = sql.clone();
+        let running = child.assert_running();
+        async move {
+            running?;
+            Ok(meta_count(sql).await? > 0)
+        }
+    })
+    .await
+}
+
+/// Waits until the target row `id` of `db.t` has `v = want` (the replay applied it).
+async fn applied(db: &str, id: u64, want: i64) -> Result<()> {
+    let sql = format!("SELECT COUNT(*) FROM {db}.t WHERE id = {id} AND v = {want}");
+    wait_until(60, "the replay to apply the source's change", || {
+        let sql = sql.clone();
+        async move { Ok(meta_count(sql).await? == 1) }
+    })
+    .await
+}
+
+/// The "N of M chunks digested again" line of the summary.
+fn rehashed(out: &str) -> Option<(u64, u64)> {
+    let line = out.lines().find(|l| l.contains("chunks digested again"))?;
+    let mut nums = line.split_whitespace().filter_map(|w| w.parse::<u64>().ok());
+    Some((nums.next()?, nums.next()?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistent_job_cutover_rehashes_only_changed_chunks() -> Result<()> {
+    const DB: &str = "cv_consistent";
+    const JOB: &str = "cv-consistent";
+    setup(DB, JOB).await?;
+    let mut child = start(DB, JOB, 0, &["--restart"])?;
+    first_full_pass(JOB, &mut child).await?;
+    // Changes in two chunks (2 and 7) after the full pass.
+    let mut s = connect(&source()).await?;
+    exec(
+        &mut s,
+        &format!(
+            "UPDATE {DB}.t SET v = 500 WHERE id IN (2500, 2501); UPDATE {DB}.t SET v = 500 WHERE id = 7500"
+        ),
+    )
+    .await?;
+    applied(DB, 7500, 500).await?;
+    child.signal("USR1")?;
+    let (st, out) = child.wait(180).await?;
+    assert!(st.success(), "a consistent job exits 0:\n{out}");
+    let (n, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
+    assert_eq!(total, ROWS / CHUNK + 1, "{out}");
+    assert!(
+        n <= 2,
+        "only the two changed chunks may be digested again at cut-over, not {n}:\n{out}"
+    );
+    assert!(out.contains("verified    consistent"), "{out}");
+    assert_db_equal(DB, DB).await?;
+    drop_dbs(&mut s, &[DB]).await?;
+    drop_dbs(&mut connect(&target()).await?, &[DB]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_rows_are_found_by_the_rescan_and_at_cutover() -> Result<()> {
+    const DB: &str = "cv_planted";
+    const JOB: &str = "cv-planted";
+    setup(DB, JOB).await?;
+    let mut child = start(DB, JOB, 1, &["--restart"])?;
+    first_full_pass(JOB, &mut child).await?;
+    let mut t = connect(&target()).await?;
+    // Behind Ferry's back, in chunk 15, which no event touches: only a full rescan can see it.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = 'planted-untouched' WHERE id = 15500"),
+    )
+    .await?;
+    wait_until(
+        120,
+        "the background full rescan to store chunk 15 as different",
+        || {
+            let sql = format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' AND db = '{DB}' AND tbl = 't' \
+             AND chunk_no = 15 AND status = 2"
+        );
+            async move { Ok(meta_count(sql).await? == 1) }
+        },
+    )
+    .await?;
+    // In chunk 3, which the replay touches.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = 'planted-touched' WHERE id = 3600"),
+    )
+    .await?;
+    let mut s = connect(&source()).await?;
+    exec(&mut s, &format!("UPDATE {DB}.t SET v = 501 WHERE id = 3500")).await?;
+    applied(DB, 3500, 501).await?;
+    child.signal("USR1")?;
+    let (st, out) = child.wait(180).await?;
+    assert_eq!(st.code(), Some(2), "differences found: exit 2\n{out}");
+    assert!(out.contains("DIFFERENCES"), "{out}");
+    for id in ["3600", "15500"] {
+        assert!(out.contains(id), "row {id} named in the report:\n{out}");
+    }
+    drop_dbs(&mut s, &[DB]).await?;
+    drop_dbs(&mut t, &[DB]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_dirty_mark() -> Result<()> {
+    const DB: &str = "cv_kill";
+    const JOB: &str = "cv-kill";
+    setup(DB, JOB).await?;
+    // No rescan: after the first pass, only dirty marks make a chunk be digested again.
+    let mut child = start(DB, JOB, 0, &["--restart"])?;
+    first_full_pass(JOB, &mut child).await?;
+    let mut t = connect(&target()).await?;
+    let mut s = connect(&source()).await?;
+    // A target row planted in chunk 5 (unseen: no rescan), then a source change in chunk 5.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = 'planted-before-kill' WHERE id = 5600"),
+    )
+    .await?;
+    exec(&mut s, &format!("UPDATE {DB}.t SET v = 502 WHERE id = 5500")).await?;
+    applied(DB, 5500, 502).await?;
+    // The replay committed the change with its mark: kill -9 now.
+    child.kill9()?;
+    let marked = meta_count(format!(
+        "SELECT COUNT(*) FROM ferry_meta.verify_dirty WHERE job = '{JOB}' AND chunk_no = 5"
+    ))
+    .await?;
+    let differs = meta_count(format!(
+        "SELECT COUNT(*) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' AND chunk_no = 5 AND status = 2"
+    ))
+    .await?;
+    assert!(
+        marked + differs > 0,
+        "chunk 5 is marked dirty (or already stored as different) after the kill"
+    );
+    // Resume and cut over as soon as caught up.
+    let mut again = start(DB, JOB, 0, &["--complete-when-caught-up"])?;
+    let (st, out) = again.wait(180).await?;
+    assert_eq!(
+        st.code(),
+        Some(2),
+        "the planted row is a difference: exit 2\n{out}"
+    );
+    assert!(out.contains("5600"), "row 5600 named:\n{out}");
+    let (n, _) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
+    assert!(n >= 1, "{out}");
+    drop_dbs(&mut s, &[DB]).await?;
+    drop_dbs(&mut t, &[DB]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_and_truncate_replan_the_table() -> Result<()> {
+    const DB: &str = "cv_ddl";
+    const JOB: &str = "cv-ddl";
+    setup(DB, JOB).await?;
+    let mut child = start(DB, JOB, 0, &["--restart"])?;
+    first_full_pass(JOB, &mut child).await?;
+    let mut s = connect(&source()).await?;
+    // A DDL (the stored digests no longer describe the rows), then TRUNCATE and 1,500 new rows
+    // with a primary-key update across chunks.
+    exec(
+        &mut s,
+        &format!(
+            "USE {DB}; ALTER TABLE t ADD COLUMN extra INT NOT NULL DEFAULT 7; TRUNCATE t;
+             INSERT INTO {DB}.t (id, v, pad) SELECT seq, 1, 'new' FROM seq_1_to_1500;
+             UPDATE {DB}.t SET id = 1600, v = 503 WHERE id = 10"
+        ),
+    )
+    .await?;
+    applied(DB, 1600, 503).await?;
+    child.signal("USR1")?;
+    let (st, out) = child.wait(180).await?;
+    assert!(st.success(), "{out}");
+    // Planned again after the TRUNCATE: 1,500 rows make 2 chunks, not the 21 of the first plan.
+    let (_, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
+    assert_eq!(total, 2, "{out}");
+    assert!(
+        out.contains("verified    consistent: 1 tables, 1500 rows compared"),
+        "{out}"
+    );
+    assert_db_equal(DB, DB).await?;
+    drop_dbs(&mut s, &[DB]).await?;
+    drop_dbs(&mut connect(&target()).await?, &[DB]).await?;
+    Ok(())
+}
