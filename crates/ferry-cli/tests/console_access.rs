@@ -16,6 +16,7 @@ const SECRET_ID: &str = "AKIDferryconsoleaccess";
 const SECRET_KEY: &str = "ferry-console-access-key";
 
 fn client() -> Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Ok(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?)
@@ -33,7 +34,10 @@ fn assert_security_headers(h: &HeaderMap) {
         .get("content-security-policy")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(h.get("x-frame-options").map(|v| v.as_bytes()), Some(&b"DENY"[..]));
     assert_eq!(
@@ -79,7 +83,11 @@ async fn console_access_rules() -> Result<()> {
         assert_eq!(location(r.headers()), "/console/login", "{page}");
         assert_security_headers(r.headers());
     }
-    for path in ["/console/live", "/console/jobs/dts-x/live", "/console/jobs/dts-x/compare/c/differences.csv"] {
+    for path in [
+        "/console/live",
+        "/console/jobs/dts-x/live",
+        "/console/jobs/dts-x/compare/c/differences.csv",
+    ] {
         let r = c.get(format!("{base}{path}")).send().await?;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
     }
@@ -94,9 +102,15 @@ async fn console_access_rules() -> Result<()> {
     assert_security_headers(r.headers());
     assert!(r.text().await?.contains("Sign in"));
     for asset in ["/console/static/console.js", "/console/static/console.css"] {
-        assert_eq!(c.get(format!("{base}{asset}")).send().await?.status(), StatusCode::OK);
+        assert_eq!(
+            c.get(format!("{base}{asset}")).send().await?.status(),
+            StatusCode::OK
+        );
     }
-    assert_eq!(c.get(format!("{base}/healthz")).send().await?.status(), StatusCode::OK);
+    assert_eq!(
+        c.get(format!("{base}/healthz")).send().await?.status(),
+        StatusCode::OK
+    );
 
     // A wrong key is refused, without a cookie.
     let r = sign_in(&c, &base, SECRET_ID, "wrong-key").await?;
@@ -113,11 +127,18 @@ async fn console_access_rules() -> Result<()> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Max-Age="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Max-Age="),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Secure"), "plain HTTP: no Secure flag");
     let session = cookie.split(';').next().unwrap_or_default().to_string();
 
-    let r = c.get(format!("{base}/console/")).header(COOKIE, &session).send().await?;
+    let r = c
+        .get(format!("{base}/console/"))
+        .header(COOKIE, &session)
+        .send()
+        .await?;
     assert_eq!(r.status(), StatusCode::OK);
     assert_security_headers(r.headers());
     let page = r.text().await?;
@@ -126,7 +147,10 @@ async fn console_access_rules() -> Result<()> {
     let csrf = csrf_of(&page)?;
 
     // An action without (or with a wrong) CSRF token is refused.
-    for form in [vec![("action", "stop")], vec![("action", "stop"), ("csrf", "0000")]] {
+    for form in [
+        vec![("action", "stop")],
+        vec![("action", "stop"), ("csrf", "0000")],
+    ] {
         let r = c
             .post(format!("{base}/console/jobs/dts-nothere/action"))
             .header(COOKIE, &session)
@@ -143,7 +167,11 @@ async fn console_access_rules() -> Result<()> {
         .send()
         .await?;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(location(r.headers()).contains("JobNotExist"), "{}", location(r.headers()));
+    assert!(
+        location(r.headers()).contains("JobNotExist"),
+        "{}",
+        location(r.headers())
+    );
 
     // Sign out ends the session.
     let r = c
@@ -153,16 +181,26 @@ async fn console_access_rules() -> Result<()> {
         .send()
         .await?;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let r = c.get(format!("{base}/console/")).header(COOKIE, &session).send().await?;
+    let r = c
+        .get(format!("{base}/console/"))
+        .header(COOKIE, &session)
+        .send()
+        .await?;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 
     // Failed sign-ins are throttled: after five, even the right key waits.
     for _ in 0..5 {
-        assert_eq!(sign_in(&c, &base, SECRET_ID, "nope").await?.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            sign_in(&c, &base, SECRET_ID, "nope").await?.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     let r = sign_in(&c, &base, SECRET_ID, SECRET_KEY).await?;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(!serve.stderr().contains(SECRET_KEY), "the key never reaches the log");
+    assert!(
+        !serve.stderr().contains(SECRET_KEY),
+        "the key never reaches the log"
+    );
     drop(serve);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

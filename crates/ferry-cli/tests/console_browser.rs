@@ -131,18 +131,32 @@ async fn act(b: &Browser, button: &str) -> Result<()> {
     Ok(())
 }
 
-async fn screenshot(b: &Browser, name: &str) -> Result<()> {
-    let png = b.screenshot().await?;
+/// The page, or only the element `css` when given.
+async fn screenshot_of(b: &Browser, name: &str, css: Option<&str>) -> Result<()> {
+    let png = match css {
+        Some(css) => b.find(Locator::Css(css)).await?.screenshot().await?,
+        None => b.screenshot().await?,
+    };
     let dir = ferry_testkit::repo_root().join("docs/img");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join(format!("console-{name}.png")), png)?;
     Ok(())
 }
 
+async fn screenshot(b: &Browser, name: &str) -> Result<()> {
+    screenshot_of(b, name, None).await
+}
+
 async fn sign_in(b: &Browser, base: &str, key: &str) -> Result<()> {
     b.goto(&format!("{base}/console/login")).await?;
-    b.find(Locator::Css("input[name=secret_id]")).await?.send_keys(SECRET_ID).await?;
-    b.find(Locator::Css("input[name=secret_key]")).await?.send_keys(key).await?;
+    b.find(Locator::Css("input[name=secret_id]"))
+        .await?
+        .send_keys(SECRET_ID)
+        .await?;
+    b.find(Locator::Css("input[name=secret_key]"))
+        .await?
+        .send_keys(key)
+        .await?;
     b.find(Locator::Css("#signin")).await?.click().await?;
     Ok(())
 }
@@ -179,7 +193,7 @@ async fn console_in_a_browser_follows_a_job_to_the_end() -> Result<()> {
     )
     .await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let w = writer(stop.clone());
+    let mut w = Some(writer(stop.clone()));
 
     let dir = std::env::temp_dir().join(format!("ferry-console-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -209,7 +223,7 @@ async fn console_in_a_browser_follows_a_job_to_the_end() -> Result<()> {
 
     let driver = start_driver().await?;
     let b = open_browser(&driver).await?;
-    let result = drive(&b, &base, &id).await;
+    let result = drive(&b, &base, &id, &stop, &mut w).await;
     let csrf_check = match &result {
         Ok(()) => csrf_refused(&b, &base, &id).await,
         Err(_) => Ok(()),
@@ -220,15 +234,19 @@ async fn console_in_a_browser_follows_a_job_to_the_end() -> Result<()> {
     let _ = b.close().await;
     drop(driver);
     stop.store(true, Ordering::SeqCst);
-    let written = w.await;
+    if let Some(w) = w {
+        w.await??;
+    }
     result?;
     csrf_check?;
-    written??;
 
     let a = ferry_testkit::db_digest(&mut s, DB).await?;
     let z = ferry_testkit::db_digest(&mut t, DB).await?;
     assert_eq!(a, z, "source and target differ");
-    assert!(!serve.stderr().contains(SECRET_KEY), "the key never reaches the log");
+    assert!(
+        !serve.stderr().contains(SECRET_KEY),
+        "the key never reaches the log"
+    );
     drop(serve);
     ferry_testkit::drop_dbs(&mut s, &[DB]).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB]).await?;
@@ -236,15 +254,28 @@ async fn console_in_a_browser_follows_a_job_to_the_end() -> Result<()> {
     Ok(())
 }
 
-/// The browser part, up to the verification result.
-async fn drive(b: &Browser, base: &str, id: &str) -> Result<()> {
+/// The browser part, up to the verification result. The writer is stopped (and waited for)
+/// before the cut-over, as the runbook says.
+async fn drive(
+    b: &Browser,
+    base: &str,
+    id: &str,
+    stop: &AtomicBool,
+    writer: &mut Option<tokio::task::JoinHandle<Result<()>>>,
+) -> Result<()> {
     // A wrong key is refused.
     sign_in(b, base, "not-the-key").await?;
-    wait_text(b, "main > p.notice.error", "the refusal", |t| t.contains("wrong SecretId or SecretKey")).await?;
+    wait_text(b, "main > p.notice.error", "the refusal", |t| {
+        t.contains("wrong SecretId or SecretKey")
+    })
+    .await?;
     screenshot(b, "signin").await?;
     // The right one signs in: the jobs page lists the job.
     sign_in(b, base, SECRET_KEY).await?;
-    wait_text(b, &format!("tr[data-job='{id}']"), "the job in the list", |t| t.contains("console-demo")).await?;
+    wait_text(b, &format!("tr[data-job='{id}']"), "the job in the list", |t| {
+        t.contains("console-demo")
+    })
+    .await?;
 
     let page = format!("{base}/console/jobs/{id}");
     b.goto(&page).await?;
@@ -252,8 +283,17 @@ async fn drive(b: &Browser, base: &str, id: &str) -> Result<()> {
     wait_button(b, &page, "#do-start").await?;
     act(b, "#do-start").await?;
     // Progress advances: the full load step runs, the overall progress grows.
-    wait_text(b, "tr[data-step='full_data'] td.step", "the full load to run", |t| t == "running" || t == "finished").await?;
-    wait_text(b, "#job-progress", "progress above 0", |t| t.trim_end_matches('%').parse::<u64>().unwrap_or(0) > 0).await?;
+    wait_text(
+        b,
+        "tr[data-step='full_data'] td.step",
+        "the full load to run",
+        |t| t == "running" || t == "finished",
+    )
+    .await?;
+    wait_text(b, "#job-progress", "progress above 0", |t| {
+        t.trim_end_matches('%').parse::<u64>().unwrap_or(0) > 0
+    })
+    .await?;
     screenshot(b, "job-full-load").await?;
     // The replay catches up and the lag chart gets points (a sample every 5 s).
     wait_text(b, "#job-status", "ReadyComplete", |t| t.contains("ReadyComplete")).await?;
@@ -271,7 +311,11 @@ async fn drive(b: &Browser, base: &str, id: &str) -> Result<()> {
     act(b, "#do-resume").await?;
     wait_button(b, &page, "#do-pause").await?;
 
-    // Complete (cut over) once caught up again.
+    // Complete (cut over) once the source's writes have stopped and the replay caught up.
+    stop.store(true, Ordering::SeqCst);
+    if let Some(w) = writer.take() {
+        w.await??;
+    }
     wait_button(b, &page, "#do-complete").await?;
     act(b, "#do-complete").await?;
     wait_text(b, "#job-status", "Success", |t| t.starts_with("Success")).await?;
@@ -279,12 +323,21 @@ async fn drive(b: &Browser, base: &str, id: &str) -> Result<()> {
     // A comparison: the verification report shows the tables equal.
     wait_button(b, &page, "#do-compare").await?;
     act(b, "#do-compare").await?;
-    wait_text(b, "#verify-conclusion", "the comparison's conclusion", |t| t.contains(": same")).await?;
+    wait_text(b, "#verify-conclusion", "the comparison's conclusion", |t| {
+        t.contains(": same")
+    })
+    .await?;
     let body = b.find(Locator::Css("#verification")).await?.text().await?;
     assert!(body.contains(&format!("{DB}.bulk")), "{body}");
-    screenshot(b, "verification").await?;
+    screenshot_of(b, "verification", Some("#verification")).await?;
     b.goto(&format!("{base}/console/")).await?;
-    wait_text(b, &format!("tr[data-job='{id}'] td.status"), "Success in the list", |t| t == "Success").await?;
+    wait_text(
+        b,
+        &format!("tr[data-job='{id}'] td.status"),
+        "Success in the list",
+        |t| t == "Success",
+    )
+    .await?;
     screenshot(b, "jobs").await?;
     Ok(())
 }
@@ -295,6 +348,7 @@ async fn csrf_refused(b: &Browser, base: &str, id: &str) -> Result<()> {
         .get_named_cookie("ferry_console")
         .await
         .map_err(|e| anyhow!("the session cookie: {e}"))?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let r = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?

@@ -162,7 +162,9 @@ impl SeriesStore for Store {
     fn append(&self, job_id: &str, sample: Sample) -> BoxFuture<'_, Result<(), ServiceError>> {
         let id = job_id.to_string();
         Box::pin(self.with(move |c| {
-            let tx = c.transaction().map_err(ServiceError::store("appending to the lag series"))?;
+            let tx = c
+                .transaction()
+                .map_err(ServiceError::store("appending to the lag series"))?;
             for tier in TIERS {
                 tx.execute(
                     "INSERT INTO lag_series (job_id, step, t, n, seconds_behind, bytes_behind, \
@@ -189,7 +191,8 @@ impl SeriesStore for Store {
                 )
                 .map_err(ServiceError::store("pruning the lag series"))?;
             }
-            tx.commit().map_err(ServiceError::store("appending to the lag series"))
+            tx.commit()
+                .map_err(ServiceError::store("appending to the lag series"))
         }))
     }
 

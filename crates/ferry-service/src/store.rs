@@ -855,7 +855,9 @@ mod tests {
         use crate::series::{Sample, SeriesStore as _};
         let dir = temp_dir("series");
         let s = Store::open(&dir).await.unwrap();
-        s.insert_job(job("dts-series1", JobStatus::Running)).await.unwrap();
+        s.insert_job(job("dts-series1", JobStatus::Running))
+            .await
+            .unwrap();
         let t0 = 1_000_000;
         for i in 0..10 {
             let v = f64::from(i);

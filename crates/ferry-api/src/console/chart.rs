@@ -54,19 +54,30 @@ pub fn format_value(v: f64, unit: Unit) -> String {
     }
 }
 
-/// At most one decimal, none when whole or large.
+/// Up to two decimals below 10, one below 100, none above; trailing zeros dropped.
 fn short(v: f64) -> String {
-    if v >= 100.0 || (v - v.round()).abs() < 0.05 {
-        format!("{:.0}", v)
+    let s = if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
     } else {
-        format!("{:.1}", v)
+        format!("{v:.2}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
     }
 }
 
-/// UNIX seconds as UTC `HH:MM`.
-pub fn format_clock(t: i64) -> String {
+/// UNIX seconds as UTC `HH:MM`, or `HH:MM:SS` when `seconds`.
+pub fn format_clock(t: i64, seconds: bool) -> String {
     let s = t.rem_euclid(86_400);
-    format!("{:02}:{:02}", s / 3600, s % 3600 / 60)
+    if seconds {
+        format!("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
+    } else {
+        format!("{:02}:{:02}", s / 3600, s % 3600 / 60)
+    }
 }
 
 /// The smallest "nice" number (1, 2 or 5 times a power of ten) at least `v`.
@@ -91,7 +102,11 @@ pub fn render(title: &str, unit: Unit, lines: &[Line]) -> String {
         r#"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
         escape(title)
     );
-    let _ = write!(out, r#"<text class="chart-title" x="{LEFT}" y="18">{}</text>"#, escape(title));
+    let _ = write!(
+        out,
+        r#"<text class="chart-title" x="{LEFT}" y="18">{}</text>"#,
+        escape(title)
+    );
     let points = lines.iter().flat_map(|l| l.points.iter());
     let (mut t0, mut t1, mut vmax) = (i64::MAX, i64::MIN, 0f64);
     let mut any = false;
@@ -117,7 +132,8 @@ pub fn render(title: &str, unit: Unit, lines: &[Line]) -> String {
         );
         return out;
     }
-    let top = nice_ceiling(vmax);
+    // Ticks at a nice step (1, 2 or 5 times a power of ten), so that their labels are exact.
+    let top = nice_ceiling(vmax / f64::from(Y_TICKS)) * f64::from(Y_TICKS);
     for i in 0..=Y_TICKS {
         let v = top * f64::from(i) / f64::from(Y_TICKS);
         let y = y0 - (y0 - y1) * f64::from(i) / f64::from(Y_TICKS);
@@ -140,13 +156,20 @@ pub fn render(title: &str, unit: Unit, lines: &[Line]) -> String {
     } else {
         (0..=4).map(|i| t0 + (t1 - t0) * i / 4).collect()
     };
-    for t in ticks {
+    let last = ticks.len().saturating_sub(1);
+    for (i, t) in ticks.into_iter().enumerate() {
+        // The outer labels are anchored inside the plot so that they are not cut off.
+        let anchor = match i {
+            0 if last > 0 => "start",
+            i if i == last && last > 0 => "end",
+            _ => "middle",
+        };
         let _ = write!(
             out,
-            r#"<text class="tick" x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            r#"<text class="tick" x="{:.1}" y="{}" text-anchor="{anchor}">{}</text>"#,
             x_of(t),
             y0 + 16.0,
-            format_clock(t)
+            format_clock(t, t1 - t0 < 600)
         );
     }
     let _ = write!(
@@ -171,7 +194,12 @@ pub fn render(title: &str, unit: Unit, lines: &[Line]) -> String {
                 .iter()
                 .map(|(t, v)| format!("{:.1},{:.1}", x_of(*t), y_of(*v)))
                 .collect();
-            let _ = write!(out, r#"<polyline class="{}" points="{}"/>"#, line.class, pts.join(" "));
+            let _ = write!(
+                out,
+                r#"<polyline class="{}" points="{}"/>"#,
+                line.class,
+                pts.join(" ")
+            );
         }
         let lx = x1 - 150.0 * (lines.len() - i) as f64;
         let _ = write!(
@@ -194,14 +222,17 @@ mod tests {
     #[test]
     fn values_carry_their_unit() {
         assert_eq!(format_value(12.0, Unit::Seconds), "12 s");
-        assert_eq!(format_value(1.25, Unit::Seconds), "1.2 s");
+        assert_eq!(format_value(1.25, Unit::Seconds), "1.25 s");
+        assert_eq!(format_value(0.05, Unit::Seconds), "0.05 s");
+        assert_eq!(format_value(12.5, Unit::Seconds), "12.5 s");
         assert_eq!(format_value(600.0, Unit::Seconds), "10 min");
         assert_eq!(format_value(7200.0, Unit::Seconds), "2.0 h");
         assert_eq!(format_value(3.5 * 1024.0 * 1024.0, Unit::Bytes), "3.5 MiB");
         assert_eq!(format_value(0.0, Unit::Bytes), "0 B");
         assert_eq!(format_value(1500.0, Unit::PerSecond), "1.5k/s");
         assert_eq!(format_value(f64::NAN, Unit::PerSecond), "0/s");
-        assert_eq!(format_clock(3600 * 25 + 61), "01:01");
+        assert_eq!(format_clock(3600 * 25 + 61, false), "01:01");
+        assert_eq!(format_clock(3600 * 25 + 61, true), "01:01:01");
     }
 
     #[test]
@@ -234,10 +265,21 @@ mod tests {
         );
         assert!(svg.contains("Lag &lt;1&gt;"));
         assert!(svg.contains("<polyline class=\"l1\""));
-        assert!(svg.contains(">10 s<"), "{svg}");
-        assert!(svg.contains(">00:02<"));
+        assert!(svg.contains(">8 s<") && svg.contains(">2 s<"), "{svg}");
+        assert!(svg.contains(">00:02:00<"), "a short span shows seconds");
         assert!(svg.contains("time (UTC)"));
         assert!(!svg.contains("style="));
+        let svg = render(
+            "Throughput",
+            Unit::PerSecond,
+            &[Line {
+                label: "rows/s",
+                class: "l4",
+                points: vec![(0, 0.05), (7200, 0.2)],
+            }],
+        );
+        assert!(svg.contains(">02:00<"), "{svg}");
+        assert!(svg.contains(">0.05/s<") && svg.contains(">0.2/s<"), "{svg}");
     }
 
     proptest! {

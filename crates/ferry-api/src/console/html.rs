@@ -263,7 +263,12 @@ fn actions(detail: &Value, id: &str, csrf: &str) -> String {
         out.push_str(&form("start", "Start", "Start the migration now?", ""));
     }
     if has("PauseMigrateJob") {
-        out.push_str(&form("pause", "Pause", "Pause the job? Capture and apply stop until you resume.", ""));
+        out.push_str(&form(
+            "pause",
+            "Pause",
+            "Pause the job? Capture and apply stop until you resume.",
+            "",
+        ));
     }
     if has("ResumeMigrateJob") {
         out.push_str(&form("resume", "Resume", "Resume the job?", ""));
@@ -277,7 +282,12 @@ fn actions(detail: &Value, id: &str, csrf: &str) -> String {
         ));
     }
     if has("CreateCompareTask") {
-        out.push_str(&form("compare", "Run a comparison", "Compare the source and the target now?", ""));
+        out.push_str(&form(
+            "compare",
+            "Run a comparison",
+            "Compare the source and the target now?",
+            "",
+        ));
     }
     if has("ModifyMigrateRateLimit") {
         let cur = |k: &str| text(detail, &format!("/MigrateOption/RateLimit/{k}"));
@@ -289,13 +299,28 @@ fn actions(detail: &Value, id: &str, csrf: &str) -> String {
             escape(&cur("DumpRps")),
             escape(&cur("SinkerThread"))
         );
-        out.push_str(&form("rate", "Change limits", "Change the job's rate limits and apply workers?", &extra));
+        out.push_str(&form(
+            "rate",
+            "Change limits",
+            "Change the job's rate limits and apply workers?",
+            &extra,
+        ));
     }
     if has("StopMigrateJob") {
-        out.push_str(&form("stop", "Stop", "Stop the job? It ends Failed and cannot be resumed.", ""));
+        out.push_str(&form(
+            "stop",
+            "Stop",
+            "Stop the job? It ends Failed and cannot be resumed.",
+            "",
+        ));
     }
     if has("DeleteMigrateJob") {
-        out.push_str(&form("delete", "Delete", "Delete the job and its history? This cannot be undone.", ""));
+        out.push_str(&form(
+            "delete",
+            "Delete",
+            "Delete the job and its history? This cannot be undone.",
+            "",
+        ));
     }
     if allowed.is_empty() {
         out.push_str("<p class=\"empty\">No action is allowed in this state.</p>");
@@ -325,13 +350,24 @@ pub fn job_live(v: &JobView<'_>, id: &str) -> String {
     );
     let brief = text(d, "/BriefMsg");
     if !brief.is_empty() {
-        let _ = write!(out, "<p class=\"notice error\" id=\"job-error\">{}</p>", escape(&brief));
+        let _ = write!(
+            out,
+            "<p class=\"notice error\" id=\"job-error\">{}</p>",
+            escape(&brief)
+        );
     }
     out.push_str("</section>");
 
-    out.push_str("<section><h2>Steps</h2><table class=\"steps\"><thead><tr><th>#</th><th>Step</th><th>State</th>\
-                  <th>Progress</th><th>Started</th><th>Finished</th><th>Message</th></tr></thead><tbody>");
-    for s in d.pointer("/StepInfo/StepInfo").and_then(Value::as_array).into_iter().flatten() {
+    out.push_str(
+        "<section><h2>Steps</h2><table class=\"steps\"><thead><tr><th>#</th><th>Step</th><th>State</th>\
+                  <th>Progress</th><th>Started</th><th>Finished</th><th>Message</th></tr></thead><tbody>",
+    );
+    for s in d
+        .pointer("/StepInfo/StepInfo")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let pct = s.get("Percent").and_then(Value::as_i64).unwrap_or(0);
         let _ = write!(
             out,
@@ -405,7 +441,11 @@ fn check_items(c: &Value) -> String {
         "<section><h2>Pre-check</h2><p id=\"check-brief\">{}</p>",
         escape(&text(c, "/BriefMsg"))
     );
-    let items = c.get("StepInfo").and_then(Value::as_array).cloned().unwrap_or_default();
+    let items = c
+        .get("StepInfo")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if items.is_empty() {
         out.push_str("</section>");
         return out;
@@ -421,7 +461,11 @@ fn check_items(c: &Value) -> String {
             out,
             "<tr><td>{}</td><td class=\"check {result}\">{result}{}</td><td>{}</td></tr>",
             escape(&text(it, "/StepName")),
-            if it.get("HasSkipped").and_then(Value::as_bool) == Some(true) { " (skipped)" } else { "" },
+            if it.get("HasSkipped").and_then(Value::as_bool) == Some(true) {
+                " (skipped)"
+            } else {
+                ""
+            },
             escape(&text(it, "/StepMessage")),
         );
     }
@@ -447,9 +491,16 @@ fn verification(d: &Value, report: Option<&Value>, id: &str) -> String {
         escape(&text(r, "/Abstract/DifferentRows")),
         when(&text(r, "/Abstract/FinishedAt")),
     );
-    out.push_str("<table class=\"verify\"><thead><tr><th>Table</th><th>Conclusion</th><th>Source rows</th>\
-                  <th>Target rows</th><th>Differing rows</th></tr></thead><tbody>");
-    for t in r.pointer("/Detail/FullProgress/Items").and_then(Value::as_array).into_iter().flatten() {
+    out.push_str(
+        "<table class=\"verify\"><thead><tr><th>Table</th><th>Conclusion</th><th>Source rows</th>\
+                  <th>Target rows</th><th>Differing rows</th></tr></thead><tbody>",
+    );
+    for t in r
+        .pointer("/Detail/FullProgress/Items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let _ = write!(
             out,
             "<tr><td>{}.{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -462,7 +513,11 @@ fn verification(d: &Value, report: Option<&Value>, id: &str) -> String {
         );
     }
     out.push_str("</tbody></table>");
-    let diffs = r.pointer("/Detail/Difference/Items").and_then(Value::as_array).cloned().unwrap_or_default();
+    let diffs = r
+        .pointer("/Detail/Difference/Items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if !diffs.is_empty() {
         let _ = write!(
             out,
@@ -495,15 +550,31 @@ fn verification(d: &Value, report: Option<&Value>, id: &str) -> String {
 pub fn differences_csv(report: &Value) -> String {
     let field = |s: String| {
         // Spreadsheet formula injection: a leading = + - @ is quoted with a '.
-        let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s };
+        let s = if s.starts_with(['=', '+', '-', '@']) {
+            format!("'{s}")
+        } else {
+            s
+        };
         format!("\"{}\"", s.replace('"', "\"\""))
     };
     let mut out = String::from("db,table,key_columns,key,source,target\n");
-    for k in report.pointer("/Detail/Difference/Items").and_then(Value::as_array).into_iter().flatten() {
-        let row: Vec<String> = ["/Db", "/Table", "/IndexName", "/LowerBoundary", "/SrcItem", "/DstItem"]
-            .iter()
-            .map(|p| field(text(k, p)))
-            .collect();
+    for k in report
+        .pointer("/Detail/Difference/Items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let row: Vec<String> = [
+            "/Db",
+            "/Table",
+            "/IndexName",
+            "/LowerBoundary",
+            "/SrcItem",
+            "/DstItem",
+        ]
+        .iter()
+        .map(|p| field(text(k, p)))
+        .collect();
         out.push_str(&row.join(","));
         out.push('\n');
     }
@@ -517,7 +588,10 @@ mod tests {
 
     #[test]
     fn escaping_covers_markup_and_quotes() {
-        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
         assert_eq!(url_part("a b/<c>"), "a+b%2F%3Cc%3E");
     }
 
@@ -545,7 +619,13 @@ mod tests {
             "CompareTask": {"CompareTaskId": "", "Status": "notexist"}});
         let info = json!({"Status": 7, "Detail": {"Progress": "50"}});
         let check = json!({"BriefMsg": "check passed", "StepInfo": [{"StepName": "binlog", "StepStatus": "warning", "StepMessage": "set binlog_row_image=FULL"}]});
-        let v = JobView { detail: &d, info: &info, check: &check, report: None, series: &[] };
+        let v = JobView {
+            detail: &d,
+            info: &info,
+            check: &check,
+            report: None,
+            series: &[],
+        };
         let html = job_page(&v, "tok<", "/console/jobs/dts-1/live");
         assert!(html.contains("name=\"csrf\" value=\"tok&lt;\""));
         assert!(html.contains("id=\"do-pause\"") && html.contains("id=\"do-stop\""));

@@ -93,7 +93,12 @@ impl Reads {
     }
 
     /// A job's lag series (cached).
-    pub async fn series(&self, job_id: &str, since: i64, resolution: i64) -> Result<Arc<Vec<SeriesSample>>, ApiError> {
+    pub async fn series(
+        &self,
+        job_id: &str,
+        since: i64,
+        resolution: i64,
+    ) -> Result<Arc<Vec<SeriesSample>>, ApiError> {
         // `since` moves with the clock: rounded to the resolution so that viewers share it.
         let since = since - since.rem_euclid(resolution.max(1));
         let key = format!("series\n{job_id}\n{since}\n{resolution}");
