@@ -31,6 +31,7 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 echo "== Tencent Cloud Python SDK for the API tests" && scripts/sdk-venv.sh
+echo "== Chromium and chromedriver for the console browser test" && scripts/browser.sh install
 cargo build --workspace --bins
 log="$(mktemp)"
 set +e

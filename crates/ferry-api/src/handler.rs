@@ -162,4 +162,31 @@ pub trait ActionHandler: Send + Sync + 'static {
 
     /// The handler's metrics in the Prometheus text format, served under `GET /metrics`.
     fn metrics(&self) -> BoxFuture<'_, String>;
+
+    /// A job's lag series since `since` (UNIX seconds), one sample per `resolution` seconds at
+    /// most, oldest first; shown by the console's charts. Handlers without series answer none.
+    fn series(
+        &self,
+        job_id: &str,
+        since: i64,
+        resolution: i64,
+    ) -> BoxFuture<'_, Result<Vec<SeriesSample>, ApiError>> {
+        let _ = (job_id, since, resolution);
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// One point of a job's lag series.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SeriesSample {
+    /// UNIX seconds (the start of the sample's interval).
+    pub t: i64,
+    /// Seconds the target is behind the source.
+    pub seconds_behind: f64,
+    /// Binlog bytes the target is behind the source.
+    pub bytes_behind: f64,
+    /// Binlog events applied per second.
+    pub events_per_second: f64,
+    /// Rows copied (full load) or applied (replay) per second.
+    pub rows_per_second: f64,
 }

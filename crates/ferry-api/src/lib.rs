@@ -3,12 +3,14 @@
 //! This crate owns everything between the socket and an action: authentication ([`auth`]),
 //! parameter decoding ([`params`]), the `Response` envelope ([`envelope`]), rate limits
 //! ([`ratelimit`]), credentials ([`credentials`]), configuration ([`config`]), metrics
-//! ([`metrics`]), the server ([`server`]) and a signing client ([`client`]). It knows nothing
+//! ([`metrics`]), the server ([`server`]), the web console ([`console`]) and a signing client
+//! ([`client`]). It knows nothing
 //! about jobs: actions are served by an [`ActionHandler`] (the job service implements it).
 
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod envelope;
 pub mod error;
@@ -24,4 +26,4 @@ pub mod tls;
 pub use client::{Client, ClientError};
 pub use config::ServerConfig;
 pub use error::Error;
-pub use handler::{ActionHandler, ActionInfo, ApiCall, ApiError, BoxFuture, ParamEncoding};
+pub use handler::{ActionHandler, ActionInfo, ApiCall, ApiError, BoxFuture, ParamEncoding, SeriesSample};

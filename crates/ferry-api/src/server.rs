@@ -1,5 +1,5 @@
 //! The HTTP(S) server: routes (`POST /` and `GET /` for API calls, `GET /healthz`,
-//! `GET /metrics`), the flow of one call (read the body within its limit, authenticate, look the
+//! `GET /metrics`, the console under `/console/`), the flow of one call (read the body within its limit, authenticate, look the
 //! action up, rate-limit, guard against replays, decode the parameters, call the handler, answer
 //! in the envelope), one log line per call, and graceful shutdown.
 
@@ -102,12 +102,18 @@ pub fn router(handler: Arc<dyn ActionHandler>, options: &ServerOptions) -> Route
         hosts: AllowedHosts::new(&options.allowed_hosts),
         created: CreatedCache::new(CREATED_CAPACITY),
     });
+    let console = crate::console::router(
+        state.handler.clone(),
+        options.credentials.clone(),
+        options.tls.is_some(),
+    );
     Router::new()
         .route("/", any(api_entry))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
+        .merge(console)
 }
 
 /// Binds `addr` (port 0 picks a free port) and loads the TLS certificate when configured.
@@ -288,7 +294,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 async fn not_found() -> Response {
     let request_id = envelope::new_request_id();
     let err = ApiError::unsupported_protocol(
-        "the API is served at path /; health at /healthz and metrics at /metrics",
+        "the API is served at path /; health at /healthz, metrics at /metrics and the console at /console/",
     );
     (
         StatusCode::NOT_FOUND,

@@ -1,7 +1,7 @@
 //! The job service behind `ferry serve`: jobs, their steps and progress in an SQLite database in
 //! the data directory ([`store`]), the status machine ([`status`]), the job manager that runs
 //! checks, jobs and compare tasks ([`manager`], [`detail`]), the DTS API actions over them
-//! ([`actions`]) and the Prometheus metrics ([`metrics`]).
+//! ([`actions`]), the jobs' lag series ([`series`]) and the Prometheus metrics ([`metrics`]).
 
 pub mod actions;
 pub mod detail;
@@ -9,13 +9,14 @@ pub mod error;
 pub mod manager;
 pub mod metrics;
 pub mod secrets;
+pub mod series;
 pub mod status;
 pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ferry_api::{ActionHandler, ActionInfo, ApiCall, ApiError, BoxFuture};
+use ferry_api::{ActionHandler, ActionInfo, ApiCall, ApiError, BoxFuture, SeriesSample};
 use serde_json::{Map, Value};
 
 pub use error::ServiceError;
@@ -83,5 +84,25 @@ impl ActionHandler for Service {
 
     fn metrics(&self) -> BoxFuture<'_, String> {
         Box::pin(async move { metrics::render(&self.manager).await })
+    }
+
+    fn series(
+        &self,
+        job_id: &str,
+        since: i64,
+        resolution: i64,
+    ) -> BoxFuture<'_, Result<Vec<SeriesSample>, ApiError>> {
+        let job_id = job_id.to_string();
+        Box::pin(async move {
+            use crate::series::SeriesStore as _;
+            if self.manager.store().job(&job_id).await?.is_none() {
+                return Err(ApiError::job_not_exist(&job_id));
+            }
+            Ok(self
+                .manager
+                .store()
+                .read(&job_id, since, resolution, store::now())
+                .await?)
+        })
     }
 }

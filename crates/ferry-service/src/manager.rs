@@ -854,6 +854,7 @@ impl Manager {
     ) {
         // The problem message last written to the job's ErrorMessage.
         let mut shown = String::new();
+        let mut sampler = crate::series::Sampler::default();
         loop {
             tokio::select! {
                 _ = notify.notified() => {}
@@ -861,6 +862,11 @@ impl Manager {
                 _ = stop.wait_for(|s| *s) => break,
             }
             let mut detail = run.snapshot();
+            if let Some(sample) = sampler.sample(&detail, now()) {
+                if let Err(e) = crate::series::SeriesStore::append(&self.store, &id, sample).await {
+                    warn!(error = %e, "saving the job's lag series");
+                }
+            }
             let paused = run.apply_paused.load(Ordering::Relaxed);
             let ready = ready_now(
                 detail.ready,

@@ -59,6 +59,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX compare_tasks_job ON compare_tasks (job_id);",
     // 2: facts about the store itself (the key check, whether old plain text was scrubbed).
     "CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 3: the lag series of jobs (crate::series): per bucket width, sums and a count.
+    "CREATE TABLE lag_series (
+        job_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        t INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        seconds_behind REAL NOT NULL,
+        bytes_behind REAL NOT NULL,
+        events_per_second REAL NOT NULL,
+        rows_per_second REAL NOT NULL,
+        PRIMARY KEY (job_id, step, t)
+    ) WITHOUT ROWID;",
 ];
 
 /// `store_meta` key: a value encrypted with the store key, to recognise a wrong key at open.
@@ -389,7 +401,7 @@ impl Store {
         &self.path
     }
 
-    async fn with<T, F>(&self, f: F) -> Result<T, ServiceError>
+    pub(crate) async fn with<T, F>(&self, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, ServiceError> + Send + 'static,
@@ -575,6 +587,8 @@ impl Store {
                 .map_err(ServiceError::store("deleting a job"))?;
             tx.execute("DELETE FROM compare_tasks WHERE job_id = ?", [&id])
                 .map_err(ServiceError::store("deleting a job's compare tasks"))?;
+            tx.execute("DELETE FROM lag_series WHERE job_id = ?", [&id])
+                .map_err(ServiceError::store("deleting a job's lag series"))?;
             tx.commit().map_err(ServiceError::store("deleting a job"))?;
             if n == 1 {
                 // secure_delete zeroed the row in the database pages; its copies in the WAL go
@@ -834,6 +848,46 @@ mod tests {
         let d = std::env::temp_dir().join(format!("ferry-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[tokio::test]
+    async fn lag_series_survive_a_reopen_and_go_with_the_job() {
+        use crate::series::{Sample, SeriesStore as _};
+        let dir = temp_dir("series");
+        let s = Store::open(&dir).await.unwrap();
+        s.insert_job(job("dts-series1", JobStatus::Running))
+            .await
+            .unwrap();
+        let t0 = 1_000_000;
+        for i in 0..10 {
+            let v = f64::from(i);
+            let sample = Sample {
+                t: t0 + i64::from(i) * 5,
+                seconds_behind: v,
+                bytes_behind: v * 100.0,
+                events_per_second: 2.0,
+                rows_per_second: 3.0,
+            };
+            s.append("dts-series1", sample).await.unwrap();
+        }
+        let now = t0 + 60;
+        let fine = s.read("dts-series1", t0, 5, now).await.unwrap();
+        assert_eq!(fine.len(), 10);
+        assert_eq!(fine[3].seconds_behind, 3.0);
+        let coarse = s.read("dts-series1", t0, 25, now).await.unwrap();
+        assert_eq!(coarse.len(), 2);
+        assert!((coarse[0].seconds_behind - 2.0).abs() < 1e-9, "{coarse:?}");
+        drop(s);
+        let s = Store::open(&dir).await.unwrap();
+        assert_eq!(s.read("dts-series1", t0, 5, now).await.unwrap(), fine);
+        // A day later the fine tier is gone for that period: the 5-minute tier answers.
+        let later = s.read("dts-series1", t0, 5, t0 + 86_400).await.unwrap();
+        assert_eq!(later.len(), 1);
+        assert!((later[0].seconds_behind - 4.5).abs() < 1e-9);
+        s.delete_job("dts-series1", &[JobStatus::Running]).await.unwrap();
+        assert!(s.read("dts-series1", t0, 5, now).await.unwrap().is_empty());
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

@@ -1,0 +1,647 @@
+//! The console's HTML, rendered on the server from the answers of the API's own actions (pure:
+//! JSON in, markup out). Every value from a job is escaped; no inline script or style (the CSP
+//! forbids both): progress is a `<progress>` element, behaviour is in `console.js`.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::chart::{self, Line, Unit};
+use crate::handler::SeriesSample;
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes a path segment or query value for a URL inside an attribute.
+pub fn url_part(s: &str) -> String {
+    escape(&form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>())
+}
+
+/// A string at a JSON pointer (numbers shown as they are), `""` when absent.
+pub fn text(v: &Value, pointer: &str) -> String {
+    match v.pointer(pointer) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Tencent's names of the job status codes (DescribeMigrateJobs `Status`).
+pub const STATUS_NAMES: &[(i64, &str)] = &[
+    (1, "Creating"),
+    (2, "Created"),
+    (3, "Checking"),
+    (4, "CheckPass"),
+    (5, "CheckNotPass"),
+    (6, "ReadyRun"),
+    (7, "Running"),
+    (8, "ReadyComplete"),
+    (9, "Success"),
+    (10, "Failed"),
+    (11, "Stopping"),
+    (12, "Completing"),
+];
+
+/// The name of a status code.
+pub fn status_name(code: i64) -> &'static str {
+    STATUS_NAMES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or("Unknown", |(_, n)| *n)
+}
+
+/// A time as the API gives it, `—` for "never".
+fn when(t: &str) -> String {
+    if t.is_empty() || t.starts_with("0000-") {
+        "—".to_string()
+    } else {
+        escape(t)
+    }
+}
+
+/// What the page around the content needs.
+pub struct Frame<'a> {
+    pub title: &'a str,
+    /// The signed-in SecretId and the session's CSRF token (none on the sign-in page).
+    pub session: Option<(&'a str, &'a str)>,
+    /// A notice at the top (`ok` or `error` and its text).
+    pub notice: Option<(&'a str, &'a str)>,
+}
+
+/// A whole page.
+pub fn page(frame: &Frame<'_>, body: &str) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · Ferry console</title><link rel=\"stylesheet\" href=\"/console/static/console.css\">\
+         <script src=\"/console/static/console.js\" defer></script></head><body>\
+         <header><a class=\"brand\" href=\"/console/\">Ferry console</a>",
+        escape(frame.title)
+    );
+    if let Some((secret_id, csrf)) = frame.session {
+        let _ = write!(
+            out,
+            "<form class=\"signout\" method=\"post\" action=\"/console/logout\">\
+             <span class=\"who\">{}</span><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button type=\"submit\">Sign out</button></form>",
+            escape(secret_id),
+            escape(csrf)
+        );
+    }
+    out.push_str("</header><main>");
+    if let Some((kind, msg)) = frame.notice {
+        let _ = write!(
+            out,
+            "<p class=\"notice {}\" role=\"status\">{}</p>",
+            if kind == "ok" { "ok" } else { "error" },
+            escape(msg)
+        );
+    }
+    out.push_str(body);
+    out.push_str("</main></body></html>");
+    out
+}
+
+/// The sign-in form.
+pub fn sign_in() -> String {
+    "<h1>Sign in</h1><form class=\"signin\" method=\"post\" action=\"/console/login\">\
+     <label>SecretId <input name=\"secret_id\" autocomplete=\"username\" required></label>\
+     <label>SecretKey <input name=\"secret_key\" type=\"password\" autocomplete=\"current-password\" required></label>\
+     <button type=\"submit\" id=\"signin\">Sign in</button></form>\
+     <p class=\"hint\">Use an API key pair of this server: <code>ferry serve</code> prints where it \
+     generated one (<code>credentials.toml</code> in its data directory), or the pairs configured \
+     in <code>ferry.toml</code>.</p>"
+        .to_string()
+}
+
+/// The jobs page's filter form and the live table's container.
+pub fn jobs_page(status: Option<i64>, tag: &str, live_url: &str, table: &str) -> String {
+    let mut out = String::from("<h1>Jobs</h1><form class=\"filter\" method=\"get\" action=\"/console/\">");
+    out.push_str("<label>Status <select name=\"status\"><option value=\"\">any</option>");
+    for (code, name) in STATUS_NAMES {
+        let _ = write!(
+            out,
+            "<option value=\"{code}\"{}>{name}</option>",
+            if status == Some(*code) { " selected" } else { "" }
+        );
+    }
+    let _ = write!(
+        out,
+        "</select></label><label>Tag <input name=\"tag\" value=\"{}\" placeholder=\"key or key=value\"></label>\
+         <button type=\"submit\">Filter</button></form><div id=\"live\" data-live=\"{}\">{table}</div>",
+        escape(tag),
+        escape(live_url)
+    );
+    out
+}
+
+/// The jobs table (DescribeMigrateJobs' `JobList`, already filtered and sorted).
+pub fn jobs_table(jobs: &[Value]) -> String {
+    if jobs.is_empty() {
+        return "<p class=\"empty\">No job matches. Create one with <code>ferry api</code> or an SDK \
+                (CreateMigrateJob).</p>"
+            .to_string();
+    }
+    let mut out = String::from(
+        "<table class=\"jobs\"><thead><tr><th>Name</th><th>Id</th><th>Status</th><th>Phase</th>\
+         <th>Progress</th><th>Lag</th><th>Last error</th><th>Created</th><th>Started</th></tr></thead><tbody>",
+    );
+    for j in jobs {
+        let id = text(j, "/JobId");
+        let code = j.get("Status").and_then(Value::as_i64).unwrap_or(0);
+        let step_now = j.pointer("/Detail/StepNow").and_then(Value::as_i64).unwrap_or(0);
+        let phase = if step_now > 0 {
+            text(j, &format!("/Detail/StepInfo/{}/StepName", step_now - 1))
+        } else {
+            String::new()
+        };
+        let progress: u64 = text(j, "/Detail/Progress").parse().unwrap_or(0);
+        let _ = write!(
+            out,
+            "<tr data-job=\"{id_attr}\"><td><a href=\"/console/jobs/{id_url}\">{name}</a></td><td><code>{id_attr}</code></td>\
+             <td class=\"status s{code}\">{status}</td><td>{phase}</td>\
+             <td><progress max=\"100\" value=\"{progress}\"></progress> {progress}%</td><td>{lag}</td>\
+             <td class=\"err\">{err}</td><td>{created}</td><td>{started}</td></tr>",
+            id_attr = escape(&id),
+            id_url = url_part(&id),
+            name = escape(&text(j, "/JobName")),
+            status = status_name(code),
+            phase = escape(&phase),
+            lag = lag_text(j.pointer("/Detail/SecondsBehindMaster"), j.pointer("/Detail/MasterSlaveDistance"), code),
+            err = escape(&text(j, "/ErrorInfo/0/ErrorLog")),
+            created = when(&text(j, "/CreateTime")),
+            started = when(&text(j, "/StartTime")),
+        );
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
+fn lag_text(seconds: Option<&Value>, mb: Option<&Value>, code: i64) -> String {
+    if !matches!(code, 7 | 8 | 12) {
+        return "—".into();
+    }
+    let s = seconds.and_then(Value::as_i64).unwrap_or(0);
+    match mb.and_then(Value::as_i64) {
+        Some(m) if m >= 0 => format!("{s} s · {m} MB"),
+        _ => format!("{s} s · ? MB"),
+    }
+}
+
+/// What the job page shows (the answers of the API's actions).
+pub struct JobView<'a> {
+    /// DescribeMigrationDetail.
+    pub detail: &'a Value,
+    /// DescribeMigrateJobs' entry of the job.
+    pub info: &'a Value,
+    /// DescribeMigrationCheckJob.
+    pub check: &'a Value,
+    /// DescribeCompareReport of the last comparison, when there is one.
+    pub report: Option<&'a Value>,
+    pub series: &'a [SeriesSample],
+}
+
+/// The job page: header, actions and the live part.
+pub fn job_page(v: &JobView<'_>, csrf: &str, live_url: &str) -> String {
+    let id = text(v.detail, "/JobId");
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<p><a href=\"/console/\">← Jobs</a></p><h1>{} <code>{}</code></h1>",
+        escape(&text(v.detail, "/JobName")),
+        escape(&id)
+    );
+    out.push_str(&actions(v.detail, &id, csrf));
+    let _ = write!(
+        out,
+        "<div id=\"live\" data-live=\"{}\">{}</div>",
+        escape(live_url),
+        job_live(v, &id)
+    );
+    out
+}
+
+/// The action forms allowed in the job's state (each asks for a confirmation).
+fn actions(detail: &Value, id: &str, csrf: &str) -> String {
+    let allowed: Vec<&str> = detail
+        .pointer("/Action/AllowedAction")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let action_url = format!("/console/jobs/{}/action", url_part(id));
+    let form = |name: &str, label: &str, confirm: &str, extra: &str| {
+        format!(
+            "<form class=\"action\" method=\"post\" action=\"{action_url}\" data-confirm=\"{}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"action\" value=\"{name}\">\
+             {extra}<button type=\"submit\" id=\"do-{name}\">{label}</button></form>",
+            escape(confirm),
+            escape(csrf)
+        )
+    };
+    let mut out = String::from("<section class=\"actions\"><h2>Actions</h2>");
+    let has = |a: &str| allowed.contains(&a);
+    if has("CreateMigrateCheckJob") {
+        out.push_str(&form("check", "Run the pre-check", "Run the pre-check now?", ""));
+    }
+    if has("StartMigrateJob") {
+        out.push_str(&form("start", "Start", "Start the migration now?", ""));
+    }
+    if has("PauseMigrateJob") {
+        out.push_str(&form(
+            "pause",
+            "Pause",
+            "Pause the job? Capture and apply stop until you resume.",
+            "",
+        ));
+    }
+    if has("ResumeMigrateJob") {
+        out.push_str(&form("resume", "Resume", "Resume the job?", ""));
+    }
+    if has("CompleteMigrateJob") {
+        out.push_str(&form(
+            "complete",
+            "Complete (cut over)",
+            "Complete the job? Stop writes to the source first: the replay applies what is left and ends.",
+            "",
+        ));
+    }
+    if has("CreateCompareTask") {
+        out.push_str(&form(
+            "compare",
+            "Run a comparison",
+            "Compare the source and the target now?",
+            "",
+        ));
+    }
+    if has("ModifyMigrateRateLimit") {
+        let cur = |k: &str| text(detail, &format!("/MigrateOption/RateLimit/{k}"));
+        let extra = format!(
+            "<label>Threads <input name=\"DumpThread\" type=\"number\" min=\"1\" max=\"16\" value=\"{}\"></label>\
+             <label>Rows/s (0 unlimited) <input name=\"DumpRps\" type=\"number\" min=\"0\" max=\"50000000\" value=\"{}\"></label>\
+             <label>Apply workers <input name=\"SinkerThread\" type=\"number\" min=\"1\" max=\"64\" value=\"{}\"></label>",
+            escape(&cur("DumpThread")),
+            escape(&cur("DumpRps")),
+            escape(&cur("SinkerThread"))
+        );
+        out.push_str(&form(
+            "rate",
+            "Change limits",
+            "Change the job's rate limits and apply workers?",
+            &extra,
+        ));
+    }
+    if has("StopMigrateJob") {
+        out.push_str(&form(
+            "stop",
+            "Stop",
+            "Stop the job? It ends Failed and cannot be resumed.",
+            "",
+        ));
+    }
+    if has("DeleteMigrateJob") {
+        out.push_str(&form(
+            "delete",
+            "Delete",
+            "Delete the job and its history? This cannot be undone.",
+            "",
+        ));
+    }
+    if allowed.is_empty() {
+        out.push_str("<p class=\"empty\">No action is allowed in this state.</p>");
+    }
+    out.push_str("</section>");
+    out
+}
+
+/// The part of the job page refreshed by polling.
+pub fn job_live(v: &JobView<'_>, id: &str) -> String {
+    let d = v.detail;
+    let mut out = String::new();
+    let code = v.info.get("Status").and_then(Value::as_i64).unwrap_or(0);
+    let progress: u64 = text(v.info, "/Detail/Progress").parse().unwrap_or(0);
+    let _ = write!(
+        out,
+        "<section class=\"summary\"><dl><dt>Status</dt><dd class=\"status s{code}\" id=\"job-status\" data-status=\"{code}-{}\">{} ({})</dd>\
+         <dt>Progress</dt><dd><progress max=\"100\" value=\"{progress}\"></progress> <span id=\"job-progress\">{progress}%</span></dd>\
+         <dt>Lag</dt><dd id=\"job-lag\">{}</dd><dt>Created</dt><dd>{}</dd><dt>Started</dt><dd>{}</dd><dt>Ended</dt><dd>{}</dd></dl>",
+        escape(&text(d, "/Status")),
+        status_name(code),
+        escape(&text(d, "/Status")),
+        lag_text(d.pointer("/StepInfo/SecondsBehindMaster"), d.pointer("/StepInfo/MasterSlaveDistance"), code),
+        when(&text(d, "/CreateTime")),
+        when(&text(d, "/StartTime")),
+        when(&text(d, "/EndTime")),
+    );
+    let brief = text(d, "/BriefMsg");
+    if !brief.is_empty() {
+        let _ = write!(
+            out,
+            "<p class=\"notice error\" id=\"job-error\">{}</p>",
+            escape(&brief)
+        );
+    }
+    out.push_str("</section>");
+
+    out.push_str(
+        "<section><h2>Steps</h2><table class=\"steps\"><thead><tr><th>#</th><th>Step</th><th>State</th>\
+                  <th>Progress</th><th>Started</th><th>Finished</th><th>Message</th></tr></thead><tbody>",
+    );
+    for s in d
+        .pointer("/StepInfo/StepInfo")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let pct = s.get("Percent").and_then(Value::as_i64).unwrap_or(0);
+        let _ = write!(
+            out,
+            "<tr data-step=\"{}\"><td>{}</td><td>{}</td><td class=\"step {st}\">{st}</td>\
+             <td><progress max=\"100\" value=\"{pct}\"></progress> {pct}%</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&text(s, "/StepId")),
+            escape(&text(s, "/StepNo")),
+            escape(&text(s, "/StepName")),
+            when(&text(s, "/StartTime")),
+            when(&text(s, "/FinishTime")),
+            escape(&text(s, "/StepMessage")),
+            st = escape(&text(s, "/Status")),
+        );
+    }
+    out.push_str("</tbody></table></section>");
+
+    out.push_str("<section class=\"charts\"><h2>Lag and throughput</h2>");
+    let line = |label, class, f: fn(&SeriesSample) -> f64| Line {
+        label,
+        class,
+        points: v.series.iter().map(|s| (s.t, f(s))).collect(),
+    };
+    out.push_str(&chart::render(
+        "Seconds behind the source",
+        Unit::Seconds,
+        &[line("seconds behind", "l1", |s| s.seconds_behind)],
+    ));
+    out.push_str(&chart::render(
+        "Binlog bytes behind the source",
+        Unit::Bytes,
+        &[line("bytes behind", "l2", |s| s.bytes_behind)],
+    ));
+    out.push_str(&chart::render(
+        "Events and rows per second",
+        Unit::PerSecond,
+        &[
+            line("events/s", "l3", |s| s.events_per_second),
+            line("rows/s", "l4", |s| s.rows_per_second),
+        ],
+    ));
+    out.push_str("</section>");
+
+    out.push_str(&endpoints(d));
+    out.push_str(&check_items(v.check));
+    out.push_str(&verification(d, v.report, id));
+    out
+}
+
+fn endpoints(d: &Value) -> String {
+    let mut out = String::from(
+        "<section><h2>Endpoints</h2><table class=\"endpoints\"><thead><tr><th></th><th>Type</th><th>Access</th>\
+         <th>Host</th><th>Port</th><th>User</th></tr></thead><tbody>",
+    );
+    for (label, key) in [("Source", "SrcInfo"), ("Target", "DstInfo")] {
+        let _ = write!(
+            out,
+            "<tr><th>{label}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&text(d, &format!("/{key}/DatabaseType"))),
+            escape(&text(d, &format!("/{key}/AccessType"))),
+            escape(&text(d, &format!("/{key}/Info/0/Host"))),
+            escape(&text(d, &format!("/{key}/Info/0/Port"))),
+            escape(&text(d, &format!("/{key}/Info/0/User"))),
+        );
+    }
+    out.push_str("</tbody></table></section>");
+    out
+}
+
+fn check_items(c: &Value) -> String {
+    let mut out = format!(
+        "<section><h2>Pre-check</h2><p id=\"check-brief\">{}</p>",
+        escape(&text(c, "/BriefMsg"))
+    );
+    let items = c
+        .get("StepInfo")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if items.is_empty() {
+        out.push_str("</section>");
+        return out;
+    }
+    out.push_str("<table class=\"check\"><thead><tr><th>Item</th><th>Result</th><th>Message and fix</th></tr></thead><tbody>");
+    for it in &items {
+        let result = match text(it, "/StepStatus").as_str() {
+            "pass" => "PASSED",
+            "warning" => "WARNING",
+            _ => "FAILED",
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class=\"check {result}\">{result}{}</td><td>{}</td></tr>",
+            escape(&text(it, "/StepName")),
+            if it.get("HasSkipped").and_then(Value::as_bool) == Some(true) {
+                " (skipped)"
+            } else {
+                ""
+            },
+            escape(&text(it, "/StepMessage")),
+        );
+    }
+    out.push_str("</tbody></table></section>");
+    out
+}
+
+fn verification(d: &Value, report: Option<&Value>, id: &str) -> String {
+    let mut out = String::from("<section id=\"verification\"><h2>Verification</h2>");
+    let cid = text(d, "/CompareTask/CompareTaskId");
+    let Some(r) = report.filter(|_| !cid.is_empty()) else {
+        out.push_str("<p class=\"empty\">No comparison has run. Use “Run a comparison” (or a job with ConsistencyType 2–4 verifies at its end).</p></section>");
+        return out;
+    };
+    let _ = write!(
+        out,
+        "<p id=\"verify-conclusion\">Comparison <code>{}</code>: <strong>{}</strong> ({}); {} of {} tables differ, {} rows differ; finished {}.</p>",
+        escape(&cid),
+        escape(&text(r, "/Abstract/Conclusion")),
+        escape(&text(d, "/CompareTask/Status")),
+        escape(&text(r, "/Abstract/DifferentTables")),
+        escape(&text(r, "/Abstract/TotalTables")),
+        escape(&text(r, "/Abstract/DifferentRows")),
+        when(&text(r, "/Abstract/FinishedAt")),
+    );
+    out.push_str(
+        "<table class=\"verify\"><thead><tr><th>Table</th><th>Conclusion</th><th>Source rows</th>\
+                  <th>Target rows</th><th>Differing rows</th></tr></thead><tbody>",
+    );
+    for t in r
+        .pointer("/Detail/FullProgress/Items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = write!(
+            out,
+            "<tr><td>{}.{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&text(t, "/Db")),
+            escape(&text(t, "/Table")),
+            escape(&text(t, "/Conclusion")),
+            escape(&text(t, "/SrcItem")),
+            escape(&text(t, "/DstItem")),
+            escape(&text(t, "/RowCount")),
+        );
+    }
+    out.push_str("</tbody></table>");
+    let diffs = r
+        .pointer("/Detail/Difference/Items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !diffs.is_empty() {
+        let _ = write!(
+            out,
+            "<h3>Differing keys ({} shown of {})</h3><p><a href=\"/console/jobs/{}/compare/{}/differences.csv\" download>Download the differing keys (CSV)</a></p>\
+             <table class=\"diffs\"><thead><tr><th>Table</th><th>Key columns</th><th>Key</th><th>Source</th><th>Target</th></tr></thead><tbody>",
+            diffs.len(),
+            escape(&text(r, "/Detail/Difference/TotalCount")),
+            url_part(id),
+            url_part(&cid)
+        );
+        for k in &diffs {
+            let _ = write!(
+                out,
+                "<tr><td>{}.{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                escape(&text(k, "/Db")),
+                escape(&text(k, "/Table")),
+                escape(&text(k, "/IndexName")),
+                escape(&text(k, "/LowerBoundary")),
+                escape(&text(k, "/SrcItem")),
+                escape(&text(k, "/DstItem")),
+            );
+        }
+        out.push_str("</tbody></table>");
+    }
+    out.push_str("</section>");
+    out
+}
+
+/// The differing keys of a report as CSV (`db,table,key_columns,key,source,target`).
+pub fn differences_csv(report: &Value) -> String {
+    let field = |s: String| {
+        // Spreadsheet formula injection: a leading = + - @ is quoted with a '.
+        let s = if s.starts_with(['=', '+', '-', '@']) {
+            format!("'{s}")
+        } else {
+            s
+        };
+        format!("\"{}\"", s.replace('"', "\"\""))
+    };
+    let mut out = String::from("db,table,key_columns,key,source,target\n");
+    for k in report
+        .pointer("/Detail/Difference/Items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let row: Vec<String> = [
+            "/Db",
+            "/Table",
+            "/IndexName",
+            "/LowerBoundary",
+            "/SrcItem",
+            "/DstItem",
+        ]
+        .iter()
+        .map(|p| field(text(k, p)))
+        .collect();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(url_part("a b/<c>"), "a+b%2F%3Cc%3E");
+    }
+
+    #[test]
+    fn jobs_table_shows_names_and_escapes() {
+        let j = json!({"JobId": "dts-1", "JobName": "<b>x</b>", "Status": 7,
+            "Detail": {"StepNow": 2, "Progress": "40", "SecondsBehindMaster": 3, "MasterSlaveDistance": 1,
+                       "StepInfo": [{"StepName": "Structure migration"}, {"StepName": "Full data migration"}]},
+            "ErrorInfo": [], "CreateTime": "2026-01-01 00:00:00", "StartTime": "0000-00-00 00:00:00"});
+        let html = jobs_table(&[j]);
+        assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"));
+        assert!(html.contains(">Running<"));
+        assert!(html.contains("Full data migration"));
+        assert!(html.contains("3 s · 1 MB"));
+        assert!(!html.contains("<b>x"));
+        assert!(jobs_table(&[]).contains("No job matches"));
+    }
+
+    #[test]
+    fn job_page_has_actions_with_csrf_and_never_a_password() {
+        let d = json!({"JobId": "dts-1", "JobName": "n", "Status": "running",
+            "Action": {"AllowedAction": ["PauseMigrateJob", "StopMigrateJob"]},
+            "SrcInfo": {"DatabaseType": "mysql", "Info": [{"Host": "h", "Port": 3306, "User": "u", "Password": ""}]},
+            "StepInfo": {"StepInfo": [{"StepNo": 1, "StepId": "structure", "StepName": "Structure migration", "Status": "finished", "Percent": 100}]},
+            "CompareTask": {"CompareTaskId": "", "Status": "notexist"}});
+        let info = json!({"Status": 7, "Detail": {"Progress": "50"}});
+        let check = json!({"BriefMsg": "check passed", "StepInfo": [{"StepName": "binlog", "StepStatus": "warning", "StepMessage": "set binlog_row_image=FULL"}]});
+        let v = JobView {
+            detail: &d,
+            info: &info,
+            check: &check,
+            report: None,
+            series: &[],
+        };
+        let html = job_page(&v, "tok<", "/console/jobs/dts-1/live");
+        assert!(html.contains("name=\"csrf\" value=\"tok&lt;\""));
+        assert!(html.contains("id=\"do-pause\"") && html.contains("id=\"do-stop\""));
+        assert!(!html.contains("id=\"do-complete\""));
+        assert!(html.contains("WARNING") && html.contains("set binlog_row_image=FULL"));
+        assert!(html.contains("No samples yet"));
+        assert!(html.contains("No comparison has run"));
+        assert!(!html.to_lowercase().contains("password"));
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let r = json!({"Detail": {"Difference": {"Items": [{"Db": "d", "Table": "t", "IndexName": "id", "LowerBoundary": "=1+1", "SrcItem": "present", "DstItem": "mis\"sing"}]}}});
+        assert_eq!(
+            differences_csv(&r),
+            "db,table,key_columns,key,source,target\n\"d\",\"t\",\"id\",\"'=1+1\",\"present\",\"mis\"\"sing\"\n"
+        );
+    }
+}
