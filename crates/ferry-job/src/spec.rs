@@ -4,6 +4,8 @@
 //! Extensions, all documented in `docs/job-file.md`:
 //! - `SrcInfo`/`DstInfo` `User` and `Password` (Tencent's DstInfo has no credentials);
 //! - `DatabaseInfo` items may rename: `NewDatabase`, and `NewTable` (a map old → new name);
+//! - `Ferry.DbList` instead of `DatabaseInfo`: Alibaba's DbList grammar with row filters, column
+//!   mappings and replayed change kinds ([`crate::dblist`]);
 //! - a `Ferry` object with Ferry's own settings (threads, chunk size, write method, policy for
 //!   existing target tables, index timing, definer handling, rate limits, timeouts).
 //!
@@ -24,6 +26,8 @@ use ferry_schema::{DefinerPolicy, ExistingTablePolicy, IndexTiming, StructureOpt
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::dblist::DbListField;
+
 /// A job specification that failed to parse or validate: which field, what is wrong, how to fix it.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[error("{field}: {message}")]
@@ -34,7 +38,7 @@ pub struct SpecError {
     pub message: String,
 }
 
-fn err(field: &str, message: impl Into<String>) -> SpecError {
+pub(crate) fn err(field: &str, message: impl Into<String>) -> SpecError {
     SpecError {
         field: field.to_string(),
         message: message.into(),
@@ -135,6 +139,9 @@ pub struct FerryOptionsRequest {
     /// Where an incremental-only job starts reading the source's binlog
     /// (`Ferry.StartPosition`).
     pub start_position: Option<StartPositionRequest>,
+    /// The objects in Alibaba's DbList grammar, with row filters, column mappings and
+    /// replayed change kinds (`Ferry.DbList`; instead of `DatabaseInfo`).
+    pub db_list: Option<DbListField>,
 }
 
 /// `Ferry.StartPosition`: `{"File": "mysql-bin.000003", "Offset": 1234}` or
@@ -459,6 +466,21 @@ impl MigrateJobRequest {
     }
 
     fn selection(&self, migrate_object: Option<i64>) -> Result<Selection, SpecError> {
+        if let Some(list) = self.ferry.as_ref().and_then(|f| f.db_list.as_ref()) {
+            if self.database_info.is_some() {
+                return Err(err(
+                    "DatabaseInfo, Ferry.DbList",
+                    "both select the objects: give one of them",
+                ));
+            }
+            if migrate_object.is_some_and(|m| m != 2) {
+                return Err(err(
+                    "MigrateOption.MigrateObject",
+                    "must be 2 (or absent) with Ferry.DbList, which lists the databases and tables",
+                ));
+            }
+            return list.selection();
+        }
         let items = match &self.database_info {
             None => Vec::new(),
             Some(DatabaseInfoField::List(l)) => l.clone(),
@@ -567,12 +589,13 @@ impl MigrateJobRequest {
             });
         }
         Ok(Selection {
+            mapping: Default::default(),
             objects: ObjectSelection::Databases(dbs),
         })
     }
 }
 
-fn check_name(field: &str, name: &str) -> Result<(), SpecError> {
+pub(crate) fn check_name(field: &str, name: &str) -> Result<(), SpecError> {
     if name.is_empty() || name.chars().count() > 64 || name.ends_with(' ') || name.contains('\0') {
         return Err(err(
             field,
