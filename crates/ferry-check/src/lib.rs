@@ -13,13 +13,15 @@
 //! One module per group: [`connectivity`], [`version`], [`privileges`], [`binlog`],
 //! [`compatibility`], [`objects`], [`capacity`]; [`target_rules`] holds the items about target
 //! settings that refuse or reshape the selected objects (primary keys, functions and triggers
-//! under a binary log, `sql_log_bin`).
+//! under a binary log, `sql_log_bin`); [`mapping`] checks `Ferry.DbList`'s filters and column
+//! mappings against the source tables.
 
 mod binlog;
 mod capacity;
 mod compatibility;
 mod connectivity;
 mod facts;
+mod mapping;
 mod mysql_ddl;
 mod objects;
 mod privileges;
@@ -400,6 +402,12 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         "objects",
         "Object names Ferry and the target handle",
         objects::object_names
+    ),
+    item!(
+        "object_mapping",
+        "objects",
+        "Ferry.DbList filters and column mappings fit the source tables",
+        mapping::object_mapping
     ),
     item!(
         "target_disk_space",

@@ -583,3 +583,68 @@ impl CompiledFilter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> (bool, String, String) {
+        match parse_dec(s) {
+            Some(V::Dec(n, i, f)) => (n, i, f),
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn cmp(a: &str, b: &str) -> Ordering {
+        let (x, y) = (dec(a), dec(b));
+        cmp_dec((&x.0, &x.1, &x.2), (&y.0, &y.1, &y.2))
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(cmp("7", "7.000"), Ordering::Equal);
+        assert_eq!(cmp("-0", "0.0"), Ordering::Equal);
+        assert_eq!(cmp("-1.5", "-1.25"), Ordering::Less);
+        assert_eq!(
+            cmp("18446744073709551615", "9223372036854775807"),
+            Ordering::Greater
+        );
+        assert!(parse_dec("1e3").is_none() && parse_dec(".").is_none() && parse_dec("1.2.3").is_none());
+        assert_eq!(parse_dt("2024-02-29"), Some([2024, 2, 29, 0, 0, 0, 0]));
+        assert_eq!(
+            parse_dt("2024-1-5 10:00:00.5"),
+            Some([2024, 1, 5, 10, 0, 0, 500_000])
+        );
+        assert_eq!(parse_dt("2023-02-29"), None);
+        assert_eq!(parse_dt("2024-13-01"), None);
+        assert_eq!(parse_dt("0000-00-00"), Some([0; 7]));
+        assert_eq!(cmp_bytes(b"a", b"a  ", true), Ordering::Equal);
+        assert_eq!(cmp_bytes(b"a\t", b"a", true), Ordering::Less);
+        assert_eq!(cmp_bytes(b"a", b"a ", false), Ordering::Less);
+    }
+
+    proptest::proptest! {
+        /// Decimal comparison agrees with integer comparison on scaled values.
+        #[test]
+        fn decimals_compare_like_scaled_integers(a in -1_000_000i64..1_000_000, b in -1_000_000i64..1_000_000, sa in 0u32..4, sb in 0u32..4) {
+            let text = |v: i64, s: u32| {
+                let p = 10i64.pow(s);
+                let sign = if v < 0 { "-" } else { "" };
+                if s == 0 { format!("{v}") } else { format!("{sign}{}.{:0width$}", v.abs() / p, v.abs() % p, width = s as usize) }
+            };
+            // compare a / 10^sa with b / 10^sb exactly
+            let lhs = (a as i128) * 10i128.pow(sb);
+            let rhs = (b as i128) * 10i128.pow(sa);
+            proptest::prop_assert_eq!(cmp(&text(a, sa), &text(b, sb)), lhs.cmp(&rhs));
+        }
+
+        /// PAD SPACE comparison equals comparing both sides padded with spaces to one length.
+        #[test]
+        fn pad_space_is_padding(a in "[ a\\t]{0,6}", b in "[ a\\t]{0,6}") {
+            let n = a.len().max(b.len());
+            let pa = format!("{a:<n$}");
+            let pb = format!("{b:<n$}");
+            proptest::prop_assert_eq!(cmp_bytes(a.as_bytes(), b.as_bytes(), true), pa.as_bytes().cmp(pb.as_bytes()));
+        }
+    }
+}

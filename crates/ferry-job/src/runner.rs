@@ -413,6 +413,13 @@ async fn run_job_inner(
     let plan = ferry_schema::plan(&structure, &spec.selection, &spec.options.structure)?;
     drop(src);
 
+    // `Ferry.DbList`: the mapped and filtered columns exist, the row key survives.
+    for t in &tables {
+        if let Some(m) = spec.selection.mapping(&t.db, &t.name) {
+            m.check(t)
+                .map_err(|e| JobError::Unsupported(format!("Ferry.DbList.{}.Table.{}: {e}", t.db, t.name)))?;
+        }
+    }
     let mut targets = Vec::with_capacity(tables.len());
     for t in &tables {
         let (db, name) = spec.selection.target_table(&t.db, &t.name).ok_or_else(|| {
@@ -496,6 +503,7 @@ async fn run_job_inner(
                 source: t.clone(),
                 target_db: db.clone(),
                 target_table: name.clone(),
+                mapping: spec.selection.mapping(&t.db, &t.name).cloned(),
             })
             .collect();
         let load_opts = LoadOptions {

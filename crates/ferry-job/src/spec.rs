@@ -450,6 +450,11 @@ impl MigrateJobRequest {
         let target = endpoint("DstInfo", self.dst_info.as_ref())?
             .with_tls(tls_config("Ferry.TargetTls", ferry.target_tls.as_ref())?);
         let selection = self.selection(mo.migrate_object)?;
+        crate::dblist::refuse_unsupported(
+            &selection,
+            migrate_type == MigrateType::FullIncremental,
+            !matches!(consistency_type, 1 | 5),
+        )?;
         let mut options = ferry_options(self.ferry.as_ref())?;
         options.start_position = start_position(migrate_type, ferry.start_position.as_ref())?;
         Ok(JobSpec {
@@ -1138,6 +1143,64 @@ mod tests {
             "Ferry.StartPosition"
         );
         assert_eq!(field(3, serde_json::json!({})), "Ferry.StartPosition");
+    }
+
+    #[test]
+    fn db_list_is_an_alternative_to_database_info() {
+        let mut j: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        j["Ferry"]["DbList"] = serde_json::json!({"shop": {"name": "shop2", "Table": {
+            "orders": {"filter": "tenant_id = 7", "column": {"id": {}, "tenant_id": {}, "note": {"name": "remark"}}}
+        }}});
+        let validate =
+            |j: &serde_json::Value| MigrateJobRequest::from_json(&j.to_string()).and_then(|r| r.validate());
+        assert_eq!(validate(&j).unwrap_err().field, "DatabaseInfo, Ferry.DbList");
+        j.as_object_mut().unwrap().remove("DatabaseInfo");
+        let spec = validate(&j).unwrap();
+        assert_eq!(
+            spec.selection.target_table("shop", "orders"),
+            Some(("shop2".into(), "orders".into()))
+        );
+        assert_eq!(spec.selection.target_table("shop", "users"), None);
+        let m = spec.selection.mapping("shop", "orders").unwrap();
+        assert_eq!(m.target_column("note"), Some("remark"));
+        // the mapping survives the API's stored request and the job list (serde round trip)
+        let back: Selection = serde_json::from_str(&serde_json::to_string(&spec.selection).unwrap()).unwrap();
+        assert_eq!(back, spec.selection);
+        // what this version does not honour is refused by name
+        let mut inc = j.clone();
+        inc["MigrateOption"]["MigrateType"] = 3.into();
+        assert_eq!(
+            validate(&inc).unwrap_err().field,
+            "Ferry.DbList.shop.Table.orders.filter"
+        );
+        let mut verified = j.clone();
+        verified["MigrateOption"]["ConsistencyType"] = 2.into();
+        assert_eq!(
+            validate(&verified).unwrap_err().field,
+            "Ferry.DbList.shop.Table.orders.filter"
+        );
+        let mut ops = j.clone();
+        ops["Ferry"]["DbList"]["shop"]["dml_op"] = "insert".into();
+        assert_eq!(validate(&ops).unwrap_err().field, "Ferry.DbList.shop.dml_op");
+        let mut whole = j.clone();
+        whole["MigrateOption"]["MigrateObject"] = 1.into();
+        assert_eq!(validate(&whole).unwrap_err().field, "MigrateOption.MigrateObject");
+        // TOML job files take the same list
+        let toml = r#"
+            JobName = "t"
+            [MigrateOption]
+            MigrateType = 2
+            [SrcInfo]
+            Ip = "h"
+            User = "u"
+            [DstInfo]
+            Ip = "h2"
+            User = "u"
+            [Ferry.DbList.shop.Table.orders]
+            filter = "id > 10"
+        "#;
+        let spec = MigrateJobRequest::from_toml(toml).unwrap().validate().unwrap();
+        assert!(spec.selection.mapping("shop", "orders").unwrap().filter.is_some());
     }
 
     #[test]
