@@ -13,13 +13,15 @@
 //! One module per group: [`connectivity`], [`version`], [`privileges`], [`binlog`],
 //! [`compatibility`], [`objects`], [`capacity`]; [`target_rules`] holds the items about target
 //! settings that refuse or reshape the selected objects (primary keys, functions and triggers
-//! under a binary log, `sql_log_bin`).
+//! under a binary log, `sql_log_bin`); [`mapping`] checks `Ferry.DbList`'s filters and column
+//! mappings against the source tables.
 
 mod binlog;
 mod capacity;
 mod compatibility;
 mod connectivity;
 mod facts;
+mod mapping;
 mod mariadb_objects;
 mod mysql_ddl;
 mod objects;
@@ -413,6 +415,12 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         "objects",
         "Object names Ferry and the target handle",
         objects::object_names
+    ),
+    item!(
+        "object_mapping",
+        "objects",
+        "Ferry.DbList filters and column mappings fit the source tables",
+        mapping::object_mapping
     ),
     item!(
         "target_disk_space",

@@ -47,6 +47,7 @@ fn input(src: Endpoint, tgt: Endpoint, dbs: Vec<DbSelection>) -> CheckInput {
         source: src,
         target: tgt,
         selection: Selection {
+            mapping: Default::default(),
             objects: ObjectSelection::Databases(dbs),
         },
         incremental: true,

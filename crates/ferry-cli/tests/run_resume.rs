@@ -5,7 +5,7 @@ mod common;
 
 use anyhow::Result;
 use common::*;
-use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target, wait_until};
+use ferry_testkit::{connect, drop_dbs, exec, fresh_db, source, target};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,43 +28,7 @@ async fn kill_9_then_resume_gives_exact_rows() -> Result<()> {
         json!({"Threads": 2, "ChunkRows": 2000, "RowsPerSecond": 20000}),
         2,
     );
-    let path = write_job("fk-big-slow", &slow);
-    // Forget any earlier run of this job, so the wait below sees only this run's chunks.
-    for table in ["load_chunk", "load_job", "job_phase"] {
-        let _ = exec(
-            &mut t,
-            &format!("DELETE FROM ferry_meta.{table} WHERE job = 'fk-big'"),
-        )
-        .await;
-    }
-    let mut child = ferry()
-        .arg("run")
-        .arg(&path)
-        .args(["--restart", "--progress", "none"])
-        .spawn()?;
-    let done_sql = "SELECT COUNT(*) FROM ferry_meta.load_chunk WHERE job = 'fk-big' AND done = 1";
-    let target_ep = target();
-    wait_until(120, "a few chunks committed", || {
-        let ep = target_ep.clone();
-        async move {
-            let mut conn = connect(&ep).await?;
-            let n: u64 = scalar(&mut conn, done_sql).await.unwrap_or(0);
-            Ok(n >= 5)
-        }
-    })
-    .await?;
-    child.kill()?; // SIGKILL
-    child.wait()?;
-    let done_before: u64 = scalar(&mut t, done_sql).await?;
-    let total: u64 = scalar(
-        &mut t,
-        "SELECT COUNT(*) FROM ferry_meta.load_chunk WHERE job = 'fk-big'",
-    )
-    .await?;
-    assert!(
-        done_before < total,
-        "the kill happened mid-load ({done_before}/{total} chunks)"
-    );
+    kill_9_mid_load(&write_job("fk-big-slow", &slow), "fk-big", 5).await?;
 
     // Same job, full speed, no --restart: resumes.
     let fast = job(

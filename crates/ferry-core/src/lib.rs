@@ -5,6 +5,9 @@
 //! - [`flavor`]: MariaDB or MySQL, and the SQL variants that follow from it;
 //! - [`position`]: binlog positions in their three forms;
 //! - [`selection`]: which objects a job moves and how they are renamed;
+//! - [`mapping`]: per-table row filters, column mappings and replayed change kinds;
+//! - [`filter`]: row filters (a checked MySQL boolean expression), shared by jobs and comparisons,
+//!   and [`filter_eval`]: their exact evaluation over a row image (replay);
 //! - [`table`] and [`catalog`]: the table model, read from `information_schema`;
 //! - [`sql`]: identifier quoting and literal rendering;
 //! - [`value`]: exact encoding of row values for the target (LOAD DATA text and SQL literals);
@@ -23,8 +26,11 @@ pub mod connect;
 pub mod endpoint;
 pub mod error;
 pub mod fault;
+pub mod filter;
+pub mod filter_eval;
 pub mod flavor;
 pub mod lexer;
+pub mod mapping;
 pub mod meta;
 pub mod position;
 pub mod progress;

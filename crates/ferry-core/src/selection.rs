@@ -2,11 +2,14 @@
 //!
 //! The selection is either the whole instance (system schemas excluded) or a list of databases,
 //! each whole or restricted to tables. Databases and tables may be renamed (an extension modelled
-//! on Alibaba DTS's DbList `name` mapping).
+//! on Alibaba DTS's DbList `name` mapping), and tables may carry a [`TableMapping`] (row filter,
+//! column selection and renaming, replayed change kinds: `Ferry.DbList`).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::mapping::TableMapping;
 
 /// Schemas that are never migrated: the server's own, and Ferry's metadata schema.
 pub const SYSTEM_SCHEMAS: &[&str] = &[
@@ -48,10 +51,33 @@ pub enum ObjectSelection {
     Databases(Vec<DbSelection>),
 }
 
+/// The per-table mappings of a selection (`Ferry.DbList`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMapping {
+    /// Source database → source table → its mapping.
+    pub tables: BTreeMap<String, BTreeMap<String, TableMapping>>,
+    /// Source database → the mapping of its tables without an entry of their own (only the
+    /// replayed change kinds: a database-level `dml_op`/`ddl_op`).
+    pub dbs: BTreeMap<String, TableMapping>,
+}
+
+impl ObjectMapping {
+    /// True when nothing is mapped.
+    pub fn is_empty(&self) -> bool {
+        self.tables
+            .values()
+            .all(|t| t.values().all(TableMapping::is_identity))
+            && self.dbs.values().all(TableMapping::is_identity)
+    }
+}
+
 /// Selection plus mapping, with lookup helpers used by every engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Selection {
     pub objects: ObjectSelection,
+    /// Row filters, column mappings and replayed change kinds (`Ferry.DbList`); empty otherwise.
+    #[serde(default)]
+    pub mapping: ObjectMapping,
 }
 
 /// True for schemas Ferry never migrates.
@@ -64,7 +90,27 @@ impl Selection {
     pub fn whole_instance() -> Self {
         Selection {
             objects: ObjectSelection::WholeInstance,
+            mapping: ObjectMapping::default(),
         }
+    }
+
+    /// The listed databases, without mappings.
+    pub fn databases(list: Vec<DbSelection>) -> Self {
+        Selection {
+            objects: ObjectSelection::Databases(list),
+            mapping: ObjectMapping::default(),
+        }
+    }
+
+    /// The mapping of a selected source table; `None` when it moves whole (every row, every
+    /// column under its own name, every change).
+    pub fn mapping(&self, db: &str, table: &str) -> Option<&TableMapping> {
+        self.mapping
+            .tables
+            .get(db)
+            .and_then(|t| t.get(table))
+            .or_else(|| self.mapping.dbs.get(db))
+            .filter(|m| !m.is_identity())
     }
 
     fn db(&self, db: &str) -> Option<&DbSelection> {
@@ -133,25 +179,23 @@ mod tests {
 
     #[test]
     fn mapping() {
-        let s = Selection {
-            objects: ObjectSelection::Databases(vec![
-                DbSelection {
-                    name: "a".into(),
-                    target: "a2".into(),
-                    tables: Some(vec![TableSelection {
-                        name: "t".into(),
-                        target: "t2".into(),
-                    }]),
-                    table_renames: BTreeMap::new(),
-                },
-                DbSelection {
-                    name: "b".into(),
-                    target: "b".into(),
-                    tables: None,
-                    table_renames: [("x".to_string(), "y".to_string())].into(),
-                },
-            ]),
-        };
+        let s = Selection::databases(vec![
+            DbSelection {
+                name: "a".into(),
+                target: "a2".into(),
+                tables: Some(vec![TableSelection {
+                    name: "t".into(),
+                    target: "t2".into(),
+                }]),
+                table_renames: BTreeMap::new(),
+            },
+            DbSelection {
+                name: "b".into(),
+                target: "b".into(),
+                tables: None,
+                table_renames: [("x".to_string(), "y".to_string())].into(),
+            },
+        ]);
         assert_eq!(s.target_table("a", "t"), Some(("a2".into(), "t2".into())));
         assert_eq!(s.target_table("a", "u"), None);
         assert_eq!(s.target_table("b", "x"), Some(("b".into(), "y".into())));

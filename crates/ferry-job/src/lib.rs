@@ -5,6 +5,7 @@
 //! One parser and one validator ([`spec`]) serve the CLI's job files and the HTTP API.
 
 pub mod continuous;
+pub mod dblist;
 pub mod error;
 pub mod runner;
 pub mod spec;

@@ -105,6 +105,9 @@ pub struct TableTask {
     pub source: TableSchema,
     pub target_db: String,
     pub target_table: String,
+    /// `Ferry.DbList`: only the rows of its filter and the columns it maps, under their target
+    /// names; `None`: the whole table.
+    pub mapping: Option<ferry_core::mapping::TableMapping>,
 }
 
 /// What a full load did.

@@ -24,6 +24,8 @@ pub struct TableSql {
     pub kinds: Vec<ColumnKind>,
     /// `SELECT <stored columns> FROM <source table>`.
     pub select: String,
+    /// The job's row filter (`Ferry.DbList`), in parentheses, added to every chunk's `WHERE`.
+    pub filter: Option<String>,
     /// The chunking key's columns, when the table is chunked.
     pub key: Option<Vec<Column>>,
     /// `LOAD DATA LOCAL INFILE … INTO TABLE <target> …`.
@@ -38,12 +40,30 @@ impl TableSql {
     /// Builds the statements of a task.
     pub fn new(task: &TableTask) -> TableSql {
         let t = &task.source;
-        let stored: Vec<&Column> = t.stored_columns().into_iter().map(|i| &t.columns[i]).collect();
+        let mapping = task.mapping.as_ref();
+        // Only the mapped columns move, written under their target names.
+        let stored: Vec<&Column> = t
+            .stored_columns()
+            .into_iter()
+            .map(|i| &t.columns[i])
+            .filter(|c| mapping.is_none_or(|m| m.target_column(&c.name).is_some()))
+            .collect();
+        let written: Vec<Column> = stored
+            .iter()
+            .map(|c| Column {
+                name: mapping
+                    .and_then(|m| m.target_column(&c.name))
+                    .unwrap_or(&c.name)
+                    .to_string(),
+                ..(*c).clone()
+            })
+            .collect();
         let names = ident_list(stored.iter().map(|c| c.name.as_str()));
+        let target_names = ident_list(written.iter().map(|c| c.name.as_str()));
         let target = qualified(&task.target_db, &task.target_table);
         let mut list = Vec::new();
         let mut sets = Vec::new();
-        for (i, c) in stored.iter().enumerate() {
+        for (i, c) in written.iter().enumerate() {
             let (entry, set) = load_column_target(c, i);
             list.push(entry);
             sets.extend(set);
@@ -64,10 +84,11 @@ impl TableSql {
             target_table: task.target_table.clone(),
             kinds: stored.iter().map(|c| c.kind).collect(),
             select: format!("SELECT {names} FROM {}", t.from_all()),
+            filter: mapping.and_then(|m| m.filter.as_ref()).map(|f| f.sql()),
             key: chunk_key(t).map(|k| k.iter().map(|&i| t.columns[i].clone()).collect()),
             load_sql,
-            insert_prefix: format!("INSERT INTO {target} ({names}) VALUES ").into_bytes(),
-            enum_columns: stored
+            insert_prefix: format!("INSERT INTO {target} ({target_names}) VALUES ").into_bytes(),
+            enum_columns: written
                 .iter()
                 .filter(|c| c.kind == ColumnKind::Enum)
                 .map(|c| c.name.clone())
@@ -82,7 +103,7 @@ impl TableSql {
             if bounded {
                 return Err(self.plan_mismatch());
             }
-            return Ok((self.select.clone(), Vec::new()));
+            return Ok((self.filtered(String::new()), Vec::new()));
         };
         let cols: Vec<&Column> = key.iter().collect();
         for b in [&chunk.lower, &chunk.upper].into_iter().flatten() {
@@ -91,7 +112,16 @@ impl TableSql {
             }
         }
         let (w, params) = chunk_where(&cols, chunk.lower.as_deref(), chunk.upper.as_deref());
-        Ok((format!("{}{w}", self.select), params))
+        Ok((self.filtered(w), params))
+    }
+
+    /// The SELECT with a chunk's `WHERE …` (or nothing) and the job's row filter.
+    fn filtered(&self, chunk_where: String) -> String {
+        match (&self.filter, chunk_where.is_empty()) {
+            (None, _) => format!("{}{chunk_where}", self.select),
+            (Some(f), true) => format!("{} WHERE {f}", self.select),
+            (Some(f), false) => format!("{}{chunk_where} AND {f}", self.select),
+        }
     }
 
     fn plan_mismatch(&self) -> LoadError {

@@ -6,6 +6,7 @@
 //! - [`plan`] ([`mod@plan`]): turns the catalog into ordered DDL. Names are mapped through the
 //!   [`Selection`](ferry_core::Selection) by splicing identifier tokens into the original text
 //!   (never re-printing it); secondary indexes and foreign keys are split off for after the data.
+//! - [`column_map`]: the target structure of a table with a column mapping (`Ferry.DbList`).
 //! - [`apply`] ([`mod@apply`]): runs the DDL on the target and reports each object.
 //! - [`target_tables`] / [`prepare_existing`] ([`target`]): what to do with tables that already
 //!   exist on the target.
@@ -13,6 +14,7 @@
 
 pub mod apply;
 pub mod catalog;
+pub mod column_map;
 pub mod definer;
 pub mod error;
 pub mod names;

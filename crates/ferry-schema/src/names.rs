@@ -258,6 +258,7 @@ mod tests {
 
     fn sel() -> Selection {
         Selection {
+            mapping: Default::default(),
             objects: ObjectSelection::Databases(vec![DbSelection {
                 name: "s".into(),
                 target: "s2".into(),

@@ -11,6 +11,7 @@ use ferry_core::sql::{quote_ident, quote_str};
 use ferry_core::Selection;
 
 use crate::catalog::{Catalog, ObjectDef};
+use crate::column_map;
 use crate::definer::definer_edit;
 use crate::error::SchemaError;
 use crate::names::{chain_at, find_keyword, object_name_edit, view_body_start, view_order, Edit, NameMap};
@@ -74,11 +75,34 @@ pub fn plan(
         out.pre_data.push(ddl(ObjectKind::Sequence, &tdb, &tname, sql));
     }
 
+    // Tables whose column mapping drops or renames columns: (target db, target table) → those
+    // source columns (foreign keys naming them are refused).
+    let mut changed: Vec<((String, String), Vec<String>)> = Vec::new();
+    for t in &catalog.tables {
+        if let (Some(m), Some(target)) = (sel.mapping(&t.db, &t.name), sel.target_table(&t.db, &t.name)) {
+            let (dropped, renamed) = column_map::changes(&t.schema, m);
+            let cols: Vec<String> = dropped
+                .into_iter()
+                .chain(renamed.into_iter().map(|(a, _)| a))
+                .collect();
+            if !cols.is_empty() {
+                changed.push((target, cols));
+            }
+        }
+    }
     let mut fks = Vec::new();
     for t in &catalog.tables {
         let Some((tdb, tname)) = sel.target_table(&t.db, &t.name) else {
             continue;
         };
+        let rewrite_err = |reason| SchemaError::Rewrite {
+            kind: ObjectKind::Table,
+            name: format!("{}.{}", t.db, t.name),
+            reason,
+        };
+        // A mapped table keeps its indexes inline: the mapping's ALTER then drops or renames their
+        // columns with the table's.
+        let mapping = sel.mapping(&t.db, &t.name).filter(|m| m.columns.is_some());
         let split = split_create_table(
             &t.create_sql,
             &TableNames {
@@ -86,15 +110,26 @@ pub fn plan(
                 target_table: &tname,
                 names: &names,
             },
-            opts.index_timing == IndexTiming::AfterData,
+            opts.index_timing == IndexTiming::AfterData && mapping.is_none(),
         )
-        .map_err(|reason| SchemaError::Rewrite {
-            kind: ObjectKind::Table,
-            name: format!("{}.{}", t.db, t.name),
-            reason,
-        })?;
+        .map_err(rewrite_err)?;
         out.pre_data
             .push(ddl(ObjectKind::Table, &tdb, &tname, split.create));
+        if let Some(m) = mapping {
+            if let Some(alter) = column_map::mapping_alter(&t.schema, m, &tname).map_err(rewrite_err)? {
+                out.pre_data.push(ddl(ObjectKind::Table, &tdb, &tname, alter));
+            }
+        }
+        for fk in &split.foreign_keys {
+            for ((cdb, ctable), cols) in &changed {
+                let names_it = tokenize(fk)
+                    .iter()
+                    .any(|tok| tok.ident() == Some(ctable.as_str()));
+                if (cdb == &tdb && ctable == &tname) || names_it {
+                    column_map::check_foreign_key(fk, cols).map_err(rewrite_err)?;
+                }
+            }
+        }
         let alter = format!("ALTER TABLE {}", quote_ident(&tname));
         if !split.indexes.is_empty() {
             let adds: Vec<String> = split.indexes.iter().map(|i| format!("ADD {i}")).collect();

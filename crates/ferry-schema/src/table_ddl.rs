@@ -251,6 +251,7 @@ mod tests {
 
     fn sel() -> Selection {
         Selection {
+            mapping: Default::default(),
             objects: ObjectSelection::Databases(vec![
                 DbSelection {
                     name: "s".into(),

@@ -221,6 +221,7 @@ async fn partial_database_copies_triggers_of_selected_tables_only() -> Result<()
     )
     .await?;
     let sel = ferry_core::Selection {
+        mapping: Default::default(),
         objects: ObjectSelection::Databases(vec![DbSelection {
             name: "fs_partial".into(),
             target: "fs_partial_t".into(),

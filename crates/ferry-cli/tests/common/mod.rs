@@ -106,3 +106,43 @@ pub async fn replay_checkpoint_ts(t: &mut mysql_async::Conn, job: &str) -> Resul
         .await?;
     Ok(v.unwrap_or(0))
 }
+
+/// Starts `ferry run FILE --restart` for a full load (forgetting any earlier run of `job`), kills
+/// it (-9) once `chunks` chunks are committed, and asserts the kill happened mid-load.
+pub async fn kill_9_mid_load(path: &PathBuf, job: &str, chunks: u64) -> Result<()> {
+    let target = ferry_testkit::target();
+    let mut t = ferry_testkit::connect(&target).await?;
+    for table in ["load_chunk", "load_job", "job_phase"] {
+        let _ = ferry_testkit::exec(
+            &mut t,
+            &format!("DELETE FROM ferry_meta.{table} WHERE job = '{job}'"),
+        )
+        .await;
+    }
+    let mut child = ferry()
+        .arg("run")
+        .arg(path)
+        .args(["--restart", "--progress", "none"])
+        .spawn()?;
+    let done_sql = format!("SELECT COUNT(*) FROM ferry_meta.load_chunk WHERE job = '{job}' AND done = 1");
+    let waited = ferry_testkit::wait_until(120, "a few chunks committed", || {
+        let (ep, sql) = (target.clone(), done_sql.clone());
+        async move {
+            let mut conn = ferry_testkit::connect(&ep).await?;
+            let n: u64 = ferry_testkit::scalar(&mut conn, &sql).await.unwrap_or(0);
+            Ok(n >= chunks)
+        }
+    })
+    .await;
+    child.kill()?; // SIGKILL
+    child.wait()?;
+    waited?;
+    let done: u64 = ferry_testkit::scalar(&mut t, &done_sql).await?;
+    let total: u64 = ferry_testkit::scalar(
+        &mut t,
+        &format!("SELECT COUNT(*) FROM ferry_meta.load_chunk WHERE job = '{job}'"),
+    )
+    .await?;
+    assert!(done < total, "the kill happened mid-load ({done}/{total} chunks)");
+    Ok(())
+}

@@ -62,6 +62,7 @@ pub async fn tasks(src: &mut Conn, src_db: &str, dst_db: &str, tables: &[&str]) 
         .map(|s| TableTask {
             target_db: dst_db.to_string(),
             target_table: s.name.clone(),
+            mapping: None,
             source: s,
         })
         .collect())

@@ -619,6 +619,7 @@ mod tests {
 
     fn sel() -> Selection {
         Selection {
+            mapping: Default::default(),
             objects: ObjectSelection::Databases(vec![
                 DbSelection {
                     name: "a".into(),

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 pub fn selection(pairs: &[(&str, &str)]) -> Selection {
     Selection {
+        mapping: Default::default(),
         objects: ObjectSelection::Databases(
             pairs
                 .iter()

@@ -20,6 +20,7 @@ pub type DbSpec<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
 /// Whole databases, each with a target name and table renames.
 pub fn select(dbs: &[DbSpec<'_>]) -> Selection {
     Selection {
+        mapping: Default::default(),
         objects: ObjectSelection::Databases(
             dbs.iter()
                 .map(|(name, target, renames)| DbSelection {

@@ -135,6 +135,8 @@ const FERRY: &[Field] = &[
     opt("SnapshotMode", Ty::Str),
     opt("TargetTls", Ty::Obj(TLS)),
     opt("StartPosition", Ty::Obj(START_POSITION)),
+    // Alibaba's DbList grammar (an object, or a string holding one): validated by the job spec.
+    opt("DbList", Ty::Any),
 ];
 
 const TAG: &[Field] = &[opt("TagKey", Ty::Str), opt("TagValue", Ty::Str)];
@@ -738,6 +740,28 @@ fn types_and_mode(j: &JobRow) -> (i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_takes_ferry_db_list() {
+        use ferry_api::handler::ParamEncoding;
+        let base = json!({
+            "JobName": "a", "MigrateOption": {"RunMode": 1, "MigrateType": 2},
+            "SrcDatabaseType": "mysql", "SrcAccessType": "extranet", "SrcInfo": {"Ip": "h", "User": "u"},
+            "DstDatabaseType": "mysql", "DstAccessType": "extranet", "DstInfo": {"Ip": "h", "User": "u"},
+            "Ferry": {"DbList": "{\"shop\": {\"Table\": {\"t\": {\"filter\": \"id > 1\"}}}}"}
+        });
+        let checked = check(CREATE, base.as_object().unwrap(), ParamEncoding::Json).unwrap();
+        let spec = validate_request(&Value::Object(checked)).unwrap();
+        assert!(spec.selection.mapping("shop", "t").unwrap().filter.is_some());
+        let mut bad = base.clone();
+        bad["Ferry"]["DbList"] = json!({"shop": {"Table": {"t": {"filter": "id > NOW()"}}}});
+        let checked = check(CREATE, bad.as_object().unwrap(), ParamEncoding::Json).unwrap();
+        let e = validate_request(&Value::Object(checked)).unwrap_err();
+        assert!(
+            format!("{e:?}").contains("Ferry.DbList.shop.Table.t.filter"),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn changed_fields_lists_paths() {

@@ -28,6 +28,7 @@ pub async fn both(db: &str, sql: &str) -> Result<(Conn, Conn)> {
 /// One whole database, same name on both sides.
 pub fn sel_db(db: &str) -> Selection {
     Selection {
+        mapping: Default::default(),
         objects: ObjectSelection::Databases(vec![DbSelection {
             name: db.into(),
             target: db.into(),
@@ -40,6 +41,7 @@ pub fn sel_db(db: &str) -> Selection {
 /// Some tables of a database, renamed.
 pub fn sel_renamed(db: &str, tdb: &str, tables: &[(&str, &str)]) -> Selection {
     Selection {
+        mapping: Default::default(),
         objects: ObjectSelection::Databases(vec![DbSelection {
             name: db.into(),
             target: tdb.into(),

@@ -1,0 +1,104 @@
+//! The `object_mapping` item: every table mapped by `Ferry.DbList` fits its mapping — the listed
+//! and filtered columns exist and the row key survives the column selection
+//! ([`ferry_core::mapping::TableMapping::check`], the same check the job runs before it creates
+//! anything).
+
+use ferry_core::{Selection, TableSchema};
+
+use crate::{Ctx, Skip, Verdict};
+
+/// Judges the mappings of the selected tables.
+pub(crate) fn judge_mappings(sel: &Selection, tables: &[TableSchema]) -> Verdict {
+    let mut problems = Vec::new();
+    let mut mapped = 0;
+    for t in tables {
+        if let Some(m) = sel.mapping(&t.db, &t.name) {
+            mapped += 1;
+            if let Err(e) = m.check(t) {
+                problems.push(format!("Ferry.DbList.{}.Table.{}: {e}", t.db, t.name));
+            }
+        }
+    }
+    match (problems.is_empty(), mapped) {
+        (true, 0) => Verdict::passed("no table has a filter or column mapping"),
+        (true, n) => Verdict::passed(format!("{n} mapped table(s) fit their mapping")),
+        (false, _) => Verdict::failed(problems.join("; ")),
+    }
+}
+
+pub(crate) fn object_mapping(ctx: &Ctx<'_>) -> Result<Verdict, Skip> {
+    let o = ctx.objects()?;
+    Ok(judge_mappings(&ctx.input.selection, &o.tables))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CheckStatus::{Failed, Passed};
+    use ferry_core::mapping::{ColumnMap, TableMapping};
+    use ferry_core::selection::DbSelection;
+    use ferry_core::{Column, ColumnKind};
+
+    #[test]
+    fn mappings_that_drop_the_key_or_name_missing_columns_fail() {
+        let col = |n: &str| Column {
+            name: n.into(),
+            data_type: "int".into(),
+            column_type: "int(11)".into(),
+            kind: ColumnKind::Int { unsigned: false },
+            nullable: false,
+            generated: false,
+            charset: None,
+            collation: None,
+        };
+        let t = TableSchema {
+            db: "d".into(),
+            name: "t".into(),
+            columns: vec![col("id"), col("a")],
+            primary_key: Some(vec![0]),
+            unique_keys: vec![],
+            engine: None,
+            estimated_rows: 0,
+            data_length: 0,
+            system_time: None,
+        };
+        let with = |cols: &[&str], filter: Option<&str>| {
+            let mut sel = Selection::databases(vec![DbSelection {
+                name: "d".into(),
+                target: "d".into(),
+                tables: None,
+                table_renames: Default::default(),
+            }]);
+            let m = TableMapping {
+                columns: Some(
+                    cols.iter()
+                        .map(|c| ColumnMap {
+                            name: c.to_string(),
+                            target: c.to_string(),
+                        })
+                        .collect(),
+                ),
+                filter: filter.map(|f| ferry_core::filter::RowFilter::parse(f).unwrap()),
+                ..TableMapping::default()
+            };
+            sel.mapping
+                .tables
+                .insert("d".into(), [("t".to_string(), m)].into());
+            judge_mappings(&sel, std::slice::from_ref(&t))
+        };
+        assert_eq!(with(&["id", "a"], Some("a > 1")).status, Passed);
+        let v = with(&["a"], None);
+        assert_eq!(v.status, Failed);
+        assert!(
+            v.message.contains("Ferry.DbList.d.Table.t") && v.message.contains("drops id"),
+            "{}",
+            v.message
+        );
+        assert!(with(&["id", "nope"], None).message.contains("nope"));
+        assert!(with(&["id"], Some("zz = 1")).message.contains("zz"));
+        assert_eq!(
+            judge_mappings(&Selection::whole_instance(), std::slice::from_ref(&t)).status,
+            Passed
+        );
+    }
+}
