@@ -529,7 +529,7 @@ impl MigrateJobRequest {
             if let Some(path) = crate::dblist::first_row_mapping(&selection) {
                 return Err(err(
                     "Ferry.SnapshotMode",
-                    &format!(
+                    format!(
                         "lockless reads every chunk at its own binlog position and replays the binlog \
                          between them, which does not apply {path} yet: use lock (or auto), or remove the \
                          filter/column mapping"

@@ -84,7 +84,7 @@ async fn file_header(endpoint: &Endpoint, file: &str) -> Result<String, ReplayEr
     let rows: Vec<Row> = conn
         .query(&sql)
         .await
-        .map_err(|e| ReplayError::mysql(&format!("{sql} on the source"), e))?;
+        .map_err(|e| ReplayError::mysql(format!("{sql} on the source"), e))?;
     let _ = conn.disconnect().await;
     for r in rows {
         let kind: Option<String> = r.get_opt(2).and_then(|v| v.ok());
