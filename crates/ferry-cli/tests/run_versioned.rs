@@ -2,7 +2,10 @@
 //! incremental, with a `kill -9` while the source keeps changing them: one table with the
 //! implicit, invisible `row_start`/`row_end` (with a unique and a secondary key; MariaDB extends
 //! unique keys with `row_end`), one with declared period columns. Killed once during the replay,
-//! once during the full load (the resumed load's replay is idempotent up to its last snapshot).
+//! once during the full load: the resumed load's chunks were read at different positions, and a
+//! versioned table changed in between cannot be re-applied idempotently, so the resumed run stops
+//! naming the table (when the writer changed it in that window) and a run from the start
+//! (`--restart`) then migrates it.
 //! After the cut-over every version equals the source's, `FOR SYSTEM_TIME ALL` with its
 //! `row_start`/`row_end` (the testkit's digests read versioned tables that way), and the job's
 //! verification finds them consistent.
@@ -170,7 +173,16 @@ async fn scenario(db: &'static str, job_name: &'static str, kill_at: KillAt) -> 
     child.wait()?;
     writer.await??;
 
-    let out = run(&path, &["--skip-check", "--complete-when-caught-up"]);
+    let mut out = run(&path, &["--skip-check", "--complete-when-caught-up"]);
+    if !out.status.success() && matches!(kill_at, KillAt::Load) {
+        let o = text(&out);
+        assert!(
+            o.contains("is system-versioned and changed between the positions"),
+            "a resumed load's window with versioned changes stops by name: {o}"
+        );
+        drop_dbs(&mut t, &[db]).await?;
+        out = run(&path, &["--skip-check", "--restart", "--complete-when-caught-up"]);
+    }
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("verified    consistent"), "{}", text(&out));
 

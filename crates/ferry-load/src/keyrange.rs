@@ -17,7 +17,15 @@ use mysql_async::Value;
 /// planner's and readers' connection charset is utf8mb4) is converted to the column's type and
 /// compared in the type's own order (UUID: not the text order), the order of `ORDER BY`.
 pub fn chunk_key(t: &TableSchema) -> Option<Vec<usize>> {
-    let key = t.row_key()?;
+    let mut key = t.row_key()?.to_vec();
+    // A system-versioned table's keys end with `row_end`: chunks are cut on the rest, so every
+    // version of a row lies in one chunk, read in one read view (a replayed update then meets
+    // the versions it made, or none of them).
+    if let Some(st) = t.system_time {
+        if key.len() > 1 {
+            key.retain(|&i| i != st.row_end);
+        }
+    }
     let usable = key.iter().all(|&i| {
         matches!(
             t.columns[i].kind,

@@ -23,10 +23,11 @@
 //!   outright) is refused by name ([`check`]): SQL cannot remove one given version.
 //!
 //! Such changes are serial points (the coordinator applies them statement by statement). Inside
-//! the idempotent window of a resumed load the target may hold a later version of a row: an
-//! update at an earlier time then writes no history (MariaDB skips a history row that would end
-//! before it starts), and a current row that exists already is set to the logged image, so the
-//! replay converges to the source's versions by the window's end.
+//! the idempotent window of a resumed or lock-free load (chunks read at different positions)
+//! they are refused by name: the target may hold a later version of the row, which MariaDB will
+//! not close at an earlier time (the UPDATE fails on the current row's key), and skipping the
+//! change leaves the versions wrong (tried: `run_versioned.rs` found the differences). The job
+//! is then run again from the start, its load uninterrupted.
 
 use ferry_core::value::write_sql_literal;
 use ferry_core::versioning::{is_current, SystemTime};
@@ -178,7 +179,19 @@ impl RowApplier {
         let Some(st) = t.schema.system_time else {
             return Ok(());
         };
-        let lenient = idem || self.conflict != ConflictPolicy::Stop;
+        if idem {
+            return Err(ReplayError::Unsupported {
+                what: format!(
+                    "{} is system-versioned and changed between the positions the full load read its \
+                     chunks at (the load was resumed while the source changed, or ran lock-free): its \
+                     versions cannot be re-applied idempotently; run the job again from the start \
+                     (ferry run --restart) with Ferry.SnapshotMode lock and let the load finish",
+                    t.target_name
+                ),
+                position: c.pos.to_string(),
+            });
+        }
+        let lenient = self.conflict != ConflictPolicy::Stop;
         let what = format!("{:?} of the versioned table {}", c.kind, t.target_name).to_lowercase();
         dst.query_drop(INSERT_HISTORY_ON)
             .await
