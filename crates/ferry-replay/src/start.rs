@@ -190,7 +190,8 @@ pub async fn resolve_start(
                     }
                 }
             };
-            scan_to_time(endpoint, server_id, &from, *t).await
+            // The first transaction at or after `t`.
+            scan_to(endpoint, server_id, &from, |ev| u64::from(ev.timestamp) >= *t).await
         }
         StartRequest::Gtid(state) => {
             // Newest → oldest: the first file whose header the state contains.
@@ -212,7 +213,12 @@ pub async fn resolve_start(
                     ),
                 ));
             };
-            scan_to_gtid(endpoint, server_id, &from, state).await
+            // The first transaction the state does not contain.
+            scan_to(endpoint, server_id, &from, |ev| match &ev.kind {
+                EventKind::Begin { gtid, .. } => !gtid.as_ref().is_some_and(|g| gtid_in(state, g)),
+                _ => false,
+            })
+            .await
         }
     }
 }
@@ -223,53 +229,6 @@ fn position_text(p: &Position) -> String {
         Position::MariaGtidPos { pos } => pos.to_string(),
         Position::FilePos { file, pos } => format!("{file}:{pos}"),
     }
-}
-
-/// The position before the first transaction `state` does not contain, scanning from `file`'s
-/// start; the current end when every transaction since is contained.
-async fn scan_to_gtid(
-    endpoint: &Endpoint,
-    server_id: u32,
-    file: &str,
-    state: &Position,
-) -> Result<BinlogPos, ReplayError> {
-    let start = BinlogPos::new(file, 4);
-    let mut r = BinlogReader::open_with(
-        endpoint,
-        server_id,
-        StartPosition::FilePos(start.clone()),
-        reader_opts(),
-    )
-    .await?;
-    let mut boundary = start;
-    let mut in_group = false;
-    while let Some(ev) = r.next().await? {
-        match &ev.kind {
-            EventKind::Begin { gtid, .. } => {
-                let held = gtid.as_ref().is_some_and(|g| gtid_in(state, g));
-                if !held {
-                    r.close().await;
-                    return Ok(boundary);
-                }
-                in_group = true;
-            }
-            EventKind::Rotate { .. } => {
-                if !in_group {
-                    boundary = BinlogPos::new(ev.pos.file.clone(), ev.pos.pos.max(4));
-                }
-            }
-            EventKind::Heartbeat => {}
-            _ => {
-                if ev.ends_group() {
-                    in_group = false;
-                    boundary = ev.pos.clone();
-                }
-            }
-        }
-    }
-    let end = r.position();
-    r.close().await;
-    Ok(if in_group { boundary } else { end })
 }
 
 fn reader_opts() -> ReaderOptions {
@@ -306,12 +265,13 @@ async fn first_begin_time(
     Ok(out)
 }
 
-/// The position before the first transaction at or after `t`, scanning from `file`'s start.
-async fn scan_to_time(
+/// The position before the first transaction `stop` picks (given its `Begin` event), scanning
+/// from `file`'s start: a transaction boundary; the current end when none is picked yet.
+async fn scan_to(
     endpoint: &Endpoint,
     server_id: u32,
     file: &str,
-    t: u64,
+    stop: impl Fn(&crate::event::ReplEvent) -> bool,
 ) -> Result<BinlogPos, ReplayError> {
     let start = BinlogPos::new(file, 4);
     let mut r = BinlogReader::open_with(
@@ -326,7 +286,7 @@ async fn scan_to_time(
     while let Some(ev) = r.next().await? {
         match &ev.kind {
             EventKind::Begin { .. } => {
-                if u64::from(ev.timestamp) >= t {
+                if stop(&ev) {
                     r.close().await;
                     return Ok(boundary);
                 }
