@@ -392,6 +392,7 @@ pub fn job_live(v: &JobView<'_>, id: &str) -> String {
         );
     }
     out.push_str("</tbody></table></section>");
+    out.push_str(&tables_progress(v.extras));
 
     out.push_str("<section class=\"charts\"><h2>Lag and throughput</h2>");
     let line = |label, class, f: fn(&SeriesSample) -> f64| Line {
@@ -419,7 +420,6 @@ pub fn job_live(v: &JobView<'_>, id: &str) -> String {
     ));
     out.push_str("</section>");
 
-    out.push_str(&tables_progress(v.extras));
     out.push_str(&positions(v.extras));
     out.push_str(&errors(v.extras));
     out.push_str(&endpoints(d));
