@@ -57,7 +57,9 @@ async fn sign_in_form(c: &reqwest::Client, base: &str) -> Result<(String, String
         .unwrap_or_default()
         .to_string();
     assert!(
-        cookie.starts_with("ferry_console_login=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        cookie.starts_with("ferry_console_login=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
     let token = csrf_of(&r.text().await?)?;
@@ -150,7 +152,11 @@ async fn console_access_rules() -> Result<()> {
     let (token, _) = sign_in_form(&c, &base).await?;
     let r = c
         .post(format!("{base}/console/login"))
-        .form(&[("secret_id", SECRET_ID), ("secret_key", SECRET_KEY), ("csrf", token.as_str())])
+        .form(&[
+            ("secret_id", SECRET_ID),
+            ("secret_key", SECRET_KEY),
+            ("csrf", token.as_str()),
+        ])
         .send()
         .await?;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -158,7 +164,11 @@ async fn console_access_rules() -> Result<()> {
     let r = c
         .post(format!("{base}/console/login"))
         .header(COOKIE, cookie)
-        .form(&[("secret_id", SECRET_ID), ("secret_key", SECRET_KEY), ("csrf", "0000")])
+        .form(&[
+            ("secret_id", SECRET_ID),
+            ("secret_key", SECRET_KEY),
+            ("csrf", "0000"),
+        ])
         .send()
         .await?;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);

@@ -68,7 +68,9 @@ async fn killed_load_resumes_exactly_once() -> Result<()> {
     assert!(done_before < 21, "the kill came before the end");
     let rows_before: u64 = scalar(
         &mut dst,
-        &format!("SELECT COALESCE(SUM(`rows`), 0) FROM ferry_meta.load_chunk WHERE job = '{job}' AND done = 1"),
+        &format!(
+            "SELECT COALESCE(SUM(`rows`), 0) FROM ferry_meta.load_chunk WHERE job = '{job}' AND done = 1"
+        ),
     )
     .await?;
 

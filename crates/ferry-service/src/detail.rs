@@ -124,7 +124,10 @@ impl TableProgress {
         if self.state() != "copying" {
             return None;
         }
-        eta_secs(self.estimated_rows.saturating_sub(self.rows), self.rows_per_second(now)?)
+        eta_secs(
+            self.estimated_rows.saturating_sub(self.rows),
+            self.rows_per_second(now)?,
+        )
     }
 }
 
@@ -831,12 +834,7 @@ mod tests {
         assert_eq!((a.chunks_done, a.rows, a.bytes), (3, 750, 7500));
         // 250 rows in 10 s since the first chunk of this run: 25 rows/s, 250 rows left.
         assert_eq!(a.eta_secs(120), Some(10));
-        d.observe(
-            &ProgressEvent::TableDone {
-                table: "d.a".into(),
-            },
-            121,
-        );
+        d.observe(&ProgressEvent::TableDone { table: "d.a".into() }, 121);
         assert_eq!(d.tables[0].state(), "done");
         assert_eq!(d.tables[0].eta_secs(121), None);
         // A new run plans again from the checkpoints: the entry is replaced, not added.

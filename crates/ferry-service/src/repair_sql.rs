@@ -18,7 +18,11 @@ use crate::store::Store;
 /// An id safe as a file name: 1 to 64 letters, digits, `-` and `_` (Ferry's JobIds and
 /// CompareTaskIds are).
 fn safe_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `DATA_DIR/repair/JOBID` (`None` for an id unsafe as a file name).
@@ -56,7 +60,11 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// Runs a compare task's comparison; when it finds differences, its repair SQL is kept at
 /// `keep_at` (written to `…sql.part` meanwhile).
-pub async fn compare(spec: &JobSpec, opts: &VerifyOptions, keep_at: Option<PathBuf>) -> Result<VerifyReport, String> {
+pub async fn compare(
+    spec: &JobSpec,
+    opts: &VerifyOptions,
+    keep_at: Option<PathBuf>,
+) -> Result<VerifyReport, String> {
     let keep_at = keep_at.filter(|_| every_column(&opts.mode));
     let Some(keep_at) = keep_at else {
         return ferry_job::verification::verify_job(spec, opts, null_sink(), None)

@@ -428,29 +428,9 @@ pub fn job_live(v: &JobView<'_>, id: &str) -> String {
     out
 }
 
-/// `1.5 MB`, `320 KB`, `12 B`.
+/// A byte count for people (`468 B`, `2.38 MiB`), as the charts write it.
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// `45 s`, `12 min`, `3 h 20 min`.
-pub fn human_secs(s: u64) -> String {
-    match s {
-        0..=119 => format!("{s} s"),
-        120..=7199 => format!("{} min", s.div_ceil(60)),
-        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-    }
+    chart::format_value(n as f64, Unit::Bytes)
 }
 
 fn num(v: &Value, pointer: &str) -> u64 {
@@ -475,13 +455,15 @@ fn tables_progress(x: &Value) -> String {
     );
     for t in &tables {
         let (chunks, done) = (num(t, "/Chunks"), num(t, "/ChunksDone"));
-        let pct = if chunks > 0 { done.min(chunks) * 100 / chunks } else { 0 };
+        let pct = (done.min(chunks) * 100).checked_div(chunks).unwrap_or(0);
         let rows = num(t, "/Rows");
         let est = num(t, "/EstimatedRows").max(rows);
         let eta = t
             .get("EtaSeconds")
             .and_then(Value::as_u64)
-            .map_or("—".to_string(), |s| format!("about {}", human_secs(s)));
+            .map_or("—".to_string(), |s| {
+                format!("about {}", chart::format_value(s as f64, Unit::Seconds))
+            });
         let _ = write!(
             out,
             "<tr data-table=\"{name}\"><td>{name}</td><td class=\"tstate {state}\">{state}</td>\
@@ -514,7 +496,11 @@ fn positions(x: &Value) -> String {
             out,
             "<dt>{label}</dt><dd id=\"pos-{}\"><code>{}</code></dd>",
             key.to_lowercase(),
-            if v.is_empty() { "—".to_string() } else { escape(&v) }
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                escape(&v)
+            }
         );
     }
     out.push_str("</dl></section>");
@@ -531,10 +517,18 @@ fn errors(x: &Value) -> String {
             out,
             "<dt>Now</dt><dd class=\"err\" id=\"err-current\">{}: {} since {} UTC, attempt {}{}: {}</dd>",
             escape(&text(p, "/What")),
-            if side.is_empty() { "a server is failing".to_string() } else { format!("the {} is failing", escape(&side)) },
+            if side.is_empty() {
+                "a server is failing".to_string()
+            } else {
+                format!("the {} is failing", escape(&side))
+            },
             escape(&text(p, "/Since")),
             escape(&text(p, "/Attempt")),
-            if gives_up.is_empty() { String::new() } else { format!(", gives up at {} UTC", escape(&gives_up)) },
+            if gives_up.is_empty() {
+                String::new()
+            } else {
+                format!(", gives up at {} UTC", escape(&gives_up))
+            },
             escape(&text(p, "/Error")),
         );
     }
@@ -797,7 +791,7 @@ mod tests {
         assert!(html.contains("No samples yet"));
         assert!(html.contains("No comparison has run"));
         assert!(html.contains("d.&lt;t&gt;") && html.contains("1 / 4") && html.contains("about 30 s"));
-        assert!(html.contains("2.4 MB") && html.contains("b.000001:4"));
+        assert!(html.contains("2.38 MiB") && html.contains("b.000001:4"));
         assert!(html.contains("id=\"err-retries\">2<") && html.contains("refused"));
         assert!(!html.to_lowercase().contains("password"));
     }

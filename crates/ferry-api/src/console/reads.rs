@@ -119,7 +119,10 @@ impl Reads {
         let key = format!("extras\n{job_id}");
         let handler = &self.handler;
         match self
-            .cached(key, async move { Cached::Answer(handler.job_extras(job_id).await) })
+            .cached(
+                key,
+                async move { Cached::Answer(handler.job_extras(job_id).await) },
+            )
             .await
         {
             Cached::Answer(r) => r,
@@ -128,7 +131,11 @@ impl Reads {
     }
 
     /// The repair SQL file of a compare task (not cached: a download is rare).
-    pub async fn repair_sql(&self, job_id: &str, compare_task_id: &str) -> Result<Option<std::path::PathBuf>, ApiError> {
+    pub async fn repair_sql(
+        &self,
+        job_id: &str,
+        compare_task_id: &str,
+    ) -> Result<Option<std::path::PathBuf>, ApiError> {
         self.handler.repair_sql(job_id, compare_task_id).await
     }
 

@@ -72,10 +72,7 @@ pub fn router(handler: Arc<dyn ActionHandler>, credentials: CredentialStore, sec
             "/console/jobs/{id}/compare/{cid}/differences.csv",
             get(differences),
         )
-        .route(
-            "/console/jobs/{id}/compare/{cid}/repair.sql",
-            get(repair_sql),
-        )
+        .route("/console/jobs/{id}/compare/{cid}/repair.sql", get(repair_sql))
         .route(
             "/console/static/console.js",
             get(|| async { asset(JS, "text/javascript; charset=utf-8") }),
@@ -876,7 +873,10 @@ mod tests {
     #[test]
     fn download_names_are_safe() {
         let v = attachment(&["dts-1", "../../etc\"x\r\n", "repair"], "sql").unwrap();
-        assert_eq!(v.to_str().unwrap(), "attachment; filename=\"dts-1-....etcx-repair.sql\"");
+        assert_eq!(
+            v.to_str().unwrap(),
+            "attachment; filename=\"dts-1-....etcx-repair.sql\""
+        );
     }
 
     #[test]
@@ -905,7 +905,10 @@ mod tests {
             &pairs(&[("action", "rate"), ("DumpRps", "0"), ("DumpRps_was", "3000")]),
         )
         .unwrap_err();
-        assert!(e.contains("DumpRps 0") && e.contains("Ferry.RowsPerSecond"), "{e}");
+        assert!(
+            e.contains("DumpRps 0") && e.contains("Ferry.RowsPerSecond"),
+            "{e}"
+        );
         assert!(action_call(
             "dts-1",
             &pairs(&[("action", "rate"), ("DumpThread", "2"), ("DumpThread_was", "2")])
