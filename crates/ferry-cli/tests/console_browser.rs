@@ -6,7 +6,7 @@
 //! paused and resumed, completed (the cut-over position shows), and a comparison shows the tables
 //! equal; then rows planted on the target make a second comparison list the differing keys, and
 //! the repair SQL downloaded from the page (an attachment, only with the session) makes the target
-//! equal again. An action without the CSRF token (a plain
+//! equal again; deleting the job from the page deletes its repair SQL. An action without the CSRF token (a plain
 //! HTTP request with the browser's session cookie) is refused. The target equals the source by
 //! digest. Screenshots go to `docs/img/console-*.png`. Only the database `console_browser` is
 //! touched.
@@ -226,7 +226,7 @@ async fn console_in_a_browser_follows_a_job_to_the_end() -> Result<()> {
 
     let driver = start_driver().await?;
     let b = open_browser(&driver).await?;
-    let result = drive(&b, &base, &id, &stop, &mut w).await;
+    let result = drive(&b, &base, &id, &stop, &mut w, &data).await;
     let csrf_check = match &result {
         Ok(()) => csrf_refused(&b, &base, &id).await,
         Err(_) => Ok(()),
@@ -265,6 +265,7 @@ async fn drive(
     id: &str,
     stop: &AtomicBool,
     writer: &mut Option<tokio::task::JoinHandle<Result<()>>>,
+    data: &std::path::Path,
 ) -> Result<()> {
     // A wrong key is refused.
     sign_in(b, base, "not-the-key").await?;
@@ -398,6 +399,19 @@ async fn drive(
     )
     .await?;
     screenshot(b, "jobs").await?;
+
+    // Delete from the page: the job and its repair SQL are gone.
+    let repair_dir = data.join("repair").join(id);
+    assert!(repair_dir.is_dir(), "{}", repair_dir.display());
+    b.goto(&page).await?;
+    act(b, "#do-delete").await?;
+    wait_until(WAIT, "the job to leave the list", || async {
+        Ok(b.find(Locator::Css(&format!("tr[data-job='{id}']")))
+            .await
+            .is_err())
+    })
+    .await?;
+    assert!(!repair_dir.exists(), "{}", repair_dir.display());
     Ok(())
 }
 

@@ -59,12 +59,21 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Runs a compare task's comparison; when it finds differences, its repair SQL is kept at
-/// `keep_at` (written to `…sql.part` meanwhile).
+/// `keep_at` (written to `…sql.part` meanwhile; a file of an earlier run of the task is removed
+/// first).
 pub async fn compare(
     spec: &JobSpec,
     opts: &VerifyOptions,
     keep_at: Option<PathBuf>,
 ) -> Result<VerifyReport, String> {
+    // A task started again: its earlier repair SQL is no longer what the task found.
+    if let Some(old) = &keep_at {
+        match tokio::fs::remove_file(old).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => warn!(error = %e, "removing the earlier repair SQL"),
+        }
+    }
     let keep_at = keep_at.filter(|_| every_column(&opts.mode));
     let Some(keep_at) = keep_at else {
         return ferry_job::verification::verify_job(spec, opts, null_sink(), None)
