@@ -174,6 +174,24 @@ pub trait ActionHandler: Send + Sync + 'static {
         let _ = (job_id, since, resolution);
         Box::pin(async { Ok(Vec::new()) })
     }
+
+    /// What the console shows of a job beyond the actions' answers, as JSON: `Tables` (the full
+    /// load's progress per table), `Positions`, `Errors` (with retry counts) and `RepairSql`
+    /// (the last comparison's repair file). Handlers without them answer an empty object.
+    fn job_extras(&self, job_id: &str) -> BoxFuture<'_, Result<Map<String, Value>, ApiError>> {
+        let _ = job_id;
+        Box::pin(async { Ok(Map::new()) })
+    }
+
+    /// The repair SQL file a compare task of the job wrote, `None` when there is none.
+    fn repair_sql(
+        &self,
+        job_id: &str,
+        compare_task_id: &str,
+    ) -> BoxFuture<'_, Result<Option<std::path::PathBuf>, ApiError>> {
+        let _ = (job_id, compare_task_id);
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// One point of a job's lag series.

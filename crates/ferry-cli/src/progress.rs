@@ -107,6 +107,8 @@ impl Tracker {
                 s.rows_est = estimated_rows;
                 s.bytes_est = estimated_bytes;
             }
+            // The totals come with LoadPlanned; the terminal shows no per-table list.
+            ProgressEvent::TablePlanned { .. } => {}
             ProgressEvent::SnapshotTaken { position, lock_ms } => {
                 s.notes
                     .push(format!("snapshot at {position} (global lock held {lock_ms} ms)"));

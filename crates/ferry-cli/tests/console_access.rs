@@ -1,8 +1,9 @@
 //! The console's access rules through the real `ferry serve` binary over HTTP (no browser, no
 //! database): without a session every console page redirects to the sign-in page and every
 //! fragment, download and action answers 401; a wrong key is refused and, after five failures,
-//! throttled; a right key gives an HttpOnly SameSite=Strict session cookie; an action without
-//! its CSRF token is refused; every answer carries the security headers; signing out ends the
+//! throttled; a sign-in without the sign-in form's token and cookie is refused (login CSRF); a
+//! right key gives an HttpOnly SameSite=Strict session cookie; an action without its CSRF token is
+//! refused; a download of a missing repair file is 404; every answer carries the security headers; signing out ends the
 //! session.
 
 mod common;
@@ -46,9 +47,31 @@ fn assert_security_headers(h: &HeaderMap) {
     );
 }
 
+/// The sign-in form's token and its cookie, from a fresh sign-in page.
+async fn sign_in_form(c: &reqwest::Client, base: &str) -> Result<(String, String)> {
+    let r = c.get(format!("{base}/console/login")).send().await?;
+    let cookie = r
+        .headers()
+        .get(SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        cookie.starts_with("ferry_console_login=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let token = csrf_of(&r.text().await?)?;
+    Ok((token, cookie.split(';').next().unwrap_or_default().to_string()))
+}
+
+/// Signs in as a browser does: the sign-in page, then its form.
 async fn sign_in(c: &reqwest::Client, base: &str, id: &str, key: &str) -> Result<reqwest::Response> {
+    let (token, cookie) = sign_in_form(c, base).await?;
     Ok(c.post(format!("{base}/console/login"))
-        .form(&[("secret_id", id), ("secret_key", key)])
+        .header(COOKIE, cookie)
+        .form(&[("secret_id", id), ("secret_key", key), ("csrf", token.as_str())])
         .send()
         .await?)
 }
@@ -87,6 +110,7 @@ async fn console_access_rules() -> Result<()> {
         "/console/live",
         "/console/jobs/dts-x/live",
         "/console/jobs/dts-x/compare/c/differences.csv",
+        "/console/jobs/dts-x/compare/c/repair.sql",
     ] {
         let r = c.get(format!("{base}{path}")).send().await?;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
@@ -112,10 +136,51 @@ async fn console_access_rules() -> Result<()> {
         StatusCode::OK
     );
 
-    // A wrong key is refused, without a cookie.
+    // Login CSRF: the right key posted without the sign-in form's token and cookie (as another
+    // site could post it), or with a token but not its cookie, is refused without a session.
+    let r = c
+        .post(format!("{base}/console/login"))
+        .form(&[("secret_id", SECRET_ID), ("secret_key", SECRET_KEY)])
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(!r
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(b"ferry_console=")));
+    let (token, _) = sign_in_form(&c, &base).await?;
+    let r = c
+        .post(format!("{base}/console/login"))
+        .form(&[
+            ("secret_id", SECRET_ID),
+            ("secret_key", SECRET_KEY),
+            ("csrf", token.as_str()),
+        ])
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (_, cookie) = sign_in_form(&c, &base).await?;
+    let r = c
+        .post(format!("{base}/console/login"))
+        .header(COOKIE, cookie)
+        .form(&[
+            ("secret_id", SECRET_ID),
+            ("secret_key", SECRET_KEY),
+            ("csrf", "0000"),
+        ])
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // A wrong key is refused, without a session cookie.
     let r = sign_in(&c, &base, SECRET_ID, "wrong-key").await?;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(r.headers().get(SET_COOKIE).is_none());
+    assert!(!r
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(b"ferry_console=")));
     assert!(r.text().await?.contains("wrong SecretId or SecretKey"));
 
     // The right key: a session cookie.
@@ -123,8 +188,10 @@ async fn console_access_rules() -> Result<()> {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let cookie = r
         .headers()
-        .get(SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("ferry_console="))
         .unwrap_or_default()
         .to_string();
     assert!(
@@ -145,6 +212,12 @@ async fn console_access_rules() -> Result<()> {
     assert!(page.contains("No job matches"), "{page}");
     assert!(!page.contains(SECRET_KEY));
     let csrf = csrf_of(&page)?;
+    let r = c
+        .get(format!("{base}/console/jobs/dts-nothere/compare/c/repair.sql"))
+        .header(COOKIE, &session)
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // An action without (or with a wrong) CSRF token is refused.
     for form in [

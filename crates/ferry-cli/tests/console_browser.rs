@@ -2,8 +2,11 @@
 //! `scripts/browser.sh install` installs Debian's `chromium` and `chromium-driver`) through the
 //! real `ferry serve`. A MigrateType 3 job is created with the API while a writer commits on the
 //! source; in the browser a wrong key is refused, the right one signs in, the job is started from
-//! its page, its steps and progress advance, the lag chart gets points, it is paused and resumed,
-//! completed, and a comparison shows the tables equal. An action without the CSRF token (a plain
+//! its page, its steps, progress and per-table chunks advance, the lag chart gets points, it is
+//! paused and resumed, completed (the cut-over position shows), and a comparison shows the tables
+//! equal; then rows planted on the target make a second comparison list the differing keys, and
+//! the repair SQL downloaded from the page (an attachment, only with the session) makes the target
+//! equal again; deleting the job from the page deletes its repair SQL. An action without the CSRF token (a plain
 //! HTTP request with the browser's session cookie) is refused. The target equals the source by
 //! digest. Screenshots go to `docs/img/console-*.png`. Only the database `console_browser` is
 //! touched.
@@ -223,7 +226,7 @@ async fn console_in_a_browser_follows_a_job_to_the_end() -> Result<()> {
 
     let driver = start_driver().await?;
     let b = open_browser(&driver).await?;
-    let result = drive(&b, &base, &id, &stop, &mut w).await;
+    let result = drive(&b, &base, &id, &stop, &mut w, &data).await;
     let csrf_check = match &result {
         Ok(()) => csrf_refused(&b, &base, &id).await,
         Err(_) => Ok(()),
@@ -262,6 +265,7 @@ async fn drive(
     id: &str,
     stop: &AtomicBool,
     writer: &mut Option<tokio::task::JoinHandle<Result<()>>>,
+    data: &std::path::Path,
 ) -> Result<()> {
     // A wrong key is refused.
     sign_in(b, base, "not-the-key").await?;
@@ -282,7 +286,8 @@ async fn drive(
     act(b, "#do-check").await?;
     wait_button(b, &page, "#do-start").await?;
     act(b, "#do-start").await?;
-    // Progress advances: the full load step runs, the overall progress grows.
+    // Progress advances: the full load step runs, the overall progress grows, and the table
+    // list shows the chunks of `bulk` being copied.
     wait_text(
         b,
         "tr[data-step='full_data'] td.step",
@@ -294,7 +299,24 @@ async fn drive(
         t.trim_end_matches('%').parse::<u64>().unwrap_or(0) > 0
     })
     .await?;
+    let bulk = format!("tr[data-table='{DB}.bulk'] span.chunks");
+    wait_text(b, &bulk, "chunks of bulk done", |t| {
+        chunks(t).is_some_and(|(done, all)| done > 0 && all > 1)
+    })
+    .await?;
     screenshot(b, "job-full-load").await?;
+    wait_text(b, &bulk, "every chunk of bulk done", |t| {
+        chunks(t).is_some_and(|(done, all)| done == all)
+    })
+    .await?;
+    wait_text(
+        b,
+        &format!("tr[data-table='{DB}.bulk'] td.tstate"),
+        "bulk done",
+        |t| t == "done",
+    )
+    .await?;
+    wait_text(b, "#pos-snapshot", "the snapshot position", |t| t.contains(':')).await?;
     // The replay catches up and the lag chart gets points (a sample every 5 s).
     wait_text(b, "#job-status", "ReadyComplete", |t| t.contains("ReadyComplete")).await?;
     wait_until(WAIT, "the lag chart to have a line", || async {
@@ -319,6 +341,7 @@ async fn drive(
     wait_button(b, &page, "#do-complete").await?;
     act(b, "#do-complete").await?;
     wait_text(b, "#job-status", "Success", |t| t.starts_with("Success")).await?;
+    wait_text(b, "#pos-cutover", "the cut-over position", |t| t.contains(':')).await?;
 
     // A comparison: the verification report shows the tables equal.
     wait_button(b, &page, "#do-compare").await?;
@@ -329,7 +352,44 @@ async fn drive(
     .await?;
     let body = b.find(Locator::Css("#verification")).await?.text().await?;
     assert!(body.contains(&format!("{DB}.bulk")), "{body}");
+    assert!(
+        b.find(Locator::Css("#repair-sql")).await.is_err(),
+        "no repair SQL for an equal comparison"
+    );
+
+    // A planted difference: a comparison finds it, lists the keys and offers the repair SQL.
+    let mut t = connect(&target()).await?;
+    ferry_testkit::exec(
+        &mut t,
+        &format!(
+            "UPDATE {DB}.bulk SET x = 'planted' WHERE id = 7; DELETE FROM {DB}.bulk WHERE id = 8; \
+             INSERT INTO {DB}.bulk VALUES (900001, 'extra')"
+        ),
+    )
+    .await?;
+    wait_button(b, &page, "#do-compare").await?;
+    act(b, "#do-compare").await?;
+    wait_text(b, "#verify-conclusion", "the comparison's differences", |t| {
+        t.contains(": different")
+    })
+    .await?;
+    let body = b.find(Locator::Css("#verification")).await?.text().await?;
+    for key in ["7", "8", "900001"] {
+        assert!(
+            body.lines()
+                .any(|l| l.contains(&format!("{DB}.bulk")) && l.split_whitespace().any(|w| w == key)),
+            "key {key} listed: {body}"
+        );
+    }
     screenshot_of(b, "verification", Some("#verification")).await?;
+    let href = b
+        .find(Locator::Css("#repair-sql"))
+        .await?
+        .attr("href")
+        .await?
+        .ok_or_else(|| anyhow!("the repair SQL link has no href"))?;
+    let sql = download(b, &format!("{base}{href}")).await?;
+    ferry_testkit::exec(&mut t, &sql).await?;
     b.goto(&format!("{base}/console/")).await?;
     wait_text(
         b,
@@ -339,7 +399,62 @@ async fn drive(
     )
     .await?;
     screenshot(b, "jobs").await?;
+
+    // Delete from the page: the job and its repair SQL are gone.
+    let repair_dir = data.join("repair").join(id);
+    assert!(repair_dir.is_dir(), "{}", repair_dir.display());
+    b.goto(&page).await?;
+    act(b, "#do-delete").await?;
+    wait_until(WAIT, "the job to leave the list", || async {
+        Ok(b.find(Locator::Css(&format!("tr[data-job='{id}']")))
+            .await
+            .is_err())
+    })
+    .await?;
+    assert!(!repair_dir.exists(), "{}", repair_dir.display());
     Ok(())
+}
+
+/// `done / all` of a table's chunks cell.
+fn chunks(t: &str) -> Option<(u64, u64)> {
+    let (a, b) = t.split_once('/')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
+/// Downloads a console link with the browser's session, as the browser would: an attachment.
+async fn download(b: &Browser, url: &str) -> Result<String> {
+    let cookie = b
+        .get_named_cookie("ferry_console")
+        .await
+        .map_err(|e| anyhow!("the session cookie: {e}"))?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    // Without the session: refused.
+    assert_eq!(
+        c.get(url).send().await?.status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    let r = c
+        .get(url)
+        .header("cookie", format!("ferry_console={}", cookie.value()))
+        .send()
+        .await?;
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "{url}");
+    let disposition = r
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"") && disposition.ends_with("-repair.sql\""),
+        "{disposition}"
+    );
+    let sql = r.text().await?;
+    assert!(sql.starts_with("-- Ferry repair SQL"), "{sql:.200}");
+    Ok(sql)
 }
 
 /// An action with the browser's session but without the CSRF token is refused (403).

@@ -29,6 +29,17 @@ pub enum ProgressEvent {
         estimated_rows: u64,
         estimated_bytes: u64,
     },
+    /// One table's part of the full load's plan, sent for every table just before
+    /// [`ProgressEvent::LoadPlanned`]: its chunks, those done by an earlier run with their rows
+    /// and bytes, and the source's row estimate (`table` as in [`ProgressEvent::ChunkDone`]).
+    TablePlanned {
+        table: String,
+        chunks: u64,
+        chunks_done: u64,
+        rows_done: u64,
+        bytes_done: u64,
+        estimated_rows: u64,
+    },
     /// The consistent snapshot is open.
     SnapshotTaken {
         position: SnapshotPosition,

@@ -250,6 +250,26 @@ pub async fn run_full_load(
                 .fold((0u64, 0u64), |(r, b), c| (r + c.rows, b + c.bytes))
         })
         .unwrap_or((0, 0));
+    for (i, t) in tasks.iter().enumerate() {
+        let (rows_done, bytes_done) = stored
+            .as_ref()
+            .map(|s| {
+                s.chunks
+                    .iter()
+                    .filter(|c| c.done && c.db == t.target_db && c.tbl == t.target_table)
+                    .fold((0u64, 0u64), |(r, b), c| (r + c.rows, b + c.bytes))
+            })
+            .unwrap_or((0, 0));
+        let chunks = plans[i].len() as u64;
+        progress(ProgressEvent::TablePlanned {
+            table: tables[i].source_name.clone(),
+            chunks,
+            chunks_done: chunks - remaining[i].load(Ordering::Relaxed),
+            rows_done,
+            bytes_done,
+            estimated_rows: t.source.estimated_rows,
+        });
+    }
     progress(ProgressEvent::LoadPlanned {
         tables: tasks.len() as u64,
         chunks: total_chunks,

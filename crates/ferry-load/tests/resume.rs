@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use common::*;
-use ferry_core::progress::null_sink;
+use ferry_core::progress::{null_sink, ProgressEvent};
 use ferry_core::throttle::Throttle;
 use ferry_load::{has_checkpoints, run_full_load, WriteMethod};
 use ferry_testkit::{exec, scalar, source, target, wait_until};
@@ -66,11 +66,47 @@ async fn killed_load_resumes_exactly_once() -> Result<()> {
     .await?;
     let done_before: u64 = scalar(&mut dst, &done_sql).await?;
     assert!(done_before < 21, "the kill came before the end");
+    let rows_before: u64 = scalar(
+        &mut dst,
+        &format!(
+            "SELECT COALESCE(SUM(`rows`), 0) FROM ferry_meta.load_chunk WHERE job = '{job}' AND done = 1"
+        ),
+    )
+    .await?;
 
     opts.throttle = Arc::new(Throttle::new(0, 0));
-    let summary = run_full_load(&source(), &target(), tasks, opts, null_sink()).await?;
+    let (sink, events) = recorder();
+    let summary = run_full_load(&source(), &target(), tasks, opts, sink).await?;
     assert!(summary.chunks_resumed >= 3, "{summary:?}");
     assert_eq!(summary.chunks + summary.chunks_resumed, 21, "{summary:?}");
+    // The table's plan as the resumed run reports it (the console's per-table list): the chunks
+    // and rows the target's checkpoints hold as done, then this run's chunks make up the rest.
+    let events = events.lock().map(|e| e.clone()).unwrap_or_default();
+    let planned: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ProgressEvent::TablePlanned {
+                table,
+                chunks,
+                chunks_done,
+                rows_done,
+                ..
+            } => Some((table.clone(), *chunks, *chunks_done, *rows_done)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        vec![(format!("{db}.sbtest"), 21, done_before, rows_before)]
+    );
+    let copied: u64 = events
+        .iter()
+        .filter_map(|e| match e {
+            ProgressEvent::ChunkDone { rows, .. } => Some(*rows),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(rows_before + copied, 200_000, "no row counted twice or missed");
     assert_same(&mut src, &mut dst, db, dst_db, "sbtest").await?;
     let (n, distinct): (u64, u64) = (
         scalar(&mut dst, &format!("SELECT COUNT(*) FROM {dst_db}.sbtest")).await?,

@@ -15,6 +15,11 @@
 //! replay's progress events: `SecondsBehindMaster` in seconds, `MasterSlaveDistance` in MB
 //! (binlog bytes behind / 1 048 576, rounded down).
 //!
+//! Per table ([`TableProgress`]): the full load's chunks planned and done, rows and bytes copied,
+//! the source's row estimate, and the time left at the table's own rate in this run, from the
+//! load's `TablePlanned`, `ChunkDone` and `TableDone` events; kept with the detail, so the list
+//! survives a restart (a resumed load plans again from the target's checkpoints, exactly).
+//!
 //! Outages: while an engine retries a transient failure ([`ProgressEvent::Trouble`]) the detail
 //! holds the [`Problem`] (which side, the error, the attempt, since when) and the current step's
 //! message says it; [`ProgressEvent::Recovered`] clears both. The lag keeps growing meanwhile:
@@ -71,6 +76,64 @@ impl Problem {
             self.error
         )
     }
+}
+
+/// One table's full-load progress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TableProgress {
+    /// `db.table` on the source.
+    pub table: String,
+    pub chunks: u64,
+    pub chunks_done: u64,
+    /// Rows and bytes of the chunks done (earlier runs' included).
+    pub rows: u64,
+    pub bytes: u64,
+    /// The source's estimate (statistics) when the load was planned.
+    pub estimated_rows: u64,
+    /// Every chunk of the table is committed.
+    pub done: bool,
+    /// UNIX seconds of this run's first chunk of the table and the rows then (the rate's base).
+    pub first_chunk_at: Option<i64>,
+    pub rows_at_first_chunk: u64,
+}
+
+impl TableProgress {
+    /// `done`, `copying` (a chunk of it committed in this run) or `waiting`.
+    pub fn state(&self) -> &'static str {
+        if self.done || (self.chunks > 0 && self.chunks_done >= self.chunks) {
+            "done"
+        } else if self.first_chunk_at.is_some() {
+            "copying"
+        } else {
+            "waiting"
+        }
+    }
+
+    /// Rows per second copied in this run since the table's first chunk, as of `now`.
+    pub fn rows_per_second(&self, now: i64) -> Option<f64> {
+        let since = self.first_chunk_at?;
+        let secs = now - since;
+        let rows = self.rows.saturating_sub(self.rows_at_first_chunk);
+        (secs > 0 && rows > 0).then(|| rows as f64 / secs as f64)
+    }
+
+    /// Seconds left at the table's own rate: its estimated rows not copied yet over
+    /// [`Self::rows_per_second`]. `None` when done, not started, or without a rate yet.
+    pub fn eta_secs(&self, now: i64) -> Option<u64> {
+        if self.state() != "copying" {
+            return None;
+        }
+        eta_secs(
+            self.estimated_rows.saturating_sub(self.rows),
+            self.rows_per_second(now)?,
+        )
+    }
+}
+
+/// Seconds to copy `left` rows at `rate` rows/s (`None` without a rate).
+pub fn eta_secs(left: u64, rate: f64) -> Option<u64> {
+    (rate > 0.0).then(|| (left as f64 / rate).ceil() as u64)
 }
 
 /// One step.
@@ -139,6 +202,10 @@ pub struct Detail {
     pub verify_oldest_unverified_seconds: Option<u64>,
     pub verify_since_full_pass_seconds: Option<u64>,
     pub verification_tables_different: u64,
+    /// The full load's tables, in plan order.
+    pub tables: Vec<TableProgress>,
+    /// The binlog position of the full load's snapshot (empty before it is taken).
+    pub snapshot_position: String,
     #[serde(skip)]
     load_window: Option<(std::time::Instant, u64)>,
     /// When the last replay report arrived (live runs only).
@@ -232,7 +299,49 @@ impl Detail {
                 self.rows_estimated = *estimated_rows;
                 false
             }
-            ProgressEvent::ChunkDone { rows, bytes, .. } => {
+            ProgressEvent::TablePlanned {
+                table,
+                chunks,
+                chunks_done,
+                rows_done,
+                bytes_done,
+                estimated_rows,
+            } => {
+                let t = TableProgress {
+                    table: table.clone(),
+                    chunks: *chunks,
+                    chunks_done: *chunks_done,
+                    rows: *rows_done,
+                    bytes: *bytes_done,
+                    estimated_rows: *estimated_rows,
+                    ..TableProgress::default()
+                };
+                match self.tables.iter_mut().find(|x| x.table == *table) {
+                    Some(x) => *x = t,
+                    None => self.tables.push(t),
+                }
+                false
+            }
+            ProgressEvent::SnapshotTaken { position, .. } => {
+                self.snapshot_position = position.to_string();
+                true
+            }
+            ProgressEvent::TableDone { table } => {
+                if let Some(t) = self.tables.iter_mut().find(|x| x.table == *table) {
+                    t.done = true;
+                }
+                false
+            }
+            ProgressEvent::ChunkDone { table, rows, bytes } => {
+                if let Some(t) = self.tables.iter_mut().find(|x| x.table == *table) {
+                    t.chunks_done += 1;
+                    t.rows += rows;
+                    t.bytes += bytes;
+                    if t.first_chunk_at.is_none() {
+                        t.first_chunk_at = Some(now);
+                        t.rows_at_first_chunk = t.rows;
+                    }
+                }
                 self.chunks_done += 1;
                 self.rows_copied += rows;
                 self.bytes_copied += bytes;
@@ -417,8 +526,10 @@ impl Detail {
         if s.status != STEP_RUNNING || self.rows_per_second <= 0.0 || self.rows_estimated == 0 {
             return None;
         }
-        let left = self.rows_estimated.saturating_sub(self.rows_copied);
-        Some((left as f64 / self.rows_per_second).ceil() as u64)
+        eta_secs(
+            self.rows_estimated.saturating_sub(self.rows_copied),
+            self.rows_per_second,
+        )
     }
 
     /// A step's message for the API: its own (a problem, a result), else for the running full
@@ -692,6 +803,47 @@ mod tests {
         assert_eq!(d.steps[3].status, STEP_DEFAULT);
         d.succeed(11);
         assert_eq!(d.progress(), 100);
+    }
+
+    #[test]
+    fn per_table_progress_follows_the_load() {
+        let mut d = Detail::new(2, 5);
+        let plan = |table: &str, chunks, chunks_done, rows_done| ProgressEvent::TablePlanned {
+            table: table.into(),
+            chunks,
+            chunks_done,
+            rows_done,
+            bytes_done: rows_done * 10,
+            estimated_rows: 1000,
+        };
+        d.observe(&plan("d.a", 4, 1, 250), 100);
+        d.observe(&plan("d.b", 1, 0, 0), 100);
+        assert_eq!(d.tables.len(), 2);
+        assert_eq!(d.tables[0].state(), "waiting");
+        assert_eq!(d.tables[0].eta_secs(100), None, "not started");
+        let chunk = |table: &str| ProgressEvent::ChunkDone {
+            table: table.into(),
+            rows: 250,
+            bytes: 2500,
+        };
+        d.observe(&chunk("d.a"), 110);
+        assert_eq!(d.tables[0].state(), "copying");
+        assert_eq!(d.tables[0].eta_secs(110), None, "no rate after one chunk");
+        d.observe(&chunk("d.a"), 120);
+        let a = &d.tables[0];
+        assert_eq!((a.chunks_done, a.rows, a.bytes), (3, 750, 7500));
+        // 250 rows in 10 s since the first chunk of this run: 25 rows/s, 250 rows left.
+        assert_eq!(a.eta_secs(120), Some(10));
+        d.observe(&ProgressEvent::TableDone { table: "d.a".into() }, 121);
+        assert_eq!(d.tables[0].state(), "done");
+        assert_eq!(d.tables[0].eta_secs(121), None);
+        // A new run plans again from the checkpoints: the entry is replaced, not added.
+        d.observe(&plan("d.a", 4, 4, 1000), 200);
+        assert_eq!(d.tables.len(), 2);
+        assert_eq!((d.tables[0].rows, d.tables[0].state()), (1000, "done"));
+        // Persisted with the detail.
+        let back: Detail = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(back.tables, d.tables);
     }
 
     #[test]

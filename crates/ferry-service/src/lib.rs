@@ -1,13 +1,16 @@
 //! The job service behind `ferry serve`: jobs, their steps and progress in an SQLite database in
 //! the data directory ([`store`]), the status machine ([`status`]), the job manager that runs
 //! checks, jobs and compare tasks ([`manager`], [`detail`]), the DTS API actions over them
-//! ([`actions`]), the jobs' lag series ([`series`]) and the Prometheus metrics ([`metrics`]).
+//! ([`actions`]), the jobs' lag series ([`series`]), what the console shows beyond the API
+//! ([`extras`], [`repair_sql`]) and the Prometheus metrics ([`metrics`]).
 
 pub mod actions;
 pub mod detail;
 pub mod error;
+pub mod extras;
 pub mod manager;
 pub mod metrics;
+pub mod repair_sql;
 pub mod secrets;
 pub mod series;
 pub mod status;
@@ -103,6 +106,39 @@ impl ActionHandler for Service {
                 .store()
                 .read(&job_id, since, resolution, store::now())
                 .await?)
+        })
+    }
+
+    fn job_extras(&self, job_id: &str) -> BoxFuture<'_, Result<Map<String, Value>, ApiError>> {
+        let job_id = job_id.to_string();
+        Box::pin(async move { extras::job_extras(&self.manager, &job_id).await })
+    }
+
+    fn repair_sql(
+        &self,
+        job_id: &str,
+        compare_task_id: &str,
+    ) -> BoxFuture<'_, Result<Option<PathBuf>, ApiError>> {
+        let (job_id, cid) = (job_id.to_string(), compare_task_id.to_string());
+        Box::pin(async move {
+            let store = self.manager.store();
+            if store.job(&job_id).await?.is_none() {
+                return Err(ApiError::job_not_exist(&job_id));
+            }
+            // Only a compare task of this job.
+            if !store
+                .compares(&job_id)
+                .await?
+                .iter()
+                .any(|c| c.compare_task_id == cid)
+            {
+                return Ok(None);
+            }
+            let Some(p) = repair_sql::path(store, &job_id, &cid) else {
+                return Ok(None);
+            };
+            let file = tokio::fs::metadata(&p).await.is_ok_and(|m| m.is_file());
+            Ok(file.then_some(p))
         })
     }
 }

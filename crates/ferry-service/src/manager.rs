@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_api::ApiError;
-use ferry_core::progress::{null_sink, ProgressEvent, ProgressSink};
+use ferry_core::progress::{ProgressEvent, ProgressSink};
 use ferry_core::throttle::Throttle;
 use ferry_job::runner::{JobSummary, ReplayControl, RunOptions};
 use ferry_job::spec::MigrateJobRequest;
@@ -1051,9 +1051,8 @@ impl Manager {
                         .await
                         .map_err(|e| e.to_string())?;
                     opts.threads = threads.max(1);
-                    ferry_job::verification::verify_job(&spec, &opts, null_sink(), None)
-                        .await
-                        .map_err(|e| e.to_string())
+                    let keep_at = crate::repair_sql::path(&mgr.store, &job.job_id, &compare_task_id);
+                    crate::repair_sql::compare(&spec, &opts, keep_at).await
                 }
                 .await;
                 let t = Some(now());

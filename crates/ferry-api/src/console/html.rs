@@ -118,16 +118,18 @@ pub fn page(frame: &Frame<'_>, body: &str) -> String {
     out
 }
 
-/// The sign-in form.
-pub fn sign_in() -> String {
-    "<h1>Sign in</h1><form class=\"signin\" method=\"post\" action=\"/console/login\">\
-     <label>SecretId <input name=\"secret_id\" autocomplete=\"username\" required></label>\
+/// The sign-in form, with its login-CSRF token.
+pub fn sign_in(csrf: &str) -> String {
+    format!(
+        "<h1>Sign in</h1><form class=\"signin\" method=\"post\" action=\"/console/login\">\
+     <input type=\"hidden\" name=\"csrf\" value=\"{}\"><label>SecretId <input name=\"secret_id\" autocomplete=\"username\" required></label>\
      <label>SecretKey <input name=\"secret_key\" type=\"password\" autocomplete=\"current-password\" required></label>\
      <button type=\"submit\" id=\"signin\">Sign in</button></form>\
      <p class=\"hint\">Use an API key pair of this server: <code>ferry serve</code> prints where it \
      generated one (<code>credentials.toml</code> in its data directory), or the pairs configured \
-     in <code>ferry.toml</code>.</p>"
-        .to_string()
+     in <code>ferry.toml</code>.</p>",
+        escape(csrf)
+    )
 }
 
 /// The jobs page's filter form and the live table's container.
@@ -215,6 +217,8 @@ pub struct JobView<'a> {
     /// DescribeCompareReport of the last comparison, when there is one.
     pub report: Option<&'a Value>,
     pub series: &'a [SeriesSample],
+    /// The handler's extras of the job ([`crate::ActionHandler::job_extras`]).
+    pub extras: &'a Value,
 }
 
 /// The job page: header, actions and the live part.
@@ -291,14 +295,19 @@ fn actions(detail: &Value, id: &str, csrf: &str) -> String {
     }
     if has("ModifyMigrateRateLimit") {
         let cur = |k: &str| text(detail, &format!("/MigrateOption/RateLimit/{k}"));
-        let extra = format!(
-            "<label>Threads <input name=\"DumpThread\" type=\"number\" min=\"1\" max=\"16\" value=\"{}\"></label>\
-             <label>Rows/s (0 unlimited) <input name=\"DumpRps\" type=\"number\" min=\"0\" max=\"50000000\" value=\"{}\"></label>\
-             <label>Apply workers <input name=\"SinkerThread\" type=\"number\" min=\"1\" max=\"64\" value=\"{}\"></label>",
-            escape(&cur("DumpThread")),
-            escape(&cur("DumpRps")),
-            escape(&cur("SinkerThread"))
-        );
+        let field = |name: &str, label: &str, min: u32, max: u32| {
+            let v = escape(&cur(name));
+            format!(
+                "<label>{label} <input name=\"{name}\" type=\"number\" min=\"{min}\" max=\"{max}\" value=\"{v}\"></label>\
+                 <input type=\"hidden\" name=\"{name}_was\" value=\"{v}\">"
+            )
+        };
+        let extra = [
+            field("DumpThread", "Threads", 1, 16),
+            field("DumpRps", "Rows/s (0: unlimited)", 0, 50_000_000),
+            field("SinkerThread", "Apply workers", 1, 64),
+        ]
+        .concat();
         out.push_str(&form(
             "rate",
             "Change limits",
@@ -383,6 +392,7 @@ pub fn job_live(v: &JobView<'_>, id: &str) -> String {
         );
     }
     out.push_str("</tbody></table></section>");
+    out.push_str(&tables_progress(v.extras));
 
     out.push_str("<section class=\"charts\"><h2>Lag and throughput</h2>");
     let line = |label, class, f: fn(&SeriesSample) -> f64| Line {
@@ -410,9 +420,137 @@ pub fn job_live(v: &JobView<'_>, id: &str) -> String {
     ));
     out.push_str("</section>");
 
+    out.push_str(&positions(v.extras));
+    out.push_str(&errors(v.extras));
     out.push_str(&endpoints(d));
     out.push_str(&check_items(v.check));
-    out.push_str(&verification(d, v.report, id));
+    out.push_str(&verification(d, v.report, v.extras, id));
+    out
+}
+
+/// A byte count for people (`468 B`, `2.38 MiB`), as the charts write it.
+pub fn human_bytes(n: u64) -> String {
+    chart::format_value(n as f64, Unit::Bytes)
+}
+
+fn num(v: &Value, pointer: &str) -> u64 {
+    v.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// The full load's progress per table.
+fn tables_progress(x: &Value) -> String {
+    let tables = x
+        .get("Tables")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = String::from("<section id=\"tables\"><h2>Full load by table</h2>");
+    if tables.is_empty() {
+        out.push_str("<p class=\"empty\">No full load planned yet.</p></section>");
+        return out;
+    }
+    out.push_str(
+        "<table class=\"tables\"><thead><tr><th>Table</th><th>State</th><th>Chunks</th><th>Rows</th>\
+         <th>Bytes</th><th>Time left</th></tr></thead><tbody>",
+    );
+    for t in &tables {
+        let (chunks, done) = (num(t, "/Chunks"), num(t, "/ChunksDone"));
+        let pct = (done.min(chunks) * 100).checked_div(chunks).unwrap_or(0);
+        let rows = num(t, "/Rows");
+        let est = num(t, "/EstimatedRows").max(rows);
+        let eta = t
+            .get("EtaSeconds")
+            .and_then(Value::as_u64)
+            .map_or("—".to_string(), |s| {
+                format!("about {}", chart::format_value(s as f64, Unit::Seconds))
+            });
+        let _ = write!(
+            out,
+            "<tr data-table=\"{name}\"><td>{name}</td><td class=\"tstate {state}\">{state}</td>\
+             <td><progress max=\"100\" value=\"{pct}\"></progress> <span class=\"chunks\">{done} / {chunks}</span></td>\
+             <td>{rows} of about {est}</td><td>{bytes}</td><td>{eta}</td></tr>",
+            name = escape(&text(t, "/Table")),
+            state = escape(&text(t, "/State")),
+            bytes = human_bytes(num(t, "/Bytes")),
+        );
+    }
+    out.push_str("</tbody></table></section>");
+    out
+}
+
+/// Snapshot, start, applied and cut-over positions.
+fn positions(x: &Value) -> String {
+    let mut out = String::from("<section id=\"positions\"><h2>Positions</h2><dl class=\"positions\">");
+    for (label, key) in [
+        ("Full load snapshot", "Snapshot"),
+        ("Start (Ferry.StartPosition)", "Start"),
+        ("Applied (replay checkpoint)", "Applied"),
+        ("Consistent after", "ConsistentAfter"),
+        ("Cut-over", "CutOver"),
+    ] {
+        let v = text(x, &format!("/Positions/{key}"));
+        if v.is_empty() && matches!(key, "Start" | "ConsistentAfter") {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "<dt>{label}</dt><dd id=\"pos-{}\"><code>{}</code></dd>",
+            key.to_lowercase(),
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                escape(&v)
+            }
+        );
+    }
+    out.push_str("</dl></section>");
+    out
+}
+
+/// The outage being retried, the retry count and the last errors.
+fn errors(x: &Value) -> String {
+    let mut out = String::from("<section id=\"errors\"><h2>Errors and retries</h2><dl class=\"errors\">");
+    if let Some(p) = x.pointer("/Errors/Current").filter(|p| p.is_object()) {
+        let side = text(p, "/Side");
+        let gives_up = text(p, "/GivesUpAt");
+        let _ = write!(
+            out,
+            "<dt>Now</dt><dd class=\"err\" id=\"err-current\">{}: {} since {} UTC, attempt {}{}: {}</dd>",
+            escape(&text(p, "/What")),
+            if side.is_empty() {
+                "a server is failing".to_string()
+            } else {
+                format!("the {} is failing", escape(&side))
+            },
+            escape(&text(p, "/Since")),
+            escape(&text(p, "/Attempt")),
+            if gives_up.is_empty() {
+                String::new()
+            } else {
+                format!(", gives up at {} UTC", escape(&gives_up))
+            },
+            escape(&text(p, "/Error")),
+        );
+    }
+    let _ = write!(
+        out,
+        "<dt>Transient failures retried</dt><dd id=\"err-retries\">{}</dd>",
+        num(x, "/Errors/Retries")
+    );
+    let last = text(x, "/Errors/LastRetryError");
+    if !last.is_empty() {
+        let _ = write!(
+            out,
+            "<dt>Last retried error</dt><dd class=\"err\">{} <span class=\"when\">({} UTC)</span></dd>",
+            escape(&last),
+            escape(&text(x, "/Errors/LastErrorAt"))
+        );
+    }
+    let msg = text(x, "/Errors/Message");
+    if !msg.is_empty() {
+        let _ = write!(out, "<dt>Job error</dt><dd class=\"err\">{}</dd>", escape(&msg));
+    }
+    out.push_str("</dl></section>");
     out
 }
 
@@ -473,7 +611,7 @@ fn check_items(c: &Value) -> String {
     out
 }
 
-fn verification(d: &Value, report: Option<&Value>, id: &str) -> String {
+fn verification(d: &Value, report: Option<&Value>, extras: &Value, id: &str) -> String {
     let mut out = String::from("<section id=\"verification\"><h2>Verification</h2>");
     let cid = text(d, "/CompareTask/CompareTaskId");
     let Some(r) = report.filter(|_| !cid.is_empty()) else {
@@ -518,6 +656,19 @@ fn verification(d: &Value, report: Option<&Value>, id: &str) -> String {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let repair = (text(extras, "/RepairSql/CompareTaskId") == cid)
+        .then(|| extras.pointer("/RepairSql/Bytes").and_then(Value::as_u64))
+        .flatten();
+    if let Some(bytes) = repair {
+        let _ = write!(
+            out,
+            "<p><a id=\"repair-sql\" href=\"/console/jobs/{}/compare/{}/repair.sql\" download>Download the repair SQL</a> \
+             ({}; run it on the target: it makes the differing rows equal to the source's as they were compared)</p>",
+            url_part(id),
+            url_part(&cid),
+            human_bytes(bytes)
+        );
+    }
     if !diffs.is_empty() {
         let _ = write!(
             out,
@@ -625,6 +776,12 @@ mod tests {
             check: &check,
             report: None,
             series: &[],
+            extras: &json!({
+                "Tables": [{"Table": "d.<t>", "State": "copying", "Chunks": 4, "ChunksDone": 1, "Rows": 250,
+                            "Bytes": 2_500_000, "EstimatedRows": 1000, "EtaSeconds": 30}],
+                "Positions": {"Snapshot": "b.000001:4", "Applied": "", "CutOver": "", "Start": "", "ConsistentAfter": ""},
+                "Errors": {"Current": null, "Retries": 2, "LastRetryError": "refused", "LastErrorAt": "2026-01-01 00:00:00", "Message": ""},
+            }),
         };
         let html = job_page(&v, "tok<", "/console/jobs/dts-1/live");
         assert!(html.contains("name=\"csrf\" value=\"tok&lt;\""));
@@ -633,6 +790,9 @@ mod tests {
         assert!(html.contains("WARNING") && html.contains("set binlog_row_image=FULL"));
         assert!(html.contains("No samples yet"));
         assert!(html.contains("No comparison has run"));
+        assert!(html.contains("d.&lt;t&gt;") && html.contains("1 / 4") && html.contains("about 30 s"));
+        assert!(html.contains("2.38 MiB") && html.contains("b.000001:4"));
+        assert!(html.contains("id=\"err-retries\">2<") && html.contains("refused"));
         assert!(!html.to_lowercase().contains("password"));
     }
 

@@ -114,6 +114,31 @@ impl Reads {
         }
     }
 
+    /// A job's extras ([`ActionHandler::job_extras`], cached).
+    pub async fn extras(&self, job_id: &str) -> Result<Map<String, Value>, ApiError> {
+        let key = format!("extras\n{job_id}");
+        let handler = &self.handler;
+        match self
+            .cached(
+                key,
+                async move { Cached::Answer(handler.job_extras(job_id).await) },
+            )
+            .await
+        {
+            Cached::Answer(r) => r,
+            Cached::Series(_) => Err(ApiError::internal("the console cache mixed two answers")),
+        }
+    }
+
+    /// The repair SQL file of a compare task (not cached: a download is rare).
+    pub async fn repair_sql(
+        &self,
+        job_id: &str,
+        compare_task_id: &str,
+    ) -> Result<Option<std::path::PathBuf>, ApiError> {
+        self.handler.repair_sql(job_id, compare_task_id).await
+    }
+
     /// Runs an action that changes something (never cached; drops the cache).
     pub async fn act(
         &self,

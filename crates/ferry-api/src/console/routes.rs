@@ -22,6 +22,10 @@ use crate::handler::{ActionHandler, ApiError};
 use crate::server::ConnInfo;
 
 const COOKIE: &str = "ferry_console";
+/// The sign-in form's CSRF cookie (path `/console/login` only).
+const LOGIN_COOKIE: &str = "ferry_console_login";
+/// How long a sign-in form stays valid.
+const LOGIN_FORM_SECONDS: i64 = 3600;
 /// Forms are small: the sign-in form and the rate-limit form.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 /// How far back the charts go.
@@ -68,6 +72,7 @@ pub fn router(handler: Arc<dyn ActionHandler>, credentials: CredentialStore, sec
             "/console/jobs/{id}/compare/{cid}/differences.csv",
             get(differences),
         )
+        .route("/console/jobs/{id}/compare/{cid}/repair.sql", get(repair_sql))
         .route(
             "/console/static/console.js",
             get(|| async { asset(JS, "text/javascript; charset=utf-8") }),
@@ -130,14 +135,9 @@ fn unauthorized() -> Response {
 /// The session of the request's cookie.
 fn session_of(c: &Console, headers: &HeaderMap) -> Option<(String, Session)> {
     let now = unix_now();
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .filter(|(k, _)| *k == COOKIE)
-        .find_map(|(_, token)| c.sessions.get(token, now).map(|s| (token.to_string(), s)))
+    cookie_value(headers, COOKIE)
+        .into_iter()
+        .find_map(|token| c.sessions.get(token, now).map(|s| (token.to_string(), s)))
 }
 
 /// Why a request is not served.
@@ -224,29 +224,78 @@ async fn login_page(State(c): State<Arc<Console>>, headers: HeaderMap, RawQuery(
     }
     let pairs = query_pairs(q.as_deref());
     let n = notice(&pairs);
+    sign_in_page(&c, StatusCode::OK, n.as_ref().map(|(k, m)| (*k, m.as_str())))
+}
+
+/// The sign-in page with a fresh login-CSRF token: in the form and in a `SameSite=Strict`
+/// cookie scoped to the sign-in path, so that another site cannot sign a browser in (under the
+/// other site's key) by posting the form itself: its post carries neither.
+fn sign_in_page(c: &Console, status: StatusCode, notice: Option<(&str, &str)>) -> Response {
+    let token = match session::random_token() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "no random token for the sign-in form");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server could not make a sign-in form; try again\n",
+            )
+                .into_response();
+        }
+    };
     let frame = Frame {
         title: "Sign in",
         session: None,
-        notice: n.as_ref().map(|(k, m)| (*k, m.as_str())),
+        notice,
     };
-    html_page(StatusCode::OK, html::page(&frame, &html::sign_in()))
+    let mut r = html_page(status, html::page(&frame, &html::sign_in(&token)));
+    let cookie = format!(
+        "{LOGIN_COOKIE}={token}; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age={LOGIN_FORM_SECONDS}{}",
+        if c.secure { "; Secure" } else { "" }
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// The values of the cookie `name` in the request.
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The sign-in form's token matches its cookie.
+fn login_csrf_ok(headers: &HeaderMap, pairs: &[(String, String)]) -> bool {
+    let Some(form) = query_get(pairs, "csrf").filter(|t| !t.is_empty()) else {
+        return false;
+    };
+    cookie_value(headers, LOGIN_COOKIE)
+        .into_iter()
+        .any(|c| session::same_secret(c, form))
 }
 
 async fn login(State(c): State<Arc<Console>>, request: Request) -> Response {
-    let (_, pairs, peer) = match read_form(request).await {
+    let (headers, pairs, peer) = match read_form(request).await {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
     let ip = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let now = unix_now();
-    let refuse = |status: StatusCode, msg: &str| {
-        let frame = Frame {
-            title: "Sign in",
-            session: None,
-            notice: Some(("error", msg)),
-        };
-        html_page(status, html::page(&frame, &html::sign_in()))
-    };
+    let refuse = |status: StatusCode, msg: &str| sign_in_page(&c, status, Some(("error", msg)));
+    if !login_csrf_ok(&headers, &pairs) {
+        tracing::info!(client = %ip, "console sign-in refused: no valid sign-in form token");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "the sign-in form has expired or was not sent from this server's sign-in page: sign in again",
+        );
+    }
     if !c.sessions.may_try(ip, now) {
         tracing::warn!(client = %ip, "console sign-in refused: too many failed attempts");
         return refuse(
@@ -283,7 +332,15 @@ async fn login(State(c): State<Arc<Console>>, request: Request) -> Response {
     );
     let mut r = redirect("/console/");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    // The sign-in form's token is used up.
+    let spent = format!(
+        "{LOGIN_COOKIE}=; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        if c.secure { "; Secure" } else { "" }
+    );
+    if let Ok(v) = HeaderValue::from_str(&spent) {
+        r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
 }
@@ -301,10 +358,14 @@ async fn logout(State(c): State<Arc<Console>>, request: Request) -> Response {
     }
     c.sessions.remove(&token);
     let mut r = redirect("/console/login?done=signed+out");
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("ferry_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0"),
+    let cookie = format!(
+        "{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        if c.secure { "; Secure" } else { "" }
     );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    tracing::info!(secret_id = %s.secret_id, "console sign-out");
     r
 }
 
@@ -459,11 +520,7 @@ pub fn chart_window(start: Option<i64>, now: i64) -> (i64, i64) {
     (since, resolution)
 }
 
-async fn load_job(
-    c: &Console,
-    s: &Session,
-    id: &str,
-) -> Result<(Value, Value, Value, Option<Value>, Arc<Vec<crate::SeriesSample>>), ApiError> {
+async fn load_job(c: &Console, s: &Session, id: &str) -> Result<Loaded, ApiError> {
     let by_id = |id: &str| {
         let mut p = Map::new();
         p.insert("JobId".into(), json!(id));
@@ -505,7 +562,38 @@ async fn load_job(
         .or_else(|| parse_time(&html::text(&detail, "/CreateTime")));
     let (since, resolution) = chart_window(start, unix_now());
     let series = c.reads.series(id, since, resolution).await?;
-    Ok((detail, info, check, report, series))
+    let extras = Value::Object(c.reads.extras(id).await?);
+    Ok(Loaded {
+        detail,
+        info,
+        check,
+        report,
+        series,
+        extras,
+    })
+}
+
+/// The answers the job page is rendered from.
+struct Loaded {
+    detail: Value,
+    info: Value,
+    check: Value,
+    report: Option<Value>,
+    series: Arc<Vec<crate::SeriesSample>>,
+    extras: Value,
+}
+
+impl Loaded {
+    fn view(&self) -> JobView<'_> {
+        JobView {
+            detail: &self.detail,
+            info: &self.info,
+            check: &self.check,
+            report: self.report.as_ref(),
+            series: &self.series,
+            extras: &self.extras,
+        }
+    }
 }
 
 async fn job_page(
@@ -518,17 +606,11 @@ async fn job_page(
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    let (detail, info, check, report, series) = match load_job(&c, &s, &id).await {
+    let loaded = match load_job(&c, &s, &id).await {
         Ok(v) => v,
         Err(e) => return error_page(&s, &e),
     };
-    let view = JobView {
-        detail: &detail,
-        info: &info,
-        check: &check,
-        report: report.as_ref(),
-        series: &series,
-    };
+    let view = loaded.view();
     let pairs = query_pairs(q.as_deref());
     let n = notice(&pairs);
     let title = format!("Job {id}");
@@ -550,16 +632,7 @@ async fn job_live(State(c): State<Arc<Console>>, headers: HeaderMap, Path(id): P
         Err(r) => return r.into_response(),
     };
     match load_job(&c, &s, &id).await {
-        Ok((detail, info, check, report, series)) => {
-            let view = JobView {
-                detail: &detail,
-                info: &info,
-                check: &check,
-                report: report.as_ref(),
-                series: &series,
-            };
-            html_page(StatusCode::OK, html::job_live(&view, &id))
-        }
+        Ok(loaded) => html_page(StatusCode::OK, html::job_live(&loaded.view(), &id)),
         Err(e) => fragment_error(&e),
     }
 }
@@ -586,17 +659,28 @@ pub fn action_call(
                 let Some(v) = query_get(pairs, field).map(str::trim).filter(|v| !v.is_empty()) else {
                     continue;
                 };
+                // The form shows the current values: only the changed ones are sent.
+                let was = query_get(pairs, &format!("{field}_was")).map(str::trim);
+                if was == Some(v) {
+                    continue;
+                }
                 let n: i64 = v.parse().map_err(|_| {
                     format!(
                         "{field} must be a whole number, not {:?}",
                         v.chars().take(20).collect::<String>()
                     )
                 })?;
-                // 0 rows/s means unlimited: the action takes no value for it.
                 if n == 0 && field.ends_with("Rps") {
-                    continue;
+                    return Err(format!(
+                        "{field} 0 (unlimited) cannot be set by ModifyMigrateRateLimit, which takes 1 to \
+                         50000000 rows/s: lift the limit with ModifyMigrateJob's Ferry.RowsPerSecond 0 while \
+                         the job is not running"
+                    ));
                 }
                 p.insert(field.into(), json!(n));
+            }
+            if p.len() == 1 {
+                return Err("no limit changed: edit a value first".into());
             }
             ("2021-12-06", "ModifyMigrateRateLimit")
         }
@@ -684,23 +768,81 @@ async fn differences(
         .await
     {
         Ok(r) => {
-            let name: String = format!("{id}-{cid}-differences.csv")
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                .collect();
             let mut resp = Response::new(Body::from(html::differences_csv(&Value::Object(r))));
             let h = resp.headers_mut();
             h.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/csv; charset=utf-8"),
             );
-            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            if let Some(v) = attachment(&[&id, &cid, "differences"], "csv") {
                 h.insert(header::CONTENT_DISPOSITION, v);
             }
             resp
         }
         Err(e) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
     }
+}
+
+/// A download's `Content-Disposition`: an attachment named from `parts`, keeping only
+/// letters, digits, `-`, `_` and `.`.
+pub fn attachment(parts: &[&str], ext: &str) -> Option<HeaderValue> {
+    let name: String = format!("{}.{ext}", parts.join("-"))
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")).ok()
+}
+
+async fn repair_sql(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path((id, cid)): Path<(String, String)>,
+) -> Response {
+    let (_, s) = match require(&c, &headers, false) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let not_found = |msg: String| (StatusCode::NOT_FOUND, format!("{msg}\n")).into_response();
+    let path = match c.reads.repair_sql(&id, &cid).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return not_found(format!(
+                "compare task {cid} of job {id} has no repair SQL (it found no difference, compared some \
+                 columns only, or does not exist)"
+            ))
+        }
+        Err(e) => return not_found(e.to_string()),
+    };
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "opening a repair SQL file");
+            return not_found(format!("the repair SQL of {cid} cannot be read"));
+        }
+    };
+    tracing::info!(secret_id = %s.secret_id, job_id = %id, compare_task_id = %cid, "console repair SQL download");
+    let stream = futures_util::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt as _;
+        let mut buf = vec![0u8; 64 * 1024];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(buf), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sql; charset=utf-8"),
+    );
+    if let Some(v) = attachment(&[&id, &cid, "repair"], "sql") {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
 }
 
 #[cfg(test)]
@@ -729,6 +871,15 @@ mod tests {
     }
 
     #[test]
+    fn download_names_are_safe() {
+        let v = attachment(&["dts-1", "../../etc\"x\r\n", "repair"], "sql").unwrap();
+        assert_eq!(
+            v.to_str().unwrap(),
+            "attachment; filename=\"dts-1-....etcx-repair.sql\""
+        );
+    }
+
+    #[test]
     fn form_actions_map_to_api_actions() {
         let (v, a, p) = action_call("dts-1", &pairs(&[("action", "pause")])).unwrap();
         assert_eq!((v, a), ("2021-12-06", "PauseMigrateJob"));
@@ -738,7 +889,9 @@ mod tests {
             &pairs(&[
                 ("action", "rate"),
                 ("DumpThread", "4"),
+                ("DumpThread_was", "2"),
                 ("DumpRps", "0"),
+                ("DumpRps_was", "0"),
                 ("SinkerThread", " 8 "),
             ]),
         )
@@ -746,7 +899,22 @@ mod tests {
         assert_eq!(a, "ModifyMigrateRateLimit");
         assert_eq!(p["DumpThread"], 4);
         assert_eq!(p["SinkerThread"], 8);
-        assert!(p.get("DumpRps").is_none());
+        assert!(p.get("DumpRps").is_none(), "unchanged");
+        let e = action_call(
+            "dts-1",
+            &pairs(&[("action", "rate"), ("DumpRps", "0"), ("DumpRps_was", "3000")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("DumpRps 0") && e.contains("Ferry.RowsPerSecond"),
+            "{e}"
+        );
+        assert!(action_call(
+            "dts-1",
+            &pairs(&[("action", "rate"), ("DumpThread", "2"), ("DumpThread_was", "2")])
+        )
+        .unwrap_err()
+        .contains("no limit changed"));
         assert!(
             action_call("dts-1", &pairs(&[("action", "rate"), ("DumpThread", "x")]))
                 .unwrap_err()

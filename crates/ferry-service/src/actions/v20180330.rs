@@ -253,7 +253,10 @@ pub async fn handle(mgr: &Arc<Manager>, call: &ApiCall) -> Result<Map<String, Va
             let m = check(JOB_ID, p, enc)?;
             let id = job_id(&m);
             match mgr.store().delete_job(id, Operation::Delete.allowed()).await? {
-                crate::store::Update::Done(_) => Ok(Map::new()),
+                crate::store::Update::Done(_) => {
+                    crate::repair_sql::remove_job(mgr.store(), id).await;
+                    Ok(Map::new())
+                }
                 crate::store::Update::WrongStatus(s) => Err(Operation::Delete.refused(id, s)),
                 crate::store::Update::Missing => Err(ApiError::job_not_exist(id)),
             }
