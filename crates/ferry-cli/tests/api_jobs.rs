@@ -16,7 +16,6 @@ use common::serve::Serve;
 use ferry_api::Client;
 use ferry_testkit::exactly_once::{assert_exactly_once, counter_writer, WriterStats, EXACTLY_ONCE_TABLES};
 use ferry_testkit::{connect, source, target, wait_until};
-use mysql_async::prelude::Queryable;
 use serde_json::{json, Value};
 
 const DB: &str = "svc_api_kill";

@@ -14,7 +14,6 @@ use anyhow::Result;
 use common::*;
 use ferry_testkit::exactly_once::{counter_writer, WriterStats};
 use ferry_testkit::{connect, drop_dbs, exec, fresh_db, source, target, wait_until};
-use mysql_async::prelude::Queryable;
 use serde_json::json;
 
 const DB: &str = "fa_cli_kill";

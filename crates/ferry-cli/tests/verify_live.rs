@@ -67,7 +67,6 @@ fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHa
 async fn live_verification_reports_only_persistent_differences() -> Result<()> {
     let mut replay = LiveReplay::start(DB, JOB, ROWS, 5000).await?;
     let path = replay.path.clone();
-    let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let commits = Arc::new(AtomicU64::new(0));
