@@ -68,6 +68,10 @@ pub const ER_CONNECTION_KILLED: u16 = 1927;
 pub const ER_MASTER_FATAL_ERROR_READING_BINLOG: u16 = 1236;
 /// `Access denied for user`.
 pub const ER_ACCESS_DENIED_ERROR: u16 = 1045;
+/// `Access denied for user ... Account is locked` (MySQL).
+pub const ER_ACCOUNT_HAS_BEEN_LOCKED: u16 = 3118;
+/// The same on MariaDB (10.4+), which numbers it in its own range.
+pub const ER_ACCOUNT_HAS_BEEN_LOCKED_MARIADB: u16 = 4151;
 
 /// Every server code Ferry classifies by name. A code not listed is definite: retrying a
 /// statement the server refused for its content (syntax, privileges, unknown objects, values
@@ -137,6 +141,18 @@ pub const SERVER_CODES: &[Code] = &[
         name: "ER_ACCESS_DENIED_ERROR",
         kind: ErrorKind::Definite,
         why: "wrong user or password; the same credentials are refused again",
+    },
+    Code {
+        code: ER_ACCOUNT_HAS_BEEN_LOCKED,
+        name: "ER_ACCOUNT_HAS_BEEN_LOCKED",
+        kind: ErrorKind::Definite,
+        why: "the account is locked (ALTER USER ... ACCOUNT LOCK); it stays locked until unlocked",
+    },
+    Code {
+        code: ER_ACCOUNT_HAS_BEEN_LOCKED_MARIADB,
+        name: "ER_ACCOUNT_HAS_BEEN_LOCKED (MariaDB)",
+        kind: ErrorKind::Definite,
+        why: "the account is locked (ALTER USER ... ACCOUNT LOCK); it stays locked until unlocked",
     },
     Code {
         code: ER_MASTER_FATAL_ERROR_READING_BINLOG,
