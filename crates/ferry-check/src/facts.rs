@@ -605,14 +605,7 @@ async fn source_objects(
             )
             .await
             .ctx("reading views")?;
-        let sequences: Vec<String> = conn
-            .exec(
-                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
-                 AND TABLE_TYPE = 'SEQUENCE' ORDER BY TABLE_NAME",
-                (db,),
-            )
-            .await
-            .ctx("reading sequences")?;
+        let sequences = catalog::list_sequences(conn, db).await?;
         o.sequences.extend(sequences.into_iter().map(|s| (db.clone(), s)));
         for (name, definer) in views {
             o.views.push((db.clone(), name.clone()));

@@ -7,16 +7,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
+use common::api::{call, job_info, wait_status};
 use common::serve::Serve;
 use ferry_api::Client;
+use ferry_testkit::exactly_once::{assert_exactly_once, counter_writer, WriterStats, EXACTLY_ONCE_TABLES};
 use ferry_testkit::{connect, source, target, wait_until};
-use mysql_async::prelude::Queryable;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const DB: &str = "svc_api_kill";
 const SECRET_ID: &str = "AKIDferryapijobstest";
@@ -42,54 +43,6 @@ fn client(s: &Serve) -> Client {
     Client::new(s.url.clone(), SECRET_ID, SECRET_KEY)
 }
 
-async fn call(c: &Client, action: &str, params: Value) -> Result<Value> {
-    c.call("2018-03-30", action, params)
-        .await
-        .map_err(|e| anyhow!("{action}: {e}"))
-}
-
-async fn job_info(c: &Client, id: &str) -> Result<Value> {
-    let r = call(c, "DescribeMigrateJobs", json!({"JobId": id})).await?;
-    r["JobList"]
-        .get(0)
-        .cloned()
-        .ok_or_else(|| anyhow!("job {id} not listed: {r}"))
-}
-
-async fn wait_status(c: &Client, id: &str, want: i64, secs: u64) -> Result<()> {
-    wait_until(secs, &format!("status {want}"), || async {
-        let i = job_info(c, id).await?;
-        let s = i["Status"].as_i64().unwrap_or(0);
-        if s != want && matches!(s, 5 | 9 | 10) {
-            bail!(
-                "the job ended in {s} while waiting for {want}: {}",
-                i["ErrorInfo"]
-            );
-        }
-        Ok(s == want)
-    })
-    .await
-}
-
-fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
-    tokio::spawn(async move {
-        let mut c = connect(&source()).await?;
-        let mut i = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            i += 1;
-            c.query_drop(format!(
-                "START TRANSACTION; UPDATE {DB}.counter SET n = n + 1 WHERE id = 1; \
-                 INSERT INTO {DB}.journal (v, pad) VALUES ({i}, REPEAT('j', {})); COMMIT",
-                i % 200
-            ))
-            .await?;
-            commits.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Ok(())
-    })
-}
-
 /// `TMP/ferry-api-jobs-PID/data`: the server's data directory; its parent takes the log.
 fn data_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("ferry-api-jobs-{}", std::process::id()));
@@ -106,15 +59,21 @@ async fn kill9_during_full_load_resumes_and_completes() -> Result<()> {
     ferry_testkit::exec(
         &mut s,
         &format!(
-            "USE {DB}; CREATE TABLE counter (id INT PRIMARY KEY, n BIGINT NOT NULL); INSERT INTO counter VALUES (1, 0); \
-             CREATE TABLE journal (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, pad VARCHAR(200)); \
-             CREATE TABLE bulk (id INT PRIMARY KEY, x VARCHAR(64)); INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_80000"
+            "USE {DB}; {EXACTLY_ONCE_TABLES}; INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_20001_to_80000"
         ),
     )
     .await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let commits = Arc::new(AtomicU64::new(0));
-    let w = writer(stop.clone(), commits.clone());
+    let stats = Arc::new(WriterStats::default());
+    let w = counter_writer(
+        source(),
+        DB.into(),
+        0,
+        Duration::from_millis(5),
+        u64::MAX,
+        stop.clone(),
+        stats.clone(),
+    );
 
     let dir = data_dir();
     let serve = start_serve(&dir)?;
@@ -168,11 +127,8 @@ async fn kill9_during_full_load_resumes_and_completes() -> Result<()> {
     let a = ferry_testkit::db_digest(&mut s, DB).await?;
     let b = ferry_testkit::db_digest(&mut t, DB).await?;
     assert_eq!(a, b, "source and target differ");
-    let n: u64 = ferry_testkit::scalar(&mut t, &format!("SELECT n FROM {DB}.counter WHERE id = 1")).await?;
-    let rows: u64 =
-        ferry_testkit::scalar(&mut t, &format!("SELECT COUNT(DISTINCT v) FROM {DB}.journal")).await?;
-    let total = commits.load(Ordering::SeqCst);
-    assert_eq!((n, rows), (total, total), "exactly once");
+    let total = stats.commits.load(Ordering::SeqCst);
+    assert_exactly_once(&mut t, DB, total, "the API job").await?;
     drop(serve);
     ferry_testkit::drop_dbs(&mut s, &[DB]).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB]).await?;

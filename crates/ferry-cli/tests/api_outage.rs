@@ -82,13 +82,7 @@ impl Api {
     }
 
     async fn job(&self, id: &str) -> Result<Value> {
-        let r = self
-            .call("2018-03-30", "DescribeMigrateJobs", json!({"JobId": id}))
-            .await?;
-        r["JobList"]
-            .get(0)
-            .cloned()
-            .ok_or_else(|| anyhow!("job {id} not listed: {r}"))
+        common::api::job_info(&self.client, id).await
     }
 
     async fn detail(&self, id: &str) -> Result<Value> {
@@ -103,18 +97,7 @@ impl Api {
 
     /// Waits for a status; fails at once when the job ends elsewhere.
     async fn wait_status(&self, id: &str, want: i64, secs: u64) -> Result<()> {
-        poll(secs, &format!("status {want}"), || async {
-            let i = self.job(id).await?;
-            let s = i["Status"].as_i64().unwrap_or(0);
-            if s != want && matches!(s, 5 | 9 | 10) {
-                bail!(
-                    "the job ended in {s} while waiting for {want}: {}",
-                    i["ErrorInfo"]
-                );
-            }
-            Ok(s == want)
-        })
-        .await
+        common::api::wait_status(&self.client, id, want, secs).await
     }
 }
 

@@ -10,46 +10,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
+use common::api::{call, job_info, wait_status};
 use common::serve::Serve;
 use ferry_api::Client;
 use ferry_testkit::{connect, exec, source, target, wait_until};
 use mysql_async::prelude::Queryable;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const DB: &str = "svc_rot_pw";
 const USER: &str = "fsp_rotate";
 const SECRET_ID: &str = "AKIDferryrotatetest";
 const SECRET_KEY: &str = "ferry-rotate-test-key";
-
-async fn call(c: &Client, action: &str, params: Value) -> Result<Value> {
-    c.call("2018-03-30", action, params)
-        .await
-        .map_err(|e| anyhow!("{action}: {e}"))
-}
-
-async fn job_info(c: &Client, id: &str) -> Result<Value> {
-    let r = call(c, "DescribeMigrateJobs", json!({"JobId": id})).await?;
-    r["JobList"]
-        .get(0)
-        .cloned()
-        .ok_or_else(|| anyhow!("job {id} not listed: {r}"))
-}
-
-async fn wait_status(c: &Client, id: &str, want: i64, secs: u64) -> Result<()> {
-    wait_until(secs, &format!("status {want}"), || async {
-        let i = job_info(c, id).await?;
-        let s = i["Status"].as_i64().unwrap_or(0);
-        if s != want && matches!(s, 5 | 9 | 10) {
-            bail!(
-                "the job ended in {s} while waiting for {want}: {}",
-                i["ErrorInfo"]
-            );
-        }
-        Ok(s == want)
-    })
-    .await
-}
 
 fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
     tokio::spawn(async move {

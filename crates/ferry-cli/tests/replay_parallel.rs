@@ -16,33 +16,15 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::*;
-use ferry_testkit::exactly_once::{family_writer, WriterStats, FAMILY_TABLES, FAMILY_TABLE_NAMES};
+use ferry_testkit::exactly_once::{
+    counter_writer, family_writer, WriterStats, FAMILY_TABLES, FAMILY_TABLE_NAMES,
+};
 use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target, wait_until};
 use mysql_async::prelude::Queryable;
 use serde_json::json;
 
 const DB: &str = "fa_cli_par";
 const JOB: &str = "fa-cli-par";
-
-/// Hot writers: counter + journal (the exactly-once tables); `v` unique across writers.
-fn hot_writer(w: u64, stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
-    tokio::spawn(async move {
-        let mut c = connect(&source()).await?;
-        let mut i = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            i += 1;
-            c.query_drop(format!(
-                "START TRANSACTION; UPDATE {DB}.counter SET n = n + 1 WHERE id = 1; \
-                 INSERT INTO {DB}.journal (v, pad) VALUES ({}, REPEAT('j', {})); COMMIT",
-                w * 10_000_000 + i,
-                i % 100
-            ))
-            .await?;
-            commits.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(())
-    })
-}
 
 /// Disjoint writers: each its own rows of `own`, and a journal of its own commits.
 fn own_writer(w: u64, stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
@@ -108,12 +90,22 @@ async fn parallel_apply_is_exactly_once_under_kills() -> Result<()> {
     )
     .await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let hot = Arc::new(AtomicU64::new(0));
+    // Hot writers: counter + journal (the exactly-once tables), `v` unique across writers.
+    let hot_stats = Arc::new(WriterStats::default());
+    let hot = || hot_stats.commits.load(Ordering::SeqCst);
     let own = Arc::new(AtomicU64::new(0));
     let families = Arc::new(WriterStats::default());
     let mut writers = Vec::new();
     for w in 0..4 {
-        writers.push(hot_writer(w, stop.clone(), hot.clone()));
+        writers.push(counter_writer(
+            source(),
+            DB.into(),
+            w * 10_000_000,
+            Duration::ZERO,
+            u64::MAX,
+            stop.clone(),
+            hot_stats.clone(),
+        ));
         writers.push(own_writer(w, stop.clone(), own.clone()));
     }
     writers.push(family_writer(
@@ -140,11 +132,11 @@ async fn parallel_apply_is_exactly_once_under_kills() -> Result<()> {
     .await?;
     child.kill()?; // SIGKILL
     child.wait()?;
-    let at_kill = hot.load(Ordering::SeqCst);
+    let at_kill = hot();
     // A backlog builds while ferry is down.
     wait_until(120, "a backlog while ferry is down", || {
-        let hot = hot.clone();
-        async move { Ok(hot.load(Ordering::SeqCst) >= at_kill + 1500) }
+        let n = hot();
+        async move { Ok(n >= at_kill + 1500) }
     })
     .await?;
     // 2. Kill -9 while catching up that backlog (batches in flight on several workers).
@@ -162,7 +154,7 @@ async fn parallel_apply_is_exactly_once_under_kills() -> Result<()> {
     for w in writers {
         w.await??;
     }
-    let hot_total = hot.load(Ordering::SeqCst);
+    let hot_total = hot();
     let own_total = own.load(Ordering::SeqCst);
     assert!(hot_total > at_kill, "the writers kept going after the first kill");
 

@@ -6,38 +6,18 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use common::*;
+use ferry_testkit::exactly_once::{counter_writer, WriterStats};
 use ferry_testkit::{connect, drop_dbs, exec, fresh_db, source, target, wait_until};
-use mysql_async::prelude::Queryable;
 use serde_json::json;
 
 const DB: &str = "fa_cli_kill";
 const JOB: &str = "fa-cli-kill";
-
-/// Transactions that each increment the counter and add a journal row, until `stop`.
-fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
-    tokio::spawn(async move {
-        let mut c = connect(&source()).await?;
-        let mut i = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            i += 1;
-            c.query_drop(format!(
-                "START TRANSACTION; UPDATE {DB}.counter SET n = n + 1 WHERE id = 1; \
-                 INSERT INTO {DB}.journal (v, pad) VALUES ({i}, REPEAT('j', {})); COMMIT",
-                i % 200
-            ))
-            .await?;
-            commits.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(3)).await;
-        }
-        Ok(())
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_under_kill_and_cut_over() -> Result<()> {
@@ -47,8 +27,17 @@ async fn exactly_once_under_kill_and_cut_over() -> Result<()> {
     drop_dbs(&mut t, &[DB]).await?;
     exec(&mut s, &format!("USE {DB}; {EXACTLY_ONCE_TABLES}")).await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let commits = Arc::new(AtomicU64::new(0));
-    let w = writer(stop.clone(), commits.clone());
+    let stats = Arc::new(WriterStats::default());
+    let w = counter_writer(
+        source(),
+        DB.into(),
+        0,
+        Duration::from_millis(3),
+        u64::MAX,
+        stop.clone(),
+        stats.clone(),
+    );
+    let commits = || stats.commits.load(Ordering::SeqCst);
 
     let j = job(
         JOB,
@@ -73,15 +62,25 @@ async fn exactly_once_under_kill_and_cut_over() -> Result<()> {
         }
     })
     .await?;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // More writer transactions while the replay runs, then the kill lands in the middle.
+    let running = commits();
+    wait_until(60, "the writer to commit while the replay runs", || {
+        let n = commits();
+        async move { Ok(n >= running + 100) }
+    })
+    .await?;
     child.kill()?; // SIGKILL
     child.wait()?;
-    let at_kill = commits.load(Ordering::SeqCst);
+    let at_kill = commits();
     // More changes while ferry is down, then the writer stops.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_until(60, "the writer to commit while ferry is down", || {
+        let n = commits();
+        async move { Ok(n >= at_kill + 100) }
+    })
+    .await?;
     stop.store(true, Ordering::SeqCst);
     w.await??;
-    let total = commits.load(Ordering::SeqCst);
+    let total = commits();
     assert!(total > at_kill, "the writer kept going after the kill");
 
     let out = run(&path, &["--skip-check", "--complete-when-caught-up"]);

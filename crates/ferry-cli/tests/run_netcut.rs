@@ -13,13 +13,14 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use common::*;
 use ferry_testkit::child::FerryChild;
+use ferry_testkit::exactly_once::{counter_writer, WriterStats};
 use ferry_testkit::proxy::TcpProxy;
 use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target, wait_until};
 use mysql_async::prelude::Queryable;
@@ -163,28 +164,6 @@ async fn full_load_through_cuts_is_exact() -> Result<()> {
 const REPLAY_DB: &str = "fn_replay";
 const REPLAY_JOB: &str = "fn-replay";
 
-/// Transactions that each increment the counter and add a journal row, until `stop` (direct to
-/// the source, not through the proxy).
-fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
-    tokio::spawn(async move {
-        let mut c = connect(&source()).await?;
-        let mut i = 0u64;
-        // Bounded: at most ~10 minutes of 3 ms pauses even if `stop` never comes.
-        while !stop.load(Ordering::SeqCst) && i < 200_000 {
-            i += 1;
-            c.query_drop(format!(
-                "START TRANSACTION; UPDATE {REPLAY_DB}.counter SET n = n + 1 WHERE id = 1; \
-                 INSERT INTO {REPLAY_DB}.journal (v, pad) VALUES ({i}, REPEAT('j', {})); COMMIT",
-                i % 200
-            ))
-            .await?;
-            commits.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(3)).await;
-        }
-        Ok(())
-    })
-}
-
 /// The replay checkpoint (file, pos) of the job, read directly on the target.
 async fn replay_checkpoint() -> Result<Option<(String, u64)>> {
     let mut t = connect(&target()).await?;
@@ -246,8 +225,17 @@ async fn replay_through_cuts_and_a_stall_is_exactly_once() -> Result<()> {
     exec(&mut s, &format!("USE {REPLAY_DB}; {EXACTLY_ONCE_TABLES}")).await?;
     let (sp, tp) = proxies().await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let commits = Arc::new(AtomicU64::new(0));
-    let w = writer(stop.clone(), commits.clone());
+    // Direct to the source, not through the proxy; bounded (~10 minutes) even if `stop` never comes.
+    let stats = Arc::new(WriterStats::default());
+    let w = counter_writer(
+        source(),
+        REPLAY_DB.into(),
+        0,
+        Duration::from_millis(3),
+        200_000,
+        stop.clone(),
+        stats.clone(),
+    );
     // Stop the writer however the test ends.
     struct StopOnDrop(Arc<AtomicBool>);
     impl Drop for StopOnDrop {
@@ -318,7 +306,7 @@ async fn replay_through_cuts_and_a_stall_is_exactly_once() -> Result<()> {
 
     stop.store(true, Ordering::SeqCst);
     w.await??;
-    let total = commits.load(Ordering::SeqCst);
+    let total = stats.commits.load(Ordering::SeqCst);
     assert!(total > 0, "the writer committed");
 
     run.assert_running()?;

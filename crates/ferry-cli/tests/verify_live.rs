@@ -7,19 +7,19 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use common::live::{verify_json, LiveReplay};
 use common::*;
 use ferry_core::progress::null_sink;
 use ferry_core::Position;
-use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target, wait_until};
+use ferry_testkit::{connect, exec, source, target, wait_until};
 use ferry_verify::VerifyMode;
 use mysql_async::prelude::Queryable;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const DB: &str = "fvl_live";
 const JOB: &str = "fvl-live";
@@ -30,18 +30,6 @@ const WRITER_MAX: u64 = 40_000;
 const WRITER_PAUSE: Duration = Duration::from_millis(50);
 /// A key the writer never touches, in the last chunk (ids above WRITER_MAX).
 const PLANTED: u64 = 60_000;
-
-/// Kills the `ferry run` child if the test ends early.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 /// Small transactions on `DB.t` (update, delete, upsert of pseudo-random ids in 1..=WRITER_MAX)
 /// until `stop`. (Rows written back to back, faster than any re-check, are the subject of
@@ -75,79 +63,17 @@ fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHa
     })
 }
 
-/// `ferry verify PATH --json`: exit code, report, stderr.
-fn verify_json(path: &std::path::Path) -> Result<(Option<i32>, Value, String)> {
-    let out = ferry()
-        .arg("verify")
-        .arg(path)
-        .arg("--json")
-        .output()
-        .context("running ferry verify")?;
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    eprintln!("ferry verify: {}\n{}", out.status, text(&out));
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("ferry verify printed no JSON report: {}", text(&out)))?;
-    Ok((out.status.code(), report, stderr))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_verification_reports_only_persistent_differences() -> Result<()> {
-    let mut s = connect(&source()).await?;
+    let mut replay = LiveReplay::start(DB, JOB, ROWS, 5000).await?;
+    let path = replay.path.clone();
     let mut t = connect(&target()).await?;
-    fresh_db(&mut s, DB).await?;
-    drop_dbs(&mut t, &[DB]).await?;
-    // No replay checkpoint or finished phases left by an earlier run of this test: waiting for
-    // the checkpoint below must see this run's replay.
-    for meta in ["replay_checkpoint", "job_phase"] {
-        let n: u64 = scalar(
-            &mut t,
-            &format!(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ferry_meta' AND TABLE_NAME = '{meta}'"
-            ),
-        )
-        .await?;
-        if n > 0 {
-            t.exec_drop(format!("DELETE FROM ferry_meta.{meta} WHERE job = ?"), (JOB,))
-                .await?;
-        }
-    }
-    exec(
-        &mut s,
-        &format!(
-            "USE {DB}; CREATE TABLE t (id INT PRIMARY KEY, v BIGINT NOT NULL, s VARCHAR(64)); \
-             INSERT INTO t SELECT seq, seq, MD5(seq) FROM seq_1_to_{ROWS}"
-        ),
-    )
-    .await?;
-    let path = write_job(
-        JOB,
-        &job(
-            JOB,
-            json!([{"Database": DB}]),
-            json!({"Threads": 2, "ChunkRows": 5000}),
-            3,
-        ),
-    );
-    let log = std::env::temp_dir()
-        .join(format!("ferry-cli-tests-{}", std::process::id()))
-        .join(format!("{JOB}-run.log"));
-    let child = ferry()
-        .arg("run")
-        .arg(&path)
-        .args(["--progress", "plain", "--restart", "--skip-check"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()?;
-    let mut child = Guard(child);
     let stop = Arc::new(AtomicBool::new(false));
     let commits = Arc::new(AtomicU64::new(0));
     let w = writer(stop.clone(), commits.clone());
 
     // The replay is running and applying the writer's transactions.
-    wait_until(180, "the replay to apply the writer's changes", || async {
-        Ok(replay_checkpoint_ts(&mut connect(&target()).await?, JOB).await? > 0)
-    })
-    .await?;
+    replay.wait_applying().await?;
 
     // Fenced (automatically: the replay is under way) while the writes continue: consistent.
     for round in 1..=3 {
@@ -273,26 +199,7 @@ async fn live_verification_reports_only_persistent_differences() -> Result<()> {
     // Cut-over: stop the writer, SIGUSR1, the job completes and both sides are equal.
     stop.store(true, Ordering::SeqCst);
     w.await??;
-    let pid = child.0.id().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-USR1", &pid])
-        .status()?;
-    assert!(killed.success());
-    let mut status = None;
-    wait_until(180, "ferry run to complete after SIGUSR1", || {
-        let done = child.0.try_wait();
-        if let Ok(Some(s)) = &done {
-            status = Some(*s);
-        }
-        async move { Ok(done?.is_some()) }
-    })
-    .await?;
-    let status = status.context("exit status")?;
-    assert!(
-        status.success(),
-        "ferry run: {status}\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    replay.cut_over().await?;
     assert_db_equal(DB, DB).await?;
 
     // After cut-over: no fence, and consistent.

@@ -8,15 +8,15 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use common::live::{verify_json, LiveReplay};
 use common::*;
-use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target, wait_until};
+use ferry_testkit::{connect, drop_dbs, exec, source, target, wait_until};
 use mysql_async::prelude::Queryable;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const DB: &str = "fvl_hot";
 const JOB: &str = "fvl-hot";
@@ -25,18 +25,6 @@ const ROWS: u64 = 20_000;
 const HOT: [u64; 3] = [1, 2, 3];
 /// A row the writer never touches, in the hot rows' chunk.
 const PLANTED: u64 = 7;
-
-/// Kills the `ferry run` child if the test ends early.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 /// Back-to-back autocommit updates of the hot rows until `stop`.
 fn hammer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
@@ -56,75 +44,17 @@ fn hammer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHa
     })
 }
 
-/// `ferry verify PATH --json`: exit code and report.
-fn verify_json(path: &std::path::Path) -> Result<(Option<i32>, Value)> {
-    let out = ferry()
-        .arg("verify")
-        .arg(path)
-        .arg("--json")
-        .output()
-        .context("running ferry verify")?;
-    eprintln!("ferry verify: {}\n{}", out.status, text(&out));
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("ferry verify printed no JSON report: {}", text(&out)))?;
-    Ok((out.status.code(), report))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_rows_under_live_replay_are_never_reported() -> Result<()> {
+    let mut replay = LiveReplay::start(DB, JOB, ROWS, 2000).await?;
+    let path = replay.path.clone();
     let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;
-    fresh_db(&mut s, DB).await?;
-    drop_dbs(&mut t, &[DB]).await?;
-    for meta in ["replay_checkpoint", "job_phase"] {
-        let n: u64 = scalar(
-            &mut t,
-            &format!(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ferry_meta' AND TABLE_NAME = '{meta}'"
-            ),
-        )
-        .await?;
-        if n > 0 {
-            t.exec_drop(format!("DELETE FROM ferry_meta.{meta} WHERE job = ?"), (JOB,))
-                .await?;
-        }
-    }
-    exec(
-        &mut s,
-        &format!(
-            "USE {DB}; CREATE TABLE t (id INT PRIMARY KEY, v BIGINT NOT NULL, s VARCHAR(64)); \
-             INSERT INTO t SELECT seq, seq, MD5(seq) FROM seq_1_to_{ROWS}"
-        ),
-    )
-    .await?;
-    let path = write_job(
-        JOB,
-        &job(
-            JOB,
-            json!([{"Database": DB}]),
-            json!({"Threads": 2, "ChunkRows": 2000}),
-            3,
-        ),
-    );
-    let log = std::env::temp_dir()
-        .join(format!("ferry-cli-tests-{}", std::process::id()))
-        .join(format!("{JOB}-run.log"));
-    let child = ferry()
-        .arg("run")
-        .arg(&path)
-        .args(["--progress", "plain", "--restart", "--skip-check"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()?;
-    let mut child = Guard(child);
     let stop = Arc::new(AtomicBool::new(false));
     let commits = Arc::new(AtomicU64::new(0));
     let w = hammer(stop.clone(), commits.clone());
 
-    wait_until(180, "the replay to apply the writer's changes", || async {
-        Ok(replay_checkpoint_ts(&mut connect(&target()).await?, JOB).await? > 0)
-    })
-    .await?;
+    replay.wait_applying().await?;
 
     // Hot rows in flight during every verification: never reported.
     for round in 1..=3 {
@@ -134,7 +64,7 @@ async fn hot_rows_under_live_replay_are_never_reported() -> Result<()> {
             async move { Ok(n >= before + 20) }
         })
         .await?;
-        let (code, report) = verify_json(&path)?;
+        let (code, report, _) = verify_json(&path)?;
         let n0 = commits.load(Ordering::SeqCst);
         eprintln!(
             "round {round}: {} writer commits during the run; changing continuously: {}",
@@ -161,7 +91,7 @@ async fn hot_rows_under_live_replay_are_never_reported() -> Result<()> {
         &format!("UPDATE {DB}.t SET s = 'planted' WHERE id = {PLANTED}"),
     )
     .await?;
-    let (code, report) = verify_json(&path)?;
+    let (code, report, _) = verify_json(&path)?;
     assert_eq!(code, Some(2), "{report:#}");
     let table = &report["tables"][0];
     assert_eq!(
@@ -187,28 +117,9 @@ async fn hot_rows_under_live_replay_are_never_reported() -> Result<()> {
     // Cut-over: stop the writer, SIGUSR1, the job completes and both sides are equal.
     stop.store(true, Ordering::SeqCst);
     w.await??;
-    let pid = child.0.id().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-USR1", &pid])
-        .status()?;
-    assert!(killed.success());
-    let mut status = None;
-    wait_until(180, "ferry run to complete after SIGUSR1", || {
-        let done = child.0.try_wait();
-        if let Ok(Some(s)) = &done {
-            status = Some(*s);
-        }
-        async move { Ok(done?.is_some()) }
-    })
-    .await?;
-    let status = status.context("exit status")?;
-    assert!(
-        status.success(),
-        "ferry run: {status}\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    replay.cut_over().await?;
     assert_db_equal(DB, DB).await?;
-    let (code, report) = verify_json(&path)?;
+    let (code, report, _) = verify_json(&path)?;
     assert_eq!(code, Some(0), "{report:#}");
     drop_dbs(&mut s, &[DB]).await?;
     drop_dbs(&mut t, &[DB]).await?;

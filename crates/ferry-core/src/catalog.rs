@@ -32,6 +32,18 @@ pub async fn list_tables(conn: &mut Conn, db: &str) -> Result<Vec<String>, CoreE
     .ctx(|| format!("listing tables of {db}"))
 }
 
+/// The sequences (MariaDB `CREATE SEQUENCE`) of a database, sorted: the one list the structure
+/// copy, the pre-check and the object comparison read.
+pub async fn list_sequences(conn: &mut Conn, db: &str) -> Result<Vec<String>, CoreError> {
+    conn.exec(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
+         AND TABLE_TYPE = 'SEQUENCE' ORDER BY TABLE_NAME",
+        (db,),
+    )
+    .await
+    .ctx(|| format!("listing the sequences of {db}"))
+}
+
 /// The (database, table) pairs a selection covers on this server, in order. A database or table
 /// that the selection names explicitly and that does not exist is an error naming it.
 pub async fn resolve_selection(

@@ -2,7 +2,8 @@
 //!
 //! *Transient* errors (network, server restart, lock wait) are retried from the last checkpoint
 //! with backoff; *definite* errors (bad configuration, schema mismatch, purged binlog) fail the job
-//! with a message a person can act on.
+//! with a message a person can act on. Which server errors are which, and how retries are spaced
+//! and bounded, is [`crate::retry`].
 
 use thiserror::Error;
 
@@ -22,30 +23,7 @@ pub enum ErrorKind {
 /// fails again on every retry.
 pub const DATA_CONVERSION_CODES: &[u16] = &[1048, 1264, 1265, 1292, 1366, 1367, 1406, 3140];
 
-/// Classifies a MySQL client error: I/O and connection-level failures, lock waits, deadlocks and
-/// server shutdowns are transient; everything else (syntax, privileges, unknown objects, values
-/// that do not fit their column: [`DATA_CONVERSION_CODES`]) is definite.
-pub fn classify_mysql(err: &mysql_async::Error) -> ErrorKind {
-    use mysql_async::Error as E;
-    if crate::tls::is_definite_tls_failure(err) {
-        return ErrorKind::Definite;
-    }
-    match err {
-        E::Io(_) => ErrorKind::Transient,
-        E::Driver(
-            mysql_async::DriverError::ConnectionClosed
-            | mysql_async::DriverError::PoolDisconnected
-            | mysql_async::DriverError::PacketOutOfOrder,
-        ) => ErrorKind::Transient,
-        E::Server(s) => match s.code {
-            // lock wait timeout, deadlock, server shutdown, too many connections, query interrupted,
-            // lost connection / gone away, read-only during failover
-            1205 | 1213 | 1053 | 1040 | 1317 | 2006 | 2013 | 1927 | 1290 => ErrorKind::Transient,
-            _ => ErrorKind::Definite,
-        },
-        _ => ErrorKind::Definite,
-    }
-}
+pub use crate::retry::classify_mysql;
 
 /// Errors raised by the core crate itself: configuration, parsing and catalog reads.
 #[derive(Debug, Error)]
@@ -135,18 +113,5 @@ mod tests {
         for &code in DATA_CONVERSION_CODES {
             assert_eq!(classify_mysql(&server(code)), ErrorKind::Definite, "{code}");
         }
-    }
-
-    #[test]
-    fn lock_waits_and_disconnects_are_transient() {
-        for code in [1205, 1213, 1053, 2013] {
-            assert_eq!(classify_mysql(&server(code)), ErrorKind::Transient, "{code}");
-        }
-        assert_eq!(
-            classify_mysql(&mysql_async::Error::Driver(
-                mysql_async::DriverError::ConnectionClosed
-            )),
-            ErrorKind::Transient
-        );
     }
 }

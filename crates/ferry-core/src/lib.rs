@@ -14,7 +14,8 @@
 //! - [`meta`]: the `ferry_meta` tables on the target, versioned, with their migrations;
 //! - [`chunkmap`]: continuous verification's chunk maps and dirty marks (replay and verifier);
 //! - [`progress`] and [`throttle`]: progress events and run-time adjustable rate limits;
-//! - [`error`]: the two error kinds, transient and definite;
+//! - [`error`]: the two error kinds, transient and definite, and [`retry`]: which server errors
+//!   are which (named codes), backoff with jitter, the attempt budget and the retry window;
 //! - [`fault`]: named fault points for the crash and failure tests (inert unless `FERRY_FAULTS`);
 //! - [`versioning`]: system-versioned tables (their period columns and history);
 //! - [`civil`]: calendar arithmetic for epochs and the API's times.
@@ -34,6 +35,7 @@ pub mod mapping;
 pub mod meta;
 pub mod position;
 pub mod progress;
+pub mod retry;
 pub mod selection;
 pub mod snapshot_mode;
 pub mod sql;

@@ -5,12 +5,14 @@
 //! The task's first pass is a full one (it plans and digests every chunk); later passes digest the
 //! chunks the replay marked dirty, at `RowsPerSecond` per side, and every `FullRescanSeconds`
 //! a full pass finds target writes no replayed event carried. A failed pass is logged and tried
-//! again later: it never stops the job (the cut-over verification digests whatever is left).
+//! again after [`Policy::OUTAGE`]'s backoff, without a window: it never stops the job (the
+//! cut-over verification digests whatever is left).
 
 use std::time::Duration;
 
 use ferry_core::chunkmap::DirtyTracker;
-use ferry_core::progress::{ProgressEvent, ProgressSink};
+use ferry_core::progress::{ProgressEvent, ProgressSink, RetryWindow};
+use ferry_core::retry::{Policy, Retry, Verdict};
 use ferry_verify::continuous::{self, ContinuousOptions, Freshness, PassKind};
 use tracing::{info, warn};
 
@@ -20,8 +22,6 @@ use crate::verification::{replay_fence, LIVE_FENCE_TIMEOUT};
 
 /// Pause between background passes.
 const PASS_GAP: Duration = Duration::from_secs(1);
-/// Pause after a failed pass.
-const RETRY_GAP: Duration = Duration::from_secs(5);
 
 /// The options of a job's passes (with the replay fence while it replays).
 pub fn options(spec: &JobSpec, cv: &ContinuousVerify, live: bool) -> ContinuousOptions {
@@ -86,9 +86,19 @@ impl Drop for Background {
     }
 }
 
+/// The wait after a failed pass (without a window the policy never gives up).
+fn wait_after_failure(retry: &mut Retry) -> Duration {
+    match retry.failed() {
+        Verdict::Wait(wait) => wait,
+        Verdict::GiveUp => Policy::OUTAGE.backoff.max,
+    }
+}
+
 /// The background passes; run until aborted.
 async fn background(spec: JobSpec, cv: ContinuousVerify, tracker: DirtyTracker, progress: ProgressSink) {
     let o = options(&spec, &cv, true);
+    // Failed passes never end the task (no window): they only space the next ones out.
+    let mut retry = Retry::new(Policy::OUTAGE, RetryWindow(Duration::ZERO));
     loop {
         let kind = match continuous::freshness(&spec.target, &spec.name).await {
             Ok(f) => {
@@ -97,7 +107,7 @@ async fn background(spec: JobSpec, cv: ContinuousVerify, tracker: DirtyTracker, 
             }
             Err(e) => {
                 warn!(error = %e, "continuous verification: reading its state");
-                tokio::time::sleep(RETRY_GAP).await;
+                tokio::time::sleep(wait_after_failure(&mut retry)).await;
                 continue;
             }
         };
@@ -112,6 +122,7 @@ async fn background(spec: JobSpec, cv: ContinuousVerify, tracker: DirtyTracker, 
         .await
         {
             Ok(s) => {
+                retry.recovered();
                 if s.chunks_hashed > 0 {
                     info!(
                         ?kind,
@@ -125,7 +136,7 @@ async fn background(spec: JobSpec, cv: ContinuousVerify, tracker: DirtyTracker, 
             }
             Err(e) => {
                 warn!(error = %e, "continuous verification pass failed; trying again");
-                tokio::time::sleep(RETRY_GAP).await;
+                tokio::time::sleep(wait_after_failure(&mut retry)).await;
             }
         }
     }

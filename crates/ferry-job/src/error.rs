@@ -1,6 +1,7 @@
 //! The job runner's error enum: every engine's error, plus connection and state errors, each
 //! transient (retry from the checkpoint) or definite (fail with a reason).
 
+use ferry_core::retry;
 use ferry_core::{CoreError, ErrorKind};
 use ferry_load::LoadError;
 use ferry_replay::ReplayError;
@@ -77,14 +78,17 @@ impl JobError {
             CoreError::Mysql {
                 source: mysql_async::Error::Server(s),
                 ..
-            } if s.code == 1045 => (
+            } if s.code == retry::ER_ACCESS_DENIED_ERROR => (
                 format!("access denied for {who}: check {field}.User and {field}.Password ({})", s.message),
                 ErrorKind::Definite,
             ),
             CoreError::Mysql {
                 source: mysql_async::Error::Server(s),
                 ..
-            } if s.code == 3118 || s.code == 4151 => (
+            } if matches!(
+                s.code,
+                retry::ER_ACCOUNT_HAS_BEEN_LOCKED | retry::ER_ACCOUNT_HAS_BEEN_LOCKED_MARIADB
+            ) => (
                 format!("the account of {who} is locked: unlock it with ALTER USER … ACCOUNT UNLOCK ({})", s.message),
                 ErrorKind::Definite,
             ),

@@ -7,10 +7,13 @@
 pub mod continuous;
 pub mod dblist;
 pub mod error;
+pub mod phase;
+mod retrier;
 pub mod runner;
 pub mod spec;
 pub mod verification;
 
 pub use error::JobError;
+pub use phase::Phase;
 pub use runner::{has_progress, run_job, JobSummary, RunOptions};
 pub use spec::{JobSpec, MigrateType, SpecError};

@@ -17,15 +17,21 @@
 //! Restart safety: the phases a job has finished are recorded on the target in
 //! `ferry_meta.job_phase`; the full load keeps its own chunk checkpoints. Running the same job
 //! again resumes where it stopped: finished phases and chunks are skipped.
+//!
+//! Structure (as DM's units): [`Job::prepare`] reads the catalog and plans once; then one loop
+//! takes each [`Phase`] the job has ([`Phase::for_job`]) and an earlier run did not finish, and
+//! announces it, runs it ([`Job::run`]: one method per phase) and checkpoints it
+//! ([`Job::checkpoint`]). Retries of a phase are [`crate::retrier`]'s, with the policy of
+//! [`ferry_core::retry`].
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_core::catalog;
 use ferry_core::error::MysqlResultExt;
-use ferry_core::progress::{unix_now, ProgressEvent, ProgressSink, RetryWindow, SIDE_SOURCE, SIDE_TARGET};
+use ferry_core::progress::{ProgressEvent, ProgressSink};
 use ferry_core::selection::META_SCHEMA;
 use ferry_core::sql::quote_ident;
 use ferry_core::throttle::Throttle;
@@ -40,6 +46,8 @@ use mysql_async::Conn;
 use tracing::{info, info_span, Instrument};
 
 use crate::error::JobError;
+pub use crate::phase::Phase;
+use crate::retrier::Retrier;
 use crate::spec::{JobSpec, MigrateType, SpecError, StartFrom};
 
 /// How to run a job.
@@ -122,115 +130,6 @@ impl CopyCounter {
     }
 }
 
-const PHASE_PRE: &str = "structure";
-const PHASE_DATA: &str = "full_data";
-const PHASE_POST: &str = "post_data";
-const PHASE_INC: &str = "incremental";
-/// A full-only job whose chunks were read at different positions (lock-free, or resumed) replays
-/// the binlog between them before it is consistent.
-const PHASE_WINDOW: &str = "load_window";
-const PHASE_VERIFY: &str = "verification";
-
-/// Which server a phase's error message is about: it names the source or the target (by word,
-/// or by `host:port`), or cannot be told (`""`).
-fn side_of(spec: &JobSpec, message: &str) -> &'static str {
-    let lower = message.to_lowercase();
-    let src = format!("{}:{}", spec.source.host, spec.source.port);
-    let dst = format!("{}:{}", spec.target.host, spec.target.port);
-    let s = lower.contains("source") || (src != dst && message.contains(&src));
-    let t = lower.contains("target") || (src != dst && message.contains(&dst));
-    match (s, t) {
-        (true, false) => SIDE_SOURCE,
-        (false, true) => SIDE_TARGET,
-        _ => "",
-    }
-}
-
-/// One phase's outages: transient failures without progress in between, retried with backoff
-/// (2, 4, … 32 s) until one outage outlasts the retry window.
-struct Retrier<'a> {
-    what: &'static str,
-    spec: &'a JobSpec,
-    progress: &'a ProgressSink,
-    /// Set while an outage is under way (shared with a sink that sees progress).
-    troubled: Arc<AtomicBool>,
-    /// (start, UNIX seconds) of the outage under way.
-    since: Option<(Instant, u64)>,
-    attempts: u32,
-}
-
-impl<'a> Retrier<'a> {
-    fn new(what: &'static str, spec: &'a JobSpec, progress: &'a ProgressSink) -> Self {
-        Retrier {
-            what,
-            spec,
-            progress,
-            troubled: Arc::new(AtomicBool::new(false)),
-            since: None,
-            attempts: 0,
-        }
-    }
-
-    fn window(&self) -> RetryWindow {
-        self.spec.options.retry_window
-    }
-
-    /// A transient failure: reports it and says how long to wait before the next attempt, or
-    /// gives the error back once the outage has outlasted the window. `progressed`: the phase
-    /// made progress since the last failure (a new outage begins).
-    fn failed(&mut self, e: JobError, progressed: bool) -> Result<Duration, JobError> {
-        if progressed || !self.troubled.load(Ordering::SeqCst) {
-            self.since = None;
-            self.attempts = 0;
-        }
-        let (started, since) = *self.since.get_or_insert((Instant::now(), unix_now()));
-        self.attempts += 1;
-        self.troubled.store(true, Ordering::SeqCst);
-        let age = started.elapsed();
-        let window = self.window();
-        if window.exceeded(age) {
-            return Err(JobError::RetryWindow {
-                last: Box::new(e),
-                seconds: age.as_secs(),
-                window: window.0.as_secs(),
-            });
-        }
-        let error = e.to_string();
-        tracing::warn!(what = self.what, error = %error, attempt = self.attempts, "transient failure: retrying");
-        (self.progress)(ProgressEvent::Retrying {
-            what: self.what.into(),
-            error: error.clone(),
-            attempt: self.attempts,
-        });
-        (self.progress)(ProgressEvent::Trouble {
-            what: self.what.into(),
-            side: side_of(self.spec, &error).into(),
-            error,
-            attempt: self.attempts,
-            since,
-            gives_up_at: window.gives_up_at(since),
-        });
-        let backoff = Duration::from_secs(1 << self.attempts.clamp(1, 5));
-        let wait = if window.0.is_zero() {
-            backoff
-        } else {
-            backoff.min(window.0.saturating_sub(age))
-        };
-        Ok(wait.max(Duration::from_millis(100)))
-    }
-
-    /// The phase succeeded: an outage under way is over.
-    fn succeeded(&mut self) {
-        if self.troubled.swap(false, Ordering::SeqCst) {
-            (self.progress)(ProgressEvent::Recovered {
-                what: self.what.into(),
-            });
-        }
-        self.since = None;
-        self.attempts = 0;
-    }
-}
-
 async fn ensure_meta(dst: &mut Conn) -> Result<(), JobError> {
     Ok(ferry_core::meta::ensure(dst).await?)
 }
@@ -249,14 +148,14 @@ async fn phases_done(dst: &mut Conn, job: &str) -> Result<BTreeSet<String>, JobE
     Ok(rows.into_iter().collect())
 }
 
-async fn mark_done(dst: &mut Conn, job: &str, phase: &str) -> Result<(), JobError> {
+async fn mark_done(dst: &mut Conn, job: &str, phase: Phase) -> Result<(), JobError> {
     dst.exec_drop(
         format!(
             "INSERT INTO {}.job_phase (job, phase, done_at) VALUES (?, ?, NOW(6)) \
              ON DUPLICATE KEY UPDATE done_at = VALUES(done_at)",
             quote_ident(META_SCHEMA)
         ),
-        (job, phase),
+        (job, phase.name()),
     )
     .await
     .ctx(|| "recording a finished phase in ferry_meta.job_phase".into())?;
@@ -322,6 +221,20 @@ async fn copy_sequences(
     let n = ferry_schema::sequences::copy_state(&mut src, dst, &spec.selection, sequences).await?;
     info!(sequences = n, "sequence state copied");
     Ok(())
+}
+
+/// The target control connection in `slot`, opened again (with the job's session settings)
+/// after a long phase dropped it: it would have sat idle past `wait_timeout`.
+async fn target<'c>(spec: &JobSpec, slot: &'c mut Option<Conn>) -> Result<&'c mut Conn, JobError> {
+    let conn = match slot.take() {
+        Some(conn) => conn,
+        None => {
+            let (mut dst, _) = connect(spec, true).await?;
+            set_target_binlog(spec, &mut dst).await?;
+            dst
+        }
+    };
+    Ok(slot.insert(conn))
 }
 
 async fn connect(spec: &JobSpec, target: bool) -> Result<(Conn, Flavor), JobError> {
@@ -443,33 +356,8 @@ async fn replay_or_fail(
     Ok(replay)
 }
 
-/// Creates the triggers and events held back while changes were replayed (dropped first, so a
-/// run that died half-way re-creates them); returns how many.
-async fn create_deferred(
-    dst: &mut Conn,
-    post_data: &[Ddl],
-    deferred: &(dyn Fn(&Ddl) -> bool + Sync),
-    progress: &ProgressSink,
-) -> Result<u64, JobError> {
-    let late: Vec<Ddl> = post_data.iter().filter(|d| deferred(d)).cloned().collect();
-    for d in &late {
-        let what = if d.kind == ObjectKind::Trigger {
-            "TRIGGER"
-        } else {
-            "EVENT"
-        };
-        dst.query_drop(format!(
-            "DROP {what} IF EXISTS {}",
-            ferry_core::sql::qualified(&d.db, &d.name)
-        ))
-        .await
-        .ctx(|| format!("dropping {what} {}.{} before re-creating it", d.db, d.name))?;
-    }
-    ferry_schema::apply(dst, &late, progress).await?;
-    Ok(late.len() as u64)
-}
-
-/// Runs a structure (MigrateType 1) or structure + full data (MigrateType 2) job to the end.
+/// Runs a job to the end: every phase it has that an earlier run did not finish (see the
+/// module docs).
 pub async fn run_job(
     spec: &JobSpec,
     opts: RunOptions,
@@ -479,6 +367,8 @@ pub async fn run_job(
     run_job_inner(spec, opts, progress).instrument(span).await
 }
 
+/// The runner loop: each phase the job has and has not finished is prepared, announced, run and
+/// checkpointed in `ferry_meta.job_phase`, in [`Phase::ALL`]'s order.
 async fn run_job_inner(
     spec: &JobSpec,
     opts: RunOptions,
@@ -486,110 +376,228 @@ async fn run_job_inner(
 ) -> Result<JobSummary, JobError> {
     wait_for_start(spec).await;
     let started = Instant::now();
-    let (mut src, src_flavor) = connect(spec, false).await?;
-    let (mut dst, dst_flavor) = connect(spec, true).await?;
-    info!(source = %src_flavor, target = %dst_flavor, "connected");
-    let mut summary = JobSummary {
-        source_flavor: src_flavor.to_string(),
-        target_flavor: dst_flavor.to_string(),
-        ..JobSummary::default()
-    };
-
-    // What to move: the catalog read for the structure also carries each table's model.
-    let selected = catalog::resolve_selection(&mut src, &spec.selection).await?;
-    let structure = ferry_schema::read_catalog(&mut src, &spec.selection, &selected).await?;
-    let tables: Vec<TableSchema> = structure.tables.iter().map(|t| t.schema.clone()).collect();
-    summary.tables = tables.len() as u64;
-    let plan = ferry_schema::plan(&structure, &spec.selection, &spec.options.structure)?;
-    drop(src);
-
-    // `Ferry.DbList`: the mapped and filtered columns exist, the row key survives.
-    for t in &tables {
-        if let Some(m) = spec.selection.mapping(&t.db, &t.name) {
-            m.check(t)
-                .map_err(|e| JobError::Unsupported(format!("Ferry.DbList.{}.Table.{}: {e}", t.db, t.name)))?;
+    let mut job = Job::prepare(spec, &opts, &progress).await?;
+    for phase in job.phases.clone() {
+        if job.done.contains(phase.name()) {
+            continue;
+        }
+        if phase.announced() {
+            progress(ProgressEvent::PhaseStarted {
+                phase: phase.name().into(),
+            });
+        }
+        job.run(phase).await?;
+        job.checkpoint(phase).await?;
+        if phase.announced() {
+            progress(ProgressEvent::PhaseFinished {
+                phase: phase.name().into(),
+            });
         }
     }
-    let mut targets = Vec::with_capacity(tables.len());
-    for t in &tables {
-        let (db, name) = spec.selection.target_table(&t.db, &t.name).ok_or_else(|| {
-            JobError::Unsupported(format!("{} is selected but has no target name", t.display_name()))
-        })?;
-        targets.push((db, name));
+    job.summary.elapsed = started.elapsed();
+    Ok(job.summary)
+}
+
+/// One run of a job: what it moves, where it stands, and what it did so far.
+struct Job<'a> {
+    spec: &'a JobSpec,
+    opts: &'a RunOptions,
+    progress: &'a ProgressSink,
+    /// The source's catalog of the selected objects (sequences included).
+    structure: ferry_schema::Catalog,
+    /// The structure's DDL, before and after the data.
+    plan: ferry_schema::StructurePlan,
+    /// The selected tables and their names on the target.
+    tables: Vec<TableSchema>,
+    targets: Vec<(String, String)>,
+    /// Tables that existed before the job (kept by the policy): not created, and their indexes
+    /// are left as they are.
+    kept: BTreeSet<(String, String)>,
+    /// The phases this job has, and those an earlier run finished.
+    phases: Vec<Phase>,
+    done: BTreeSet<String>,
+    /// `Ferry.StartPosition`: the target's structure and data are the user's; the job only
+    /// replays the binlog from the given start.
+    from_position: bool,
+    incremental: bool,
+    verify_mode: Option<ferry_verify::VerifyMode>,
+    /// Where a full-only job's load window ends, once read (see [`Job::window_end`]).
+    window_end: Option<Option<BinlogPos>>,
+    /// The target control connection; dropped before a long phase (it would sit idle past
+    /// `wait_timeout`) and opened again when needed.
+    dst: Option<Conn>,
+    summary: JobSummary,
+}
+
+impl<'a> Job<'a> {
+    /// Connects, reads the catalog and plans the structure, prepares `ferry_meta` and reads the
+    /// phases done (all of them: the summary says `already_complete`).
+    async fn prepare(
+        spec: &'a JobSpec,
+        opts: &'a RunOptions,
+        progress: &'a ProgressSink,
+    ) -> Result<Job<'a>, JobError> {
+        let (mut src, src_flavor) = connect(spec, false).await?;
+        let (mut dst, dst_flavor) = connect(spec, true).await?;
+        info!(source = %src_flavor, target = %dst_flavor, "connected");
+        let mut summary = JobSummary {
+            source_flavor: src_flavor.to_string(),
+            target_flavor: dst_flavor.to_string(),
+            ..JobSummary::default()
+        };
+
+        // What to move: the catalog read for the structure also carries each table's model.
+        let selected = catalog::resolve_selection(&mut src, &spec.selection).await?;
+        let structure = ferry_schema::read_catalog(&mut src, &spec.selection, &selected).await?;
+        let tables: Vec<TableSchema> = structure.tables.iter().map(|t| t.schema.clone()).collect();
+        summary.tables = tables.len() as u64;
+        let plan = ferry_schema::plan(&structure, &spec.selection, &spec.options.structure)?;
+        drop(src);
+
+        // `Ferry.DbList`: the mapped and filtered columns exist, the row key survives.
+        for t in &tables {
+            if let Some(m) = spec.selection.mapping(&t.db, &t.name) {
+                m.check(t).map_err(|e| {
+                    JobError::Unsupported(format!("Ferry.DbList.{}.Table.{}: {e}", t.db, t.name))
+                })?;
+            }
+        }
+        let mut targets = Vec::with_capacity(tables.len());
+        for t in &tables {
+            let (db, name) = spec.selection.target_table(&t.db, &t.name).ok_or_else(|| {
+                JobError::Unsupported(format!("{} is selected but has no target name", t.display_name()))
+            })?;
+            targets.push((db, name));
+        }
+
+        ensure_meta(&mut dst).await?;
+        set_target_binlog(spec, &mut dst).await?;
+        if opts.restart {
+            forget_phases(&mut dst, &spec.name).await?;
+            ferry_load::clear_checkpoints(&spec.target, &spec.name).await?;
+            ferry_replay::apply::checkpoint::clear(&mut dst, &spec.name).await?;
+            ferry_verify::continuous::clear(&spec.target, &spec.name).await?;
+        }
+        let mut done = phases_done(&mut dst, &spec.name).await?;
+        let from_position = spec.options.start_position.is_some();
+        if from_position {
+            for p in [Phase::Structure, Phase::FullData, Phase::PostData] {
+                done.insert(p.name().to_string());
+            }
+        }
+        let wants_data = spec.migrate_type != MigrateType::Structure;
+        let incremental = spec.migrate_type == MigrateType::FullIncremental;
+        // The verification is a phase too: a run that died during it verifies on the next run
+        // instead of reporting the job complete.
+        let verify_mode = crate::verification::mode_for_job(spec).await?;
+        let phases = Phase::for_job(wants_data, incremental, verify_mode.is_some());
+        if phases.iter().all(|p| done.contains(p.name())) {
+            summary.already_complete = true;
+        } else {
+            summary.resumed = !done.is_empty();
+        }
+        Ok(Job {
+            spec,
+            opts,
+            progress,
+            structure,
+            plan,
+            tables,
+            targets,
+            kept: BTreeSet::new(),
+            phases,
+            done,
+            from_position,
+            incremental,
+            verify_mode,
+            window_end: None,
+            dst: Some(dst),
+            summary,
+        })
     }
 
-    ensure_meta(&mut dst).await?;
-    set_target_binlog(spec, &mut dst).await?;
-    if opts.restart {
-        forget_phases(&mut dst, &spec.name).await?;
-        ferry_load::clear_checkpoints(&spec.target, &spec.name).await?;
-        ferry_replay::apply::checkpoint::clear(&mut dst, &spec.name).await?;
-        ferry_verify::continuous::clear(&spec.target, &spec.name).await?;
-    }
-    let mut done = phases_done(&mut dst, &spec.name).await?;
-    // `Ferry.StartPosition`: the target's structure and data are the user's; the job only
-    // replays the binlog from the given start.
-    let from_position = spec.options.start_position.is_some();
-    if from_position {
-        for p in [PHASE_PRE, PHASE_DATA, PHASE_POST] {
-            done.insert(p.to_string());
+    /// Runs one phase (its checkpoint is [`Job::checkpoint`]).
+    async fn run(&mut self, phase: Phase) -> Result<(), JobError> {
+        match phase {
+            Phase::Structure => self.structure_phase().await,
+            Phase::FullData => self.full_data().await,
+            Phase::PostData => self.post_data().await,
+            Phase::LoadWindow => self.load_window().await,
+            Phase::Incremental => self.incremental().await,
+            Phase::Verification => self.verification().await,
         }
     }
-    let wants_data = spec.migrate_type != MigrateType::Structure;
-    let incremental = spec.migrate_type == MigrateType::FullIncremental;
-    let mut all = match (wants_data, incremental) {
-        (true, true) => vec![PHASE_PRE, PHASE_DATA, PHASE_POST, PHASE_INC],
-        (true, false) => vec![PHASE_PRE, PHASE_DATA, PHASE_POST, PHASE_WINDOW],
-        _ => vec![PHASE_PRE, PHASE_POST],
-    };
-    // The verification is a phase too: a run that died during it verifies on the next run
-    // instead of reporting the job complete.
-    let verify_mode = crate::verification::mode_for_job(spec).await?;
-    if verify_mode.is_some() {
-        all.push(PHASE_VERIFY);
-    }
-    // Triggers and events wait for the end of replay when changes are replayed.
-    let replays = |window: bool| incremental || window;
-    if all.iter().all(|p| done.contains(*p)) {
-        summary.already_complete = true;
-        summary.elapsed = started.elapsed();
-        return Ok(summary);
-    }
-    summary.resumed = !done.is_empty();
 
-    // Tables that existed before the job (kept by the policy): not created, and their indexes
-    // are left as they are.
-    let mut kept: BTreeSet<(String, String)> = BTreeSet::new();
-    if !done.contains(PHASE_PRE) {
-        progress(ProgressEvent::PhaseStarted {
-            phase: PHASE_PRE.into(),
-        });
-        let states = ferry_schema::target_tables(&mut dst, &targets).await?;
-        kept = ferry_schema::prepare_existing(&mut dst, &states, spec.options.existing_tables)
-            .await?
-            .into_iter()
-            .collect();
-        let pre: Vec<Ddl> = plan
+    /// Records the phase as done in `ferry_meta.job_phase`.
+    async fn checkpoint(&mut self, phase: Phase) -> Result<(), JobError> {
+        let (spec, job) = (self.spec, &self.spec.name);
+        mark_done(target(spec, &mut self.dst).await?, job, phase).await?;
+        self.done.insert(phase.name().to_string());
+        Ok(())
+    }
+
+    /// Triggers and events wait for the end of a replay when changes are replayed (the
+    /// incremental phase, or a full-only job's load window).
+    fn deferred(&self, d: &Ddl) -> bool {
+        let replays = self.incremental || matches!(self.window_end, Some(Some(_)));
+        replays && matches!(d.kind, ObjectKind::Trigger | ObjectKind::Event)
+    }
+
+    /// A full-only job whose chunks were read at different positions replays up to here: read
+    /// once, after the full load and before the post-data structure (whose triggers and events
+    /// then wait for the window's end).
+    async fn window_end(&mut self) -> Result<Option<BinlogPos>, JobError> {
+        if let Some(end) = &self.window_end {
+            return Ok(end.clone());
+        }
+        let has_window =
+            self.phases.contains(&Phase::LoadWindow) && !self.done.contains(Phase::LoadWindow.name());
+        let end = if has_window {
+            let (spec, job) = (self.spec, &self.spec.name);
+            ferry_replay::apply::checkpoint::load_window(target(spec, &mut self.dst).await?, job)
+                .await?
+                .and_then(|w| w.idempotent_until())
+        } else {
+            None
+        };
+        self.window_end = Some(end.clone());
+        Ok(end)
+    }
+
+    /// Pre-data structure; tables that exist on the target are kept or refused by
+    /// `Ferry.ExistingTables`.
+    async fn structure_phase(&mut self) -> Result<(), JobError> {
+        let (spec, progress) = (self.spec, self.progress);
+        let dst = target(spec, &mut self.dst).await?;
+        let states = ferry_schema::target_tables(dst, &self.targets).await?;
+        let kept: BTreeSet<(String, String)> =
+            ferry_schema::prepare_existing(dst, &states, spec.options.existing_tables)
+                .await?
+                .into_iter()
+                .collect();
+        let pre: Vec<Ddl> = self
+            .plan
             .pre_data
             .iter()
             .filter(|d| !(d.kind == ObjectKind::Table && kept.contains(&(d.db.clone(), d.name.clone()))))
             .cloned()
             .collect();
-        ferry_schema::apply(&mut dst, &pre, &progress).await?;
-        summary.objects_created += pre.len() as u64;
-        mark_done(&mut dst, &spec.name, PHASE_PRE).await?;
-        progress(ProgressEvent::PhaseFinished {
-            phase: PHASE_PRE.into(),
-        });
+        ferry_schema::apply(dst, &pre, progress).await?;
+        self.summary.objects_created += pre.len() as u64;
+        self.kept = kept;
+        Ok(())
     }
 
-    if wants_data && !done.contains(PHASE_DATA) {
-        progress(ProgressEvent::PhaseStarted {
-            phase: PHASE_DATA.into(),
-        });
-        let tasks: Vec<TableTask> = tables
+    /// The full load. Transient failures (a server restart, a network cut) retry from the chunk
+    /// checkpoints: finished chunks stay done, the interrupted ones roll back and are redone.
+    async fn full_data(&mut self) -> Result<(), JobError> {
+        let (spec, progress) = (self.spec, self.progress);
+        // The control connection would sit idle through the load (possibly past wait_timeout).
+        self.dst = None;
+        let tasks: Vec<TableTask> = self
+            .tables
             .iter()
-            .zip(&targets)
+            .zip(&self.targets)
             .map(|(t, (db, name))| TableTask {
                 source: t.clone(),
                 target_db: db.clone(),
@@ -603,13 +611,11 @@ async fn run_job_inner(
             chunk_rows: spec.options.chunk_rows,
             write_method: spec.options.write_method,
             lock_timeout: spec.options.lock_timeout,
-            throttle: opts.throttle.clone(),
+            throttle: self.opts.throttle.clone(),
             target_binlog: spec.options.target_binlog,
             snapshot_mode: spec.options.snapshot_mode,
         };
-        // Transient failures (a server restart, a network cut) retry from the chunk checkpoints:
-        // finished chunks stay done, the interrupted ones roll back and are redone.
-        let mut retrier = Retrier::new("full load", spec, &progress);
+        let mut retrier = Retrier::new("full load", spec, progress);
         // What this process copied, over every attempt (a retry's own summary counts only itself).
         let copied = Arc::new(CopyCounter::default());
         let counting: ProgressSink = {
@@ -652,6 +658,7 @@ async fn run_job_inner(
                 Err(e) => return Err(e.into()),
             }
         };
+        let summary = &mut self.summary;
         let (rows, bytes, chunks) = copied.totals();
         summary.rows = rows;
         summary.bytes = bytes;
@@ -665,48 +672,42 @@ async fn run_job_inner(
         summary.snapshot = Some(load.snapshot);
         summary.write_method = Some(load.write_method);
         summary.resumed |= load.chunks_resumed > 0;
-        // The control connection sat idle through the load (possibly past wait_timeout).
-        dst = connect(spec, true).await?.0;
-        set_target_binlog(spec, &mut dst).await?;
-        copy_sequences(spec, &structure.sequences, &mut dst).await?;
-        mark_done(&mut dst, &spec.name, PHASE_DATA).await?;
-        progress(ProgressEvent::PhaseFinished {
-            phase: PHASE_DATA.into(),
-        });
+        copy_sequences(
+            spec,
+            &self.structure.sequences,
+            target(spec, &mut self.dst).await?,
+        )
+        .await
     }
 
-    // A full-only job whose chunks were read at different positions replays the window.
-    let window_end = if wants_data && !incremental && !done.contains(PHASE_WINDOW) {
-        ferry_replay::apply::checkpoint::load_window(&mut dst, &spec.name)
-            .await?
-            .and_then(|w| w.idempotent_until())
-    } else {
-        None
-    };
-    let has_window = window_end.is_some();
-    let deferred = |d: &Ddl| replays(has_window) && matches!(d.kind, ObjectKind::Trigger | ObjectKind::Event);
-    if !done.contains(PHASE_POST) {
-        progress(ProgressEvent::PhaseStarted {
-            phase: PHASE_POST.into(),
-        });
-        let post: Vec<Ddl> = plan
+    /// Post-data structure: secondary indexes and foreign keys (not on kept tables), triggers
+    /// and events unless they wait for the end of a replay.
+    async fn post_data(&mut self) -> Result<(), JobError> {
+        self.window_end().await?;
+        let post: Vec<Ddl> = self
+            .plan
             .post_data
             .iter()
-            .filter(|d| !deferred(d))
+            .filter(|d| !self.deferred(d))
             .filter(|d| {
                 !(matches!(d.kind, ObjectKind::Index | ObjectKind::ForeignKey)
-                    && kept.contains(&(d.db.clone(), d.name.clone())))
+                    && self.kept.contains(&(d.db.clone(), d.name.clone())))
             })
             .cloned()
             .collect();
-        ferry_schema::apply(&mut dst, &post, &progress).await?;
-        summary.objects_created += post.len() as u64;
-        mark_done(&mut dst, &spec.name, PHASE_POST).await?;
-        progress(ProgressEvent::PhaseFinished {
-            phase: PHASE_POST.into(),
-        });
+        let (spec, progress) = (self.spec, self.progress);
+        ferry_schema::apply(target(spec, &mut self.dst).await?, &post, progress).await?;
+        self.summary.objects_created += post.len() as u64;
+        Ok(())
     }
-    if let Some(end) = window_end {
+
+    /// A full-only job whose chunks were read at different positions replays the binlog up to
+    /// the last one, then creates the triggers and events held back.
+    async fn load_window(&mut self) -> Result<(), JobError> {
+        let spec = self.spec;
+        let Some(end) = self.window_end().await? else {
+            return Ok(());
+        };
         if let Some(path) = crate::dblist::first_row_mapping(&spec.selection) {
             return Err(JobError::Unsupported(format!(
                 "{path}: the full load's chunks were read at different binlog positions (it was resumed \
@@ -717,24 +718,22 @@ async fn run_job_inner(
             )));
         }
         info!(until = %end, "the full load read its chunks at different positions: replaying the binlog up to the last one");
-        let mut ropts = replay_options(spec, &opts).await?;
+        self.dst = None;
+        let mut ropts = replay_options(spec, self.opts).await?;
         ropts.stop_at = Some(end);
-        let replay = replay_or_fail(spec, ropts, &progress, opts.replay.clone()).await?;
-        let (mut dst2, _) = connect(spec, true).await?;
-        set_target_binlog(spec, &mut dst2).await?;
-        summary.objects_created += create_deferred(&mut dst2, &plan.post_data, &deferred, &progress).await?;
-        summary.replay = Some(replay);
-        mark_done(&mut dst2, &spec.name, PHASE_WINDOW).await?;
-    } else if wants_data && !incremental && !done.contains(PHASE_WINDOW) {
-        let (mut dst2, _) = connect(spec, true).await?;
-        mark_done(&mut dst2, &spec.name, PHASE_WINDOW).await?;
+        let replay = replay_or_fail(spec, ropts, self.progress, self.opts.replay.clone()).await?;
+        self.summary.objects_created += self.create_deferred().await?;
+        self.summary.replay = Some(replay);
+        Ok(())
     }
-    if incremental && !done.contains(PHASE_INC) {
-        progress(ProgressEvent::PhaseStarted {
-            phase: PHASE_INC.into(),
-        });
-        drop(dst);
-        let mut ropts = replay_options(spec, &opts).await?;
+
+    /// MigrateType 3: the replay until completed, then cut-over: the sequences' state as the
+    /// (now quiet) source has it and the triggers and events held back (neither for a job
+    /// started at a position: the target's objects are the user's).
+    async fn incremental(&mut self) -> Result<(), JobError> {
+        let (spec, progress) = (self.spec, self.progress);
+        self.dst = None;
+        let mut ropts = replay_options(spec, self.opts).await?;
         // Continuous verification: the replay marks the chunks it changes; a background task
         // digests them again (stopped when the replay returns).
         let mut background = None;
@@ -748,43 +747,40 @@ async fn run_job_inner(
                 progress.clone(),
             ));
         }
-        let replay = replay_or_fail(spec, ropts, &progress, opts.replay.clone()).await;
+        let replay = replay_or_fail(spec, ropts, progress, self.opts.replay.clone()).await;
         drop(background);
         let replay = replay?;
-        let (mut dst2, _) = connect(spec, true).await?;
-        set_target_binlog(spec, &mut dst2).await?;
-        // Cut-over: the sequences' state as the (now quiet) source has it (not for a job
-        // started at a position: the target's objects are the user's).
-        if !from_position {
-            copy_sequences(spec, &structure.sequences, &mut dst2).await?;
+        if !self.from_position {
+            copy_sequences(
+                spec,
+                &self.structure.sequences,
+                target(spec, &mut self.dst).await?,
+            )
+            .await?;
+            self.summary.objects_created += self.create_deferred().await?;
         }
-        // Cut-over: the triggers and events held back, re-created idempotently.
-        if !from_position {
-            summary.objects_created +=
-                create_deferred(&mut dst2, &plan.post_data, &deferred, &progress).await?;
-        }
-        mark_done(&mut dst2, &spec.name, PHASE_INC).await?;
-        summary.replay = Some(replay);
-        progress(ProgressEvent::PhaseFinished {
-            phase: PHASE_INC.into(),
-        });
+        self.summary.replay = Some(replay);
+        Ok(())
     }
-    if let Some(mode) = verify_mode.filter(|_| !done.contains(PHASE_VERIFY)) {
-        progress(ProgressEvent::PhaseStarted {
-            phase: PHASE_VERIFY.into(),
-        });
+
+    /// The comparison. A transient failure starts it again (it keeps no partial result; with
+    /// continuous verification the chunks digested before the failure stay stored).
+    async fn verification(&mut self) -> Result<(), JobError> {
+        let (spec, progress) = (self.spec, self.progress);
+        let Some(mode) = self.verify_mode.clone() else {
+            return Ok(());
+        };
+        self.dst = None;
         let cutover = spec
             .options
             .continuous_verify
             .filter(|_| mode == ferry_verify::VerifyMode::Full);
         let vopts = crate::verification::options_for(spec, mode);
-        // A transient failure starts the comparison again (it keeps no partial result; with
-        // continuous verification the chunks digested before the failure stay stored).
-        let mut retrier = Retrier::new("verification", spec, &progress);
+        let mut retrier = Retrier::new("verification", spec, progress);
         let report = loop {
             let attempt = match &cutover {
                 Some(cv) => crate::verification::verify_cutover(spec, cv).await.map(|(r, n)| {
-                    summary.cutover_chunks = Some(n);
+                    self.summary.cutover_chunks = Some(n);
                     r
                 }),
                 None => {
@@ -804,13 +800,36 @@ async fn run_job_inner(
                 Err(e) => return Err(e),
             }
         };
-        let (mut dst3, _) = connect(spec, true).await?;
-        mark_done(&mut dst3, &spec.name, PHASE_VERIFY).await?;
-        summary.verification = Some(report);
-        progress(ProgressEvent::PhaseFinished {
-            phase: PHASE_VERIFY.into(),
-        });
+        self.summary.verification = Some(report);
+        Ok(())
     }
-    summary.elapsed = started.elapsed();
-    Ok(summary)
+
+    /// Creates the triggers and events held back while changes were replayed (dropped first, so
+    /// a run that died half-way re-creates them); returns how many.
+    async fn create_deferred(&mut self) -> Result<u64, JobError> {
+        let late: Vec<Ddl> = self
+            .plan
+            .post_data
+            .iter()
+            .filter(|d| self.deferred(d))
+            .cloned()
+            .collect();
+        let (spec, progress) = (self.spec, self.progress);
+        let dst = target(spec, &mut self.dst).await?;
+        for d in &late {
+            let what = if d.kind == ObjectKind::Trigger {
+                "TRIGGER"
+            } else {
+                "EVENT"
+            };
+            dst.query_drop(format!(
+                "DROP {what} IF EXISTS {}",
+                ferry_core::sql::qualified(&d.db, &d.name)
+            ))
+            .await
+            .ctx(|| format!("dropping {what} {}.{} before re-creating it", d.db, d.name))?;
+        }
+        ferry_schema::apply(dst, &late, progress).await?;
+        Ok(late.len() as u64)
+    }
 }

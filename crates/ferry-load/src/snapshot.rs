@@ -324,7 +324,7 @@ enum LockFailure {
 }
 
 fn is_lock_timeout(e: &mysql_async::Error) -> bool {
-    matches!(e, mysql_async::Error::Server(s) if s.code == 1205)
+    ferry_core::retry::server_code(e) == Some(ferry_core::retry::ER_LOCK_WAIT_TIMEOUT)
 }
 
 async fn lock_with_deadline(

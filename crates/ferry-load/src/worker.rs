@@ -3,16 +3,16 @@
 //!
 //! A chunk is copied in one target transaction: `BEGIN`, the rows (LOAD DATA or INSERTs, fed by
 //! the reader through a bounded channel), the checkpoint `UPDATE … SET done = 1`, `COMMIT`. A
-//! transient target error rolls the chunk back and retries it (fresh connection, up to
-//! [`MAX_RETRIES`] times with backoff); a source error ends the run, because the snapshot
+//! transient target error rolls the chunk back and retries it (fresh connection, with
+//! [`Policy::CHUNK`]'s backoff and attempt budget); a source error ends the run, because the snapshot
 //! connection cannot be replaced by one at the same snapshot.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use ferry_core::progress::{ProgressEvent, ProgressSink};
+use ferry_core::progress::{ProgressEvent, ProgressSink, RetryWindow};
+use ferry_core::retry::{Policy, Retry, Verdict};
 use ferry_core::throttle::Throttle;
 use ferry_core::{Endpoint, ErrorKind};
 use mysql_async::prelude::Queryable;
@@ -28,9 +28,6 @@ use crate::snapshot::ChunkViews;
 use crate::statements::TableSql;
 use crate::writer::{self, WriteFailure};
 use crate::WriteMethod;
-
-/// Retries of a chunk after a transient target error.
-pub const MAX_RETRIES: u32 = 3;
 
 /// Blocks in flight between a reader and its writer.
 const CHANNEL_BLOCKS: usize = 3;
@@ -126,7 +123,8 @@ async fn copy_with_retries(
     item: &WorkItem,
 ) -> Result<ReadOutcome, LoadError> {
     let t = &shared.tables[item.table];
-    let mut attempt = 0u32;
+    // The chunk's own budget; the phase's window is the runner's ([`Policy::OUTAGE`]).
+    let mut retry = Retry::new(Policy::CHUNK, RetryWindow(std::time::Duration::ZERO));
     loop {
         let method = if shared.insert_only.load(Ordering::Relaxed) {
             Encoding::Insert
@@ -144,17 +142,20 @@ async fn copy_with_retries(
                 shared.insert_only.store(true, Ordering::Relaxed);
             }
             Err(Failure::Target(e)) => {
-                if e.kind() != ErrorKind::Transient || attempt >= MAX_RETRIES {
+                if e.kind() != ErrorKind::Transient {
                     return Err(e);
                 }
-                attempt += 1;
+                let Verdict::Wait(wait) = retry.failed() else {
+                    return Err(e);
+                };
+                let attempt = retry.attempts();
                 tracing::warn!(error = %e, attempt, "transient error on the target; retrying the chunk");
                 (shared.progress)(ProgressEvent::Retrying {
                     what: format!("chunk {} of {}", item.chunk.chunk_no, t.source_name),
                     error: e.to_string(),
                     attempt,
                 });
-                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                tokio::time::sleep(wait).await;
                 let fresh = shared.dst.connect(shared.writer_setup.clone()).await?;
                 let old = std::mem::replace(writer, fresh);
                 drop(old);

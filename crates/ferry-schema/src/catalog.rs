@@ -217,14 +217,7 @@ async fn read_inner(
             continue;
         }
 
-        let seqs: Vec<String> = src
-            .exec(
-                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
-                 AND TABLE_TYPE = 'SEQUENCE' ORDER BY TABLE_NAME",
-                (db,),
-            )
-            .await
-            .map_err(|e| SchemaError::read(format!("the sequences of {db}"), e))?;
+        let seqs = ferry_core::catalog::list_sequences(src, db).await?;
         for name in seqs {
             let create_sql = show_create(src, ObjectKind::Sequence, "SEQUENCE", db, &name, 1).await?;
             cat.sequences.push(ObjectDef {

@@ -111,6 +111,8 @@ pub struct WriterStats {
 /// Counter + journal transactions on `db` until `stop` (at most `max` of them; `pause` between
 /// two). On an error it reconnects and reads the counter, which only this writer moves: it says
 /// whether the interrupted transaction committed. Journal values are `base + i`, distinct.
+/// Several writers may share `db` and `stats` (with bases far apart) on a source that is not
+/// interrupted; the recovery read assumes one writer per counter.
 pub fn counter_writer(
     ep: Endpoint,
     db: String,

@@ -122,6 +122,28 @@ pub async fn drop_dbs(conn: &mut Conn, dbs: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Forgets what earlier runs of `job` left in the target's `ferry_meta` tables `tables` (those
+/// that exist): a test that then waits for the job's progress sees this run's only.
+pub async fn forget_job(t: &mut Conn, job: &str, tables: &[&str]) -> Result<()> {
+    for table in tables {
+        let exists: u64 = t
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ferry_meta' AND TABLE_NAME = ?",
+                (table,),
+            )
+            .await?
+            .unwrap_or(0);
+        if exists > 0 {
+            t.exec_drop(
+                format!("DELETE FROM ferry_meta.{} WHERE job = ?", quote(table)),
+                (job,),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs a script of `;`-separated statements.
 pub async fn exec(conn: &mut Conn, sql: &str) -> Result<()> {
     conn.query_drop(sql)

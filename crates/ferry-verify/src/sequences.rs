@@ -5,6 +5,7 @@
 //! them.
 
 use ferry_core::sql::qualified;
+use ferry_core::CoreError;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
@@ -20,14 +21,15 @@ pub(crate) async fn read(
     db: &str,
     side: &str,
 ) -> Result<Vec<(String, String)>, VerifyError> {
-    let names: Vec<String> = conn
-        .exec(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
-             AND TABLE_TYPE = 'SEQUENCE' ORDER BY TABLE_NAME",
-            (db,),
-        )
+    let names = ferry_core::catalog::list_sequences(conn, db)
         .await
-        .ctx(|| format!("listing the sequences of {db} on the {side}"))?;
+        .map_err(|e| match e {
+            CoreError::Mysql { source, .. } => VerifyError::Mysql {
+                context: format!("listing the sequences of {db} on the {side}"),
+                source,
+            },
+            e => e.into(),
+        })?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let row: Option<Row> = conn

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod api;
+pub mod live;
 pub mod serve;
 
 use std::path::PathBuf;
@@ -112,13 +114,7 @@ pub async fn replay_checkpoint_ts(t: &mut mysql_async::Conn, job: &str) -> Resul
 pub async fn kill_9_mid_load(path: &PathBuf, job: &str, chunks: u64) -> Result<()> {
     let target = ferry_testkit::target();
     let mut t = ferry_testkit::connect(&target).await?;
-    for table in ["load_chunk", "load_job", "job_phase"] {
-        let _ = ferry_testkit::exec(
-            &mut t,
-            &format!("DELETE FROM ferry_meta.{table} WHERE job = '{job}'"),
-        )
-        .await;
-    }
+    ferry_testkit::forget_job(&mut t, job, &["load_chunk", "load_job", "job_phase"]).await?;
     let mut child = ferry()
         .arg("run")
         .arg(path)

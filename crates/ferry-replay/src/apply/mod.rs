@@ -30,8 +30,8 @@
 //!   with the source's binlog end and the source timestamp of the last applied group; bytes
 //!   behind from the source's end summed across files ([`lag`]). Both keep growing while the
 //!   apply is paused ([`ReplayControl::set_apply_paused`]) or blocked.
-//! - Transient errors reconnect both sides with backoff (1 s, 2 s, … 30 s) and resume from the
-//!   checkpoint; definite errors end the replay. An outage (transient failures without progress
+//! - Transient errors reconnect both sides with backoff ([`ferry_core::retry::Policy::OUTAGE`]:
+//!   1 s, 2 s, … 30 s, with jitter) and resume from the checkpoint; definite errors end the replay. An outage (transient failures without progress
 //!   in between) is reported as [`ProgressEvent::Trouble`] at every attempt (which side, the
 //!   error, the attempt, since when) and ends with [`ProgressEvent::Recovered`] once the replay
 //!   catches up or applies past where it failed; while it lasts, progress events keep coming
@@ -62,6 +62,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_core::progress::{unix_now, ProgressEvent, ProgressSink, RetryWindow};
+use ferry_core::retry::{Policy, Retry, Verdict};
 use ferry_core::throttle::Throttle;
 use ferry_core::{Endpoint, ErrorKind, Selection};
 use mysql_async::prelude::Queryable;
@@ -384,35 +385,28 @@ pub(crate) struct State {
     serial_until: Option<BinlogPos>,
     /// Wall-clock seconds when the replay started (the lag's origin while nothing else is known).
     started_at: f64,
-    /// The outage under way, if any.
-    trouble: Option<Outage>,
+    /// Transient failures without progress in between (the outage under way, if any).
+    retry: Retry,
+    /// The applied position at the last failure: applying past it ends the outage.
+    failed_at: Option<BinlogPos>,
     /// The last bytes behind computed from a fresh source end.
     last_lag_bytes: u64,
-}
-
-/// Transient failures without progress in between.
-#[derive(Debug)]
-pub(crate) struct Outage {
-    /// UNIX seconds of the first failure.
-    since: u64,
-    started: Instant,
-    attempts: u32,
-    /// The applied position at the last failure: applying past it ends the outage.
-    at: Option<BinlogPos>,
 }
 
 impl State {
     /// Ends the outage when the replay made progress: caught up, or applied past where the last
     /// attempt failed. Returns true when it ended.
     pub(crate) fn recover_if_progressing(&mut self, caught_up: bool) -> bool {
-        let Some(o) = &self.trouble else { return false };
-        let moved = match (&self.applied, &o.at) {
+        if self.retry.outage().is_none() {
+            return false;
+        }
+        let moved = match (&self.applied, &self.failed_at) {
             (Some(a), Some(at)) => a != at && lag::pos_ge(a, at),
             _ => false,
         };
         if caught_up || moved {
-            self.trouble = None;
-            return true;
+            self.failed_at = None;
+            return self.retry.recovered();
         }
         false
     }
@@ -485,13 +479,12 @@ async fn run_replay_inner(
         last_progress: (Instant::now(), 0, 0),
         serial_until: None,
         started_at: now_secs(),
-        trouble: None,
+        retry: Retry::new(Policy::OUTAGE, opts.retry_window),
+        failed_at: None,
         last_lag_bytes: 0,
     };
-    let mut backoff = Duration::from_secs(1);
     let mut req_rx = control.req.subscribe();
     loop {
-        let session_started = Instant::now();
         let mut s = Session::new(src, dst, sel, &opts, &progress, &control, server_id, &mut st);
         let r = s.run(&mut req_rx).await;
         control.set_ready(false);
@@ -516,26 +509,17 @@ async fn run_replay_inner(
                 return Ok(summary);
             }
             Err(e) if e.kind() == ErrorKind::Transient => {
-                if session_started.elapsed() > Duration::from_secs(60) {
-                    backoff = Duration::from_secs(1);
-                }
                 st.reconnects += 1;
-                let applied = st.applied.clone();
-                let o = st.trouble.get_or_insert_with(|| Outage {
-                    since: unix_now(),
-                    started: Instant::now(),
-                    attempts: 0,
-                    at: None,
-                });
-                o.attempts += 1;
-                o.at = applied;
-                let (since, attempts, outage_age) = (o.since, o.attempts, o.started.elapsed());
+                st.failed_at = st.applied.clone();
+                let verdict = st.retry.failed();
+                let (attempts, outage_age) = (st.retry.attempts(), st.retry.age());
+                let since = st.retry.outage().map_or_else(unix_now, |o| o.since);
                 let side = lag::error_side(&e);
-                if opts.retry_window.exceeded(outage_age) {
+                let Verdict::Wait(wait) = verdict else {
                     warn!(error = %e, side, attempts, seconds = outage_age.as_secs(), "replay interrupted for longer than the retry window: giving up");
                     return Err(e);
-                }
-                warn!(error = %e, side, attempts, wait_s = backoff.as_secs(), "replay interrupted; resuming from the checkpoint");
+                };
+                warn!(error = %e, side, attempts, wait_ms = wait.as_millis() as u64, "replay interrupted; resuming from the checkpoint");
                 progress(ProgressEvent::Retrying {
                     what: "incremental replay".into(),
                     error: e.to_string(),
@@ -547,15 +531,10 @@ async fn run_replay_inner(
                     error: e.to_string(),
                     attempt: attempts,
                     since,
-                    gives_up_at: opts.retry_window.gives_up_at(since),
+                    gives_up_at: st.retry.gives_up_at(),
                 });
-                // Wait (at most until the window closes), reporting the lag meanwhile.
-                let left = if opts.retry_window.0.is_zero() {
-                    backoff
-                } else {
-                    opts.retry_window.0.saturating_sub(outage_age)
-                };
-                let until = Instant::now() + backoff.min(left);
+                // Wait (never past the window's end), reporting the lag meanwhile.
+                let until = Instant::now() + wait;
                 loop {
                     report_disconnected(&mut st, &progress);
                     let now = Instant::now();
@@ -568,7 +547,6 @@ async fn run_replay_inner(
                         _ = req_rx.wait_for(|r| *r == Request::Cancel) => break,
                     }
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
             Err(e) => return Err(e),
         }

@@ -377,7 +377,7 @@ impl Coord<'_, '_> {
     /// After a lock wait or deadlock between workers: serial until past the current read point.
     fn note_lock_conflict(&mut self, e: &ReplayError) {
         if let ReplayError::Apply { source, .. } = e {
-            if matches!(server_code(source), Some(1205) | Some(1213)) {
+            if server_code(source).is_some_and(ferry_core::retry::is_lock_conflict) {
                 let at = self.feed.read_position();
                 warn!(until = %at, "a lock wait between apply workers: resuming serially up to the read position");
                 self.s.st.serial_until = Some(at);
