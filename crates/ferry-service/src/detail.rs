@@ -29,6 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use ferry_core::progress::ProgressEvent;
 
+pub use crate::job::StepStatus;
+
 /// Replay reports older than this are stale: the lag is extrapolated from the last one.
 pub const REPORT_MAX_AGE: Duration = Duration::from_secs(3);
 
@@ -79,7 +81,7 @@ pub struct Step {
     pub id: String,
     pub name: String,
     /// 0 default, 1 successful, 2 failed, 3 executing, 4 not executed.
-    pub status: i64,
+    pub status: StepStatus,
     #[serde(default)]
     pub started_at: Option<i64>,
     #[serde(default)]
@@ -88,11 +90,11 @@ pub struct Step {
     pub message: String,
 }
 
-pub const STEP_DEFAULT: i64 = 0;
-pub const STEP_OK: i64 = 1;
-pub const STEP_FAILED: i64 = 2;
-pub const STEP_RUNNING: i64 = 3;
-pub const STEP_NOT_RUN: i64 = 4;
+pub const STEP_DEFAULT: StepStatus = StepStatus::Default;
+pub const STEP_OK: StepStatus = StepStatus::Ok;
+pub const STEP_FAILED: StepStatus = StepStatus::Failed;
+pub const STEP_RUNNING: StepStatus = StepStatus::Running;
+pub const STEP_NOT_RUN: StepStatus = StepStatus::NotRun;
 
 /// A job's detail: steps, counters and lag.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -115,6 +115,12 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
         ),
         ("ferry_job_paused", "gauge", "1 while the job is paused.", vec![]),
         (
+            "ferry_job_runs_retried_total",
+            "counter",
+            "Failed runs of the job that ferry serve ran again after a transient error, since its last StartMigrateJob (FerryRetries).",
+            vec![],
+        ),
+        (
             "ferry_job_verify_chunks_dirty",
             "gauge",
             "Continuous verification: chunks changed by the replay since their last digest.",
@@ -160,7 +166,8 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
             d.last_error_at as f64,
             f64::from(u8::from(d.problem.is_some())),
             d.verification_differences as f64,
-            f64::from(u8::from(!job.paused.is_empty())),
+            f64::from(u8::from(job.paused.is_some())),
+            f64::from(job.retries),
             d.verify_chunks_dirty as f64,
             d.verify_rows_verified as f64,
             d.verify_oldest_unverified_seconds.unwrap_or(0) as f64,

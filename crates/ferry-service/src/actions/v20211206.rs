@@ -50,13 +50,15 @@
 use std::sync::Arc;
 
 use ferry_api::{ApiCall, ApiError};
+use ferry_check::CheckStatus;
 use ferry_verify::{RowFilter, TableScope, VerifyMode, VerifyReport, ViewScope};
 use serde_json::{json, Map, Value};
 
 use super::params::{check, int_of, opt, req, str_of, Field, Ty};
 use super::{fmt_time, random_suffix};
-use crate::detail::{Detail, STEP_FAILED, STEP_OK, STEP_RUNNING};
-use crate::manager::{spec_of, types_of, Manager};
+use crate::detail::{Detail, StepStatus, STEP_FAILED, STEP_OK, STEP_RUNNING};
+use crate::job::{CheckPhase, PauseMode};
+use crate::manager::{spec_of, Manager};
 use crate::status::{JobStatus, Operation};
 use crate::store::{now, CompareChange, CompareRow, JobRow, Patch};
 
@@ -172,8 +174,11 @@ pub async fn handle(mgr: &Arc<Manager>, call: &ApiCall) -> Result<Map<String, Va
     match call.action.as_str() {
         "PauseMigrateJob" => {
             let m = check(PAUSE, p, enc)?;
-            mgr.pause(id(&m), str_of(&m, "PauseMode").unwrap_or("all"))
-                .await?;
+            let mode = match str_of(&m, "PauseMode") {
+                Some("target") => PauseMode::Target,
+                _ => PauseMode::All,
+            };
+            mgr.pause(id(&m), mode).await?;
             Ok(Map::new())
         }
         "ResumeMigrateJob" => {
@@ -213,10 +218,7 @@ fn id(m: &Map<String, Value>) -> &str {
 }
 
 async fn job(mgr: &Arc<Manager>, job_id: &str) -> Result<JobRow, ApiError> {
-    mgr.store()
-        .job(job_id)
-        .await?
-        .ok_or_else(|| ApiError::job_not_exist(job_id))
+    Ok(mgr.existing(job_id).await?)
 }
 
 fn t21(t: Option<i64>) -> String {
@@ -229,10 +231,10 @@ async fn rate_limit(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<Str
     let job_id = id(&m).to_string();
     let job = job(mgr, &job_id).await?;
     if !Operation::RateLimit.allows(job.status) {
-        return Err(Operation::RateLimit.refused(&job_id, job.status));
+        return Err(Operation::RateLimit.refused(&job_id, job.status).into());
     }
     let mut limits = job.limits.clone();
-    let mut request = job.request.clone();
+    let mut request = job.request.raw().clone();
     let rps = [int_of(&m, "DumpRps"), int_of(&m, "LoadRps")]
         .into_iter()
         .flatten()
@@ -271,7 +273,7 @@ async fn rate_limit(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<Str
             }
         }
     }
-    super::v20180330::validate_request(&request)?;
+    let (request, _) = super::v20180330::validate_request(request)?;
     mgr.transition(
         &job_id,
         Operation::RateLimit,
@@ -298,7 +300,7 @@ fn apply_workers(ferry: &Value) -> i64 {
 
 fn rate_limit_option(job: &JobRow) -> Value {
     let l = &job.limits;
-    let ferry = job.request.get("Ferry").cloned().unwrap_or(json!({}));
+    let ferry = job.request.raw().get("Ferry").cloned().unwrap_or(json!({}));
     let threads = ferry.get("Threads").and_then(Value::as_i64).unwrap_or(4);
     let rps = ferry.get("RowsPerSecond").and_then(Value::as_i64).unwrap_or(0);
     json!({
@@ -616,7 +618,7 @@ async fn start_compare(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<
     let cid = str_of(&m, "CompareTaskId").unwrap_or_default().to_string();
     let job = job(mgr, &job_id).await?;
     if !Operation::Compare.allows(job.status) {
-        return Err(Operation::Compare.refused(&job_id, job.status));
+        return Err(Operation::Compare.refused(&job_id, job.status).into());
     }
     let row = compare_row(mgr, &job_id, &cid).await?;
     let (mode, threads) = compare_mode(&row.config)?;
@@ -850,20 +852,20 @@ async fn compare_report(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map
 
 fn check_job(mgr: &Arc<Manager>, job: &JobRow) -> Map<String, Value> {
     let c = &job.check;
-    let status = match c.state.as_str() {
-        "finished" => "success",
-        "running" | "starting" => "running",
-        _ => "notStarted",
+    let status = match c.state {
+        CheckPhase::Finished => "success",
+        CheckPhase::Running | CheckPhase::Starting => "running",
+        CheckPhase::Unavailable => "notStarted",
     };
     let steps: Vec<Value> = c
         .items
         .iter()
         .enumerate()
         .map(|(i, it)| {
-            let result = match it.status.as_str() {
-                "PASSED" => "pass",
-                "WARNING" => "warning",
-                _ => "failed",
+            let result = match it.status {
+                CheckStatus::Passed => "pass",
+                CheckStatus::Warning => "warning",
+                CheckStatus::Failed => "failed",
             };
             let failure = if result == "pass" { "" } else { it.message.as_str() };
             json!({
@@ -889,7 +891,7 @@ fn check_job(mgr: &Arc<Manager>, job: &JobRow) -> Map<String, Value> {
     let warnings = c
         .items
         .iter()
-        .filter(|i| i.status == "WARNING" && !c.skipped.contains(&i.id))
+        .filter(|i| i.status == CheckStatus::Warning && !c.skipped.contains(&i.id))
         .count();
     let brief = match status {
         "success" if c.passed() => format!("check passed ({warnings} warning(s) not skipped)"),
@@ -929,7 +931,7 @@ async fn skip_items(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<Str
         return Err(ApiError::missing_parameter("StepIds"));
     }
     let mut check = job.check.clone();
-    if check.state != "finished" {
+    if check.state != CheckPhase::Finished {
         return Err(ApiError::not_allow_operation(format!(
             "job {job_id} has no finished check: call CreateMigrateCheckJob and wait for it"
         )));
@@ -940,10 +942,10 @@ async fn skip_items(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<Str
                 "the parameter StepIds names {sid:?}, which is not a check item of job {job_id}"
             )));
         };
-        if item.status != "WARNING" {
+        if item.status != CheckStatus::Warning {
             return Err(ApiError::not_allow_operation(format!(
                 "the check item {sid} is {}: only WARNING items can be skipped (a FAILED item means the migration would fail or lose data)",
-                item.status
+                item.status_name()
             )));
         }
         if !check.skipped.contains(sid) {
@@ -984,7 +986,7 @@ async fn skip_items(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<Str
 
 // ---- detail ----
 
-fn step_status(s: i64) -> &'static str {
+fn step_status(s: StepStatus) -> &'static str {
     match s {
         STEP_OK => "success",
         STEP_FAILED => "failed",
@@ -994,7 +996,7 @@ fn step_status(s: i64) -> &'static str {
 }
 
 fn endpoint_info(job: &JobRow, side: &str, type_key: &str, access_key: &str) -> Value {
-    let r = &job.request;
+    let r = job.request.raw();
     let e = r.get(side).cloned().unwrap_or(json!({}));
     let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     json!({
@@ -1020,8 +1022,8 @@ fn endpoint_info(job: &JobRow, side: &str, type_key: &str, access_key: &str) -> 
 }
 
 fn migrate_option(job: &JobRow) -> Value {
-    let (mt, ct) = types_of(&job.request);
-    let db_info = super::v20180330::database_info(&job.request);
+    let (mt, ct) = (job.request.migrate_type(), job.request.consistency_type());
+    let db_info = super::v20180330::database_info(job.request.raw());
     let dbs: Vec<Value> = db_info
         .as_array()
         .cloned()
@@ -1048,7 +1050,7 @@ fn migrate_option(job: &JobRow) -> Value {
             })
         })
         .collect();
-    let ferry = job.request.get("Ferry").cloned().unwrap_or(json!({}));
+    let ferry = job.request.raw().get("Ferry").cloned().unwrap_or(json!({}));
     let threads = ferry.get("Threads").and_then(Value::as_i64).unwrap_or(4);
     let rps = ferry.get("RowsPerSecond").and_then(Value::as_i64).unwrap_or(0);
     json!({
@@ -1080,7 +1082,7 @@ fn allowed_actions(job: &JobRow, paused_run: bool) -> Vec<&'static str> {
         }
     }
     if Operation::Pause.allows(job.status) {
-        v.push(if job.paused.is_empty() && !paused_run {
+        v.push(if job.paused.is_none() && !paused_run {
             "PauseMigrateJob"
         } else {
             "ResumeMigrateJob"
@@ -1100,11 +1102,11 @@ pub fn migration_detail(
 ) -> Map<String, Value> {
     let d: Detail = mgr.detail_of(job);
     let run = mgr.run_of(&job.job_id);
-    let status = match (job.paused.as_str(), &run) {
-        ("all", Some(_)) => "pausing",
-        ("target", Some(r)) if !r.control.is_apply_paused() => "pausing",
-        ("all", None) | ("target", _) => "manualPaused",
-        _ => job.status.name_2021(),
+    let status = match (job.paused, &run) {
+        (Some(PauseMode::All), Some(_)) => "pausing",
+        (Some(PauseMode::Target), Some(r)) if !r.control.is_apply_paused() => "pausing",
+        (Some(_), _) => "manualPaused",
+        (None, _) => job.status.name_2021(),
     };
     let steps: Vec<Value> = d
         .steps
@@ -1140,27 +1142,25 @@ pub fn migration_detail(
         .map(|(i, it)| {
             json!({
                 "StepNo": i + 1, "StepName": it.name, "StepId": it.id,
-                "Status": match it.status.as_str() { "FAILED" => "failed", _ => "success" },
+                "Status": if it.status == CheckStatus::Failed { "failed" } else { "success" },
                 "StartTime": t21(job.check.started_at), "FinishTime": t21(job.check.finished_at),
                 "StepMessage": it.message, "Percent": 100, "Errors": [], "Warnings": [],
             })
         })
         .collect();
-    let check_status = match job.check.state.as_str() {
-        "finished" if job.check.passed() => "success",
-        "finished" => "failed",
-        "running" | "starting" => "running",
-        _ => "notStarted",
+    let check_status = match job.check.state {
+        CheckPhase::Finished if job.check.passed() => "success",
+        CheckPhase::Finished => "failed",
+        CheckPhase::Running | CheckPhase::Starting => "running",
+        CheckPhase::Unavailable => "notStarted",
     };
-    let run_mode = job
-        .request
-        .pointer("/MigrateOption/RunMode")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
+    let run_mode = job.request.run_mode();
     let expect = job
         .request
-        .pointer("/MigrateOption/ExpectTime")
-        .and_then(Value::as_str)
+        .typed()
+        .migrate_option
+        .as_ref()
+        .and_then(|o| o.expect_time.as_deref())
         .unwrap_or_default();
     let compare_status = match compare {
         None => "notexist".to_string(),
@@ -1192,7 +1192,7 @@ pub fn migration_detail(
     out.insert("Status".into(), json!(status));
     out.insert(
         "Action".into(),
-        json!({"AllAction": all_actions, "AllowedAction": allowed_actions(job, run.is_none() && !job.paused.is_empty())}),
+        json!({"AllAction": all_actions, "AllowedAction": allowed_actions(job, run.is_none() && job.paused.is_some())}),
     );
     out.insert(
         "StepInfo".into(),
@@ -1227,7 +1227,7 @@ pub fn migration_detail(
             "StartAt": t21(job.check.started_at), "EndAt": t21(job.check.finished_at),
             "Progress": {
                 "Status": check_status,
-                "Percent": if job.check.state == "finished" { 100 } else { mgr.check_progress(&job.job_id).unwrap_or(0) },
+                "Percent": if job.check.state == CheckPhase::Finished { 100 } else { mgr.check_progress(&job.job_id).unwrap_or(0) },
                 "StepAll": job.check.items.len(), "StepNow": job.check.items.len(),
                 "Message": job.check.failures(), "Steps": check_steps,
             },
@@ -1242,11 +1242,12 @@ pub fn migration_detail(
         }),
     );
     out.insert("ErrorInfo".into(), Value::Array(error_info));
+    out.insert("FerryRetries".into(), json!(job.retries));
     out.insert("DumperResumeCtrl".into(), json!("yes"));
     out.insert("RateLimitOption".into(), rate_limit_option(job));
     // The job's spec must still validate; a job that no longer does says so.
     if let Err(e) = spec_of(job) {
-        out.insert("BriefMsg".into(), json!(e));
+        out.insert("BriefMsg".into(), json!(e.to_string()));
     }
     out
 }
