@@ -1117,7 +1117,11 @@ mod tests {
             field(serde_json::json!({"Mode": "disabled", "Cert": cert, "Key": key})),
             "Ferry.SourceTls.Mode"
         );
-        assert_eq!(field(serde_json::json!({"Mode": "required", "Kee": key})), "job");
+        // Unknown fields are named by their path (the field rules, `crate::job_fields`).
+        assert_eq!(
+            field(serde_json::json!({"Mode": "required", "Kee": key})),
+            "Ferry.SourceTls.Kee"
+        );
     }
 
     #[test]
@@ -1198,8 +1202,17 @@ mod tests {
         assert_eq!(with(&["JobName"], "".into()), "JobName");
         // unknown fields are refused and named
         let e = MigrateJobRequest::from_json(&GOOD.replace("\"Threads\"", "\"Threds\"")).unwrap_err();
-        assert!(e.message.contains("Threds"), "{e}");
+        assert_eq!(e.field, "Ferry.Threds", "{e}");
         assert!(MigrateJobRequest::from_json("{").is_err());
+        // The job file is judged by the same field rules as the API's CreateMigrateJob.
+        assert_eq!(
+            with(&["MigrateOption", "ConsistencyType"], 9.into()),
+            "MigrateOption.ConsistencyType"
+        );
+        assert_eq!(with(&["DstDatabaseType"], "oracle".into()), "DstDatabaseType");
+        assert_eq!(with(&["Ferry", "ApplyWorkers"], 65.into()), "Ferry.ApplyWorkers");
+        let cloud = GOOD.replacen('{', "{\"Tags\": [], ", 1);
+        assert_eq!(MigrateJobRequest::from_json(&cloud).unwrap_err().field, "Tags");
     }
 
     #[test]
