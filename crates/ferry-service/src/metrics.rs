@@ -117,7 +117,7 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
         (
             "ferry_job_runs_retried_total",
             "counter",
-            "Failed runs of the job that ferry serve ran again after a transient error, since its last StartMigrateJob (FerryRetries).",
+            "Failed runs of the job that ferry serve ran again after a transient error, since its last StartMigrateJob.",
             vec![],
         ),
         (

@@ -1025,11 +1025,16 @@ mod tests {
     async fn a_row_that_does_not_parse_is_an_error_naming_the_job() {
         let dir = temp_dir("corrupt");
         let s = Store::open(&dir).await.unwrap();
-        s.insert_job(job("dts-broken00", JobStatus::Failed)).await.unwrap();
+        s.insert_job(job("dts-broken00", JobStatus::Failed))
+            .await
+            .unwrap();
         for (col, value) in [
             ("paused", "'half'"),
             ("error_kind", "'maybe'"),
-            ("detail", "'{\"steps\": [{\"id\": \"x\", \"name\": \"x\", \"status\": 9}]}'"),
+            (
+                "detail",
+                "'{\"steps\": [{\"id\": \"x\", \"name\": \"x\", \"status\": 9}]}'",
+            ),
             ("check_state", "'{\"state\": \"sleeping\"}'"),
         ] {
             s.with(move |c| {

@@ -511,7 +511,6 @@ pub fn job_info(job: &JobRow, detail: &Detail) -> Value {
         "Detail": detail_json(detail),
         "ErrorInfo": error_info,
         "Tags": tags,
-        "FerryRetries": job.retries,
     })
 }
 

@@ -1242,7 +1242,6 @@ pub fn migration_detail(
         }),
     );
     out.insert("ErrorInfo".into(), Value::Array(error_info));
-    out.insert("FerryRetries".into(), json!(job.retries));
     out.insert("DumperResumeCtrl".into(), json!("yes"));
     out.insert("RateLimitOption".into(), rate_limit_option(job));
     // The job's spec must still validate; a job that no longer does says so.

@@ -20,7 +20,7 @@
 //!   service from its checkpoints after a backoff with jitter ([`crate::retry`]), the job staying
 //!   in 7 with the error in `ErrorMessage`, for as long as the outage lasts at most the job's
 //!   `Ferry.RetryWindowSeconds`; then, or at once for a definite error, the job fails (10). The
-//!   retries are counted in the job (`FerryRetries`, `ferry_job_retries_total`).
+//!   retries are counted in the job (`ferry_job_runs_retried_total`).
 //! - StopMigrateJob → 11 → the run is interrupted at a safe point → 10 "stopped by
 //!   StopMigrateJob". In the incremental phase the replay is cancelled at a transaction boundary
 //!   (up to [`CANCEL_GRACE`]); in the other phases the run's future is dropped: the load's chunk
