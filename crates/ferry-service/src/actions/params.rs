@@ -54,66 +54,44 @@ pub fn int_of(m: &Map<String, Value>, name: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_job::job_fields::MIGRATE_OPTION;
     use serde_json::json;
 
-    const INNER: &[Field] = &[req("RunMode", Ty::IntIn(&[1, 2])), opt("Flag", Ty::Bool)];
-    const SCHEMA: &[Field] = &[
-        req("JobId", Ty::Str),
-        opt("Limit", Ty::Int(1, 100)),
-        opt("Order", Ty::StrIn(&["JobId", "Status"])),
-        opt("MigrateOption", Ty::Obj(INNER)),
-        opt("Ids", Ty::StrList),
-    ];
-
+    /// The API code and message of checking `v` against `MigrateOption`'s rules.
     fn code(v: Value, enc: ParamEncoding) -> String {
         let m = v.as_object().cloned().unwrap_or_default();
-        match check(SCHEMA, &m, enc) {
+        match check(MIGRATE_OPTION, &m, enc) {
             Ok(_) => "ok".into(),
             Err(e) => format!("{}|{}", e.code, e.message),
         }
     }
 
     #[test]
-    fn codes() {
+    fn broken_rules_get_their_api_codes() {
         let j = ParamEncoding::Json;
-        assert_eq!(code(json!({"JobId": "x"}), j), "ok");
-        assert!(code(json!({}), j).starts_with("MissingParameter|") && code(json!({}), j).contains("JobId"));
-        assert!(code(json!({"JobId": "x", "Foo": 1}), j).starts_with("UnknownParameter|"));
-        assert!(
-            code(json!({"JobId": "x", "MigrateOption": {"RunMode": 1, "X": 1}}), j)
-                .contains("MigrateOption.X")
+        assert_eq!(code(json!({"RunMode": 1, "MigrateType": 2}), j), "ok");
+        assert_eq!(
+            code(json!({"MigrateType": 2}), j),
+            "MissingParameter|the required parameter RunMode is missing"
         );
-        assert!(code(json!({"JobId": 5}), j).starts_with("InvalidParameter|"));
-        assert!(code(json!({"JobId": "x", "Limit": "5"}), j).starts_with("InvalidParameter|"));
-        assert!(code(json!({"JobId": "x", "Limit": 0}), j).starts_with("InvalidParameterValue|"));
-        assert!(code(json!({"JobId": "x", "Limit": 101}), j).starts_with("InvalidParameterValue|"));
-        assert!(code(json!({"JobId": "x", "Order": "Nope"}), j).starts_with("InvalidParameterValue|"));
-        assert!(
-            code(json!({"JobId": "x", "MigrateOption": {"RunMode": 3}}), j)
-                .starts_with("InvalidParameterValue|MigrateOption.RunMode")
-                || code(json!({"JobId": "x", "MigrateOption": {"RunMode": 3}}), j)
-                    .contains("MigrateOption.RunMode")
+        assert!(code(json!({"RunMode": 1, "MigrateType": 2, "Foo": 1}), j).starts_with("UnknownParameter|"));
+        assert_eq!(
+            code(json!({"RunMode": "1", "MigrateType": 2}), j),
+            "InvalidParameter|the parameter RunMode must be an Integer, not the string \"1\""
         );
-        assert!(code(json!({"JobId": "x", "MigrateOption": {}}), j).starts_with("MissingParameter|"));
-        assert_eq!(code(json!({"JobId": "x", "Limit": null}), j), "ok");
-    }
-
-    #[test]
-    fn choices_take_their_canonical_spelling() {
-        let m = json!({"JobId": "x", "Order": "STATUS"});
-        let out = check(SCHEMA, m.as_object().unwrap(), ParamEncoding::Json).unwrap();
-        assert_eq!(out["Order"], json!("Status"));
-    }
-
-    #[test]
-    fn flat_leaves_are_converted() {
-        let m = json!({"JobId": "x", "Limit": "20", "MigrateOption": {"RunMode": "2", "Flag": "true"}, "Ids": ["a", "b"]});
-        let out = check(SCHEMA, m.as_object().unwrap(), ParamEncoding::Flat).unwrap();
-        assert_eq!(out["Limit"], json!(20));
-        assert_eq!(out["MigrateOption"], json!({"RunMode": 2, "Flag": true}));
-        assert!(
-            code(json!({"JobId": "x", "Limit": "twenty"}), ParamEncoding::Flat)
-                .starts_with("InvalidParameter|")
+        assert_eq!(
+            code(json!({"RunMode": 3, "MigrateType": 2}), j),
+            "InvalidParameterValue|the parameter RunMode is 3; it must be one of 1, 2"
+        );
+        assert!(code(
+            json!({"RunMode": 1, "MigrateType": 2, "ConsistencyParams": {"SelectRowsPerTable": 101, "TablesSelectAll": 1, "TablesSelectCount": 1}}),
+            j
+        )
+        .starts_with("InvalidParameterValue|the parameter ConsistencyParams.SelectRowsPerTable is 101"));
+        // Flat parameters: string leaves are converted by the rules.
+        assert_eq!(
+            code(json!({"RunMode": "1", "MigrateType": "2"}), ParamEncoding::Flat),
+            "ok"
         );
     }
 }

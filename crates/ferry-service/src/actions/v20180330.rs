@@ -593,7 +593,7 @@ pub fn tags_match(request: &JobRequest, filters: &[(String, Vec<String>)]) -> bo
         request
             .tags()
             .iter()
-            .any(|t| t.key == *k && (values.is_empty() || values.iter().any(|v| *v == t.value)))
+            .any(|t| t.key == *k && (values.is_empty() || values.contains(&t.value)))
     })
 }
 

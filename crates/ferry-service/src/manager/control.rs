@@ -133,8 +133,16 @@ impl Manager {
                 job.status
             ))),
         };
-        if paused == PauseMode::Target {
-            self.store_update(
+        if paused == PauseMode::All {
+            if let Some(run) = self.run_of(job_id) {
+                // Still stopping: wait for the interrupted run to end.
+                let mut rx = run.finished.subscribe();
+                let _ =
+                    tokio::time::timeout(CANCEL_GRACE + Duration::from_secs(5), rx.wait_for(|f| *f)).await;
+            }
+        }
+        let job = self
+            .store_update(
                 job_id,
                 &[JobStatus::Running],
                 Operation::Resume,
@@ -144,30 +152,14 @@ impl Manager {
                 },
             )
             .await?;
-            if let Some(run) = self.run_of(job_id) {
-                run.apply_paused.store(false, Ordering::SeqCst);
-                run.control.set_apply_paused(false);
+        match paused {
+            PauseMode::Target => {
+                if let Some(run) = self.run_of(job_id) {
+                    run.apply_paused.store(false, Ordering::SeqCst);
+                    run.control.set_apply_paused(false);
+                }
             }
-        }
-        if paused == PauseMode::All {
-            if let Some(run) = self.run_of(job_id) {
-                // Still stopping: wait for the interrupted run to end.
-                let mut rx = run.finished.subscribe();
-                let _ =
-                    tokio::time::timeout(CANCEL_GRACE + Duration::from_secs(5), rx.wait_for(|f| *f)).await;
-            }
-            let job = self
-                .store_update(
-                    job_id,
-                    &[JobStatus::Running],
-                    Operation::Resume,
-                    Patch {
-                        paused: Some(None),
-                        ..Patch::default()
-                    },
-                )
-                .await?;
-            self.start_run(job, Entry::Resume).await;
+            PauseMode::All => self.start_run(job, Entry::Resume).await,
         }
         Ok(())
     }
