@@ -381,11 +381,16 @@ impl MigrateJobRequest {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| err(&file, format!("cannot read the job file: {e}")))?;
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
-            Self::from_toml(&text).map_err(|e| err(&file, e.message))
+        let parsed = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
+            Self::from_toml(&text)
         } else {
-            Self::from_json(&text).map_err(|e| err(&file, e.message))
-        }
+            Self::from_json(&text)
+        };
+        // The file, and the field when one is at fault (a broken field rule).
+        parsed.map_err(|e| match e.field.as_str() {
+            "job" => err(&file, e.message),
+            field => err(&file, format!("{field} {}", e.message)),
+        })
     }
 
     /// Parses JSON.
