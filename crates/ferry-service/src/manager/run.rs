@@ -161,7 +161,12 @@ impl Manager {
         }
         let (mt, ct) = (job.request.migrate_type(), job.request.consistency_type());
         let mut restart = started.restart_next;
-        let mut outage_since = started.retry_since;
+        // An outage goes on across a restart of ferry serve only when a retry was waiting (the
+        // error is cleared when the retried run starts).
+        let mut outage_since = match job.error_kind {
+            Some(ErrorKind::Transient) => job.retry_since,
+            _ => None,
+        };
         let mut retries = started.retries;
         let mut earlier_attempts = 0;
         let end = loop {
