@@ -1,7 +1,7 @@
 //! The typed job of the service: the stored CreateMigrateJob request parsed once, at the store
 //! boundary, into [`JobRequest`] (the typed `ferry_job::spec::MigrateJobRequest` plus the
 //! accepted-and-ignored cloud-only fields), and the enums of a job's states that are kept as
-//! text in `ferry.db`: [`PauseMode`], [`CheckPhase`] and [`StepStatus`].
+//! text in `ferry.db`: [`PauseMode`], [`CheckPhase`], [`Phase`] and [`StepStatus`].
 //!
 //! The store keeps the request as the JSON that was sent (passwords included, encrypted), because
 //! `Secret`s serialize empty and responses echo the request as given; [`JobRequest::raw`] is that
@@ -170,6 +170,50 @@ impl CheckPhase {
     }
 }
 
+/// A job's phase, the id of its step (`StepInfo.StepId`), as the runner names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Structure,
+    FullData,
+    PostData,
+    Incremental,
+    Verification,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Structure,
+        Phase::FullData,
+        Phase::PostData,
+        Phase::Incremental,
+        Phase::Verification,
+    ];
+
+    /// The id (`structure`, `full_data`, `post_data`, `incremental`, `verification`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Structure => "structure",
+            Phase::FullData => "full_data",
+            Phase::PostData => "post_data",
+            Phase::Incremental => "incremental",
+            Phase::Verification => "verification",
+        }
+    }
+
+    /// The phase of a runner's phase name.
+    pub fn from_id(id: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == id)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A step's status (`StepInfo.Status`), stored and shown as its integer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum StepStatus {
@@ -269,5 +313,10 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), json!(code));
         }
         assert!(serde_json::from_value::<StepStatus>(json!(7)).is_err());
+        for p in Phase::ALL {
+            assert_eq!(serde_json::to_value(p).unwrap(), json!(p.as_str()));
+            assert_eq!(Phase::from_id(p.as_str()), Some(p));
+        }
+        assert!(serde_json::from_value::<Phase>(json!("cutover")).is_err());
     }
 }

@@ -10,6 +10,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use crate::detail::Phase;
 use crate::manager::Manager;
 use crate::store::JobRow;
 
@@ -197,7 +198,7 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
                 out,
                 "ferry_job_step_info{{{},step=\"{}\"}} 1",
                 labels(job),
-                escape(&s.id)
+                escape(s.id.as_str())
             );
         }
     }
@@ -212,7 +213,7 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
         }
         let d = mgr.detail_of(job);
         let side = d.problem.as_ref().map(|p| p.side.as_str());
-        let in_replay = d.running_step() == Some("incremental");
+        let in_replay = d.running_step() == Some(Phase::Incremental);
         for endpoint in ["source", "target"] {
             let down = side == Some(endpoint) || (endpoint == "source" && in_replay && !d.lag_bytes_known());
             let _ = writeln!(

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tracing::info;
 
 use super::{ControlError, Entry, Intent, Manager, CANCEL_GRACE, STOPPED};
+use crate::detail::Phase;
 use crate::job::{JobRequest, PauseMode};
 use crate::status::{JobStatus, Operation};
 use crate::store::{now, Patch};
@@ -96,7 +97,7 @@ impl Manager {
         let run = self
             .run_of(job_id)
             .ok_or_else(|| ControlError::Refused(format!("job {job_id} is not running in this server")))?;
-        if mode == PauseMode::Target && run.snapshot().running_step() != Some("incremental") {
+        if mode == PauseMode::Target && run.snapshot().running_step() != Some(Phase::Incremental) {
             return Err(ControlError::Refused(format!(
                 "PauseMode \"target\" (pause the apply only) needs job {job_id} in its incremental phase; use PauseMode \"all\""
             )));

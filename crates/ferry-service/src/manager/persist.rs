@@ -10,6 +10,7 @@ use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 use super::{ready_now, Intent, Manager, Run};
+use crate::detail::Phase;
 use crate::status::JobStatus;
 use crate::store::{now, Patch, Update};
 
@@ -52,7 +53,7 @@ impl Manager {
                 detail.ready = ready;
             }
             let problem = detail.problem.as_ref().map(|p| p.message()).unwrap_or_default();
-            let in_replay = detail.running_step() == Some("incremental");
+            let in_replay = detail.running_step() == Some(Phase::Incremental);
             let mut patch = Patch {
                 detail: Some(detail),
                 ..Patch::default()

@@ -15,6 +15,7 @@ use tokio::sync::{watch, Notify};
 use tracing::{info, info_span, warn, Instrument};
 
 use super::{lock, spec_of, Entry, Intent, Manager, Run, RunEnd, CANCEL_GRACE, STOPPED};
+use crate::detail::Phase;
 use crate::detail::{Detail, STEP_FAILED};
 use crate::job::PauseMode;
 use crate::retry::{Decision, Failure};
@@ -295,7 +296,7 @@ impl Manager {
                         continue;
                     }
                     run.control.cancel();
-                    let in_replay = run.snapshot().running_step() == Some("incremental");
+                    let in_replay = run.snapshot().running_step() == Some(Phase::Incremental);
                     if !in_replay {
                         break RunEnd::Interrupted;
                     }
@@ -326,7 +327,7 @@ impl Manager {
                 if let Some(r) = &summary.replay {
                     // The cut-over position stays visible after completion.
                     detail.applied_position = r.final_pos.to_string();
-                    if let Some(s) = detail.steps.iter_mut().find(|s| s.id == "incremental") {
+                    if let Some(s) = detail.steps.iter_mut().find(|s| s.id == Phase::Incremental) {
                         s.message = match &r.final_gtid {
                             Some(g) => format!("completed at {} (GTID {g})", r.final_pos),
                             None => format!("completed at {}", r.final_pos),
@@ -349,7 +350,7 @@ impl Manager {
                             differing,
                             v.objects.len()
                         );
-                        if let Some(s) = detail.steps.iter_mut().find(|s| s.id == "verification") {
+                        if let Some(s) = detail.steps.iter_mut().find(|s| s.id == Phase::Verification) {
                             s.status = STEP_FAILED;
                             s.message = message.clone();
                         }

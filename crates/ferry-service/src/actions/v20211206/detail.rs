@@ -4,6 +4,7 @@
 use super::compare::conclusion;
 use super::rate_limit::{apply_workers, rate_limit_option};
 use super::*;
+use crate::detail::Phase;
 
 pub(super) fn step_status(s: StepStatus) -> &'static str {
     match s {
@@ -151,7 +152,7 @@ pub fn migration_detail(
             })
         })
         .collect();
-    let in_replay = d.running_step() == Some("incremental");
+    let in_replay = d.running_step() == Some(Phase::Incremental);
     let lag = |v: i64| if in_replay { json!(v) } else { json!(0) };
     let check_steps: Vec<Value> = job
         .check
