@@ -113,6 +113,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn domain_errors_get_their_api_codes() {
+        use crate::status::{JobStatus, Operation};
+        let code = |e: ControlError| ApiError::from(e).code;
+        assert_eq!(
+            code(ControlError::not_found("dts-x")),
+            "ResourceNotFound.JobNotExist"
+        );
+        assert_eq!(
+            code(Operation::Stop.refused("dts-x", JobStatus::Success)),
+            "FailedOperation.NotAllowOperation"
+        );
+        assert_eq!(
+            code(ControlError::Refused("already paused".into())),
+            "FailedOperation.NotAllowOperation"
+        );
+        let spec = ferry_job::SpecError {
+            field: "MigrateOption.ExpectTime".into(),
+            message: "is required".into(),
+        };
+        let e = ApiError::from(ControlError::InvalidJob(spec));
+        assert_eq!(e.code, "InvalidParameterValue");
+        assert!(e.message.contains("MigrateOption.ExpectTime"), "{}", e.message);
+    }
+
+    #[test]
     fn times_and_ids() {
         assert_eq!(fmt_time(Some(1_527_174_363)), "2018-05-24 15:06:03");
         assert_eq!(fmt_time(Some(0)), "1970-01-01 00:00:00");

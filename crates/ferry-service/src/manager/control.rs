@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use tracing::info;
 
-use super::{ControlError, Entry, Intent, Manager, CANCEL_GRACE, STOPPED};
+use super::{ControlError, Entry, Intent, Manager, CANCEL_GRACE};
 use crate::detail::Phase;
 use crate::job::{JobRequest, PauseMode};
 use crate::status::{JobStatus, Operation};
-use crate::store::{now, Patch};
+use crate::store::Patch;
 
 impl Manager {
     /// StartMigrateJob: 4 → 6, then the run waits for its time and a slot.
@@ -48,21 +48,7 @@ impl Manager {
             None => {
                 // Not running here (paused with PauseMode all): nothing to interrupt.
                 let job = self.store.job(job_id).await?;
-                let mut detail = job.map(|j| j.detail).unwrap_or_default();
-                detail.fail(STOPPED, now());
-                self.store
-                    .update(
-                        job_id,
-                        Some(&[JobStatus::Stopping]),
-                        Patch {
-                            status: Some(JobStatus::Failed),
-                            end_time: Some(Some(now())),
-                            error_message: Some(STOPPED.into()),
-                            paused: Some(None),
-                            detail: Some(detail),
-                            ..Patch::default()
-                        },
-                    )
+                self.end_stopped(job_id, job.map(|j| j.detail).unwrap_or_default())
                     .await?;
             }
         }

@@ -230,24 +230,7 @@ impl Manager {
                     info!(job_id = %job.job_id, "resuming the completion");
                     self.start_run(job, Entry::Completing).await;
                 }
-                JobStatus::Stopping => {
-                    let mut detail = job.detail.clone();
-                    detail.fail(STOPPED, now());
-                    self.store
-                        .update(
-                            &job.job_id,
-                            Some(&[JobStatus::Stopping]),
-                            Patch {
-                                status: Some(JobStatus::Failed),
-                                end_time: Some(Some(now())),
-                                error_message: Some(STOPPED.into()),
-                                detail: Some(detail),
-                                paused: Some(None),
-                                ..Patch::default()
-                            },
-                        )
-                        .await?;
-                }
+                JobStatus::Stopping => self.end_stopped(&job.job_id, job.detail.clone()).await?,
                 _ => {}
             }
         }
@@ -289,6 +272,28 @@ impl Manager {
             let mut rx = r.finished.subscribe();
             let _ = tokio::time::timeout(CANCEL_GRACE + Duration::from_secs(5), rx.wait_for(|f| *f)).await;
         }
+    }
+
+    /// Ends a job in 11 that has no run here (stopped while paused, or at a restart): 10 with
+    /// "stopped by StopMigrateJob".
+    async fn end_stopped(&self, job_id: &str, mut detail: Detail) -> Result<(), ServiceError> {
+        detail.fail(STOPPED, now());
+        self.store
+            .update(
+                job_id,
+                Some(&[JobStatus::Stopping]),
+                Patch {
+                    status: Some(JobStatus::Failed),
+                    end_time: Some(Some(now())),
+                    error_message: Some(STOPPED.into()),
+                    error_kind: Some(Some(ferry_core::ErrorKind::Definite)),
+                    detail: Some(detail),
+                    paused: Some(None),
+                    ..Patch::default()
+                },
+            )
+            .await?;
+        Ok(())
     }
 
     /// The job, or NotFound.
