@@ -13,8 +13,8 @@
 //!   (`Ferry.RetryWindowSeconds`, default 3600 s; 0: until stopped). The outage begins at the
 //!   first failed run; a run that lasted [`RetryPolicy::reset_after`] or longer before failing
 //!   begins a new one;
-//! - the wait before attempt *n* of an outage is `first · 2^(n-1)`, at most `max`, of which a
-//!   random half is taken off ("equal jitter": jobs cut by one outage do not all come back at
+//! - the wait before attempt *n* of an outage is `first · 2^(n-1)`, at most `max`, less a random
+//!   part of up to half of it ("equal jitter": jobs cut by one outage do not all come back at
 //!   the same instant), and never past the end of the window.
 
 use std::time::Duration;
