@@ -92,6 +92,7 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
         &data_dir,
         ServiceOptions {
             max_running_jobs: config.jobs.max_running,
+            ..ServiceOptions::default()
         },
     )
     .await

@@ -2,11 +2,14 @@
 //! extensions), its validation, and the orchestration of the engines (pre-check, structure, full
 //! data) that a job runs.
 //!
-//! One parser and one validator ([`spec`]) serve the CLI's job files and the HTTP API.
+//! One set of field rules ([`fields`], [`job_fields`]), one parser and one validator ([`spec`])
+//! serve the CLI's job files and the HTTP API.
 
 pub mod continuous;
 pub mod dblist;
 pub mod error;
+pub mod fields;
+pub mod job_fields;
 pub mod phase;
 mod retrier;
 pub mod runner;

@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::dblist::DbListField;
+use crate::fields::{self, Source};
+use crate::job_fields;
 
 /// A job specification that failed to parse or validate: which field, what is wrong, how to fix it.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -379,22 +381,47 @@ impl MigrateJobRequest {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| err(&file, format!("cannot read the job file: {e}")))?;
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
-            Self::from_toml(&text).map_err(|e| err(&file, e.message))
+        let parsed = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
+            Self::from_toml(&text)
         } else {
-            Self::from_json(&text).map_err(|e| err(&file, e.message))
-        }
+            Self::from_json(&text)
+        };
+        // The file, and the field when one is at fault (a broken field rule).
+        parsed.map_err(|e| match e.field.as_str() {
+            "job" => err(&file, e.message),
+            field => err(&file, format!("{field} {}", e.message)),
+        })
     }
 
     /// Parses JSON.
     pub fn from_json(text: &str) -> Result<Self, SpecError> {
-        serde_json::from_str(text).map_err(|e| err("job", format!("not a valid job (JSON): {e}")))
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| err("job", format!("not a valid job (JSON): {e}")))?;
+        Self::from_value(v, "JSON")
     }
 
     /// Parses TOML.
     pub fn from_toml(text: &str) -> Result<Self, SpecError> {
-        toml::from_str(text)
-            .map_err(|e| err("job", format!("not a valid job (TOML): {}", e.to_string().trim())))
+        let v: toml::Value = toml::from_str(text)
+            .map_err(|e| err("job", format!("not a valid job (TOML): {}", e.to_string().trim())))?;
+        let v = serde_json::to_value(v).map_err(|e| err("job", format!("not a valid job (TOML): {e}")))?;
+        Self::from_value(v, "TOML")
+    }
+
+    /// A job file's object, judged by the field rules ([`crate::job_fields`]) and read.
+    fn from_value(v: serde_json::Value, format: &str) -> Result<Self, SpecError> {
+        let serde_json::Value::Object(m) = v else {
+            return Err(err(
+                "job",
+                format!("not a valid job ({format}): expected an object"),
+            ));
+        };
+        let checked = fields::check(job_fields::CREATE_JOB, &m, Source::JobFile).map_err(|e| SpecError {
+            field: e.path,
+            message: e.message,
+        })?;
+        serde_json::from_value(serde_json::Value::Object(checked))
+            .map_err(|e| err("job", format!("not a valid job ({format}): {e}")))
     }
 
     /// Validates into a [`JobSpec`].
@@ -476,43 +503,9 @@ impl MigrateJobRequest {
                 ));
             }
         }
+        // Ranges and choices (ConsistencyType, ConsistencyParams, the database types, ports, …)
+        // were judged by the field rules when the request was read (`crate::job_fields`).
         let consistency_type = mo.consistency_type.unwrap_or(1);
-        if !(1..=5).contains(&consistency_type) {
-            return Err(err(
-                "MigrateOption.ConsistencyType",
-                format!("{consistency_type} is not one of 1..5"),
-            ));
-        }
-        if let Some(p) = &mo.consistency_params {
-            for (f, v) in [
-                ("SelectRowsPerTable", p.select_rows_per_table),
-                ("TablesSelectAll", p.tables_select_all),
-                ("TablesSelectCount", p.tables_select_count),
-            ] {
-                if let Some(v) = v {
-                    if !(0..=100).contains(&v) {
-                        return Err(err(
-                            &format!("MigrateOption.ConsistencyParams.{f}"),
-                            "must be a percentage, 0..100 (0 means 100)",
-                        ));
-                    }
-                }
-            }
-        }
-        for (field, v) in [
-            ("SrcDatabaseType", &self.src_database_type),
-            ("DstDatabaseType", &self.dst_database_type),
-        ] {
-            match v.as_deref().map(str::to_ascii_lowercase).as_deref() {
-                None | Some("mysql") | Some("mariadb") | Some("percona") => {}
-                Some(other) => {
-                    return Err(err(
-                        field,
-                        format!("{other:?} is not supported: Ferry moves mysql, mariadb and percona"),
-                    ))
-                }
-            }
-        }
         let ferry = self.ferry.clone().unwrap_or_default();
         let source = endpoint("SrcInfo", self.src_info.as_ref())?
             .with_tls(tls_config("Ferry.SourceTls", ferry.source_tls.as_ref())?);
@@ -708,12 +701,9 @@ fn endpoint(field: &str, e: Option<&EndpointRequest>) -> Result<Endpoint, SpecEr
     })?;
     let port = match e.port {
         None => 3306,
-        Some(p) if (1..=65535).contains(&p) => p as u16,
+        // 1..=65535 by the field rules.
         Some(p) => {
-            return Err(err(
-                &format!("{field}.Port"),
-                format!("{p} is not a TCP port (1..65535)"),
-            ))
+            u16::try_from(p).map_err(|_| err(&format!("{field}.Port"), format!("{p} is not a TCP port")))?
         }
     };
     let user = e.user.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
@@ -910,10 +900,8 @@ fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecEr
             0,
             30 * 86_400,
         )? as u64)),
-        apply_workers: match f.apply_workers {
-            None => None,
-            Some(_) => Some(range("Ferry.ApplyWorkers", f.apply_workers, 4, 1, 64)? as usize),
-        },
+        // 1..=64 by the field rules.
+        apply_workers: f.apply_workers.map(|w| w.max(1) as usize),
         ddl_policy: choice(
             "Ferry.DdlPolicy",
             f.ddl_policy.as_deref(),
@@ -1134,7 +1122,11 @@ mod tests {
             field(serde_json::json!({"Mode": "disabled", "Cert": cert, "Key": key})),
             "Ferry.SourceTls.Mode"
         );
-        assert_eq!(field(serde_json::json!({"Mode": "required", "Kee": key})), "job");
+        // Unknown fields are named by their path (the field rules, `crate::job_fields`).
+        assert_eq!(
+            field(serde_json::json!({"Mode": "required", "Kee": key})),
+            "Ferry.SourceTls.Kee"
+        );
     }
 
     #[test]
@@ -1215,8 +1207,17 @@ mod tests {
         assert_eq!(with(&["JobName"], "".into()), "JobName");
         // unknown fields are refused and named
         let e = MigrateJobRequest::from_json(&GOOD.replace("\"Threads\"", "\"Threds\"")).unwrap_err();
-        assert!(e.message.contains("Threds"), "{e}");
+        assert_eq!(e.field, "Ferry.Threds", "{e}");
         assert!(MigrateJobRequest::from_json("{").is_err());
+        // The job file is judged by the same field rules as the API's CreateMigrateJob.
+        assert_eq!(
+            with(&["MigrateOption", "ConsistencyType"], 9.into()),
+            "MigrateOption.ConsistencyType"
+        );
+        assert_eq!(with(&["DstDatabaseType"], "oracle".into()), "DstDatabaseType");
+        assert_eq!(with(&["Ferry", "ApplyWorkers"], 65.into()), "Ferry.ApplyWorkers");
+        let cloud = GOOD.replacen('{', "{\"Tags\": [], ", 1);
+        assert_eq!(MigrateJobRequest::from_json(&cloud).unwrap_err().field, "Tags");
     }
 
     #[test]

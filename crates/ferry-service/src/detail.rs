@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 
 use ferry_core::progress::ProgressEvent;
 
+pub use crate::job::{Phase, StepStatus};
+
 /// Replay reports older than this are stale: the lag is extrapolated from the last one.
 pub const REPORT_MAX_AGE: Duration = Duration::from_secs(3);
 
@@ -139,10 +141,10 @@ pub fn eta_secs(left: u64, rate: f64) -> Option<u64> {
 /// One step.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Step {
-    pub id: String,
+    pub id: Phase,
     pub name: String,
     /// 0 default, 1 successful, 2 failed, 3 executing, 4 not executed.
-    pub status: i64,
+    pub status: StepStatus,
     #[serde(default)]
     pub started_at: Option<i64>,
     #[serde(default)]
@@ -151,11 +153,11 @@ pub struct Step {
     pub message: String,
 }
 
-pub const STEP_DEFAULT: i64 = 0;
-pub const STEP_OK: i64 = 1;
-pub const STEP_FAILED: i64 = 2;
-pub const STEP_RUNNING: i64 = 3;
-pub const STEP_NOT_RUN: i64 = 4;
+pub const STEP_DEFAULT: StepStatus = StepStatus::Default;
+pub const STEP_OK: StepStatus = StepStatus::Ok;
+pub const STEP_FAILED: StepStatus = StepStatus::Failed;
+pub const STEP_RUNNING: StepStatus = StepStatus::Running;
+pub const STEP_NOT_RUN: StepStatus = StepStatus::NotRun;
 
 /// A job's detail: steps, counters and lag.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -214,17 +216,17 @@ pub struct Detail {
 }
 
 /// The job's steps (id, name) in order.
-pub fn steps_for(migrate_type: i64, consistency_type: i64) -> Vec<(&'static str, &'static str)> {
-    let mut v = vec![("structure", "Structure migration")];
+pub fn steps_for(migrate_type: i64, consistency_type: i64) -> Vec<(Phase, &'static str)> {
+    let mut v = vec![(Phase::Structure, "Structure migration")];
     if migrate_type >= 2 {
-        v.push(("full_data", "Full data migration"));
+        v.push((Phase::FullData, "Full data migration"));
     }
-    v.push(("post_data", "Indexes, foreign keys, triggers and events"));
+    v.push((Phase::PostData, "Indexes, foreign keys, triggers and events"));
     if migrate_type == 3 {
-        v.push(("incremental", "Incremental replay"));
+        v.push((Phase::Incremental, "Incremental replay"));
     }
     if matches!(consistency_type, 2..=4) {
-        v.push(("verification", "Data verification"));
+        v.push((Phase::Verification, "Data verification"));
     }
     v
 }
@@ -236,7 +238,7 @@ impl Detail {
             steps: steps_for(migrate_type, consistency_type)
                 .into_iter()
                 .map(|(id, name)| Step {
-                    id: id.into(),
+                    id,
                     name: name.into(),
                     status: STEP_DEFAULT,
                     ..Step::default()
@@ -246,8 +248,10 @@ impl Detail {
         }
     }
 
+    /// The step of a runner's phase name (`None`: not one of this job's steps).
     fn index(&self, id: &str) -> Option<usize> {
-        self.steps.iter().position(|s| s.id == id)
+        let phase = Phase::from_id(id)?;
+        self.steps.iter().position(|s| s.id == phase)
     }
 
     /// Applies an event; `true` when a step changed (persist now).
@@ -522,7 +526,7 @@ impl Detail {
     /// source's statistics) over the current rate. `None` when the full load is not running or
     /// no rate is known yet.
     pub fn full_load_eta_secs(&self) -> Option<u64> {
-        let s = self.steps.iter().find(|s| s.id == "full_data")?;
+        let s = self.steps.iter().find(|s| s.id == Phase::FullData)?;
         if s.status != STEP_RUNNING || self.rows_per_second <= 0.0 || self.rows_estimated == 0 {
             return None;
         }
@@ -536,7 +540,7 @@ impl Detail {
     /// load the rows copied and the estimated time left.
     pub fn step_message(&self, s: &Step) -> String {
         if s.message.is_empty()
-            && s.id == "incremental"
+            && s.id == Phase::Incremental
             && s.status == STEP_RUNNING
             && !self.consistent_after.is_empty()
         {
@@ -546,7 +550,7 @@ impl Detail {
                 self.consistent_after
             );
         }
-        if !s.message.is_empty() || s.id != "full_data" || s.status != STEP_RUNNING {
+        if !s.message.is_empty() || s.id != Phase::FullData || s.status != STEP_RUNNING {
             return s.message.clone();
         }
         match self.full_load_eta_secs() {
@@ -576,11 +580,11 @@ impl Detail {
         if s.status != STEP_RUNNING {
             return 0;
         }
-        match s.id.as_str() {
-            "full_data" if self.chunks_planned > 0 => {
+        match s.id {
+            Phase::FullData if self.chunks_planned > 0 => {
                 (self.chunks_done.min(self.chunks_planned) * 100 / self.chunks_planned).min(99)
             }
-            "incremental" if self.ready => 100,
+            Phase::Incremental if self.ready => 100,
             _ => 0,
         }
     }
@@ -639,11 +643,11 @@ impl Detail {
     }
 
     /// The id of the current step, if a step is executing.
-    pub fn running_step(&self) -> Option<&str> {
+    pub fn running_step(&self) -> Option<Phase> {
         self.current
             .and_then(|i| self.steps.get(i))
             .filter(|s| s.status == STEP_RUNNING)
-            .map(|s| s.id.as_str())
+            .map(|s| s.id)
     }
 }
 
@@ -852,7 +856,7 @@ mod tests {
         let i = d
             .steps
             .iter()
-            .position(|s| s.id == "full_data")
+            .position(|s| s.id == Phase::FullData)
             .expect("full_data step");
         assert_eq!(d.full_load_eta_secs(), None, "not running");
         d.steps[i].status = STEP_RUNNING;

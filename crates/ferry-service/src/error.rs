@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use ferry_api::ApiError;
 use ferry_core::ErrorKind;
 
 /// Errors opening or running the service.
@@ -45,11 +44,5 @@ impl ServiceError {
     pub(crate) fn store(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> ServiceError {
         let context = context.into();
         move |source| ServiceError::Store { context, source }
-    }
-}
-
-impl From<ServiceError> for ApiError {
-    fn from(e: ServiceError) -> Self {
-        ApiError::new("InternalError.DatabaseError", e.to_string())
     }
 }

@@ -70,7 +70,7 @@ pub fn render(job: &JobRow, d: &Detail, now: i64) -> Map<String, Value> {
     let replay_done = d
         .steps
         .iter()
-        .any(|s| s.id == "incremental" && s.status == STEP_OK);
+        .any(|s| s.id == crate::job::Phase::Incremental && s.status == STEP_OK);
     let cut_over = if job.status == JobStatus::Success && replay_done {
         d.applied_position.clone()
     } else {
@@ -78,6 +78,7 @@ pub fn render(job: &JobRow, d: &Detail, now: i64) -> Map<String, Value> {
     };
     let start = job
         .request
+        .raw()
         .pointer("/Ferry/StartPosition")
         .filter(|v| !v.is_null())
         .map(|v| v.to_string())
@@ -102,6 +103,7 @@ pub fn render(job: &JobRow, d: &Detail, now: i64) -> Map<String, Value> {
         json!({
             "Current": current, "Retries": d.retries, "LastRetryError": d.last_retry_error,
             "LastErrorAt": time(d.last_error_at), "Message": job.error_message,
+            "RunRetries": job.retries,
         }),
     );
     out
@@ -118,7 +120,10 @@ mod tests {
             seq: 1,
             job_id: "dts-1".into(),
             job_name: "n".into(),
-            request: json!({"Ferry": {"StartPosition": {"File": "b.000001", "Offset": 4}}}),
+            request: crate::job::JobRequest::parse(
+                json!({"JobName": "n", "Ferry": {"StartPosition": {"File": "b.000001", "Offset": 4}}}),
+            )
+            .unwrap(),
             status: JobStatus::Running,
             create_time: 0,
             update_time: 0,
@@ -127,9 +132,12 @@ mod tests {
             error_message: String::new(),
             check: Default::default(),
             detail: Detail::default(),
-            paused: String::new(),
+            paused: None,
             restart_next: false,
             limits: Default::default(),
+            retries: 0,
+            retry_since: None,
+            error_kind: None,
         };
         let mut d = Detail::new(3, 1);
         d.tables.push(TableProgress {

@@ -1,16 +1,20 @@
 //! The job service behind `ferry serve`: jobs, their steps and progress in an SQLite database in
-//! the data directory ([`store`]), the status machine ([`status`]), the job manager that runs
-//! checks, jobs and compare tasks ([`manager`], [`detail`]), the DTS API actions over them
-//! ([`actions`]), the jobs' lag series ([`series`]), what the console shows beyond the API
-//! ([`extras`], [`repair_sql`]) and the Prometheus metrics ([`metrics`]).
+//! the data directory ([`store`]), read into the typed job ([`job`]), the status machine
+//! ([`status`]), the job manager that runs checks, jobs and compare tasks ([`manager`],
+//! [`detail`]) and retries failed runs ([`retry`]), the DTS API actions over them ([`actions`]:
+//! the only place the manager's [`manager::ControlError`] becomes an API error code), the jobs'
+//! lag series ([`series`]), what the console shows beyond the API ([`extras`], [`repair_sql`])
+//! and the Prometheus metrics ([`metrics`]).
 
 pub mod actions;
 pub mod detail;
 pub mod error;
 pub mod extras;
+pub mod job;
 pub mod manager;
 pub mod metrics;
 pub mod repair_sql;
+pub mod retry;
 pub mod secrets;
 pub mod series;
 pub mod status;
@@ -26,6 +30,7 @@ pub use error::ServiceError;
 pub use status::JobStatus;
 
 use crate::manager::Manager;
+use crate::retry::RetryPolicy;
 use crate::store::Store;
 
 /// Settings of the service (from `ferry.toml` `[jobs]`).
@@ -33,11 +38,17 @@ use crate::store::Store;
 pub struct ServiceOptions {
     /// Jobs allowed to run at once; more wait in ReadyRun (6).
     pub max_running_jobs: usize,
+    /// The backoff of the retries of failed runs (the window is each job's
+    /// `Ferry.RetryWindowSeconds`).
+    pub retry: RetryPolicy,
 }
 
 impl Default for ServiceOptions {
     fn default() -> Self {
-        ServiceOptions { max_running_jobs: 4 }
+        ServiceOptions {
+            max_running_jobs: 4,
+            retry: RetryPolicy::default(),
+        }
     }
 }
 
@@ -52,7 +63,7 @@ impl Service {
     /// running when the server last stopped.
     pub async fn open(data_dir: &Path, options: ServiceOptions) -> Result<Arc<Service>, ServiceError> {
         let store = Store::open(data_dir).await?;
-        let manager = Manager::new(store, options.max_running_jobs);
+        let manager = Manager::new(store, options.max_running_jobs, options.retry);
         manager.resume_all().await?;
         Ok(Arc::new(Service {
             data_dir: data_dir.to_path_buf(),

@@ -10,6 +10,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use crate::detail::Phase;
 use crate::manager::Manager;
 use crate::store::JobRow;
 
@@ -115,6 +116,12 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
         ),
         ("ferry_job_paused", "gauge", "1 while the job is paused.", vec![]),
         (
+            "ferry_job_runs_retried_total",
+            "counter",
+            "Failed runs of the job that ferry serve ran again after a transient error, since its last StartMigrateJob.",
+            vec![],
+        ),
+        (
             "ferry_job_verify_chunks_dirty",
             "gauge",
             "Continuous verification: chunks changed by the replay since their last digest.",
@@ -160,7 +167,8 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
             d.last_error_at as f64,
             f64::from(u8::from(d.problem.is_some())),
             d.verification_differences as f64,
-            f64::from(u8::from(!job.paused.is_empty())),
+            f64::from(u8::from(job.paused.is_some())),
+            f64::from(job.retries),
             d.verify_chunks_dirty as f64,
             d.verify_rows_verified as f64,
             d.verify_oldest_unverified_seconds.unwrap_or(0) as f64,
@@ -190,7 +198,7 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
                 out,
                 "ferry_job_step_info{{{},step=\"{}\"}} 1",
                 labels(job),
-                escape(&s.id)
+                escape(s.id.as_str())
             );
         }
     }
@@ -205,7 +213,7 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
         }
         let d = mgr.detail_of(job);
         let side = d.problem.as_ref().map(|p| p.side.as_str());
-        let in_replay = d.running_step() == Some("incremental");
+        let in_replay = d.running_step() == Some(Phase::Incremental);
         for endpoint in ["source", "target"] {
             let down = side == Some(endpoint) || (endpoint == "source" && in_replay && !d.lag_bytes_known());
             let _ = writeln!(

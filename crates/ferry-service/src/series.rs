@@ -15,6 +15,7 @@ use ferry_api::{BoxFuture, SeriesSample};
 use rusqlite::params;
 
 use crate::detail::Detail;
+use crate::detail::Phase;
 use crate::error::ServiceError;
 use crate::store::Store;
 
@@ -81,7 +82,7 @@ impl Sampler {
             _ => 0.0,
         };
         self.last = Some((now, d.events_applied));
-        let in_replay = step == "incremental";
+        let in_replay = step == Phase::Incremental;
         Some(Sample {
             t: now,
             seconds_behind: if in_replay { d.lag_seconds_now() } else { 0.0 },

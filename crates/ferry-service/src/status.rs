@@ -44,7 +44,7 @@
 
 use std::fmt;
 
-use ferry_api::ApiError;
+use crate::manager::ControlError;
 
 /// `MigrateJobInfo.Status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -207,14 +207,14 @@ impl Operation {
         self.allowed().contains(&status)
     }
 
-    /// The FailedOperation.NotAllowOperation error for a job in `status`.
-    pub fn refused(self, job_id: &str, status: JobStatus) -> ApiError {
-        let allowed: Vec<String> = self.allowed().iter().map(|s| s.to_string()).collect();
-        ApiError::not_allow_operation(format!(
-            "{} is not allowed while job {job_id} is in status {status}; it is allowed in status {}",
-            self.action(),
-            allowed.join(", ")
-        ))
+    /// The refusal of the action for a job in `status` (FailedOperation.NotAllowOperation on
+    /// the wire).
+    pub fn refused(self, job_id: &str, status: JobStatus) -> ControlError {
+        ControlError::NotAllowed {
+            op: self,
+            job_id: job_id.to_string(),
+            status,
+        }
     }
 }
 
@@ -241,7 +241,7 @@ mod tests {
         for refused in [3, 6, 7, 8, 11, 12] {
             assert!(!codes(Operation::Delete).contains(&refused));
         }
-        let e = Operation::Start.refused("dts-abcdefgh", JobStatus::Running);
+        let e = ferry_api::ApiError::from(Operation::Start.refused("dts-abcdefgh", JobStatus::Running));
         assert_eq!(e.code, "FailedOperation.NotAllowOperation");
         assert!(
             e.message.contains("7 (Running)") && e.message.contains("4 (CheckPass)"),

@@ -19,8 +19,12 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use ferry_check::CheckStatus;
+use ferry_core::ErrorKind;
+
 use crate::detail::Detail;
 use crate::error::ServiceError;
+use crate::job::{CheckPhase, JobRequest, PauseMode};
 use crate::secrets::{Cipher, ENV_STORE_KEY};
 use crate::status::JobStatus;
 
@@ -71,6 +75,11 @@ const MIGRATIONS: &[&str] = &[
         rows_per_second REAL NOT NULL,
         PRIMARY KEY (job_id, step, t)
     ) WITHOUT ROWID;",
+    // 4: the service's automatic retries of failed runs (crate::retry): how many since the last
+    // StartMigrateJob, since when the current outage lasts, and the kind of the last error.
+    "ALTER TABLE jobs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN retry_since INTEGER;
+    ALTER TABLE jobs ADD COLUMN error_kind TEXT NOT NULL DEFAULT '';",
 ];
 
 /// `store_meta` key: a value encrypted with the store key, to recognise a wrong key at open.
@@ -81,9 +90,8 @@ const META_SCRUBBED: &str = "secrets_v1";
 /// The state of a job's pre-check.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckState {
-    /// `unavailable` (never run or cleared), `starting`, `running` or `finished`.
     #[serde(default)]
-    pub state: String,
+    pub state: CheckPhase,
     #[serde(default)]
     pub progress: u8,
     #[serde(default)]
@@ -100,13 +108,13 @@ pub struct CheckState {
 impl CheckState {
     /// True when the check finished and no item is FAILED.
     pub fn passed(&self) -> bool {
-        self.state == "finished" && !self.items.iter().any(|i| i.status == "FAILED")
+        self.state == CheckPhase::Finished && !self.items.iter().any(|i| i.status == CheckStatus::Failed)
     }
     /// The FAILED items as one line.
     pub fn failures(&self) -> String {
         self.items
             .iter()
-            .filter(|i| i.status == "FAILED")
+            .filter(|i| i.status == CheckStatus::Failed)
             .map(|i| format!("{}: {}", i.id, i.message))
             .collect::<Vec<_>>()
             .join("; ")
@@ -119,9 +127,20 @@ pub struct StoredCheckItem {
     pub id: String,
     pub group: String,
     pub name: String,
-    /// `PASSED`, `WARNING` or `FAILED`.
-    pub status: String,
+    /// Stored as `PASSED`, `WARNING` or `FAILED`.
+    pub status: CheckStatus,
     pub message: String,
+}
+
+impl StoredCheckItem {
+    /// The status as stored and shown: `PASSED`, `WARNING` or `FAILED`.
+    pub fn status_name(&self) -> &'static str {
+        match self.status {
+            CheckStatus::Passed => "PASSED",
+            CheckStatus::Warning => "WARNING",
+            CheckStatus::Failed => "FAILED",
+        }
+    }
 }
 
 /// Rate limits set with ModifyMigrateRateLimit (0: not set).
@@ -147,8 +166,8 @@ pub struct JobRow {
     pub seq: i64,
     pub job_id: String,
     pub job_name: String,
-    /// The CreateMigrateJob request as stored (passwords included; never returned).
-    pub request: Value,
+    /// The CreateMigrateJob request (passwords included; never returned as is).
+    pub request: JobRequest,
     pub status: JobStatus,
     pub create_time: i64,
     pub update_time: i64,
@@ -157,11 +176,19 @@ pub struct JobRow {
     pub error_message: String,
     pub check: CheckState,
     pub detail: Detail,
-    /// `""`, `target` (apply paused) or `all` (capture and apply paused).
-    pub paused: String,
+    /// How the job is paused, when it is.
+    pub paused: Option<PauseMode>,
     /// The next start forgets the job's checkpoints on the target (set by ModifyMigrateJob).
     pub restart_next: bool,
     pub limits: Limits,
+    /// Runs the service started again after a transient failure, since the last
+    /// StartMigrateJob ([`crate::retry`]).
+    pub retries: u32,
+    /// UNIX seconds of the first failure of the outage being retried (`None`: none).
+    pub retry_since: Option<i64>,
+    /// The kind of the error in `error_message` (`None`: no error, or stored by an earlier
+    /// version).
+    pub error_kind: Option<ErrorKind>,
 }
 
 /// Changes to a job; `None` leaves a column as it is.
@@ -169,15 +196,18 @@ pub struct JobRow {
 pub struct Patch {
     pub status: Option<JobStatus>,
     pub job_name: Option<String>,
-    pub request: Option<Value>,
+    pub request: Option<JobRequest>,
     pub start_time: Option<Option<i64>>,
     pub end_time: Option<Option<i64>>,
     pub error_message: Option<String>,
     pub check: Option<CheckState>,
     pub detail: Option<Detail>,
-    pub paused: Option<String>,
+    pub paused: Option<Option<PauseMode>>,
     pub restart_next: Option<bool>,
     pub limits: Option<Limits>,
+    pub retries: Option<u32>,
+    pub retry_since: Option<Option<i64>>,
+    pub error_kind: Option<Option<ErrorKind>>,
 }
 
 impl Patch {
@@ -241,40 +271,68 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("{what}: {e}").into())
 }
 
-fn json_col<T: serde::de::DeserializeOwned + Default>(row: &Row<'_>, col: &str) -> rusqlite::Result<T> {
-    let text: String = row.get(col)?;
+fn json_text<T: serde::de::DeserializeOwned + Default>(text: &str) -> Result<T, serde_json::Error> {
     if text.is_empty() {
         return Ok(T::default());
     }
-    serde_json::from_str(&text).map_err(|e| corrupt(col, e))
+    serde_json::from_str(text)
 }
 
+/// Reads a job row into the typed job: a column that does not parse is an error naming the job
+/// and the column.
 fn job_from_row(row: &Row<'_>, cipher: &Cipher) -> rusqlite::Result<JobRow> {
     let status: i64 = row.get("status")?;
     let job_id: String = row.get("job_id")?;
+    let bad = |col: &str, e: &dyn std::fmt::Display| corrupt(&format!("job {job_id}: {col}"), e);
     let stored: String = row.get("request")?;
     let request = match cipher.decrypt(&stored, &job_id) {
         Ok(Some(plain)) => plain,
         Ok(None) => stored,
-        Err(e) => return Err(corrupt("request", e)),
+        Err(e) => return Err(bad("request", &e)),
     };
+    let request: Value = serde_json::from_str(&request).map_err(|e| bad("request", &e))?;
+    let request = JobRequest::parse(request).map_err(|e| bad("request", &e))?;
+    let json = |col: &str| -> rusqlite::Result<String> { row.get(col) };
+    let paused: String = row.get("paused")?;
+    let error_kind: String = row.get("error_kind")?;
     Ok(JobRow {
         seq: row.get("seq")?,
-        job_id,
         job_name: row.get("job_name")?,
-        request: serde_json::from_str(&request).map_err(|e| corrupt("request", e))?,
-        status: JobStatus::from_code(status).ok_or_else(|| corrupt("status", status))?,
+        request,
+        status: JobStatus::from_code(status).ok_or_else(|| bad("status", &status))?,
         create_time: row.get("create_time")?,
         update_time: row.get("update_time")?,
         start_time: row.get("start_time")?,
         end_time: row.get("end_time")?,
         error_message: row.get("error_message")?,
-        check: json_col(row, "check_state")?,
-        detail: json_col(row, "detail")?,
-        paused: row.get("paused")?,
+        check: json_text(&json("check_state")?).map_err(|e| bad("check_state", &e))?,
+        detail: json_text(&json("detail")?).map_err(|e| bad("detail", &e))?,
+        paused: PauseMode::from_stored(&paused).map_err(|e| bad("paused", &e))?,
         restart_next: row.get::<_, i64>("restart_next")? != 0,
-        limits: json_col(row, "limits")?,
+        limits: json_text(&json("limits")?).map_err(|e| bad("limits", &e))?,
+        retries: row.get::<_, i64>("retries")?.clamp(0, i64::from(u32::MAX)) as u32,
+        retry_since: row.get("retry_since")?,
+        error_kind: kind_from_stored(&error_kind).map_err(|e| bad("error_kind", &e))?,
+        job_id,
     })
+}
+
+/// An error kind as stored: `transient`, `definite`, or `""` (none).
+fn kind_from_stored(s: &str) -> Result<Option<ErrorKind>, String> {
+    match s {
+        "" => Ok(None),
+        "transient" => Ok(Some(ErrorKind::Transient)),
+        "definite" => Ok(Some(ErrorKind::Definite)),
+        other => Err(format!("unknown error kind {other:?}")),
+    }
+}
+
+fn kind_to_stored(k: Option<ErrorKind>) -> &'static str {
+    match k {
+        None => "",
+        Some(ErrorKind::Transient) => "transient",
+        Some(ErrorKind::Definite) => "definite",
+    }
 }
 
 fn compare_from_row(row: &Row<'_>) -> rusqlite::Result<CompareRow> {
@@ -419,13 +477,14 @@ impl Store {
 
     /// Adds a job. `false` when the JobId exists already.
     pub async fn insert_job(&self, job: JobRow) -> Result<bool, ServiceError> {
-        let request = self.cipher.encrypt(&to_json(&job.request), &job.job_id)?;
+        let request = self.cipher.encrypt(&to_json(job.request.raw()), &job.job_id)?;
         self.with(move |c| {
             let n = c
                 .execute(
                     "INSERT OR IGNORE INTO jobs (job_id, job_name, request, status, create_time, update_time, \
-                     start_time, end_time, error_message, check_state, detail, paused, restart_next, limits) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                     start_time, end_time, error_message, check_state, detail, paused, restart_next, limits, \
+                     retries, retry_since, error_kind) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                     params![
                         job.job_id,
                         job.job_name,
@@ -438,9 +497,12 @@ impl Store {
                         job.error_message,
                         to_json(&job.check),
                         to_json(&job.detail),
-                        job.paused,
+                        PauseMode::to_stored(job.paused),
                         job.restart_next as i64,
                         to_json(&job.limits),
+                        i64::from(job.retries),
+                        job.retry_since,
+                        kind_to_stored(job.error_kind),
                     ],
                 )
                 .map_err(ServiceError::store("adding a job"))?;
@@ -485,7 +547,7 @@ impl Store {
         let expect: Option<Vec<i64>> = expect.map(|e| e.iter().map(|s| s.code()).collect());
         let cipher = self.cipher.clone();
         let request = match &patch.request {
-            Some(r) => Some(cipher.encrypt(&to_json(r), job_id)?),
+            Some(r) => Some(cipher.encrypt(&to_json(r.raw()), job_id)?),
             None => None,
         };
         self.with(move |c| {
@@ -527,7 +589,19 @@ impl Store {
             }
             if let Some(p) = patch.paused {
                 sets.push("paused = ?");
-                vals.push(SqlValue::Text(p));
+                vals.push(SqlValue::Text(PauseMode::to_stored(p).into()));
+            }
+            if let Some(r) = patch.retries {
+                sets.push("retries = ?");
+                vals.push(SqlValue::Integer(i64::from(r)));
+            }
+            if let Some(t) = patch.retry_since {
+                sets.push("retry_since = ?");
+                vals.push(opt_int(t));
+            }
+            if let Some(k) = patch.error_kind {
+                sets.push("error_kind = ?");
+                vals.push(SqlValue::Text(kind_to_stored(k).into()));
             }
             if let Some(r) = patch.restart_next {
                 sets.push("restart_next = ?");
@@ -829,7 +903,7 @@ mod tests {
             seq: 0,
             job_id: id.into(),
             job_name: "n".into(),
-            request: serde_json::json!({"JobName": "n"}),
+            request: JobRequest::parse(serde_json::json!({"JobName": "n"})).unwrap(),
             status,
             create_time: 1,
             update_time: 1,
@@ -838,9 +912,12 @@ mod tests {
             error_message: String::new(),
             check: CheckState::default(),
             detail: Detail::default(),
-            paused: String::new(),
+            paused: None,
             restart_next: false,
             limits: Limits::default(),
+            retries: 0,
+            retry_since: None,
+            error_kind: None,
         }
     }
 
@@ -944,6 +1021,40 @@ mod tests {
         assert!(matches!(r, Update::WrongStatus(JobStatus::ReadyRun)));
         let _ = std::fs::remove_dir_all(&dir);
     }
+    #[tokio::test]
+    async fn a_row_that_does_not_parse_is_an_error_naming_the_job() {
+        let dir = temp_dir("corrupt");
+        let s = Store::open(&dir).await.unwrap();
+        s.insert_job(job("dts-broken00", JobStatus::Failed))
+            .await
+            .unwrap();
+        for (col, value) in [
+            ("paused", "'half'"),
+            ("error_kind", "'maybe'"),
+            (
+                "detail",
+                "'{\"steps\": [{\"id\": \"x\", \"name\": \"x\", \"status\": 9}]}'",
+            ),
+            ("check_state", "'{\"state\": \"sleeping\"}'"),
+        ] {
+            s.with(move |c| {
+                c.execute_batch(&format!(
+                    "UPDATE jobs SET paused = '', error_kind = '', detail = '{{}}', check_state = '{{}}'; \
+                     UPDATE jobs SET {col} = {value}"
+                ))
+                .map_err(ServiceError::store("test"))
+            })
+            .await
+            .unwrap();
+            let e = s.job("dts-broken00").await.unwrap_err().to_string();
+            assert!(e.contains("job dts-broken00: ") && e.contains(col), "{col}: {e}");
+            let e = s.jobs().await.unwrap_err().to_string();
+            assert!(e.contains("dts-broken00"), "{e}");
+        }
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Whether `needle` is anywhere in ferry.db or its WAL.
     fn on_disk(dir: &Path, needle: &str) -> bool {
         ["ferry.db", "ferry.db-wal", "ferry.db-journal"].iter().any(|f| {
@@ -955,8 +1066,10 @@ mod tests {
 
     fn job_with_password(id: &str, pw: &str) -> JobRow {
         let mut j = job(id, JobStatus::CheckPass);
-        j.request =
-            serde_json::json!({"JobName": "n", "SrcInfo": {"Password": pw}, "DstInfo": {"Password": pw}});
+        j.request = JobRequest::parse(
+            serde_json::json!({"JobName": "n", "SrcInfo": {"Password": pw}, "DstInfo": {"Password": pw}}),
+        )
+        .unwrap();
         j
     }
 
@@ -982,16 +1095,18 @@ mod tests {
             .await
             .unwrap());
         let read = s.job("dts-aaaaaaaa").await.unwrap().unwrap();
-        assert_eq!(read.request["SrcInfo"]["Password"], "first-Pw-1111");
+        assert_eq!(read.request.raw()["SrcInfo"]["Password"], "first-Pw-1111");
         assert!(!on_disk(&dir, "first-Pw-1111") && !on_disk(&dir, "other-Pw-2222"));
         // Replaced: the new request is read back, and neither password is on disk.
         let patch = Patch {
-            request: Some(serde_json::json!({"SrcInfo": {"Password": "second-Pw-3333"}})),
+            request: Some(
+                JobRequest::parse(serde_json::json!({"SrcInfo": {"Password": "second-Pw-3333"}})).unwrap(),
+            ),
             ..Patch::default()
         };
         assert!(matches!(
             s.update("dts-aaaaaaaa", None, patch).await.unwrap(),
-            Update::Done(j) if j.request["SrcInfo"]["Password"] == "second-Pw-3333"
+            Update::Done(j) if j.request.raw()["SrcInfo"]["Password"] == "second-Pw-3333"
         ));
         let deleted = s
             .delete_job("dts-bbbbbbbb", &[JobStatus::CheckPass])
@@ -1057,7 +1172,7 @@ mod tests {
         );
         let jobs = s.jobs().await.unwrap();
         assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].request["SrcInfo"]["Password"], "kept-Pw-4444");
+        assert_eq!(jobs[0].request.raw()["SrcInfo"]["Password"], "kept-Pw-4444");
         assert!(!on_disk(&dir, "kept-Pw-4444"), "encrypted at open");
         assert!(!on_disk(&dir, "gone-Pw-5555"), "free space scrubbed");
         drop(s);

@@ -546,6 +546,13 @@ fn errors(x: &Value) -> String {
             escape(&text(x, "/Errors/LastErrorAt"))
         );
     }
+    let runs = num(x, "/Errors/RunRetries");
+    if runs > 0 {
+        let _ = write!(
+            out,
+            "<dt>Job runs retried (transient failure)</dt><dd id=\"err-run-retries\">{runs}</dd>"
+        );
+    }
     let msg = text(x, "/Errors/Message");
     if !msg.is_empty() {
         let _ = write!(out, "<dt>Job error</dt><dd class=\"err\">{}</dd>", escape(&msg));

@@ -1,6 +1,7 @@
 //! The DTS API actions over the job manager, by version: [`v20180330`] (Tencent DTS 2018-03-30)
 //! and [`v20211206`] (the 2021-12-06 actions Ferry serves), their parameter schemas
-//! ([`params`]), the action table with rate limits, and the shared formatting helpers.
+//! ([`params`]), the action table with rate limits, the shared formatting helpers, and the
+//! mapping of the service's errors ([`ServiceError`], [`ControlError`]) to API error codes.
 
 pub mod params;
 pub mod v20180330;
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use ferry_api::{ActionInfo, ApiCall, ApiError};
 use serde_json::{Map, Value};
 
-use crate::manager::Manager;
+use crate::error::ServiceError;
+use crate::manager::{ControlError, Manager};
 
 /// The time value of "never".
 pub const ZERO_TIME: &str = "0000-00-00 00:00:00";
@@ -47,6 +49,27 @@ pub async fn handle(mgr: &Arc<Manager>, call: ApiCall) -> Result<Map<String, Val
     match call.version.as_str() {
         "2018-03-30" => v20180330::handle(mgr, &call).await,
         _ => v20211206::handle(mgr, &call).await,
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        ApiError::new("InternalError.DatabaseError", e.to_string())
+    }
+}
+
+/// The manager's domain errors as the API's error codes (this is the only place they are
+/// mapped).
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match &e {
+            ControlError::NotFound { job_id } => ApiError::job_not_exist(job_id),
+            ControlError::NotAllowed { .. } | ControlError::Refused(_) => {
+                ApiError::not_allow_operation(e.to_string())
+            }
+            ControlError::InvalidJob(_) => ApiError::invalid_parameter_value(e.to_string()),
+            ControlError::Store(s) => ApiError::new("InternalError.DatabaseError", s.to_string()),
+        }
     }
 }
 
@@ -88,6 +111,31 @@ pub fn fmt_time(t: Option<i64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domain_errors_get_their_api_codes() {
+        use crate::status::{JobStatus, Operation};
+        let code = |e: ControlError| ApiError::from(e).code;
+        assert_eq!(
+            code(ControlError::not_found("dts-x")),
+            "ResourceNotFound.JobNotExist"
+        );
+        assert_eq!(
+            code(Operation::Stop.refused("dts-x", JobStatus::Success)),
+            "FailedOperation.NotAllowOperation"
+        );
+        assert_eq!(
+            code(ControlError::Refused("already paused".into())),
+            "FailedOperation.NotAllowOperation"
+        );
+        let spec = ferry_job::SpecError {
+            field: "MigrateOption.ExpectTime".into(),
+            message: "is required".into(),
+        };
+        let e = ApiError::from(ControlError::InvalidJob(spec));
+        assert_eq!(e.code, "InvalidParameterValue");
+        assert!(e.message.contains("MigrateOption.ExpectTime"), "{}", e.message);
+    }
 
     #[test]
     fn times_and_ids() {

@@ -22,15 +22,17 @@
 use std::sync::Arc;
 
 use ferry_api::{ApiCall, ApiError};
-use ferry_job::spec::MigrateJobRequest;
 use serde_json::{json, Map, Value};
 
 use super::params::{check, int_of, opt, req, str_of, Field, Ty};
 use super::{fmt_time, new_job_id, ZERO_TIME};
 use crate::detail::Detail;
-use crate::manager::{spec_request, types_of, Manager};
+use crate::job::{CheckPhase, JobRequest};
+use crate::manager::Manager;
 use crate::status::{JobStatus, Operation};
 use crate::store::{now, CheckState, JobRow, Limits, Patch};
+use ferry_job::fields::cloud;
+use ferry_job::job_fields::{self, ACCESS_TYPES, ENDPOINT, FERRY, MIGRATE_OPTION};
 
 /// Actions and their rate limits (requests per second).
 pub const ACTIONS: &[(&str, u32)] = &[
@@ -45,117 +47,8 @@ pub const ACTIONS: &[(&str, u32)] = &[
     ("DescribeMigrateJobs", 50),
 ];
 
-const ACCESS_TYPES: &[&str] = &[
-    "extranet",
-    "cvm",
-    "dcg",
-    "vpncloud",
-    "vpnselfbuild",
-    "vpnselbuild",
-    "cdb",
-    "ccn",
-    "intranet",
-    "vpc",
-];
-const DB_TYPES: &[&str] = &["mysql", "mariadb", "percona"];
-
-const CONSISTENCY_PARAMS: &[Field] = &[
-    req("SelectRowsPerTable", Ty::Int(0, 100)),
-    req("TablesSelectAll", Ty::Int(0, 100)),
-    req("TablesSelectCount", Ty::Int(0, 100)),
-];
-
-const MIGRATE_OPTION: &[Field] = &[
-    req("RunMode", Ty::IntIn(&[1, 2])),
-    opt("ExpectTime", Ty::Str),
-    req("MigrateType", Ty::IntIn(&[1, 2, 3])),
-    opt("MigrateObject", Ty::IntIn(&[1, 2])),
-    opt("ConsistencyType", Ty::IntIn(&[1, 2, 3, 4, 5])),
-    opt("IsOverrideRoot", Ty::IntIn(&[0, 1])),
-    opt("ExternParams", Ty::Str),
-    opt("ConsistencyParams", Ty::Obj(CONSISTENCY_PARAMS)),
-];
-
-const ENDPOINT: &[Field] = &[
-    opt("AccessKey", Ty::Str),
-    opt("Ip", Ty::Str),
-    opt("Port", Ty::Int(1, 65535)),
-    opt("User", Ty::Str),
-    opt("Password", Ty::Str),
-    opt("RdsInstanceId", Ty::Str),
-    opt("CvmInstanceId", Ty::Str),
-    opt("UniqDcgId", Ty::Str),
-    opt("VpcId", Ty::Str),
-    opt("SubnetId", Ty::Str),
-    opt("UniqVpnGwId", Ty::Str),
-    opt("InstanceId", Ty::Str),
-    opt("Region", Ty::Str),
-    opt("Supplier", Ty::Str),
-    opt("CcnId", Ty::Str),
-    opt("EngineVersion", Ty::Str),
-    opt("ReadOnly", Ty::IntIn(&[0, 1])),
-];
-
-/// `Ferry.SourceTls` / `Ferry.TargetTls` (validated by the job spec).
-const TLS: &[Field] = &[
-    opt("Mode", Ty::Str),
-    opt("Ca", Ty::Str),
-    opt("CaFile", Ty::Str),
-    opt("Cert", Ty::Str),
-    opt("CertFile", Ty::Str),
-    opt("Key", Ty::Str),
-    opt("KeyFile", Ty::Str),
-];
-
-/// `Ferry.StartPosition` (validated by the job spec).
-const START_POSITION: &[Field] = &[
-    opt("File", Ty::Str),
-    opt("Offset", Ty::Int(0, i64::MAX)),
-    opt("Gtid", Ty::Str),
-    opt("Time", Ty::Int(0, i64::MAX)),
-];
-
-const FERRY: &[Field] = &[
-    opt("Threads", Ty::Int(i64::MIN, i64::MAX)),
-    opt("ChunkRows", Ty::Int(i64::MIN, i64::MAX)),
-    opt("WriteMethod", Ty::Str),
-    opt("ExistingTables", Ty::Str),
-    opt("IndexTiming", Ty::Str),
-    opt("Definer", Ty::Str),
-    opt("RowsPerSecond", Ty::Int(i64::MIN, i64::MAX)),
-    opt("BytesPerSecond", Ty::Int(i64::MIN, i64::MAX)),
-    opt("LockTimeoutSeconds", Ty::Int(i64::MIN, i64::MAX)),
-    opt("ConnectTimeoutSeconds", Ty::Int(i64::MIN, i64::MAX)),
-    opt("TargetBinlog", Ty::Bool),
-    opt("DdlPolicy", Ty::Str),
-    opt("ConflictPolicy", Ty::Str),
-    opt("ApplyWorkers", Ty::Int(1, 64)),
-    opt("RetryWindowSeconds", Ty::Int(i64::MIN, i64::MAX)),
-    opt("SourceTls", Ty::Obj(TLS)),
-    opt("SnapshotMode", Ty::Str),
-    opt("TargetTls", Ty::Obj(TLS)),
-    opt("StartPosition", Ty::Obj(START_POSITION)),
-    // Alibaba's DbList grammar (an object, or a string holding one): validated by the job spec.
-    opt("DbList", Ty::Any),
-];
-
-const TAG: &[Field] = &[opt("TagKey", Ty::Str), opt("TagValue", Ty::Str)];
-
-const CREATE: &[Field] = &[
-    req("JobName", Ty::Str),
-    req("MigrateOption", Ty::Obj(MIGRATE_OPTION)),
-    req("SrcDatabaseType", Ty::StrIn(DB_TYPES)),
-    req("SrcAccessType", Ty::StrIn(ACCESS_TYPES)),
-    req("SrcInfo", Ty::Obj(ENDPOINT)),
-    req("DstDatabaseType", Ty::StrIn(DB_TYPES)),
-    req("DstAccessType", Ty::StrIn(ACCESS_TYPES)),
-    req("DstInfo", Ty::Obj(ENDPOINT)),
-    opt("DatabaseInfo", Ty::Any),
-    opt("Ferry", Ty::Obj(FERRY)),
-    opt("Tags", Ty::ObjList(TAG)),
-    opt("SrcNodeType", Ty::Str),
-    opt("SrcInfoMulti", Ty::ObjList(ENDPOINT)),
-];
+/// CreateMigrateJob: the job's field rules, shared with the CLI's job files.
+const CREATE: &[Field] = job_fields::CREATE_JOB;
 
 const MODIFY: &[Field] = &[
     req("JobId", Ty::Str),
@@ -167,8 +60,8 @@ const MODIFY: &[Field] = &[
     opt("DstInfo", Ty::Obj(ENDPOINT)),
     opt("DatabaseInfo", Ty::Any),
     opt("Ferry", Ty::Obj(FERRY)),
-    opt("SrcNodeType", Ty::Str),
-    opt("SrcInfoMulti", Ty::ObjList(ENDPOINT)),
+    cloud("SrcNodeType", Ty::Str),
+    cloud("SrcInfoMulti", Ty::ObjList(ENDPOINT)),
 ];
 
 /// Just `JobId`.
@@ -252,14 +145,8 @@ pub async fn handle(mgr: &Arc<Manager>, call: &ApiCall) -> Result<Map<String, Va
         "DeleteMigrateJob" => {
             let m = check(JOB_ID, p, enc)?;
             let id = job_id(&m);
-            match mgr.store().delete_job(id, Operation::Delete.allowed()).await? {
-                crate::store::Update::Done(_) => {
-                    crate::repair_sql::remove_job(mgr.store(), id).await;
-                    Ok(Map::new())
-                }
-                crate::store::Update::WrongStatus(s) => Err(Operation::Delete.refused(id, s)),
-                crate::store::Update::Missing => Err(ApiError::job_not_exist(id)),
-            }
+            mgr.delete(id).await?;
+            Ok(Map::new())
         }
         "DescribeMigrateJobs" => describe_jobs(mgr, check(DESCRIBE, p, enc)?).await,
         other => Err(ApiError::invalid_action(other, "2018-03-30")),
@@ -295,18 +182,19 @@ fn single_source(m: &Map<String, Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Validates a request into a spec (semantic checks of `ferry_job::spec`).
-pub fn validate_request(request: &Value) -> Result<ferry_job::JobSpec, ApiError> {
-    let req: MigrateJobRequest = serde_json::from_value(spec_request(request))
-        .map_err(|e| ApiError::invalid_parameter(format!("the job does not parse: {e}")))?;
-    req.validate()
-        .map_err(|e| ApiError::invalid_parameter_value(format!("the parameter {}: {}", e.field, e.message)))
+/// Parses and validates a request (the semantic checks of `ferry_job::spec`): the typed
+/// request to store and its spec.
+pub fn validate_request(request: Value) -> Result<(JobRequest, ferry_job::JobSpec), ApiError> {
+    let req = JobRequest::parse(request).map_err(|e| ApiError::invalid_parameter(e.message))?;
+    let spec = req.typed().validate().map_err(|e| {
+        ApiError::invalid_parameter_value(format!("the parameter {}: {}", e.field, e.message))
+    })?;
+    Ok((req, spec))
 }
 
 async fn create(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
-    let request = Value::Object(m);
-    let spec = validate_request(&request)?;
-    let (mt, ct) = types_of(&request);
+    let (request, spec) = validate_request(Value::Object(m))?;
+    let (mt, ct) = (request.migrate_type(), request.consistency_type());
     let t = now();
     for _ in 0..8 {
         let id = new_job_id();
@@ -321,14 +209,14 @@ async fn create(mgr: &Arc<Manager>, m: Map<String, Value>) -> Result<Map<String,
             start_time: None,
             end_time: None,
             error_message: String::new(),
-            check: CheckState {
-                state: "unavailable".into(),
-                ..CheckState::default()
-            },
+            check: CheckState::default(),
             detail: Detail::new(mt, ct),
-            paused: String::new(),
+            paused: None,
             restart_next: false,
             limits: Limits::default(),
+            retries: 0,
+            retry_since: None,
+            error_kind: None,
         };
         if mgr.store().insert_job(row).await? {
             let mut out = Map::new();
@@ -406,10 +294,10 @@ async fn modify(mgr: &Arc<Manager>, mut m: Map<String, Value>) -> Result<Map<Str
             let (obj, field) = r.split_once('.').unwrap_or((r, ""));
             m.get(obj).and_then(|o| o.get(field)).is_some()
         });
-        let mut request = job.request.clone();
+        let mut request = job.request.raw().clone();
         merge(&mut request, &Value::Object(m));
         let mut changed = Vec::new();
-        changed_fields(&job.request, &request, "", &mut changed);
+        changed_fields(job.request.raw(), &request, "", &mut changed);
         let other: Vec<&String> = changed
             .iter()
             .filter(|f| {
@@ -433,20 +321,20 @@ async fn modify(mgr: &Arc<Manager>, mut m: Map<String, Value>) -> Result<Map<Str
             return if sent_secret {
                 Ok(Map::new())
             } else {
-                Err(Operation::Modify.refused(&id, job.status))
+                Err(Operation::Modify.refused(&id, job.status).into())
             };
         }
-        validate_request(&request)?;
+        let (request, _) = validate_request(request)?;
         mgr.rotate_secrets(&id, request).await?;
         return Ok(Map::new());
     }
     if !Operation::Modify.allows(job.status) {
-        return Err(Operation::Modify.refused(&id, job.status));
+        return Err(Operation::Modify.refused(&id, job.status).into());
     }
-    let mut request = job.request.clone();
+    let mut request = job.request.raw().clone();
     merge(&mut request, &Value::Object(m));
-    let spec = validate_request(&request)?;
-    let (mt, ct) = types_of(&request);
+    let (request, spec) = validate_request(request)?;
+    let (mt, ct) = (request.migrate_type(), request.consistency_type());
     mgr.transition(
         &id,
         Operation::Modify,
@@ -454,10 +342,7 @@ async fn modify(mgr: &Arc<Manager>, mut m: Map<String, Value>) -> Result<Map<Str
             status: Some(JobStatus::Creating),
             job_name: Some(spec.name.clone()),
             request: Some(request),
-            check: Some(CheckState {
-                state: "unavailable".into(),
-                ..CheckState::default()
-            }),
+            check: Some(CheckState::default()),
             detail: Some(Detail::new(mt, ct)),
             restart_next: Some(job.start_time.is_some() || job.restart_next),
             ..Patch::default()
@@ -474,17 +359,12 @@ async fn describe_check(mgr: &Arc<Manager>, id: &str) -> Result<Map<String, Valu
         .await?
         .ok_or_else(|| ApiError::job_not_exist(id))?;
     let c = &job.check;
-    let state = if c.state.is_empty() {
-        "unavailable"
-    } else {
-        c.state.as_str()
+    let progress = match c.state {
+        CheckPhase::Finished => 100,
+        CheckPhase::Running | CheckPhase::Starting => mgr.check_progress(id).unwrap_or(c.progress),
+        CheckPhase::Unavailable => 0,
     };
-    let progress = match state {
-        "finished" => 100,
-        "running" | "starting" => mgr.check_progress(id).unwrap_or(c.progress),
-        _ => 0,
-    };
-    let (flag, code, message) = if state != "finished" {
+    let (flag, code, message) = if c.state != CheckPhase::Finished {
         (3, 0, String::new())
     } else if c.passed() {
         (1, 0, String::new())
@@ -492,7 +372,7 @@ async fn describe_check(mgr: &Arc<Manager>, id: &str) -> Result<Map<String, Valu
         (0, -1, c.failures())
     };
     let mut out = Map::new();
-    out.insert("Status".into(), json!(state));
+    out.insert("Status".into(), json!(c.state.as_str()));
     out.insert("ErrorCode".into(), json!(code));
     out.insert("ErrorMessage".into(), json!(message));
     out.insert("Progress".into(), json!(progress.to_string()));
@@ -556,7 +436,7 @@ pub fn detail_json(d: &Detail) -> Value {
 
 /// `MigrateJobInfo` of a job (passwords `""`).
 pub fn job_info(job: &JobRow, detail: &Detail) -> Value {
-    let r = &job.request;
+    let r = job.request.raw();
     let mo = r.get("MigrateOption").cloned().unwrap_or(json!({}));
     let cp = mo.get("ConsistencyParams").cloned().unwrap_or(json!({}));
     let db_info = database_info(r);
@@ -708,36 +588,17 @@ fn tag_filters(m: &Map<String, Value>) -> Result<Vec<(String, Vec<String>)>, Api
 }
 
 /// True when a job's `Tags` satisfy every tag filter.
-pub fn tags_match(request: &Value, filters: &[(String, Vec<String>)]) -> bool {
-    let tags: Vec<(&str, &str)> = request
-        .get("Tags")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|t| {
-                    (
-                        t.get("TagKey").and_then(Value::as_str).unwrap_or_default(),
-                        t.get("TagValue").and_then(Value::as_str).unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+pub fn tags_match(request: &JobRequest, filters: &[(String, Vec<String>)]) -> bool {
     filters.iter().all(|(k, values)| {
-        tags.iter()
-            .any(|(tk, tv)| tk == k && (values.is_empty() || values.iter().any(|v| v == tv)))
+        request
+            .tags()
+            .iter()
+            .any(|t| t.key == *k && (values.is_empty() || values.contains(&t.value)))
     })
 }
 
 fn types_and_mode(j: &JobRow) -> (i64, i64) {
-    let (mt, _) = types_of(&j.request);
-    let rm = j
-        .request
-        .get("MigrateOption")
-        .and_then(|m| m.get("RunMode"))
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    (mt, rm)
+    (j.request.migrate_type(), j.request.run_mode())
 }
 
 #[cfg(test)]
@@ -754,12 +615,12 @@ mod tests {
             "Ferry": {"DbList": "{\"shop\": {\"Table\": {\"t\": {\"filter\": \"id > 1\"}}}}"}
         });
         let checked = check(CREATE, base.as_object().unwrap(), ParamEncoding::Json).unwrap();
-        let spec = validate_request(&Value::Object(checked)).unwrap();
+        let (_, spec) = validate_request(Value::Object(checked)).unwrap();
         assert!(spec.selection.mapping("shop", "t").unwrap().filter.is_some());
         let mut bad = base.clone();
         bad["Ferry"]["DbList"] = json!({"shop": {"Table": {"t": {"filter": "id > NOW()"}}}});
         let checked = check(CREATE, bad.as_object().unwrap(), ParamEncoding::Json).unwrap();
-        let e = validate_request(&Value::Object(checked)).unwrap_err();
+        let e = validate_request(Value::Object(checked)).unwrap_err();
         assert!(
             format!("{e:?}").contains("Ferry.DbList.shop.Table.t.filter"),
             "{e:?}"
@@ -786,8 +647,10 @@ mod tests {
 
     #[test]
     fn tag_filters_match_key_and_values() {
-        let r =
-            json!({"Tags": [{"TagKey": "env", "TagValue": "prod"}, {"TagKey": "team", "TagValue": "db"}]});
+        let r = JobRequest::parse(
+            json!({"Tags": [{"TagKey": "env", "TagValue": "prod"}, {"TagKey": "team", "TagValue": "db"}]}),
+        )
+        .unwrap();
         let f = |v: Vec<(&str, Vec<&str>)>| -> Vec<(String, Vec<String>)> {
             v.into_iter()
                 .map(|(k, vs)| (k.to_string(), vs.into_iter().map(String::from).collect()))
@@ -801,7 +664,8 @@ mod tests {
         ));
         assert!(!tags_match(&r, &f(vec![("env", vec!["dev"])])));
         assert!(!tags_match(&r, &f(vec![("env", vec![]), ("owner", vec![])])));
-        assert!(!tags_match(&json!({}), &f(vec![("env", vec![])])));
+        let untagged = JobRequest::parse(json!({})).unwrap();
+        assert!(!tags_match(&untagged, &f(vec![("env", vec![])])));
     }
 
     #[test]
