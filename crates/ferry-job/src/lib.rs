@@ -4,9 +4,11 @@
 //!
 //! One parser and one validator ([`spec`]) serve the CLI's job files and the HTTP API.
 
+mod accounts;
 pub mod continuous;
 pub mod dblist;
 pub mod error;
+pub mod protect;
 pub mod runner;
 pub mod spec;
 pub mod verification;

@@ -94,6 +94,8 @@ pub struct JobSummary {
     pub verification: Option<ferry_verify::VerifyReport>,
     /// With `Ferry.ContinuousVerify`: (chunks digested again at cut-over, chunks in all).
     pub cutover_chunks: Option<(u64, u64)>,
+    /// `Ferry.Accounts` / `IsOverrideRoot`: accounts created or altered on the target.
+    pub accounts: u64,
 }
 
 /// Rows, bytes and chunks committed by this process's full load, from its progress events.
@@ -324,7 +326,7 @@ async fn copy_sequences(
     Ok(())
 }
 
-async fn connect(spec: &JobSpec, target: bool) -> Result<(Conn, Flavor), JobError> {
+pub(crate) async fn connect(spec: &JobSpec, target: bool) -> Result<(Conn, Flavor), JobError> {
     let (side, field, ep) = if target {
         ("target", "DstInfo", &spec.target)
     } else {
@@ -476,7 +478,10 @@ pub async fn run_job(
     progress: ProgressSink,
 ) -> Result<JobSummary, JobError> {
     let span = info_span!("job", job = %spec.name);
-    run_job_inner(spec, opts, progress).instrument(span).await
+    let summary = run_job_inner(spec, opts, progress).instrument(span).await?;
+    // Every phase is done (cut-over included): `DstInfo.ReadOnly` ends here.
+    crate::protect::restore(spec).await?;
+    Ok(summary)
 }
 
 async fn run_job_inner(
@@ -556,6 +561,7 @@ async fn run_job_inner(
         return Ok(summary);
     }
     summary.resumed = !done.is_empty();
+    crate::protect::protect(spec, &mut dst).await?;
 
     // Tables that existed before the job (kept by the policy): not created, and their indexes
     // are left as they are.
@@ -577,6 +583,7 @@ async fn run_job_inner(
             .collect();
         ferry_schema::apply(&mut dst, &pre, &progress).await?;
         summary.objects_created += pre.len() as u64;
+        summary.accounts = crate::accounts::copy(spec, &mut dst).await?;
         mark_done(&mut dst, &spec.name, PHASE_PRE).await?;
         progress(ProgressEvent::PhaseFinished {
             phase: PHASE_PRE.into(),

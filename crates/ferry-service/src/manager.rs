@@ -146,6 +146,21 @@ pub fn spec_request(request: &Value) -> Value {
     r
 }
 
+/// `DstInfo.ReadOnly`: puts the target's `read_only` back (stop, deletion). A failure (target
+/// unreachable) is logged; the next completion of the job restores it.
+async fn restore_read_only(spec: &JobSpec) {
+    if let Err(e) = ferry_job::protect::restore(spec).await {
+        warn!(error = %e, "DstInfo.ReadOnly: the target's read_only could not be restored");
+    }
+}
+
+/// [`restore_read_only`] for a stored job (stop of a job that is not running, deletion).
+pub async fn release_target(job: &JobRow) {
+    if let Ok(spec) = spec_of(job) {
+        restore_read_only(&spec).await;
+    }
+}
+
 /// The validated spec of a stored job, keyed by its JobId on the target.
 pub fn spec_of(job: &JobRow) -> Result<JobSpec, String> {
     let req: MigrateJobRequest = serde_json::from_value(spec_request(&job.request))
@@ -448,6 +463,9 @@ impl Manager {
             None => {
                 // Not running here (paused with PauseMode all): nothing to interrupt.
                 let job = self.store.job(job_id).await?;
+                if let Some(j) = &job {
+                    release_target(j).await;
+                }
                 let mut detail = job.map(|j| j.detail).unwrap_or_default();
                 detail.fail(STOPPED, now());
                 self.store
@@ -838,6 +856,9 @@ impl Manager {
             }
         };
         drop(fut);
+        if run.intent() == Intent::Stop {
+            restore_read_only(&spec).await;
+        }
         stop_tx.send_replace(true);
         let _ = persister.await;
         drop(permit);

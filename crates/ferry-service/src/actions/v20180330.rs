@@ -135,6 +135,7 @@ const FERRY: &[Field] = &[
     opt("SnapshotMode", Ty::Str),
     opt("TargetTls", Ty::Obj(TLS)),
     opt("StartPosition", Ty::Obj(START_POSITION)),
+    opt("Accounts", Ty::Str),
     // Alibaba's DbList grammar (an object, or a string holding one): validated by the job spec.
     opt("DbList", Ty::Any),
 ];
@@ -252,6 +253,15 @@ pub async fn handle(mgr: &Arc<Manager>, call: &ApiCall) -> Result<Map<String, Va
         "DeleteMigrateJob" => {
             let m = check(JOB_ID, p, enc)?;
             let id = job_id(&m);
+            // DstInfo.ReadOnly: the target's read_only is put back before the job is forgotten.
+            if let Some(job) = mgr
+                .store()
+                .job(id)
+                .await?
+                .filter(|j| Operation::Delete.allows(j.status))
+            {
+                crate::manager::release_target(&job).await;
+            }
             match mgr.store().delete_job(id, Operation::Delete.allowed()).await? {
                 crate::store::Update::Done(_) => Ok(Map::new()),
                 crate::store::Update::WrongStatus(s) => Err(Operation::Delete.refused(id, s)),

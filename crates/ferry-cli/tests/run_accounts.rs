@@ -1,0 +1,350 @@
+//! Accounts and the protected target, against the test servers:
+//!
+//! - `Ferry.Accounts = copy` with a renamed database: accounts with database-, table- and
+//!   column-level grants and a role (with its default role) are created on the target with their
+//!   source password and exactly their grants (renamed); accounts without a grant on the
+//!   selection, Ferry's own and the internal ones are not; a copied account logs in to the target
+//!   with its source password and is refused what it was not granted;
+//! - an account that already exists on the target is refused by name by the pre-check;
+//! - `DstInfo.ReadOnly = 1`: while a MigrateType 3 job runs, a second target account without the
+//!   bypass privilege is refused writes (1290); after the cut-over they are accepted and the
+//!   target's read_only is back as before;
+//! - kill -9 of `ferry run` during the full load of a job with both, then resume: the accounts are
+//!   not created twice (the pre-check and the job take them as the job's own), the data is exact,
+//!   and read_only, still on after the kill, is restored at completion.
+//!
+//! Databases and accounts are named after the test (`acc_*`, `acr_*`, `ack_*`) and dropped at the
+//! end. The tests that set the target's read_only run one at a time ([`SERIAL`]).
+
+mod common;
+
+use anyhow::Result;
+use common::*;
+use ferry_core::{Endpoint, Secret};
+use ferry_testkit::{connect, drop_dbs, exec, fresh_db, scalar, source, target, wait_until};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use serde_json::json;
+
+/// The target's global read_only is shared by every test of this file.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The jobs of this file.
+const JOBS: &[&str] = &["acc-copy", "acc-exists", "acr-ro", "ack-kill"];
+
+/// Forgets what earlier runs of `job` recorded on the target (accounts, progress), and the
+/// read_only protections of every job of this file (a run killed by a failed test leaves one
+/// behind, which would keep the target read-only for the next).
+async fn forget(t: &mut Conn, job: &str) {
+    for table in [
+        "job_account",
+        "job_phase",
+        "load_chunk",
+        "load_job",
+        "replay_checkpoint",
+    ] {
+        let _ = exec(t, &format!("DELETE FROM ferry_meta.{table} WHERE job = '{job}'")).await;
+    }
+    for j in JOBS {
+        let _ = exec(
+            t,
+            &format!("DELETE FROM ferry_meta.target_read_only WHERE job = '{j}'"),
+        )
+        .await;
+    }
+}
+
+async fn drop_accounts(conn: &mut Conn, users: &[&str], roles: &[&str]) -> Result<()> {
+    for u in users {
+        exec(conn, &format!("DROP USER IF EXISTS '{u}'@'%'")).await?;
+    }
+    for r in roles {
+        exec(conn, &format!("DROP ROLE IF EXISTS {r}")).await?;
+    }
+    Ok(())
+}
+
+async fn grants(conn: &mut Conn, account: &str) -> Result<Vec<String>> {
+    let mut g: Vec<String> = conn.query(format!("SHOW GRANTS FOR {account}")).await?;
+    g.sort();
+    Ok(g)
+}
+
+async fn exists(conn: &mut Conn, user: &str) -> Result<bool> {
+    let n: u64 = scalar(
+        conn,
+        &format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{user}'"),
+    )
+    .await?;
+    Ok(n > 0)
+}
+
+/// A login to the target as `user` with `password`.
+async fn login(user: &str, password: &str) -> Result<Conn> {
+    let t = target();
+    let ep = Endpoint::new(t.host, t.port, user.to_string(), Secret::new(password));
+    connect(&ep).await
+}
+
+fn server_code(e: &mysql_async::Error) -> Option<u16> {
+    match e {
+        mysql_async::Error::Server(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+const USERS: &[&str] = &["acc_db", "acc_tbl", "acc_ru", "acc_other", "acc_admin"];
+const ROLES: &[&str] = &["acc_role"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_copied_with_their_grants_and_passwords() -> Result<()> {
+    let _serial = SERIAL.lock().await;
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    drop_accounts(&mut s, USERS, ROLES).await?;
+    drop_accounts(&mut t, USERS, ROLES).await?;
+    fresh_db(&mut s, "acc_src").await?;
+    fresh_db(&mut s, "acc_elsewhere").await?;
+    drop_dbs(&mut t, &["acc_dst", "acc_src"]).await?;
+    exec(
+        &mut s,
+        "CREATE TABLE acc_src.t1 (id INT PRIMARY KEY, a INT, b INT); \
+         CREATE TABLE acc_src.t2 (id INT PRIMARY KEY, v VARCHAR(20)); \
+         INSERT INTO acc_src.t1 VALUES (1, 10, 100), (2, 20, 200); INSERT INTO acc_src.t2 VALUES (1, 'x'); \
+         CREATE TABLE acc_elsewhere.t (id INT PRIMARY KEY); \
+         CREATE USER 'acc_db'@'%' IDENTIFIED BY 'acc-db-pw'; GRANT SELECT, INSERT ON acc_src.* TO 'acc_db'@'%'; \
+         CREATE USER 'acc_tbl'@'%' IDENTIFIED BY 'acc-tbl-pw' WITH MAX_QUERIES_PER_HOUR 1000; \
+         GRANT SELECT ON acc_src.t1 TO 'acc_tbl'@'%'; GRANT UPDATE (a) ON acc_src.t1 TO 'acc_tbl'@'%'; \
+         CREATE ROLE acc_role; GRANT SELECT ON acc_src.t2 TO acc_role; \
+         CREATE USER 'acc_ru'@'%' IDENTIFIED BY 'acc-ru-pw'; GRANT acc_role TO 'acc_ru'@'%'; \
+         SET DEFAULT ROLE acc_role FOR 'acc_ru'@'%'; \
+         CREATE USER 'acc_other'@'%' IDENTIFIED BY 'x'; GRANT SELECT ON acc_elsewhere.* TO 'acc_other'@'%'; \
+         CREATE USER 'acc_admin'@'%' IDENTIFIED BY 'x'; GRANT PROCESS ON *.* TO 'acc_admin'@'%'",
+    )
+    .await?;
+    let ferry_grants = grants(&mut t, "CURRENT_USER()").await?;
+    forget(&mut t, "acc-copy").await;
+    forget(&mut t, "acc-exists").await;
+
+    let j = job(
+        "acc-copy",
+        json!([{"Database": "acc_src", "NewDatabase": "acc_dst"}]),
+        json!({"Accounts": "copy"}),
+        2,
+    );
+    let out = run(&write_job("acc-copy", &j), &["--restart"]);
+    let o = text(&out);
+    assert!(out.status.success(), "{o}");
+
+    // Exactly the source's grants, the database renamed (the hash shows the same password).
+    for account in ["'acc_db'@'%'", "'acc_tbl'@'%'", "'acc_ru'@'%'", "acc_role"] {
+        let want: Vec<String> = grants(&mut s, account)
+            .await?
+            .into_iter()
+            .map(|g| g.replace("`acc_src`", "`acc_dst`"))
+            .collect();
+        assert_eq!(grants(&mut t, account).await?, want, "{account}\n{o}");
+    }
+    for user in ["acc_other", "acc_admin"] {
+        assert!(
+            !exists(&mut t, user).await?,
+            "{user} holds nothing on the selection: not copied"
+        );
+    }
+    assert_eq!(
+        grants(&mut t, "CURRENT_USER()").await?,
+        ferry_grants,
+        "Ferry's own account is unchanged (the role's CREATE ROLE grant was taken back)"
+    );
+
+    // The copied accounts log in with their source passwords and get what they were granted.
+    let mut db = login("acc_db", "acc-db-pw").await?;
+    exec(&mut db, "INSERT INTO acc_dst.t2 VALUES (2, 'y')").await?;
+    let e = db
+        .query_drop("DELETE FROM acc_dst.t2")
+        .await
+        .expect_err("no DELETE");
+    assert_eq!(server_code(&e), Some(1142), "{e}");
+    let mut tbl = login("acc_tbl", "acc-tbl-pw").await?;
+    let n: u64 = scalar(&mut tbl, "SELECT COUNT(*) FROM acc_dst.t1").await?;
+    assert_eq!(n, 2);
+    exec(&mut tbl, "UPDATE acc_dst.t1 SET a = 11 WHERE id = 1").await?;
+    let e = tbl
+        .query_drop("UPDATE acc_dst.t1 SET b = 0")
+        .await
+        .expect_err("column b not granted");
+    assert_eq!(server_code(&e), Some(1143), "{e}");
+    let e = tbl
+        .query_drop("SELECT * FROM acc_dst.t2")
+        .await
+        .expect_err("t2 not granted");
+    assert_eq!(server_code(&e), Some(1142), "{e}");
+    let mut ru = login("acc_ru", "acc-ru-pw").await?;
+    let v: String = scalar(&mut ru, "SELECT v FROM acc_dst.t2 WHERE id = 1").await?;
+    assert_eq!(v, "x", "through the default role");
+    let e = login("acc_db", "wrong")
+        .await
+        .expect_err("a wrong password is refused");
+    assert!(format!("{e:#}").contains("1045"), "{e:#}");
+    drop((db, tbl, ru));
+
+    // An account the target already has is refused by name before anything is copied.
+    exec(&mut s, "GRANT SELECT ON acc_src.t2 TO 'acc_other'@'%'").await?;
+    exec(&mut t, "CREATE USER 'acc_other'@'%' IDENTIFIED BY 'mine'").await?;
+    drop_dbs(&mut t, &["acc_dst"]).await?;
+    let j = job(
+        "acc-exists",
+        json!([{"Database": "acc_src", "NewDatabase": "acc_dst"}]),
+        json!({"Accounts": "copy"}),
+        2,
+    );
+    let out = run(&write_job("acc-exists", &j), &["--restart"]);
+    let o = text(&out);
+    assert!(!out.status.success(), "{o}");
+    assert!(o.contains("'acc_other'@'%' already exists on the target"), "{o}");
+    let n: u64 = scalar(
+        &mut t,
+        "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'acc_dst'",
+    )
+    .await?;
+    assert_eq!(n, 0, "nothing was copied");
+
+    drop_accounts(&mut s, USERS, ROLES).await?;
+    drop_accounts(&mut t, USERS, ROLES).await?;
+    drop_dbs(&mut s, &["acc_src", "acc_elsewhere"]).await?;
+    drop_dbs(&mut t, &["acc_dst"]).await?;
+    Ok(())
+}
+
+/// A target account without the privilege that passes read_only, writing its own database.
+async fn writer_try(n: i64) -> Result<Result<(), mysql_async::Error>> {
+    let mut w = login("acr_writer", "acr-writer-pw").await?;
+    Ok(w.query_drop(format!("INSERT INTO acr_other.t VALUES ({n})"))
+        .await)
+}
+
+async fn read_only_now(t: &mut Conn) -> Result<i64> {
+    scalar(t, "SELECT @@GLOBAL.read_only").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_target_while_the_job_runs() -> Result<()> {
+    let _serial = SERIAL.lock().await;
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    fresh_db(&mut s, "acr_src").await?;
+    drop_dbs(&mut t, &["acr_src"]).await?;
+    fresh_db(&mut t, "acr_other").await?;
+    drop_accounts(&mut t, &["acr_writer"], &[]).await?;
+    exec(
+        &mut s,
+        "CREATE TABLE acr_src.t (id INT PRIMARY KEY, v INT); INSERT INTO acr_src.t VALUES (1, 1), (2, 2)",
+    )
+    .await?;
+    exec(
+        &mut t,
+        "SET GLOBAL read_only = OFF; CREATE TABLE acr_other.t (id INT PRIMARY KEY); \
+         CREATE USER 'acr_writer'@'%' IDENTIFIED BY 'acr-writer-pw'; GRANT ALL ON acr_other.* TO 'acr_writer'@'%'",
+    )
+    .await?;
+    writer_try(1).await??;
+    forget(&mut t, "acr-ro").await;
+
+    let mut j = job("acr-ro", json!([{"Database": "acr_src"}]), json!({}), 3);
+    j["DstInfo"]["ReadOnly"] = json!(1);
+    let path = write_job("acr-ro", &j);
+    let mut cmd = ferry();
+    cmd.arg("run")
+        .arg(&path)
+        .args(["--restart", "--progress", "plain"]);
+    let dir = std::env::temp_dir();
+    let mut child = ferry_testkit::child::FerryChild::spawn(cmd, &dir, "acr-ro")?;
+    wait_until(120, "the incremental phase", || async {
+        let mut t = connect(&target()).await?;
+        let n: u64 = scalar(
+            &mut t,
+            "SELECT COUNT(*) FROM ferry_meta.job_phase WHERE job = 'acr-ro' AND phase = 'post_data'",
+        )
+        .await
+        .unwrap_or(0);
+        Ok(n > 0)
+    })
+    .await?;
+    child.assert_running()?;
+    assert_eq!(read_only_now(&mut t).await?, 1, "{}", child.output());
+    let e = writer_try(2).await?.expect_err("refused while the job runs");
+    assert_eq!(server_code(&e), Some(1290), "{e}");
+    // Ferry's own writes pass: the source's changes are replayed.
+    exec(&mut s, "INSERT INTO acr_src.t VALUES (3, 3)").await?;
+    wait_until(60, "the change replayed", || async {
+        let mut t = connect(&target()).await?;
+        let n: u64 = scalar(&mut t, "SELECT COUNT(*) FROM acr_src.t").await?;
+        Ok(n == 3)
+    })
+    .await?;
+
+    child.signal("USR1")?; // complete (cut over)
+    let (st, o) = child.wait(120).await?;
+    assert!(st.success(), "{o}");
+    assert_eq!(read_only_now(&mut t).await?, 0, "restored as it was\n{o}");
+    writer_try(4).await??;
+    assert_db_equal("acr_src", "acr_src").await?;
+
+    drop_accounts(&mut t, &["acr_writer"], &[]).await?;
+    drop_dbs(&mut s, &["acr_src"]).await?;
+    drop_dbs(&mut t, &["acr_src", "acr_other"]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_the_load_then_resume_accounts_once_and_read_only_restored() -> Result<()> {
+    let _serial = SERIAL.lock().await;
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    drop_accounts(&mut s, &["ack_app"], &[]).await?;
+    drop_accounts(&mut t, &["ack_app"], &[]).await?;
+    fresh_db(&mut s, "ack_src").await?;
+    drop_dbs(&mut t, &["ack_src"]).await?;
+    exec(&mut t, "SET GLOBAL read_only = OFF").await?;
+    forget(&mut t, "ack-kill").await;
+    exec(
+        &mut s,
+        "USE ack_src; CREATE TABLE ack_src.t (id INT PRIMARY KEY, v VARCHAR(40)); \
+         INSERT INTO ack_src.t SELECT seq, CONCAT('row-', seq) FROM seq_1_to_20000; \
+         CREATE USER 'ack_app'@'%' IDENTIFIED BY 'ack-pw'; GRANT SELECT, UPDATE ON ack_src.t TO 'ack_app'@'%'",
+    )
+    .await?;
+
+    let mut j = job(
+        "ack-kill",
+        json!([{"Database": "ack_src"}]),
+        json!({"Accounts": "copy", "ChunkRows": 1000, "Threads": 1, "RowsPerSecond": 2000}),
+        2,
+    );
+    j["DstInfo"]["ReadOnly"] = json!(1);
+    let path = write_job("ack-kill", &j);
+    kill_9_mid_load(&path, "ack-kill", 2).await?;
+    assert_eq!(read_only_now(&mut t).await?, 1, "still read-only after the kill");
+    assert!(exists(&mut t, "ack_app").await?, "created by the structure phase");
+
+    // Resume (pre-check included): the job's own account is not refused nor created again.
+    let out = run(&path, &[]);
+    let o = text(&out);
+    assert!(out.status.success(), "{o}");
+    assert_db_equal("ack_src", "ack_src").await?;
+    assert_eq!(read_only_now(&mut t).await?, 0, "restored at completion\n{o}");
+    assert_eq!(
+        grants(&mut t, "'ack_app'@'%'").await?,
+        grants(&mut s, "'ack_app'@'%'").await?
+    );
+    let mut app = login("ack_app", "ack-pw").await?;
+    let n: u64 = scalar(&mut app, "SELECT COUNT(*) FROM ack_src.t").await?;
+    assert_eq!(n, 20000);
+    drop(app);
+
+    drop_accounts(&mut s, &["ack_app"], &[]).await?;
+    drop_accounts(&mut t, &["ack_app"], &[]).await?;
+    drop_dbs(&mut s, &["ack_src"]).await?;
+    drop_dbs(&mut t, &["ack_src"]).await?;
+    Ok(())
+}
