@@ -9,12 +9,14 @@
 //! - `DstInfo.ReadOnly = 1`: while a MigrateType 3 job runs, a second target account without the
 //!   bypass privilege is refused writes (1290); after the cut-over they are accepted and the
 //!   target's read_only is back as before;
+//! - `IsOverrideRoot = 1` without `Ferry.Accounts`: a `root` account the target has takes the
+//!   source's password and grants, one it lacks is created; no other account is copied;
 //! - kill -9 of `ferry run` during the full load of a job with both, then resume: the accounts are
 //!   not created twice (the pre-check and the job take them as the job's own), the data is exact,
 //!   and read_only, still on after the kill, is restored at completion.
 //!
-//! Databases and accounts are named after the test (`acc_*`, `acr_*`, `ack_*`) and dropped at the
-//! end. The tests that set the target's read_only run one at a time ([`SERIAL`]).
+//! Databases and accounts are named after the test (`acc_*`, `acr_*`, `ack_*`, `aco_*`; the root
+//! test's own `root` accounts are on hosts no other test uses) and dropped at the end. The tests that set the target's read_only run one at a time ([`SERIAL`]).
 
 mod common;
 
@@ -30,7 +32,7 @@ use serde_json::json;
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The jobs of this file.
-const JOBS: &[&str] = &["acc-copy", "acc-exists", "acr-ro", "ack-kill"];
+const JOBS: &[&str] = &["acc-copy", "acc-exists", "acr-ro", "ack-kill", "aco-root"];
 
 /// Forgets what earlier runs of `job` recorded on the target (accounts, progress), and the
 /// read_only protections of every job of this file (a run killed by a failed test leaves one
@@ -346,5 +348,68 @@ async fn kill_9_during_the_load_then_resume_accounts_once_and_read_only_restored
     drop_accounts(&mut t, &["ack_app"], &[]).await?;
     drop_dbs(&mut s, &["ack_src"]).await?;
     drop_dbs(&mut t, &["ack_src"]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn override_root_gives_the_targets_root_the_sources() -> Result<()> {
+    let _serial = SERIAL.lock().await;
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    forget(&mut t, "aco-root").await;
+    for c in [&mut s, &mut t] {
+        exec(
+            c,
+            "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'aco-host.invalid', 'aco_app'@'%'",
+        )
+        .await?;
+    }
+    fresh_db(&mut s, "aco_src").await?;
+    drop_dbs(&mut t, &["aco_src"]).await?;
+    exec(
+        &mut s,
+        "CREATE TABLE aco_src.t (id INT PRIMARY KEY); INSERT INTO aco_src.t VALUES (1); \
+         CREATE USER 'root'@'127.0.0.1' IDENTIFIED BY 'aco-root-pw'; \
+         GRANT SELECT, PROCESS ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; \
+         CREATE USER 'root'@'aco-host.invalid' IDENTIFIED BY 'x'; \
+         CREATE USER 'aco_app'@'%' IDENTIFIED BY 'x'; GRANT SELECT ON aco_src.* TO 'aco_app'@'%'",
+    )
+    .await?;
+    exec(&mut t, "CREATE USER 'root'@'127.0.0.1' IDENTIFIED BY 'the-targets-own'").await?;
+    assert!(login("root", "the-targets-own").await.is_ok());
+
+    let mut j = job("aco-root", json!([{"Database": "aco_src"}]), json!({}), 1);
+    j["MigrateOption"]["IsOverrideRoot"] = json!(1);
+    let out = run(&write_job("aco-root", &j), &["--restart"]);
+    let o = text(&out);
+    assert!(out.status.success(), "{o}");
+
+    // Overwritten: the source's password and grants.
+    assert!(login("root", "the-targets-own").await.is_err(), "the old password is gone\n{o}");
+    let mut r = login("root", "aco-root-pw").await?;
+    let n: u64 = scalar(&mut r, "SELECT COUNT(*) FROM aco_src.t").await?;
+    assert_eq!(n, 1);
+    drop(r);
+    assert_eq!(
+        grants(&mut t, "'root'@'127.0.0.1'").await?,
+        grants(&mut s, "'root'@'127.0.0.1'").await?
+    );
+    let n: u64 = scalar(
+        &mut t,
+        "SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND Host = 'aco-host.invalid'",
+    )
+    .await?;
+    assert_eq!(n, 1, "a root account the target lacked is created");
+    assert!(!exists(&mut t, "aco_app").await?, "Ferry.Accounts is none: no other account");
+
+    for c in [&mut s, &mut t] {
+        exec(
+            c,
+            "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'aco-host.invalid', 'aco_app'@'%'",
+        )
+        .await?;
+    }
+    drop_dbs(&mut s, &["aco_src"]).await?;
+    drop_dbs(&mut t, &["aco_src"]).await?;
     Ok(())
 }

@@ -153,6 +153,19 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// True when the table `ferry_meta.<table>` exists on the target (a target Ferry never wrote to,
+/// or one written by an older Ferry, may lack it).
+pub async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool, CoreError> {
+    let n: Option<u64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (META_SCHEMA, table),
+        )
+        .await
+        .ctx(|| format!("looking for {META_SCHEMA}.{table} on the target"))?;
+    Ok(n.unwrap_or(0) > 0)
+}
+
 /// How long [`ensure`] waits for another process migrating the same target.
 const LOCK_WAIT_SECONDS: u32 = 60;
 

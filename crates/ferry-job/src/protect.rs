@@ -78,14 +78,7 @@ pub async fn restore(spec: &JobSpec) -> Result<bool, JobError> {
     }
     let (mut dst, _) = crate::runner::connect(spec, true).await?;
     let m = quote_ident(META_SCHEMA);
-    let exists: Option<u64> = dst
-        .exec_first(
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'target_read_only'",
-            (META_SCHEMA,),
-        )
-        .await
-        .ctx(|| "reading ferry_meta on the target".into())?;
-    if exists.unwrap_or(0) == 0 {
+    if !ferry_core::meta::table_exists(&mut dst, "target_read_only").await? {
         return Ok(false);
     }
     let previous: Option<i64> = dst

@@ -654,19 +654,22 @@ pub fn plan(
         }
     }
     // Accounts that reach the selection through a role they hold.
-    while opts.copy {
-        let before = chosen.len();
-        for (name, grants) in &parsed {
-            let holds_chosen_role = grants
-                .iter()
-                .any(|g| matches!(&g.kind, GrantKind::Roles(rs) if rs.iter().any(|r| chosen.contains(r))));
-            if holds_chosen_role && !chosen.contains(*name) {
-                chosen.insert((*name).clone());
-            }
-        }
-        if chosen.len() == before {
+    loop {
+        let added: Vec<AccountName> = parsed
+            .iter()
+            .filter(|(name, grants)| {
+                opts.copy
+                    && !chosen.contains(**name)
+                    && grants
+                        .iter()
+                        .any(|g| matches!(&g.kind, GrantKind::Roles(rs) if rs.iter().any(|r| chosen.contains(r))))
+            })
+            .map(|(name, _)| (*name).clone())
+            .collect();
+        if added.is_empty() {
             break;
         }
+        chosen.extend(added);
     }
     let mut roles_used: BTreeSet<AccountName> = BTreeSet::new();
     let mut queue: Vec<AccountName> = chosen.iter().cloned().collect();

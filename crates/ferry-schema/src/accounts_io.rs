@@ -99,17 +99,6 @@ pub async fn read_source(conn: &mut Conn, opts: &AccountOptions) -> Result<Vec<S
     Ok(out)
 }
 
-async fn meta_table_exists(conn: &mut Conn, table: &str) -> Result<bool, SchemaError> {
-    let n: Option<u64> = conn
-        .exec_first(
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-            (META_SCHEMA, table),
-        )
-        .await
-        .map_err(|e| SchemaError::target("reading ferry_meta", e))?;
-    Ok(n.unwrap_or(0) > 0)
-}
-
 /// What the target has: its accounts, its active authentication plugins, and the accounts
 /// `job` created on an earlier run.
 pub async fn read_target(conn: &mut Conn, mariadb: bool, job: &str) -> Result<TargetAccounts, SchemaError> {
@@ -122,7 +111,7 @@ pub async fn read_target(conn: &mut Conn, mariadb: bool, job: &str) -> Result<Ta
         .await
         .map_err(|e| SchemaError::target("reading the authentication plugins", e))?;
     let mut created_by_job = BTreeSet::new();
-    if meta_table_exists(conn, "job_account").await? {
+    if ferry_core::meta::table_exists(conn, "job_account").await? {
         let rows: Vec<(String, String, i64)> = conn
             .exec(
                 format!(
