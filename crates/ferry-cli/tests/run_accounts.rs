@@ -375,17 +375,24 @@ async fn override_root_gives_the_targets_root_the_sources() -> Result<()> {
          CREATE USER 'aco_app'@'%' IDENTIFIED BY 'x'; GRANT SELECT ON aco_src.* TO 'aco_app'@'%'",
     )
     .await?;
-    exec(&mut t, "CREATE USER 'root'@'127.0.0.1' IDENTIFIED BY 'the-targets-own'").await?;
+    exec(
+        &mut t,
+        "CREATE USER 'root'@'127.0.0.1' IDENTIFIED BY 'the-targets-own'",
+    )
+    .await?;
     assert!(login("root", "the-targets-own").await.is_ok());
 
-    let mut j = job("aco-root", json!([{"Database": "aco_src"}]), json!({}), 1);
+    let mut j = job("aco-root", json!([{"Database": "aco_src"}]), json!({}), 2);
     j["MigrateOption"]["IsOverrideRoot"] = json!(1);
     let out = run(&write_job("aco-root", &j), &["--restart"]);
     let o = text(&out);
     assert!(out.status.success(), "{o}");
 
     // Overwritten: the source's password and grants.
-    assert!(login("root", "the-targets-own").await.is_err(), "the old password is gone\n{o}");
+    assert!(
+        login("root", "the-targets-own").await.is_err(),
+        "the old password is gone\n{o}"
+    );
     let mut r = login("root", "aco-root-pw").await?;
     let n: u64 = scalar(&mut r, "SELECT COUNT(*) FROM aco_src.t").await?;
     assert_eq!(n, 1);
@@ -400,7 +407,10 @@ async fn override_root_gives_the_targets_root_the_sources() -> Result<()> {
     )
     .await?;
     assert_eq!(n, 1, "a root account the target lacked is created");
-    assert!(!exists(&mut t, "aco_app").await?, "Ferry.Accounts is none: no other account");
+    assert!(
+        !exists(&mut t, "aco_app").await?,
+        "Ferry.Accounts is none: no other account"
+    );
 
     for c in [&mut s, &mut t] {
         exec(

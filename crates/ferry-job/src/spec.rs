@@ -473,12 +473,14 @@ impl MigrateJobRequest {
         let override_root = match mo.is_override_root.unwrap_or(0) {
             0 => false,
             1 => true,
-            v => return Err(err(
-                "MigrateOption.IsOverrideRoot",
-                format!(
+            v => {
+                return Err(err(
+                    "MigrateOption.IsOverrideRoot",
+                    format!(
                     "{v} is not one of 0 (no), 1 (overwrite the target's root accounts with the source's)"
                 ),
-            )),
+                ))
+            }
         };
         if self.src_info.as_ref().and_then(|e| e.read_only).unwrap_or(0) != 0 {
             return Err(err(

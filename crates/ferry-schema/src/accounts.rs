@@ -18,7 +18,8 @@
 //! and `ACCOUNT LOCK`), the global privileges, the privileges on the selected databases, tables,
 //! columns and routines (names mapped), the roles granted and the default roles. Not copied (and
 //! listed in [`AccountPlan::skipped`]): grants on objects the job does not move, grants on
-//! database name patterns (`` `app%`.* ``), `PROXY` grants (except root's with `IsOverrideRoot`),
+//! database name patterns (`` `app%`.* ``), `PROXY` grants (granting one needs PROXY WITH GRANT
+//! OPTION on the proxied account, which Ferry's login does not hold),
 //! column grants of a table with a column mapping (`Ferry.DbList`).
 //!
 //! **Refused** ([`AccountPlan::refused`], named in the pre-check item `accounts` and at run
@@ -660,9 +661,9 @@ pub fn plan(
             .filter(|(name, grants)| {
                 opts.copy
                     && !chosen.contains(**name)
-                    && grants
-                        .iter()
-                        .any(|g| matches!(&g.kind, GrantKind::Roles(rs) if rs.iter().any(|r| chosen.contains(r))))
+                    && grants.iter().any(
+                        |g| matches!(&g.kind, GrantKind::Roles(rs) if rs.iter().any(|r| chosen.contains(r))),
+                    )
             })
             .map(|(name, _)| (*name).clone())
             .collect();
@@ -798,7 +799,8 @@ pub fn plan(
                         }
                     }
                 },
-                GrantKind::Proxy if root => planned.grants.push(g.render(None, None)),
+                // Granting PROXY needs PROXY WITH GRANT OPTION on the proxied account, which
+                // Ferry's login does not hold; a root the target has keeps its own.
                 GrantKind::Proxy => out.skipped.push(format!("{name}: a PROXY grant")),
                 GrantKind::Roles(rs) => {
                     if rs.iter().all(|r| chosen.contains(r)) {
@@ -1160,11 +1162,9 @@ mod tests {
         );
         assert_eq!(
             p.accounts[0].grants,
-            vec![
-                "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION",
-                "GRANT PROXY ON ''@'%' TO 'root'@'localhost' WITH GRANT OPTION"
-            ]
+            vec!["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION"]
         );
+        assert_eq!(p.skipped, vec!["'root'@'localhost': a PROXY grant"]);
         // Ferry's own target login is never touched, root or not.
         o.own.push(AccountName::new("root", "localhost"));
         assert!(plan(&src, &target(), &sel(), &o).accounts.is_empty());
