@@ -11,6 +11,8 @@
 //!   target's read_only is back as before;
 //! - `IsOverrideRoot = 1` without `Ferry.Accounts`: a `root` account the target has takes the
 //!   source's password and grants, one it lacks is created; no other account is copied;
+//! - through `ferry serve`: a job with `DstInfo.ReadOnly = 1` that fails after setting the target
+//!   read-only keeps it so; DeleteMigrateJob puts it back;
 //! - kill -9 of `ferry run` during the full load of a job with both, then resume: the accounts are
 //!   not created twice (the pre-check and the job take them as the job's own), the data is exact,
 //!   and read_only, still on after the kill, is restored at completion.
@@ -31,11 +33,11 @@ use serde_json::json;
 /// The target's global read_only is shared by every test of this file.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The jobs of this file.
-const JOBS: &[&str] = &["acc-copy", "acc-exists", "acr-ro", "ack-kill", "aco-root"];
+const SECRET_ID: &str = "AKIDferryaccountstest";
+const SECRET_KEY: &str = "ferry-accounts-test-key";
 
-/// Forgets what earlier runs of `job` recorded on the target (accounts, progress), and the
-/// read_only protections of every job of this file (a run killed by a failed test leaves one
+/// Forgets what earlier runs of `job` recorded on the target (accounts, progress), and every
+/// read_only protection (only this file's jobs set one; a run killed by a failed test leaves one
 /// behind, which would keep the target read-only for the next).
 async fn forget(t: &mut Conn, job: &str) {
     for table in [
@@ -47,13 +49,7 @@ async fn forget(t: &mut Conn, job: &str) {
     ] {
         let _ = exec(t, &format!("DELETE FROM ferry_meta.{table} WHERE job = '{job}'")).await;
     }
-    for j in JOBS {
-        let _ = exec(
-            t,
-            &format!("DELETE FROM ferry_meta.target_read_only WHERE job = '{j}'"),
-        )
-        .await;
-    }
+    let _ = exec(t, "DELETE FROM ferry_meta.target_read_only").await;
 }
 
 async fn drop_accounts(conn: &mut Conn, users: &[&str], roles: &[&str]) -> Result<()> {
@@ -421,5 +417,65 @@ async fn override_root_gives_the_targets_root_the_sources() -> Result<()> {
     }
     drop_dbs(&mut s, &["aco_src"]).await?;
     drop_dbs(&mut t, &["aco_src"]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_job_that_failed_keeps_the_target_read_only_until_deleted() -> Result<()> {
+    use common::serve::{call, wait_status, Serve};
+    let _serial = SERIAL.lock().await;
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    exec(&mut t, "SET GLOBAL read_only = OFF").await?;
+    fresh_db(&mut s, "acd_src").await?;
+    drop_dbs(&mut t, &["acd_src"]).await?;
+    exec(
+        &mut s,
+        "CREATE TABLE acd_src.t (id INT PRIMARY KEY); INSERT INTO acd_src.t VALUES (1)",
+    )
+    .await?;
+
+    let dir = std::env::temp_dir().join(format!("ferry-accounts-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let data = dir.join("data");
+    let serve = Serve::start(
+        &dir,
+        &["--data-dir", data.to_str().unwrap_or_default()],
+        &[("FERRY_SECRET_ID", SECRET_ID), ("FERRY_SECRET_KEY", SECRET_KEY)],
+    );
+    let c = ferry_api::Client::new(serve.url.clone(), SECRET_ID, SECRET_KEY);
+    let mut request = job("acd-served", json!([{"Database": "acd_src"}]), json!({}), 2);
+    request["DstInfo"]["ReadOnly"] = json!(1);
+    let id = call(&c, "CreateMigrateJob", request).await?["JobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    forget(&mut t, &id).await;
+    call(&c, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
+    wait_status(&c, &id, 4, 120).await?;
+    // After the check, a table with rows appears on the target: the structure phase, which starts
+    // after the target is made read-only, fails on it (ExistingTables fail).
+    exec(&mut t, "CREATE DATABASE acd_src; CREATE TABLE acd_src.t (id INT PRIMARY KEY); INSERT INTO acd_src.t VALUES (9)")
+        .await?;
+    call(&c, "StartMigrateJob", json!({"JobId": id})).await?;
+    wait_status(&c, &id, 10, 120).await?;
+    assert_eq!(
+        read_only_now(&mut t).await?,
+        1,
+        "a failed job keeps the target read-only"
+    );
+    call(&c, "DeleteMigrateJob", json!({"JobId": id})).await?;
+    assert_eq!(
+        read_only_now(&mut t).await?,
+        0,
+        "restored at deletion\n{}",
+        serve.stderr()
+    );
+
+    drop(serve);
+    let _ = std::fs::remove_dir_all(&dir);
+    drop_dbs(&mut s, &["acd_src"]).await?;
+    drop_dbs(&mut t, &["acd_src"]).await?;
     Ok(())
 }
