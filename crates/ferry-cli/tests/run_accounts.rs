@@ -5,7 +5,9 @@
 //!   source password and exactly their grants (renamed); accounts without a grant on the
 //!   selection, Ferry's own and the internal ones are not; a copied account logs in to the target
 //!   with its source password and is refused what it was not granted;
-//! - an account that already exists on the target is refused by name by the pre-check;
+//! - an account that already exists on the target is refused by name by the pre-check, and so is
+//!   an account whose authentication plugin (ed25519, installed on the source only) the target
+//!   lacks;
 //! - `DstInfo.ReadOnly = 1`: while a MigrateType 3 job runs, a second target account without the
 //!   bypass privilege is refused writes (1290); after the cut-over they are accepted and the
 //!   target's read_only is back as before;
@@ -477,5 +479,57 @@ async fn served_job_that_failed_keeps_the_target_read_only_until_deleted() -> Re
     let _ = std::fs::remove_dir_all(&dir);
     drop_dbs(&mut s, &["acd_src"]).await?;
     drop_dbs(&mut t, &["acd_src"]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_the_target_lacks_is_named_by_the_pre_check() -> Result<()> {
+    let _serial = SERIAL.lock().await;
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    drop_accounts(&mut s, &["acp_ed"], &[]).await?;
+    fresh_db(&mut s, "acp_src").await?;
+    drop_dbs(&mut t, &["acp_src"]).await?;
+    let installed: u64 = scalar(
+        &mut s,
+        "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'ed25519'",
+    )
+    .await?;
+    if installed == 0 {
+        exec(&mut s, "INSTALL SONAME 'auth_ed25519'").await?;
+    }
+    let on_target: u64 = scalar(
+        &mut t,
+        "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'ed25519'",
+    )
+    .await?;
+    assert_eq!(on_target, 0, "the test needs a target without ed25519");
+    exec(
+        &mut s,
+        "CREATE TABLE acp_src.t (id INT PRIMARY KEY); \
+         CREATE USER 'acp_ed'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('acp-pw'); \
+         GRANT SELECT ON acp_src.* TO 'acp_ed'@'%'",
+    )
+    .await?;
+    let j = job(
+        "acp-plugin",
+        json!([{"Database": "acp_src"}]),
+        json!({"Accounts": "copy"}),
+        1,
+    );
+    let out = run(&write_job("acp-plugin", &j), &["--restart"]);
+    let o = text(&out);
+    assert!(!out.status.success(), "{o}");
+    assert!(
+        o.contains("'acp_ed'@'%' authenticates with ed25519, which the target does not have"),
+        "{o}"
+    );
+    assert!(!exists(&mut t, "acp_ed").await?);
+
+    drop_accounts(&mut s, &["acp_ed"], &[]).await?;
+    if installed == 0 {
+        exec(&mut s, "UNINSTALL SONAME 'auth_ed25519'").await?;
+    }
+    drop_dbs(&mut s, &["acp_src"]).await?;
     Ok(())
 }
