@@ -14,7 +14,8 @@
 //! - `IsOverrideRoot = 1` without `Ferry.Accounts`: a `root` account the target has takes the
 //!   source's password and grants, one it lacks is created; no other account is copied;
 //! - through `ferry serve`: a job with `DstInfo.ReadOnly = 1` that fails after setting the target
-//!   read-only keeps it so; DeleteMigrateJob puts it back;
+//!   read-only keeps it so; DeleteMigrateJob puts it back; StopMigrateJob of a replaying job puts it
+//!   back too;
 //! - kill -9 of `ferry run` during the full load of a job with both, then resume: the accounts are
 //!   not created twice (the pre-check and the job take them as the job's own), the data is exact,
 //!   and read_only, still on after the kill, is restored at completion.
@@ -423,7 +424,7 @@ async fn override_root_gives_the_targets_root_the_sources() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn served_job_that_failed_keeps_the_target_read_only_until_deleted() -> Result<()> {
+async fn served_jobs_restore_read_only_at_deletion_and_at_stop() -> Result<()> {
     use common::serve::{call, wait_status, Serve};
     let _serial = SERIAL.lock().await;
     let mut s = connect(&source()).await?;
@@ -472,6 +473,29 @@ async fn served_job_that_failed_keeps_the_target_read_only_until_deleted() -> Re
         read_only_now(&mut t).await?,
         0,
         "restored at deletion\n{}",
+        serve.stderr()
+    );
+
+    // A MigrateType 3 job keeps the target read-only while it replays; StopMigrateJob restores it.
+    drop_dbs(&mut t, &["acd_src"]).await?;
+    let mut request = job("acd-stop", json!([{"Database": "acd_src"}]), json!({}), 3);
+    request["DstInfo"]["ReadOnly"] = json!(1);
+    let id = call(&c, "CreateMigrateJob", request).await?["JobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    forget(&mut t, &id).await;
+    call(&c, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
+    wait_status(&c, &id, 4, 120).await?;
+    call(&c, "StartMigrateJob", json!({"JobId": id})).await?;
+    wait_status(&c, &id, 8, 120).await?;
+    assert_eq!(read_only_now(&mut t).await?, 1, "read-only while the job replays");
+    call(&c, "StopMigrateJob", json!({"JobId": id})).await?;
+    wait_status(&c, &id, 10, 120).await?;
+    assert_eq!(
+        read_only_now(&mut t).await?,
+        0,
+        "restored at stop\n{}",
         serve.stderr()
     );
 
