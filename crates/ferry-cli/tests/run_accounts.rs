@@ -423,6 +423,26 @@ async fn override_root_gives_the_targets_root_the_sources() -> Result<()> {
     Ok(())
 }
 
+/// A served job on `acd_src` with `DstInfo.ReadOnly = 1`, created and pre-checked (status 4).
+async fn checked_read_only_job(
+    c: &ferry_api::Client,
+    t: &mut Conn,
+    name: &str,
+    migrate_type: i64,
+) -> Result<String> {
+    use common::serve::{call, wait_status};
+    let mut request = job(name, json!([{"Database": "acd_src"}]), json!({}), migrate_type);
+    request["DstInfo"]["ReadOnly"] = json!(1);
+    let id = call(c, "CreateMigrateJob", request).await?["JobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    forget(t, &id).await;
+    call(c, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
+    wait_status(c, &id, 4, 120).await?;
+    Ok(id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_jobs_restore_read_only_at_deletion_and_at_stop() -> Result<()> {
     use common::serve::{call, wait_status, Serve};
@@ -448,15 +468,7 @@ async fn served_jobs_restore_read_only_at_deletion_and_at_stop() -> Result<()> {
         &[("FERRY_SECRET_ID", SECRET_ID), ("FERRY_SECRET_KEY", SECRET_KEY)],
     );
     let c = ferry_api::Client::new(serve.url.clone(), SECRET_ID, SECRET_KEY);
-    let mut request = job("acd-served", json!([{"Database": "acd_src"}]), json!({}), 2);
-    request["DstInfo"]["ReadOnly"] = json!(1);
-    let id = call(&c, "CreateMigrateJob", request).await?["JobId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    forget(&mut t, &id).await;
-    call(&c, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
-    wait_status(&c, &id, 4, 120).await?;
+    let id = checked_read_only_job(&c, &mut t, "acd-served", 2).await?;
     // After the check, a table with rows appears on the target: the structure phase, which starts
     // after the target is made read-only, fails on it (ExistingTables fail).
     exec(&mut t, "CREATE DATABASE acd_src; CREATE TABLE acd_src.t (id INT PRIMARY KEY); INSERT INTO acd_src.t VALUES (9)")
@@ -478,15 +490,7 @@ async fn served_jobs_restore_read_only_at_deletion_and_at_stop() -> Result<()> {
 
     // A MigrateType 3 job keeps the target read-only while it replays; StopMigrateJob restores it.
     drop_dbs(&mut t, &["acd_src"]).await?;
-    let mut request = job("acd-stop", json!([{"Database": "acd_src"}]), json!({}), 3);
-    request["DstInfo"]["ReadOnly"] = json!(1);
-    let id = call(&c, "CreateMigrateJob", request).await?["JobId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    forget(&mut t, &id).await;
-    call(&c, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
-    wait_status(&c, &id, 4, 120).await?;
+    let id = checked_read_only_job(&c, &mut t, "acd-stop", 3).await?;
     call(&c, "StartMigrateJob", json!({"JobId": id})).await?;
     wait_status(&c, &id, 8, 120).await?;
     assert_eq!(read_only_now(&mut t).await?, 1, "read-only while the job replays");
