@@ -4,7 +4,9 @@
 //! only; on a MySQL 8 source also `SET SESSION information_schema_stats_expiry = 0`, so the size
 //! estimates are current). The queries are `SHOW GLOBAL VARIABLES`, `SHOW GRANTS`, `SELECT CURRENT_USER()`,
 //! `information_schema` reads, `SELECT User, Host FROM mysql.user` on the target (definers) and
-//! `SELECT 1 FROM t LIMIT 1` on existing target tables (emptiness). Nothing is written.
+//! `SELECT 1 FROM t LIMIT 1` on existing target tables (emptiness); with `Ferry.Accounts` /
+//! `IsOverrideRoot` also `mysql.user`, `SHOW GRANTS FOR` and `SHOW CREATE USER` of the source's
+//! accounts and the target's accounts and authentication plugins. Nothing is written.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -218,6 +220,9 @@ pub(crate) struct Facts {
     pub target: Result<ServerFacts, Skip>,
     pub objects: Result<SourceObjects, Skip>,
     pub target_objects: Result<TargetObjects, Skip>,
+    /// `Ferry.Accounts` / `IsOverrideRoot`: the accounts planned as the job will (`None`: not
+    /// asked for), or why they could not be read.
+    pub accounts: Option<Result<ferry_schema::accounts::AccountPlan, String>>,
 }
 
 const VARIABLES: &[&str] = &[
@@ -340,6 +345,15 @@ pub(crate) async fn gather(input: &CheckInput, step: impl Fn(usize)) -> Facts {
         )),
         (Some(c), Ok(o)) => Ok(target_objects(c, &input.selection, o, target_lctn.unwrap_or(0)).await),
     };
+    let accounts = match &input.accounts {
+        None => None,
+        Some(a) => Some(match (sconn.as_mut(), tconn.as_mut(), &source, &target) {
+            (Some(sc), Some(tc), Ok(sf), Ok(tf)) => {
+                crate::accounts::gather(sc, tc, sf, tf, a, &input.selection).await
+            }
+            _ => Err("skipped: cannot read both servers".into()),
+        }),
+    };
     step(4);
 
     for c in [sconn, tconn].into_iter().flatten() {
@@ -352,6 +366,7 @@ pub(crate) async fn gather(input: &CheckInput, step: impl Fn(usize)) -> Facts {
         target,
         objects,
         target_objects,
+        accounts,
     }
 }
 

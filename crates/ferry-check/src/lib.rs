@@ -16,6 +16,7 @@
 //! under a binary log, `sql_log_bin`); [`mapping`] checks `Ferry.DbList`'s filters and column
 //! mappings against the source tables.
 
+mod accounts;
 mod binlog;
 mod capacity;
 mod compatibility;
@@ -80,6 +81,21 @@ pub struct CheckInput {
     /// `Ferry.SnapshotMode`: `lock` needs RELOAD on the source; `lockless` does not; `auto` needs
     /// it on MySQL only (MariaDB goes lock-free when the lock is refused).
     pub snapshot_mode: ferry_core::SnapshotMode,
+    /// `Ferry.Accounts` / `IsOverrideRoot`: the accounts the job copies (`None`: none).
+    pub accounts: Option<AccountsCheck>,
+    /// `DstInfo.ReadOnly = 1`: Ferry's target account must set `read_only` and write past it.
+    pub target_read_only: bool,
+}
+
+/// What a job asks of accounts (the `accounts` item plans them as the job will).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountsCheck {
+    /// `Ferry.Accounts = copy`.
+    pub copy: bool,
+    /// `MigrateOption.IsOverrideRoot = 1`.
+    pub override_root: bool,
+    /// The job's name: accounts it created on an earlier run are its own, not refused.
+    pub job: String,
 }
 
 /// The decision of one item: status and message (id, group and title come from the registry).
@@ -223,6 +239,12 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         "privileges",
         "Target account may set sql_log_bin (Ferry.TargetBinlog = false)",
         target_rules::sql_log_bin
+    ),
+    item!(
+        "target_read_only",
+        "privileges",
+        "Target account may keep the target read-only (DstInfo.ReadOnly = 1)",
+        accounts::read_only
     ),
     item!(
         "source_log_bin",
@@ -417,6 +439,12 @@ pub(crate) const REGISTRY: &[ItemDef] = &[
         objects::object_names
     ),
     item!(
+        "accounts",
+        "objects",
+        "Accounts and roles to copy (Ferry.Accounts, IsOverrideRoot)",
+        accounts::accounts
+    ),
+    item!(
         "object_mapping",
         "objects",
         "Ferry.DbList filters and column mappings fit the source tables",
@@ -497,6 +525,8 @@ pub(crate) mod testing {
             estimated_load_seconds: None,
             target_binlog: true,
             snapshot_mode: ferry_core::SnapshotMode::Auto,
+            accounts: None,
+            target_read_only: false,
         }
     }
 
@@ -508,6 +538,7 @@ pub(crate) mod testing {
             target: Ok(target),
             objects: Ok(objects),
             target_objects: Err(Skip("not gathered in this test".into())),
+            accounts: None,
         }
     }
 

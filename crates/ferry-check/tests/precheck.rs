@@ -56,6 +56,8 @@ fn input(src: Endpoint, tgt: Endpoint, dbs: Vec<DbSelection>) -> CheckInput {
         estimated_load_seconds: Some(600),
         target_binlog: true,
         snapshot_mode: ferry_core::SnapshotMode::Auto,
+        accounts: None,
+        target_read_only: false,
     }
 }
 
@@ -228,6 +230,8 @@ async fn good_setup_has_no_failed_item_and_changes_nothing() -> Result<()> {
         "target_function_creators",
         "mysql_only_ddl",
         "source_routine_bodies",
+        "accounts",
+        "target_read_only",
     ] {
         assert_item(&items, id, CheckStatus::Passed, &[]);
     }

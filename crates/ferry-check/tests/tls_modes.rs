@@ -198,6 +198,8 @@ async fn accounts_that_require_ssl_and_x509() -> Result<()> {
                 estimated_load_seconds: None,
                 target_binlog: true,
                 snapshot_mode: ferry_core::SnapshotMode::Auto,
+                accounts: None,
+                target_read_only: false,
             };
             let items = run_checks(&input, |_, _| {}).await;
             items

@@ -115,6 +115,13 @@ fn watch_completion(control: ReplayControl, when_caught_up: bool) {
     }
 }
 
+/// `DstInfo.ReadOnly`: a stopped run puts the target's read_only back (the next run sets it again).
+async fn restore_read_only(spec: &JobSpec) {
+    if let Err(e) = ferry_job::protect::restore(spec).await {
+        eprintln!("warning: the target's read_only could not be restored ({e}); it is restored when the job completes");
+    }
+}
+
 /// `ferry run`.
 pub async fn run(
     path: &Path,
@@ -168,12 +175,14 @@ pub async fn run(
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut job).await;
             }
             display.finish();
+            restore_read_only(&spec).await;
             eprintln!("interrupted: finished chunks and applied changes are kept; run the same command again to resume");
             return Ok(ExitCode::from(130));
         }
     };
     display.finish();
     if let Err(ferry_job::JobError::Cancelled) = &result {
+        restore_read_only(&spec).await;
         eprintln!("stopped: run the same command again to resume");
         return Ok(ExitCode::from(130));
     }
@@ -217,6 +226,12 @@ fn print_summary(spec: &JobSpec, s: &JobSummary) {
         "  tables      {} ({} objects created)",
         s.tables, s.objects_created
     );
+    if s.accounts > 0 {
+        println!(
+            "  accounts    {} created or altered (Ferry.Accounts / IsOverrideRoot)",
+            s.accounts
+        );
+    }
     if let Some(snap) = &s.snapshot {
         println!(
             "  rows        {} ({:.1} MB; {:.0} rows/s, {:.1} MB/s)",

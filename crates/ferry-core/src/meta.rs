@@ -10,6 +10,10 @@
 //! - `verify_chunk`, `verify_root`, `verify_pass`: continuous verification's persisted chunk
 //!   digests, per-table roots and pass times (`ferry-verify`'s `continuous`); `verify_dirty`: the
 //!   chunks changed since their last digest, marked by the replay ([`crate::chunkmap`]).
+//! - `job_account`: the accounts a job created on the target (`Ferry.Accounts`), recorded before
+//!   their `CREATE USER` (`ferry-schema`'s `accounts_io`).
+//! - `target_read_only`: `DstInfo.ReadOnly` — the target's `read_only` before a job set it, and
+//!   whether it has been restored (`ferry-job`'s `protect`).
 //!
 //! Version 1 is the shape these tables had before the version existed (a `ferry_meta` written by
 //! an older Ferry has no `schema_version` and is taken as version 0: migration 1 creates what is
@@ -26,7 +30,7 @@ use crate::selection::META_SCHEMA;
 use crate::sql::quote_ident;
 
 /// The version of the `ferry_meta` tables this Ferry writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One step: the statements that take the tables from `version - 1` to `version`. `{m}` stands
 /// for the quoted schema name.
@@ -117,6 +121,22 @@ const V2: &[&str] = &[
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 ];
 
+/// Version 3: accounts and the protected target. `job_account.host` is `''` and `is_role` 1 for
+/// a MariaDB role, `granted_at` set once every grant of the job's accounts ran;
+/// `target_read_only.previous` is the `read_only` value to restore (0/1),
+/// `restored_at` NULL while the job keeps the target read-only.
+const V3: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS {m}.job_account (\
+       job VARCHAR(191) NOT NULL, user VARCHAR(128) NOT NULL, host VARCHAR(255) NOT NULL, \
+       is_role TINYINT NOT NULL DEFAULT 0, created_at DATETIME(6) NOT NULL, granted_at DATETIME(6) NULL, \
+       PRIMARY KEY (job, user, host)\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS {m}.target_read_only (\
+       job VARCHAR(191) NOT NULL PRIMARY KEY, previous TINYINT NOT NULL, \
+       protected_at DATETIME(6) NOT NULL, restored_at DATETIME(6) NULL\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+];
+
 /// The migrations, in order; the last one's version is [`SCHEMA_VERSION`].
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -127,7 +147,24 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         statements: V2,
     },
+    Migration {
+        version: 3,
+        statements: V3,
+    },
 ];
+
+/// True when the table `ferry_meta.<table>` exists on the target (a target Ferry never wrote to,
+/// or one written by an older Ferry, may lack it).
+pub async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool, CoreError> {
+    let n: Option<u64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (META_SCHEMA, table),
+        )
+        .await
+        .ctx(|| format!("looking for {META_SCHEMA}.{table} on the target"))?;
+    Ok(n.unwrap_or(0) > 0)
+}
 
 /// How long [`ensure`] waits for another process migrating the same target.
 const LOCK_WAIT_SECONDS: u32 = 60;

@@ -113,6 +113,7 @@ pub const FERRY: &[Field] = &[
     opt("SnapshotMode", Ty::Str),
     opt("TargetTls", Ty::Obj(TLS)),
     opt("StartPosition", Ty::Obj(START_POSITION)),
+    opt("Accounts", Ty::Str),
     opt("ContinuousVerify", Ty::Obj(CONTINUOUS_VERIFY)),
     // Alibaba's DbList grammar (an object, or a string holding one): judged by `crate::dblist`.
     opt("DbList", Ty::Any),

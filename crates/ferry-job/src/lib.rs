@@ -5,12 +5,14 @@
 //! One set of field rules ([`fields`], [`job_fields`]), one parser and one validator ([`spec`])
 //! serve the CLI's job files and the HTTP API.
 
+mod accounts;
 pub mod continuous;
 pub mod dblist;
 pub mod error;
 pub mod fields;
 pub mod job_fields;
 pub mod phase;
+pub mod protect;
 mod retrier;
 pub mod runner;
 pub mod spec;

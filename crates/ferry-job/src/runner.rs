@@ -102,6 +102,8 @@ pub struct JobSummary {
     pub verification: Option<ferry_verify::VerifyReport>,
     /// With `Ferry.ContinuousVerify`: (chunks digested again at cut-over, chunks in all).
     pub cutover_chunks: Option<(u64, u64)>,
+    /// `Ferry.Accounts` / `IsOverrideRoot`: accounts created or altered on the target.
+    pub accounts: u64,
 }
 
 /// Rows, bytes and chunks committed by this process's full load, from its progress events.
@@ -237,7 +239,7 @@ async fn target<'c>(spec: &JobSpec, slot: &'c mut Option<Conn>) -> Result<&'c mu
     Ok(slot.insert(conn))
 }
 
-async fn connect(spec: &JobSpec, target: bool) -> Result<(Conn, Flavor), JobError> {
+pub(crate) async fn connect(spec: &JobSpec, target: bool) -> Result<(Conn, Flavor), JobError> {
     let (side, field, ep) = if target {
         ("target", "DstInfo", &spec.target)
     } else {
@@ -364,7 +366,10 @@ pub async fn run_job(
     progress: ProgressSink,
 ) -> Result<JobSummary, JobError> {
     let span = info_span!("job", job = %spec.name);
-    run_job_inner(spec, opts, progress).instrument(span).await
+    let summary = run_job_inner(spec, opts, progress).instrument(span).await?;
+    // Every phase is done (cut-over included): `DstInfo.ReadOnly` ends here.
+    crate::protect::restore(spec).await?;
+    Ok(summary)
 }
 
 /// The runner loop: each phase the job has and has not finished is prepared, announced, run and
@@ -495,6 +500,8 @@ impl<'a> Job<'a> {
             summary.already_complete = true;
         } else {
             summary.resumed = !done.is_empty();
+            // `DstInfo.ReadOnly`: the target is read-only for everyone but Ferry from here.
+            crate::protect::protect(spec, &mut dst).await?;
         }
         Ok(Job {
             spec,
@@ -584,6 +591,7 @@ impl<'a> Job<'a> {
             .collect();
         ferry_schema::apply(dst, &pre, progress).await?;
         self.summary.objects_created += pre.len() as u64;
+        self.summary.accounts = crate::accounts::copy(spec, dst).await?;
         self.kept = kept;
         Ok(())
     }

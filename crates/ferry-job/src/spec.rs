@@ -146,6 +146,9 @@ pub struct FerryOptionsRequest {
     /// The objects in Alibaba's DbList grammar, with row filters, column mappings and
     /// replayed change kinds (`Ferry.DbList`; instead of `DatabaseInfo`).
     pub db_list: Option<DbListField>,
+    /// Whether the structure phase copies the users and roles of the selected objects
+    /// (`Ferry.Accounts`: none, copy).
+    pub accounts: Option<String>,
 }
 
 /// `Ferry.ContinuousVerify`: `{"RowsPerSecond": 20000, "FullRescanSeconds": 3600}`. While a
@@ -357,6 +360,15 @@ pub struct FerryOptions {
     pub start_position: Option<StartFrom>,
     /// `Ferry.ContinuousVerify`, when on.
     pub continuous_verify: Option<ContinuousVerify>,
+    /// `Ferry.Accounts = copy`: the structure phase copies the users and roles that hold
+    /// privileges on the selected objects (`ferry_schema::accounts`).
+    pub copy_accounts: bool,
+    /// `MigrateOption.IsOverrideRoot = 1`: the target's root accounts take the source root's
+    /// authentication and grants.
+    pub override_root: bool,
+    /// `DstInfo.ReadOnly = 1`: the target is read-only for everyone but Ferry while the job runs
+    /// (`crate::protect`).
+    pub target_read_only: bool,
 }
 
 /// A validated job.
@@ -485,24 +497,35 @@ impl MigrateJobRequest {
                 ))
             }
         };
-        if mo.is_override_root.unwrap_or(0) != 0 {
+        let override_root = match mo.is_override_root.unwrap_or(0) {
+            0 => false,
+            1 => true,
+            v => {
+                return Err(err(
+                    "MigrateOption.IsOverrideRoot",
+                    format!(
+                    "{v} is not one of 0 (no), 1 (overwrite the target's root accounts with the source's)"
+                ),
+                ))
+            }
+        };
+        if self.src_info.as_ref().and_then(|e| e.read_only).unwrap_or(0) != 0 {
             return Err(err(
-                "MigrateOption.IsOverrideRoot",
-                "1 (migrate and overwrite the root account) is not supported: Ferry does not migrate \
-                 accounts; set it to 0 and create the accounts on the target yourself",
+                "SrcInfo.ReadOnly",
+                "1 (set the source read-only during the migration) is not supported: Ferry never \
+                 changes the source; set it to 0 (DstInfo.ReadOnly protects the target)",
             ));
         }
-        for (field, e) in [("SrcInfo", &self.src_info), ("DstInfo", &self.dst_info)] {
-            if e.as_ref().and_then(|e| e.read_only).unwrap_or(0) != 0 {
+        let target_read_only = match self.dst_info.as_ref().and_then(|e| e.read_only).unwrap_or(0) {
+            0 => false,
+            1 => true,
+            v => {
                 return Err(err(
-                    &format!("{field}.ReadOnly"),
-                    "1 (set the instance read-only during the migration) is not supported: Ferry does \
-                     not change server settings; set it to 0 and, if you want the target read-only for \
-                     other clients, SET GLOBAL read_only = ON yourself (Ferry's account needs SUPER / \
-                     READ_ONLY ADMIN to write then)",
-                ));
+                    "DstInfo.ReadOnly",
+                    format!("{v} is not one of 0 (no), 1 (the target is read-only for everyone but Ferry during the job)"),
+                ))
             }
-        }
+        };
         // Ranges and choices (ConsistencyType, ConsistencyParams, the database types, ports, …)
         // were judged by the field rules when the request was read (`crate::job_fields`).
         let consistency_type = mo.consistency_type.unwrap_or(1);
@@ -531,6 +554,19 @@ impl MigrateJobRequest {
             }
         }
         options.start_position = start_position(migrate_type, ferry.start_position.as_ref())?;
+        options.override_root = override_root;
+        options.target_read_only = target_read_only;
+        if (options.copy_accounts || override_root) && options.start_position.is_some() {
+            return Err(err(
+                if override_root {
+                    "MigrateOption.IsOverrideRoot"
+                } else {
+                    "Ferry.Accounts"
+                },
+                "accounts are copied by the structure phase, which a job with Ferry.StartPosition does \
+                 not run: remove it, or copy the accounts with a structure job first",
+            ));
+        }
         options.continuous_verify =
             continuous_verify(migrate_type, consistency_type, ferry.continuous_verify.as_ref())?;
         Ok(JobSpec {
@@ -893,6 +929,14 @@ fn ferry_options(f: Option<&FerryOptionsRequest>) -> Result<FerryOptions, SpecEr
         )?,
         start_position: None,
         continuous_verify: None,
+        copy_accounts: choice(
+            "Ferry.Accounts",
+            f.accounts.as_deref(),
+            false,
+            &[("none", false), ("copy", true)],
+        )?,
+        override_root: false,
+        target_read_only: false,
         retry_window: RetryWindow(Duration::from_secs(range(
             "Ferry.RetryWindowSeconds",
             f.retry_window_seconds,
@@ -955,6 +999,14 @@ impl JobSpec {
             estimated_load_seconds: None,
             target_binlog: self.options.target_binlog,
             snapshot_mode: self.options.snapshot_mode,
+            accounts: (self.options.copy_accounts || self.options.override_root).then(|| {
+                ferry_check::AccountsCheck {
+                    copy: self.options.copy_accounts,
+                    override_root: self.options.override_root,
+                    job: self.name.clone(),
+                }
+            }),
+            target_read_only: self.options.target_read_only,
         }
     }
 
@@ -1127,6 +1179,41 @@ mod tests {
             field(serde_json::json!({"Mode": "required", "Kee": key})),
             "Ferry.SourceTls.Kee"
         );
+    }
+
+    #[test]
+    fn accounts_override_root_and_read_only_are_honoured_or_refused_by_name() {
+        let base: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        let validate =
+            |j: &serde_json::Value| MigrateJobRequest::from_json(&j.to_string()).and_then(|r| r.validate());
+        let spec = validate(&base).unwrap();
+        assert!(!spec.options.copy_accounts && !spec.options.override_root && !spec.options.target_read_only);
+        assert!(spec.check_input(false).accounts.is_none());
+        let mut j = base.clone();
+        j["Ferry"]["Accounts"] = "COPY".into();
+        j["MigrateOption"]["IsOverrideRoot"] = 1.into();
+        j["DstInfo"]["ReadOnly"] = 1.into();
+        let spec = validate(&j).unwrap();
+        assert!(spec.options.copy_accounts && spec.options.override_root && spec.options.target_read_only);
+        let input = spec.check_input(true);
+        assert!(input.target_read_only);
+        assert_eq!(
+            input.accounts.map(|a| (a.copy, a.override_root)),
+            Some((true, true))
+        );
+        let field = |j: &serde_json::Value| validate(j).map(|_| "ok".to_string()).unwrap_or_else(|e| e.field);
+        let mut bad = base.clone();
+        bad["Ferry"]["Accounts"] = "all".into();
+        assert_eq!(field(&bad), "Ferry.Accounts");
+        let mut bad = base.clone();
+        bad["SrcInfo"]["ReadOnly"] = 1.into();
+        assert_eq!(field(&bad), "SrcInfo.ReadOnly");
+        let mut bad = base.clone();
+        bad["DstInfo"]["ReadOnly"] = 2.into();
+        assert_eq!(field(&bad), "DstInfo.ReadOnly");
+        let mut bad = base.clone();
+        bad["MigrateOption"]["IsOverrideRoot"] = 3.into();
+        assert_eq!(field(&bad), "MigrateOption.IsOverrideRoot");
     }
 
     #[test]

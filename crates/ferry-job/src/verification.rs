@@ -107,14 +107,7 @@ async fn connect_target(spec: &JobSpec) -> Result<Conn, JobError> {
 }
 
 async fn meta_table_exists(conn: &mut Conn, table: &str) -> Result<bool, JobError> {
-    let n: Option<u64> = conn
-        .exec_first(
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-            (META_SCHEMA, table),
-        )
-        .await
-        .ctx(|| "reading ferry_meta on the target".into())?;
-    Ok(n.unwrap_or(0) > 0)
+    Ok(ferry_core::meta::table_exists(conn, table).await?)
 }
 
 /// True when the job's incremental replay is under way: the target has a replay checkpoint for

@@ -68,6 +68,10 @@ pub enum SchemaError {
         #[source]
         source: mysql_async::Error,
     },
+    /// `Ferry.Accounts` / `IsOverrideRoot`: accounts the job cannot copy as asked (each reason
+    /// names the account and the fix).
+    #[error("the accounts cannot be copied: {}", reasons.join("; "))]
+    Accounts { reasons: Vec<String> },
     /// A catalog read through ferry-core failed.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -83,7 +87,8 @@ impl SchemaError {
             SchemaError::Core(e) => e.kind(),
             SchemaError::Definition { .. }
             | SchemaError::Rewrite { .. }
-            | SchemaError::TargetTableNotEmpty { .. } => ErrorKind::Definite,
+            | SchemaError::TargetTableNotEmpty { .. }
+            | SchemaError::Accounts { .. } => ErrorKind::Definite,
         }
     }
 

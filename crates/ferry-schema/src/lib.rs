@@ -10,8 +10,13 @@
 //! - [`apply`] ([`mod@apply`]): runs the DDL on the target and reports each object.
 //! - [`target_tables`] / [`prepare_existing`] ([`target`]): what to do with tables that already
 //!   exist on the target.
+//! - [`accounts`] / [`account_sql`] / [`accounts_io`]: the users and roles a job copies (`Ferry.Accounts`,
+//!   `IsOverrideRoot`), planned purely and then read and written on the servers.
 //! - [`SchemaError`] ([`error`]): every failure, transient or definite.
 
+pub mod account_sql;
+pub mod accounts;
+pub mod accounts_io;
 pub mod apply;
 pub mod catalog;
 pub mod column_map;

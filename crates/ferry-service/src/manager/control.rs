@@ -48,6 +48,9 @@ impl Manager {
             None => {
                 // Not running here (paused with PauseMode all): nothing to interrupt.
                 let job = self.store.job(job_id).await?;
+                if let Some(j) = &job {
+                    super::release_target(j).await;
+                }
                 self.end_stopped(job_id, job.map(|j| j.detail).unwrap_or_default())
                     .await?;
             }

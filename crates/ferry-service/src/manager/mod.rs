@@ -146,6 +146,21 @@ pub struct Manager {
     retry: RetryPolicy,
 }
 
+/// `DstInfo.ReadOnly`: puts the target's `read_only` back (stop, deletion). A failure (target
+/// unreachable) is logged; the next completion of the job restores it.
+async fn restore_read_only(spec: &JobSpec) {
+    if let Err(e) = ferry_job::protect::restore(spec).await {
+        tracing::warn!(error = %e, "DstInfo.ReadOnly: the target's read_only could not be restored");
+    }
+}
+
+/// [`restore_read_only`] for a stored job (stop of a job that is not running, deletion).
+pub async fn release_target(job: &JobRow) {
+    if let Ok(spec) = spec_of(job) {
+        restore_read_only(&spec).await;
+    }
+}
+
 /// The validated spec of a stored job, keyed by its JobId on the target.
 pub fn spec_of(job: &JobRow) -> Result<JobSpec, ControlError> {
     job.request
@@ -321,6 +336,15 @@ impl Manager {
     /// DeleteMigrateJob: removes a job (and its compare tasks and lag series) in a status that
     /// allows it.
     pub async fn delete(&self, job_id: &str) -> Result<(), ControlError> {
+        // DstInfo.ReadOnly: the target's read_only is put back before the job is forgotten.
+        if let Some(job) = self
+            .store
+            .job(job_id)
+            .await?
+            .filter(|j| Operation::Delete.allows(j.status))
+        {
+            release_target(&job).await;
+        }
         match self.store.delete_job(job_id, Operation::Delete.allowed()).await? {
             Update::Done(_) => {
                 crate::repair_sql::remove_job(&self.store, job_id).await;

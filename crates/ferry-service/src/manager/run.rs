@@ -308,6 +308,9 @@ impl Manager {
             }
         };
         drop(fut);
+        if run.intent() == Intent::Stop {
+            super::restore_read_only(spec).await;
+        }
         stop_tx.send_replace(true);
         let _ = persister.await;
         end

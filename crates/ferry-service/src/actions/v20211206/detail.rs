@@ -77,9 +77,9 @@ pub(super) fn migrate_option(job: &JobRow) -> Value {
         "DatabaseTable": {"ObjectMode": if dbs.is_empty() { "all" } else { "partial" }, "Databases": dbs},
         "MigrateType": match mt { 1 => "structure", 2 => "full", _ => "fullAndIncrement" },
         "Consistency": {"Mode": match ct { 2..=4 => "full", 5 => "noCheck", _ => "notConfigured" }},
-        "IsMigrateAccount": false,
-        "IsOverrideRoot": false,
-        "IsDstReadOnly": false,
+        "IsMigrateAccount": ferry.get("Accounts").and_then(Value::as_str).is_some_and(|a| a.eq_ignore_ascii_case("copy")),
+        "IsOverrideRoot": job.request.raw().pointer("/MigrateOption/IsOverrideRoot").and_then(Value::as_i64) == Some(1),
+        "IsDstReadOnly": job.request.raw().pointer("/DstInfo/ReadOnly").and_then(Value::as_i64) == Some(1),
         "MigrateWay": "",
         "RateLimit": {"DumpThread": threads, "DumpRps": rps, "LoadThread": threads, "LoadRps": rps, "SinkerThread": apply_workers(&ferry)},
     })
