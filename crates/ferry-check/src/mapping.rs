@@ -29,7 +29,11 @@ pub(crate) fn judge_mappings(sel: &Selection, tables: &[TableSchema], incrementa
 
 pub(crate) fn object_mapping(ctx: &Ctx<'_>) -> Result<Verdict, Skip> {
     let o = ctx.objects()?;
-    Ok(judge_mappings(&ctx.input.selection, &o.tables, ctx.input.incremental))
+    Ok(judge_mappings(
+        &ctx.input.selection,
+        &o.tables,
+        ctx.input.incremental,
+    ))
 }
 
 #[cfg(test)]

@@ -189,15 +189,8 @@ mod tests {
         let plain = "{\"Password\":\"secret-Pw-7777\"}";
         let sealed = c.encrypt(plain, "dts-1").unwrap();
         assert!(sealed.starts_with(PREFIX) && !sealed.contains("secret-Pw-7777"));
-        assert_ne!(
-            sealed,
-            c.encrypt(plain, "dts-1").unwrap(),
-            "fresh nonces"
-        );
-        assert_eq!(
-            c.decrypt(&sealed, "dts-1").unwrap().as_deref(),
-            Some(plain)
-        );
+        assert_ne!(sealed, c.encrypt(plain, "dts-1").unwrap(), "fresh nonces");
+        assert_eq!(c.decrypt(&sealed, "dts-1").unwrap().as_deref(), Some(plain));
         assert!(c.decrypt(&sealed, "dts-2").is_err(), "bound to its row");
         assert_eq!(c.decrypt("{\"plain\":1}", "dts-1").unwrap(), None);
         let other = Cipher::from_key(&[8u8; 32], KeySource::Environment).unwrap();

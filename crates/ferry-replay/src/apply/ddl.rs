@@ -764,7 +764,14 @@ mod tests {
                 summary: "ALTER TABLE t MODIFY note VARCHAR(9), MODIFY secret INT".into(),
             }
         );
-        assert!(matches!(plan_of("ALTER TABLE t DROP COLUMN secret"), DdlAction::Skip(_)));
+        assert!(matches!(
+            plan_of("ALTER TABLE t DROP COLUMN secret"),
+            DdlAction::Skip(_)
+        ));
+        assert!(matches!(
+            plan_of("ALTER TABLE t MODIFY qty BIGINT NOT NULL DEFAULT 0"),
+            DdlAction::Apply { sql, .. } if sql == "ALTER TABLE `p`.`t` MODIFY qty BIGINT NOT NULL DEFAULT 0"
+        ));
         assert!(matches!(plan_of("TRUNCATE TABLE t"), DdlAction::Skip(r) if r.contains("ddl_op")));
         assert!(matches!(plan_of("DROP TABLE t"), DdlAction::Skip(_)));
         assert!(

@@ -193,7 +193,10 @@ pub fn map_columns(
                 }
             }
         }
-        let first = c.first().map(|&i| name(i).to_ascii_uppercase()).unwrap_or_default();
+        let first = c
+            .first()
+            .map(|&i| name(i).to_ascii_uppercase())
+            .unwrap_or_default();
         if !matches!(first.as_str(), "ALGORITHM" | "LOCK") {
             meaningful = true;
         }
@@ -260,12 +263,68 @@ pub fn map_columns(
 /// the side of refusing when the word is not a common keyword.
 fn is_dropped_word(m: &TableMapping, n: &str) -> bool {
     const WORDS: &[&str] = &[
-        "ASC", "DESC", "NULL", "NOT", "AND", "OR", "IS", "IN", "TRUE", "FALSE", "LIKE", "BETWEEN", "CASE",
-        "WHEN", "THEN", "ELSE", "END", "INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "MEDIUMINT",
-        "UNSIGNED", "SIGNED", "CHAR", "VARCHAR", "BINARY", "DECIMAL", "DATE", "DATETIME", "TIME", "TIMESTAMP",
-        "YEAR", "DOUBLE", "FLOAT", "JSON", "TEXT", "INTERVAL", "DAY", "HOUR", "MINUTE", "SECOND", "MONTH",
-        "WEEK", "AS", "COLLATE", "DIV", "MOD", "XOR", "REGEXP", "RLIKE", "ESCAPE", "VIRTUAL", "STORED",
-        "PERSISTENT", "USING", "BTREE", "HASH", "CHARACTER", "SET", "CHARSET",
+        "ASC",
+        "DESC",
+        "NULL",
+        "NOT",
+        "AND",
+        "OR",
+        "IS",
+        "IN",
+        "TRUE",
+        "FALSE",
+        "LIKE",
+        "BETWEEN",
+        "CASE",
+        "WHEN",
+        "THEN",
+        "ELSE",
+        "END",
+        "INT",
+        "INTEGER",
+        "BIGINT",
+        "SMALLINT",
+        "TINYINT",
+        "MEDIUMINT",
+        "UNSIGNED",
+        "SIGNED",
+        "CHAR",
+        "VARCHAR",
+        "BINARY",
+        "DECIMAL",
+        "DATE",
+        "DATETIME",
+        "TIME",
+        "TIMESTAMP",
+        "YEAR",
+        "DOUBLE",
+        "FLOAT",
+        "JSON",
+        "TEXT",
+        "INTERVAL",
+        "DAY",
+        "HOUR",
+        "MINUTE",
+        "SECOND",
+        "MONTH",
+        "WEEK",
+        "AS",
+        "COLLATE",
+        "DIV",
+        "MOD",
+        "XOR",
+        "REGEXP",
+        "RLIKE",
+        "ESCAPE",
+        "VIRTUAL",
+        "STORED",
+        "PERSISTENT",
+        "USING",
+        "BTREE",
+        "HASH",
+        "CHARACTER",
+        "SET",
+        "CHARSET",
     ];
     m.target_column(n).is_none() && !WORDS.iter().any(|w| w.eq_ignore_ascii_case(n))
 }
@@ -321,8 +380,8 @@ mod tests {
     #[test]
     fn clauses_on_kept_columns_get_their_target_names() {
         assert_eq!(
-            alter("ALTER TABLE t MODIFY qty BIGINT NOT NULL"),
-            "ALTER TABLE t MODIFY qty BIGINT NOT NULL"
+            alter("ALTER TABLE t MODIFY qty BIGINT NOT NULL DEFAULT 0"),
+            "ALTER TABLE t MODIFY qty BIGINT NOT NULL DEFAULT 0"
         );
         assert_eq!(
             alter("ALTER TABLE t MODIFY COLUMN note VARCHAR(200) AFTER qty"),

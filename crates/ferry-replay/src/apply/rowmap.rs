@@ -343,7 +343,10 @@ mod tests {
             .unwrap();
         assert_eq!(ins, vec![(None, Some(mapped(1, 7)))]);
         let del = m
-            .map(RowsKind::Delete, vec![(Some(row(2, 8)), None), (Some(row(3, 7)), None)])
+            .map(
+                RowsKind::Delete,
+                vec![(Some(row(2, 8)), None), (Some(row(3, 7)), None)],
+            )
             .unwrap();
         assert_eq!(del, vec![(Some(mapped(3, 7)), None)]);
         // NULL is not inside
@@ -356,11 +359,19 @@ mod tests {
     fn excluded_kinds_are_dropped_and_counted() {
         let m = tenant_map(Some(&[DmlKind::Insert, DmlKind::Update]));
         let del = m
-            .map(RowsKind::Delete, vec![(Some(row(1, 7)), None), (Some(row(2, 7)), None)])
+            .map(
+                RowsKind::Delete,
+                vec![(Some(row(1, 7)), None), (Some(row(2, 7)), None)],
+            )
             .unwrap();
         assert!(del.is_empty());
         assert_eq!(m.excluded.load(Ordering::Relaxed), 2);
-        assert_eq!(m.map(RowsKind::Insert, vec![(None, Some(row(1, 7)))]).unwrap().len(), 1);
+        assert_eq!(
+            m.map(RowsKind::Insert, vec![(None, Some(row(1, 7)))])
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -374,9 +385,11 @@ mod tests {
         };
         let ex = || Arc::new(AtomicU64::new(0));
         // a target column the mapping does not produce
-        assert!(RowMap::build(&table(&["id", "x"]), Some(&table(&["id", "x"])), &m, ex())
-            .unwrap_err()
-            .contains("x"));
+        assert!(
+            RowMap::build(&table(&["id", "x"]), Some(&table(&["id", "x"])), &m, ex())
+                .unwrap_err()
+                .contains("x")
+        );
         // a kept column missing on the source
         assert!(RowMap::build(&table(&["id"]), Some(&table(&["a"])), &m, ex()).is_err());
         // a filter Ferry cannot evaluate
