@@ -146,13 +146,15 @@ async fn one_tenant_replays_through_the_mapping_across_kill_9() -> Result<()> {
 
     let j = mapped_job(JOB, json!({"Threads": 2, "ChunkRows": 1000}), db_list(DB), 3);
     let path = write_job(JOB, &j);
+    let log = path.with_extension("log");
     let mut child = ferry()
         .arg("run")
         .arg(&path)
         .args(["--progress", "plain", "--restart", "--skip-check"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
         .spawn()?;
+    let first_run = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_until(180, "the replay checkpoint to advance", || {
         let ep = target();
         async move {
@@ -189,7 +191,8 @@ async fn one_tenant_replays_through_the_mapping_across_kill_9() -> Result<()> {
             Ok(ty.as_deref() == Some("varchar"))
         },
     )
-    .await?;
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}; the first run said:\n{}", first_run()))?;
     child.kill()?; // SIGKILL, in the middle of the replay
     child.wait()?;
     let at_kill = commits.load(Ordering::SeqCst);
@@ -230,9 +233,71 @@ async fn one_tenant_replays_through_the_mapping_across_kill_9() -> Result<()> {
     let n: u64 = scalar(&mut t, &format!("SELECT COUNT(*) FROM {DB}.hist")).await?;
     assert_eq!(n, 100 + hist_inserted.len() as u64, "hist keeps every row");
 
+    // Verification through the mapping: acc (filter on both sides, mapped columns) is
+    // consistent; hist differs by design (its deletes were left out), and says so.
+    let report = verify_json(&path)?;
+    let table = |name: &str| {
+        report["tables"]
+            .as_array()
+            .and_then(|ts| {
+                ts.iter()
+                    .find(|t| t["table"].as_str().is_some_and(|n| n.ends_with(name)))
+            })
+            .cloned()
+            .unwrap_or_default()
+    };
+    let acc = table("acc");
+    assert_eq!(acc["rows_compared"], json!(want.len()), "{acc}");
+    assert_eq!(
+        (
+            acc["only_in_source"].clone(),
+            acc["only_in_target"].clone(),
+            acc["different"].clone()
+        ),
+        (json!(0), json!(0), json!(0)),
+        "{acc}"
+    );
+    assert!(
+        table("hist")["only_in_target"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
+    // The structure compares through the mapping too: no column of acc differs.
+    let acc_objects: Vec<&Value> = report["objects"]
+        .as_array()
+        .map(|o| {
+            o.iter()
+                .filter(|d| format!("{}{}", d["source_name"], d["target_name"]).contains("acc"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(acc_objects.is_empty(), "{acc_objects:?}");
+    // A planted change to a tenant-7 row on the target is found.
+    let planted = want[want.len() / 2].0;
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.acc SET remark = 'planted' WHERE id = {planted}"),
+    )
+    .await?;
+    let acc = verify_json(&path)?["tables"]
+        .as_array()
+        .and_then(|ts| {
+            ts.iter()
+                .find(|t| t["table"].as_str().is_some_and(|n| n.ends_with("acc")))
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(acc["different"], json!(1), "{acc}");
+
     drop_dbs(&mut connect(&source()).await?, &[DB]).await?;
     drop_dbs(&mut t, &[DB]).await?;
     Ok(())
+}
+
+/// `ferry verify FILE --json`: the report.
+fn verify_json(path: &std::path::Path) -> Result<Value> {
+    let out = ferry().arg("verify").arg(path).arg("--json").output()?;
+    eprintln!("ferry verify: {}\n{}", out.status, text(&out));
+    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -199,26 +199,6 @@ impl DbListField {
     }
 }
 
-/// Refuses, naming the field, the mappings this version cannot honour: a row filter or column
-/// mapping in a job that verifies the data (the verification does not compare through them yet).
-pub fn refuse_unsupported(sel: &Selection, verifies: bool) -> Result<(), SpecError> {
-    for (db, tables) in &sel.mapping.tables {
-        for (t, m) in tables {
-            if m.filter.is_none() && m.columns.is_none() {
-                continue;
-            }
-            let which = if m.filter.is_some() { "filter" } else { "column" };
-            if verifies {
-                return Err(err(
-                    &format!("{F}.{db}.Table.{t}.{which}"),
-                    "verification through a filter or column mapping is not supported yet: set MigrateOption.ConsistencyType 1 (none) or 5, or remove it",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// One table's mapping; `dml_op`/`ddl_op` default to the database's.
 fn table_mapping(
     f: &dyn Fn(&str) -> String,

@@ -178,6 +178,17 @@ impl RowMap {
             .collect()
     }
 
+    /// A target-shaped image as the source row it comes from: the dropped columns NULL.
+    pub fn source_image(&self, row: &[Value]) -> Vec<Value> {
+        let mut out = vec![Value::NULL; self.source.columns.len()];
+        for (v, &i) in row.iter().zip(&self.project) {
+            if let Some(slot) = out.get_mut(i) {
+                *slot = v.clone();
+            }
+        }
+        out
+    }
+
     /// True when `dml_op` leaves this kind out: the caller drops the event's `rows` row
     /// changes, which are counted.
     pub fn excludes(&self, kind: RowsKind, rows: usize) -> bool {
@@ -335,6 +346,11 @@ mod tests {
         assert_eq!(up(row(1, 7), row(1, 8)), vec![(Some(mapped(1, 7)), None)]);
         assert_eq!(up(row(1, 8), row(1, 7)), vec![(None, Some(mapped(1, 7)))]);
         assert!(up(row(1, 8), row(1, 9)).is_empty());
+        assert_eq!(m.source_image(&mapped(1, 7)), {
+            let mut r = row(1, 7);
+            r[2] = Value::NULL;
+            r
+        });
         let ins = m
             .map(
                 RowsKind::Insert,
