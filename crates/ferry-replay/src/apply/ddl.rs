@@ -460,6 +460,9 @@ pub fn plan_mode(
     }
 }
 
+/// A splice of the statement's text: a byte range and its replacement.
+type Edit = (std::ops::Range<usize>, String);
+
 /// The edits a table statement needs for the `Ferry.DbList` mappings of its tables, or the
 /// action that replaces it: skipped when `ddl_op` leaves its kind out for every mapped table it
 /// names, or when it only changes columns the mapping drops ([`super::ddl_map`]); refused when
@@ -471,7 +474,7 @@ fn map_table_ddl(
     default_db: &str,
     sel: &Selection,
     summary: &str,
-) -> Result<Option<Vec<(std::ops::Range<usize>, String)>>, DdlAction> {
+) -> Result<Option<Vec<Edit>>, DdlAction> {
     let words: Vec<&str> = toks
         .iter()
         .filter(|t| !t.is_trivia())
