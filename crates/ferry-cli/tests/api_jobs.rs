@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
-use common::serve::Serve;
+use anyhow::Result;
+use common::serve::{call, job_info, wait_status, Serve};
 use ferry_api::Client;
 use ferry_testkit::{connect, source, target, wait_until};
 use mysql_async::prelude::Queryable;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const DB: &str = "svc_api_kill";
 const SECRET_ID: &str = "AKIDferryapijobstest";
@@ -24,51 +24,11 @@ const SECRET_KEY: &str = "ferry-api-jobs-test-key";
 
 /// `ferry serve` on `data_dir` with the test's key pair.
 fn start_serve(data_dir: &Path) -> Result<Serve> {
-    let parent = data_dir
-        .parent()
-        .ok_or_else(|| anyhow!("no parent of {}", data_dir.display()))?;
-    std::fs::create_dir_all(parent)?;
-    let data = data_dir
-        .to_str()
-        .ok_or_else(|| anyhow!("not UTF-8: {}", data_dir.display()))?;
-    Ok(Serve::start(
-        parent,
-        &["--data-dir", data],
-        &[("FERRY_SECRET_ID", SECRET_ID), ("FERRY_SECRET_KEY", SECRET_KEY)],
-    ))
+    common::serve::start_keyed(data_dir, SECRET_ID, SECRET_KEY)
 }
 
 fn client(s: &Serve) -> Client {
     Client::new(s.url.clone(), SECRET_ID, SECRET_KEY)
-}
-
-async fn call(c: &Client, action: &str, params: Value) -> Result<Value> {
-    c.call("2018-03-30", action, params)
-        .await
-        .map_err(|e| anyhow!("{action}: {e}"))
-}
-
-async fn job_info(c: &Client, id: &str) -> Result<Value> {
-    let r = call(c, "DescribeMigrateJobs", json!({"JobId": id})).await?;
-    r["JobList"]
-        .get(0)
-        .cloned()
-        .ok_or_else(|| anyhow!("job {id} not listed: {r}"))
-}
-
-async fn wait_status(c: &Client, id: &str, want: i64, secs: u64) -> Result<()> {
-    wait_until(secs, &format!("status {want}"), || async {
-        let i = job_info(c, id).await?;
-        let s = i["Status"].as_i64().unwrap_or(0);
-        if s != want && matches!(s, 5 | 9 | 10) {
-            bail!(
-                "the job ended in {s} while waiting for {want}: {}",
-                i["ErrorInfo"]
-            );
-        }
-        Ok(s == want)
-    })
-    .await
 }
 
 fn writer(stop: Arc<AtomicBool>, commits: Arc<AtomicU64>) -> tokio::task::JoinHandle<Result<()>> {
