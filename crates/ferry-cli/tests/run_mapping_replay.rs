@@ -3,9 +3,11 @@
 //! a writer moves rows into and out of the filter (tenant, date and code changes, key changes,
 //! inserts, deletes) and `ALTER TABLE`s change a kept, a renamed and a dropped column; `kill -9`
 //! of the replay in the middle, resume, cut-over: the target holds exactly the source's filtered
-//! rows under the mapping. A second table replays inserts and updates only (`dml_op`) and no
-//! TRUNCATE (`ddl_op`). A lock-free full load through the same mapping replays its window
-//! exactly. Only databases named `fr_*` are touched.
+//! rows under the mapping, `ferry verify` compares through the mapping (consistent) and finds a
+//! change planted in a tenant-7 row. A second table replays inserts and updates only (`dml_op`)
+//! and no TRUNCATE (`ddl_op`). A lock-free full load through the same mapping replays its window
+//! exactly, and the same job runs through the API (`ferry serve`). Only databases named `fr_*`
+//! are touched.
 
 mod common;
 
