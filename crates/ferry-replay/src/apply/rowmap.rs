@@ -372,6 +372,43 @@ mod tests {
     }
 
     #[test]
+    fn dirty_marks_address_the_source_rows() {
+        use ferry_core::chunkmap::{ChunkMap, DirtyTracker, TableChunks};
+        use std::collections::BTreeSet;
+        // source (secret, id, tenant, note): the key is column 1 there, column 0 on the target
+        let m = TableMapping {
+            columns: Some(
+                [("id", "id"), ("tenant", "tenant"), ("note", "remark")]
+                    .map(|(a, b)| ColumnMap {
+                        name: a.into(),
+                        target: b.into(),
+                    })
+                    .to_vec(),
+            ),
+            ..TableMapping::default()
+        };
+        let mut source = table(&["secret", "id", "tenant", "note"]);
+        source.primary_key = Some(vec![1]);
+        let target = table(&["id", "tenant", "remark"]);
+        let map = RowMap::build(&target, Some(&source), &m, Arc::new(AtomicU64::new(0))).unwrap();
+        let tr = DirtyTracker::default();
+        let chunks = ChunkMap::new(vec![vec![10]]).unwrap();
+        tr.set(
+            "d",
+            "t",
+            TableChunks::Ranges {
+                key: vec![1],
+                map: chunks,
+            },
+        );
+        let image = map.source_image(&[Value::Int(20), Value::Int(3), Value::Int(1)]);
+        let mut out = BTreeSet::new();
+        tr.mark("d", "t", std::iter::once((image.as_slice(), None)), &mut out);
+        // id 20 is past the first chunk's bound (the target image's column 1, tenant 3, is not)
+        assert_eq!(out, BTreeSet::from([("d".to_string(), "t".to_string(), 1)]));
+    }
+
+    #[test]
     fn excluded_kinds_are_dropped_and_counted() {
         let m = tenant_map(Some(&[DmlKind::Insert, DmlKind::Update]));
         let del = m
