@@ -261,6 +261,12 @@ fn print_summary(spec: &JobSpec, s: &JobSummary) {
             "  incremental {} transactions, {} rows, {} DDL applied ({} events read, {} skipped, {} reconnects)",
             r.transactions, r.rows, r.ddl, r.events, r.skipped, r.reconnects
         );
+        if r.excluded > 0 {
+            println!(
+                "  excluded    {} row changes of kinds Ferry.DbList dml_op does not list (not replayed)",
+                r.excluded
+            );
+        }
         if let Some(t) = &r.cutover_target {
             println!("  cut-over    requested at source position {t}");
         }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use common::api::{call, job_info, wait_status};
 use common::serve::Serve;
 use ferry_api::Client;
@@ -25,18 +25,7 @@ const SECRET_KEY: &str = "ferry-api-jobs-test-key";
 
 /// `ferry serve` on `data_dir` with the test's key pair.
 fn start_serve(data_dir: &Path) -> Result<Serve> {
-    let parent = data_dir
-        .parent()
-        .ok_or_else(|| anyhow!("no parent of {}", data_dir.display()))?;
-    std::fs::create_dir_all(parent)?;
-    let data = data_dir
-        .to_str()
-        .ok_or_else(|| anyhow!("not UTF-8: {}", data_dir.display()))?;
-    Ok(Serve::start(
-        parent,
-        &["--data-dir", data],
-        &[("FERRY_SECRET_ID", SECRET_ID), ("FERRY_SECRET_KEY", SECRET_KEY)],
-    ))
+    common::serve::start_keyed(data_dir, SECRET_ID, SECRET_KEY)
 }
 
 fn client(s: &Serve) -> Client {

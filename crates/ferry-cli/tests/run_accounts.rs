@@ -430,7 +430,7 @@ async fn checked_read_only_job(
     name: &str,
     migrate_type: i64,
 ) -> Result<String> {
-    use common::serve::{call, wait_status};
+    use common::api::{call, wait_status};
     let mut request = job(name, json!([{"Database": "acd_src"}]), json!({}), migrate_type);
     request["DstInfo"]["ReadOnly"] = json!(1);
     let id = call(c, "CreateMigrateJob", request).await?["JobId"]
@@ -445,7 +445,8 @@ async fn checked_read_only_job(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_jobs_restore_read_only_at_deletion_and_at_stop() -> Result<()> {
-    use common::serve::{call, wait_status, Serve};
+    use common::api::{call, wait_status};
+    use common::serve::Serve;
     let _serial = SERIAL.lock().await;
     let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;

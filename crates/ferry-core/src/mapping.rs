@@ -153,6 +153,21 @@ impl TableMapping {
         }
     }
 
+    /// [`Self::check`], and for a job that replays changes: the filter is one Ferry evaluates
+    /// exactly on every replayed row ([`crate::filter_eval`]).
+    pub fn check_replayed(&self, t: &TableSchema, replays: bool) -> Result<(), String> {
+        self.check(t)?;
+        if let (true, Some(f)) = (replays, &self.filter) {
+            crate::filter_eval::CompiledFilter::compile(f, t).map_err(|e| {
+                format!(
+                    "the filter {:?} cannot be evaluated by the incremental replay: {e}",
+                    f.text()
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     /// Checks the mapping against the source table: every mapped and filtered column exists,
     /// and the row key survives the column selection. The error names the problem and the fix.
     pub fn check(&self, t: &TableSchema) -> Result<(), String> {

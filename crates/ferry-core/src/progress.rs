@@ -70,6 +70,9 @@ pub enum ProgressEvent {
         transactions: u64,
         events_per_sec: f64,
         rows_per_sec: f64,
+        /// Row changes left out because `Ferry.DbList` `dml_op` does not list their kind.
+        #[serde(default)]
+        excluded: u64,
     },
     /// The replay caught up with the source: the job may be completed (cut over).
     ReadyToComplete { position: String },

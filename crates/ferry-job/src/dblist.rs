@@ -199,63 +199,6 @@ impl DbListField {
     }
 }
 
-/// Refuses, naming the field, the mappings this version cannot honour: row filters and column
-/// mappings are applied by the structure and the full load only (not yet by the replay or the
-/// verification), and `dml_op`/`ddl_op` would select replayed changes, which the replay does not
-/// do yet.
-pub fn refuse_unsupported(sel: &Selection, incremental: bool, verifies: bool) -> Result<(), SpecError> {
-    for (db, m) in &sel.mapping.dbs {
-        if m.dml.is_some() || m.ddl.is_some() {
-            let which = if m.dml.is_some() { "dml_op" } else { "ddl_op" };
-            return Err(err(
-                &format!("{F}.{db}.{which}"),
-                "selecting the replayed change kinds is not supported yet: remove it (every change is replayed)",
-            ));
-        }
-    }
-    for (db, tables) in &sel.mapping.tables {
-        for (t, m) in tables {
-            let f = |s: &str| format!("{F}.{db}.Table.{t}.{s}");
-            if m.dml.is_some() || m.ddl.is_some() {
-                let which = if m.dml.is_some() { "dml_op" } else { "ddl_op" };
-                return Err(err(
-                    &f(which),
-                    "selecting the replayed change kinds is not supported yet: remove it (every change is replayed)",
-                ));
-            }
-            let which = if m.filter.is_some() { "filter" } else { "column" };
-            if incremental {
-                return Err(err(
-                    &f(which),
-                    "is applied by the structure and the full load only, not yet by the incremental replay: use MigrateOption.MigrateType 1 or 2, or remove it",
-                ));
-            }
-            if verifies {
-                return Err(err(
-                    &f(which),
-                    "verification through a filter or column mapping is not supported yet: set MigrateOption.ConsistencyType 1 (none) or 5, or remove it",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The first table with a row filter or a column mapping, as its `Ferry.DbList` path: such a
-/// job cannot replay (the replay does not apply them yet), not even the window of a load whose
-/// chunks were read at different positions.
-pub fn first_row_mapping(sel: &Selection) -> Option<String> {
-    sel.mapping.tables.iter().find_map(|(db, tables)| {
-        tables
-            .iter()
-            .find(|(_, m)| m.filter.is_some() || m.columns.is_some())
-            .map(|(t, m)| {
-                let which = if m.filter.is_some() { "filter" } else { "column" };
-                format!("{F}.{db}.Table.{t}.{which}")
-            })
-    })
-}
-
 /// One table's mapping; `dml_op`/`ddl_op` default to the database's.
 fn table_mapping(
     f: &dyn Fn(&str) -> String,

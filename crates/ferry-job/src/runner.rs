@@ -462,7 +462,7 @@ impl<'a> Job<'a> {
         // `Ferry.DbList`: the mapped and filtered columns exist, the row key survives.
         for t in &tables {
             if let Some(m) = spec.selection.mapping(&t.db, &t.name) {
-                m.check(t).map_err(|e| {
+                m.check_replayed(t, spec.migrate_type == MigrateType::FullIncremental).map_err(|e| {
                     JobError::Unsupported(format!("Ferry.DbList.{}.Table.{}: {e}", t.db, t.name))
                 })?;
             }
@@ -716,15 +716,6 @@ impl<'a> Job<'a> {
         let Some(end) = self.window_end().await? else {
             return Ok(());
         };
-        if let Some(path) = crate::dblist::first_row_mapping(&spec.selection) {
-            return Err(JobError::Unsupported(format!(
-                "{path}: the full load's chunks were read at different binlog positions (it was resumed \
-                 while the source changed, or ran lock-free), and making them consistent replays the \
-                 binlog between them, which does not apply row filters or column mappings yet: run the \
-                 job again from the start (ferry run --restart; through the API, ModifyMigrateJob then \
-                 StartMigrateJob) with Ferry.SnapshotMode lock"
-            )));
-        }
         info!(until = %end, "the full load read its chunks at different positions: replaying the binlog up to the last one");
         self.dst = None;
         let mut ropts = replay_options(spec, self.opts).await?;

@@ -61,7 +61,11 @@ pub async fn read_rows(
     chunk: &ChunkPlan,
     side: &'static str,
 ) -> Result<Vec<Vec<Value>>, VerifyError> {
-    let names = ident_list(t.columns.iter().map(|c| c.name.as_str()));
+    let names = ident_list(
+        t.side_columns(crate::plan::Side::of(side))
+            .iter()
+            .map(|c| c.name.as_str()),
+    );
     let select = format!("SELECT {names} FROM {}", t.from(crate::plan::Side::of(side)));
     let pred = t.predicate(crate::plan::Side::of(side));
     let (mut sql, params) = with_chunk(&select, t.chunk_key.as_deref(), chunk, pred.as_deref())?;
@@ -134,7 +138,7 @@ pub fn compare_rows(
     let rt = RepairTable::new(
         &t.target_db,
         &t.target_table,
-        names.clone(),
+        t.target_names(),
         kinds.clone(),
         Some(key.to_vec()),
     );

@@ -31,7 +31,7 @@ fn select(t: &TableJob, side: Side) -> String {
     let (_, _, pred) = t.side(side);
     let mut sql = format!(
         "SELECT {} FROM {}",
-        ident_list(t.columns.iter().map(|c| c.name.as_str())),
+        ident_list(t.side_columns(side).iter().map(|c| c.name.as_str())),
         t.from(side)
     );
     if let Some(p) = pred {
@@ -156,7 +156,13 @@ async fn compare_fenced(
     })
     .await?;
     let kinds = t.kinds();
-    let rt = RepairTable::new(&t.target_db, &t.target_table, t.names(), kinds.clone(), None);
+    let rt = RepairTable::new(
+        &t.target_db,
+        &t.target_table,
+        t.target_names(),
+        kinds.clone(),
+        None,
+    );
     let mut out = ChunkDiff::default();
     let mut deletes = Vec::new();
     let mut writes = Vec::new();

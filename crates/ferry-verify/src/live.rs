@@ -64,7 +64,11 @@ async fn read_keys(
 ) -> Result<Rows, VerifyError> {
     let key = t.key.as_deref().unwrap_or_default();
     let n = t.columns.len();
-    let names = ident_list(t.columns.iter().map(|c| c.name.as_str()));
+    let names = ident_list(
+        t.side_columns(crate::plan::Side::of(side))
+            .iter()
+            .map(|c| c.name.as_str()),
+    );
     let select = format!("SELECT {names} FROM {}", t.from(crate::plan::Side::of(side)));
     let pred = t.predicate(crate::plan::Side::of(side));
     let (base, range_params) = with_chunk(&select, t.chunk_key.as_deref(), chunk, pred.as_deref())?;

@@ -278,11 +278,20 @@ async fn read_side(
     let mut order: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
     for r in fetch(conn, COLUMNS, db, side).await? {
         if let Some(n) = name(s(&r[0])) {
+            // A source column under its `Ferry.DbList` target name; one the mapping drops is not
+            // on the target and not compared.
+            let column = match m.sel.mapping(m.db, s(&r[0])).filter(|_| source) {
+                None => s(&r[1]).to_string(),
+                Some(tm) => match tm.target_column(s(&r[1])) {
+                    None => continue,
+                    Some(c) => c.to_string(),
+                },
+            };
             order
                 .entry(n.clone())
                 .or_insert_with(|| (format!("{db}.{}", s(&r[0])), Vec::new()))
                 .1
-                .push(s(&r[1]).to_string());
+                .push(column.clone());
             let mut def = norm_column_type(s(&r[3]));
             def.push_str(if s(&r[4]).eq_ignore_ascii_case("YES") {
                 " NULL"
@@ -306,7 +315,7 @@ async fn read_side(
                 def.push_str(&format!(" AS ({g})"));
             }
             o.insert(
-                ("COLUMN".into(), format!("{n}.{}", s(&r[1]))),
+                ("COLUMN".into(), format!("{n}.{column}")),
                 (format!("{db}.{}.{}", s(&r[0]), s(&r[1])), def),
             );
         }

@@ -72,6 +72,9 @@ pub struct TableJob {
     pub chunk_key: Option<Vec<Column>>,
     /// Only the rows this condition selects are compared (both sides).
     pub filter: Option<RowFilter>,
+    /// The filter as the target side reads it, when its columns have other names there (a
+    /// `Ferry.DbList` column mapping renames them); `None`: the filter's own text.
+    pub target_filter: Option<String>,
     /// Percent of the rows of every chunk compared (100: all): the rows whose key (keyless
     /// tables: whole row) hashes under it, the same rows on both sides.
     pub sample_percent: u8,
@@ -109,6 +112,19 @@ impl TableJob {
         self.columns.iter().map(|c| c.name.clone()).collect()
     }
 
+    /// Names of the compared columns on the target (renamed by a `Ferry.DbList` column mapping).
+    pub fn target_names(&self) -> Vec<String> {
+        self.target_columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The compared columns as one side names them.
+    pub fn side_columns(&self, side: Side) -> &[Column] {
+        match side {
+            Side::Source => &self.columns,
+            Side::Target => &self.target_columns,
+        }
+    }
+
     /// The row sample condition for one side (`None` at 100 %): `CRC32` of the canonical text of
     /// the row key (keyless tables: of the whole row) modulo 100 under the percentage. Equal keys
     /// give equal texts on both sides ([`TextLayout`] of both sides' columns), so both sides keep
@@ -134,13 +150,11 @@ impl TableJob {
 
     /// Everything that restricts the rows read on one side: the filter and the row sample.
     pub fn predicate(&self, side: Side) -> Option<String> {
-        let parts: Vec<String> = self
-            .filter
-            .as_ref()
-            .map(RowFilter::sql)
-            .into_iter()
-            .chain(self.sample_predicate(side))
-            .collect();
+        let filter = match (side, &self.target_filter) {
+            (Side::Target, Some(t)) => Some(t.clone()),
+            _ => self.filter.as_ref().map(RowFilter::sql),
+        };
+        let parts: Vec<String> = filter.into_iter().chain(self.sample_predicate(side)).collect();
         if parts.is_empty() {
             None
         } else {
@@ -194,6 +208,7 @@ pub fn apply_scope(mut job: TableJob, scope: &TableScope) -> Result<TableJob, Bo
             }
         }
         job.filter = Some(f.clone());
+        job.target_filter = None;
     }
     if let Some(wanted) = &scope.columns {
         for w in wanted {
@@ -275,7 +290,8 @@ pub async fn resolve(
                     side: "target",
                     message: format!("no columns read for {tdb}.{tt}"),
                 })?;
-            match pair(s, target, tdb, tt) {
+            let mapping = sel.mapping(&db, &s.name).cloned();
+            match pair(s, target, tdb, tt, mapping.as_ref()) {
                 Ok(j) => jobs.push(j),
                 Err(u) => bad.push(*u),
             }
@@ -284,19 +300,35 @@ pub async fn resolve(
     Ok((jobs, bad))
 }
 
+/// Pairs a source table with its target table. With a `Ferry.DbList` mapping, the columns it
+/// drops are not compared, the renamed ones are compared with their target columns, and its
+/// filter restricts both sides (under the target's column names on the target side).
 fn pair(
     source: TableSchema,
     target: TableSchema,
     target_db: String,
     target_table: String,
+    mapping: Option<&ferry_core::mapping::TableMapping>,
 ) -> Result<TableJob, Box<Uncomparable>> {
-    let stored = source.stored_columns();
+    let all = source.stored_columns();
+    let target_name = |n: &str| -> Option<String> {
+        match mapping {
+            None => Some(n.to_string()),
+            Some(m) => m.target_column(n).map(str::to_string),
+        }
+    };
+    let stored: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|&i| target_name(&source.columns[i].name).is_some())
+        .collect();
     let mut columns = Vec::new();
     let mut target_columns = Vec::new();
     let mut missing = Vec::new();
     for &i in &stored {
         let c = &source.columns[i];
-        match target.columns.iter().find(|t| t.name == c.name) {
+        let tn = target_name(&c.name).unwrap_or_default();
+        match target.columns.iter().find(|t| t.name.eq_ignore_ascii_case(&tn)) {
             Some(tc) => {
                 columns.push(c.clone());
                 target_columns.push(tc.clone());
@@ -322,10 +354,42 @@ fn pair(
             .map(|&i| stored.iter().position(|&s| s == i))
             .collect::<Option<Vec<usize>>>()
     });
-    let chunk_key = if key.is_some() {
+    let chunk_key: Option<Vec<Column>> = if key.is_some() {
         chunk_key(&source).map(|k| k.iter().map(|&i| source.columns[i].clone()).collect())
     } else {
         None
+    };
+    // Chunk ranges name the key's columns on both sides.
+    if let Some(c) = chunk_key
+        .iter()
+        .flatten()
+        .find(|c| target_name(&c.name).as_deref() != Some(&c.name))
+    {
+        let reason = format!(
+            "its Ferry.DbList column mapping renames the key column {}, which the verification reads \
+             under one name on both sides: keep the key columns' names",
+            c.name
+        );
+        return Err(Box::new(Uncomparable {
+            reason,
+            source,
+            target_db,
+            target_table,
+        }));
+    }
+    let (filter, target_filter) = match mapping.and_then(|m| m.filter.as_ref()) {
+        None => (None, None),
+        Some(f) => match mapped_filter(f, &target_name) {
+            Ok(t) => (Some(f.clone()), t),
+            Err(reason) => {
+                return Err(Box::new(Uncomparable {
+                    reason,
+                    source,
+                    target_db,
+                    target_table,
+                }))
+            }
+        },
     };
     Ok(TableJob {
         source,
@@ -336,10 +400,46 @@ fn pair(
         target_columns,
         key,
         chunk_key,
-        filter: None,
+        filter,
+        target_filter,
         sample_percent: 100,
         partial_columns: false,
     })
+}
+
+/// The filter's SQL for the target side under the mapped column names (`None`: the same text),
+/// or why the target cannot evaluate it (it reads a column the mapping drops).
+fn mapped_filter(
+    f: &RowFilter,
+    target_name: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, String> {
+    let sql = f.sql();
+    let mut edits = Vec::new();
+    for c in f.columns() {
+        match target_name(c) {
+            None => {
+                return Err(format!(
+                    "its Ferry.DbList filter reads {c}, a column the mapping drops, so the target's rows \
+                     cannot be selected by it"
+                ))
+            }
+            Some(t) if !t.eq_ignore_ascii_case(c) => edits.push((c.clone(), t)),
+            Some(_) => {}
+        }
+    }
+    if edits.is_empty() {
+        return Ok(None);
+    }
+    let toks = ferry_core::lexer::tokenize(&sql);
+    let splices: Vec<(std::ops::Range<usize>, String)> = toks
+        .iter()
+        .filter_map(|t| {
+            let id = t.ident()?;
+            let (_, to) = edits.iter().find(|(from, _)| from.eq_ignore_ascii_case(id))?;
+            Some((t.range(), ferry_core::sql::quote_ident(to)))
+        })
+        .collect();
+    Ok(Some(ferry_core::lexer::splice(&sql, &splices)))
 }
 
 /// True when a table is in the `percent` sample of tables (deterministic: a hash of its name).
@@ -350,6 +450,83 @@ pub fn table_sampled(db: &str, table: &str, percent: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mapped_table_is_compared_through_its_mapping() {
+        use ferry_core::mapping::{ColumnMap, TableMapping};
+        let col = |n: &str| Column {
+            name: n.into(),
+            data_type: "int".into(),
+            column_type: "int(11)".into(),
+            kind: ColumnKind::Int { unsigned: false },
+            nullable: false,
+            generated: false,
+            charset: None,
+            collation: None,
+        };
+        let table = |cols: &[&str]| TableSchema {
+            db: "d".into(),
+            name: "t".into(),
+            columns: cols.iter().map(|c| col(c)).collect(),
+            primary_key: Some(vec![0]),
+            unique_keys: vec![],
+            engine: None,
+            estimated_rows: 0,
+            data_length: 0,
+            system_time: None,
+        };
+        let map = |cols: &[(&str, &str)], filter: &str| TableMapping {
+            filter: Some(RowFilter::parse(filter).unwrap()),
+            columns: Some(
+                cols.iter()
+                    .map(|(a, b)| ColumnMap {
+                        name: a.to_string(),
+                        target: b.to_string(),
+                    })
+                    .collect(),
+            ),
+            ..TableMapping::default()
+        };
+        let m = map(
+            &[("id", "id"), ("tenant", "tenant"), ("note", "remark")],
+            "tenant = 7 AND note > 0",
+        );
+        let src = table(&["id", "tenant", "secret", "note"]);
+        let dst = table(&["id", "tenant", "remark"]);
+        let j = pair(src.clone(), dst.clone(), "d".into(), "t".into(), Some(&m)).unwrap();
+        assert_eq!(j.names(), ["id", "tenant", "note"]);
+        let tnames: Vec<&str> = j.target_columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(tnames, ["id", "tenant", "remark"]);
+        assert_eq!(
+            j.predicate(Side::Source).as_deref(),
+            Some("(tenant = 7 AND note > 0)")
+        );
+        assert_eq!(
+            j.predicate(Side::Target).as_deref(),
+            Some("(tenant = 7 AND `remark` > 0)")
+        );
+        // a filter over a dropped column, a renamed key: not comparable, with the reason
+        let dropped = map(&[("id", "id"), ("tenant", "tenant")], "secret = 1");
+        let e = pair(
+            src.clone(),
+            table(&["id", "tenant"]),
+            "d".into(),
+            "t".into(),
+            Some(&dropped),
+        )
+        .unwrap_err();
+        assert!(e.reason.contains("secret"), "{}", e.reason);
+        let key = map(&[("id", "ident"), ("tenant", "tenant")], "tenant = 7");
+        let e = pair(
+            src,
+            table(&["ident", "tenant"]),
+            "d".into(),
+            "t".into(),
+            Some(&key),
+        )
+        .unwrap_err();
+        assert!(e.reason.contains("key column id"), "{}", e.reason);
+    }
 
     #[test]
     fn sampling_is_deterministic_and_proportional() {

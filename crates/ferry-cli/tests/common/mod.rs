@@ -30,6 +30,16 @@ pub fn job(name: &str, database_info: Value, ferry: Value, migrate_type: i64) ->
     })
 }
 
+/// A job request whose objects are given as `Ferry.DbList` (no `DatabaseInfo`).
+pub fn mapped_job(name: &str, ferry: Value, db_list: Value, migrate_type: i64) -> Value {
+    let mut j = job(name, json!([]), ferry, migrate_type);
+    if let Some(o) = j.as_object_mut() {
+        o.remove("DatabaseInfo");
+    }
+    j["Ferry"]["DbList"] = db_list;
+    j
+}
+
 /// Writes a job file into a per-test temporary directory.
 pub fn write_job(name: &str, job: &Value) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ferry-cli-tests-{}", std::process::id()));
@@ -107,6 +117,21 @@ pub async fn replay_checkpoint_ts(t: &mut mysql_async::Conn, job: &str) -> Resul
         )
         .await?;
     Ok(v.unwrap_or(0))
+}
+
+/// Forgets every record of an earlier run of `job` on the target (phases, chunks, replay
+/// checkpoint), so that waiting for one of them waits for this run.
+pub async fn forget_job_meta(job: &str) -> Result<()> {
+    let mut t = ferry_testkit::connect(&ferry_testkit::target()).await?;
+    for table in ["load_chunk", "load_job", "job_phase", "replay_checkpoint"] {
+        // absent tables are fine (no earlier run)
+        let _ = ferry_testkit::exec(
+            &mut t,
+            &format!("DELETE FROM ferry_meta.{table} WHERE job = '{job}'"),
+        )
+        .await;
+    }
+    Ok(())
 }
 
 /// Starts `ferry run FILE --restart` for a full load (forgetting any earlier run of `job`), kills

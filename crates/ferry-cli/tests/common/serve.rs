@@ -130,38 +130,18 @@ impl Drop for Serve {
     }
 }
 
-/// One signed 2018-03-30 call.
-pub async fn call(
-    c: &ferry_api::Client,
-    action: &str,
-    params: serde_json::Value,
-) -> anyhow::Result<serde_json::Value> {
-    c.call("2018-03-30", action, params)
-        .await
-        .map_err(|e| anyhow::anyhow!("{action}: {e}"))
-}
-
-/// The job's entry of DescribeMigrateJobs.
-pub async fn job_info(c: &ferry_api::Client, id: &str) -> anyhow::Result<serde_json::Value> {
-    let r = call(c, "DescribeMigrateJobs", serde_json::json!({"JobId": id})).await?;
-    r["JobList"]
-        .get(0)
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("job {id} not listed: {r}"))
-}
-
-/// Waits until the job's Status is `want`; a job that ends (5, 9, 10) in another status fails.
-pub async fn wait_status(c: &ferry_api::Client, id: &str, want: i64, secs: u64) -> anyhow::Result<()> {
-    ferry_testkit::wait_until(secs, &format!("status {want}"), || async {
-        let i = job_info(c, id).await?;
-        let s = i["Status"].as_i64().unwrap_or(0);
-        if s != want && matches!(s, 5 | 9 | 10) {
-            anyhow::bail!(
-                "the job ended in {s} while waiting for {want}: {}",
-                i["ErrorInfo"]
-            );
-        }
-        Ok(s == want)
-    })
-    .await
+/// `ferry serve` on `data_dir` (its parent takes the log) with a key pair.
+pub fn start_keyed(data_dir: &Path, secret_id: &str, secret_key: &str) -> anyhow::Result<Serve> {
+    let parent = data_dir
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("no parent of {}", data_dir.display()))?;
+    std::fs::create_dir_all(parent)?;
+    let data = data_dir
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("not UTF-8: {}", data_dir.display()))?;
+    Ok(Serve::start(
+        parent,
+        &["--data-dir", data],
+        &[("FERRY_SECRET_ID", secret_id), ("FERRY_SECRET_KEY", secret_key)],
+    ))
 }

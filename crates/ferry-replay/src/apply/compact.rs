@@ -116,8 +116,19 @@ pub(crate) fn plain_statements(c: &Change, out: &mut Vec<(Vec<u8>, u64)>) {
         }
         RowsKind::Update => {
             for (b, a) in &c.pairs {
-                if let (Some(b), Some(a)) = (b, a) {
-                    out.push((rowsql::update_statement_present(t, b, a, c.after_present()), 1));
+                match (b, a) {
+                    (Some(b), Some(a)) => {
+                        out.push((rowsql::update_statement_present(t, b, a, c.after_present()), 1))
+                    }
+                    // one-sided, through a row filter (`rowmap`)
+                    (Some(b), None) => out.push((rowsql::delete_statement(t, b), 1)),
+                    (None, Some(a)) => out.extend(rowsql::insert_statements_counted_present(
+                        t,
+                        InsertVerb::Insert,
+                        &[a],
+                        c.after_present(),
+                    )),
+                    (None, None) => {}
                 }
             }
         }
@@ -170,6 +181,13 @@ pub(crate) fn batch_statements(b: &Batch) -> Vec<(Vec<u8>, u64)> {
                             }
                             (RowsKind::Delete, Some(bf), _) => {
                                 fold(order, nets, key_id(&info, bf), bf, true, None)
+                            }
+                            // one-sided updates, through a row filter (`rowmap`)
+                            (RowsKind::Update, Some(bf), None) => {
+                                fold(order, nets, key_id(&info, bf), bf, true, None)
+                            }
+                            (RowsKind::Update, None, Some(a)) => {
+                                fold(order, nets, key_id(&info, a), a, false, Some(a))
                             }
                             (RowsKind::Update, Some(bf), Some(a)) => {
                                 let (kb, ka) = (key_id(&info, bf), key_id(&info, a));

@@ -19,6 +19,7 @@
 use ferry_core::lexer::{
     name_chains, next_significant, splice, tokenize_mode, LexMode, NameChain, Token, TokenKind,
 };
+use ferry_core::mapping::DdlKind;
 use ferry_core::sql::{qualified, quote_ident};
 use ferry_core::Selection;
 
@@ -50,6 +51,9 @@ pub enum ObjClass {
 pub enum DdlAction {
     /// Not replayed, with the reason (for logs).
     Skip(String),
+    /// Cannot be replayed through the table's `Ferry.DbList` mapping: the replay stops, with
+    /// this reason (naming the table, the column and the fix).
+    Refuse(String),
     /// Run `sql` on the target, after `USE use_db` when given.
     Apply {
         sql: String,
@@ -417,6 +421,14 @@ pub fn plan_mode(
                 .into(),
         );
     }
+    // The tables' Ferry.DbList mappings: the DDL kinds replayed (ddl_op), the column mapping.
+    if head.class == ObjClass::Table {
+        match map_table_ddl(sql, &toks, &head, default_db, sel, &summary) {
+            Ok(Some(more)) => edits.extend(more),
+            Ok(None) => {}
+            Err(action) => return action,
+        }
+    }
     // Other qualified names (FK references, view bodies, LIKE, …).
     for chain in &chains {
         if chain.parts.len() < 2 || chain.parts.iter().any(|p| object_parts.contains(p)) {
@@ -445,6 +457,83 @@ pub fn plan_mode(
         use_db,
         class: head.class,
         summary,
+    }
+}
+
+/// A splice of the statement's text: a byte range and its replacement.
+type Edit = (std::ops::Range<usize>, String);
+
+/// The edits a table statement needs for the `Ferry.DbList` mappings of its tables, or the
+/// action that replaces it: skipped when `ddl_op` leaves its kind out for every mapped table it
+/// names, or when it only changes columns the mapping drops ([`super::ddl_map`]); refused when
+/// it cannot fit the mapped table.
+fn map_table_ddl(
+    sql: &str,
+    toks: &[Token],
+    head: &Head,
+    default_db: &str,
+    sel: &Selection,
+    summary: &str,
+) -> Result<Option<Vec<Edit>>, DdlAction> {
+    let words: Vec<&str> = toks
+        .iter()
+        .filter(|t| !t.is_trivia())
+        .take(6)
+        .filter_map(|t| t.ident())
+        .collect();
+    let kind = DdlKind::of_statement(&words);
+    let mut replayed = 0;
+    let mut left_out = Vec::new();
+    let mut edits = None;
+    for (i, (chain, class)) in head.objects.iter().enumerate() {
+        if *class != ObjClass::Table {
+            continue;
+        }
+        let Some((db, name)) = resolve(toks, chain, *class, default_db) else {
+            continue;
+        };
+        if sel.target_table(&db, &name).is_none() {
+            continue;
+        }
+        let Some(m) = sel.mapping(&db, &name) else {
+            replayed += 1;
+            continue;
+        };
+        if let Some(k) = kind.filter(|k| !m.replays_ddl(*k)) {
+            left_out.push(format!("{db}.{name} ({k:?})"));
+            continue;
+        }
+        replayed += 1;
+        // The column mapping applies to the statement's own table (the first name).
+        if i == 0 && m.columns.is_some() && head.verb != "DROP" && head.verb != "RENAME" {
+            let Some(&last) = chain.parts.last() else { continue };
+            let create = head.verb == "CREATE" && kind == Some(DdlKind::CreateTable);
+            match super::ddl_map::map_columns(sql, toks, last + 1, create, m) {
+                Ok(super::ddl_map::ColumnDdl::Apply(e)) => edits = Some(e),
+                Ok(super::ddl_map::ColumnDdl::Skip(r)) => {
+                    return Err(DdlAction::Skip(format!("{db}.{name}: {r}")))
+                }
+                Err(e) => {
+                    return Err(DdlAction::Refuse(format!(
+                        "the DDL `{summary}` on {db}.{name} cannot be replayed through its Ferry.DbList \
+                         column mapping: {e}"
+                    )))
+                }
+            }
+        }
+    }
+    match (replayed, left_out.is_empty()) {
+        (_, true) => Ok(edits),
+        (0, false) => Err(DdlAction::Skip(format!(
+            "Ferry.DbList ddl_op does not list this kind for {}",
+            left_out.join(", ")
+        ))),
+        (_, false) => Err(DdlAction::Refuse(format!(
+            "the DDL `{summary}` names tables whose Ferry.DbList ddl_op replays it and others whose \
+             ddl_op does not ({}): run it on each table separately on the source, or give the tables \
+             the same ddl_op",
+            left_out.join(", ")
+        ))),
     }
 }
 
@@ -644,7 +733,56 @@ mod tests {
         match plan(sql, db, &sel(), DdlPolicy::All) {
             DdlAction::Apply { sql, use_db, .. } => (sql, use_db),
             DdlAction::Skip(r) => panic!("skipped {sql}: {r}"),
+            DdlAction::Refuse(r) => panic!("refused {sql}: {r}"),
         }
+    }
+
+    #[test]
+    fn mapped_tables_replay_through_their_mapping() {
+        use ferry_core::mapping::{ColumnMap, DdlKind, TableMapping};
+        let mut s = sel();
+        let cols = ["id", "qty", "note"].map(|c| ColumnMap {
+            name: c.into(),
+            target: if c == "note" { "remark".into() } else { c.into() },
+        });
+        s.mapping.tables.insert(
+            "p".into(),
+            [(
+                "t".to_string(),
+                TableMapping {
+                    columns: Some(cols.to_vec()),
+                    ddl: Some([DdlKind::AlterTable, DdlKind::CreateIndex].into()),
+                    ..TableMapping::default()
+                },
+            )]
+            .into(),
+        );
+        let plan_of = |sql: &str| plan(sql, "p", &s, DdlPolicy::All);
+        assert_eq!(
+            plan_of("ALTER TABLE t MODIFY note VARCHAR(9), MODIFY secret INT"),
+            DdlAction::Apply {
+                sql: "ALTER TABLE `p`.`t` MODIFY `remark` VARCHAR(9)".into(),
+                use_db: Some("p".into()),
+                class: ObjClass::Table,
+                summary: "ALTER TABLE t MODIFY note VARCHAR(9), MODIFY secret INT".into(),
+            }
+        );
+        assert!(matches!(
+            plan_of("ALTER TABLE t DROP COLUMN secret"),
+            DdlAction::Skip(_)
+        ));
+        assert!(matches!(
+            plan_of("ALTER TABLE t MODIFY qty BIGINT NOT NULL DEFAULT 0"),
+            DdlAction::Apply { sql, .. } if sql == "ALTER TABLE `p`.`t` MODIFY qty BIGINT NOT NULL DEFAULT 0"
+        ));
+        assert!(matches!(plan_of("TRUNCATE TABLE t"), DdlAction::Skip(r) if r.contains("ddl_op")));
+        assert!(matches!(plan_of("DROP TABLE t"), DdlAction::Skip(_)));
+        assert!(
+            matches!(plan_of("ALTER TABLE t CHANGE note memo TEXT"), DdlAction::Refuse(r) if r.contains("renames note"))
+        );
+        assert!(
+            matches!(plan_of("CREATE INDEX k ON t (secret)"), DdlAction::Refuse(r) if r.contains("secret"))
+        );
     }
 
     fn skipped(sql: &str, db: &str) -> bool {

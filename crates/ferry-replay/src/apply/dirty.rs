@@ -9,9 +9,22 @@ use ferry_core::chunkmap::{marks_sql, DirtyTracker, Mark, REPLAN};
 
 use super::rowapply::Change;
 
-/// Adds the marks of one change's row images.
+/// Adds the marks of one change's row images. A table whose `Ferry.DbList` mapping reshapes its
+/// rows has target-shaped images: they are marked as the source rows they come from (the chunk
+/// maps address source columns; the key columns are always kept).
 pub(crate) fn change_marks(tracker: &DirtyTracker, c: &Change, out: &mut BTreeSet<Mark>) {
     let s = &c.info.schema;
+    if let Some(m) = c.info.map.as_ref().filter(|m| m.reshapes()) {
+        let images: Vec<Vec<mysql_async::Value>> = c
+            .pairs
+            .iter()
+            .flat_map(|(b, a)| [b, a])
+            .flatten()
+            .map(|r| m.source_image(r))
+            .collect();
+        tracker.mark(&s.db, &s.name, images.iter().map(|r| (r.as_slice(), None)), out);
+        return;
+    }
     let images = c.pairs.iter().flat_map(|(b, a)| {
         [
             b.as_deref().map(|r| (r, c.before_cols.as_deref())),

@@ -41,11 +41,20 @@ fn refused(c: &Change, why: &str) -> ReplayError {
 }
 
 /// Decodes a rows event; a partial JSON update's diffs are taken out first (their columns hold
-/// NULL placeholders in the decoded after images).
+/// NULL placeholders in the decoded after images). A table with a `Ferry.DbList` mapping is
+/// decoded and mapped by [`super::rowmap`] (a `dml_op` that leaves the kind out: no rows).
 pub(crate) fn decode(
     info: &TableInfo,
     rows: &RowsData,
 ) -> Result<(Vec<RowPair>, Option<RowsDiffs>), ReplayError> {
+    if let Some(m) = &info.map {
+        if m.reshapes() {
+            return Ok((m.decode(&info.target_name, rows)?, None));
+        }
+        if m.excludes(rows.kind, rows.rows.len()) {
+            return Ok((Vec::new(), None));
+        }
+    }
     let has = rows
         .rows
         .iter()

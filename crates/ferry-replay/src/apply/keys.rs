@@ -182,6 +182,7 @@ mod tests {
             column_list: "`id`,`ci`,`bin`".into(),
             key: Some(vec![0]),
             referenced_by: Vec::new(),
+            map: None,
             schema,
         })
     }

@@ -42,6 +42,7 @@ mod cascade;
 pub mod checkpoint;
 mod compact;
 pub mod ddl;
+mod ddl_map;
 mod ddl_session;
 mod dirty;
 mod feed;
@@ -50,6 +51,7 @@ mod keys;
 pub mod lag;
 mod one_event;
 mod rowapply;
+pub mod rowmap;
 pub mod rowsql;
 pub mod schema_cache;
 mod session;
@@ -307,6 +309,8 @@ pub struct ReplaySummary {
     pub ddl: u64,
     /// Changes skipped under the Ignore policy (or already present in idempotent mode).
     pub skipped: u64,
+    /// Row changes of a kind `Ferry.DbList` `dml_op` does not list, left out.
+    pub excluded: u64,
     pub reconnects: u32,
     pub elapsed: Duration,
 }
@@ -378,6 +382,8 @@ pub(crate) struct State {
     ddl: u64,
     /// Shared with the apply workers.
     skipped: Arc<AtomicU64>,
+    /// Row changes `Ferry.DbList` `dml_op` left out (shared with the schema cache).
+    excluded: Arc<AtomicU64>,
     reconnects: u32,
     announced_ready: bool,
     last_progress: (Instant, u64, u64),
@@ -474,6 +480,7 @@ async fn run_replay_inner(
         transactions: 0,
         ddl: 0,
         skipped: Arc::new(AtomicU64::new(0)),
+        excluded: Arc::new(AtomicU64::new(0)),
         reconnects: 0,
         announced_ready: false,
         last_progress: (Instant::now(), 0, 0),
@@ -502,6 +509,7 @@ async fn run_replay_inner(
                     rows: st.rows,
                     ddl: st.ddl,
                     skipped: st.skipped.load(Ordering::Relaxed),
+                    excluded: st.excluded.load(Ordering::Relaxed),
                     reconnects: st.reconnects,
                     elapsed: started.elapsed(),
                 };
@@ -570,6 +578,7 @@ fn report_disconnected(st: &mut State, progress: &ProgressSink) {
         transactions: st.transactions,
         events_per_sec: 0.0,
         rows_per_sec: 0.0,
+        excluded: st.excluded.load(Ordering::Relaxed),
     });
 }
 

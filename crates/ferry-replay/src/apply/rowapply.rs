@@ -68,6 +68,42 @@ impl Change {
     }
 }
 
+/// The kind a pair of an update stands for: an update, or (one-sided, from a row filter) the
+/// delete of its before image or the insert of its after image.
+pub(crate) fn pair_kind(kind: RowsKind, pair: &RowPair) -> RowsKind {
+    match (kind, pair) {
+        (RowsKind::Update, (Some(_), None)) => RowsKind::Delete,
+        (RowsKind::Update, (None, Some(_))) => RowsKind::Insert,
+        (k, _) => k,
+    }
+}
+
+/// An update with one-sided pairs as consecutive runs of one kind each, in order; `None` when
+/// the change has none.
+pub(crate) fn split_one_sided(c: &Change) -> Option<Vec<Change>> {
+    if c.kind != RowsKind::Update || c.pairs.iter().all(|p| pair_kind(c.kind, p) == c.kind) {
+        return None;
+    }
+    let mut out: Vec<Change> = Vec::new();
+    for p in &c.pairs {
+        let k = pair_kind(c.kind, p);
+        match out.last_mut() {
+            Some(last) if last.kind == k => last.pairs.push(p.clone()),
+            _ => out.push(Change {
+                info: c.info.clone(),
+                kind: k,
+                pos: c.pos.clone(),
+                pairs: vec![p.clone()],
+                cascade: c.cascade.clone(),
+                before_cols: c.before_cols.clone(),
+                after_cols: c.after_cols.clone(),
+                json_diffs: None,
+            }),
+        }
+    }
+    Some(out)
+}
+
 /// A statement with its long-value parameters.
 pub(crate) type Stmt = (Vec<u8>, Vec<Value>);
 
@@ -491,8 +527,22 @@ impl RowApplier {
         Ok(())
     }
 
-    /// Applies one change inside the caller's open target transaction.
+    /// Applies one change inside the caller's open target transaction. An update through a row
+    /// filter may carry one-sided pairs ([`super::rowmap`]): it is applied as the runs of
+    /// updates, deletes and inserts it stands for, in order.
     pub async fn apply(&mut self, dst: &mut Conn, c: &Change, idem: bool) -> Result<(), ReplayError> {
+        match split_one_sided(c) {
+            None => self.apply_one(dst, c, idem).await,
+            Some(parts) => {
+                for p in &parts {
+                    self.apply_one(dst, p, idem).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn apply_one(&mut self, dst: &mut Conn, c: &Change, idem: bool) -> Result<(), ReplayError> {
         if c.json_diffs.is_some() {
             return self.apply_json_diffs(dst, c, idem).await;
         }

@@ -588,6 +588,7 @@ mod tests {
                 .join(","),
             key: None,
             referenced_by: Vec::new(),
+            map: None,
             schema,
         }
     }
@@ -712,6 +713,7 @@ mod strict_tests {
             column_list: "`id`,`e`,`z`".into(),
             key: Some(vec![0]),
             referenced_by: Vec::new(),
+            map: None,
             schema,
         }
     }

@@ -4,20 +4,26 @@
 //! back to the source names: the target mirrors the source at the applied position because the
 //! DDL is replayed there. Any applied DDL invalidates the cache.
 //!
+//! A table with a `Ferry.DbList` mapping also gets its [`RowMap`] (its rows as the source logs
+//! them, the filter, the projection onto the target's columns); when the mapping selects
+//! columns, the dropped columns' definitions come from the source's catalog.
+//!
 //! With each table come the target's foreign keys that reference it with a cascading action
 //! ([`super::cascade`]), read once per cache generation for every target database of the
 //! selection (so a key added or dropped by a replayed DDL counts from the next event on).
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use ferry_core::selection::{is_system_schema, META_SCHEMA};
 use ferry_core::sql::{ident_list, qualified};
-use ferry_core::{catalog, CoreError, ObjectSelection, Selection, TableSchema};
+use ferry_core::{catalog, CoreError, Endpoint, ObjectSelection, Selection, TableSchema};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
 use super::cascade::{FkRule, ReferencingFk};
+use super::rowmap::RowMap;
 use crate::decode::TableDecoder;
 use crate::error::ReplayError;
 
@@ -38,6 +44,9 @@ pub struct TableInfo {
     pub key: Option<Vec<usize>>,
     /// The target's foreign keys that reference this table with a cascading action.
     pub referenced_by: Vec<ReferencingFk>,
+    /// The table's `Ferry.DbList` mapping, when it has one: its rows are decoded and mapped
+    /// by it ([`super::rowmap`]).
+    pub map: Option<Arc<RowMap>>,
 }
 
 /// Source (db, table) → table info, `None` for unselected tables.
@@ -46,6 +55,12 @@ pub struct SchemaCache {
     tables: HashMap<(String, String), Option<Arc<TableInfo>>>,
     /// Target (db, table) → the cascading foreign keys referencing it; `None` until read.
     referencing: Option<HashMap<(String, String), Vec<RawFk>>>,
+    /// The source, for the catalog of tables whose mapping drops columns (`None`: such a table
+    /// is refused).
+    source: Option<Endpoint>,
+    source_conn: Option<Conn>,
+    /// Row changes left out by `dml_op`, shared with the replay's totals.
+    excluded: Arc<AtomicU64>,
 }
 
 /// A cascading foreign key as the target's catalog describes it.
@@ -69,6 +84,62 @@ const CASCADING_FKS: &str = "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.REFERENCE
     ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION";
 
 impl SchemaCache {
+    /// A cache that reads the source's catalog when a mapping needs it, and counts the row
+    /// changes `dml_op` leaves out in `excluded`.
+    pub fn with_source(source: &Endpoint, excluded: Arc<AtomicU64>) -> Self {
+        SchemaCache {
+            source: Some(source.clone()),
+            excluded,
+            ..SchemaCache::default()
+        }
+    }
+
+    /// The source's current definition of a table whose mapping drops columns.
+    async fn source_table(&mut self, db: &str, table: &str) -> Result<TableSchema, ReplayError> {
+        let name = format!("{db}.{table}");
+        let Some(ep) = &self.source else {
+            return Err(ReplayError::Unsupported {
+                what: format!(
+                    "{name} has a Ferry.DbList column mapping, whose dropped columns are read from the \
+                     source's catalog, which is not reachable here"
+                ),
+                position: "-".into(),
+            });
+        };
+        if self.source_conn.is_none() {
+            self.source_conn = Some(ep.connect(Vec::new()).await.map_err(ReplayError::Connect)?);
+        }
+        let Some(conn) = self.source_conn.as_mut() else {
+            return Err(ReplayError::Disconnected {
+                position: "-".into(),
+                reason: "no source connection".into(),
+            });
+        };
+        let read = catalog::read_tables(conn, db, &[table.to_string()]).await;
+        let mut v = match read {
+            Ok(v) => v,
+            Err(e) => {
+                self.source_conn = None;
+                return Err(match e {
+                    CoreError::Mysql { source, .. } => ReplayError::Mysql {
+                        context: format!("reading the source's schema of {name}"),
+                        source,
+                    },
+                    e => ReplayError::TargetSchema {
+                        table: name,
+                        message: format!("reading its source schema: {e}"),
+                    },
+                });
+            }
+        };
+        v.pop().ok_or_else(|| ReplayError::TargetSchema {
+            table: name,
+            message: "the table (with a Ferry.DbList column mapping) is no longer on the source: its \
+                      dropped columns cannot be read"
+                .into(),
+        })
+    }
+
     /// Forgets everything (after a DDL).
     pub fn invalidate(&mut self) {
         self.tables.clear();
@@ -99,8 +170,21 @@ impl SchemaCache {
                     .and_then(|m| m.get(&(tdb.clone(), tt.clone())))
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-                let info = load(conn, db, table, &tdb, &tt, raw).await?;
+                let mut info = load(conn, db, table, &tdb, &tt, raw).await?;
                 super::versioned::check_target(conn, &info).await?;
+                if let Some(m) = sel.mapping(db, table) {
+                    let now = match m.columns {
+                        Some(_) => Some(self.source_table(db, table).await?),
+                        None => None,
+                    };
+                    let map = RowMap::build(&info.schema, now.as_ref(), m, self.excluded.clone()).map_err(
+                        |message| ReplayError::TargetSchema {
+                            table: info.target_name.clone(),
+                            message: format!("its Ferry.DbList mapping: {message}"),
+                        },
+                    )?;
+                    info.map = Some(Arc::new(map));
+                }
                 Some(Arc::new(info))
             }
         };
@@ -234,5 +318,6 @@ async fn load(
         key,
         referenced_by,
         schema,
+        map: None,
     })
 }

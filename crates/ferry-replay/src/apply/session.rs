@@ -235,10 +235,11 @@ impl<'a> Session<'a> {
         .await?;
         let committed_rx = pool.committed.subscribe();
         let n = pool.len();
+        let cache = SchemaCache::with_source(self.src, self.st.excluded.clone());
         let mut c = Coord {
             s: self,
             ctl,
-            cache: SchemaCache::default(),
+            cache,
             feed,
             pool,
             committed_rx,
@@ -910,9 +911,18 @@ impl Coord<'_, '_> {
                     return Err(self.statement_dml(&sql, &db, &table, &ev.pos, g.as_deref()).await);
                 }
                 match ddl::plan_mode(&sql, &q.db, self.s.sel, self.s.opts.ddl_policy, mode) {
+                    DdlAction::Refuse(what) => {
+                        let e = ReplayError::Unsupported {
+                            what,
+                            position: ev.pos.to_string(),
+                        };
+                        return Err(self.stop_before_group(e).await);
+                    }
                     DdlAction::Skip(reason) => {
                         if q.ends_group {
                             debug!(%reason, sql = %sql, "statement not replayed");
+                            // a DDL left off the target may still change the source's rows
+                            self.cache.invalidate();
                             if let Some(b) = self.cur.take() {
                                 if b.serial {
                                     let _ = self.ctl.query_drop("ROLLBACK").await;
@@ -1321,6 +1331,7 @@ impl Coord<'_, '_> {
             transactions: st.transactions,
             events_per_sec,
             rows_per_sec,
+            excluded: st.excluded.load(Ordering::Relaxed),
         });
     }
 }
