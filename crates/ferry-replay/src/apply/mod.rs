@@ -41,6 +41,8 @@
 mod cascade;
 pub mod checkpoint;
 mod compact;
+#[cfg(test)]
+mod compact_model;
 pub mod ddl;
 mod ddl_session;
 mod dirty;
@@ -51,6 +53,9 @@ pub mod lag;
 mod one_event;
 mod rowapply;
 pub mod rowsql;
+mod schedule;
+#[cfg(test)]
+mod schedule_props;
 pub mod schema_cache;
 mod session;
 mod versioned;
