@@ -171,7 +171,6 @@ impl<P> Scheduler<P> {
     }
 
     /// Early-start mode ([module docs](self#early-start-not-enabled)).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn with_early_start(mut self, on: bool) -> Self {
         self.early_start = on;
         self
