@@ -9,8 +9,14 @@
 //! statements per table: `DELETE … IN (…)` for rows that go, `INSERT` for new rows,
 //! `INSERT … ON DUPLICATE KEY UPDATE` for rows that stay with a new image, each with the
 //! affected-row count that proves every precondition held (an upsert counts 2 per updated
-//! row). Any other table keeps one statement per row change, in order. A count that differs
-//! sends the batch to the slow path (statement by statement, under the conflict policy).
+//! row). Any other table keeps one statement per row change, in order, and so does a folded
+//! table whose changes contradict each other on a key (an insert of a key the batch already
+//! holds, an update or delete of one it already removed: no source history does that, and the
+//! statements then report it). A count that differs sends the batch to the slow path
+//! (statement by statement, under the conflict policy).
+//!
+//! [`plan`] computes the steps, [`render`] writes their SQL; `compact_model.rs` checks the
+//! plan against an in-memory model of the tables.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

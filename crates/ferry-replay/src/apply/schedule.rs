@@ -37,16 +37,18 @@
 //! earlier batch, and an earlier batch never for a later one (the premise of the commit-order
 //! argument in `docs/reliability.md`, "Parallel apply").
 //!
-//! # Early start (not enabled)
+//! # Early start (experimental, off by default)
 //!
-//! [`Scheduler::with_early_start`] lets a batch whose conflicting batches have all *executed*
-//! (not yet committed) start on any worker: it then waits on InnoDB's row locks of those
-//! batches until they commit, and reads their committed rows (UPDATE, DELETE and the unique
-//! checks of INSERT are locking reads of the latest version). It is deadlock-free by the same
-//! order argument: every wait (row lock, commit turn, worker queue) is of a later batch on an
-//! earlier one, because an executed batch takes no further lock before its turn except on the
-//! checkpoint row and the dirty marks, which only the batch whose turn it is writes. The
-//! coordinator does not use it: see `docs/benchmarks.md` ("Incremental replay") for why.
+//! [`Scheduler::with_early_start`] (`ReplayOptions::early_start`, `FERRY_REPLAY_EARLY_START=1`)
+//! lets a batch whose conflicting batches have all *executed* (not yet committed) start on any
+//! worker: it then waits on InnoDB's row locks of those batches until they commit, and reads
+//! their committed rows (UPDATE and DELETE by an equality on a whole unique key, and INSERT's
+//! duplicate check, are locking reads of the latest version, never semi-consistent). It is
+//! deadlock-free by the same order argument: every wait (row lock, commit turn, worker queue) is
+//! of a later batch on an earlier one, because an executed batch takes no further lock before
+//! its turn except on the checkpoint row and the dirty marks, which only the batch whose turn it
+//! is writes. The whole argument is in `docs/reliability.md` ("Parallel apply"); why it is not
+//! the default, in `docs/benchmarks.md` ("Incremental replay").
 
 use std::collections::{HashMap, VecDeque};
 
@@ -170,7 +172,7 @@ impl<P> Scheduler<P> {
         }
     }
 
-    /// Early-start mode ([module docs](self#early-start-not-enabled)).
+    /// Early-start mode ([module docs](self#early-start-experimental-off-by-default)).
     pub fn with_early_start(mut self, on: bool) -> Self {
         self.early_start = on;
         self
