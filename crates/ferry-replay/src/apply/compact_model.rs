@@ -466,3 +466,43 @@ fn a_primary_key_move_chain_folds_and_applies() {
         .collect();
     assert_eq!(folded, [("gone", 1), ("never", 1), ("new", 1), ("kept", 1)]);
 }
+
+#[test]
+fn folded_steps_render_as_multi_row_statements() {
+    let shapes = shapes();
+    let start = vec![
+        Table {
+            rows: vec![vec![1, 0], vec![2, 0]],
+        },
+        Table { rows: Vec::new() },
+        Table { rows: Vec::new() },
+        Table { rows: Vec::new() },
+    ];
+    // insert 4; update 1 (value); delete 2; insert 3 then delete it.
+    let ops: Vec<Op> = vec![
+        (0, 0, 0, 4, 1, true, false),
+        (0, 1, 0, 2, 2, true, false),
+        (0, 2, 1, 0, 0, true, false),
+        (0, 0, 0, 3, 1, true, false),
+        (0, 2, 2, 0, 0, false, false),
+    ];
+    let batch = Batch {
+        no: 1,
+        txns: changes(&shapes, &start, &ops),
+    };
+    let sql: Vec<(String, u64)> = super::compact::batch_statements(&batch)
+        .into_iter()
+        .map(|(s, n)| (String::from_utf8_lossy(&s).into_owned(), n))
+        .collect();
+    let want = [
+        ("DELETE FROM `m`.`pk` WHERE `id` IN (2)", 1),
+        ("DELETE FROM `m`.`pk` WHERE `id` IN (3)", 0),
+        ("INSERT INTO `m`.`pk` (`id`,`v`) VALUES (4,1)", 1),
+        (
+            "INSERT INTO `m`.`pk` (`id`,`v`) VALUES (1,2) ON DUPLICATE KEY UPDATE `v`=VALUES(`v`)",
+            2,
+        ),
+    ];
+    let want: Vec<(String, u64)> = want.iter().map(|(s, n)| (s.to_string(), *n)).collect();
+    assert_eq!(sql, want);
+}
