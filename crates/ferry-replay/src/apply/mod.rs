@@ -140,10 +140,6 @@ pub struct ReplayOptions {
     /// (`ferry_meta.verify_dirty`, in the same target transaction as the checkpoint); `None`:
     /// no marks.
     pub dirty: Option<ferry_core::chunkmap::DirtyTracker>,
-    /// A batch whose conflicting batches have executed (not yet committed) may start on another
-    /// worker, ordered by the target's row locks (`FERRY_REPLAY_EARLY_START=1`; experimental,
-    /// off by default: see `apply::schedule`).
-    pub early_start: bool,
 }
 
 /// Default number of apply workers.
@@ -171,7 +167,6 @@ impl ReplayOptions {
             read_ahead_events: 4096,
             target_binlog: true,
             dirty: None,
-            early_start: std::env::var("FERRY_REPLAY_EARLY_START").is_ok_and(|v| v.trim() == "1"),
         }
     }
 }

@@ -88,7 +88,6 @@ struct Coord<'a, 's> {
     feed: Feed,
     pool: Pool,
     committed_rx: watch::Receiver<u64>,
-    executed_rx: watch::Receiver<Vec<u64>>,
     end: Arc<Mutex<SourceEnd>>,
     cur: Option<Building>,
     open: Vec<Txn>,
@@ -223,14 +222,12 @@ impl<'a> Session<'a> {
         )
         .await?;
         let committed_rx = pool.committed.subscribe();
-        let executed_rx = pool.executed.subscribe();
         let n = pool.len();
         let limits = Limits::new(
             self.opts.batch_transactions,
             self.opts.batch_rows,
             self.opts.batch_bytes,
         );
-        let sched = Scheduler::new(n, WORKER_DEPTH).with_early_start(self.opts.early_start);
         let mut c = Coord {
             s: self,
             ctl,
@@ -238,14 +235,13 @@ impl<'a> Session<'a> {
             feed,
             pool,
             committed_rx,
-            executed_rx,
             end,
             cur: None,
             open: Vec::new(),
             open_rows: 0,
             open_bytes: 0,
             limits,
-            sched,
+            sched: Scheduler::new(n, WORKER_DEPTH),
             first_group: true,
             handled_to: None,
             holding: false,
@@ -477,25 +473,6 @@ impl Coord<'_, '_> {
         }
     }
 
-    /// Waits for the next commit or execution of a batch (or a worker's error).
-    async fn wait_progress(&mut self) -> Result<(), ReplayError> {
-        let stopped = || ReplayError::Disconnected {
-            position: "-".into(),
-            reason: "the apply workers stopped".into(),
-        };
-        tokio::select! {
-            biased;
-            e = self.pool.errors.recv() => Err(e.unwrap_or_else(stopped)),
-            r = self.committed_rx.changed() => {
-                r.map_err(|_| stopped())?;
-                let c = *self.committed_rx.borrow_and_update();
-                self.process_committed(c);
-                Ok(())
-            }
-            r = self.executed_rx.changed() => r.map_err(|_| stopped()),
-        }
-    }
-
     /// Waits until every dispatched batch is committed.
     async fn wait_all(&mut self) -> Result<(), ReplayError> {
         loop {
@@ -558,23 +535,16 @@ impl Coord<'_, '_> {
         }
         keys.sort_unstable();
         keys.dedup();
-        let early = self.s.opts.early_start;
         let worker = loop {
             let c = self.pool.committed();
             self.process_committed(c);
             let serial = self.serial_mode();
-            let executed = if early {
-                self.executed_rx.borrow_and_update().clone()
-            } else {
-                Vec::new()
-            };
             let progress = Progress {
                 committed: c,
-                executed: &executed,
+                executed: &[],
             };
             match self.sched.place(&keys, progress, serial) {
                 Placement::Worker(w) => break w,
-                Placement::Wait if early => self.wait_progress().await?,
                 Placement::Wait => self.wait_commit().await?,
             }
         };

@@ -103,9 +103,6 @@ pub(crate) struct Pool {
     senders: Vec<mpsc::Sender<Batch>>,
     /// The highest batch number committed.
     pub committed: Arc<watch::Sender<u64>>,
-    /// Per worker, the highest batch number it has executed (its statements all ran; the commit
-    /// may still wait for its turn): what early-start scheduling reads ([`super::schedule`]).
-    pub executed: Arc<watch::Sender<Vec<u64>>>,
     /// A worker's error (each worker sends at most one, then stops).
     pub errors: mpsc::Receiver<ReplayError>,
     _tasks: Vec<AbortOnDrop>,
@@ -122,7 +119,6 @@ impl Pool {
     ) -> Result<Pool, ReplayError> {
         let n = n.max(1);
         let committed = Arc::new(watch::channel(0u64).0);
-        let executed = Arc::new(watch::channel(vec![0u64; n]).0);
         let (err_tx, errors) = mpsc::channel(n);
         let mut senders = Vec::new();
         let mut tasks = Vec::new();
@@ -132,10 +128,8 @@ impl Pool {
             senders.push(tx);
             let w = Worker {
                 conn,
-                index: i,
                 cfg: cfg.clone(),
                 committed: committed.clone(),
-                executed: executed.clone(),
                 skipped: skipped.clone(),
             };
             let err_tx = err_tx.clone();
@@ -147,7 +141,6 @@ impl Pool {
         Ok(Pool {
             senders,
             committed,
-            executed,
             errors,
             _tasks: tasks,
         })
@@ -178,10 +171,8 @@ impl Pool {
 
 struct Worker {
     conn: Conn,
-    index: usize,
     cfg: WorkerConfig,
     committed: Arc<watch::Sender<u64>>,
-    executed: Arc<watch::Sender<Vec<u64>>>,
     skipped: Arc<AtomicU64>,
 }
 
@@ -201,16 +192,6 @@ impl Worker {
     async fn wait_turn(&self, no: u64) {
         let mut rx = self.committed.subscribe();
         let _ = rx.wait_for(|c| *c + 1 >= no).await;
-    }
-
-    /// Batch `no` is executed: every statement ran, in its open target transaction (or, after a
-    /// conflict inside it, committed one transaction at a time).
-    fn mark_executed(&self, no: u64) {
-        self.executed.send_modify(|v| {
-            if let Some(e) = v.get_mut(self.index) {
-                *e = (*e).max(no);
-            }
-        });
     }
 
     fn publish(&self, no: u64) {
@@ -252,7 +233,6 @@ impl Worker {
 
     async fn batch(&mut self, b: &Batch) -> Result<(), ReplayError> {
         let Some(last) = b.last() else {
-            self.mark_executed(b.no);
             self.wait_turn(b.no).await;
             self.publish(b.no);
             return Ok(());
@@ -261,7 +241,6 @@ impl Worker {
         if self.cfg.conflict == ConflictPolicy::Stop && !b.txns.iter().any(|t| t.idem) {
             match self.pipelined(b).await {
                 Ok(true) => {
-                    self.mark_executed(b.no);
                     self.wait_turn(b.no).await;
                     self.commit(&b.txns, last).await?;
                     self.publish(b.no);
@@ -294,7 +273,6 @@ impl Worker {
         }
         match failed {
             None => {
-                self.mark_executed(b.no);
                 self.wait_turn(b.no).await;
                 self.commit(&b.txns, last).await?;
                 self.skipped.fetch_add(ap.skipped, Ordering::Relaxed);
@@ -309,7 +287,6 @@ impl Worker {
                     .map_err(|e| apply_err("ROLLBACK", &first_pos, e))?;
                 self.wait_turn(b.no).await;
                 self.one_by_one(b).await?;
-                self.mark_executed(b.no);
                 self.publish(b.no);
                 Ok(())
             }
