@@ -462,9 +462,10 @@ impl<'a> Job<'a> {
         // `Ferry.DbList`: the mapped and filtered columns exist, the row key survives.
         for t in &tables {
             if let Some(m) = spec.selection.mapping(&t.db, &t.name) {
-                m.check_replayed(t, spec.migrate_type == MigrateType::FullIncremental).map_err(|e| {
-                    JobError::Unsupported(format!("Ferry.DbList.{}.Table.{}: {e}", t.db, t.name))
-                })?;
+                m.check_replayed(t, spec.migrate_type == MigrateType::FullIncremental)
+                    .map_err(|e| {
+                        JobError::Unsupported(format!("Ferry.DbList.{}.Table.{}: {e}", t.db, t.name))
+                    })?;
             }
         }
         let mut targets = Vec::with_capacity(tables.len());

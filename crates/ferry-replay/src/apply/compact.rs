@@ -9,8 +9,14 @@
 //! statements per table: `DELETE … IN (…)` for rows that go, `INSERT` for new rows,
 //! `INSERT … ON DUPLICATE KEY UPDATE` for rows that stay with a new image, each with the
 //! affected-row count that proves every precondition held (an upsert counts 2 per updated
-//! row). Any other table keeps one statement per row change, in order. A count that differs
-//! sends the batch to the slow path (statement by statement, under the conflict policy).
+//! row). Any other table keeps one statement per row change, in order, and so does a folded
+//! table whose changes contradict each other on a key (an insert of a key the batch already
+//! holds, an update or delete of one it already removed: no source history does that, and the
+//! statements then report it). A count that differs sends the batch to the slow path
+//! (statement by statement, under the conflict policy).
+//!
+//! [`plan`] computes the steps, [`render`] writes their SQL; `compact_model.rs` checks the
+//! plan against an in-memory model of the tables.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -68,15 +74,43 @@ struct Net<'a> {
     after: Option<&'a Vec<Value>>,
 }
 
-enum TableStmts<'a> {
+/// One step of a batch's fast path, before it is written as SQL ([`render`]). The steps of
+/// different tables are independent (the apply sessions run with the foreign-key checks off).
+pub(crate) enum Step<'a> {
+    /// A change of a table that is not folded: one statement per row change (an insert's rows
+    /// share statements), in source order among the table's steps.
+    Plain(&'a Change),
+    /// Rows of a folded table that exist before the batch and not after: deleted by key, one
+    /// row each.
+    Gone(Arc<TableInfo>, Vec<&'a Vec<Value>>),
+    /// Keys inserted and deleted again inside the batch: must not exist before (a delete by key
+    /// that deletes nothing).
+    Never(Arc<TableInfo>, Vec<&'a Vec<Value>>),
+    /// Rows that do not exist before and exist after: inserted, one row each.
+    New(Arc<TableInfo>, Vec<&'a Vec<Value>>),
+    /// Rows that exist before and have a new image after: upserted, each counting 2 (an
+    /// update; an insert counts 1, an unchanged row 1: either sends the batch to the slow path).
+    Kept(Arc<TableInfo>, Vec<&'a Vec<Value>>),
+}
+
+enum TableSteps<'a> {
     Folded {
         info: Arc<TableInfo>,
         order: Vec<String>,
         nets: HashMap<String, Net<'a>>,
+        /// The table's changes, in order: its steps when the fold breaks.
+        changes: Vec<&'a Change>,
+        /// A change contradicts the ones before it on the same key (an insert of a key the
+        /// batch already holds, an update or delete of one it already removed): the source's
+        /// history cannot do that, so the table keeps one statement per change and the
+        /// statements find out (a duplicate key, a missing row: the slow path).
+        broken: bool,
     },
-    Plain(Vec<(Vec<u8>, u64)>),
+    Plain(Vec<&'a Change>),
 }
 
+/// Folds one row change into the key's net effect: `existed` whether it needs the row before,
+/// `after` its image after. False when it contradicts the key's net effect so far.
 fn fold<'a>(
     order: &mut Vec<String>,
     nets: &mut HashMap<String, Net<'a>>,
@@ -84,9 +118,14 @@ fn fold<'a>(
     keyed: &'a Vec<Value>,
     existed: bool,
     after: Option<&'a Vec<Value>>,
-) {
+) -> bool {
     match nets.get_mut(&id) {
-        Some(n) => n.after = after,
+        Some(n) => {
+            if n.after.is_some() != existed {
+                return false;
+            }
+            n.after = after;
+        }
         None => {
             order.push(id.clone());
             nets.insert(
@@ -99,6 +138,7 @@ fn fold<'a>(
             );
         }
     }
+    true
 }
 
 /// One statement per row change (any table), in order.
@@ -142,11 +182,11 @@ pub(crate) fn plain_statements(c: &Change, out: &mut Vec<(Vec<u8>, u64)>) {
     }
 }
 
-/// The batch's statements with the affected rows each must report. A table with a partial row
-/// image (`binlog_row_image=MINIMAL`/`NOBLOB`) anywhere in the batch is not folded: its changes
-/// keep one statement each, in order (a net effect needs whole images).
-pub(crate) fn batch_statements(b: &Batch) -> Vec<(Vec<u8>, u64)> {
-    let mut tables: Vec<TableStmts<'_>> = Vec::new();
+/// The steps of a batch, table by table in order of first appearance. A table with a partial
+/// row image (`binlog_row_image=MINIMAL`/`NOBLOB`) anywhere in the batch is not folded: its
+/// changes keep one statement each, in order (a net effect needs whole images).
+pub(crate) fn plan(b: &Batch) -> Vec<Step<'_>> {
+    let mut tables: Vec<TableSteps<'_>> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     let partial: std::collections::HashSet<&str> = b
         .txns
@@ -160,27 +200,35 @@ pub(crate) fn batch_statements(b: &Batch) -> Vec<(Vec<u8>, u64)> {
             let name = c.info.target.as_str();
             let i = *index.entry(name).or_insert_with(|| {
                 tables.push(if compactable(&c.info) && !partial.contains(name) {
-                    TableStmts::Folded {
+                    TableSteps::Folded {
                         info: c.info.clone(),
                         order: Vec::new(),
                         nets: HashMap::new(),
+                        changes: Vec::new(),
+                        broken: false,
                     }
                 } else {
-                    TableStmts::Plain(Vec::new())
+                    TableSteps::Plain(Vec::new())
                 });
                 tables.len() - 1
             });
             match &mut tables[i] {
-                TableStmts::Plain(out) => plain_statements(c, out),
-                TableStmts::Folded { info, order, nets } => {
-                    let info = info.clone();
+                TableSteps::Plain(out) => out.push(c),
+                TableSteps::Folded {
+                    info,
+                    order,
+                    nets,
+                    changes,
+                    broken,
+                } => {
+                    changes.push(c);
                     for (before, after) in &c.pairs {
-                        match (c.kind, before, after) {
+                        let ok = match (c.kind, before, after) {
                             (RowsKind::Insert, _, Some(a)) => {
-                                fold(order, nets, key_id(&info, a), a, false, Some(a))
+                                fold(order, nets, key_id(info, a), a, false, Some(a))
                             }
                             (RowsKind::Delete, Some(bf), _) => {
-                                fold(order, nets, key_id(&info, bf), bf, true, None)
+                                fold(order, nets, key_id(info, bf), bf, true, None)
                             }
                             // one-sided updates, through a row filter (`rowmap`)
                             (RowsKind::Update, Some(bf), None) => {
@@ -190,16 +238,17 @@ pub(crate) fn batch_statements(b: &Batch) -> Vec<(Vec<u8>, u64)> {
                                 fold(order, nets, key_id(&info, a), a, false, Some(a))
                             }
                             (RowsKind::Update, Some(bf), Some(a)) => {
-                                let (kb, ka) = (key_id(&info, bf), key_id(&info, a));
+                                let (kb, ka) = (key_id(info, bf), key_id(info, a));
                                 if kb == ka {
-                                    fold(order, nets, kb, bf, true, Some(a));
+                                    fold(order, nets, kb, bf, true, Some(a))
                                 } else {
-                                    fold(order, nets, kb, bf, true, None);
-                                    fold(order, nets, ka, a, false, Some(a));
+                                    fold(order, nets, kb, bf, true, None)
+                                        && fold(order, nets, ka, a, false, Some(a))
                                 }
                             }
-                            _ => {}
-                        }
+                            _ => true,
+                        };
+                        *broken |= !ok;
                     }
                 }
             }
@@ -208,8 +257,15 @@ pub(crate) fn batch_statements(b: &Batch) -> Vec<(Vec<u8>, u64)> {
     let mut out = Vec::new();
     for t in tables {
         match t {
-            TableStmts::Plain(v) => out.extend(v),
-            TableStmts::Folded { info, order, nets } => {
+            TableSteps::Plain(v) => out.extend(v.into_iter().map(Step::Plain)),
+            TableSteps::Folded {
+                changes,
+                broken: true,
+                ..
+            } => out.extend(changes.into_iter().map(Step::Plain)),
+            TableSteps::Folded {
+                info, order, nets, ..
+            } => {
                 let (mut gone, mut never, mut new, mut kept) =
                     (Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 for id in &order {
@@ -221,21 +277,42 @@ pub(crate) fn batch_statements(b: &Batch) -> Vec<(Vec<u8>, u64)> {
                         (true, Some(a)) => kept.push(a),
                     }
                 }
-                out.extend(rowsql::delete_keys_statements(&info, &gone));
-                // Inserted and deleted again inside the batch: the key must not exist before.
-                out.extend(
-                    rowsql::delete_keys_statements(&info, &never)
-                        .into_iter()
-                        .map(|(s, _)| (s, 0)),
-                );
-                out.extend(rowsql::insert_statements_counted(&info, InsertVerb::Insert, &new));
-                out.extend(
-                    rowsql::upsert_statements_counted(&info, &kept)
-                        .into_iter()
-                        .map(|(s, n)| (s, 2 * n)),
-                );
+                out.push(Step::Gone(info.clone(), gone));
+                out.push(Step::Never(info.clone(), never));
+                out.push(Step::New(info.clone(), new));
+                out.push(Step::Kept(info, kept));
             }
         }
+    }
+    out
+}
+
+/// A step's statements with the affected rows each must report.
+pub(crate) fn render(step: &Step<'_>, out: &mut Vec<(Vec<u8>, u64)>) {
+    match step {
+        Step::Plain(c) => plain_statements(c, out),
+        Step::Gone(info, rows) => out.extend(rowsql::delete_keys_statements(info, rows)),
+        Step::Never(info, rows) => out.extend(
+            rowsql::delete_keys_statements(info, rows)
+                .into_iter()
+                .map(|(s, _)| (s, 0)),
+        ),
+        Step::New(info, rows) => {
+            out.extend(rowsql::insert_statements_counted(info, InsertVerb::Insert, rows))
+        }
+        Step::Kept(info, rows) => out.extend(
+            rowsql::upsert_statements_counted(info, rows)
+                .into_iter()
+                .map(|(s, n)| (s, 2 * n)),
+        ),
+    }
+}
+
+/// The batch's statements with the affected rows each must report ([`plan`], [`render`]).
+pub(crate) fn batch_statements(b: &Batch) -> Vec<(Vec<u8>, u64)> {
+    let mut out = Vec::new();
+    for step in plan(b) {
+        render(&step, &mut out);
     }
     out
 }

@@ -41,6 +41,8 @@
 mod cascade;
 pub mod checkpoint;
 mod compact;
+#[cfg(test)]
+mod compact_model;
 pub mod ddl;
 mod ddl_map;
 mod ddl_session;
@@ -53,6 +55,9 @@ mod one_event;
 mod rowapply;
 pub mod rowmap;
 pub mod rowsql;
+mod schedule;
+#[cfg(test)]
+mod schedule_props;
 pub mod schema_cache;
 mod session;
 mod versioned;

@@ -2,12 +2,12 @@
 //!
 //! It takes events from the reader task ([`super::feed`]), assembles whole source transactions,
 //! decodes their rows and groups consecutive transactions into batches (closed at a size limit,
-//! or as soon as the reader has nothing more in hand, so latency stays low once caught up). A
-//! batch goes to a worker ([`super::workers`]) when its conflict keys ([`super::keys`]) touch no
-//! batch in flight, or to the one worker whose batches it touches (it then runs after them);
-//! when it touches batches on several workers the coordinator waits for them. Each worker holds
-//! a bounded number of batches, the reader's queue is bounded: memory stays bounded when the
-//! target is slower than the source.
+//! or as soon as the reader has nothing more in hand, so latency stays low once caught up), and
+//! queues each batch on a worker ([`super::workers`]). Which transactions are serial points,
+//! when a batch closes, which worker takes it and when, and which position the commits reach
+//! are decided by the pure scheduler ([`super::schedule`]); this module does the I/O around it.
+//! Each worker holds a bounded number of batches, the reader's queue is bounded: memory stays
+//! bounded when the target is slower than the source.
 //!
 //! The applied position is the end of the last batch committed (batches commit in source
 //! order), followed by the transactions without selected changes that came after it. Serial
@@ -15,7 +15,7 @@
 //! transaction, changes that cascade through foreign keys) wait until every batch is committed,
 //! then run on the coordinator's own connection.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,6 +37,7 @@ use super::feed::{FedEvent, Feed};
 use super::keys::{change_keys, has_row_key};
 use super::lag::{self, pos_ge, SourceEnd};
 use super::rowapply::{apply_err, server_code, Change, RowApplier};
+use super::schedule::{Limits, Placement, Progress, Scheduler, TxnShape, WORKER_DEPTH};
 use super::schema_cache::SchemaCache;
 use super::workers::{Batch, Pool, Txn, WorkerConfig};
 use super::xa;
@@ -47,14 +48,6 @@ use super::{
 use crate::error::ReplayError;
 use crate::event::{BinlogPos, EventKind, QueryData};
 use crate::stream::{BinlogReader, ReaderOptions, StartPosition};
-
-/// A transaction this large is applied serially, streamed on the coordinator's connection,
-/// instead of being held in memory for a worker.
-const LARGE_TXN_ROWS: u64 = 20_000;
-/// … or this many bytes of row images.
-const LARGE_TXN_BYTES: u64 = 32 << 20;
-/// Batches queued per worker.
-const WORKER_DEPTH: usize = 2;
 
 /// What the caller needs to run a session.
 pub(crate) struct Session<'a> {
@@ -78,12 +71,9 @@ struct Building {
     xa: Option<(crate::event::XaXid, u32)>,
 }
 
-/// A batch in flight, or a position reached by transactions without selected changes.
-struct Pending {
-    /// The batch number; `None` for a position.
-    no: Option<u64>,
-    /// Reached once this batch number is committed.
-    after: u64,
+/// What the applied position becomes once a batch in flight, or the transactions without
+/// selected changes after it, are committed ([`Scheduler`]'s payload).
+struct Reach {
     end: BinlogPos,
     gtid: Option<String>,
     ts: u32,
@@ -103,11 +93,8 @@ struct Coord<'a, 's> {
     open: Vec<Txn>,
     open_rows: u64,
     open_bytes: u64,
-    last_no: u64,
-    pending: VecDeque<Pending>,
-    per_worker: Vec<usize>,
-    batch_worker: HashMap<u64, usize>,
-    keys: HashMap<u64, u64>,
+    limits: Limits,
+    sched: Scheduler<Reach>,
     first_group: bool,
     /// The end of the last source group taken from the feed.
     handled_to: Option<BinlogPos>,
@@ -224,6 +211,7 @@ impl<'a> Session<'a> {
         let pool = Pool::start(
             self.dst,
             self.opts.workers,
+            WORKER_DEPTH,
             WorkerConfig {
                 job_key: self.opts.job_key.clone(),
                 conflict: self.opts.conflict,
@@ -236,6 +224,11 @@ impl<'a> Session<'a> {
         let committed_rx = pool.committed.subscribe();
         let n = pool.len();
         let cache = SchemaCache::with_source(self.src, self.st.excluded.clone());
+        let limits = Limits::new(
+            self.opts.batch_transactions,
+            self.opts.batch_rows,
+            self.opts.batch_bytes,
+        );
         let mut c = Coord {
             s: self,
             ctl,
@@ -248,11 +241,8 @@ impl<'a> Session<'a> {
             open: Vec::new(),
             open_rows: 0,
             open_bytes: 0,
-            last_no: 0,
-            pending: VecDeque::new(),
-            per_worker: vec![0; n],
-            batch_worker: HashMap::new(),
-            keys: HashMap::new(),
+            limits,
+            sched: Scheduler::new(n, WORKER_DEPTH),
             first_group: true,
             handled_to: None,
             holding: false,
@@ -440,35 +430,26 @@ impl Coord<'_, '_> {
     }
 
     fn idle(&self) -> bool {
-        self.open.is_empty() && self.pending.is_empty()
+        self.open.is_empty() && self.sched.idle()
     }
 
     /// Moves the applied position over everything committed up to batch `c`.
     fn process_committed(&mut self, c: u64) {
-        while let Some(p) = self.pending.front() {
-            if p.after > c {
-                break;
-            }
-            let Some(p) = self.pending.pop_front() else { break };
+        for r in self.sched.committed(c) {
+            let p = r.payload;
             let st = &mut *self.s.st;
             st.applied = Some(p.end.clone());
             if p.gtid.is_some() {
-                st.applied_gtid = p.gtid.clone();
+                st.applied_gtid = p.gtid;
             }
             if p.ts > 0 {
                 st.applied_ts = p.ts;
             }
-            if let Some(no) = p.no {
+            if r.batch.is_some() {
                 st.flushed = Some(p.end);
                 st.transactions += p.txns;
                 st.rows += p.rows;
-                if let Some(w) = self.batch_worker.remove(&no) {
-                    self.per_worker[w] = self.per_worker[w].saturating_sub(1);
-                }
             }
-        }
-        if self.keys.len() > 200_000 {
-            self.keys.retain(|_, no| *no > c);
         }
     }
 
@@ -498,7 +479,7 @@ impl Coord<'_, '_> {
         loop {
             let c = self.pool.committed();
             self.process_committed(c);
-            if self.pending.is_empty() {
+            if self.sched.idle() {
                 return Ok(());
             }
             self.wait_commit().await?;
@@ -529,9 +510,7 @@ impl Coord<'_, '_> {
         self.open_bytes = 0;
         if txns.iter().all(|t| t.changes.is_empty()) {
             if let Some(last) = txns.last() {
-                self.pending.push_back(Pending {
-                    no: None,
-                    after: self.last_no,
+                self.sched.position(Reach {
                     end: last.end.clone(),
                     gtid: last.gtid.clone(),
                     ts: last.ts,
@@ -546,6 +525,8 @@ impl Coord<'_, '_> {
         self.dispatch(txns).await
     }
 
+    /// Queues a closed batch on the worker the scheduler names, waiting for commits until it
+    /// names one.
     async fn dispatch(&mut self, txns: Vec<Txn>) -> Result<(), ReplayError> {
         let mut keys = Vec::new();
         for t in &txns {
@@ -558,77 +539,30 @@ impl Coord<'_, '_> {
         let worker = loop {
             let c = self.pool.committed();
             self.process_committed(c);
-            if self.serial_mode() {
-                // One worker: batches run one after the other.
-                if self.per_worker[0] < WORKER_DEPTH {
-                    break 0;
-                }
-                self.wait_commit().await?;
-                continue;
-            }
-            let mut hit: Option<usize> = None;
-            let mut several = false;
-            for k in &keys {
-                if let Some(no) = self.keys.get(k) {
-                    if *no > c {
-                        if let Some(&w) = self.batch_worker.get(no) {
-                            match hit {
-                                None => hit = Some(w),
-                                Some(h) if h != w => several = true,
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-                if several {
-                    break;
-                }
-            }
-            if several {
-                self.wait_commit().await?;
-                continue;
-            }
-            let w = match hit {
-                Some(w) => w,
-                None => {
-                    // The least busy worker (the lowest number among equals).
-                    let mut best = 0;
-                    for (i, n) in self.per_worker.iter().enumerate() {
-                        if *n < self.per_worker[best] {
-                            best = i;
-                        }
-                    }
-                    best
-                }
+            let serial = self.serial_mode();
+            let progress = Progress {
+                committed: c,
+                executed: &[],
             };
-            if self.per_worker[w] >= WORKER_DEPTH {
-                self.wait_commit().await?;
-                continue;
+            match self.sched.place(&keys, progress, serial) {
+                Placement::Worker(w) => break w,
+                Placement::Wait => self.wait_commit().await?,
             }
-            break w;
         };
-        self.last_no += 1;
-        let no = self.last_no;
-        for k in keys {
-            self.keys.insert(k, no);
-        }
         let (txn_count, rows) = txns
             .iter()
             .filter(|t| !t.changes.is_empty())
             .fold((0u64, 0u64), |(n, r), t| (n + 1, r + t.rows));
         let Some(last) = txns.last() else { return Ok(()) };
-        self.pending.push_back(Pending {
-            no: Some(no),
-            after: no,
+        let reach = Reach {
             end: last.end.clone(),
             gtid: last.gtid.clone(),
             ts: last.ts,
             txns: txn_count,
             rows,
-        });
-        self.batch_worker.insert(no, worker);
-        self.per_worker[worker] += 1;
-        self.pool.send(worker, Batch { no, txns })
+        };
+        let no = self.sched.dispatch(&keys, worker, reach);
+        self.pool.send(worker, Batch { no, txns }).await
     }
 
     /// Adds a finished source transaction to the open batch.
@@ -636,9 +570,9 @@ impl Coord<'_, '_> {
         self.open_rows += t.rows;
         self.open_bytes += t.bytes;
         self.open.push(t);
-        if self.open.len() >= self.s.opts.batch_transactions.max(1)
-            || self.open_rows >= self.s.opts.batch_rows.max(1) as u64
-            || self.open_bytes >= self.s.opts.batch_bytes.max(1) as u64
+        if self
+            .limits
+            .reached(self.open.len(), self.open_rows, self.open_bytes)
         {
             self.close_batch().await?;
         }
@@ -896,7 +830,13 @@ impl Coord<'_, '_> {
                 }
                 // A cascade touches child rows the binlog does not name; partial images and long
                 // values are applied row by row: serial points, like keyless and large transactions.
-                if serial_point || !keyed || total > LARGE_TXN_ROWS || total_bytes > LARGE_TXN_BYTES {
+                let shape = TxnShape {
+                    rows: total,
+                    bytes: total_bytes,
+                    keyless: !keyed,
+                    serial_change: serial_point,
+                };
+                if shape.serial_point() {
                     self.go_serial(&ev.pos).await?;
                 }
             }
@@ -1250,7 +1190,7 @@ impl Coord<'_, '_> {
     /// Writes the in-memory position when it moved past the last checkpoint. Only while no
     /// batch is in flight and no target transaction is open (a worker's commit writes it too).
     async fn flush(&mut self) -> Result<(), ReplayError> {
-        if !self.pending.is_empty() || self.cur.as_ref().is_some_and(|b| b.serial) {
+        if !self.sched.idle() || self.cur.as_ref().is_some_and(|b| b.serial) {
             return Ok(());
         }
         let Some(a) = self.s.st.applied.clone() else {

@@ -98,28 +98,33 @@ pub(crate) struct WorkerConfig {
 
 /// The workers of one session.
 pub(crate) struct Pool {
-    senders: Vec<mpsc::UnboundedSender<Batch>>,
+    /// Each worker's queue, bounded by the depth the scheduler keeps
+    /// ([`super::schedule::WORKER_DEPTH`]), so a send never waits in practice.
+    senders: Vec<mpsc::Sender<Batch>>,
     /// The highest batch number committed.
     pub committed: Arc<watch::Sender<u64>>,
-    pub errors: mpsc::UnboundedReceiver<ReplayError>,
+    /// A worker's error (each worker sends at most one, then stops).
+    pub errors: mpsc::Receiver<ReplayError>,
     _tasks: Vec<AbortOnDrop>,
 }
 
 impl Pool {
-    /// Connects `n` workers.
+    /// Connects `n` workers, each with a queue of `depth` batches.
     pub async fn start(
         dst: &Endpoint,
         n: usize,
+        depth: usize,
         cfg: WorkerConfig,
         skipped: Arc<AtomicU64>,
     ) -> Result<Pool, ReplayError> {
+        let n = n.max(1);
         let committed = Arc::new(watch::channel(0u64).0);
-        let (err_tx, errors) = mpsc::unbounded_channel();
+        let (err_tx, errors) = mpsc::channel(n);
         let mut senders = Vec::new();
         let mut tasks = Vec::new();
-        for i in 0..n.max(1) {
+        for i in 0..n {
             let conn = connect_worker(dst, cfg.target_binlog).await?;
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::channel(depth.max(1));
             senders.push(tx);
             let w = Worker {
                 conn,
@@ -146,13 +151,17 @@ impl Pool {
     }
 
     /// Queues a batch on a worker (it runs after the batches queued there before).
-    pub fn send(&self, worker: usize, b: Batch) -> Result<(), ReplayError> {
-        self.senders[worker]
+    pub async fn send(&self, worker: usize, b: Batch) -> Result<(), ReplayError> {
+        let stopped = || ReplayError::Disconnected {
+            position: "-".into(),
+            reason: "an apply worker stopped".into(),
+        };
+        self.senders
+            .get(worker)
+            .ok_or_else(stopped)?
             .send(b)
-            .map_err(|_| ReplayError::Disconnected {
-                position: "-".into(),
-                reason: "an apply worker stopped".into(),
-            })
+            .await
+            .map_err(|_| stopped())
     }
 
     pub fn committed(&self) -> u64 {
@@ -168,15 +177,12 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(
-        mut self,
-        mut rx: mpsc::UnboundedReceiver<Batch>,
-        err_tx: mpsc::UnboundedSender<ReplayError>,
-    ) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Batch>, err_tx: mpsc::Sender<ReplayError>) {
         while let Some(b) = rx.recv().await {
             if let Err(e) = self.batch(&b).await {
                 let _ = self.conn.query_drop("ROLLBACK").await;
-                let _ = err_tx.send(e);
+                // Room for one error per worker: never full.
+                let _ = err_tx.try_send(e);
                 return;
             }
         }
