@@ -232,10 +232,10 @@ pub(crate) fn plan(b: &Batch) -> Vec<Step<'_>> {
                             }
                             // one-sided updates, through a row filter (`rowmap`)
                             (RowsKind::Update, Some(bf), None) => {
-                                fold(order, nets, key_id(&info, bf), bf, true, None)
+                                fold(order, nets, key_id(info, bf), bf, true, None)
                             }
                             (RowsKind::Update, None, Some(a)) => {
-                                fold(order, nets, key_id(&info, a), a, false, Some(a))
+                                fold(order, nets, key_id(info, a), a, false, Some(a))
                             }
                             (RowsKind::Update, Some(bf), Some(a)) => {
                                 let (kb, ka) = (key_id(info, bf), key_id(info, a));
