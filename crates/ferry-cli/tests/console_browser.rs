@@ -209,13 +209,15 @@ async fn console_in_a_browser_follows_a_job_to_the_end() -> Result<()> {
     );
     let base = serve.url.clone();
     let api = Client::new(base.clone(), SECRET_ID, SECRET_KEY);
-    let request = common::job(
+    let mut request = common::job(
         "console-demo",
         json!([{"Database": DB}]),
         // Slow enough for the progress to be seen advancing.
         json!({"ChunkRows": 1000, "Threads": 2, "RowsPerSecond": 3000}),
         3,
     );
+    // The job verifies every row at its end; the page shows that report.
+    request["MigrateOption"]["ConsistencyType"] = json!(2);
     let id = api
         .call("2018-03-30", "CreateMigrateJob", request)
         .await
@@ -342,6 +344,13 @@ async fn drive(
     act(b, "#do-complete").await?;
     wait_text(b, "#job-status", "Success", |t| t.starts_with("Success")).await?;
     wait_text(b, "#pos-cutover", "the cut-over position", |t| t.contains(':')).await?;
+    // The job's own verification, per table.
+    wait_text(b, "#job-verify-conclusion", "the job's verification", |t| {
+        t.contains(": same") && t.contains("0 of ")
+    })
+    .await?;
+    let body = b.find(Locator::Css("#verification")).await?.text().await?;
+    assert!(body.contains(&format!("{DB}.bulk")) && body.contains("same"), "{body}");
 
     // A comparison: the verification report shows the tables equal.
     wait_button(b, &page, "#do-compare").await?;

@@ -204,6 +204,9 @@ pub struct Detail {
     pub verify_oldest_unverified_seconds: Option<u64>,
     pub verify_since_full_pass_seconds: Option<u64>,
     pub verification_tables_different: u64,
+    /// The job's own verification report (`ferry_verify::VerifyReport` as JSON), kept for the
+    /// console: the tables, their conclusion and the differing keys.
+    pub verification_report: Option<serde_json::Value>,
     /// The full load's tables, in plan order.
     pub tables: Vec<TableProgress>,
     /// The binlog position of the full load's snapshot (empty before it is taken).

@@ -13,6 +13,9 @@
 //!   since when, when the job gives up), the transient failures retried in the job's runs
 //!   (`Retries`), the last one and when, and the job's own error (`Message`).
 //! - `RepairSql`: the last comparison's repair file ([`crate::repair_sql`]), its size.
+//! - `JobVerification`: the job's own verification (ConsistencyType 2–4) when it has run: the
+//!   conclusion, the totals, each table's row (DescribeCompareReport's `FullProgress` items), the
+//!   first [`KEYS_SHOWN`] differing keys (its `Difference` items) and the tables not compared.
 
 use std::sync::Arc;
 
@@ -54,6 +57,42 @@ fn time(t: i64) -> Value {
     }
 }
 
+/// The differing keys of the job's own verification the console lists.
+pub const KEYS_SHOWN: usize = 100;
+
+/// `JobVerification` (see the module docs), `Null` before the verification has run.
+fn job_verification(d: &Detail) -> Value {
+    let Some(report) = d
+        .verification_report
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<ferry_verify::VerifyReport>(v.clone()).ok())
+    else {
+        return Value::Null;
+    };
+    let finished = d
+        .steps
+        .iter()
+        .find(|s| s.id == crate::job::Phase::Verification)
+        .and_then(|s| s.finished_at)
+        .map(time)
+        .unwrap_or(json!(""));
+    let finished = finished.as_str().unwrap_or_default().to_string();
+    let items = crate::actions::v20211206::compare::report_items(&report, "", &finished);
+    let total_keys = items.diffs.len();
+    json!({
+        "Conclusion": if report.consistent { "same" } else { "different" },
+        "TotalTables": report.tables.len(),
+        "DifferentTables": items.different_tables,
+        "DifferentRows": items.different_rows,
+        "DifferentObjects": report.objects.len(),
+        "FinishedAt": finished,
+        "Tables": items.full,
+        "Differences": items.diffs.into_iter().take(KEYS_SHOWN).collect::<Vec<_>>(),
+        "DifferenceTotal": total_keys,
+        "Skipped": items.skipped,
+    })
+}
+
 /// The extras of a job and its detail as of `now` (pure).
 pub fn render(job: &JobRow, d: &Detail, now: i64) -> Map<String, Value> {
     let tables: Vec<Value> = d
@@ -91,6 +130,7 @@ pub fn render(job: &JobRow, d: &Detail, now: i64) -> Map<String, Value> {
     });
     let mut out = Map::new();
     out.insert("Tables".into(), Value::Array(tables));
+    out.insert("JobVerification".into(), job_verification(d));
     out.insert(
         "Positions".into(),
         json!({

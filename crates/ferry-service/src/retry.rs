@@ -20,15 +20,16 @@
 use std::time::Duration;
 
 use ferry_core::progress::RetryWindow;
+use ferry_core::retry::Backoff;
 use ferry_core::ErrorKind;
 
 /// How the service retries failed runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
-    /// The wait before the first retry of an outage (before jitter).
-    pub first: Duration,
-    /// The longest wait (before jitter).
-    pub max: Duration,
+    /// The waits between runs ([`ferry_core::retry`]'s backoff, as every engine's): the first
+    /// (before jitter), the longest, and the share of a wait jitter may take off (one half:
+    /// "equal jitter").
+    pub backoff: Backoff,
     /// A run that failed after running this long begins a new outage.
     pub reset_after: Duration,
 }
@@ -36,8 +37,11 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            first: Duration::from_secs(2),
-            max: Duration::from_secs(60),
+            backoff: Backoff {
+                first: Duration::from_secs(2),
+                max: Duration::from_secs(60),
+                jitter: 0.5,
+            },
             reset_after: Duration::from_secs(300),
         }
     }
@@ -88,16 +92,9 @@ impl RetryPolicy {
             return Decision::Fail;
         }
         let attempt = earlier.saturating_add(1);
-        let base = self
-            .first
-            .saturating_mul(1u32 << (attempt - 1).min(16))
-            .min(self.max);
-        let jitter = if jitter.is_finite() {
-            jitter.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let mut delay = base / 2 + base.mul_f64(jitter / 2.0).min(base / 2);
+        let jitter = if jitter.is_finite() { jitter } else { 0.0 };
+        // `jitter` 0 takes the whole share off (half the wait), 1 nothing.
+        let mut delay = self.backoff.delay_with(attempt, 1.0 - jitter.clamp(0.0, 1.0));
         if !window.0.is_zero() {
             delay = delay.min(window.0.saturating_sub(elapsed));
         }
@@ -206,7 +203,7 @@ mod tests {
                 }
                 Decision::Retry { delay, attempt, since: s } => {
                     prop_assert!(transient);
-                    prop_assert!(delay <= p.max);
+                    prop_assert!(delay <= p.backoff.max);
                     prop_assert!(attempt >= 1 && s <= now);
                     let elapsed = (now - s) as u64;
                     if window > 0 {
@@ -214,7 +211,7 @@ mod tests {
                         prop_assert!(elapsed + delay.as_secs() <= window);
                     }
                     if attempt == 1 {
-                        prop_assert!(delay <= p.first);
+                        prop_assert!(delay <= p.backoff.first);
                     }
                 }
             }

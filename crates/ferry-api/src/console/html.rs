@@ -618,34 +618,13 @@ fn check_items(c: &Value) -> String {
     out
 }
 
-fn verification(d: &Value, report: Option<&Value>, extras: &Value, id: &str) -> String {
-    let mut out = String::from("<section id=\"verification\"><h2>Verification</h2>");
-    let cid = text(d, "/CompareTask/CompareTaskId");
-    let Some(r) = report.filter(|_| !cid.is_empty()) else {
-        out.push_str("<p class=\"empty\">No comparison has run. Use “Run a comparison” (or a job with ConsistencyType 2–4 verifies at its end).</p></section>");
-        return out;
-    };
-    let _ = write!(
-        out,
-        "<p id=\"verify-conclusion\">Comparison <code>{}</code>: <strong>{}</strong> ({}); {} of {} tables differ, {} rows differ; finished {}.</p>",
-        escape(&cid),
-        escape(&text(r, "/Abstract/Conclusion")),
-        escape(&text(d, "/CompareTask/Status")),
-        escape(&text(r, "/Abstract/DifferentTables")),
-        escape(&text(r, "/Abstract/TotalTables")),
-        escape(&text(r, "/Abstract/DifferentRows")),
-        when(&text(r, "/Abstract/FinishedAt")),
-    );
-    out.push_str(
+/// The per-table rows of a report (DescribeCompareReport's `FullProgress` items) as a table.
+fn table_rows(items: Option<&Value>) -> String {
+    let mut out = String::from(
         "<table class=\"verify\"><thead><tr><th>Table</th><th>Conclusion</th><th>Source rows</th>\
                   <th>Target rows</th><th>Differing rows</th></tr></thead><tbody>",
     );
-    for t in r
-        .pointer("/Detail/FullProgress/Items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for t in items.and_then(Value::as_array).into_iter().flatten() {
         let _ = write!(
             out,
             "<tr><td>{}.{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -658,6 +637,102 @@ fn verification(d: &Value, report: Option<&Value>, extras: &Value, id: &str) -> 
         );
     }
     out.push_str("</tbody></table>");
+    out
+}
+
+/// The rows of a differing-keys table (DescribeCompareReport's `Difference` items).
+fn diff_rows(diffs: &[Value]) -> String {
+    let mut out = String::new();
+    for k in diffs {
+        let _ = write!(
+            out,
+            "<tr><td>{}.{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            escape(&text(k, "/Db")),
+            escape(&text(k, "/Table")),
+            escape(&text(k, "/IndexName")),
+            escape(&text(k, "/LowerBoundary")),
+            escape(&text(k, "/SrcItem")),
+            escape(&text(k, "/DstItem")),
+        );
+    }
+    out
+}
+
+/// The job's own verification (ConsistencyType 2–4), from the extras' `JobVerification`.
+fn job_verification(extras: &Value) -> String {
+    let Some(v) = extras.get("JobVerification").filter(|v| v.is_object()) else {
+        return String::new();
+    };
+    let mut out = String::from("<h3>The job's verification</h3>");
+    let _ = write!(
+        out,
+        "<p id=\"job-verify-conclusion\">At the end of the job: <strong>{}</strong>; {} of {} tables differ, \
+         {} rows differ, {} objects differ; finished {}.</p>",
+        escape(&text(v, "/Conclusion")),
+        escape(&text(v, "/DifferentTables")),
+        escape(&text(v, "/TotalTables")),
+        escape(&text(v, "/DifferentRows")),
+        escape(&text(v, "/DifferentObjects")),
+        when(&text(v, "/FinishedAt")),
+    );
+    out.push_str(&table_rows(v.get("Tables")));
+    let diffs = v
+        .get("Differences")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !diffs.is_empty() {
+        let _ = write!(
+            out,
+            "<h3>Differing keys found by the job ({} shown of {})</h3>\
+             <p>Run a comparison for the repair SQL of what differs now.</p>\
+             <table class=\"diffs\" id=\"job-verify-keys\"><thead><tr><th>Table</th><th>Key columns</th><th>Key</th>\
+             <th>Source</th><th>Target</th></tr></thead><tbody>",
+            diffs.len(),
+            escape(&text(v, "/DifferenceTotal")),
+        );
+        out.push_str(&diff_rows(&diffs));
+        out.push_str("</tbody></table>");
+    }
+    for t in v.get("Skipped").and_then(Value::as_array).into_iter().flatten() {
+        let _ = write!(
+            out,
+            "<p class=\"err\">Not compared: {}.{}: {}</p>",
+            escape(&text(t, "/Db")),
+            escape(&text(t, "/Table")),
+            escape(&text(t, "/Reason")),
+        );
+    }
+    out
+}
+
+fn verification(d: &Value, report: Option<&Value>, extras: &Value, id: &str) -> String {
+    let mut out = String::from("<section id=\"verification\"><h2>Verification</h2>");
+    let own = job_verification(extras);
+    out.push_str(&own);
+    let cid = text(d, "/CompareTask/CompareTaskId");
+    let Some(r) = report.filter(|_| !cid.is_empty()) else {
+        if own.is_empty() {
+            out.push_str("<p class=\"empty\">No comparison has run. Use “Run a comparison” (or a job with ConsistencyType 2–4 verifies at its end).</p>");
+        }
+        out.push_str("</section>");
+        return out;
+    };
+    if !own.is_empty() {
+        out.push_str("<h3>The last comparison</h3>");
+    }
+    let _ = write!(
+        out,
+        "<p id=\"verify-conclusion\">Comparison <code>{}</code>: <strong>{}</strong> ({}); {} of {} tables differ, {} rows differ; finished {}.</p>",
+        escape(&cid),
+        escape(&text(r, "/Abstract/Conclusion")),
+        escape(&text(d, "/CompareTask/Status")),
+        escape(&text(r, "/Abstract/DifferentTables")),
+        escape(&text(r, "/Abstract/TotalTables")),
+        escape(&text(r, "/Abstract/DifferentRows")),
+        when(&text(r, "/Abstract/FinishedAt")),
+    );
+    out.push_str(&table_rows(r.pointer("/Detail/FullProgress/Items")));
     let diffs = r
         .pointer("/Detail/Difference/Items")
         .and_then(Value::as_array)
@@ -686,18 +761,7 @@ fn verification(d: &Value, report: Option<&Value>, extras: &Value, id: &str) -> 
             url_part(id),
             url_part(&cid)
         );
-        for k in &diffs {
-            let _ = write!(
-                out,
-                "<tr><td>{}.{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-                escape(&text(k, "/Db")),
-                escape(&text(k, "/Table")),
-                escape(&text(k, "/IndexName")),
-                escape(&text(k, "/LowerBoundary")),
-                escape(&text(k, "/SrcItem")),
-                escape(&text(k, "/DstItem")),
-            );
-        }
+        out.push_str(&diff_rows(&diffs));
         out.push_str("</tbody></table>");
     }
     out.push_str("</section>");

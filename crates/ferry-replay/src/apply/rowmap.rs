@@ -455,6 +455,36 @@ mod tests {
             .contains("filter"));
     }
 
+    #[test]
+    fn partial_images_of_a_mapped_table_are_refused() {
+        let m = tenant_map(None);
+        let event = |before_cols: Option<Vec<bool>>, after_cols: Option<Vec<bool>>| RowsData {
+            db: "d".into(),
+            table: "t".into(),
+            table_id: 1,
+            kind: RowsKind::Update,
+            columns: Vec::new(),
+            rows: Vec::new(),
+            stmt_end: true,
+            fk_checks: true,
+            position: crate::event::BinlogPos::new("b.000001", 400),
+            before_cols,
+            after_cols,
+        };
+        // binlog_row_image=MINIMAL: the before image holds the key only.
+        let e = m
+            .decode("d.t", &event(Some(vec![true, false, false, false]), None))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("binlog_row_image=MINIMAL") && e.contains("d.t"), "{e}");
+        // NOBLOB-like: an after image without one column.
+        let e = m
+            .decode("d.t", &event(None, Some(vec![true, true, false, true])))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("partial row image"), "{e}");
+    }
+
     proptest! {
         /// Applying the mapped changes to the mapped target state gives the mapped source state:
         /// for any sequence of source changes over a few keys, the target holds exactly the

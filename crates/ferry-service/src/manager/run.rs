@@ -346,6 +346,7 @@ impl Manager {
                         .sum();
                     detail.verification_differences = differing;
                     detail.verification_tables_different = v.inconsistent_tables().len() as u64;
+                    detail.verification_report = serde_json::to_value(v).ok();
                     if !v.consistent {
                         message = format!(
                             "verification found differences in {} table(s) ({} rows) and {} object(s)",

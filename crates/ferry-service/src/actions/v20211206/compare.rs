@@ -447,6 +447,62 @@ pub(super) fn empty_list() -> Value {
     json!({"TotalCount": 0, "Items": []})
 }
 
+/// A verification report in DescribeCompareReport's item shapes: the per-table rows
+/// (`FullProgress`), the differing keys (`Difference`), the tables not compared (`Skipped`) and
+/// the totals. Shared by DescribeCompareReport and the console's view of a job's own
+/// verification ([`crate::extras`]).
+#[derive(Default)]
+pub(crate) struct ReportItems {
+    pub full: Vec<Value>,
+    pub diffs: Vec<Value>,
+    pub skipped: Vec<Value>,
+    pub different_tables: u64,
+    pub different_rows: u64,
+    pub src_rows: u64,
+    pub dst_rows: u64,
+}
+
+pub(crate) fn report_items(r: &VerifyReport, started: &str, finished: &str) -> ReportItems {
+    let mut out = ReportItems::default();
+    for t in &r.tables {
+        let rows = t.only_in_source + t.only_in_target + t.different;
+        out.src_rows += t.rows_compared;
+        out.dst_rows += t.target_rows;
+        if let Some(e) = &t.error {
+            out.skipped
+                .push(json!({"Db": t.database, "Schema": "", "Table": t.table, "Reason": e}));
+            continue;
+        }
+        if !t.consistent() {
+            out.different_tables += 1;
+            out.different_rows += rows;
+        }
+        out.full.push(json!({
+            "Db": t.database, "Schema": "", "Table": t.table,
+            "Conclusion": if t.consistent() { "same" } else { "different" },
+            "Status": "success", "Progress": 100, "RowCount": rows,
+            "StartedAt": started, "FinishedAt": finished, "ExpectedAt": finished,
+            "SrcItem": t.rows_compared.to_string(), "DstItem": t.target_rows.to_string(),
+        }));
+        for k in &t.keys {
+            let (src, dst) = match k.kind {
+                ferry_verify::DiffKind::OnlyInSource => ("present", "missing"),
+                ferry_verify::DiffKind::OnlyInTarget => ("missing", "present"),
+                _ => ("differs", "differs"),
+            };
+            let key = k.key.join(",");
+            out.diffs.push(json!({
+                "Db": t.database, "Schema": "", "Table": t.table, "Chunk": 0,
+                "SrcItem": src, "DstItem": dst,
+                "IndexName": t.key_columns.join(","),
+                "LowerBoundary": key, "UpperBoundary": key,
+                "CostTime": 0.0, "FinishedAt": finished,
+            }));
+        }
+    }
+    out
+}
+
 pub(super) async fn compare_report(
     mgr: &Arc<Manager>,
     m: Map<String, Value>,
@@ -456,47 +512,18 @@ pub(super) async fn compare_report(
     let c = compare_row(mgr, &job_id, &cid).await?;
     let report = report_of(&c);
     let finished = t21(c.finished_at);
-    let mut diffs = Vec::new();
-    let mut skipped = Vec::new();
-    let mut full = Vec::new();
-    let (mut different_tables, mut different_rows, mut src_rows, mut dst_rows) = (0u64, 0u64, 0u64, 0u64);
-    if let Some(r) = &report {
-        for t in &r.tables {
-            let rows = t.only_in_source + t.only_in_target + t.different;
-            src_rows += t.rows_compared;
-            dst_rows += t.target_rows;
-            if let Some(e) = &t.error {
-                skipped.push(json!({"Db": t.database, "Schema": "", "Table": t.table, "Reason": e}));
-                continue;
-            }
-            if !t.consistent() {
-                different_tables += 1;
-                different_rows += rows;
-            }
-            full.push(json!({
-                "Db": t.database, "Schema": "", "Table": t.table,
-                "Conclusion": if t.consistent() { "same" } else { "different" },
-                "Status": "success", "Progress": 100, "RowCount": rows,
-                "StartedAt": t21(c.started_at), "FinishedAt": finished, "ExpectedAt": finished,
-                "SrcItem": t.rows_compared.to_string(), "DstItem": t.target_rows.to_string(),
-            }));
-            for k in &t.keys {
-                let (src, dst) = match k.kind {
-                    ferry_verify::DiffKind::OnlyInSource => ("present", "missing"),
-                    ferry_verify::DiffKind::OnlyInTarget => ("missing", "present"),
-                    _ => ("differs", "differs"),
-                };
-                let key = k.key.join(",");
-                diffs.push(json!({
-                    "Db": t.database, "Schema": "", "Table": t.table, "Chunk": 0,
-                    "SrcItem": src, "DstItem": dst,
-                    "IndexName": t.key_columns.join(","),
-                    "LowerBoundary": key, "UpperBoundary": key,
-                    "CostTime": 0.0, "FinishedAt": finished,
-                }));
-            }
-        }
-    }
+    let ReportItems {
+        full,
+        diffs,
+        skipped,
+        different_tables,
+        different_rows,
+        src_rows,
+        dst_rows,
+    } = report
+        .as_ref()
+        .map(|r| report_items(r, &t21(c.started_at), &finished))
+        .unwrap_or_default();
     let filter =
         |items: Vec<Value>, db: Option<&str>, table: Option<&str>, off: Option<i64>, lim: Option<i64>| {
             let kept: Vec<Value> = items

@@ -55,7 +55,7 @@ use ferry_verify::{RowFilter, TableScope, VerifyMode, VerifyReport, ViewScope};
 use serde_json::{json, Map, Value};
 
 mod check;
-mod compare;
+pub(crate) mod compare;
 mod detail;
 mod rate_limit;
 
