@@ -350,7 +350,10 @@ async fn drive(
     })
     .await?;
     let body = b.find(Locator::Css("#verification")).await?.text().await?;
-    assert!(body.contains(&format!("{DB}.bulk")) && body.contains("same"), "{body}");
+    assert!(
+        body.contains(&format!("{DB}.bulk")) && body.contains("same"),
+        "{body}"
+    );
 
     // A comparison: the verification report shows the tables equal.
     wait_button(b, &page, "#do-compare").await?;
