@@ -42,31 +42,10 @@ mod tests {
     use crate::CheckStatus::{Failed, Passed};
     use ferry_core::mapping::{ColumnMap, TableMapping};
     use ferry_core::selection::DbSelection;
-    use ferry_core::{Column, ColumnKind};
 
     #[test]
     fn mappings_that_drop_the_key_or_name_missing_columns_fail() {
-        let col = |n: &str| Column {
-            name: n.into(),
-            data_type: "int".into(),
-            column_type: "int(11)".into(),
-            kind: ColumnKind::Int { unsigned: false },
-            nullable: false,
-            generated: false,
-            charset: None,
-            collation: None,
-        };
-        let t = TableSchema {
-            db: "d".into(),
-            name: "t".into(),
-            columns: vec![col("id"), col("a")],
-            primary_key: Some(vec![0]),
-            unique_keys: vec![],
-            engine: None,
-            estimated_rows: 0,
-            data_length: 0,
-            system_time: None,
-        };
+        let t = ferry_testkit::schema::int_table(&["id", "a"], false);
         let with_in = |cols: &[&str], filter: Option<&str>, incremental: bool| {
             let mut sel = Selection::databases(vec![DbSelection {
                 name: "d".into(),

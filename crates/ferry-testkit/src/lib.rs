@@ -2,7 +2,8 @@
 //! `scripts/servers.sh`, per-test databases, and exact, order-independent table digests; extra
 //! server instances to restart ([`instance`]), the TCP fault proxy ([`proxy`]), `ferry`
 //! subprocesses ([`child`]), the exactly-once writers and checks ([`exactly_once`]), and MySQL
-//! binlog files built byte by byte ([`binlog_build`]).
+//! binlog files built byte by byte ([`binlog_build`]), and table models for unit tests
+//! ([`schema`]).
 //!
 //! A test that needs a server and finds none fails with a message saying how to start them; it
 //! never passes silently.
@@ -14,6 +15,7 @@ pub mod child;
 pub mod exactly_once;
 pub mod instance;
 pub mod proxy;
+pub mod schema;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

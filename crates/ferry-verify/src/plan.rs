@@ -454,27 +454,7 @@ mod tests {
     #[test]
     fn a_mapped_table_is_compared_through_its_mapping() {
         use ferry_core::mapping::{ColumnMap, TableMapping};
-        let col = |n: &str| Column {
-            name: n.into(),
-            data_type: "int".into(),
-            column_type: "int(11)".into(),
-            kind: ColumnKind::Int { unsigned: false },
-            nullable: false,
-            generated: false,
-            charset: None,
-            collation: None,
-        };
-        let table = |cols: &[&str]| TableSchema {
-            db: "d".into(),
-            name: "t".into(),
-            columns: cols.iter().map(|c| col(c)).collect(),
-            primary_key: Some(vec![0]),
-            unique_keys: vec![],
-            engine: None,
-            estimated_rows: 0,
-            data_length: 0,
-            system_time: None,
-        };
+        let table = |cols: &[&str]| ferry_testkit::schema::int_table(cols, false);
         let map = |cols: &[(&str, &str)], filter: &str| TableMapping {
             filter: Some(RowFilter::parse(filter).unwrap()),
             columns: Some(

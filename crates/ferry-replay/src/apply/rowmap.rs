@@ -265,34 +265,10 @@ mod tests {
     use super::*;
     use ferry_core::filter::RowFilter;
     use ferry_core::mapping::ColumnMap;
-    use ferry_core::{Column, ColumnKind};
     use proptest::prelude::*;
 
-    fn col(n: &str) -> Column {
-        Column {
-            name: n.into(),
-            data_type: "int".into(),
-            column_type: "int(11)".into(),
-            kind: ColumnKind::Int { unsigned: false },
-            nullable: true,
-            generated: false,
-            charset: None,
-            collation: None,
-        }
-    }
-
     fn table(cols: &[&str]) -> TableSchema {
-        TableSchema {
-            db: "d".into(),
-            name: "t".into(),
-            columns: cols.iter().map(|c| col(c)).collect(),
-            primary_key: Some(vec![0]),
-            unique_keys: vec![],
-            engine: None,
-            estimated_rows: 0,
-            data_length: 0,
-            system_time: None,
-        }
+        ferry_testkit::schema::int_table(cols, true)
     }
 
     /// Source (id, tenant, secret, note); target (id, tenant, remark): secret dropped, note
