@@ -523,6 +523,8 @@ impl Detail {
         self.lag_bytes_unknown = false;
         self.problem = None;
         self.lag_observed = None;
+        // The report shown is the one of the run that verified last.
+        self.verification_report = None;
     }
 
     /// The full load's remaining time in seconds: rows still to copy (the estimate from the
