@@ -85,9 +85,8 @@ DB=sbc
 JOB=bench-cutover
 
 log() { echo "[cutover-bench $(date +%H:%M:%S)] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# shellcheck source=benches/common.sh
+source "$BENCH_DIR/common.sh"
 
 FERRY_PID=""
 cleanup() {
@@ -104,28 +103,13 @@ ensure_packages() {
   command -v sysbench >/dev/null 2>&1 || missing+=(sysbench)
   command -v mariadb >/dev/null 2>&1 || missing+=(mariadb-client)
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing with apt: ${missing[*]}"
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 }
 
-ferry_bin() { echo "${BENCH_FERRY:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ferry}"; }
 
-prepare_ferry() {
-  if [ -z "${BENCH_FERRY:-}" ] && [ "$BUILD" = 1 ]; then
-    log "cargo build --release -p ferry-cli (log: benches/.work/cutover/logs/ferry-build.log)"
-    (cd "$ROOT" && cargo build --release -p ferry-cli) >"$LOGS/ferry-build.log" 2>&1 \
-      || { tail -n 15 "$LOGS/ferry-build.log" >&2; die "cargo build --release -p ferry-cli failed"; }
-  fi
-  [ -x "$(ferry_bin)" ] || die "no ferry binary at $(ferry_bin) (run: cargo build --release -p ferry-cli)"
-}
 
 ensure_packages
-prepare_ferry
+prepare_ferry_or_die
 log "starting the benchmark servers under benches/.work/cutover/servers"
 trap cleanup EXIT
 "$ROOT/scripts/servers.sh" start

@@ -92,9 +92,8 @@ DB=sbr
 JOB=bench-replay
 
 log() { echo "[replay-bench $(date +%H:%M:%S)] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# shellcheck source=benches/common.sh
+source "$BENCH_DIR/common.sh"
 
 # Background processes this script started (ferry, heartbeat writer, sampler): stopped on exit.
 BG_PIDS=()
@@ -113,25 +112,10 @@ ensure_packages() {
   command -v sysbench >/dev/null 2>&1 || missing+=(sysbench)
   command -v mariadb >/dev/null 2>&1 && command -v mariadb-dump >/dev/null 2>&1 || missing+=(mariadb-client)
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing with apt: ${missing[*]}"
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 }
 
-ferry_bin() { echo "${BENCH_FERRY:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ferry}"; }
 
-prepare_ferry() {
-  if [ -z "${BENCH_FERRY:-}" ] && [ "$BUILD" = 1 ]; then
-    log "cargo build --release -p ferry-cli (log: benches/.work/replay/logs/ferry-build.log)"
-    (cd "$ROOT" && cargo build --release -p ferry-cli) >"$LOGS/ferry-build.log" 2>&1 \
-      || { tail -n 15 "$LOGS/ferry-build.log" >&2; die "cargo build --release -p ferry-cli failed"; }
-  fi
-  [ -x "$(ferry_bin)" ] || die "no ferry binary at $(ferry_bin) (run: cargo build --release -p ferry-cli)"
-}
 
 start_servers() {
   log "starting the benchmark servers (buffer pool $FERRY_TEST_BUFFER_POOL) under benches/.work/replay/servers"
@@ -376,7 +360,7 @@ run_lag() {
 # main
 # ---------------------------------------------------------------------------------------------------
 ensure_packages
-prepare_ferry
+prepare_ferry_or_die
 start_servers
 printf 'tool\tstatus\tseconds\ttps\trows_per_s\tloadavg\tnote\n' >"$RUNS"
 prepare_state

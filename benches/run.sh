@@ -97,9 +97,8 @@ META="$WORK/meta.tsv"
 mkdir -p "$WORK" "$LOGS"
 
 log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# shellcheck source=benches/common.sh
+source "$BENCH_DIR/common.sh"
 
 # ---------------------------------------------------------------------------------------------------
 # 1. Tools
@@ -113,13 +112,7 @@ ensure_packages() {
     command -v pt-table-checksum >/dev/null 2>&1 || missing+=(percona-toolkit)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
   fi
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing with apt: ${missing[*]}"
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -299,7 +292,6 @@ time_file_field() { # file field-number  (last line of a GNU time -f '%e %M' -o 
 # Each tool_* sets WALL (s), RSS_KB (peak RSS of the client process(es)), DETAIL (free text) and
 # returns non-zero when the tool failed.
 
-ferry_bin() { echo "${BENCH_FERRY:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ferry}"; }
 FERRY_SKIP=""
 
 prepare_ferry() {
