@@ -59,6 +59,11 @@ pub struct RunOptions {
     pub throttle: Arc<Throttle>,
     /// Completes (cuts over) or cancels the incremental phase of a MigrateType 3 job.
     pub replay: ReplayControl,
+    /// The job's ownership epoch when a cluster of `ferry serve` nodes runs it (`None`: one
+    /// process owns the job, no fencing). Every checkpoint commit on the target carries it, and
+    /// one whose epoch is older than the stored one is refused, so a node that lost its lease
+    /// cannot apply anything.
+    pub epoch: Option<u64>,
 }
 
 impl RunOptions {
@@ -71,6 +76,7 @@ impl RunOptions {
                 spec.options.bytes_per_second,
             )),
             replay: ReplayControl::new(),
+            epoch: None,
         }
     }
 }

@@ -266,6 +266,7 @@ impl Manager {
             restart,
             throttle: run.throttle.clone(),
             replay: run.control.clone(),
+            epoch: None,
         };
         let notify = Arc::new(Notify::new());
         let sink: ProgressSink = {
