@@ -87,6 +87,12 @@ enum Command {
         /// source, instead of waiting for SIGUSR1 or `complete` on the terminal.
         #[arg(long)]
         complete_when_caught_up: bool,
+        /// Advanced: run as the owner of the job at this ownership epoch (the hook a cluster of
+        /// `ferry serve` nodes uses; for tests and scripts). The epoch is recorded on the target
+        /// (refused when the target holds a newer one) and every checkpoint commit checks it: a
+        /// run with an older epoch fails instead of applying anything.
+        #[arg(long, hide = true, value_name = "N")]
+        epoch: Option<u64>,
     },
     /// Run the pre-check items of a job: PASSED / WARNING / FAILED, with what to fix.
     ///
@@ -230,7 +236,16 @@ fn main() -> std::process::ExitCode {
                 progress,
                 skip_check,
                 complete_when_caught_up,
-            } => run::run(&job_file, restart, progress, skip_check, complete_when_caught_up).await,
+                epoch,
+            } => {
+                let flags = run::RunFlags {
+                    restart,
+                    skip_check,
+                    complete_when_caught_up,
+                    epoch,
+                };
+                run::run(&job_file, progress, flags).await
+            }
             Command::Check { job_file, json, all } => check::check(&job_file, json, all).await,
             Command::Validate { job_file } => run::validate(&job_file),
             Command::Serve(_) => match serve_config {

@@ -122,17 +122,31 @@ async fn restore_read_only(spec: &JobSpec) {
     }
 }
 
+/// The switches of `ferry run`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFlags {
+    /// Forget the job's earlier progress on the target.
+    pub restart: bool,
+    /// No pre-check.
+    pub skip_check: bool,
+    /// MigrateType 3: complete once caught up.
+    pub complete_when_caught_up: bool,
+    /// `--epoch`: the ownership epoch this run fences its checkpoints with.
+    pub epoch: Option<u64>,
+}
+
 /// `ferry run`.
-pub async fn run(
-    path: &Path,
-    restart: bool,
-    mode: ProgressMode,
-    skip_check: bool,
-    complete_when_caught_up: bool,
-) -> Result<ExitCode> {
+pub async fn run(path: &Path, mode: ProgressMode, flags: RunFlags) -> Result<ExitCode> {
+    let RunFlags {
+        restart,
+        skip_check,
+        complete_when_caught_up,
+        epoch,
+    } = flags;
     let spec = load_spec(path)?;
     let mut opts = RunOptions::for_spec(&spec);
     opts.restart = restart;
+    opts.epoch = epoch;
     let control = opts.replay.clone();
     watch_hangup(path.to_path_buf(), opts.throttle.clone());
     if spec.migrate_type == MigrateType::FullIncremental {

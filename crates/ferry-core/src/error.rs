@@ -64,6 +64,13 @@ pub enum CoreError {
     /// mode that demands it, unusable TLS material); the message names the side, cause and fix.
     #[error("cannot connect to {server}: {message}")]
     Tls { server: String, message: String },
+    /// The target holds a newer ownership epoch of the job than this run's ([`crate::fence`]):
+    /// another node claimed the job, and this run must not apply anything more. Definite.
+    #[error(
+        "job {job}: this node's claim (epoch {mine}) is older than the target's (epoch {stored}): \
+         another node owns the job"
+    )]
+    Fenced { job: String, mine: u64, stored: u64 },
 }
 
 impl CoreError {

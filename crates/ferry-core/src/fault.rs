@@ -1,11 +1,13 @@
 //! Named fault points: places where the exactly-once argument depends on what happens if the
 //! process dies or the connection fails *exactly there*. Tests name a point in the environment
 //! variable `FERRY_FAULTS` of a `ferry` subprocess and the point then ends the process or fails
-//! the operation with a transient error at a chosen hit.
+//! the operation with a transient error at a chosen hit, or freezes the process (a node paused
+//! past its lease, for the fencing tests).
 //!
 //! ```text
 //! FERRY_FAULTS=replay.before_commit=exit@3              # exit at the 3rd hit (like kill -9)
 //! FERRY_FAULTS=load.chunk_written=error@2,verify.chunk=error   # a transient error, once
+//! FERRY_FAULTS=replay.before_commit=stop@5              # freeze (SIGSTOP) at the 5th hit
 //! ```
 //!
 //! Each entry is `NAME=ACTION[@N]`, entries separated by `,` or `;`. `N` (default 1) is the
@@ -16,6 +18,9 @@
 //!   transactions roll back as after a `kill -9`.
 //! - `error`: [`point`] returns an I/O error (`connection reset`), which every engine classifies
 //!   as transient: the phase retries from its checkpoint as after a network cut.
+//! - `stop`: the process stops itself with SIGSTOP (through `kill(1)`; Unix) and carries on
+//!   from here when the test sends SIGCONT: a node frozen at that point, its connections and
+//!   open transactions kept, as a paused VM or a long GC pause leaves them.
 //!
 //! The mechanism is compiled into every build and inert unless `FERRY_FAULTS` is set: the
 //! variable is read once, and an unset variable leaves one atomic load and a branch per hit (the
@@ -63,6 +68,8 @@ pub enum Action {
     Exit,
     /// Fail with a transient I/O error.
     Error,
+    /// Stop the process (SIGSTOP) until it is continued.
+    Stop,
 }
 
 /// One entry of `FERRY_FAULTS`.
@@ -104,7 +111,8 @@ pub fn parse(spec: &str) -> Result<Vec<(String, Action, u64)>, String> {
         let action = match action {
             "exit" | "abort" => Action::Exit,
             "error" => Action::Error,
-            other => return Err(format!("{entry:?}: unknown action {other:?} (exit or error)")),
+            "stop" => Action::Stop,
+            other => return Err(format!("{entry:?}: unknown action {other:?} (exit, error or stop)")),
         };
         out.push((name.to_string(), action, at));
     }
@@ -158,6 +166,16 @@ fn fire(list: &[Fault], name: &'static str) -> Result<(), mysql_async::Error> {
                 eprintln!("ferry: fault point {name}: exit at hit {hit}");
                 std::process::exit(EXIT_CODE);
             }
+            Action::Stop => {
+                eprintln!("ferry: fault point {name}: stopped (SIGSTOP) at hit {hit}");
+                // Blocks this thread until the process is continued (test-only: inert unless
+                // FERRY_FAULTS names the point).
+                let pid = std::process::id().to_string();
+                if let Err(e) = std::process::Command::new("kill").args(["-STOP", &pid]).status() {
+                    eprintln!("ferry: fault point {name}: kill -STOP {pid}: {e}");
+                }
+                eprintln!("ferry: fault point {name}: continued");
+            }
             Action::Error => {
                 eprintln!("ferry: fault point {name}: transient error at hit {hit}");
                 tracing::warn!(point = name, hit, "fault point: injected transient error");
@@ -192,6 +210,7 @@ mod tests {
         assert!(parse("").unwrap().is_empty());
         assert!(parse("nope=exit").unwrap_err().contains("not a fault point"));
         assert!(parse("verify.chunk=boom").unwrap_err().contains("unknown action"));
+        assert_eq!(parse("verify.chunk=stop@2").unwrap()[0].1, Action::Stop);
         assert!(parse("verify.chunk=exit@0").is_err());
         assert!(parse("verify.chunk").is_err());
     }

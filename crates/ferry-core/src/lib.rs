@@ -12,6 +12,7 @@
 //! - [`sql`]: identifier quoting and literal rendering;
 //! - [`value`]: exact encoding of row values for the target (LOAD DATA text and SQL literals);
 //! - [`meta`]: the `ferry_meta` tables on the target, versioned, with their migrations;
+//! - [`fence`]: the job's ownership epoch on the target, checked by every checkpoint commit;
 //! - [`chunkmap`]: continuous verification's chunk maps and dirty marks (replay and verifier);
 //! - [`progress`] and [`throttle`]: progress events and run-time adjustable rate limits;
 //! - [`error`]: the two error kinds, transient and definite, and [`retry`]: which server errors
@@ -27,6 +28,7 @@ pub mod connect;
 pub mod endpoint;
 pub mod error;
 pub mod fault;
+pub mod fence;
 pub mod filter;
 pub mod filter_eval;
 pub mod flavor;

@@ -14,6 +14,8 @@
 //!   their `CREATE USER` (`ferry-schema`'s `accounts_io`).
 //! - `target_read_only`: `DstInfo.ReadOnly` — the target's `read_only` before a job set it, and
 //!   whether it has been restored (`ferry-job`'s `protect`).
+//! - `job_epoch`: the job's ownership epoch when a cluster runs it, checked by every checkpoint
+//!   commit ([`crate::fence`]).
 //!
 //! Version 1 is the shape these tables had before the version existed (a `ferry_meta` written by
 //! an older Ferry has no `schema_version` and is taken as version 0: migration 1 creates what is
@@ -30,7 +32,7 @@ use crate::selection::META_SCHEMA;
 use crate::sql::quote_ident;
 
 /// The version of the `ferry_meta` tables this Ferry writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One step: the statements that take the tables from `version - 1` to `version`. `{m}` stands
 /// for the quoted schema name.
@@ -137,6 +139,14 @@ const V3: &[&str] = &[
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 ];
 
+/// Version 4: fencing ([`crate::fence`]). `epoch` is the newest claim of the job recorded on
+/// this target, `claimed_at` when it was recorded. No existing table changes: a checkpoint
+/// written by version 3 resumes as it is (a job run without an epoch has no row).
+const V4: &[&str] = &["CREATE TABLE IF NOT EXISTS {m}.job_epoch (\
+       job VARCHAR(191) NOT NULL PRIMARY KEY, epoch BIGINT UNSIGNED NOT NULL, \
+       claimed_at DATETIME(6) NOT NULL\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"];
+
 /// The migrations, in order; the last one's version is [`SCHEMA_VERSION`].
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -150,6 +160,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         statements: V3,
+    },
+    Migration {
+        version: 4,
+        statements: V4,
     },
 ];
 

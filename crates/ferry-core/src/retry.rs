@@ -68,6 +68,9 @@ pub const ER_CONNECTION_KILLED: u16 = 1927;
 pub const ER_MASTER_FATAL_ERROR_READING_BINLOG: u16 = 1236;
 /// `Access denied for user`.
 pub const ER_ACCESS_DENIED_ERROR: u16 = 1045;
+/// `Duplicate entry … for key …`: also how a checkpoint commit's epoch check refuses a run whose
+/// epoch is older than the target's ([`crate::fence`], reported as `CoreError::Fenced`).
+pub const ER_DUP_ENTRY: u16 = 1062;
 /// `Access denied for user ... Account is locked` (MySQL).
 pub const ER_ACCOUNT_HAS_BEEN_LOCKED: u16 = 3118;
 /// The same on MariaDB (10.4+), which numbers it in its own range.
@@ -153,6 +156,13 @@ pub const SERVER_CODES: &[Code] = &[
         name: "ER_ACCOUNT_HAS_BEEN_LOCKED (MariaDB)",
         kind: ErrorKind::Definite,
         why: "the account is locked (ALTER USER ... ACCOUNT LOCK); it stays locked until unlocked",
+    },
+    Code {
+        code: ER_DUP_ENTRY,
+        name: "ER_DUP_ENTRY",
+        kind: ErrorKind::Definite,
+        why: "the key exists; inserting it again meets it again. A checkpoint commit's epoch check \
+              fails this way when another node claimed the job (fencing): never retried",
     },
     Code {
         code: ER_MASTER_FATAL_ERROR_READING_BINLOG,

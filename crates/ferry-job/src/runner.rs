@@ -18,6 +18,11 @@
 //! `ferry_meta.job_phase`; the full load keeps its own chunk checkpoints. Running the same job
 //! again resumes where it stopped: finished phases and chunks are skipped.
 //!
+//! Fencing ([`RunOptions::epoch`], [`ferry_core::fence`]): a run with an epoch records it on the
+//! target before anything else (refused at once when the target has a newer one), checks it
+//! before each phase and in every checkpoint commit (phases, load chunks, replay), so a node
+//! that lost the job cannot apply anything after the newer owner started.
+//!
 //! Structure (as DM's units): [`Job::prepare`] reads the catalog and plans once; then one loop
 //! takes each [`Phase`] the job has ([`Phase::for_job`]) and an earlier run did not finish, and
 //! announces it, runs it ([`Job::run`]: one method per phase) and checkpoints it
@@ -31,6 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_core::catalog;
 use ferry_core::error::MysqlResultExt;
+use ferry_core::fence::Fence;
 use ferry_core::progress::{ProgressEvent, ProgressSink};
 use ferry_core::selection::META_SCHEMA;
 use ferry_core::sql::quote_ident;
@@ -156,17 +162,30 @@ async fn phases_done(dst: &mut Conn, job: &str) -> Result<BTreeSet<String>, JobE
     Ok(rows.into_iter().collect())
 }
 
-async fn mark_done(dst: &mut Conn, job: &str, phase: Phase) -> Result<(), JobError> {
-    dst.exec_drop(
-        format!(
-            "INSERT INTO {}.job_phase (job, phase, done_at) VALUES (?, ?, NOW(6)) \
-             ON DUPLICATE KEY UPDATE done_at = VALUES(done_at)",
-            quote_ident(META_SCHEMA)
-        ),
-        (job, phase.name()),
-    )
-    .await
-    .ctx(|| "recording a finished phase in ferry_meta.job_phase".into())?;
+/// Records a finished phase; with a fence, in a transaction whose epoch check and `COMMIT` go
+/// in the same round trip.
+async fn mark_done(dst: &mut Conn, job: &str, phase: Phase, fence: Option<&Fence>) -> Result<(), JobError> {
+    use ferry_core::sql::quote_str;
+    let insert = format!(
+        "INSERT INTO {}.job_phase (job, phase, done_at) VALUES ({}, {}, NOW(6)) \
+         ON DUPLICATE KEY UPDATE done_at = VALUES(done_at)",
+        quote_ident(META_SCHEMA),
+        quote_str(job),
+        quote_str(phase.name())
+    );
+    let sql = match fence {
+        None => insert,
+        Some(f) => format!("START TRANSACTION; {}{insert}; COMMIT", f.check_sql()),
+    };
+    if let Err(e) = dst.query_drop(sql).await {
+        if let Some(fenced) = ferry_core::fence::after_failed_commit(fence, dst).await {
+            return Err(fenced.into());
+        }
+        return Err(JobError::Core(ferry_core::CoreError::mysql(
+            "recording a finished phase in ferry_meta.job_phase",
+            e,
+        )));
+    }
     Ok(())
 }
 
@@ -311,6 +330,7 @@ async fn resolve_start_position(spec: &JobSpec, from: &StartFrom) -> Result<Opti
 /// The replay's options for `spec`.
 async fn replay_options(spec: &JobSpec, opts: &RunOptions) -> Result<ReplayOptions, JobError> {
     let mut ropts = ReplayOptions::new(spec.name.clone());
+    ropts.fence = Fence::of(&spec.name, opts.epoch);
     ropts.throttle = opts.throttle.clone();
     ropts.ddl_policy = spec.options.ddl_policy;
     ropts.conflict = spec.options.conflict_policy;
@@ -392,6 +412,7 @@ async fn run_job_inner(
         if job.done.contains(phase.name()) {
             continue;
         }
+        job.check_fence().await?;
         if phase.announced() {
             progress(ProgressEvent::PhaseStarted {
                 phase: phase.name().into(),
@@ -432,6 +453,8 @@ struct Job<'a> {
     from_position: bool,
     incremental: bool,
     verify_mode: Option<ferry_verify::VerifyMode>,
+    /// The job's ownership epoch on the target ([`RunOptions::epoch`]).
+    fence: Option<Fence>,
     /// Where a full-only job's load window ends, once read (see [`Job::window_end`]).
     window_end: Option<Option<BinlogPos>>,
     /// The target control connection; dropped before a long phase (it would sit idle past
@@ -483,6 +506,13 @@ impl<'a> Job<'a> {
         }
 
         ensure_meta(&mut dst).await?;
+        // Fencing: this run's epoch is the job's on the target before anything else is read or
+        // written there (refused at once when another node holds a newer one).
+        let fence = Fence::of(&spec.name, opts.epoch);
+        if let Some(f) = &fence {
+            f.claim(&mut dst).await?;
+            info!(epoch = f.epoch(), "ownership epoch recorded on the target");
+        }
         set_target_binlog(spec, &mut dst).await?;
         if opts.restart {
             forget_phases(&mut dst, &spec.name).await?;
@@ -524,6 +554,7 @@ impl<'a> Job<'a> {
             from_position,
             incremental,
             verify_mode,
+            fence,
             window_end: None,
             dst: Some(dst),
             summary,
@@ -542,10 +573,20 @@ impl<'a> Job<'a> {
         }
     }
 
+    /// Fails when another node claimed the job since this run started (before a phase, whose
+    /// DDL cannot carry the check; its data and checkpoints carry it themselves).
+    async fn check_fence(&mut self) -> Result<(), JobError> {
+        if let Some(f) = &self.fence {
+            f.check(target(self.spec, &mut self.dst).await?).await?;
+        }
+        Ok(())
+    }
+
     /// Records the phase as done in `ferry_meta.job_phase`.
     async fn checkpoint(&mut self, phase: Phase) -> Result<(), JobError> {
         let (spec, job) = (self.spec, &self.spec.name);
-        mark_done(target(spec, &mut self.dst).await?, job, phase).await?;
+        let fence = self.fence.as_ref();
+        mark_done(target(spec, &mut self.dst).await?, job, phase, fence).await?;
         self.done.insert(phase.name().to_string());
         Ok(())
     }
@@ -629,6 +670,7 @@ impl<'a> Job<'a> {
             throttle: self.opts.throttle.clone(),
             target_binlog: spec.options.target_binlog,
             snapshot_mode: spec.options.snapshot_mode,
+            fence: self.fence.clone(),
         };
         let mut retrier = Retrier::new("full load", spec, progress);
         // What this process copied, over every attempt (a retry's own summary counts only itself).

@@ -80,6 +80,9 @@ pub struct LoadOptions {
     pub target_binlog: bool,
     /// How the consistent snapshot is taken (`Ferry.SnapshotMode`).
     pub snapshot_mode: ferry_core::SnapshotMode,
+    /// The job's ownership epoch (a cluster node's claim): every chunk commit checks it in the
+    /// same round trip as its `COMMIT` ([`ferry_core::fence`]); `None`: no check.
+    pub fence: Option<ferry_core::fence::Fence>,
 }
 
 impl LoadOptions {
@@ -95,6 +98,7 @@ impl LoadOptions {
             throttle: Arc::new(Throttle::new(0, 0)),
             target_binlog: true,
             snapshot_mode: ferry_core::SnapshotMode::Auto,
+            fence: None,
         }
     }
 }
@@ -314,6 +318,7 @@ pub async fn run_full_load(
         bytes: AtomicU64::new(0),
         chunks: AtomicU64::new(0),
         job: opts.job_key.clone(),
+        fence: opts.fence.clone(),
         snapshot: checkpoint::snapshot_text(&snap),
         views,
         longest_view_ms: AtomicU64::new(0),

@@ -2,7 +2,8 @@
 //! chunks from a shared queue (largest tables first, so the tail of the load is short).
 //!
 //! A chunk is copied in one target transaction: `BEGIN`, the rows (LOAD DATA or INSERTs, fed by
-//! the reader through a bounded channel), the checkpoint `UPDATE … SET done = 1`, `COMMIT`. A
+//! the reader through a bounded channel), the checkpoint `UPDATE … SET done = 1`, `COMMIT` (with
+//! a cluster's epoch, the epoch check and `COMMIT` in one round trip: [`ferry_core::fence`]). A
 //! transient target error rolls the chunk back and retries it (fresh connection, with
 //! [`Policy::CHUNK`]'s backoff and attempt budget); a source error ends the run, because the snapshot
 //! connection cannot be replaced by one at the same snapshot.
@@ -53,6 +54,8 @@ pub struct Shared {
     pub bytes: AtomicU64,
     pub chunks: AtomicU64,
     pub job: String,
+    /// The job's ownership epoch, checked by every chunk commit ([`ferry_core::fence`]).
+    pub fence: Option<ferry_core::fence::Fence>,
     /// The snapshot every chunk is read at (JSON), unless `views` opens one per chunk.
     pub snapshot: String,
     /// Lock-free: each chunk is read in a read view of its own, recorded with the chunk.
@@ -302,10 +305,18 @@ async fn copy_chunk(
             "the chunk is already marked done (is another run of this job loading at the same time?)".into(),
         )));
     }
-    writer
-        .query_drop("COMMIT")
+    let fence = shared.fence.as_ref();
+    if let Err(e) = writer
+        .query_drop(format!("{}COMMIT", ferry_core::fence::check_sql(fence)))
         .await
-        .ctx(|| "committing the chunk on the target".into())
-        .map_err(Failure::Target)?;
+    {
+        if let Some(fenced) = ferry_core::fence::after_failed_commit(fence, writer).await {
+            return Err(Failure::Target(fenced.into()));
+        }
+        return Err(Failure::Target(LoadError::Mysql {
+            context: "committing the chunk on the target".into(),
+            source: e,
+        }));
+    }
     Ok(read)
 }

@@ -94,6 +94,10 @@ pub enum ReplayError {
     /// A selected table is missing on the target, or the target cannot describe it.
     #[error("target table {table}: {message}")]
     TargetSchema { table: String, message: String },
+    /// Another node claimed the job ([`ferry_core::fence`]): the commit was rolled back and
+    /// nothing more is applied.
+    #[error(transparent)]
+    Fenced(CoreError),
 }
 
 impl ReplayError {
@@ -122,7 +126,7 @@ impl ReplayError {
                 _ => ErrorKind::Definite,
             },
             ReplayError::Apply { source, .. } => classify_mysql(source),
-            ReplayError::TargetSchema { .. } => ErrorKind::Definite,
+            ReplayError::TargetSchema { .. } | ReplayError::Fenced(_) => ErrorKind::Definite,
             ReplayError::Conflict { .. } | ReplayError::Checkpoint(_) => ErrorKind::Definite,
             ReplayError::PositionUnavailable { .. }
             | ReplayError::UnknownEvent { .. }

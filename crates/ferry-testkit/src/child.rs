@@ -84,6 +84,31 @@ impl FerryChild {
         }
     }
 
+    /// True while the process is stopped (SIGSTOP, or a `stop` fault point; Linux `/proc`).
+    pub fn is_stopped(&self) -> bool {
+        let pid = self.pid();
+        pid != 0
+            && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('T')))
+                .unwrap_or(false)
+    }
+
+    /// Waits at most `secs` until the process is stopped (fails with its output if it exits).
+    pub async fn wait_stopped(&mut self, secs: u64) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            self.assert_running()?;
+            if self.is_stopped() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("ferry did not stop within {secs} s:\n{}", self.output());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// SIGKILL, then reap.
     pub fn kill9(&mut self) -> Result<()> {
         if let Some(mut c) = self.child.take() {

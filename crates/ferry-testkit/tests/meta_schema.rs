@@ -2,11 +2,13 @@
 //! shapes, created here with the exact DDL the crates used, with checkpoints in it) is taken as
 //! version 0 and migrated forward to the current version with its rows intact and readable by
 //! the same queries; a second `ensure` is a no-op; two processes migrating at once both succeed;
-//! a newer version is refused by name. Runs in schemas of its own (`fm_meta_*`), never in the
+//! a newer version is refused by name; a version 3 `ferry_meta` (before fencing) with checkpoints
+//! in it migrates to version 4 and its checkpoints read back unchanged, without an epoch (a job
+//! run without one resumes as before). Runs in schemas of its own (`fm_meta_*`), never in the
 //! shared `ferry_meta`.
 
 use anyhow::Result;
-use ferry_core::meta::{ensure_in, SCHEMA_VERSION};
+use ferry_core::meta::{ensure_in, MIGRATIONS, SCHEMA_VERSION};
 use ferry_testkit::{connect, drop_dbs, exec, scalar, target};
 use mysql_async::prelude::Queryable;
 
@@ -130,7 +132,53 @@ async fn two_processes_migrate_at_once() -> Result<()> {
         &format!("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{M}'"),
     )
     .await?;
-    assert_eq!(tables, 13, "twelve tables and schema_version");
+    assert_eq!(tables, 14, "thirteen tables and schema_version");
+    drop_dbs(&mut t, &[M]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_3_checkpoints_resume_after_the_fencing_migration() -> Result<()> {
+    const M: &str = "fm_meta_v3";
+    let mut t = connect(&target()).await?;
+    drop_dbs(&mut t, &[M]).await?;
+    // `ferry_meta` exactly as version 3 wrote it: its migrations, its version row.
+    exec(&mut t, &format!("CREATE DATABASE {M}")).await?;
+    for m in MIGRATIONS.iter().filter(|m| m.version <= 3) {
+        for st in m.statements {
+            t.query_drop(st.replace("{m}", &format!("`{M}`"))).await?;
+        }
+    }
+    exec(
+        &mut t,
+        &format!(
+            "CREATE TABLE {M}.schema_version (id TINYINT NOT NULL PRIMARY KEY, version INT UNSIGNED NOT NULL, \
+               updated_at DATETIME(6) NOT NULL) ENGINE=InnoDB; \
+             INSERT INTO {M}.schema_version VALUES (1, 3, NOW(6)); \
+             INSERT INTO {M}.job_phase VALUES ('j3', 'structure', NOW(6)), ('j3', 'full_data', NOW(6)); \
+             INSERT INTO {M}.replay_checkpoint VALUES ('j3', 'mariadb-bin.000003', 777, '0-1-42', NOW(6), 1700000001, NULL, NULL)"
+        ),
+    )
+    .await?;
+    ensure_in(&mut t, M).await?;
+    let v: u32 = scalar(&mut t, &format!("SELECT version FROM {M}.schema_version WHERE id = 1")).await?;
+    assert_eq!(v, SCHEMA_VERSION);
+    assert!(SCHEMA_VERSION >= 4);
+    let cp: Option<(String, u64, Option<String>, u64)> = t
+        .exec_first(
+            format!("SELECT file, pos, gtid, source_ts FROM {M}.replay_checkpoint WHERE job = ?"),
+            ("j3",),
+        )
+        .await?;
+    assert_eq!(
+        cp,
+        Some(("mariadb-bin.000003".into(), 777, Some("0-1-42".into()), 1_700_000_001))
+    );
+    let phases: u64 = scalar(&mut t, &format!("SELECT COUNT(*) FROM {M}.job_phase WHERE job = 'j3'")).await?;
+    assert_eq!(phases, 2);
+    // The fencing table exists and holds no epoch for the job: a run without one is unfenced.
+    let epochs: u64 = scalar(&mut t, &format!("SELECT COUNT(*) FROM {M}.job_epoch")).await?;
+    assert_eq!(epochs, 0);
     drop_dbs(&mut t, &[M]).await?;
     Ok(())
 }

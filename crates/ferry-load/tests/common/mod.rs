@@ -80,6 +80,7 @@ pub async fn opts(job: &str, threads: usize, chunk_rows: u64, method: WriteMetho
         throttle: Arc::new(Throttle::new(0, 0)),
         target_binlog: true,
         snapshot_mode: ferry_core::SnapshotMode::Auto,
+        fence: None,
     })
 }
 

@@ -11,7 +11,12 @@
 //! every chunk in a read view of its own) and the load's own snapshot (a lower bound in a
 //! lock-free load). When they differ, the changes up to the latest are applied idempotently, and
 //! the target is consistent only from there.
+//!
+//! With a cluster's epoch ([`ferry_core::fence`]), every checkpoint write carries the epoch check
+//! in front of it ([`update_sql`]), and a commit the check refuses is [`ReplayError::Fenced`]
+//! ([`commit`]).
 
+use ferry_core::fence::Fence;
 use ferry_core::position::SnapshotPosition;
 use ferry_core::selection::META_SCHEMA;
 use ferry_core::sql::quote_ident;
@@ -305,11 +310,19 @@ pub async fn plan_start(
 }
 
 /// The checkpoint UPDATE for a position (a text statement, to run inside the group's target
-/// transaction).
-pub fn update_sql(job: &str, pos: &BinlogPos, gtid: Option<&str>, source_ts: u32) -> String {
+/// transaction), preceded by the fence's epoch check when there is one
+/// ([`ferry_core::fence::check_sql`]; nothing without).
+pub fn update_sql(
+    job: &str,
+    fence: Option<&Fence>,
+    pos: &BinlogPos,
+    gtid: Option<&str>,
+    source_ts: u32,
+) -> String {
     use ferry_core::sql::quote_str;
     format!(
-        "UPDATE {} SET file = {}, pos = {}, gtid = {}, applied_at = NOW(6), source_ts = {} WHERE job = {}",
+        "{}UPDATE {} SET file = {}, pos = {}, gtid = {}, applied_at = NOW(6), source_ts = {} WHERE job = {}",
+        ferry_core::fence::check_sql(fence),
         table(),
         quote_str(&pos.file),
         pos.pos,
@@ -317,4 +330,43 @@ pub fn update_sql(job: &str, pos: &BinlogPos, gtid: Option<&str>, source_ts: u32
         source_ts,
         quote_str(job)
     )
+}
+
+/// Sends a checkpoint commit round trip (`sql` holds [`update_sql`] and ends with `COMMIT`). A
+/// failure is `apply_err(what, at, …)`, or [`ReplayError::Fenced`] (rolled back) when the fence's
+/// check refused it.
+pub(crate) async fn commit(
+    conn: &mut Conn,
+    fence: Option<&Fence>,
+    sql: String,
+    what: &str,
+    at: &BinlogPos,
+) -> Result<(), ReplayError> {
+    match conn.query_drop(sql).await {
+        Ok(()) => Ok(()),
+        Err(e) => match ferry_core::fence::after_failed_commit(fence, conn).await {
+            Some(fenced) => Err(ReplayError::Fenced(fenced)),
+            None => Err(super::rowapply::apply_err(what, at, e)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without an epoch the checkpoint write is the one UPDATE it always was (no statement and
+    /// no round trip added per batch); with one, the epoch check's two statements go in front,
+    /// in the same text (the same round trip as the batch's COMMIT).
+    #[test]
+    fn the_fence_adds_two_statements_only_when_there_is_an_epoch() {
+        let at = BinlogPos::new("mariadb-bin.000002", 1234);
+        let plain = update_sql("j", None, &at, Some("0-1-5"), 7);
+        assert!(plain.starts_with("UPDATE `ferry_meta`.`replay_checkpoint` SET file = 'mariadb-bin.000002'"));
+        assert!(!plain.contains(';'), "{plain}");
+        let f = Fence::new("j", 3);
+        let fenced = update_sql("j", Some(&f), &at, Some("0-1-5"), 7);
+        assert_eq!(fenced, format!("{}{plain}", f.check_sql()));
+        assert_eq!(fenced.matches("; ").count(), 2, "{fenced}");
+    }
 }

@@ -62,6 +62,7 @@ pub fn error_side(e: &ReplayError) -> &'static str {
         | ReplayError::Conflict { .. }
         | ReplayError::Checkpoint(_)
         | ReplayError::TargetSchema { .. }
+        | ReplayError::Fenced(_)
         | ReplayError::SchemaMismatch { .. } => SIDE_TARGET,
         #[allow(unreachable_patterns)]
         _ => "",

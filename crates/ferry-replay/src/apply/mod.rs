@@ -143,6 +143,10 @@ pub struct ReplayOptions {
     /// (`ferry_meta.verify_dirty`, in the same target transaction as the checkpoint); `None`:
     /// no marks.
     pub dirty: Option<ferry_core::chunkmap::DirtyTracker>,
+    /// The job's ownership epoch (a cluster node's claim): every checkpoint commit checks it in
+    /// the same round trip as its `COMMIT` ([`ferry_core::fence`]); `None`: no check, no
+    /// statement added.
+    pub fence: Option<ferry_core::fence::Fence>,
 }
 
 /// Default number of apply workers.
@@ -170,6 +174,7 @@ impl ReplayOptions {
             read_ahead_events: 4096,
             target_binlog: true,
             dirty: None,
+            fence: None,
         }
     }
 }

@@ -217,6 +217,7 @@ impl<'a> Session<'a> {
                 conflict: self.opts.conflict,
                 target_binlog: self.opts.target_binlog,
                 dirty: self.opts.dirty.clone(),
+                fence: self.opts.fence.clone(),
             },
             self.st.skipped.clone(),
         )
@@ -896,6 +897,11 @@ impl Coord<'_, '_> {
                                 .await;
                         }
                         self.replan_tracked(&ev.pos).await?;
+                        if let Some(f) = &self.s.opts.fence {
+                            // A DDL commits on its own and cannot carry the epoch check: the
+                            // check comes right before it (its checkpoint is fenced as usual).
+                            f.check(&mut self.ctl).await.map_err(ReplayError::Fenced)?;
+                        }
                         let previous = enter_ddl_session(&mut self.ctl, &q, &ev.pos).await?;
                         let r = self.ctl.query_drop(mapped.as_str()).await;
                         if r.is_ok() || self.first_group {
@@ -942,8 +948,10 @@ impl Coord<'_, '_> {
                 self.handled_to = Some(ev.pos.clone());
                 match self.cur.take() {
                     Some(b) if b.serial => {
+                        let fence = self.s.opts.fence.as_ref();
                         let cp = checkpoint::update_sql(
                             &self.s.opts.job_key,
+                            fence,
                             &ev.pos,
                             gtid.as_deref(),
                             ev.timestamp,
@@ -951,10 +959,8 @@ impl Coord<'_, '_> {
                         let what = "the replay checkpoint and COMMIT";
                         let marks = self.take_marks();
                         fault::point(fault::REPLAY_BEFORE_COMMIT).map_err(|e| apply_err(what, &ev.pos, e))?;
-                        self.ctl
-                            .query_drop(format!("{marks}{cp}; COMMIT"))
-                            .await
-                            .map_err(|e| apply_err(what, &ev.pos, e))?;
+                        let sql = format!("{marks}{cp}; COMMIT");
+                        checkpoint::commit(&mut self.ctl, fence, sql, what, &ev.pos).await?;
                         fault::point(fault::REPLAY_AFTER_COMMIT).map_err(|e| apply_err(what, &ev.pos, e))?;
                         let st = &mut *self.s.st;
                         st.transactions += 1;
@@ -1051,14 +1057,13 @@ impl Coord<'_, '_> {
         rows: u64,
         what: &str,
     ) -> Result<(), ReplayError> {
-        let cp = checkpoint::update_sql(&self.s.opts.job_key, at, gtid.as_deref(), ts);
+        let fence = self.s.opts.fence.as_ref();
+        let cp = checkpoint::update_sql(&self.s.opts.job_key, fence, at, gtid.as_deref(), ts);
         let what = format!("{what}, the replay checkpoint and COMMIT");
         let marks = self.take_marks();
         fault::point(fault::REPLAY_BEFORE_COMMIT).map_err(|e| apply_err(what.as_str(), at, e))?;
-        self.ctl
-            .query_drop(format!("{marks}{cp}; COMMIT"))
-            .await
-            .map_err(|e| apply_err(what.as_str(), at, e))?;
+        let sql = format!("{marks}{cp}; COMMIT");
+        checkpoint::commit(&mut self.ctl, fence, sql, &what, at).await?;
         fault::point(fault::REPLAY_AFTER_COMMIT).map_err(|e| apply_err(what.as_str(), at, e))?;
         let st = &mut *self.s.st;
         st.rows += rows;
@@ -1199,16 +1204,19 @@ impl Coord<'_, '_> {
         if self.s.st.flushed.as_ref() == Some(&a) {
             return Ok(());
         }
-        let sql = checkpoint::update_sql(
+        let fence = self.s.opts.fence.as_ref();
+        let mut sql = checkpoint::update_sql(
             &self.s.opts.job_key,
+            fence,
             &a,
             self.s.st.applied_gtid.as_deref(),
             self.s.st.applied_ts,
         );
-        self.ctl
-            .query_drop(sql)
-            .await
-            .map_err(|e| apply_err("the replay checkpoint", &a, e))?;
+        if fence.is_some() {
+            // The epoch check holds its lock until COMMIT: a transaction of its own.
+            sql = format!("START TRANSACTION; {sql}; COMMIT");
+        }
+        checkpoint::commit(&mut self.ctl, fence, sql, "the replay checkpoint", &a).await?;
         self.s.st.flushed = Some(a);
         Ok(())
     }

@@ -94,6 +94,8 @@ pub(crate) struct WorkerConfig {
     pub target_binlog: bool,
     /// Continuous verification's chunk maps: the commit marks the chunks its changes touch.
     pub dirty: Option<ferry_core::chunkmap::DirtyTracker>,
+    /// The job's ownership epoch, checked by every commit ([`ferry_core::fence`]).
+    pub fence: Option<ferry_core::fence::Fence>,
 }
 
 /// The workers of one session.
@@ -214,7 +216,13 @@ impl Worker {
         };
         format!(
             "{marks}{}; COMMIT",
-            checkpoint::update_sql(&self.cfg.job_key, &last.end, last.gtid.as_deref(), last.ts)
+            checkpoint::update_sql(
+                &self.cfg.job_key,
+                self.cfg.fence.as_ref(),
+                &last.end,
+                last.gtid.as_deref(),
+                last.ts
+            )
         )
     }
 
@@ -224,10 +232,7 @@ impl Worker {
         let what = "the replay checkpoint and COMMIT";
         fault::point(fault::REPLAY_BEFORE_COMMIT).map_err(|e| apply_err(what, &last.end, e))?;
         let sql = self.commit_sql(txns, last);
-        self.conn
-            .query_drop(sql)
-            .await
-            .map_err(|e| apply_err(what, &last.end, e))?;
+        checkpoint::commit(&mut self.conn, self.cfg.fence.as_ref(), sql, what, &last.end).await?;
         fault::point(fault::REPLAY_AFTER_COMMIT).map_err(|e| apply_err(what, &last.end, e))
     }
 
