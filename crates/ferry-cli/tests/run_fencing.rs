@@ -22,7 +22,8 @@ use ferry_testkit::{connect, drop_dbs, exec, forget_job, fresh_db, scalar, sourc
 use serde_json::json;
 
 /// What the refused run says (epochs 1 and 2).
-const REFUSAL: &str = "this node's claim (epoch 1) is older than the target's (epoch 2): another node owns the job";
+const REFUSAL: &str =
+    "this node's claim (epoch 1) is older than the target's (epoch 2): another node owns the job";
 
 /// `ferry_meta` tables an earlier run of the job may have left rows in.
 const META: &[&str] = &[
@@ -43,12 +44,24 @@ async fn stored_epoch(job: &str) -> Result<u64> {
     .unwrap_or(0))
 }
 
-fn spawn_run(path: &PathBuf, name: &str, epoch: u64, extra: &[&str], faults: Option<&str>) -> Result<FerryChild> {
+fn spawn_run(
+    path: &PathBuf,
+    name: &str,
+    epoch: u64,
+    extra: &[&str],
+    faults: Option<&str>,
+) -> Result<FerryChild> {
     let dir = path.parent().context("the job file's directory")?.to_path_buf();
     let mut cmd = ferry();
     cmd.arg("run")
         .arg(path)
-        .args(["--progress", "plain", "--skip-check", "--epoch", &epoch.to_string()])
+        .args([
+            "--progress",
+            "plain",
+            "--skip-check",
+            "--epoch",
+            &epoch.to_string(),
+        ])
         .args(extra);
     if let Some(f) = faults {
         cmd.env(ferry_core::fault::ENV, f);
@@ -101,7 +114,13 @@ async fn takeover(db: &str, job_name: &str, fault: &str) -> Result<PathBuf> {
         ),
     );
     // Epoch 1, frozen with an open target transaction (its rows written, COMMIT not sent).
-    let mut first = spawn_run(&path, &format!("{job_name}-epoch1"), 1, &["--restart"], Some(fault))?;
+    let mut first = spawn_run(
+        &path,
+        &format!("{job_name}-epoch1"),
+        1,
+        &["--restart"],
+        Some(fault),
+    )?;
     first.wait_stopped(240).await?;
     ensure!(stored_epoch(job_name).await? == 1, "epoch 1 recorded");
     more(100).await?;
@@ -151,7 +170,10 @@ async fn frozen_owner_during_replay_is_fenced_and_old_epoch_refused() -> Result<
     ensure!(!old.status.success(), "epoch 1 after epoch 2 is refused");
     ensure!(text(&old).contains(REFUSAL), "{}", text(&old));
     ensure!(stored_epoch(JOB).await? == 2, "the target keeps epoch 2");
-    ensure!(ferry_testkit::db_digest(&mut t, DB).await? == before, "nothing changed");
+    ensure!(
+        ferry_testkit::db_digest(&mut t, DB).await? == before,
+        "nothing changed"
+    );
     Ok(())
 }
 

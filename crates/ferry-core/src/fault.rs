@@ -112,7 +112,11 @@ pub fn parse(spec: &str) -> Result<Vec<(String, Action, u64)>, String> {
             "exit" | "abort" => Action::Exit,
             "error" => Action::Error,
             "stop" => Action::Stop,
-            other => return Err(format!("{entry:?}: unknown action {other:?} (exit, error or stop)")),
+            other => {
+                return Err(format!(
+                    "{entry:?}: unknown action {other:?} (exit, error or stop)"
+                ))
+            }
         };
         out.push((name.to_string(), action, at));
     }

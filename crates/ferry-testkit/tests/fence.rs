@@ -36,7 +36,11 @@ async fn a_frozen_owner_cannot_commit_after_a_newer_claim() -> Result<()> {
     let mut a = connect(&target()).await?;
     old.claim(&mut a).await?;
     // The old owner's transaction: its rows written, then it freezes before its COMMIT.
-    exec(&mut a, &format!("START TRANSACTION; INSERT INTO {DB}.x VALUES (1)")).await?;
+    exec(
+        &mut a,
+        &format!("START TRANSACTION; INSERT INTO {DB}.x VALUES (1)"),
+    )
+    .await?;
     // A newer owner claims the job meanwhile (no wait: the old one holds no epoch lock yet).
     let new = Fence::new(JOB, 2);
     let mut b = connect(&target()).await?;
@@ -53,14 +57,28 @@ async fn a_frozen_owner_cannot_commit_after_a_newer_claim() -> Result<()> {
         "{e}"
     );
     ensure!(e.kind() == ferry_core::ErrorKind::Definite);
-    ensure!(rows(&mut t, DB).await? == 0, "nothing of the old owner is applied");
+    ensure!(
+        rows(&mut t, DB).await? == 0,
+        "nothing of the old owner is applied"
+    );
     // The new owner commits.
-    exec(&mut b, &format!("START TRANSACTION; INSERT INTO {DB}.x VALUES (2)")).await?;
+    exec(
+        &mut b,
+        &format!("START TRANSACTION; INSERT INTO {DB}.x VALUES (2)"),
+    )
+    .await?;
     b.query_drop(format!("{}COMMIT", new.check_sql())).await?;
     ensure!(rows(&mut t, DB).await? == 1);
     // The old owner starting again is refused; the target keeps epoch 2.
     let again = old.claim(&mut a).await;
-    ensure!(matches!(again, Err(ferry_core::CoreError::Fenced { mine: 1, stored: 2, .. })));
+    ensure!(matches!(
+        again,
+        Err(ferry_core::CoreError::Fenced {
+            mine: 1,
+            stored: 2,
+            ..
+        })
+    ));
     ensure!(new.stored(&mut t).await? == Some(2));
     drop_dbs(&mut t, &[DB]).await?;
     Ok(())
@@ -113,7 +131,11 @@ async fn a_claim_waits_for_a_commit_checking_the_epoch() -> Result<()> {
     claimed?;
     ensure!(rows(&mut t, DB).await? == 1);
     // Any later commit of the old owner is refused.
-    exec(&mut a, &format!("START TRANSACTION; INSERT INTO {DB}.x VALUES (3)")).await?;
+    exec(
+        &mut a,
+        &format!("START TRANSACTION; INSERT INTO {DB}.x VALUES (3)"),
+    )
+    .await?;
     ensure!(a.query_drop(format!("{}COMMIT", old.check_sql())).await.is_err());
     ensure!(after_failed_commit(Some(&old), &mut a).await.is_some());
     ensure!(rows(&mut t, DB).await? == 1);

@@ -161,7 +161,11 @@ async fn version_3_checkpoints_resume_after_the_fencing_migration() -> Result<()
     )
     .await?;
     ensure_in(&mut t, M).await?;
-    let v: u32 = scalar(&mut t, &format!("SELECT version FROM {M}.schema_version WHERE id = 1")).await?;
+    let v: u32 = scalar(
+        &mut t,
+        &format!("SELECT version FROM {M}.schema_version WHERE id = 1"),
+    )
+    .await?;
     assert_eq!(v, SCHEMA_VERSION);
     assert!(SCHEMA_VERSION >= 4);
     let cp: Option<(String, u64, Option<String>, u64)> = t
@@ -172,9 +176,18 @@ async fn version_3_checkpoints_resume_after_the_fencing_migration() -> Result<()
         .await?;
     assert_eq!(
         cp,
-        Some(("mariadb-bin.000003".into(), 777, Some("0-1-42".into()), 1_700_000_001))
+        Some((
+            "mariadb-bin.000003".into(),
+            777,
+            Some("0-1-42".into()),
+            1_700_000_001
+        ))
     );
-    let phases: u64 = scalar(&mut t, &format!("SELECT COUNT(*) FROM {M}.job_phase WHERE job = 'j3'")).await?;
+    let phases: u64 = scalar(
+        &mut t,
+        &format!("SELECT COUNT(*) FROM {M}.job_phase WHERE job = 'j3'"),
+    )
+    .await?;
     assert_eq!(phases, 2);
     // The fencing table exists and holds no epoch for the job: a run without one is unfenced.
     let epochs: u64 = scalar(&mut t, &format!("SELECT COUNT(*) FROM {M}.job_epoch")).await?;
