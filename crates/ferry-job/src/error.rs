@@ -105,3 +105,36 @@ impl JobError {
         JobError::Connect { side, message, kind }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run refused by the fence fails for good whichever engine met the refusal: the service
+    /// never retries it.
+    #[test]
+    fn a_fenced_run_is_never_retried() {
+        let fenced = || CoreError::Fenced {
+            job: "j".into(),
+            mine: 1,
+            stored: 2,
+        };
+        let errors = [
+            JobError::Core(fenced()),
+            JobError::Replay(ReplayError::Fenced(fenced())),
+            JobError::Load(LoadError::Chunk {
+                table: "d.t".into(),
+                chunk: 3,
+                source: Box::new(LoadError::Core(fenced())),
+            }),
+        ];
+        for e in errors {
+            assert_eq!(e.kind(), ErrorKind::Definite, "{e}");
+            assert!(
+                e.to_string()
+                    .contains("this node's claim (epoch 1) is older than the target's (epoch 2)"),
+                "{e}"
+            );
+        }
+    }
+}
