@@ -509,6 +509,9 @@ pub(super) async fn compare_report(
 ) -> Result<Map<String, Value>, ApiError> {
     let job_id = id(&m).to_string();
     let cid = str_of(&m, "CompareTaskId").unwrap_or_default().to_string();
+    if super::continuous::is_task(&job_id, &cid) {
+        return super::continuous::report(mgr, &job_id).await;
+    }
     let c = compare_row(mgr, &job_id, &cid).await?;
     let report = report_of(&c);
     let finished = t21(c.finished_at);
