@@ -129,10 +129,11 @@ fn matches(row: &Row, plan: &ChunkPlan, pos: (&str, u64)) -> bool {
         && row.11 == Some(pos.1)
 }
 
-/// Pure core of [`prepare`]: for each table, the stored rows to trust (when every planned chunk
-/// has its row, at the same boundaries and source position) and the tables to plan again.
+/// Pure core of [`prepare`]: for each table (source db and name), the stored rows to trust (when
+/// every planned chunk has its row, at the same boundaries and source position) and the tables to
+/// plan again.
 fn judge(
-    tables: &[TableJob],
+    tables: &[(&str, &str)],
     plans: &[Vec<ChunkPlan>],
     rows: &[Row],
     pos: (&str, u64),
@@ -146,7 +147,7 @@ fn judge(
     }
     let (mut trusted, mut replan) = (Vec::new(), Vec::new());
     for (i, (t, plan)) in tables.iter().zip(plans).enumerate() {
-        let stored = by_table.get(&(t.source.db.as_str(), t.source.name.as_str()));
+        let stored = by_table.get(t);
         let same = stored.is_some_and(|s| {
             s.len() == plan.len()
                 && plan
@@ -232,7 +233,11 @@ pub(crate) async fn prepare(
         )
         .await
         .ctx(|| "reading the chunks an interrupted verification stored".into())?;
-    let (stored, replan) = judge(tables, plans, &rows, (&file, pos));
+    let names: Vec<(&str, &str)> = tables
+        .iter()
+        .map(|t| (t.source.db.as_str(), t.source.name.as_str()))
+        .collect();
+    let (stored, replan) = judge(&names, plans, &rows, (&file, pos));
     let reason = if rows.is_empty() {
         None
     } else if stored.is_empty() {
@@ -320,5 +325,91 @@ impl RunStore {
         )
         .await
         .ctx(|| "forgetting the completed verification's chunks".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn plan(n: u32) -> Vec<ChunkPlan> {
+        (0..n)
+            .map(|i| ChunkPlan {
+                chunk_no: i,
+                lower: (i > 0).then(|| vec![mysql_async::Value::Int(i64::from(i) * 100)]),
+                upper: (i + 1 < n).then(|| vec![mysql_async::Value::Int(i64::from(i + 1) * 100)]),
+            })
+            .collect()
+    }
+
+    fn row(t: usize, c: &ChunkPlan, status: u8, pos: (&str, u64)) -> Row {
+        let digested = status != 0;
+        (
+            "d".into(),
+            format!("t{t}"),
+            c.chunk_no,
+            c.lower.as_deref().map(encode_bound),
+            c.upper.as_deref().map(encode_bound),
+            status,
+            digested.then_some(10),
+            digested.then(|| "5".to_string()),
+            digested.then_some(10),
+            digested.then(|| if status == STATUS_EQUAL { "5" } else { "6" }.to_string()),
+            Some(pos.0.to_string()),
+            Some(pos.1),
+        )
+    }
+
+    proptest! {
+        /// A table is trusted only whole: every planned chunk stored at the same boundaries and
+        /// source position; then exactly its digested chunks are taken. Any one difference (a
+        /// row missing, another position, another boundary) plans the table again.
+        #[test]
+        fn trusted_only_when_every_chunk_matches(
+            sizes in proptest::collection::vec(1u32..6, 1..5),
+            statuses in proptest::collection::vec(0u8..3, 30),
+            spoil in proptest::option::of((0usize..5, 0u8..3)),
+        ) {
+            let names: Vec<String> = (0..sizes.len()).map(|i| format!("t{i}")).collect();
+            let tables: Vec<(&str, &str)> = names.iter().map(|n| ("d", n.as_str())).collect();
+            let plans: Vec<Vec<ChunkPlan>> = sizes.iter().map(|&n| plan(n)).collect();
+            let pos = ("mysql-bin.000003", 4711);
+            let mut rows = Vec::new();
+            let mut k = 0;
+            let spoiled = spoil.map(|(t, how)| (t % sizes.len(), how));
+            for (t, p) in plans.iter().enumerate() {
+                for c in p {
+                    let mut r = row(t, c, statuses[k % statuses.len()], pos);
+                    k += 1;
+                    match spoiled {
+                        Some((st, 0)) if st == t && c.chunk_no == 0 => continue,
+                        Some((st, 1)) if st == t => r.11 = Some(4712),
+                        Some((st, 2)) if st == t && c.chunk_no == 0 => r.4 = Some(b"[]".to_vec()),
+                        _ => {}
+                    }
+                    rows.push(r);
+                }
+            }
+            let (trusted, replan) = judge(&tables, &plans, &rows, pos);
+            let bad: Vec<usize> = spoiled.map(|(t, _)| t).into_iter().collect();
+            prop_assert_eq!(&replan, &bad);
+            let want: Vec<(usize, u32)> = rows
+                .iter()
+                .filter(|r| r.5 != 0)
+                .map(|r| (r.1[1..].parse::<usize>().unwrap_or(99), r.2))
+                .filter(|(t, _)| !bad.contains(t))
+                .collect();
+            let got: Vec<(usize, u32)> = trusted.iter().map(|s| (s.table, s.chunk.chunk_no)).collect();
+            prop_assert_eq!(got, want);
+            for s in &trusted {
+                let name = format!("t{}", s.table);
+                let equal = s.src == s.dst;
+                let found = rows
+                    .iter()
+                    .any(|r| r.1 == name && r.2 == s.chunk.chunk_no && (r.5 == STATUS_EQUAL) == equal);
+                prop_assert!(found, "{} chunk {}", name, s.chunk.chunk_no);
+            }
+        }
     }
 }
