@@ -44,12 +44,7 @@ fn verification(d: &Value) -> Value {
 /// The number before `label` in a step message (`3 dirty`, `20000 rows verified`).
 fn figure(message: &str, label: &str) -> Option<u64> {
     let at = message.find(label)?;
-    message[..at]
-        .trim_end()
-        .rsplit([' ', '('])
-        .next()?
-        .parse()
-        .ok()
+    message[..at].trim_end().rsplit([' ', '(']).next()?.parse().ok()
 }
 
 /// Type-checks the captured responses against the SDK's models (skips without the venv).
@@ -57,7 +52,10 @@ fn sdk_check(captured: &[Value]) -> Result<()> {
     let root = ferry_testkit::repo_root();
     let python: PathBuf = root.join(".ferry-test/venv/bin/python");
     if !python.exists() {
-        println!("SKIPPED the SDK model check: {} is absent; run scripts/sdk-venv.sh", python.display());
+        println!(
+            "SKIPPED the SDK model check: {} is absent; run scripts/sdk-venv.sh",
+            python.display()
+        );
         return Ok(());
     }
     let mut child = Command::new(&python)
@@ -129,9 +127,15 @@ async fn freshness_shows_in_the_detail_and_the_compare_report() -> Result<()> {
     let message = step["StepMessage"].as_str().unwrap_or_default();
     assert_eq!(figure(message, "rows verified"), Some(ROWS), "{message}");
     assert_eq!(figure(message, "dirty"), Some(0), "{message}");
-    assert!(step["StartTime"].as_str().is_some_and(|t| !t.is_empty()), "{step}");
+    assert!(
+        step["StartTime"].as_str().is_some_and(|t| !t.is_empty()),
+        "{step}"
+    );
     let task = first["CompareTask"].clone();
-    assert_eq!(task, json!({"CompareTaskId": format!("{id}-continuous"), "Status": "running"}));
+    assert_eq!(
+        task,
+        json!({"CompareTaskId": format!("{id}-continuous"), "Status": "running"})
+    );
     captured.push(json!({"version": "2021-12-06", "action": "DescribeMigrationDetail", "response": first}));
     let report = c
         .call(
@@ -143,13 +147,25 @@ async fn freshness_shows_in_the_detail_and_the_compare_report() -> Result<()> {
         .map_err(|e| anyhow!("DescribeCompareReport: {e}"))?;
     let a = &report["Abstract"];
     assert_eq!(
-        (a["Status"].clone(), a["Conclusion"].clone(), a["TotalTables"].clone(), a["CheckedTables"].clone()),
+        (
+            a["Status"].clone(),
+            a["Conclusion"].clone(),
+            a["TotalTables"].clone(),
+            a["CheckedTables"].clone()
+        ),
         (json!("running"), json!("same"), json!(1), json!(1)),
         "{a}"
     );
-    assert_eq!((a["SrcSampleRows"].clone(), a["DstSampleRows"].clone()), (json!(ROWS), json!(ROWS)), "{a}");
+    assert_eq!(
+        (a["SrcSampleRows"].clone(), a["DstSampleRows"].clone()),
+        (json!(ROWS), json!(ROWS)),
+        "{a}"
+    );
     assert_eq!(a["DifferentTables"], 0);
-    let (started, finished) = (a["StartedAt"].as_str().unwrap_or(""), a["FinishedAt"].as_str().unwrap_or(""));
+    let (started, finished) = (
+        a["StartedAt"].as_str().unwrap_or(""),
+        a["FinishedAt"].as_str().unwrap_or(""),
+    );
     assert!(!started.is_empty() && started <= finished, "{a}");
     captured.push(json!({"version": "2021-12-06", "action": "DescribeCompareReport", "response": report}));
 
@@ -170,7 +186,10 @@ async fn freshness_shows_in_the_detail_and_the_compare_report() -> Result<()> {
     };
     wait_until(120, "dirty chunks under the write load", || async {
         let d = detail(&c, &id).await?;
-        let m = verification(&d)["StepMessage"].as_str().unwrap_or_default().to_string();
+        let m = verification(&d)["StepMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         Ok(figure(&m, "dirty").is_some_and(|n| n > 0))
     })
     .await?;
@@ -184,8 +203,14 @@ async fn freshness_shows_in_the_detail_and_the_compare_report() -> Result<()> {
     })
     .await?;
     let settled = detail(&c, &id).await?;
-    let m = verification(&settled)["StepMessage"].as_str().unwrap_or_default().to_string();
-    assert!(figure(&m, "rows verified").is_some_and(|n| n > ROWS), "the dirty chunks were digested again: {m}");
+    let m = verification(&settled)["StepMessage"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        figure(&m, "rows verified").is_some_and(|n| n > ROWS),
+        "the dirty chunks were digested again: {m}"
+    );
     captured.push(json!({"version": "2021-12-06", "action": "DescribeMigrationDetail", "response": settled}));
     sdk_check(&captured)?;
 

@@ -40,7 +40,11 @@ async fn verify_finds_repairs_and_confirms() -> Result<()> {
     let repair = std::env::temp_dir()
         .join(format!("ferry-cli-tests-{}", std::process::id()))
         .join("fcv-repair.sql");
-    let out = verify(&path, &["--json", "--repair-sql", repair.to_str().unwrap_or_default()], None);
+    let out = verify(
+        &path,
+        &["--json", "--repair-sql", repair.to_str().unwrap_or_default()],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2), "differences give exit status 2");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let table = &report["tables"][0];

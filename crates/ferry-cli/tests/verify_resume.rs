@@ -43,16 +43,27 @@ async fn a_killed_verify_resumes_from_its_stored_chunks() -> Result<()> {
     .await?;
     // One thread: the chunks are digested one at a time, so the kill at the 8th leaves 8 stored.
     let ferry = json!({"ChunkRows": 1000, "Threads": 1});
-    let path = write_job("fcv-resume", &job("fcv-resume", json!([{"Database": "fcv_resume"}]), ferry, 2));
+    let path = write_job(
+        "fcv-resume",
+        &job("fcv-resume", json!([{"Database": "fcv_resume"}]), ferry, 2),
+    );
     let out = run(&path, &["--restart"]);
     assert!(out.status.success(), "{}", text(&out));
     // Planted differences: one in a chunk digested before the kill, one after.
-    exec(&mut t, "UPDATE fcv_resume.a SET v = 'early' WHERE id = 5; DELETE FROM fcv_resume.a WHERE id = 19500;").await?;
+    exec(
+        &mut t,
+        "UPDATE fcv_resume.a SET v = 'early' WHERE id = 5; DELETE FROM fcv_resume.a WHERE id = 19500;",
+    )
+    .await?;
     let full = verify(&path, &["--json", "--restart"], None);
     assert_eq!(full.status.code(), Some(2), "{}", text(&full));
     let full: serde_json::Value = serde_json::from_slice(&full.stdout)?;
     assert_eq!(resumed(&full), 0);
-    assert_eq!(full["tables"][0]["chunks"], json!(21), "20 bounded chunks and the open last one");
+    assert_eq!(
+        full["tables"][0]["chunks"],
+        json!(21),
+        "20 bounded chunks and the open last one"
+    );
 
     // kill -9 in the middle (the fault point exits at once, like a kill), then the rerun.
     let killed = verify(&path, &["--json"], Some("verify.chunk=exit@8"));
@@ -61,10 +72,14 @@ async fn a_killed_verify_resumes_from_its_stored_chunks() -> Result<()> {
     assert_eq!(again.status.code(), Some(2), "{}", text(&again));
     let out = String::from_utf8_lossy(&again.stdout).to_string();
     assert!(
-        out.contains("resumed: 8 of 21 chunk(s) taken from the interrupted run") && out.contains("13 digested now"),
+        out.contains("resumed: 8 of 21 chunk(s) taken from the interrupted run")
+            && out.contains("13 digested now"),
         "{out}"
     );
-    assert!(out.contains("id=5") && out.contains("id=19500"), "both planted rows found: {out}");
+    assert!(
+        out.contains("id=5") && out.contains("id=19500"),
+        "both planted rows found: {out}"
+    );
 
     // The same findings as the full pass, once more after a kill, in JSON.
     let killed = verify(&path, &["--json"], Some("verify.chunk=exit@3"));
@@ -74,7 +89,10 @@ async fn a_killed_verify_resumes_from_its_stored_chunks() -> Result<()> {
     let resumed_run: serde_json::Value = serde_json::from_slice(&resumed_run.stdout)?;
     assert_eq!(resumed(&resumed_run), 3);
     assert_eq!(findings(&resumed_run), findings(&full));
-    assert_eq!(resumed_run["tables"][0]["rows_compared"], full["tables"][0]["rows_compared"]);
+    assert_eq!(
+        resumed_run["tables"][0]["rows_compared"],
+        full["tables"][0]["rows_compared"]
+    );
     // A run that completed is never reused.
     let fresh = verify(&path, &["--json"], None);
     let fresh: serde_json::Value = serde_json::from_slice(&fresh.stdout)?;
@@ -88,7 +106,11 @@ async fn a_killed_verify_resumes_from_its_stored_chunks() -> Result<()> {
     assert_eq!(after.status.code(), Some(2));
     let after: serde_json::Value = serde_json::from_slice(&after.stdout)?;
     assert_eq!(resumed(&after), 0, "the source moved: every chunk digested again");
-    assert_eq!(after["tables"][0]["different"], json!(2), "id 5 and now id 7 differ");
+    assert_eq!(
+        after["tables"][0]["different"],
+        json!(2),
+        "id 5 and now id 7 differ"
+    );
 
     // --restart forgets an interrupted run.
     let killed = verify(&path, &["--json"], Some("verify.chunk=exit@4"));

@@ -105,14 +105,12 @@ impl Freshness {
 
     /// UNIX seconds the last full pass ended.
     pub fn full_pass_finished_at(&self) -> Option<i64> {
-        self.since_full_pass_seconds
-            .map(|s| self.observed_at - s as i64)
+        self.since_full_pass_seconds.map(|s| self.observed_at - s as i64)
     }
 
     /// Seconds since the last full pass ended, as of `now`.
     pub fn since_full_pass_at(&self, now: i64) -> Option<u64> {
-        self.full_pass_finished_at()
-            .map(|t| (now - t).max(0) as u64)
+        self.full_pass_finished_at().map(|t| (now - t).max(0) as u64)
     }
 
     /// Age of the oldest unverified change as of `now` (it was still unverified at the report).

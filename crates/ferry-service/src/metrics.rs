@@ -173,7 +173,8 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
             c.map_or(0.0, |c| c.chunks_dirty as f64),
             c.map_or(0.0, |c| c.rows_verified as f64),
             c.and_then(|c| c.oldest_unverified_seconds).unwrap_or(0) as f64,
-            c.and_then(|c| c.since_full_pass_seconds).map_or(f64::NAN, |s| s as f64),
+            c.and_then(|c| c.since_full_pass_seconds)
+                .map_or(f64::NAN, |s| s as f64),
         ];
         for (s, v) in series.iter_mut().zip(values) {
             s.3.push((l.clone(), v));

@@ -761,6 +761,9 @@ pub async fn verify_cutover(
     })
 }
 
+/// Per job: tables planned, fully digested, with a differing chunk; rows digested per side.
+type TableFigures = (u64, Option<u64>, Option<u64>, Option<u64>, Option<u64>);
+
 /// The freshness of a job's continuous verification, from `ferry_meta` on the target.
 pub async fn freshness(dst: &Endpoint, job: &str) -> Result<Freshness, VerifyError> {
     let mut c = connect_meta(dst).await?;
@@ -796,7 +799,7 @@ pub async fn freshness(dst: &Endpoint, job: &str) -> Result<Freshness, VerifyErr
         )
         .await
         .ctx(|| "reading the verification passes".into())?;
-    let tables: Option<(u64, Option<u64>, Option<u64>, Option<u64>, Option<u64>)> = c
+    let tables: Option<TableFigures> = c
         .exec_first(
             format!(
                 "SELECT COUNT(*), CAST(SUM(unverified = 0) AS UNSIGNED), CAST(SUM(differing > 0) AS UNSIGNED), \

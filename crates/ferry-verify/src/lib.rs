@@ -950,8 +950,7 @@ impl Pending {
     fn resume(&mut self, stored: Vec<resume::Stored>, accs: &mut [Acc]) {
         let done: std::collections::HashSet<(usize, u32)> =
             stored.iter().map(|s| (s.table, s.chunk.chunk_no)).collect();
-        self.work
-            .retain(|w| !done.contains(&(w.table, w.chunk.chunk_no)));
+        self.work.retain(|w| !done.contains(&(w.table, w.chunk.chunk_no)));
         for s in &stored {
             if let Some(a) = accs.get_mut(s.table) {
                 a.report.chunks_resumed += 1;

@@ -159,7 +159,9 @@ fn judge(
             continue;
         };
         for c in plan {
-            let Some(r) = stored.get(&c.chunk_no) else { continue };
+            let Some(r) = stored.get(&c.chunk_no) else {
+                continue;
+            };
             if let (true, Some(sr), Some(ss), Some(dr), Some(ds)) = (
                 r.5 == STATUS_EQUAL || r.5 == STATUS_DIFFERENT,
                 r.6,
@@ -247,7 +249,10 @@ pub(crate) async fn prepare(
     } else {
         None
     };
-    let sql_del = format!("DELETE FROM {} WHERE job = ? AND db = ? AND tbl = ?", chunk_table());
+    let sql_del = format!(
+        "DELETE FROM {} WHERE job = ? AND db = ? AND tbl = ?",
+        chunk_table()
+    );
     let sql_ins = format!(
         "INSERT INTO {} (job, db, tbl, chunk_no, lower_bound, upper_bound, status, source_file, source_pos) \
          VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
@@ -294,7 +299,11 @@ impl RunStore {
         src: &Digest,
         dst: &Digest,
     ) -> Result<(), VerifyError> {
-        let status = if src == dst { STATUS_EQUAL } else { STATUS_DIFFERENT };
+        let status = if src == dst {
+            STATUS_EQUAL
+        } else {
+            STATUS_DIFFERENT
+        };
         conn.exec_drop(
             format!(
                 "UPDATE {} SET status = ?, src_rows = ?, src_sum = ?, dst_rows = ?, dst_sum = ?, \
