@@ -642,15 +642,26 @@ pub async fn verify(
     if let (Some(r), true) = (&opts.resume, resumable) {
         let fp = resume::fingerprint(opts.chunk_rows, &shared.src_sql, &shared.dst_sql);
         let position = binlog_position(&mut sconn).await;
-        ferry_core::meta::ensure(&mut dconn).await?;
-        let p = resume::prepare(&mut dconn, r, &fp, position, &shared.tables, &plans).await?;
-        if let Some(why) = &p.reason {
-            tracing::info!(reason = %why, "verify: not resuming an interrupted run");
-        }
-        pending.resume(p.stored, &mut accs);
-        // Not shared with any task yet.
-        if let Some(sh) = Arc::get_mut(&mut shared) {
-            sh.record = p.store;
+        let prepared = match ferry_core::meta::ensure(&mut dconn).await {
+            Ok(()) => resume::prepare(&mut dconn, r, &fp, position, &shared.tables, &plans).await,
+            Err(e) => Err(e.into()),
+        };
+        match prepared {
+            Ok(p) => {
+                if let Some(why) = &p.reason {
+                    tracing::info!(reason = %why, "verify: not resuming an interrupted run");
+                }
+                pending.resume(p.stored, &mut accs);
+                // Not shared with any task yet.
+                if let Some(sh) = Arc::get_mut(&mut shared) {
+                    sh.record = p.store;
+                }
+            }
+            // A target this account cannot write to (ferry_meta): verify without storing.
+            Err(e) => tracing::warn!(
+                error = %e,
+                "verify: the chunks cannot be stored on the target; an interrupted run will not resume"
+            ),
         }
     }
     let _ = sconn.disconnect().await;
