@@ -168,6 +168,19 @@ async fn freshness_shows_in_the_detail_and_the_compare_report() -> Result<()> {
     );
     assert!(!started.is_empty() && started <= finished, "{a}");
     captured.push(json!({"version": "2021-12-06", "action": "DescribeCompareReport", "response": report}));
+    // It runs with the job: StartCompare refuses it by name.
+    let refused = c
+        .call(
+            "2021-12-06",
+            "StartCompare",
+            json!({"JobId": id, "CompareTaskId": format!("{id}-continuous")}),
+        )
+        .await;
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains("FailedOperation.NotAllowOperation") && text.contains("continuous verification"),
+        "{text}"
+    );
 
     // A write load: dirty chunks appear; once it stops they drop back to none.
     let stop = Arc::new(AtomicBool::new(false));

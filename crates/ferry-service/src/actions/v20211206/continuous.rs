@@ -13,7 +13,7 @@
 //!   (`TotalTables`, `CheckedTables` = every chunk digested, `DifferentTables`), the rows of the
 //!   digested chunks (`SrcSampleRows`/`DstSampleRows`), `DifferentRows` 0 (chunks are compared
 //!   by digest; rows are compared at cut-over), and `StartedAt`/`FinishedAt` of the last full
-//!   pass; `Detail` lists are empty.
+//!   pass; `Detail` lists are empty. StartCompare and StopCompare refuse it by name.
 
 use super::compare::empty_list;
 use super::*;
@@ -41,6 +41,18 @@ pub(super) fn compare_task(job: &JobRow) -> Value {
 /// True when `compare_task_id` names the job's continuous verification.
 pub(super) fn is_task(job_id: &str, compare_task_id: &str) -> bool {
     compare_task_id == continuous_task_id(job_id)
+}
+
+/// StartCompare and StopCompare of the continuous verification: refused (it runs with the job).
+pub(super) fn refuse_control(job_id: &str, compare_task_id: &str) -> Result<(), ApiError> {
+    if is_task(job_id, compare_task_id) {
+        return Err(ApiError::not_allow_operation(format!(
+            "the compare task {compare_task_id} is the job's continuous verification (Ferry.ContinuousVerify): \
+             it runs with the job's replay and cannot be started or stopped by itself; create a compare task \
+             (CreateCompareTask) for a comparison of your own"
+        )));
+    }
+    Ok(())
 }
 
 /// DescribeCompareReport of the continuous verification.
