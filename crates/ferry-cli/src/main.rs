@@ -129,6 +129,10 @@ enum Command {
         /// under the JobId, not the JobName): needed to wait for its live replay.
         #[arg(long, value_name = "ID")]
         job_id: Option<String>,
+        /// Digest every chunk, forgetting the chunks an interrupted full verification of the job
+        /// stored (by default a run resumes from them while the source is unchanged).
+        #[arg(long)]
+        restart: bool,
     },
     /// Sample data and a write load (sysbench-like tables and oltp_write_only-like transactions)
     /// for demos, tests and benchmarks.
@@ -260,9 +264,17 @@ fn main() -> std::process::ExitCode {
                 repair_sql,
                 mode,
                 job_id,
+                restart,
             } => match mode.as_deref().map(verify::parse_mode).transpose() {
                 Ok(mode) => {
-                    verify::verify(&job_file, json, repair_sql.as_deref(), mode, job_id.as_deref()).await
+                    let how = verify::How {
+                        json,
+                        repair_sql: repair_sql.as_deref(),
+                        mode,
+                        job_id: job_id.as_deref(),
+                        restart,
+                    };
+                    verify::verify(&job_file, how).await
                 }
                 Err(e) => Err(anyhow::anyhow!("--mode: {e}")),
             },

@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferry_core::progress::{unix_now, ProgressEvent, ProgressSink};
+use ferry_core::progress::{freshness_summary, unix_now, ProgressEvent, ProgressSink};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinHandle;
 
@@ -205,14 +205,19 @@ impl Tracker {
                 rows_verified,
                 oldest_unverified_seconds,
                 since_full_pass_seconds,
+                ..
             } => {
-                let age = |s: Option<u64>| s.map_or_else(|| "never".to_string(), |s| format!("{s} s ago"));
                 s.freshness = Some(format!(
-                    " · verified {} rows; chunks: {chunks} ({chunks_dirty} dirty, {chunks_differing} different, \
-                     {chunks_unverified} not yet); oldest unverified change {}; full pass {}",
+                    " · verified {} rows; {}",
                     human(rows_verified),
-                    oldest_unverified_seconds.map_or_else(|| "none".to_string(), |s| format!("{s} s old")),
-                    age(since_full_pass_seconds)
+                    freshness_summary(
+                        chunks,
+                        chunks_dirty,
+                        chunks_differing,
+                        chunks_unverified,
+                        oldest_unverified_seconds,
+                        since_full_pass_seconds
+                    )
                 ));
             }
             ProgressEvent::Recovered { what } => {

@@ -19,6 +19,11 @@
 //! on MariaDB 10.8+, a 64-bit MD5 prefix elsewhere); `FERRY_VERIFY_ROW_HASH=md5|crc32|auto` in the
 //! environment forces one (for benchmarks and diagnosis).
 //!
+//! A full verification without a live replay stores each chunk's digests on the target as it goes;
+//! a run interrupted (killed, failed) is resumed by the next one while the source's binlog
+//! position has not moved: only the chunks not yet digested are digested
+//! (`ferry_verify::resume`). `--restart` digests every chunk.
+//!
 //! Exit status: 0 consistent, 2 differences found, 1 error.
 
 use std::io::Write;
@@ -101,14 +106,28 @@ fn stderr_progress() -> ProgressSink {
     })
 }
 
+/// The options of `ferry verify`.
+pub struct How<'a> {
+    /// Print the report as JSON.
+    pub json: bool,
+    pub repair_sql: Option<&'a Path>,
+    /// `--mode`, over the job's ConsistencyType.
+    pub mode: Option<VerifyMode>,
+    /// `--job-id`: the key of a served job's checkpoints.
+    pub job_id: Option<&'a str>,
+    /// `--restart`: digest every chunk, forgetting an interrupted run's.
+    pub restart: bool,
+}
+
 /// `ferry verify`.
-pub async fn verify(
-    job_file: &Path,
-    json: bool,
-    repair_sql: Option<&Path>,
-    mode_override: Option<VerifyMode>,
-    job_id: Option<&str>,
-) -> Result<ExitCode> {
+pub async fn verify(job_file: &Path, how: How<'_>) -> Result<ExitCode> {
+    let How {
+        json,
+        repair_sql,
+        mode: mode_override,
+        job_id,
+        restart,
+    } = how;
     let mut spec = crate::run::load_spec(job_file)?;
     if let Some(id) = job_id {
         let id = id.trim();
@@ -139,6 +158,11 @@ pub async fn verify(
     let row_hash = row_hash_from_env()?;
     let mut opts = ferry_job::verification::options_for_live(&spec, mode).await?;
     opts.row_hash = row_hash;
+    // A full verification stores its chunks as it goes and resumes an interrupted run's.
+    opts.resume = Some(ferry_verify::resume::Resume {
+        job: spec.name.clone(),
+        restart,
+    });
     if opts.fence.is_some() {
         eprintln!(
             "replay is running: differing chunks and rows are re-checked once the replay has passed them"

@@ -8,17 +8,6 @@ use common::*;
 use ferry_testkit::{connect, drop_dbs, exec, fresh_db, source, target};
 use serde_json::json;
 
-fn verify(path: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let out = ferry()
-        .arg("verify")
-        .arg(path)
-        .args(args)
-        .output()
-        .expect("running ferry verify");
-    eprintln!("ferry verify: {}\n{}", out.status, text(&out));
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_finds_repairs_and_confirms() -> Result<()> {
     let mut s = connect(&source()).await?;
@@ -35,15 +24,15 @@ async fn verify_finds_repairs_and_confirms() -> Result<()> {
     let out = run(&path, &["--restart"]);
     assert!(out.status.success(), "{}", text(&out));
 
-    let out = verify(&path, &["--json"]);
+    let out = verify(&path, &["--json"], None);
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(report["consistent"], json!(true));
     // --job-id names the checkpoints of a served job; an empty one is refused, naming the flag.
-    let out = verify(&path, &["--json", "--job-id", " "]);
+    let out = verify(&path, &["--json", "--job-id", " "], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("--job-id"), "{}", text(&out));
-    let out = verify(&path, &["--json", "--job-id", "fcv"]);
+    let out = verify(&path, &["--json", "--job-id", "fcv"], None);
     assert_eq!(out.status.code(), Some(0), "the job's own key: consistent");
 
     // Plant: a missing row, an extra row, a changed value.
@@ -54,6 +43,7 @@ async fn verify_finds_repairs_and_confirms() -> Result<()> {
     let out = verify(
         &path,
         &["--json", "--repair-sql", repair.to_str().unwrap_or_default()],
+        None,
     );
     assert_eq!(out.status.code(), Some(2), "differences give exit status 2");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
@@ -69,7 +59,7 @@ async fn verify_finds_repairs_and_confirms() -> Result<()> {
     );
     let sql = std::fs::read_to_string(&repair)?;
     exec(&mut t, &sql).await?;
-    let out = verify(&path, &[]);
+    let out = verify(&path, &[], None);
     assert_eq!(out.status.code(), Some(0), "consistent after the repair");
     assert_db_equal("fcv_db", "fcv_db").await?;
     drop_dbs(&mut s, &["fcv_db"]).await?;

@@ -111,6 +111,10 @@ pub enum ProgressEvent {
     /// (changed since their last digest), different (last digests differed), never digested;
     /// rows verified so far; seconds since the oldest change not verified yet and since the
     /// last full pass.
+    ///
+    /// Also: tables planned, fully digested and with a differing chunk; the rows of the digested
+    /// chunks on each side; the UNIX second the last full pass started (`None`: none in this
+    /// run of the job).
     VerifyFreshness {
         chunks: u64,
         chunks_dirty: u64,
@@ -119,7 +123,37 @@ pub enum ProgressEvent {
         rows_verified: u64,
         oldest_unverified_seconds: Option<u64>,
         since_full_pass_seconds: Option<u64>,
+        #[serde(default)]
+        tables: u64,
+        #[serde(default)]
+        tables_verified: u64,
+        #[serde(default)]
+        tables_differing: u64,
+        #[serde(default)]
+        src_rows: u64,
+        #[serde(default)]
+        dst_rows: u64,
+        #[serde(default)]
+        full_pass_started_at: Option<u64>,
     },
+}
+
+/// Continuous verification's chunks and ages as `ferry run` and the API say them: `chunks: M
+/// (D dirty, X different, U not yet); oldest unverified change S s old; full pass T s ago`.
+pub fn freshness_summary(
+    chunks: u64,
+    dirty: u64,
+    differing: u64,
+    unverified: u64,
+    oldest_unverified_seconds: Option<u64>,
+    since_full_pass_seconds: Option<u64>,
+) -> String {
+    format!(
+        "chunks: {chunks} ({dirty} dirty, {differing} different, {unverified} not yet); oldest unverified \
+         change {}; full pass {}",
+        oldest_unverified_seconds.map_or_else(|| "none".to_string(), |s| format!("{s} s old")),
+        since_full_pass_seconds.map_or_else(|| "never".to_string(), |s| format!("{s} s ago"))
+    )
 }
 
 /// [`ProgressEvent::Trouble`]'s `side` for the source server.

@@ -43,8 +43,9 @@ pub async fn tracker(spec: &JobSpec) -> Result<DirtyTracker, JobError> {
     Ok(tr)
 }
 
-/// The progress event of a freshness.
-fn event(f: &Freshness) -> ProgressEvent {
+/// The progress event of a freshness; `full_pass_started_at`: the UNIX second this task started
+/// its last full pass.
+fn event(f: &Freshness, full_pass_started_at: Option<u64>) -> ProgressEvent {
     ProgressEvent::VerifyFreshness {
         chunks: f.chunks,
         chunks_dirty: f.chunks_dirty,
@@ -53,6 +54,12 @@ fn event(f: &Freshness) -> ProgressEvent {
         rows_verified: f.rows_verified,
         oldest_unverified_seconds: f.oldest_unverified_seconds,
         since_full_pass_seconds: f.since_full_pass_seconds,
+        tables: f.tables,
+        tables_verified: f.tables_verified,
+        tables_differing: f.tables_differing,
+        src_rows: f.src_rows,
+        dst_rows: f.dst_rows,
+        full_pass_started_at,
     }
 }
 
@@ -99,10 +106,12 @@ async fn background(spec: JobSpec, cv: ContinuousVerify, tracker: DirtyTracker, 
     let o = options(&spec, &cv, true);
     // Failed passes never end the task (no window): they only space the next ones out.
     let mut retry = Retry::new(Policy::OUTAGE, RetryWindow(Duration::ZERO));
+    // When the last full pass this task ran started (the end is in the stored pass times).
+    let mut full_started: Option<u64> = None;
     loop {
         let kind = match continuous::freshness(&spec.target, &spec.name).await {
             Ok(f) => {
-                progress(event(&f));
+                progress(event(&f, full_started));
                 next_kind(&f, &cv)
             }
             Err(e) => {
@@ -111,6 +120,7 @@ async fn background(spec: JobSpec, cv: ContinuousVerify, tracker: DirtyTracker, 
                 continue;
             }
         };
+        let started = ferry_core::progress::unix_now();
         match continuous::pass(
             &spec.source,
             &spec.target,
@@ -123,6 +133,9 @@ async fn background(spec: JobSpec, cv: ContinuousVerify, tracker: DirtyTracker, 
         {
             Ok(s) => {
                 retry.recovered();
+                if kind == PassKind::Full {
+                    full_started = Some(started);
+                }
                 if s.chunks_hashed > 0 {
                     info!(
                         ?kind,

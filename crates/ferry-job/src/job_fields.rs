@@ -1,11 +1,13 @@
 //! The field rules of a job (Tencent DTS 2018-03-30 CreateMigrateJob and Ferry's extensions):
 //! names, types, required fields, choices and ranges, written once ([`crate::fields`]). Job files
-//! are judged by them in [`crate::spec::MigrateJobRequest`]; the HTTP API's CreateMigrateJob and
-//! ModifyMigrateJob (`ferry-service`) use the same tables. What needs more than a range or a
+//! are judged by them in [`crate::spec::MigrateJobRequest`]; the HTTP API's CreateMigrateJob uses
+//! [`CREATE_JOB`] and its ModifyMigrateJob [`modify_job`], derived from it (`ferry-service`). What needs more than a range or a
 //! choice (a time, a TLS file, a selection) is judged by `MigrateJobRequest::validate`.
 //!
 //! Cloud-only fields (`Tags`, `SrcNodeType`, `SrcInfoMulti`, `SrcInfo.CcnId`, …) are accepted
 //! by the API and ignored ([`crate::fields::cloud`]); a job file refuses them.
+
+use std::sync::LazyLock;
 
 use crate::fields::{cloud, opt, req, Field, Ty};
 
@@ -138,3 +140,50 @@ pub const CREATE_JOB: &[Field] = &[
     cloud("SrcNodeType", Ty::Str),
     cloud("SrcInfoMulti", Ty::ObjList(ENDPOINT)),
 ];
+
+/// CreateMigrateJob's fields that ModifyMigrateJob does not take: the database types (Tencent's
+/// ModifyMigrateJob: "the type of the source and target instances … cannot be modified") and
+/// `Tags` (not among its parameters).
+pub const NOT_MODIFIABLE: &[&str] = &["SrcDatabaseType", "DstDatabaseType", "Tags"];
+
+/// ModifyMigrateJob, as the API takes it: `JobId` (required), then every field of
+/// [`CREATE_JOB`] but [`NOT_MODIFIABLE`], each optional (what is not sent keeps its value).
+pub fn modify_job() -> &'static [Field] {
+    static FIELDS: LazyLock<Vec<Field>> = LazyLock::new(|| {
+        std::iter::once(req("JobId", Ty::Str))
+            .chain(
+                CREATE_JOB
+                    .iter()
+                    .filter(|f| !NOT_MODIFIABLE.contains(&f.name))
+                    .map(|f| Field {
+                        required: false,
+                        ..*f
+                    }),
+            )
+            .collect()
+    });
+    &FIELDS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modify_takes_the_create_fields_but_the_types_and_tags_all_optional() {
+        let m = modify_job();
+        assert_eq!((m[0].name, m[0].required), ("JobId", true));
+        let names: Vec<&str> = m[1..].iter().map(|f| f.name).collect();
+        let want: Vec<&str> = CREATE_JOB
+            .iter()
+            .map(|f| f.name)
+            .filter(|n| !NOT_MODIFIABLE.contains(n))
+            .collect();
+        assert_eq!(names, want);
+        assert!(m[1..].iter().all(|f| !f.required));
+        // Nested rules are CreateMigrateJob's.
+        let ferry = m.iter().find(|f| f.name == "Ferry").map(|f| f.ty);
+        assert!(matches!(ferry, Some(Ty::Obj(t)) if t.len() == FERRY.len()));
+        assert!(m.iter().any(|f| f.name == "SrcInfoMulti" && f.cloud_only));
+    }
+}

@@ -85,6 +85,7 @@ pub fn options_for(spec: &JobSpec, mode: VerifyMode) -> VerifyOptions {
         mode,
         fence: None,
         row_hash: ferry_verify::RowHash::Auto,
+        resume: None,
     }
 }
 

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use ferry_core::progress::ProgressEvent;
 
+pub use crate::freshness::Freshness;
 pub use crate::job::{Phase, StepStatus};
 
 /// Replay reports older than this are stale: the lag is extrapolated from the last one.
@@ -196,13 +197,9 @@ pub struct Detail {
     pub lag_bytes_unknown: bool,
     /// Differing rows found by the job's verification step (and its tables).
     pub verification_differences: u64,
-    /// Continuous verification (`Ferry.ContinuousVerify`): chunks changed since their last
-    /// digest, rows verified, seconds since the oldest unverified change and since the last full
-    /// pass (`None`: none / never), from the last `VerifyFreshness` event.
-    pub verify_chunks_dirty: u64,
-    pub verify_rows_verified: u64,
-    pub verify_oldest_unverified_seconds: Option<u64>,
-    pub verify_since_full_pass_seconds: Option<u64>,
+    /// Continuous verification (`Ferry.ContinuousVerify`): its freshness from the last
+    /// `VerifyFreshness` event of this run (`None`: none).
+    pub continuous: Option<Freshness>,
     pub verification_tables_different: u64,
     /// The job's own verification report (`ferry_verify::VerifyReport` as JSON), kept for the
     /// console: the tables, their conclusion and the differing keys.
@@ -442,17 +439,8 @@ impl Detail {
                 }
                 true
             }
-            ProgressEvent::VerifyFreshness {
-                chunks_dirty,
-                rows_verified,
-                oldest_unverified_seconds,
-                since_full_pass_seconds,
-                ..
-            } => {
-                self.verify_chunks_dirty = *chunks_dirty;
-                self.verify_rows_verified = *rows_verified;
-                self.verify_oldest_unverified_seconds = *oldest_unverified_seconds;
-                self.verify_since_full_pass_seconds = *since_full_pass_seconds;
+            ProgressEvent::VerifyFreshness { .. } => {
+                self.continuous = Freshness::observe(self.continuous.as_ref(), ev, now);
                 false
             }
             _ => false,
@@ -525,6 +513,7 @@ impl Detail {
         self.lag_observed = None;
         // The report shown is the one of the run that verified last.
         self.verification_report = None;
+        self.continuous = None;
     }
 
     /// The full load's remaining time in seconds: rows still to copy (the estimate from the

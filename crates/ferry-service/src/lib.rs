@@ -10,6 +10,7 @@ pub mod actions;
 pub mod detail;
 pub mod error;
 pub mod extras;
+pub mod freshness;
 pub mod job;
 pub mod manager;
 pub mod metrics;

@@ -148,6 +148,7 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
     ];
     for job in &jobs {
         let d = mgr.detail_of(job);
+        let c = d.continuous.as_ref();
         let l = labels(job);
         let values = [
             job.status.code() as f64,
@@ -169,10 +170,11 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
             d.verification_differences as f64,
             f64::from(u8::from(job.paused.is_some())),
             f64::from(job.retries),
-            d.verify_chunks_dirty as f64,
-            d.verify_rows_verified as f64,
-            d.verify_oldest_unverified_seconds.unwrap_or(0) as f64,
-            d.verify_since_full_pass_seconds.map_or(f64::NAN, |s| s as f64),
+            c.map_or(0.0, |c| c.chunks_dirty as f64),
+            c.map_or(0.0, |c| c.rows_verified as f64),
+            c.and_then(|c| c.oldest_unverified_seconds).unwrap_or(0) as f64,
+            c.and_then(|c| c.since_full_pass_seconds)
+                .map_or(f64::NAN, |s| s as f64),
         ];
         for (s, v) in series.iter_mut().zip(values) {
             s.3.push((l.clone(), v));

@@ -100,6 +100,14 @@ pub struct Freshness {
     pub rows_verified: u64,
     /// Seconds since the last full pass ended.
     pub since_full_pass_seconds: Option<u64>,
+    /// Tables planned; of them, those whose every chunk has been digested, and those with a
+    /// chunk whose last digests differed.
+    pub tables: u64,
+    pub tables_verified: u64,
+    pub tables_differing: u64,
+    /// Rows of the digested chunks on each side, as of their last digests.
+    pub src_rows: u64,
+    pub dst_rows: u64,
 }
 
 /// The verification at cut-over.
@@ -753,6 +761,9 @@ pub async fn verify_cutover(
     })
 }
 
+/// Per job: tables planned, fully digested, with a differing chunk; rows digested per side.
+type TableFigures = (u64, Option<u64>, Option<u64>, Option<u64>, Option<u64>);
+
 /// The freshness of a job's continuous verification, from `ferry_meta` on the target.
 pub async fn freshness(dst: &Endpoint, job: &str) -> Result<Freshness, VerifyError> {
     let mut c = connect_meta(dst).await?;
@@ -788,7 +799,21 @@ pub async fn freshness(dst: &Endpoint, job: &str) -> Result<Freshness, VerifyErr
         )
         .await
         .ctx(|| "reading the verification passes".into())?;
+    let tables: Option<TableFigures> = c
+        .exec_first(
+            format!(
+                "SELECT COUNT(*), CAST(SUM(unverified = 0) AS UNSIGNED), CAST(SUM(differing > 0) AS UNSIGNED), \
+                 CAST(SUM(src) AS UNSIGNED), CAST(SUM(dst) AS UNSIGNED) FROM (SELECT SUM(status = 0) AS unverified, \
+                 SUM(status = 2) AS differing, SUM(IF(status = 0, 0, src_rows)) AS src, \
+                 SUM(IF(status = 0, 0, dst_rows)) AS dst FROM {} WHERE job = ? GROUP BY db, tbl) AS t",
+                meta("verify_chunk")
+            ),
+            (job,),
+        )
+        .await
+        .ctx(|| "reading the stored chunk digests per table".into())?;
     let _ = c.disconnect().await;
+    let (t, t_verified, t_differing, src_rows, dst_rows) = tables.unwrap_or((0, None, None, None, None));
     let (n, unverified, differing) = chunks.unwrap_or((0, None, None));
     let (dirty, oldest) = dirty.unwrap_or((0, None));
     let (rows, since) = pass.unwrap_or((0, None));
@@ -800,6 +825,11 @@ pub async fn freshness(dst: &Endpoint, job: &str) -> Result<Freshness, VerifyErr
         oldest_unverified_seconds: oldest.map(|s| s.max(0) as u64),
         rows_verified: rows,
         since_full_pass_seconds: since.map(|s| s.max(0) as u64),
+        tables: t,
+        tables_verified: t_verified.unwrap_or(0),
+        tables_differing: t_differing.unwrap_or(0),
+        src_rows: src_rows.unwrap_or(0),
+        dst_rows: dst_rows.unwrap_or(0),
     })
 }
 

@@ -12,7 +12,9 @@
 //!    fenced rounds ([`live`]) so that changes in flight are never reported;
 //! 4. [`repair`] writes INSERT / REPLACE / DELETE statements for every difference; [`objects`]
 //!    compares the schema objects; [`report`] is the result, [`store`] keeps it on the target.
-//! 5. [`continuous`] keeps chunk digests on the target current while the replay runs (the replay
+//! 5. [`resume`]: a full verification without a replay fence stores each chunk's digests as it
+//!    goes, so a run interrupted (killed, failed) resumes from them while the source is unchanged;
+//! 6. [`continuous`] keeps chunk digests on the target current while the replay runs (the replay
 //!    marks the chunks it changes dirty), so the verification at cut-over digests only those;
 //!    [`tree`] is the Merkle-style tree over a table's chunk digests.
 //!
@@ -33,6 +35,7 @@ pub mod objects;
 pub mod plan;
 pub mod repair;
 pub mod report;
+pub mod resume;
 mod sequences;
 pub mod store;
 pub mod tree;
@@ -152,6 +155,9 @@ pub struct VerifyOptions {
     /// sample have their rows compared; those outside it but inside this one have their counts
     /// compared; the others are listed as not compared.
     pub count_tables_percent: u8,
+    /// Store each chunk's digests as it goes and resume from those an interrupted run of this job
+    /// stored ([`resume`]); only a full verification without a fence does.
+    pub resume: Option<resume::Resume>,
 }
 
 impl Default for VerifyOptions {
@@ -165,6 +171,7 @@ impl Default for VerifyOptions {
             fence: None,
             row_hash: RowHash::Auto,
             count_tables_percent: 0,
+            resume: None,
         }
     }
 }
@@ -180,6 +187,7 @@ impl std::fmt::Debug for VerifyOptions {
             .field("fence", &self.fence.is_some())
             .field("row_hash", &self.row_hash)
             .field("count_tables_percent", &self.count_tables_percent)
+            .field("resume", &self.resume)
             .finish()
     }
 }
@@ -211,6 +219,8 @@ struct Shared {
     fence: Option<Fence>,
     src: ProtectedPool,
     dst: ProtectedPool,
+    /// Where each digested chunk is stored for a resumed run ([`resume`]).
+    record: Option<resume::RunStore>,
 }
 
 /// One pooled connection to each side.
@@ -430,6 +440,7 @@ fn new_report(t: &TableJob, chunks: u64) -> TableReport {
         sample_fallback: false,
         filter: t.filter.as_ref().map(|f| f.text().to_string()),
         compared_columns: if t.partial_columns { t.names() } else { Vec::new() },
+        chunks_resumed: 0,
     }
 }
 
@@ -598,11 +609,14 @@ pub async fn verify(
     let mut accs: Vec<Acc> = Vec::with_capacity(tables.len());
     let mut work = Vec::new();
     let plans = plan_all(src, &tables, opts.chunk_rows, opts.threads).await?;
-    for (i, (t, chunks)) in tables.iter().zip(plans).enumerate() {
+    for (i, (t, chunks)) in tables.iter().zip(&plans).enumerate() {
         let mut report = new_report(t, chunks.len() as u64);
         for c in chunks {
             report.chunks_compared += 1;
-            work.push(Work { table: i, chunk: c });
+            work.push(Work {
+                table: i,
+                chunk: c.clone(),
+            });
         }
         accs.push(Acc {
             report,
@@ -613,8 +627,6 @@ pub async fn verify(
     let (ssup, dsup) = (probe(&mut sconn).await, probe(&mut dconn).await);
     let hash = choose_hash(opts.row_hash, ssup, dsup)?;
     tracing::debug!(?hash, source = ?ssup, target = ?dsup, "verify: row hash");
-    let _ = sconn.disconnect().await;
-    let _ = dconn.disconnect().await;
 
     let threads = opts.threads.max(1);
     let src_pool = ProtectedPool::new(src, threads, digest::session_in(&time_zone));
@@ -624,8 +636,44 @@ pub async fn verify(
         src_one_text: ssup.row_variable,
         dst_one_text: dsup.row_variable,
     };
-    let shared = make_shared(tables, &hashing, opts, repair.is_some(), &src_pool, &dst_pool);
-    let mut result = compare_all(&shared, &mut accs, work, opts, &progress, &mut repair, true).await;
+    let mut shared = make_shared(tables, &hashing, opts, repair.is_some(), &src_pool, &dst_pool);
+    let mut pending = Pending::from(work);
+    let resumable = opts.mode == VerifyMode::Full && opts.fence.is_none();
+    if let (Some(r), true) = (&opts.resume, resumable) {
+        let fp = resume::fingerprint(opts.chunk_rows, &shared.src_sql, &shared.dst_sql);
+        let position = binlog_position(&mut sconn).await;
+        let prepared = match ferry_core::meta::ensure(&mut dconn).await {
+            Ok(()) => resume::prepare(&mut dconn, r, &fp, position, &shared.tables, &plans).await,
+            Err(e) => Err(e.into()),
+        };
+        match prepared {
+            Ok(p) => {
+                if let Some(why) = &p.reason {
+                    tracing::info!(reason = %why, "verify: not resuming an interrupted run");
+                }
+                pending.resume(p.stored, &mut accs);
+                // Not shared with any task yet.
+                if let Some(sh) = Arc::get_mut(&mut shared) {
+                    sh.record = p.store;
+                }
+            }
+            // A target this account cannot write to (ferry_meta): verify without storing.
+            Err(e) => tracing::warn!(
+                error = %e,
+                "verify: the chunks cannot be stored on the target; an interrupted run will not resume"
+            ),
+        }
+    }
+    let _ = sconn.disconnect().await;
+    let _ = dconn.disconnect().await;
+    let mut result = compare_all(&shared, &mut accs, pending, opts, &progress, &mut repair, true).await;
+    if let (Ok(()), Some(store)) = (&result, &shared.record) {
+        // Completed: a finished run is never resumed.
+        result = match dst_pool.get_conn().await {
+            Ok(mut c) => store.finish(&mut c).await,
+            Err(e) => Err(e.into()),
+        };
+    }
     // A sample that selected no row on either side: the table is compared in full, so that no
     // table with rows is reported without rows compared.
     if result.is_ok() && rows_pct < 100 {
@@ -772,6 +820,7 @@ fn error_report(
         sample_fallback: false,
         filter: None,
         compared_columns: Vec::new(),
+        chunks_resumed: 0,
     }
 }
 
@@ -840,6 +889,7 @@ fn make_shared(
         fence: opts.fence.clone(),
         src: src.clone(),
         dst: dst.clone(),
+        record: None,
     })
 }
 
@@ -890,24 +940,86 @@ async fn count_tables(
     Ok(out)
 }
 
+/// The chunks a comparison digests, and those whose digests an interrupted run stored
+/// ([`resume`]).
+struct Pending {
+    work: Vec<Work>,
+    stored: Vec<resume::Stored>,
+}
+
+impl From<Vec<Work>> for Pending {
+    fn from(work: Vec<Work>) -> Self {
+        Pending {
+            work,
+            stored: Vec::new(),
+        }
+    }
+}
+
+impl Pending {
+    /// Takes the stored chunks out of the work, counting them per table.
+    fn resume(&mut self, stored: Vec<resume::Stored>, accs: &mut [Acc]) {
+        let done: std::collections::HashSet<(usize, u32)> =
+            stored.iter().map(|s| (s.table, s.chunk.chunk_no)).collect();
+        self.work.retain(|w| !done.contains(&(w.table, w.chunk.chunk_no)));
+        for s in &stored {
+            if let Some(a) = accs.get_mut(s.table) {
+                a.report.chunks_resumed += 1;
+            }
+        }
+        self.stored = stored;
+    }
+}
+
+/// Digests (and stores, for a resumable run) one chunk.
+async fn digest_and_record(sh: Arc<Shared>, w: Work) -> Result<Digested, VerifyError> {
+    let d = digest_work(sh.clone(), w).await?;
+    if let Some(store) = &sh.record {
+        let mut c = sh.dst.get_conn().await?;
+        store
+            .record(
+                &mut c,
+                &sh.tables[d.work.table],
+                d.work.chunk.chunk_no,
+                &d.src,
+                &d.dst,
+            )
+            .await?;
+    }
+    Ok(d)
+}
+
 async fn compare_all(
     shared: &Arc<Shared>,
     accs: &mut [Acc],
-    work: Vec<Work>,
+    work: impl Into<Pending>,
     opts: &VerifyOptions,
     progress: &ProgressSink,
     repair: &mut Option<&mut (dyn std::io::Write + Send)>,
     header: bool,
 ) -> Result<(), VerifyError> {
     let threads = opts.threads.max(1);
-    // 1. Digests of every chunk, on both sides.
-    let mut digested: Vec<Digested> = Vec::new();
+    let Pending { work, stored } = work.into();
+    // 1. Digests of every chunk, on both sides (those an interrupted run stored are taken as
+    //    they are).
+    let mut digested: Vec<Digested> = stored
+        .into_iter()
+        .map(|s| Digested {
+            work: Work {
+                table: s.table,
+                chunk: s.chunk,
+            },
+            src: s.src,
+            dst: s.dst,
+            position: None,
+        })
+        .collect();
     {
         let sh = shared.clone();
         run_bounded(
             work,
             threads,
-            move |w| digest_work(sh.clone(), w),
+            move |w| digest_and_record(sh.clone(), w),
             |d: Digested| {
                 ferry_core::fault::point(ferry_core::fault::VERIFY_CHUNK).map_err(|e| {
                     VerifyError::Mysql {

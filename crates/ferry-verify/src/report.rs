@@ -93,6 +93,10 @@ pub struct TableReport {
     /// included).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compared_columns: Vec<String>,
+    /// Chunks whose digests were taken from an interrupted run of the same verification, not
+    /// digested again (`ferry verify` resuming; `crate::resume`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chunks_resumed: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -348,6 +352,16 @@ impl VerifyReport {
             }
         }
         let bad = self.tables.iter().filter(|t| !t.consistent()).count();
+        let resumed: u64 = self.tables.iter().map(|t| t.chunks_resumed).sum();
+        if resumed > 0 {
+            let chunks: u64 = self.tables.iter().map(|t| t.chunks_compared).sum();
+            let _ = writeln!(
+                s,
+                "resumed: {resumed} of {chunks} chunk(s) taken from the interrupted run (the source has not \
+                 changed since), {} digested now",
+                chunks.saturating_sub(resumed)
+            );
+        }
         if let Some(sm) = &self.sampling {
             let _ = writeln!(
                 s,
@@ -431,6 +445,7 @@ mod tests {
             sample_fallback: false,
             filter: None,
             compared_columns: Vec::new(),
+            chunks_resumed: 0,
         };
         assert!(t.consistent());
         let r = VerifyReport {

@@ -69,6 +69,22 @@ pub fn run(path: &PathBuf, args: &[&str]) -> Output {
     out
 }
 
+/// Runs `ferry verify FILE [args]` to completion, with `FERRY_FAULTS` set to `faults` (and
+/// unset without).
+pub fn verify(path: &std::path::Path, args: &[&str], faults: Option<&str>) -> Output {
+    let mut cmd = ferry();
+    cmd.arg("verify")
+        .arg(path)
+        .args(args)
+        .env_remove(ferry_core::fault::ENV);
+    if let Some(f) = faults {
+        cmd.env(ferry_core::fault::ENV, f);
+    }
+    let out = cmd.output().expect("running ferry verify");
+    eprintln!("ferry verify {}: {}\n{}", path.display(), out.status, text(&out));
+    out
+}
+
 /// stdout + stderr as text.
 pub fn text(out: &Output) -> String {
     format!(

@@ -31,8 +31,7 @@ use crate::job::{CheckPhase, JobRequest};
 use crate::manager::Manager;
 use crate::status::{JobStatus, Operation};
 use crate::store::{now, CheckState, JobRow, Limits, Patch};
-use ferry_job::fields::cloud;
-use ferry_job::job_fields::{self, ACCESS_TYPES, ENDPOINT, FERRY, MIGRATE_OPTION};
+use ferry_job::job_fields;
 
 /// Actions and their rate limits (requests per second).
 pub const ACTIONS: &[(&str, u32)] = &[
@@ -49,20 +48,6 @@ pub const ACTIONS: &[(&str, u32)] = &[
 
 /// CreateMigrateJob: the job's field rules, shared with the CLI's job files.
 const CREATE: &[Field] = job_fields::CREATE_JOB;
-
-const MODIFY: &[Field] = &[
-    req("JobId", Ty::Str),
-    opt("JobName", Ty::Str),
-    opt("MigrateOption", Ty::Obj(MIGRATE_OPTION)),
-    opt("SrcAccessType", Ty::StrIn(ACCESS_TYPES)),
-    opt("SrcInfo", Ty::Obj(ENDPOINT)),
-    opt("DstAccessType", Ty::StrIn(ACCESS_TYPES)),
-    opt("DstInfo", Ty::Obj(ENDPOINT)),
-    opt("DatabaseInfo", Ty::Any),
-    opt("Ferry", Ty::Obj(FERRY)),
-    cloud("SrcNodeType", Ty::Str),
-    cloud("SrcInfoMulti", Ty::ObjList(ENDPOINT)),
-];
 
 /// Just `JobId`.
 pub const JOB_ID: &[Field] = &[req("JobId", Ty::Str)];
@@ -106,7 +91,7 @@ pub async fn handle(mgr: &Arc<Manager>, call: &ApiCall) -> Result<Map<String, Va
             create(mgr, m).await
         }
         "ModifyMigrateJob" => {
-            let mut m = check(MODIFY, p, enc)?;
+            let mut m = check(job_fields::modify_job(), p, enc)?;
             single_source(&m)?;
             // An empty SrcInfoMulti says "no other source node": nothing to keep.
             m.remove("SrcInfoMulti");

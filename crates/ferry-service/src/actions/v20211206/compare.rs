@@ -310,6 +310,7 @@ pub(super) async fn start_compare(
 ) -> Result<Map<String, Value>, ApiError> {
     let job_id = id(&m).to_string();
     let cid = str_of(&m, "CompareTaskId").unwrap_or_default().to_string();
+    super::continuous::refuse_control(&job_id, &cid)?;
     let job = job(mgr, &job_id).await?;
     if !Operation::Compare.allows(job.status) {
         return Err(Operation::Compare.refused(&job_id, job.status).into());
@@ -346,6 +347,7 @@ pub(super) async fn stop_compare(
 ) -> Result<Map<String, Value>, ApiError> {
     let job_id = id(&m).to_string();
     let cid = str_of(&m, "CompareTaskId").unwrap_or_default().to_string();
+    super::continuous::refuse_control(&job_id, &cid)?;
     let row = compare_row(mgr, &job_id, &cid).await?;
     mgr.abort_compare(&cid);
     if !mgr
@@ -509,6 +511,9 @@ pub(super) async fn compare_report(
 ) -> Result<Map<String, Value>, ApiError> {
     let job_id = id(&m).to_string();
     let cid = str_of(&m, "CompareTaskId").unwrap_or_default().to_string();
+    if super::continuous::is_task(&job_id, &cid) {
+        return super::continuous::report(mgr, &job_id).await;
+    }
     let c = compare_row(mgr, &job_id, &cid).await?;
     let report = report_of(&c);
     let finished = t21(c.finished_at);

@@ -122,6 +122,8 @@ pub fn migration_detail(
 ) -> Map<String, Value> {
     let d: Detail = mgr.detail_of(job);
     let run = mgr.run_of(&job.job_id);
+    let fresh = super::continuous::live(mgr, job, &d);
+    let now = crate::store::now();
     let status = match (job.paused, &run) {
         (Some(PauseMode::All), Some(_)) => "pausing",
         (Some(PauseMode::Target), Some(r)) if !r.control.is_apply_paused() => "pausing",
@@ -145,11 +147,20 @@ pub fn migration_detail(
             } else {
                 Vec::new()
             };
-            json!({
+            let mut step = json!({
                 "StepNo": i + 1, "StepName": s.name, "StepId": s.id, "Status": step_status(s.status),
                 "StartTime": t21(s.started_at), "FinishTime": t21(s.finished_at), "StepMessage": d.step_message(s),
                 "Percent": percent, "Errors": errors, "Warnings": [],
-            })
+            });
+            // Continuous verification runs ahead of the cut-over verification.
+            if let (Some(f), Phase::Verification, StepStatus::Default) = (fresh, s.id, s.status) {
+                let (start, message, percent) = super::continuous::step(f, now);
+                step["Status"] = json!("running");
+                step["StartTime"] = start;
+                step["StepMessage"] = message;
+                step["Percent"] = percent;
+            }
+            step
         })
         .collect();
     let in_replay = d.running_step() == Some(Phase::Incremental);
@@ -182,6 +193,10 @@ pub fn migration_detail(
         .as_ref()
         .and_then(|o| o.expect_time.as_deref())
         .unwrap_or_default();
+    let compare_task = match (compare, fresh) {
+        (None, Some(_)) => super::continuous::compare_task(job),
+        _ => Value::Null,
+    };
     let compare_status = match compare {
         None => "notexist".to_string(),
         Some(c) => match (c.status.as_str(), conclusion(c)) {
@@ -232,7 +247,11 @@ pub fn migration_detail(
     );
     out.insert(
         "CompareTask".into(),
-        json!({"CompareTaskId": compare.map(|c| c.compare_task_id.clone()).unwrap_or_default(), "Status": compare_status}),
+        if compare_task.is_null() {
+            json!({"CompareTaskId": compare.map(|c| c.compare_task_id.clone()).unwrap_or_default(), "Status": compare_status})
+        } else {
+            compare_task
+        },
     );
     out.insert("Tags".into(), json!([]));
     out.insert(

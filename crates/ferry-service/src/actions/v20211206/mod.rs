@@ -39,6 +39,9 @@
 //!   item's id, `StepName` its title, `StepStatus` pass/warning/failed, `StepMessage` the
 //!   message); each step has one `DetailCheckItem` whose `Description` is the item's group.
 //!   `SkipCheckItem` accepts the ids of WARNING items only (see [`crate::status`]).
+//! - **Continuous verification** (`Ferry.ContinuousVerify`) shows in DescribeMigrationDetail's
+//!   `verification` step and `CompareTask`, and as the comparison task `JOBID-continuous` in
+//!   DescribeCompareReport (see [`continuous`]).
 //! - Times are `yyyy-mm-dd hh:mm:ss` in UTC (Tencent: Beijing time); absent times are `""`.
 //! - Fields without meaning here are returned with their zero value: `Tags` `[]`, `TradeInfo`
 //!   (billing) empty strings, `DstInfo`/`SrcInfo` `NodeType` `simple`, `Supplier` as given,
@@ -56,6 +59,7 @@ use serde_json::{json, Map, Value};
 
 mod check;
 pub(crate) mod compare;
+mod continuous;
 mod detail;
 mod rate_limit;
 
