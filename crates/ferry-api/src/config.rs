@@ -24,6 +24,7 @@ pub const ENV_SECRET_ID: &str = "FERRY_SECRET_ID";
 pub const ENV_SECRET_KEY: &str = "FERRY_SECRET_KEY";
 pub const ENV_ALLOWED_HOSTS: &str = "FERRY_ALLOWED_HOSTS";
 pub const ENV_INSECURE_HTTP: &str = "FERRY_INSECURE_HTTP";
+pub const ENV_STORE: &str = "FERRY_STORE";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -75,6 +76,45 @@ pub struct ServerConfig {
     /// `NAME:PORT`; `*`: any). `FERRY_ALLOWED_HOSTS` (comma-separated) adds to them.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// `[store]`: where the job store is.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite` (default: `DATA_DIR/ferry.db`) or `mysql://USER@HOST:PORT/DB` (a store several
+    /// nodes share; the password in `FERRY_STORE_PASSWORD`). Checked by the job service.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl StoreConfig {
+    /// The URL with any password in it replaced by `***`, for messages.
+    pub fn redacted(&self) -> Option<String> {
+        self.url.as_ref().map(|u| redact_url(u))
+    }
+}
+
+/// `scheme://user:password@rest` → `scheme://user:***@rest`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((auth, host)) if auth.contains(':') => {
+            let user = auth.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig").field("url", &self.redacted()).finish()
+    }
 }
 
 /// `[log]`.
@@ -202,6 +242,7 @@ impl Default for ServerConfig {
             limits: LimitsConfig::default(),
             jobs: JobsConfig::default(),
             allowed_hosts: Vec::new(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -216,11 +257,14 @@ pub struct ConfigOverrides {
     /// Added to `allowed_hosts`.
     pub allowed_hosts: Vec<String>,
     pub insecure_http: Option<bool>,
+    /// `store.url` (`--store`, `FERRY_STORE`).
+    pub store: Option<String>,
 }
 
 impl ConfigOverrides {
     /// `FERRY_LISTEN`, `FERRY_DATA_DIR`, `FERRY_LOG_FORMAT` (text|json), `FERRY_LOG` (level),
-    /// `FERRY_ALLOWED_HOSTS` (comma-separated), `FERRY_INSECURE_HTTP` (1/true/yes or 0/false/no).
+    /// `FERRY_ALLOWED_HOSTS` (comma-separated), `FERRY_INSECURE_HTTP` (1/true/yes or 0/false/no),
+    /// `FERRY_STORE` (the job store).
     pub fn from_env() -> Result<ConfigOverrides, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -250,6 +294,7 @@ impl ConfigOverrides {
         };
         Ok(ConfigOverrides {
             insecure_http,
+            store: nonempty(ENV_STORE),
             listen: nonempty(ENV_LISTEN),
             data_dir: nonempty(ENV_DATA_DIR).map(PathBuf::from),
             log_format,
@@ -333,6 +378,9 @@ impl ServerConfig {
         }
         if let Some(level) = &overrides.log_level {
             self.log.level = Some(level.clone());
+        }
+        if let Some(store) = &overrides.store {
+            self.store.url = Some(store.clone());
         }
         if let Some(insecure) = overrides.insecure_http {
             self.insecure_http = insecure;
@@ -453,6 +501,8 @@ max_body_bytes = 1048576
 signature_max_skew_seconds = 300
 [jobs]
 max_running = 4
+[store]
+url = "mysql://ferry:store-pw@db.example:3306/ferry"
 "#;
         let c = ServerConfig::parse(text, Path::new("ferry.toml")).unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
@@ -463,6 +513,11 @@ max_running = 4
         assert!(
             !format!("{c:?}").contains("example-secret-key"),
             "Debug hides keys"
+        );
+        assert!(!format!("{c:?}").contains("store-pw"), "Debug hides the store password");
+        assert_eq!(
+            c.store.redacted().as_deref(),
+            Some("mysql://ferry:***@db.example:3306/ferry")
         );
     }
 

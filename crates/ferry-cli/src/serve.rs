@@ -13,6 +13,8 @@ use ferry_api::config::{ConfigOverrides, LogFormat, ServerConfig};
 use ferry_api::credentials::{self, CredentialSource};
 use ferry_api::server::{self, ServerOptions};
 use ferry_api::ActionHandler;
+use ferry_service::store::url::ENV_STORE_PASSWORD;
+use ferry_service::store::StoreLocation;
 use ferry_service::{Service, ServiceOptions};
 
 /// The API versions served, as printed at start.
@@ -36,6 +38,11 @@ pub struct ServeArgs {
     /// FERRY_INSECURE_HTTP=1.
     #[arg(long)]
     insecure_http: bool,
+    /// The job store: `sqlite` (DATA_DIR/ferry.db) or `mysql://USER@HOST:PORT/DB` (a MySQL or
+    /// MariaDB database several nodes may share; options `?tls=MODE&tls-ca=FILE`; the password
+    /// in FERRY_STORE_PASSWORD). Environment: FERRY_STORE; config file: `[store] url`.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
 /// The configuration of this start: file, then environment, then flags. `log_format` and
@@ -54,6 +61,7 @@ pub fn load_config(args: &ServeArgs, log_format: Option<LogFormat>, verbose: u8)
         log_format,
         log_level: level,
         insecure_http: args.insecure_http.then_some(true),
+        store: args.store.clone(),
         ..ConfigOverrides::default()
     })?;
     Ok(config)
@@ -88,16 +96,26 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
     })
     .await??;
 
+    let job_store = StoreLocation::parse(
+        config.store.url.as_deref().unwrap_or_default(),
+        std::env::var(ENV_STORE_PASSWORD).ok(),
+    )?;
     let service = Service::open(
         &data_dir,
         ServiceOptions {
             max_running_jobs: config.jobs.max_running,
+            store: job_store.clone(),
             ..ServiceOptions::default()
         },
     )
     .await
-    .map_err(|e| {
-        anyhow!("{e}; check the directory's permissions and free space, or choose another with --data-dir")
+    .map_err(|e| match &job_store {
+        StoreLocation::Sqlite => anyhow!(
+            "{e}; check the directory's permissions and free space, or choose another with --data-dir"
+        ),
+        StoreLocation::Mysql(_) => anyhow!(
+            "{e}; check the store server, the account's privileges on the database and --store"
+        ),
     })?;
     let handler: Arc<dyn ActionHandler> = service.clone();
     let bound = match server::bind(
@@ -158,6 +176,7 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
     tracing::info!(
         listen = %bound.local_addr(),
         data_dir = %data_dir.display(),
+        store = %job_store,
         tls = tls.is_some(),
         "ferry serve started"
     );

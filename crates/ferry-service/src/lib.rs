@@ -1,5 +1,5 @@
-//! The job service behind `ferry serve`: jobs, their steps and progress in an SQLite database in
-//! the data directory ([`store`]), read into the typed job ([`job`]), the status machine
+//! The job service behind `ferry serve`: jobs, their steps and progress in the job store
+//! ([`store`]: SQLite in the data directory, or a MySQL/MariaDB database), read into the typed job ([`job`]), the status machine
 //! ([`status`]), the job manager that runs checks, jobs and compare tasks ([`manager`],
 //! [`detail`]) and retries failed runs ([`retry`]), the DTS API actions over them ([`actions`]:
 //! the only place the manager's [`manager::ControlError`] becomes an API error code), the jobs'
@@ -11,6 +11,7 @@ pub mod detail;
 pub mod error;
 pub mod extras;
 pub mod job;
+pub mod lease;
 pub mod manager;
 pub mod metrics;
 pub mod repair_sql;
@@ -31,7 +32,7 @@ pub use status::JobStatus;
 
 use crate::manager::Manager;
 use crate::retry::RetryPolicy;
-use crate::store::Store;
+use crate::store::{Store, StoreLocation};
 
 /// Settings of the service (from `ferry.toml` `[jobs]`).
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct ServiceOptions {
     /// The backoff of the retries of failed runs (the window is each job's
     /// `Ferry.RetryWindowSeconds`).
     pub retry: RetryPolicy,
+    /// Where the job store is (SQLite in the data directory by default).
+    pub store: StoreLocation,
 }
 
 impl Default for ServiceOptions {
@@ -48,6 +51,7 @@ impl Default for ServiceOptions {
         ServiceOptions {
             max_running_jobs: 4,
             retry: RetryPolicy::default(),
+            store: StoreLocation::Sqlite,
         }
     }
 }
@@ -59,10 +63,12 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens (creating when absent) the job store in `data_dir` and resumes the jobs that were
-    /// running when the server last stopped.
+    /// Opens (creating when absent) the job store (`options.store`; the data directory holds
+    /// the SQLite store and the store key) and resumes the jobs that were running when the
+    /// server last stopped.
     pub async fn open(data_dir: &Path, options: ServiceOptions) -> Result<Arc<Service>, ServiceError> {
-        let store = Store::open(data_dir).await?;
+        let key = std::env::var(secrets::ENV_STORE_KEY).ok();
+        let store = Store::open_at(&options.store, data_dir, key).await?;
         let manager = Manager::new(store, options.max_running_jobs, options.retry);
         manager.resume_all().await?;
         Ok(Arc::new(Service {
