@@ -452,3 +452,60 @@ async fn plain_text_rows_of_earlier_versions_are_encrypted_at_open() {
     assert_eq!(s.jobs().await.unwrap().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn leases_are_claimed_once_renewed_taken_over_and_released() {
+    for ts in both("leases").await {
+        let s = ts.open().await.unwrap();
+        s.insert_job(job("dts-lease001", JobStatus::ReadyRun)).await.unwrap();
+        s.insert_job(job("dts-lease002", JobStatus::CheckPass)).await.unwrap();
+        let now = 1_000_000;
+        // Two nodes claim at once: exactly one wins, with epoch 1.
+        let (a, b) = tokio::join!(
+            s.claim("dts-lease001", "node-a", now + 10_000, now),
+            s.claim("dts-lease001", "node-b", now + 10_000, now)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.is_some() != b.is_some(), "{a:?} {b:?}");
+        assert_eq!(a.or(b), Some(1));
+        let winner = if a.is_some() { "node-a" } else { "node-b" };
+        let loser = if a.is_some() { "node-b" } else { "node-a" };
+        // A job that needs no owner is not claimed.
+        assert_eq!(s.claim("dts-lease002", loser, now + 10_000, now).await.unwrap(), None);
+        // Held: not claimable; renewed by its owner only.
+        assert_eq!(s.claim("dts-lease001", loser, now + 10_000, now + 1).await.unwrap(), None);
+        assert_eq!(
+            s.renew(winner, now + 20_000).await.unwrap(),
+            vec![("dts-lease001".to_string(), 1)]
+        );
+        assert!(s.renew(loser, now + 20_000).await.unwrap().is_empty());
+        // Expired: taken over with the next epoch; the former owner holds nothing any more.
+        assert_eq!(
+            s.claim("dts-lease001", loser, now + 40_000, now + 20_001).await.unwrap(),
+            Some(2)
+        );
+        assert!(s.renew(winner, now + 40_000).await.unwrap().is_empty());
+        assert!(!s.release("dts-lease001", winner, 1).await.unwrap(), "stale epoch");
+        let leases = s.leases().await.unwrap();
+        assert_eq!(leases.len(), 1);
+        assert_eq!((leases[0].owner.as_str(), leases[0].epoch), (loser, 2));
+        // Actions queued for the owner.
+        s.push_action("dts-lease001", "stop", now).await.unwrap();
+        assert!(s.actions_for(winner).await.unwrap().is_empty());
+        let queued = s.actions_for(loser).await.unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].action, "stop");
+        assert!(s.take_action(queued[0].id).await.unwrap());
+        assert!(!s.take_action(queued[0].id).await.unwrap());
+        assert!(s.release("dts-lease001", loser, 2).await.unwrap());
+        assert_eq!(s.owner("dts-lease001").await.unwrap(), Some((String::new(), 0, 2)));
+        // Nodes and their heartbeats.
+        s.heartbeat("node-a", 4, false, now).await.unwrap();
+        s.heartbeat("node-a", 3, true, now + 5).await.unwrap();
+        let nodes = s.nodes().await.unwrap();
+        assert_eq!(nodes.len(), 1);
+        assert_eq!((nodes[0].heartbeat_ms, nodes[0].max_running, nodes[0].draining), (now + 5, 3, true));
+        s.close().await;
+        let _ = std::fs::remove_dir_all(&ts.dir);
+    }
+}
