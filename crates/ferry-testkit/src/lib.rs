@@ -87,6 +87,16 @@ pub fn target() -> Endpoint {
     endpoint("TARGET")
 }
 
+/// A shared job store for `ferry serve --store`: the URL of database `db` on the target test
+/// server (no password in it) and the password, for `FERRY_STORE_PASSWORD`.
+pub fn store_url(db: &str) -> (String, String) {
+    let t = target();
+    (
+        format!("mysql://{}@{}:{}/{db}", t.user, t.host, t.port),
+        t.password.expose().to_string(),
+    )
+}
+
 /// A connection, failing the test with a clear message when the server is down.
 pub async fn connect(ep: &Endpoint) -> Result<Conn> {
     ep.connect(vec!["SET time_zone = '+00:00'".into()])
