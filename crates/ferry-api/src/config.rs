@@ -25,6 +25,7 @@ pub const ENV_SECRET_KEY: &str = "FERRY_SECRET_KEY";
 pub const ENV_ALLOWED_HOSTS: &str = "FERRY_ALLOWED_HOSTS";
 pub const ENV_INSECURE_HTTP: &str = "FERRY_INSECURE_HTTP";
 pub const ENV_STORE: &str = "FERRY_STORE";
+pub const ENV_NODE_ID: &str = "FERRY_NODE_ID";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -78,6 +79,42 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: this node's place among several sharing a MySQL job store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id, unique in the cluster (`--node-id`, `FERRY_NODE_ID`); default
+    /// `HOSTNAME:PORT`.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// How long a job's lease lasts without renewal: a dead node's jobs are resumed elsewhere
+    /// after at most this plus one claim interval.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+    /// How often a node renews its leases, claims jobs and takes queued actions.
+    #[serde(default = "default_claim_interval_seconds")]
+    pub claim_interval_seconds: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node_id: None,
+            lease_seconds: default_lease_seconds(),
+            claim_interval_seconds: default_claim_interval_seconds(),
+        }
+    }
+}
+
+fn default_lease_seconds() -> u64 {
+    10
+}
+fn default_claim_interval_seconds() -> u64 {
+    2
 }
 
 /// `[store]`: where the job store is.
@@ -243,6 +280,7 @@ impl Default for ServerConfig {
             jobs: JobsConfig::default(),
             allowed_hosts: Vec::new(),
             store: StoreConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -259,12 +297,14 @@ pub struct ConfigOverrides {
     pub insecure_http: Option<bool>,
     /// `store.url` (`--store`, `FERRY_STORE`).
     pub store: Option<String>,
+    /// `cluster.node_id` (`--node-id`, `FERRY_NODE_ID`).
+    pub node_id: Option<String>,
 }
 
 impl ConfigOverrides {
     /// `FERRY_LISTEN`, `FERRY_DATA_DIR`, `FERRY_LOG_FORMAT` (text|json), `FERRY_LOG` (level),
     /// `FERRY_ALLOWED_HOSTS` (comma-separated), `FERRY_INSECURE_HTTP` (1/true/yes or 0/false/no),
-    /// `FERRY_STORE` (the job store).
+    /// `FERRY_STORE` (the job store), `FERRY_NODE_ID`.
     pub fn from_env() -> Result<ConfigOverrides, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -295,6 +335,7 @@ impl ConfigOverrides {
         Ok(ConfigOverrides {
             insecure_http,
             store: nonempty(ENV_STORE),
+            node_id: nonempty(ENV_NODE_ID),
             listen: nonempty(ENV_LISTEN),
             data_dir: nonempty(ENV_DATA_DIR).map(PathBuf::from),
             log_format,
@@ -382,6 +423,9 @@ impl ServerConfig {
         if let Some(store) = &overrides.store {
             self.store.url = Some(store.clone());
         }
+        if let Some(id) = &overrides.node_id {
+            self.cluster.node_id = Some(id.clone());
+        }
         if let Some(insecure) = overrides.insecure_http {
             self.insecure_http = insecure;
         }
@@ -454,6 +498,31 @@ impl ServerConfig {
         }
         if self.limits.max_connections == 0 {
             return Err(bad("limits.max_connections", "must be at least 1".to_string()));
+        }
+        if let Some(id) = &self.cluster.node_id {
+            if id.trim().is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
+                return Err(bad(
+                    "cluster.node_id",
+                    "must be 1 to 255 printable characters".to_string(),
+                ));
+            }
+        }
+        if !(2..=3600).contains(&self.cluster.lease_seconds) {
+            return Err(bad(
+                "cluster.lease_seconds",
+                format!("{} is out of range; use 2 to 3600", self.cluster.lease_seconds),
+            ));
+        }
+        if self.cluster.claim_interval_seconds == 0
+            || self.cluster.claim_interval_seconds * 2 > self.cluster.lease_seconds
+        {
+            return Err(bad(
+                "cluster.claim_interval_seconds",
+                format!(
+                    "{} is out of range; use 1 to half of cluster.lease_seconds ({})",
+                    self.cluster.claim_interval_seconds, self.cluster.lease_seconds
+                ),
+            ));
         }
         if self.jobs.max_running == 0 {
             return Err(bad("jobs.max_running", "must be at least 1".to_string()));

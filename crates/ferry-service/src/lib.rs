@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 pub use error::ServiceError;
 pub use status::JobStatus;
 
-use crate::manager::Manager;
+use crate::manager::{ClusterOptions, Manager};
 use crate::retry::RetryPolicy;
 use crate::store::{Store, StoreLocation};
 
@@ -44,6 +44,8 @@ pub struct ServiceOptions {
     pub retry: RetryPolicy,
     /// Where the job store is (SQLite in the data directory by default).
     pub store: StoreLocation,
+    /// Cluster mode (only with a shared store): this node's id, lease and claim interval.
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl Default for ServiceOptions {
@@ -52,6 +54,7 @@ impl Default for ServiceOptions {
             max_running_jobs: 4,
             retry: RetryPolicy::default(),
             store: StoreLocation::Sqlite,
+            cluster: None,
         }
     }
 }
@@ -69,7 +72,13 @@ impl Service {
     pub async fn open(data_dir: &Path, options: ServiceOptions) -> Result<Arc<Service>, ServiceError> {
         let key = std::env::var(secrets::ENV_STORE_KEY).ok();
         let store = Store::open_at(&options.store, data_dir, key).await?;
-        let manager = Manager::new(store, options.max_running_jobs, options.retry);
+        if options.cluster.is_some() && !store.is_shared() {
+            return Err(ServiceError::Setting {
+                setting: "cluster".into(),
+                message: "cluster mode needs a shared job store: give --store mysql://USER@HOST:PORT/DB".into(),
+            });
+        }
+        let manager = Manager::with_cluster(store, options.max_running_jobs, options.retry, options.cluster);
         manager.resume_all().await?;
         Ok(Arc::new(Service {
             data_dir: data_dir.to_path_buf(),

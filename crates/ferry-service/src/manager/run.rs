@@ -25,6 +25,12 @@ use crate::store::{now, JobRow, Patch, Update};
 impl Manager {
     pub(super) async fn start_run(self: &Arc<Self>, job: JobRow, entry: Entry) {
         let id = job.job_id.clone();
+        let epoch = lock(&self.leases).get(&id).copied();
+        if self.cluster.is_some() && epoch.is_none() {
+            // Cluster mode: a job runs only under a lease; a node claims it on its next round.
+            self.wake.notify_one();
+            return;
+        }
         let spec = match spec_of(&job) {
             Ok(s) => s,
             Err(e) => {
@@ -36,7 +42,7 @@ impl Manager {
         let (mt, ct) = (job.request.migrate_type(), job.request.consistency_type());
         let mut detail = job.detail.clone();
         detail.reset_for_run(mt, ct);
-        let run = Arc::new(Run::new(&spec, detail));
+        let run = Arc::new(Run::new(&spec, detail, epoch));
         if job.paused == Some(PauseMode::Target) {
             // Paused before a restart: the apply holds again from the start.
             run.apply_paused.store(true, Ordering::SeqCst);
@@ -266,7 +272,7 @@ impl Manager {
             restart,
             throttle: run.throttle.clone(),
             replay: run.control.clone(),
-            epoch: None,
+            epoch: run.epoch,
         };
         let notify = Arc::new(Notify::new());
         let sink: ProgressSink = {
@@ -298,7 +304,8 @@ impl Manager {
                     }
                     run.control.cancel();
                     let in_replay = run.snapshot().running_step() == Some(Phase::Incremental);
-                    if !in_replay {
+                    // A lost lease stops the run at once (another node runs the job now).
+                    if !in_replay || run.intent() == Intent::LeaseLost {
                         break RunEnd::Interrupted;
                     }
                     match tokio::time::timeout(CANCEL_GRACE, &mut fut).await {
@@ -390,6 +397,9 @@ impl Manager {
             (_, Intent::Stop) => {
                 info!("stopped");
                 self.fail(id, &detail, STOPPED, ErrorKind::Definite).await;
+            }
+            (_, Intent::LeaseLost) => {
+                warn!("the job's lease was lost: stopped here, another node runs it");
             }
             (_, Intent::Pause) | (_, Intent::Shutdown) => {
                 info!(?intent, "interrupted; the job resumes later");
