@@ -150,7 +150,9 @@ pub fn redact_url(url: &str) -> String {
 
 impl std::fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreConfig").field("url", &self.redacted()).finish()
+        f.debug_struct("StoreConfig")
+            .field("url", &self.redacted())
+            .finish()
     }
 }
 
@@ -583,7 +585,10 @@ url = "mysql://ferry:store-pw@db.example:3306/ferry"
             !format!("{c:?}").contains("example-secret-key"),
             "Debug hides keys"
         );
-        assert!(!format!("{c:?}").contains("store-pw"), "Debug hides the store password");
+        assert!(
+            !format!("{c:?}").contains("store-pw"),
+            "Debug hides the store password"
+        );
         assert_eq!(
             c.store.redacted().as_deref(),
             Some("mysql://ferry:***@db.example:3306/ferry")

@@ -14,8 +14,8 @@ use ferry_api::config::{ConfigOverrides, LogFormat, ServerConfig};
 use ferry_api::credentials::{self, CredentialSource};
 use ferry_api::server::{self, ServerOptions};
 use ferry_api::ActionHandler;
-use ferry_service::store::url::ENV_STORE_PASSWORD;
 use ferry_service::manager::ClusterOptions;
+use ferry_service::store::url::ENV_STORE_PASSWORD;
 use ferry_service::store::StoreLocation;
 use ferry_service::{Service, ServiceOptions};
 
@@ -134,9 +134,9 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
         StoreLocation::Sqlite => anyhow!(
             "{e}; check the directory's permissions and free space, or choose another with --data-dir"
         ),
-        StoreLocation::Mysql(_) => anyhow!(
-            "{e}; check the store server, the account's privileges on the database and --store"
-        ),
+        StoreLocation::Mysql(_) => {
+            anyhow!("{e}; check the store server, the account's privileges on the database and --store")
+        }
     })?;
     let handler: Arc<dyn ActionHandler> = service.clone();
     let bound = match server::bind(

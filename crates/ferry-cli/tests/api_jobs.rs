@@ -135,7 +135,10 @@ async fn kill9_scenario(db: &'static str, store: JobStore) -> Result<()> {
             std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join("ferry.db"))?.permissions());
         assert_eq!(mode & 0o777, 0o600, "ferry.db holds passwords");
     } else {
-        assert!(!dir.join("ferry.db").exists(), "the jobs are in the MariaDB store");
+        assert!(
+            !dir.join("ferry.db").exists(),
+            "the jobs are in the MariaDB store"
+        );
     }
 
     let serve = start_serve(&dir, store)?;

@@ -164,7 +164,10 @@ async fn kill9_of_the_owner_during_the_full_load_another_node_takes_over() -> Re
         &format!("SELECT COUNT(*) FROM ferry_meta.load_chunk WHERE job = '{id}'"),
     )
     .await?;
-    assert!(done < chunks, "the owner was killed mid-load ({done}/{chunks} chunks)");
+    assert!(
+        done < chunks,
+        "the owner was killed mid-load ({done}/{chunks} chunks)"
+    );
 
     let live: Vec<Client> = nodes.iter().map(|(_, n)| client(n)).collect();
     // Answered throughout by the live nodes; another node claims the job with the next epoch.
@@ -180,10 +183,7 @@ async fn kill9_of_the_owner_during_the_full_load_another_node_takes_over() -> Re
     w.await??;
     // Through the node that does not run the job (queued for its owner), else the owner.
     let (new_owner, _) = owner(&mut t, &id).await?;
-    let via = nodes
-        .iter()
-        .position(|(n, _)| *n != new_owner)
-        .map_or(0, |p| p);
+    let via = nodes.iter().position(|(n, _)| *n != new_owner).map_or(0, |p| p);
     call(&live[via], "CompleteMigrateJob", json!({"JobId": id})).await?;
     wait_status_via(&live, &id, 9, 300).await?;
 

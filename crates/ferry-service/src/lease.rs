@@ -116,7 +116,10 @@ mod tests {
         assert!(claimable(&lease(JobStatus::Running, "a", 99), 100), "expired");
         assert!(!claimable(&lease(JobStatus::Running, "a", 101), 100), "held");
         assert!(!claimable(&lease(JobStatus::Success, "", 0), 100), "final");
-        assert!(!claimable(&lease(JobStatus::CheckPass, "", 0), 100), "not started");
+        assert!(
+            !claimable(&lease(JobStatus::CheckPass, "", 0), 100),
+            "not started"
+        );
         let mut paused = lease(JobStatus::Running, "", 0);
         paused.paused_all = true;
         assert!(!claimable(&paused, 100), "paused with PauseMode all");

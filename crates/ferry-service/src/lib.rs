@@ -75,7 +75,8 @@ impl Service {
         if options.cluster.is_some() && !store.is_shared() {
             return Err(ServiceError::Setting {
                 setting: "cluster".into(),
-                message: "cluster mode needs a shared job store: give --store mysql://USER@HOST:PORT/DB".into(),
+                message: "cluster mode needs a shared job store: give --store mysql://USER@HOST:PORT/DB"
+                    .into(),
             });
         }
         let manager = Manager::with_cluster(store, options.max_running_jobs, options.retry, options.cluster);

@@ -252,7 +252,10 @@ async fn cluster_owners(mgr: &Arc<Manager>, jobs: &[JobRow]) -> String {
     );
     let _ = writeln!(out, "# TYPE ferry_job_owner gauge");
     let now_ms = crate::store::now() * 1000;
-    for l in leases.iter().filter(|l| !l.owner.is_empty() && l.until_ms >= now_ms) {
+    for l in leases
+        .iter()
+        .filter(|l| !l.owner.is_empty() && l.until_ms >= now_ms)
+    {
         if let Some(job) = jobs.iter().find(|j| j.job_id == l.job_id) {
             let _ = writeln!(
                 out,

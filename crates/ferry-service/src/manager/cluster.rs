@@ -148,7 +148,11 @@ impl Manager {
         self.claim_round(c, lease_ms).await
     }
 
-    async fn claim_round(self: &Arc<Self>, c: &ClusterOptions, lease_ms: i64) -> Result<(), crate::ServiceError> {
+    async fn claim_round(
+        self: &Arc<Self>,
+        c: &ClusterOptions,
+        lease_ms: i64,
+    ) -> Result<(), crate::ServiceError> {
         let me = c.node_id.as_str();
         let now = now_ms();
         let leases = self.store.leases().await?;
@@ -197,7 +201,11 @@ impl Manager {
             return;
         };
         let (name, arg) = action.split_once(':').unwrap_or((action, ""));
-        info!(job_id, action = name, "carrying out an action queued by another node");
+        info!(
+            job_id,
+            action = name,
+            "carrying out an action queued by another node"
+        );
         match name {
             ACTION_STOP => run.interrupt(Intent::Stop),
             ACTION_COMPLETE => run.control.complete(),
@@ -229,7 +237,11 @@ impl Manager {
 
     /// Cluster mode: queues `action` for the node running `job_id` when another live node holds
     /// its lease (`true`: queued; the owner carries it out on its next round).
-    pub(super) async fn queue_for_owner(&self, job_id: &str, action: &str) -> Result<bool, crate::ServiceError> {
+    pub(super) async fn queue_for_owner(
+        &self,
+        job_id: &str,
+        action: &str,
+    ) -> Result<bool, crate::ServiceError> {
         let Some(c) = &self.cluster else {
             return Ok(false);
         };
@@ -237,7 +249,9 @@ impl Manager {
         if self.run_of(job_id).is_some() || !self.owned_elsewhere(job_id).await? {
             return Ok(false);
         }
-        self.store.push_action(job_id, action, crate::store::now()).await?;
+        self.store
+            .push_action(job_id, action, crate::store::now())
+            .await?;
         Ok(true)
     }
 
@@ -246,7 +260,10 @@ impl Manager {
         let Some(c) = &self.cluster else {
             return;
         };
-        let _ = self.store.heartbeat(&c.node_id, self.max_running, true, now_ms()).await;
+        let _ = self
+            .store
+            .heartbeat(&c.node_id, self.max_running, true, now_ms())
+            .await;
         let held: Vec<(String, u64)> = lock(&self.leases).drain().collect();
         for (id, epoch) in held {
             match self.store.release(&id, &c.node_id, epoch).await {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use tracing::info;
 
 use super::cluster::{
-    ACTION_COMPLETE, ACTION_PAUSE_ALL, ACTION_PAUSE_TARGET, ACTION_RATE, ACTION_RESTART, ACTION_RESUME_TARGET,
-    ACTION_STOP,
+    ACTION_COMPLETE, ACTION_PAUSE_ALL, ACTION_PAUSE_TARGET, ACTION_RATE, ACTION_RESTART,
+    ACTION_RESUME_TARGET, ACTION_STOP,
 };
 use super::{ControlError, Entry, Intent, Manager, CANCEL_GRACE};
 use crate::detail::Phase;
@@ -233,7 +233,11 @@ impl Manager {
     }
 
     /// Sets a running job's rows/s limit now, here or (cluster mode) on the node running it.
-    pub async fn apply_rows_per_second(&self, job_id: &str, rows_per_second: u64) -> Result<(), ControlError> {
+    pub async fn apply_rows_per_second(
+        &self,
+        job_id: &str,
+        rows_per_second: u64,
+    ) -> Result<(), ControlError> {
         if self.run_of(job_id).is_some() {
             self.set_rows_per_second(job_id, rows_per_second);
         } else {

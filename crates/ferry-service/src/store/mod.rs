@@ -249,7 +249,11 @@ impl SeriesRow {
         v
     }
     fn prune(&self) -> Vec<P> {
-        vec![P::Text(self.job_id.clone()), P::Int(self.step), P::Int(self.prune_before)]
+        vec![
+            P::Text(self.job_id.clone()),
+            P::Int(self.step),
+            P::Int(self.prune_before),
+        ]
     }
 }
 

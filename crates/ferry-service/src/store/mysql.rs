@@ -217,9 +217,11 @@ impl Mysql {
     }
 
     async fn migrate(&self, c: &mut Conn) -> Result<(), ServiceError> {
-        c.query_drop("CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL PRIMARY KEY) ENGINE=InnoDB")
-            .await
-            .map_err(self.err("creating schema_version"))?;
+        c.query_drop(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL PRIMARY KEY) ENGINE=InnoDB",
+        )
+        .await
+        .map_err(self.err("creating schema_version"))?;
         let current: Option<i64> = c
             .query_first("SELECT MAX(version) FROM schema_version")
             .await
@@ -242,9 +244,12 @@ impl Mysql {
                     .await
                     .map_err(self.err(&format!("migrating to schema version {version}")))?;
             }
-            c.exec_drop("INSERT INTO schema_version (version) VALUES (?)", (version as i64,))
-                .await
-                .map_err(self.err("recording the schema version"))?;
+            c.exec_drop(
+                "INSERT INTO schema_version (version) VALUES (?)",
+                (version as i64,),
+            )
+            .await
+            .map_err(self.err("recording the schema version"))?;
         }
         Ok(())
     }
@@ -265,7 +270,13 @@ impl Mysql {
         Ok(())
     }
 
-    async fn exec(&self, c: &mut impl Queryable, sql: &str, vals: Vec<P>, what: &str) -> Result<u64, ServiceError> {
+    async fn exec(
+        &self,
+        c: &mut impl Queryable,
+        sql: &str,
+        vals: Vec<P>,
+        what: &str,
+    ) -> Result<u64, ServiceError> {
         let result = c.exec_iter(sql, params(vals)).await.map_err(self.err(what))?;
         let n = result.affected_rows();
         result.drop_result().await.map_err(self.err(what))?;
@@ -294,7 +305,9 @@ impl Mysql {
         } else {
             "SELECT * FROM jobs WHERE job_id = ?"
         };
-        let rows = self.rows(c, sql, vec![P::Text(id.into())], "reading a job").await?;
+        let rows = self
+            .rows(c, sql, vec![P::Text(id.into())], "reading a job")
+            .await?;
         rows.first().map(|r| sql::job_from_row(r, cipher)).transpose()
     }
 

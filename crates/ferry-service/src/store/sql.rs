@@ -84,7 +84,8 @@ pub(crate) fn kind_to_stored(k: Option<ErrorKind>) -> &'static str {
 }
 
 /// The columns of a job, in the order of [`insert_job`]'s values.
-const JOB_COLUMNS: &str = "job_id, job_name, request, status, create_time, update_time, start_time, end_time, \
+const JOB_COLUMNS: &str =
+    "job_id, job_name, request, status, create_time, update_time, start_time, end_time, \
      error_message, check_state, detail, paused, restart_next, limits, retries, retry_since, error_kind";
 
 /// `INSERT INTO jobs …` of a new job whose request is `sealed` (encrypted).
@@ -183,7 +184,10 @@ pub(crate) fn delete_job(job_id: &str, expect: &[JobStatus]) -> (String, Vec<P>)
     let mut vals = vec![P::Text(job_id.to_string())];
     vals.extend(expect.iter().map(|s| P::Int(s.code())));
     (
-        format!("DELETE FROM jobs WHERE job_id = ? AND status IN ({})", marks(expect.len())),
+        format!(
+            "DELETE FROM jobs WHERE job_id = ? AND status IN ({})",
+            marks(expect.len())
+        ),
         vals,
     )
 }
@@ -287,14 +291,17 @@ pub(crate) fn job_from_row(row: &dyn Cols, cipher: &Cipher) -> Result<JobRow, Se
         .text("job_id")
         .map_err(|e| ServiceError::Corrupt(format!("a job: job_id: {e}")))?
         .unwrap_or_default();
-    let bad = |col: &str, e: &dyn std::fmt::Display| ServiceError::Corrupt(format!("job {job_id}: {col}: {e}"));
+    let bad =
+        |col: &str, e: &dyn std::fmt::Display| ServiceError::Corrupt(format!("job {job_id}: {col}: {e}"));
     let text = |col: &str| -> Result<String, ServiceError> {
         row.text(col)
             .map_err(|e| bad(col, &e))?
             .ok_or_else(|| bad(col, &"NULL"))
     };
     let int = |col: &str| -> Result<i64, ServiceError> {
-        row.int(col).map_err(|e| bad(col, &e))?.ok_or_else(|| bad(col, &"NULL"))
+        row.int(col)
+            .map_err(|e| bad(col, &e))?
+            .ok_or_else(|| bad(col, &"NULL"))
     };
     let opt_int = |col: &str| row.int(col).map_err(|e| bad(col, &e));
     let stored = text("request")?;
@@ -330,7 +337,8 @@ pub(crate) fn job_from_row(row: &dyn Cols, cipher: &Cipher) -> Result<JobRow, Se
 
 /// Reads a compare task row.
 pub(crate) fn compare_from_row(row: &dyn Cols) -> Result<CompareRow, ServiceError> {
-    let bad = |col: &str, e: &dyn std::fmt::Display| ServiceError::Corrupt(format!("a compare task: {col}: {e}"));
+    let bad =
+        |col: &str, e: &dyn std::fmt::Display| ServiceError::Corrupt(format!("a compare task: {col}: {e}"));
     let text = |col: &str| -> Result<String, ServiceError> {
         row.text(col)
             .map_err(|e| bad(col, &e))?

@@ -373,7 +373,10 @@ impl Sqlite {
                 .query(params_from_iter(vals))
                 .map_err(ServiceError::store("listing compare tasks"))?;
             let mut out = Vec::new();
-            while let Some(r) = rows.next().map_err(ServiceError::store("reading a compare task"))? {
+            while let Some(r) = rows
+                .next()
+                .map_err(ServiceError::store("reading a compare task"))?
+            {
                 out.push(sql::compare_from_row(r)?);
             }
             Ok(out)

@@ -97,11 +97,13 @@ impl Store {
             Backend::Mysql(m) => {
                 use mysql_async::prelude::Queryable as _;
                 let mut c = m.conn().await?;
-                c.query_drop(statement).await.map_err(|source| ServiceError::Server {
-                    server: "test".into(),
-                    context: "test".into(),
-                    source,
-                })
+                c.query_drop(statement)
+                    .await
+                    .map_err(|source| ServiceError::Server {
+                        server: "test".into(),
+                        context: "test".into(),
+                        source,
+                    })
             }
         }
     }
@@ -233,8 +235,14 @@ async fn conditional_updates_compare_tasks_and_reopen() {
             started_at: Some(30),
             ..CompareChange::default()
         };
-        assert!(s.update_compare("cmp-1", &["created"], change("running")).await.unwrap());
-        assert!(!s.update_compare("cmp-1", &["created"], change("running")).await.unwrap());
+        assert!(s
+            .update_compare("cmp-1", &["created"], change("running"))
+            .await
+            .unwrap());
+        assert!(!s
+            .update_compare("cmp-1", &["created"], change("running"))
+            .await
+            .unwrap());
         let cs = s.compares("dts-aaaaaaaa").await.unwrap();
         assert_eq!(
             cs.iter().map(|c| c.compare_task_id.as_str()).collect::<Vec<_>>(),
@@ -255,12 +263,7 @@ async fn conditional_updates_compare_tasks_and_reopen() {
                 let mode = std::fs::metadata(path).unwrap().permissions().mode();
                 assert_eq!(mode & 0o777, 0o600);
             }
-            let e = ts
-                .open()
-                .await
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+            let e = ts.open().await.err().map(|e| e.to_string()).unwrap_or_default();
             assert!(e.contains("in use by another ferry serve"), "{e}");
         } else {
             // A shared store: a second node opens it at the same time.
@@ -278,7 +281,10 @@ async fn conditional_updates_compare_tasks_and_reopen() {
             .await
             .unwrap();
         assert!(matches!(r, Update::Done(_)));
-        assert!(s.all_compares().await.unwrap().is_empty(), "compare tasks go with the job");
+        assert!(
+            s.all_compares().await.unwrap().is_empty(),
+            "compare tasks go with the job"
+        );
         s.close().await;
         let _ = std::fs::remove_dir_all(&ts.dir);
     }
@@ -457,8 +463,12 @@ async fn plain_text_rows_of_earlier_versions_are_encrypted_at_open() {
 async fn leases_are_claimed_once_renewed_taken_over_and_released() {
     for ts in both("leases").await {
         let s = ts.open().await.unwrap();
-        s.insert_job(job("dts-lease001", JobStatus::ReadyRun)).await.unwrap();
-        s.insert_job(job("dts-lease002", JobStatus::CheckPass)).await.unwrap();
+        s.insert_job(job("dts-lease001", JobStatus::ReadyRun))
+            .await
+            .unwrap();
+        s.insert_job(job("dts-lease002", JobStatus::CheckPass))
+            .await
+            .unwrap();
         let now = 1_000_000;
         // Two nodes claim at once: exactly one wins, with epoch 1.
         let (a, b) = tokio::join!(
@@ -471,9 +481,17 @@ async fn leases_are_claimed_once_renewed_taken_over_and_released() {
         let winner = if a.is_some() { "node-a" } else { "node-b" };
         let loser = if a.is_some() { "node-b" } else { "node-a" };
         // A job that needs no owner is not claimed.
-        assert_eq!(s.claim("dts-lease002", loser, now + 10_000, now).await.unwrap(), None);
+        assert_eq!(
+            s.claim("dts-lease002", loser, now + 10_000, now).await.unwrap(),
+            None
+        );
         // Held: not claimable; renewed by its owner only.
-        assert_eq!(s.claim("dts-lease001", loser, now + 10_000, now + 1).await.unwrap(), None);
+        assert_eq!(
+            s.claim("dts-lease001", loser, now + 10_000, now + 1)
+                .await
+                .unwrap(),
+            None
+        );
         assert_eq!(
             s.renew(winner, now + 20_000).await.unwrap(),
             vec![("dts-lease001".to_string(), 1)]
@@ -481,11 +499,16 @@ async fn leases_are_claimed_once_renewed_taken_over_and_released() {
         assert!(s.renew(loser, now + 20_000).await.unwrap().is_empty());
         // Expired: taken over with the next epoch; the former owner holds nothing any more.
         assert_eq!(
-            s.claim("dts-lease001", loser, now + 40_000, now + 20_001).await.unwrap(),
+            s.claim("dts-lease001", loser, now + 40_000, now + 20_001)
+                .await
+                .unwrap(),
             Some(2)
         );
         assert!(s.renew(winner, now + 40_000).await.unwrap().is_empty());
-        assert!(!s.release("dts-lease001", winner, 1).await.unwrap(), "stale epoch");
+        assert!(
+            !s.release("dts-lease001", winner, 1).await.unwrap(),
+            "stale epoch"
+        );
         let leases = s.leases().await.unwrap();
         assert_eq!(leases.len(), 1);
         assert_eq!((leases[0].owner.as_str(), leases[0].epoch), (loser, 2));
@@ -498,13 +521,19 @@ async fn leases_are_claimed_once_renewed_taken_over_and_released() {
         assert!(s.take_action(queued[0].id).await.unwrap());
         assert!(!s.take_action(queued[0].id).await.unwrap());
         assert!(s.release("dts-lease001", loser, 2).await.unwrap());
-        assert_eq!(s.owner("dts-lease001").await.unwrap(), Some((String::new(), 0, 2)));
+        assert_eq!(
+            s.owner("dts-lease001").await.unwrap(),
+            Some((String::new(), 0, 2))
+        );
         // Nodes and their heartbeats.
         s.heartbeat("node-a", 4, false, now).await.unwrap();
         s.heartbeat("node-a", 3, true, now + 5).await.unwrap();
         let nodes = s.nodes().await.unwrap();
         assert_eq!(nodes.len(), 1);
-        assert_eq!((nodes[0].heartbeat_ms, nodes[0].max_running, nodes[0].draining), (now + 5, 3, true));
+        assert_eq!(
+            (nodes[0].heartbeat_ms, nodes[0].max_running, nodes[0].draining),
+            (now + 5, 3, true)
+        );
         s.close().await;
         let _ = std::fs::remove_dir_all(&ts.dir);
     }

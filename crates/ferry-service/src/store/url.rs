@@ -74,7 +74,11 @@ impl fmt::Debug for MysqlUrl {
 /// `mysql://user@host:port/db` (no password).
 impl fmt::Display for MysqlUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mysql://{}@{}:{}/{}", self.user, self.host, self.port, self.database)
+        write!(
+            f,
+            "mysql://{}@{}:{}/{}",
+            self.user, self.host, self.port, self.database
+        )
     }
 }
 
@@ -189,8 +193,13 @@ impl MysqlUrl {
 
     /// The server as a Ferry endpoint (TLS as configured).
     pub fn endpoint(&self) -> Endpoint {
-        Endpoint::new(self.host.clone(), self.port, self.user.clone(), self.password.clone())
-            .with_tls(self.tls.clone())
+        Endpoint::new(
+            self.host.clone(),
+            self.port,
+            self.user.clone(),
+            self.password.clone(),
+        )
+        .with_tls(self.tls.clone())
     }
 }
 
@@ -201,21 +210,32 @@ mod tests {
 
     #[test]
     fn urls_parse_and_never_show_the_password() {
-        let l = StoreLocation::parse("mysql://ferry:p%40ss@db.example:3307/ferry_jobs?tls=required", None)
-            .unwrap();
+        let l = StoreLocation::parse(
+            "mysql://ferry:p%40ss@db.example:3307/ferry_jobs?tls=required",
+            None,
+        )
+        .unwrap();
         let StoreLocation::Mysql(u) = &l else {
             panic!("{l:?}")
         };
-        assert_eq!((u.host.as_str(), u.port, u.user.as_str()), ("db.example", 3307, "ferry"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.user.as_str()),
+            ("db.example", 3307, "ferry")
+        );
         assert_eq!(u.password.expose(), "p@ss");
         assert_eq!(u.database, "ferry_jobs");
         assert_eq!(u.tls.mode, TlsMode::Required);
         assert_eq!(l.to_string(), "mysql://ferry@db.example:3307/ferry_jobs");
         assert!(!format!("{l:?}").contains("p@ss"));
         let env = StoreLocation::parse("mysql://ferry@h/db", Some("from-env".into())).unwrap();
-        assert!(matches!(env, StoreLocation::Mysql(u) if u.password.expose() == "from-env" && u.port == 3306));
+        assert!(
+            matches!(env, StoreLocation::Mysql(u) if u.password.expose() == "from-env" && u.port == 3306)
+        );
         assert_eq!(StoreLocation::parse("", None).unwrap(), StoreLocation::Sqlite);
-        assert_eq!(StoreLocation::parse("sqlite", None).unwrap(), StoreLocation::Sqlite);
+        assert_eq!(
+            StoreLocation::parse("sqlite", None).unwrap(),
+            StoreLocation::Sqlite
+        );
     }
 
     #[test]
