@@ -61,14 +61,14 @@ pub(crate) async fn mysql_store(db: &str) -> StoreLocation {
     let t = ferry_testkit::target();
     let mut c = ferry_testkit::connect(&t).await.unwrap();
     ferry_testkit::drop_dbs(&mut c, &[db]).await.unwrap();
-    StoreLocation::Mysql(MysqlUrl {
+    StoreLocation::Mysql(Box::new(MysqlUrl {
         host: t.host.clone(),
         port: t.port,
         user: t.user.clone(),
         password: t.password.clone(),
         database: db.into(),
         tls: ferry_core::TlsConfig::default(),
-    })
+    }))
 }
 
 /// The two backends, each with a fresh store of its own for the test `name`.

@@ -26,7 +26,7 @@ pub enum StoreLocation {
     #[default]
     Sqlite,
     /// A MySQL/MariaDB database, shareable by several nodes.
-    Mysql(MysqlUrl),
+    Mysql(Box<MysqlUrl>),
 }
 
 impl StoreLocation {
@@ -36,7 +36,10 @@ impl StoreLocation {
         if text.is_empty() || text == "sqlite" {
             return Ok(StoreLocation::Sqlite);
         }
-        Ok(StoreLocation::Mysql(MysqlUrl::parse(text, password_env)?))
+        Ok(StoreLocation::Mysql(Box::new(MysqlUrl::parse(
+            text,
+            password_env,
+        )?)))
     }
 
     /// True for a store several nodes can share.
