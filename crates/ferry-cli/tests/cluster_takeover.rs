@@ -2,8 +2,9 @@
 //! `FERRY_STORE_KEY`, one API key pair): a MigrateType 3 job created and started through node A
 //! while a writer commits on the source; the node holding the job's lease is killed with SIGKILL
 //! in the middle of the full load; another node claims the job once the lease expires (with the
-//! next epoch) and resumes it from its checkpoints; `DescribeMigrateJobs` is answered by a live
-//! node throughout; CompleteMigrateJob through a live node (queued for the owner when it is
+//! next epoch) and resumes it from its checkpoints; once it replays, its new owner is killed too
+//! while the writer goes on, and the last node takes over; `DescribeMigrateJobs` is answered by a
+//! live node throughout; CompleteMigrateJob through a live node (queued for the owner when it is
 //! another) ends it in 9, and the target equals the source, every commit exactly once. Only
 //! databases named `svc_cluster_*` are touched.
 
@@ -84,8 +85,23 @@ async fn wait_status_via(clients: &[Client], job: &str, want: i64, secs: u64) ->
     .await
 }
 
+/// Waits until a node other than `former` holds the job's lease with a newer epoch, the job
+/// answered as running by a live node meanwhile; the new owner and epoch.
+async fn wait_takeover(live: &[Client], job: &str, former: &str, epoch: u64) -> Result<(String, u64)> {
+    wait_until(60, "another node to take the job over", || async {
+        let (st, err) = status_via(live, job).await?;
+        if !matches!(st, 7 | 8) {
+            return Err(anyhow!("the job left running during the takeover: {st} {err}"));
+        }
+        let (o, e) = owner(&mut connect(&target()).await?, job).await?;
+        Ok(!o.is_empty() && o != former && e > epoch)
+    })
+    .await?;
+    owner(&mut connect(&target()).await?, job).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill9_of_the_owner_during_the_full_load_another_node_takes_over() -> Result<()> {
+async fn owners_killed_during_the_load_and_during_the_replay_other_nodes_take_over() -> Result<()> {
     let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;
     ferry_testkit::fresh_db(&mut s, DB).await?;
@@ -170,14 +186,23 @@ async fn kill9_of_the_owner_during_the_full_load_another_node_takes_over() -> Re
     );
 
     let live: Vec<Client> = nodes.iter().map(|(_, n)| client(n)).collect();
-    // Answered throughout by the live nodes; another node claims the job with the next epoch.
-    wait_until(60, "another node to take the job over", || async {
-        let (st, _) = status_via(&live, &id).await?;
-        assert!(matches!(st, 7 | 8), "the job stays running, status {st}");
-        let (o, e) = owner(&mut connect(&target()).await?, &id).await?;
-        Ok(!o.is_empty() && o != first_owner && e > first_epoch)
+    let (second_owner, second_epoch) = wait_takeover(&live, &id, &first_owner, first_epoch).await?;
+    wait_status_via(&live, &id, 8, 600).await?;
+
+    // The new owner killed during the replay, under writes: the last node takes over.
+    let commits_before = stats.commits.load(Ordering::SeqCst);
+    wait_until(60, "more commits replayed under the writer", || async {
+        Ok(stats.commits.load(Ordering::SeqCst) > commits_before + 100)
     })
     .await?;
+    let i = nodes
+        .iter()
+        .position(|(n, _)| *n == second_owner)
+        .ok_or_else(|| anyhow!("the job's owner {second_owner:?} is not a live node"))?;
+    let (_, victim) = nodes.remove(i);
+    victim.kill9();
+    let live: Vec<Client> = nodes.iter().map(|(_, n)| client(n)).collect();
+    wait_takeover(&live, &id, &second_owner, second_epoch).await?;
     wait_status_via(&live, &id, 8, 600).await?;
     stop.store(true, Ordering::SeqCst);
     w.await??;
@@ -191,7 +216,7 @@ async fn kill9_of_the_owner_during_the_full_load_another_node_takes_over() -> Re
     let sb = ferry_testkit::db_digest(&mut t, DB).await?;
     assert_eq!(sa, sb, "source and target differ");
     let total = stats.commits.load(Ordering::SeqCst);
-    assert_exactly_once(&mut t, DB, total, "the job taken over").await?;
+    assert_exactly_once(&mut t, DB, total, "the job taken over twice").await?;
     for (_, n) in nodes {
         assert!(n.stop().success(), "a node stops cleanly on SIGTERM");
     }
