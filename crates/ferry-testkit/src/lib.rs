@@ -90,10 +90,14 @@ pub fn target() -> Endpoint {
 /// A shared job store for `ferry serve --store`: the URL of database `db` on the target test
 /// server (no password in it) and the password, for `FERRY_STORE_PASSWORD`.
 pub fn store_url(db: &str) -> (String, String) {
-    let t = target();
+    store_url_on(&target(), db)
+}
+
+/// [`store_url`] on the server `ep` (an extra instance, to restart it).
+pub fn store_url_on(ep: &Endpoint, db: &str) -> (String, String) {
     (
-        format!("mysql://{}@{}:{}/{db}", t.user, t.host, t.port),
-        t.password.expose().to_string(),
+        format!("mysql://{}@{}:{}/{db}", ep.user, ep.host, ep.port),
+        ep.password.expose().to_string(),
     )
 }
 
