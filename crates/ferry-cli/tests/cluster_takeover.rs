@@ -35,10 +35,15 @@ fn root() -> PathBuf {
 
 /// Node `id` on the shared store, with its own data directory.
 fn start_node(id: &str) -> Result<Serve> {
-    let (url, password) = ferry_testkit::store_url(STORE);
+    start_node_on(STORE, &root(), id)
+}
+
+/// Node `id` on the store database `store`, its data directory under `dir`.
+fn start_node_on(store: &str, dir: &std::path::Path, id: &str) -> Result<Serve> {
+    let (url, password) = ferry_testkit::store_url(store);
     let key = "5e".repeat(32);
     common::serve::start_keyed_with(
-        &root().join(id).join("data"),
+        &dir.join(id).join("data"),
         SECRET_ID,
         SECRET_KEY,
         &["--store", &url, "--node-id", id],
@@ -52,10 +57,14 @@ fn client(s: &Serve) -> Client {
 
 /// The node holding the job's lease and the lease's epoch, as stored.
 async fn owner(t: &mut mysql_async::Conn, job: &str) -> Result<(String, u64)> {
+    owner_in(t, STORE, job).await
+}
+
+async fn owner_in(t: &mut mysql_async::Conn, store: &str, job: &str) -> Result<(String, u64)> {
     use mysql_async::prelude::Queryable;
     let row: Option<(String, u64)> = t
         .exec_first(
-            format!("SELECT owner, epoch FROM {STORE}.jobs WHERE job_id = ?"),
+            format!("SELECT owner, epoch FROM {store}.jobs WHERE job_id = ?"),
             (job,),
         )
         .await?;
@@ -223,5 +232,89 @@ async fn owners_killed_during_the_load_and_during_the_replay_other_nodes_take_ov
     ferry_testkit::drop_dbs(&mut s, &[DB]).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB, STORE]).await?;
     let _ = std::fs::remove_dir_all(root());
+    Ok(())
+}
+
+/// SIGTERM on the node running a replaying job: it stops the run at a safe point and releases
+/// the lease (the lease is free before it would have expired), the other node claims the job,
+/// and the job completes exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_node_hands_its_job_over() -> Result<()> {
+    const DB2: &str = "svc_cluster_drain";
+    const STORE2: &str = "svc_cluster_store_d";
+    let dir = std::env::temp_dir().join(format!("ferry-cluster-drain-{}", std::process::id()));
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    ferry_testkit::fresh_db(&mut s, DB2).await?;
+    ferry_testkit::drop_dbs(&mut t, &[DB2, STORE2]).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    ferry_testkit::exec(&mut s, &format!("USE {DB2}; {EXACTLY_ONCE_TABLES}")).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(WriterStats::default());
+    let w = counter_writer(
+        source(),
+        DB2.into(),
+        0,
+        Duration::from_millis(5),
+        u64::MAX,
+        stop.clone(),
+        stats.clone(),
+    );
+    let mut nodes = vec![
+        ("node-x".to_string(), start_node_on(STORE2, &dir, "node-x")?),
+        ("node-y".to_string(), start_node_on(STORE2, &dir, "node-y")?),
+    ];
+    let a = client(&nodes[0].1);
+    let (src, dst) = (source(), target());
+    let request = json!({
+        "JobName": "cluster-drain",
+        "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 5},
+        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
+        "SrcInfo": {"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()},
+        "DstDatabaseType": "mysql", "DstAccessType": "extranet",
+        "DstInfo": {"Ip": dst.host, "Port": dst.port, "User": dst.user, "Password": dst.password.expose()},
+        "DatabaseInfo": json!([{"Database": DB2}]).to_string(),
+    });
+    let id = call(&a, "CreateMigrateJob", request).await?["JobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    call(&a, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
+    common::api::wait_status(&a, &id, 4, 120).await?;
+    call(&a, "StartMigrateJob", json!({"JobId": id})).await?;
+    let all: Vec<Client> = nodes.iter().map(|(_, n)| client(n)).collect();
+    wait_status_via(&all, &id, 8, 300).await?;
+    let (first, epoch) = owner_in(&mut t, STORE2, &id).await?;
+    let i = nodes
+        .iter()
+        .position(|(n, _)| *n == first)
+        .ok_or_else(|| anyhow!("the job's owner {first:?} is not a node"))?;
+    let (_, draining) = nodes.remove(i);
+    assert!(draining.stop().success(), "the drained node exits 0");
+    // Released, not left to expire: at once after the exit, nobody or the other node holds it.
+    let (o, _) = owner_in(&mut t, STORE2, &id).await?;
+    assert_ne!(o, first, "the drained node released the job's lease");
+    let live = vec![client(&nodes[0].1)];
+    wait_until(60, "the other node to claim the job", || async {
+        let (o, e) = owner_in(&mut connect(&target()).await?, STORE2, &id).await?;
+        Ok(o == nodes[0].0 && e > epoch)
+    })
+    .await?;
+    wait_status_via(&live, &id, 8, 300).await?;
+    stop.store(true, Ordering::SeqCst);
+    w.await??;
+    call(&live[0], "CompleteMigrateJob", json!({"JobId": id})).await?;
+    wait_status_via(&live, &id, 9, 300).await?;
+    let sa = ferry_testkit::db_digest(&mut s, DB2).await?;
+    let sb = ferry_testkit::db_digest(&mut t, DB2).await?;
+    assert_eq!(sa, sb, "source and target differ");
+    let total = stats.commits.load(Ordering::SeqCst);
+    assert_exactly_once(&mut t, DB2, total, "the job handed over by a draining node").await?;
+    for (_, n) in nodes {
+        assert!(n.stop().success());
+    }
+    ferry_testkit::drop_dbs(&mut s, &[DB2]).await?;
+    ferry_testkit::drop_dbs(&mut t, &[DB2, STORE2]).await?;
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
