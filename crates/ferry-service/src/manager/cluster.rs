@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::{lock, Intent, Manager};
+use super::{lock, Intent, Manager, Run};
 use crate::lease::{self, Node};
 
 /// Default lease length.
@@ -58,6 +58,11 @@ fn now_ms() -> i64 {
 }
 
 impl Manager {
+    /// Cluster mode: the lease a run's writes are conditional on (this node, the run's epoch).
+    pub(super) fn run_lease<'a>(&'a self, run: &Run) -> Option<(&'a str, u64)> {
+        Some((self.cluster.as_ref()?.node_id.as_str(), run.epoch?))
+    }
+
     /// Cluster mode: this node holds the job's lease.
     pub fn holds_lease(&self, job_id: &str) -> bool {
         lock(&self.leases).contains_key(job_id)

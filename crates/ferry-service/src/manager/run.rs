@@ -34,7 +34,7 @@ impl Manager {
         let spec = match spec_of(&job) {
             Ok(s) => s,
             Err(e) => {
-                self.fail(&id, &job.detail, &e.to_string(), ErrorKind::Definite)
+                self.fail(&id, None, &job.detail, &e.to_string(), ErrorKind::Definite)
                     .await;
                 return;
             }
@@ -68,12 +68,19 @@ impl Manager {
         );
     }
 
-    pub(super) async fn fail(&self, job_id: &str, detail: &Detail, message: &str, kind: ErrorKind) {
+    pub(super) async fn fail(
+        &self,
+        job_id: &str,
+        run: Option<&Run>,
+        detail: &Detail,
+        message: &str,
+        kind: ErrorKind,
+    ) {
         let mut detail = detail.clone();
         detail.fail(message, now());
         let r = self
             .store
-            .update(
+            .update_leased(
                 job_id,
                 Some(&[
                     JobStatus::ReadyRun,
@@ -91,6 +98,7 @@ impl Manager {
                     paused: Some(None),
                     ..Patch::default()
                 },
+                run.and_then(|r| self.run_lease(r)),
             )
             .await;
         if let Err(e) = r {
@@ -134,7 +142,7 @@ impl Manager {
         };
         let started = match self
             .store
-            .update(
+            .update_leased(
                 &id,
                 Some(from),
                 Patch {
@@ -146,6 +154,7 @@ impl Manager {
                     error_kind: Some(None),
                     ..Patch::default()
                 },
+                self.run_lease(&run),
             )
             .await
         {
@@ -212,7 +221,7 @@ impl Manager {
             warn!(error = %failure, attempt, delay_ms = delay.as_millis() as u64, "run failed with a transient error: retrying");
             let saved = self
                 .store
-                .update(
+                .update_leased(
                     &id,
                     None,
                     Patch {
@@ -223,6 +232,7 @@ impl Manager {
                         detail: Some(run.snapshot()),
                         ..Patch::default()
                     },
+                    self.run_lease(&run),
                 )
                 .await;
             match saved {
@@ -243,7 +253,7 @@ impl Manager {
             // The retried run is running: the error shown while waiting is over.
             let _ = self
                 .store
-                .update(
+                .update_leased(
                     &id,
                     None,
                     Patch {
@@ -251,6 +261,7 @@ impl Manager {
                         error_kind: Some(None),
                         ..Patch::default()
                     },
+                    self.run_lease(&run),
                 )
                 .await;
         };
@@ -371,7 +382,7 @@ impl Manager {
                 info!(rows = summary.rows, "job finished");
                 let r = self
                     .store
-                    .update(
+                    .update_leased(
                         id,
                         Some(&[
                             JobStatus::Running,
@@ -388,6 +399,7 @@ impl Manager {
                             paused: Some(None),
                             ..Patch::default()
                         },
+                        self.run_lease(run),
                     )
                     .await;
                 if let Err(e) = r {
@@ -396,7 +408,8 @@ impl Manager {
             }
             (_, Intent::Stop) => {
                 info!("stopped");
-                self.fail(id, &detail, STOPPED, ErrorKind::Definite).await;
+                self.fail(id, Some(run), &detail, STOPPED, ErrorKind::Definite)
+                    .await;
             }
             (_, Intent::LeaseLost) => {
                 warn!("the job's lease was lost: stopped here, another node runs it");
@@ -405,13 +418,14 @@ impl Manager {
                 info!(?intent, "interrupted; the job resumes later");
                 if let Err(e) = self
                     .store
-                    .update(
+                    .update_leased(
                         id,
                         None,
                         Patch {
                             detail: Some(detail),
                             ..Patch::default()
                         },
+                        self.run_lease(run),
                     )
                     .await
                 {
@@ -421,7 +435,7 @@ impl Manager {
             (Some(Err(e)), Intent::Run) => {
                 let message = e.to_string();
                 warn!(error = %message, kind = ?e.kind(), "job failed");
-                self.fail(id, &detail, &message, e.kind()).await;
+                self.fail(id, Some(run), &detail, &message, e.kind()).await;
             }
             (None, Intent::Run) => {}
         }

@@ -396,13 +396,29 @@ impl Store {
         expect: Option<&[JobStatus]>,
         patch: Patch,
     ) -> Result<Update, ServiceError> {
+        self.update_leased(job_id, expect, patch, None).await
+    }
+
+    /// [`Store::update`], applied only while `lease` (node, epoch) still holds the job's lease
+    /// when given (a run's writes in cluster mode: a node that lost the lease changes nothing;
+    /// the outcome is then `WrongStatus`).
+    pub async fn update_leased(
+        &self,
+        job_id: &str,
+        expect: Option<&[JobStatus]>,
+        patch: Patch,
+        lease: Option<(&str, u64)>,
+    ) -> Result<Update, ServiceError> {
         let sealed = match &patch.request {
             Some(r) => Some(self.seal(r, job_id)?),
             None => None,
         };
         match &self.backend {
-            Backend::Sqlite(s) => s.update(job_id, expect, patch, sealed, self.cipher.clone()).await,
-            Backend::Mysql(m) => m.update(job_id, expect, patch, sealed, &self.cipher).await,
+            Backend::Sqlite(s) => {
+                s.update(job_id, expect, patch, sealed, lease, self.cipher.clone())
+                    .await
+            }
+            Backend::Mysql(m) => m.update(job_id, expect, patch, sealed, lease, &self.cipher).await,
         }
     }
 

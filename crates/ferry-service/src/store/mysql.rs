@@ -374,9 +374,10 @@ impl Mysql {
         expect: Option<&[JobStatus]>,
         patch: Patch,
         sealed: Option<String>,
+        lease: Option<(&str, u64)>,
         cipher: &Cipher,
     ) -> Result<Update, ServiceError> {
-        let (sql, vals) = sql::update_job(job_id, expect, patch, sealed, super::now());
+        let (sql, vals) = sql::update_job(job_id, expect, patch, sealed, super::now(), lease);
         let mut c = self.conn().await?;
         let mut tx = c
             .start_transaction(TxOpts::default())

@@ -113,14 +113,17 @@ pub(crate) fn insert_job(job: &JobRow, sealed: String) -> (String, Vec<P>) {
     (sql, vals)
 }
 
-/// The conditional update of a job: `UPDATE jobs SET … WHERE job_id = ? [AND status IN (…)]`,
-/// with `update_time` set to `now` and the request already `sealed` when the patch replaces it.
+/// The conditional update of a job: `UPDATE jobs SET … WHERE job_id = ? [AND status IN (…)]
+/// [AND owner = ? AND epoch = ?]`, with `update_time` set to `now` and the request already
+/// `sealed` when the patch replaces it; `lease` (node, epoch): only while that node holds the
+/// job's lease at that epoch.
 pub(crate) fn update_job(
     job_id: &str,
     expect: Option<&[JobStatus]>,
     patch: Patch,
     sealed: Option<String>,
     now: i64,
+    lease: Option<(&str, u64)>,
 ) -> (String, Vec<P>) {
     let mut sets: Vec<&str> = vec!["update_time = ?"];
     let mut vals: Vec<P> = vec![P::Int(now)];
@@ -175,6 +178,11 @@ pub(crate) fn update_job(
     if let Some(e) = expect {
         sql.push_str(&format!(" AND status IN ({})", marks(e.len())));
         vals.extend(e.iter().map(|s| P::Int(s.code())));
+    }
+    if let Some((node, epoch)) = lease {
+        sql.push_str(" AND owner = ? AND epoch = ?");
+        vals.push(P::Text(node.to_string()));
+        vals.push(P::Int(epoch as i64));
     }
     (sql, vals)
 }

@@ -288,11 +288,12 @@ impl Sqlite {
         expect: Option<&[JobStatus]>,
         patch: Patch,
         sealed: Option<String>,
+        lease: Option<(&str, u64)>,
         cipher: Arc<Cipher>,
     ) -> Result<Update, ServiceError> {
         let id = job_id.to_string();
         let replaces_request = sealed.is_some();
-        let (sql, vals) = sql::update_job(job_id, expect, patch, sealed, super::now());
+        let (sql, vals) = sql::update_job(job_id, expect, patch, sealed, super::now(), lease);
         self.with(move |c| {
             let tx = c.transaction().map_err(ServiceError::store("updating a job"))?;
             let n = tx
