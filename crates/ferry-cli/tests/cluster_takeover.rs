@@ -236,8 +236,8 @@ async fn owners_killed_during_the_load_and_during_the_replay_other_nodes_take_ov
 }
 
 /// SIGTERM on the node running a replaying job: it stops the run at a safe point and releases
-/// the lease (the lease is free before it would have expired), the other node claims the job,
-/// and the job completes exactly.
+/// the lease (the lease is free before it would have expired), another node claims the job, and
+/// CompleteMigrateJob through the third node (queued for the owner) completes it exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_node_hands_its_job_over() -> Result<()> {
     const DB2: &str = "svc_cluster_drain";
@@ -263,6 +263,7 @@ async fn a_draining_node_hands_its_job_over() -> Result<()> {
     let mut nodes = vec![
         ("node-x".to_string(), start_node_on(STORE2, &dir, "node-x")?),
         ("node-y".to_string(), start_node_on(STORE2, &dir, "node-y")?),
+        ("node-z".to_string(), start_node_on(STORE2, &dir, "node-z")?),
     ];
     let a = client(&nodes[0].1);
     let (src, dst) = (source(), target());
@@ -294,16 +295,21 @@ async fn a_draining_node_hands_its_job_over() -> Result<()> {
     // Released, not left to expire: at once after the exit, nobody or the other node holds it.
     let (o, _) = owner_in(&mut t, STORE2, &id).await?;
     assert_ne!(o, first, "the drained node released the job's lease");
-    let live = vec![client(&nodes[0].1)];
-    wait_until(60, "the other node to claim the job", || async {
+    let live: Vec<Client> = nodes.iter().map(|(_, n)| client(n)).collect();
+    wait_until(60, "another node to claim the job", || async {
         let (o, e) = owner_in(&mut connect(&target()).await?, STORE2, &id).await?;
-        Ok(o == nodes[0].0 && e > epoch)
+        Ok(!o.is_empty() && o != first && e > epoch)
     })
     .await?;
     wait_status_via(&live, &id, 8, 300).await?;
     stop.store(true, Ordering::SeqCst);
     w.await??;
-    call(&live[0], "CompleteMigrateJob", json!({"JobId": id})).await?;
+    let (new_owner, _) = owner_in(&mut t, STORE2, &id).await?;
+    let other = nodes
+        .iter()
+        .position(|(n, _)| *n != new_owner)
+        .ok_or_else(|| anyhow!("no node besides the owner"))?;
+    call(&live[other], "CompleteMigrateJob", json!({"JobId": id})).await?;
     wait_status_via(&live, &id, 9, 300).await?;
     let sa = ferry_testkit::db_digest(&mut s, DB2).await?;
     let sb = ferry_testkit::db_digest(&mut t, DB2).await?;
