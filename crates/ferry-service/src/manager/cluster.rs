@@ -247,10 +247,7 @@ impl Manager {
         job_id: &str,
         action: &str,
     ) -> Result<bool, crate::ServiceError> {
-        let Some(c) = &self.cluster else {
-            return Ok(false);
-        };
-        let _ = c;
+        // owned_elsewhere is false outside cluster mode.
         if self.run_of(job_id).is_some() || !self.owned_elsewhere(job_id).await? {
             return Ok(false);
         }
