@@ -309,6 +309,30 @@ async fn a_draining_node_hands_its_job_over() -> Result<()> {
         .iter()
         .position(|(n, _)| *n != new_owner)
         .ok_or_else(|| anyhow!("no node besides the owner"))?;
+    // /metrics: the job's series on its owner only; every node shows who owns it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for (name, node) in &nodes {
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", node.url))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let owner_line = format!("node=\"{new_owner}\"}} 1");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("ferry_job_owner{") && l.contains(&id) && l.ends_with(&owner_line)),
+            "{name}: no ferry_job_owner for {new_owner}:\n{text}"
+        );
+        let has_series = text
+            .lines()
+            .any(|l| l.starts_with("ferry_job_status{") && l.contains(&id));
+        assert_eq!(
+            has_series,
+            *name == new_owner,
+            "{name}: the job's series on its owner only"
+        );
+    }
     call(&live[other], "CompleteMigrateJob", json!({"JobId": id})).await?;
     wait_status_via(&live, &id, 9, 300).await?;
     let sa = ferry_testkit::db_digest(&mut s, DB2).await?;
