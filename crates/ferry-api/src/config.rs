@@ -24,6 +24,8 @@ pub const ENV_SECRET_ID: &str = "FERRY_SECRET_ID";
 pub const ENV_SECRET_KEY: &str = "FERRY_SECRET_KEY";
 pub const ENV_ALLOWED_HOSTS: &str = "FERRY_ALLOWED_HOSTS";
 pub const ENV_INSECURE_HTTP: &str = "FERRY_INSECURE_HTTP";
+pub const ENV_STORE: &str = "FERRY_STORE";
+pub const ENV_NODE_ID: &str = "FERRY_NODE_ID";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -75,6 +77,83 @@ pub struct ServerConfig {
     /// `NAME:PORT`; `*`: any). `FERRY_ALLOWED_HOSTS` (comma-separated) adds to them.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: this node's place among several sharing a MySQL job store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id, unique in the cluster (`--node-id`, `FERRY_NODE_ID`); default
+    /// `HOSTNAME:PORT`.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// How long a job's lease lasts without renewal: a dead node's jobs are resumed elsewhere
+    /// after at most this plus one claim interval.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+    /// How often a node renews its leases, claims jobs and takes queued actions.
+    #[serde(default = "default_claim_interval_seconds")]
+    pub claim_interval_seconds: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node_id: None,
+            lease_seconds: default_lease_seconds(),
+            claim_interval_seconds: default_claim_interval_seconds(),
+        }
+    }
+}
+
+fn default_lease_seconds() -> u64 {
+    10
+}
+fn default_claim_interval_seconds() -> u64 {
+    2
+}
+
+/// `[store]`: where the job store is.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite` (default: `DATA_DIR/ferry.db`) or `mysql://USER@HOST:PORT/DB` (a store several
+    /// nodes share; the password in `FERRY_STORE_PASSWORD`). Checked by the job service.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl StoreConfig {
+    /// The URL with any password in it replaced by `***`, for messages.
+    pub fn redacted(&self) -> Option<String> {
+        self.url.as_ref().map(|u| redact_url(u))
+    }
+}
+
+/// `scheme://user:password@rest` → `scheme://user:***@rest`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((auth, host)) if auth.contains(':') => {
+            let user = auth.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.redacted())
+            .finish()
+    }
 }
 
 /// `[log]`.
@@ -202,6 +281,8 @@ impl Default for ServerConfig {
             limits: LimitsConfig::default(),
             jobs: JobsConfig::default(),
             allowed_hosts: Vec::new(),
+            store: StoreConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -216,11 +297,16 @@ pub struct ConfigOverrides {
     /// Added to `allowed_hosts`.
     pub allowed_hosts: Vec<String>,
     pub insecure_http: Option<bool>,
+    /// `store.url` (`--store`, `FERRY_STORE`).
+    pub store: Option<String>,
+    /// `cluster.node_id` (`--node-id`, `FERRY_NODE_ID`).
+    pub node_id: Option<String>,
 }
 
 impl ConfigOverrides {
     /// `FERRY_LISTEN`, `FERRY_DATA_DIR`, `FERRY_LOG_FORMAT` (text|json), `FERRY_LOG` (level),
-    /// `FERRY_ALLOWED_HOSTS` (comma-separated), `FERRY_INSECURE_HTTP` (1/true/yes or 0/false/no).
+    /// `FERRY_ALLOWED_HOSTS` (comma-separated), `FERRY_INSECURE_HTTP` (1/true/yes or 0/false/no),
+    /// `FERRY_STORE` (the job store), `FERRY_NODE_ID`.
     pub fn from_env() -> Result<ConfigOverrides, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -250,6 +336,8 @@ impl ConfigOverrides {
         };
         Ok(ConfigOverrides {
             insecure_http,
+            store: nonempty(ENV_STORE),
+            node_id: nonempty(ENV_NODE_ID),
             listen: nonempty(ENV_LISTEN),
             data_dir: nonempty(ENV_DATA_DIR).map(PathBuf::from),
             log_format,
@@ -334,6 +422,12 @@ impl ServerConfig {
         if let Some(level) = &overrides.log_level {
             self.log.level = Some(level.clone());
         }
+        if let Some(store) = &overrides.store {
+            self.store.url = Some(store.clone());
+        }
+        if let Some(id) = &overrides.node_id {
+            self.cluster.node_id = Some(id.clone());
+        }
         if let Some(insecure) = overrides.insecure_http {
             self.insecure_http = insecure;
         }
@@ -407,6 +501,31 @@ impl ServerConfig {
         if self.limits.max_connections == 0 {
             return Err(bad("limits.max_connections", "must be at least 1".to_string()));
         }
+        if let Some(id) = &self.cluster.node_id {
+            if id.trim().is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
+                return Err(bad(
+                    "cluster.node_id",
+                    "must be 1 to 255 printable characters".to_string(),
+                ));
+            }
+        }
+        if !(2..=3600).contains(&self.cluster.lease_seconds) {
+            return Err(bad(
+                "cluster.lease_seconds",
+                format!("{} is out of range; use 2 to 3600", self.cluster.lease_seconds),
+            ));
+        }
+        if self.cluster.claim_interval_seconds == 0
+            || self.cluster.claim_interval_seconds * 2 > self.cluster.lease_seconds
+        {
+            return Err(bad(
+                "cluster.claim_interval_seconds",
+                format!(
+                    "{} is out of range; use 1 to half of cluster.lease_seconds ({})",
+                    self.cluster.claim_interval_seconds, self.cluster.lease_seconds
+                ),
+            ));
+        }
         if self.jobs.max_running == 0 {
             return Err(bad("jobs.max_running", "must be at least 1".to_string()));
         }
@@ -453,6 +572,8 @@ max_body_bytes = 1048576
 signature_max_skew_seconds = 300
 [jobs]
 max_running = 4
+[store]
+url = "mysql://ferry:store-pw@db.example:3306/ferry"
 "#;
         let c = ServerConfig::parse(text, Path::new("ferry.toml")).unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
@@ -463,6 +584,14 @@ max_running = 4
         assert!(
             !format!("{c:?}").contains("example-secret-key"),
             "Debug hides keys"
+        );
+        assert!(
+            !format!("{c:?}").contains("store-pw"),
+            "Debug hides the store password"
+        );
+        assert_eq!(
+            c.store.redacted().as_deref(),
+            Some("mysql://ferry:***@db.example:3306/ferry")
         );
     }
 

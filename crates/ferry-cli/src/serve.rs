@@ -7,12 +7,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
 use ferry_api::config::{ConfigOverrides, LogFormat, ServerConfig};
 use ferry_api::credentials::{self, CredentialSource};
 use ferry_api::server::{self, ServerOptions};
 use ferry_api::ActionHandler;
+use ferry_service::manager::ClusterOptions;
+use ferry_service::store::url::ENV_STORE_PASSWORD;
+use ferry_service::store::StoreLocation;
 use ferry_service::{Service, ServiceOptions};
 
 /// The API versions served, as printed at start.
@@ -36,6 +40,15 @@ pub struct ServeArgs {
     /// FERRY_INSECURE_HTTP=1.
     #[arg(long)]
     insecure_http: bool,
+    /// The job store: `sqlite` (DATA_DIR/ferry.db) or `mysql://USER@HOST:PORT/DB` (a MySQL or
+    /// MariaDB database several nodes may share; options `?tls=MODE&tls-ca=FILE`; the password
+    /// in FERRY_STORE_PASSWORD). Environment: FERRY_STORE; config file: `[store] url`.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// This node's id among several sharing a MySQL job store (cluster mode) [default:
+    /// HOSTNAME:PORT]. Environment: FERRY_NODE_ID; config file: `[cluster] node_id`.
+    #[arg(long, value_name = "ID")]
+    node_id: Option<String>,
 }
 
 /// The configuration of this start: file, then environment, then flags. `log_format` and
@@ -54,6 +67,8 @@ pub fn load_config(args: &ServeArgs, log_format: Option<LogFormat>, verbose: u8)
         log_format,
         log_level: level,
         insecure_http: args.insecure_http.then_some(true),
+        store: args.store.clone(),
+        node_id: args.node_id.clone(),
         ..ConfigOverrides::default()
     })?;
     Ok(config)
@@ -88,16 +103,40 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
     })
     .await??;
 
+    let job_store = StoreLocation::parse(
+        config.store.url.as_deref().unwrap_or_default(),
+        std::env::var(ENV_STORE_PASSWORD).ok(),
+    )?;
+    // A shared store: cluster mode, this node one of several.
+    let cluster = job_store.is_shared().then(|| ClusterOptions {
+        node_id: config
+            .cluster
+            .node_id
+            .clone()
+            .unwrap_or_else(|| default_node_id(addr.port())),
+        lease: Duration::from_secs(config.cluster.lease_seconds),
+        claim_interval: Duration::from_secs(config.cluster.claim_interval_seconds),
+    });
+    if let Some(c) = &cluster {
+        tracing::info!(node_id = %c.node_id, store = %job_store, "cluster mode");
+    }
     let service = Service::open(
         &data_dir,
         ServiceOptions {
             max_running_jobs: config.jobs.max_running,
+            store: job_store.clone(),
+            cluster,
             ..ServiceOptions::default()
         },
     )
     .await
-    .map_err(|e| {
-        anyhow!("{e}; check the directory's permissions and free space, or choose another with --data-dir")
+    .map_err(|e| match &job_store {
+        StoreLocation::Sqlite => anyhow!(
+            "{e}; check the directory's permissions and free space, or choose another with --data-dir"
+        ),
+        StoreLocation::Mysql(_) => {
+            anyhow!("{e}; check the store server, the account's privileges on the database and --store")
+        }
     })?;
     let handler: Arc<dyn ActionHandler> = service.clone();
     let bound = match server::bind(
@@ -158,6 +197,7 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
     tracing::info!(
         listen = %bound.local_addr(),
         data_dir = %data_dir.display(),
+        store = %job_store,
         tls = tls.is_some(),
         "ferry serve started"
     );
@@ -168,6 +208,21 @@ pub async fn serve(config: ServerConfig) -> Result<ExitCode> {
     served.context("the API server stopped")?;
     tracing::info!("ferry serve stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `HOSTNAME:PORT`, or `HOSTNAME:pid-PID` when the port is picked at start (port 0).
+fn default_node_id(port: u16) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    if port == 0 {
+        format!("{host}:pid-{}", std::process::id())
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.

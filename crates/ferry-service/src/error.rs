@@ -1,5 +1,6 @@
-//! The service's error enum: opening the data directory and the job store, each error transient
-//! (retry later: a busy or locked database) or definite (fix the data directory or the file).
+//! The service's error enum: opening the data directory and the job store (SQLite, or a MySQL or
+//! MariaDB server), each error transient (retry later: a busy or locked database, a store server
+//! unreachable or restarting) or definite (fix the data directory, the file or the settings).
 
 use std::path::PathBuf;
 
@@ -18,6 +19,17 @@ pub enum ServiceError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The MySQL/MariaDB job store failed.
+    #[error("the job store {server}: {context}: {source}")]
+    Server {
+        server: String,
+        context: String,
+        #[source]
+        source: mysql_async::Error,
+    },
+    /// A job store setting is wrong (`--store`, `FERRY_STORE`, `store` in the config file).
+    #[error("{setting}: {message}")]
+    Setting { setting: String, message: String },
     /// A stored value cannot be read back (a damaged or foreign `ferry.db`).
     #[error("the job store: {0}")]
     Corrupt(String),
@@ -36,8 +48,11 @@ impl ServiceError {
                 }
                 _ => ErrorKind::Definite,
             },
+            ServiceError::Server { source, .. } => ferry_core::retry::classify_mysql(source),
             ServiceError::Thread(_) => ErrorKind::Transient,
-            ServiceError::DataDir { .. } | ServiceError::Corrupt(_) => ErrorKind::Definite,
+            ServiceError::DataDir { .. } | ServiceError::Corrupt(_) | ServiceError::Setting { .. } => {
+                ErrorKind::Definite
+            }
         }
     }
 

@@ -1,5 +1,5 @@
-//! The job service behind `ferry serve`: jobs, their steps and progress in an SQLite database in
-//! the data directory ([`store`]), read into the typed job ([`job`]), the status machine
+//! The job service behind `ferry serve`: jobs, their steps and progress in the job store
+//! ([`store`]: SQLite in the data directory, or a MySQL/MariaDB database), read into the typed job ([`job`]), the status machine
 //! ([`status`]), the job manager that runs checks, jobs and compare tasks ([`manager`],
 //! [`detail`]) and retries failed runs ([`retry`]), the DTS API actions over them ([`actions`]:
 //! the only place the manager's [`manager::ControlError`] becomes an API error code), the jobs'
@@ -12,6 +12,7 @@ pub mod error;
 pub mod extras;
 pub mod freshness;
 pub mod job;
+pub mod lease;
 pub mod manager;
 pub mod metrics;
 pub mod repair_sql;
@@ -30,9 +31,9 @@ use serde_json::{Map, Value};
 pub use error::ServiceError;
 pub use status::JobStatus;
 
-use crate::manager::Manager;
+use crate::manager::{ClusterOptions, Manager};
 use crate::retry::RetryPolicy;
-use crate::store::Store;
+use crate::store::{Store, StoreLocation};
 
 /// Settings of the service (from `ferry.toml` `[jobs]`).
 #[derive(Debug, Clone)]
@@ -42,6 +43,10 @@ pub struct ServiceOptions {
     /// The backoff of the retries of failed runs (the window is each job's
     /// `Ferry.RetryWindowSeconds`).
     pub retry: RetryPolicy,
+    /// Where the job store is (SQLite in the data directory by default).
+    pub store: StoreLocation,
+    /// Cluster mode (only with a shared store): this node's id, lease and claim interval.
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl Default for ServiceOptions {
@@ -49,6 +54,8 @@ impl Default for ServiceOptions {
         ServiceOptions {
             max_running_jobs: 4,
             retry: RetryPolicy::default(),
+            store: StoreLocation::Sqlite,
+            cluster: None,
         }
     }
 }
@@ -60,11 +67,20 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens (creating when absent) the job store in `data_dir` and resumes the jobs that were
-    /// running when the server last stopped.
+    /// Opens (creating when absent) the job store (`options.store`; the data directory holds
+    /// the SQLite store and the store key) and resumes the jobs that were running when the
+    /// server last stopped.
     pub async fn open(data_dir: &Path, options: ServiceOptions) -> Result<Arc<Service>, ServiceError> {
-        let store = Store::open(data_dir).await?;
-        let manager = Manager::new(store, options.max_running_jobs, options.retry);
+        let key = std::env::var(secrets::ENV_STORE_KEY).ok();
+        let store = Store::open_at(&options.store, data_dir, key).await?;
+        if options.cluster.is_some() && !store.is_shared() {
+            return Err(ServiceError::Setting {
+                setting: "cluster".into(),
+                message: "cluster mode needs a shared job store: give --store mysql://USER@HOST:PORT/DB"
+                    .into(),
+            });
+        }
+        let manager = Manager::with_cluster(store, options.max_running_jobs, options.retry, options.cluster);
         manager.resume_all().await?;
         Ok(Arc::new(Service {
             data_dir: data_dir.to_path_buf(),

@@ -4,6 +4,10 @@
 //! the time of the last failure, whether an outage is under way, and, for the jobs running in
 //! this server, whether each endpoint answers (`ferry_job_endpoint_up`, label `endpoint`).
 //!
+//! Cluster mode (several nodes on a shared store): a node exports the series of the jobs whose
+//! lease it holds, and `ferry_job_owner` (labels `job_id`, `job_name`, `node`): 1 for each job
+//! and the node holding its lease, across the cluster.
+//!
 //! Unknown values: `ferry_job_lag_bytes` is `NaN` while the source's binlog end cannot be read.
 //! `ferry_job_lag_seconds` keeps growing while the replay is disconnected, blocked or failing.
 
@@ -31,10 +35,14 @@ fn labels(job: &JobRow) -> String {
 
 /// Renders every job's metrics.
 pub async fn render(mgr: &Arc<Manager>) -> String {
-    let jobs = match mgr.store().jobs().await {
+    let mut jobs = match mgr.store().jobs().await {
         Ok(j) => j,
         Err(e) => return format!("# ferry: cannot read the job store: {}\n", escape(&e.to_string())),
     };
+    let owners = cluster_owners(mgr, &jobs).await;
+    if mgr.node_id().is_some() {
+        jobs.retain(|j| mgr.holds_lease(&j.job_id));
+    }
     let mut series: Vec<Series> = vec![
         (
             "ferry_job_status",
@@ -223,6 +231,39 @@ pub async fn render(mgr: &Arc<Manager>) -> String {
                 "ferry_job_endpoint_up{{{},endpoint=\"{endpoint}\"}} {}",
                 labels(job),
                 u8::from(!down)
+            );
+        }
+    }
+    out.push_str(&owners);
+    out
+}
+
+/// `ferry_job_owner` in cluster mode (empty otherwise).
+async fn cluster_owners(mgr: &Arc<Manager>, jobs: &[JobRow]) -> String {
+    let mut out = String::new();
+    if mgr.node_id().is_none() {
+        return out;
+    }
+    let leases = match mgr.store().leases().await {
+        Ok(l) => l,
+        Err(e) => return format!("# ferry: cannot read the leases: {}\n", escape(&e.to_string())),
+    };
+    let _ = writeln!(
+        out,
+        "# HELP ferry_job_owner 1 for each job and the node holding its lease (cluster mode)."
+    );
+    let _ = writeln!(out, "# TYPE ferry_job_owner gauge");
+    let now_ms = crate::store::now() * 1000;
+    for l in leases
+        .iter()
+        .filter(|l| !l.owner.is_empty() && l.until_ms >= now_ms)
+    {
+        if let Some(job) = jobs.iter().find(|j| j.job_id == l.job_id) {
+            let _ = writeln!(
+                out,
+                "ferry_job_owner{{{},node=\"{}\"}} 1",
+                labels(job),
+                escape(&l.owner)
             );
         }
     }

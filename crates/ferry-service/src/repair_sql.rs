@@ -27,8 +27,7 @@ fn safe_id(id: &str) -> bool {
 
 /// `DATA_DIR/repair/JOBID` (`None` for an id unsafe as a file name).
 pub fn job_dir(store: &Store, job_id: &str) -> Option<PathBuf> {
-    let data_dir = store.path().parent()?;
-    safe_id(job_id).then(|| data_dir.join("repair").join(job_id))
+    safe_id(job_id).then(|| store.data_dir().join("repair").join(job_id))
 }
 
 /// The repair file of a compare task.

@@ -9,15 +9,14 @@
 //! resolution ([`downsample`], pure).
 //!
 //! The interface is [`SeriesStore`] (append one sample, read a series since a time at a
-//! resolution): the SQLite job store implements it here, another job store implements the same.
+//! resolution): the job store implements it here for both its backends (SQLite, MySQL).
 
 use ferry_api::{BoxFuture, SeriesSample};
-use rusqlite::params;
 
 use crate::detail::Detail;
 use crate::detail::Phase;
 use crate::error::ServiceError;
-use crate::store::Store;
+use crate::store::{SeriesRow, Store};
 
 /// One sample (UNIX seconds and the four values).
 pub type Sample = SeriesSample;
@@ -161,40 +160,22 @@ fn average(a: Sample, weight: f64) -> Sample {
 
 impl SeriesStore for Store {
     fn append(&self, job_id: &str, sample: Sample) -> BoxFuture<'_, Result<(), ServiceError>> {
-        let id = job_id.to_string();
-        Box::pin(self.with(move |c| {
-            let tx = c
-                .transaction()
-                .map_err(ServiceError::store("appending to the lag series"))?;
-            for tier in TIERS {
-                tx.execute(
-                    "INSERT INTO lag_series (job_id, step, t, n, seconds_behind, bytes_behind, \
-                     events_per_second, rows_per_second) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7) \
-                     ON CONFLICT (job_id, step, t) DO UPDATE SET n = n + 1, \
-                     seconds_behind = seconds_behind + excluded.seconds_behind, \
-                     bytes_behind = bytes_behind + excluded.bytes_behind, \
-                     events_per_second = events_per_second + excluded.events_per_second, \
-                     rows_per_second = rows_per_second + excluded.rows_per_second",
-                    params![
-                        id,
-                        tier.step,
-                        bucket(sample.t, tier.step),
-                        sample.seconds_behind,
-                        sample.bytes_behind,
-                        sample.events_per_second,
-                        sample.rows_per_second
-                    ],
-                )
-                .map_err(ServiceError::store("appending to the lag series"))?;
-                tx.execute(
-                    "DELETE FROM lag_series WHERE job_id = ?1 AND step = ?2 AND t < ?3",
-                    params![id, tier.step, sample.t - tier.keep],
-                )
-                .map_err(ServiceError::store("pruning the lag series"))?;
-            }
-            tx.commit()
-                .map_err(ServiceError::store("appending to the lag series"))
-        }))
+        let rows = TIERS
+            .iter()
+            .map(|tier| SeriesRow {
+                job_id: job_id.to_string(),
+                step: tier.step,
+                t: bucket(sample.t, tier.step),
+                values: [
+                    sample.seconds_behind,
+                    sample.bytes_behind,
+                    sample.events_per_second,
+                    sample.rows_per_second,
+                ],
+                prune_before: sample.t - tier.keep,
+            })
+            .collect();
+        Box::pin(self.series_append(rows))
     }
 
     fn read(
@@ -207,35 +188,27 @@ impl SeriesStore for Store {
         let id = job_id.to_string();
         let tier = tier_for(since, resolution, now);
         let resolution = resolution.max(tier.step);
-        Box::pin(self.with(move |c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT t, n, seconds_behind, bytes_behind, events_per_second, rows_per_second \
-                     FROM lag_series WHERE job_id = ?1 AND step = ?2 AND t >= ?3 ORDER BY t",
-                )
-                .map_err(ServiceError::store("reading the lag series"))?;
-            let rows = stmt
-                .query_map(params![id, tier.step, bucket(since, tier.step)], |r| {
-                    let n: u32 = r.get(1)?;
-                    let w = f64::from(n.max(1));
-                    Ok((
+        Box::pin(async move {
+            let buckets = self.series_read(&id, tier.step, bucket(since, tier.step)).await?;
+            let samples: Vec<(Sample, u32)> = buckets
+                .into_iter()
+                .map(|b| {
+                    let w = f64::from(b.n.max(1));
+                    let [s, by, e, r] = b.sums;
+                    (
                         Sample {
-                            t: r.get(0)?,
-                            seconds_behind: r.get::<_, f64>(2)? / w,
-                            bytes_behind: r.get::<_, f64>(3)? / w,
-                            events_per_second: r.get::<_, f64>(4)? / w,
-                            rows_per_second: r.get::<_, f64>(5)? / w,
+                            t: b.t,
+                            seconds_behind: s / w,
+                            bytes_behind: by / w,
+                            events_per_second: e / w,
+                            rows_per_second: r / w,
                         },
-                        n,
-                    ))
+                        b.n,
+                    )
                 })
-                .map_err(ServiceError::store("reading the lag series"))?;
-            let mut samples = Vec::new();
-            for row in rows {
-                samples.push(row.map_err(ServiceError::store("reading the lag series"))?);
-            }
+                .collect();
             Ok(downsample(&samples, resolution))
-        }))
+        })
     }
 }
 

@@ -87,6 +87,20 @@ pub fn target() -> Endpoint {
     endpoint("TARGET")
 }
 
+/// A shared job store for `ferry serve --store`: the URL of database `db` on the target test
+/// server (no password in it) and the password, for `FERRY_STORE_PASSWORD`.
+pub fn store_url(db: &str) -> (String, String) {
+    store_url_on(&target(), db)
+}
+
+/// [`store_url`] on the server `ep` (an extra instance, to restart it).
+pub fn store_url_on(ep: &Endpoint, db: &str) -> (String, String) {
+    (
+        format!("mysql://{}@{}:{}/{db}", ep.user, ep.host, ep.port),
+        ep.password.expose().to_string(),
+    )
+}
+
 /// A connection, failing the test with a clear message when the server is down.
 pub async fn connect(ep: &Endpoint) -> Result<Conn> {
     ep.connect(vec!["SET time_zone = '+00:00'".into()])

@@ -21,6 +21,8 @@ pub const ENV_VARS: &[&str] = &[
     "FERRY_INSECURE_HTTP",
     "FERRY_ALLOWED_HOSTS",
     "FERRY_STORE_KEY",
+    "FERRY_STORE",
+    "FERRY_STORE_PASSWORD",
     "FERRY_TLS_FINGERPRINT",
 ];
 
@@ -132,6 +134,17 @@ impl Drop for Serve {
 
 /// `ferry serve` on `data_dir` (its parent takes the log) with a key pair.
 pub fn start_keyed(data_dir: &Path, secret_id: &str, secret_key: &str) -> anyhow::Result<Serve> {
+    start_keyed_with(data_dir, secret_id, secret_key, &[], &[])
+}
+
+/// [`start_keyed`] with more arguments and environment variables.
+pub fn start_keyed_with(
+    data_dir: &Path,
+    secret_id: &str,
+    secret_key: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> anyhow::Result<Serve> {
     let parent = data_dir
         .parent()
         .ok_or_else(|| anyhow::anyhow!("no parent of {}", data_dir.display()))?;
@@ -139,9 +152,9 @@ pub fn start_keyed(data_dir: &Path, secret_id: &str, secret_key: &str) -> anyhow
     let data = data_dir
         .to_str()
         .ok_or_else(|| anyhow::anyhow!("not UTF-8: {}", data_dir.display()))?;
-    Ok(Serve::start(
-        parent,
-        &["--data-dir", data],
-        &[("FERRY_SECRET_ID", secret_id), ("FERRY_SECRET_KEY", secret_key)],
-    ))
+    let mut all_args = vec!["--data-dir", data];
+    all_args.extend_from_slice(args);
+    let mut all_envs = vec![("FERRY_SECRET_ID", secret_id), ("FERRY_SECRET_KEY", secret_key)];
+    all_envs.extend_from_slice(envs);
+    Ok(Serve::start(parent, &all_args, &all_envs))
 }

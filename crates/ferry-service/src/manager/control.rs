@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use tracing::info;
 
+use super::cluster::{
+    ACTION_COMPLETE, ACTION_PAUSE_ALL, ACTION_PAUSE_TARGET, ACTION_RATE, ACTION_RESTART,
+    ACTION_RESUME_TARGET, ACTION_STOP,
+};
 use super::{ControlError, Entry, Intent, Manager, CANCEL_GRACE};
 use crate::detail::Phase;
 use crate::job::{JobRequest, PauseMode};
@@ -45,6 +49,7 @@ impl Manager {
             .await?;
         match self.run_of(job_id) {
             Some(run) => run.interrupt(Intent::Stop),
+            None if self.queue_for_owner(job_id, ACTION_STOP).await? => {}
             None => {
                 // Not running here (paused with PauseMode all): nothing to interrupt.
                 let job = self.store.job(job_id).await?;
@@ -65,6 +70,7 @@ impl Manager {
             .await?;
         match self.run_of(job_id) {
             Some(run) => run.control.complete(),
+            None if self.queue_for_owner(job_id, ACTION_COMPLETE).await? => {}
             None => self.start_run(job, Entry::Completing).await,
         }
         Ok(())
@@ -83,10 +89,18 @@ impl Manager {
                 "job {job_id} is already paused (PauseMode {paused}): resume it first"
             )));
         }
-        let run = self
-            .run_of(job_id)
-            .ok_or_else(|| ControlError::Refused(format!("job {job_id} is not running in this server")))?;
-        if mode == PauseMode::Target && run.snapshot().running_step() != Some(Phase::Incremental) {
+        let run = self.run_of(job_id);
+        let remote = run.is_none() && self.owned_elsewhere(job_id).await?;
+        if run.is_none() && !remote {
+            return Err(ControlError::Refused(format!(
+                "job {job_id} is not running in this server"
+            )));
+        }
+        let step = match &run {
+            Some(r) => r.snapshot().running_step(),
+            None => job.detail.running_step(),
+        };
+        if mode == PauseMode::Target && step != Some(Phase::Incremental) {
             return Err(ControlError::Refused(format!(
                 "PauseMode \"target\" (pause the apply only) needs job {job_id} in its incremental phase; use PauseMode \"all\""
             )));
@@ -102,6 +116,14 @@ impl Manager {
             },
         )
         .await?;
+        let Some(run) = run else {
+            let action = match mode {
+                PauseMode::All => ACTION_PAUSE_ALL,
+                PauseMode::Target => ACTION_PAUSE_TARGET,
+            };
+            self.queue_for_owner(job_id, action).await?;
+            return Ok(());
+        };
         match mode {
             PauseMode::All => run.interrupt(Intent::Pause),
             PauseMode::Target => {
@@ -143,12 +165,15 @@ impl Manager {
             )
             .await?;
         match paused {
-            PauseMode::Target => {
-                if let Some(run) = self.run_of(job_id) {
+            PauseMode::Target => match self.run_of(job_id) {
+                Some(run) => {
                     run.apply_paused.store(false, Ordering::SeqCst);
                     run.control.set_apply_paused(false);
                 }
-            }
+                None => {
+                    self.queue_for_owner(job_id, ACTION_RESUME_TARGET).await?;
+                }
+            },
             PauseMode::All => self.start_run(job, Entry::Resume).await,
         }
         Ok(())
@@ -177,6 +202,17 @@ impl Manager {
         if job.paused == Some(PauseMode::All) {
             return Ok(());
         }
+        if self.run_of(job_id).is_none() {
+            self.queue_for_owner(job_id, ACTION_RESTART).await?;
+            return Ok(());
+        }
+        self.restart_run(job).await
+    }
+
+    /// Interrupts the job's run here at a safe point and starts it again from its checkpoints
+    /// (new secrets).
+    pub(super) async fn restart_run(self: &Arc<Self>, job: crate::store::JobRow) -> Result<(), ControlError> {
+        let job_id = job.job_id.as_str();
         let Some(run) = self.run_of(job_id) else {
             return Ok(());
         };
@@ -196,7 +232,22 @@ impl Manager {
         Ok(())
     }
 
-    /// Sets a running job's rows/s limit now.
+    /// Sets a running job's rows/s limit now, here or (cluster mode) on the node running it.
+    pub async fn apply_rows_per_second(
+        &self,
+        job_id: &str,
+        rows_per_second: u64,
+    ) -> Result<(), ControlError> {
+        if self.run_of(job_id).is_some() {
+            self.set_rows_per_second(job_id, rows_per_second);
+        } else {
+            self.queue_for_owner(job_id, &format!("{ACTION_RATE}:{rows_per_second}"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sets the rows/s limit of a job running here.
     pub fn set_rows_per_second(&self, job_id: &str, rows_per_second: u64) {
         if let Some(run) = self.run_of(job_id) {
             let (_, bytes) = run.throttle.limits();

@@ -31,18 +31,26 @@
 //!   chunk and replay checkpoints. Jobs paused with `PauseMode` `all` stay paused.
 //! - Shutdown ([`Manager::shutdown`]) interrupts every run at a safe point and leaves its status
 //!   as it is, so the next start resumes it.
+//! - Cluster mode ([`ClusterOptions`], a store shared by several nodes): a job runs only on the
+//!   node holding its lease, with the lease's epoch in `RunOptions::epoch`; [`cluster`] claims,
+//!   renews and releases leases, stops a run at once when its lease is lost, and carries out the
+//!   actions other nodes queued for its jobs. A control operation on a job another node runs
+//!   changes the store as in one node and queues the local part for the owner.
 //!
 //! Split by concern: [`check`] (pre-checks), [`control`] (start, stop, complete, pause, resume,
 //! secrets, rate), [`run`] (the run driver, its end and retries), [`persist`] (saving a running
-//! job's detail), [`compare`] (compare tasks); operations fail with [`ControlError`].
+//! job's detail), [`compare`] (compare tasks), [`cluster`] (leases); operations fail with
+//! [`ControlError`].
 
 mod check;
+mod cluster;
 mod compare;
 mod control;
 mod error;
 mod persist;
 mod run;
 
+pub use cluster::{ClusterOptions, DEFAULT_CLAIM_INTERVAL, DEFAULT_LEASE};
 pub use error::ControlError;
 
 use std::collections::HashMap;
@@ -53,7 +61,7 @@ use std::time::Duration;
 use ferry_core::throttle::Throttle;
 use ferry_job::runner::{JobSummary, ReplayControl};
 use ferry_job::{JobError, JobSpec};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tracing::info;
 
 use crate::detail::Detail;
@@ -80,6 +88,8 @@ pub enum Intent {
     Stop,
     Pause,
     Shutdown,
+    /// Cluster mode: another node holds the job's lease now; nothing more is written.
+    LeaseLost,
 }
 
 /// How a run starts.
@@ -102,10 +112,12 @@ pub struct Run {
     finished: watch::Sender<bool>,
     /// Apply paused (`PauseMode` `target`).
     pub apply_paused: AtomicBool,
+    /// Cluster mode: the epoch of the lease the run holds.
+    pub epoch: Option<u64>,
 }
 
 impl Run {
-    fn new(spec: &JobSpec, detail: Detail) -> Run {
+    fn new(spec: &JobSpec, detail: Detail, epoch: Option<u64>) -> Run {
         Run {
             control: ReplayControl::new(),
             throttle: Arc::new(Throttle::new(
@@ -116,6 +128,7 @@ impl Run {
             intent: watch::channel(Intent::Run).0,
             finished: watch::channel(false).0,
             apply_paused: AtomicBool::new(false),
+            epoch,
         }
     }
 
@@ -144,6 +157,12 @@ pub struct Manager {
     compares: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     closing: AtomicBool,
     retry: RetryPolicy,
+    max_running: usize,
+    /// Cluster mode (a shared store), with the epochs of the leases this node holds.
+    cluster: Option<ClusterOptions>,
+    leases: Mutex<HashMap<String, u64>>,
+    /// Wakes the cluster loop (a job to claim, an action to queue).
+    wake: Notify,
 }
 
 /// `DstInfo.ReadOnly`: puts the target's `read_only` back (stop, deletion). A failure (target
@@ -190,8 +209,22 @@ enum RunEnd {
 
 impl Manager {
     pub fn new(store: Store, max_running_jobs: usize, retry: RetryPolicy) -> Arc<Manager> {
+        Manager::with_cluster(store, max_running_jobs, retry, None)
+    }
+
+    /// A manager; in cluster mode (`cluster`) it runs only the jobs whose lease it holds.
+    pub fn with_cluster(
+        store: Store,
+        max_running_jobs: usize,
+        retry: RetryPolicy,
+        cluster: Option<ClusterOptions>,
+    ) -> Arc<Manager> {
         Arc::new(Manager {
             retry,
+            max_running: max_running_jobs.max(1),
+            cluster,
+            leases: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
             store,
             slots: Arc::new(Semaphore::new(max_running_jobs.max(1))),
             runs: Mutex::new(HashMap::new()),
@@ -225,28 +258,19 @@ impl Manager {
         }
     }
 
-    /// Resumes what was under way when the service last stopped.
+    /// Resumes what was under way when the service last stopped. In cluster mode the cluster
+    /// loop starts instead: it claims the jobs to resume one by one ([`cluster`]).
     pub async fn resume_all(self: &Arc<Self>) -> Result<(), ServiceError> {
+        if self.cluster.is_some() {
+            self.spawn_cluster_loop();
+            return Ok(());
+        }
         for job in self.store.jobs().await? {
-            match job.status {
-                JobStatus::Checking => {
-                    info!(job_id = %job.job_id, "resuming the pre-check");
-                    self.spawn_check(job);
-                }
-                JobStatus::ReadyRun => {
-                    info!(job_id = %job.job_id, "scheduling again");
-                    self.start_run(job, Entry::Fresh).await;
-                }
-                JobStatus::Running | JobStatus::ReadyComplete if job.paused != Some(PauseMode::All) => {
-                    info!(job_id = %job.job_id, "resuming the run");
-                    self.start_run(job, Entry::Resume).await;
-                }
-                JobStatus::Completing => {
-                    info!(job_id = %job.job_id, "resuming the completion");
-                    self.start_run(job, Entry::Completing).await;
-                }
-                JobStatus::Stopping => self.end_stopped(&job.job_id, job.detail.clone()).await?,
-                _ => {}
+            if job.status == JobStatus::Checking {
+                info!(job_id = %job.job_id, "resuming the pre-check");
+                self.spawn_check(job);
+            } else {
+                self.resume_job(job).await?;
             }
         }
         for c in self.store.all_compares().await? {
@@ -269,9 +293,38 @@ impl Manager {
         Ok(())
     }
 
+    /// Runs, schedules, completes or ends a job as its status says (a restart, or a lease just
+    /// claimed): 6 scheduled, 7 and 8 resumed (not when paused with PauseMode `all`), 12
+    /// completed, 11 ended in 10.
+    async fn resume_job(self: &Arc<Self>, job: JobRow) -> Result<(), ServiceError> {
+        match job.status {
+            JobStatus::ReadyRun => {
+                info!(job_id = %job.job_id, "scheduling again");
+                self.start_run(job, Entry::Fresh).await;
+            }
+            JobStatus::Running | JobStatus::ReadyComplete if job.paused != Some(PauseMode::All) => {
+                info!(job_id = %job.job_id, "resuming the run");
+                self.start_run(job, Entry::Resume).await;
+            }
+            JobStatus::Completing => {
+                info!(job_id = %job.job_id, "resuming the completion");
+                self.start_run(job, Entry::Completing).await;
+            }
+            JobStatus::Stopping => self.end_stopped(&job.job_id, job.detail.clone()).await?,
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Interrupts every run, check and compare at a safe point and waits for the runs to end
-    /// (their statuses stay as they are: the next start resumes them).
+    /// (their statuses stay as they are: the next start resumes them). In cluster mode the node
+    /// then releases its leases, so that other nodes resume its jobs at once.
     pub async fn shutdown(&self) {
+        self.shutdown_runs().await;
+        self.release_all().await;
+    }
+
+    async fn shutdown_runs(&self) {
         self.closing.store(true, Ordering::SeqCst);
         let runs: Vec<Arc<Run>> = lock(&self.runs).values().cloned().collect();
         for r in &runs {

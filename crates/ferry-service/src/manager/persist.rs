@@ -71,16 +71,21 @@ impl Manager {
                 patch.restart_next = Some(false);
                 restart_pending = false;
             }
-            if let Err(e) = self.store.update(&id, None, patch).await {
+            if let Err(e) = self
+                .store
+                .update_leased(&id, None, patch, self.run_lease(&run))
+                .await
+            {
                 warn!(error = %e, "saving the job's progress");
             }
             if ready && run.intent() == Intent::Run {
                 if let Ok(Update::Done(_)) = self
                     .store
-                    .update(
+                    .update_leased(
                         &id,
                         Some(&[JobStatus::Running]),
                         Patch::status(JobStatus::ReadyComplete),
+                        self.run_lease(&run),
                     )
                     .await
                 {
@@ -89,10 +94,11 @@ impl Manager {
             } else if !ready && in_replay && run.intent() == Intent::Run {
                 if let Ok(Update::Done(_)) = self
                     .store
-                    .update(
+                    .update_leased(
                         &id,
                         Some(&[JobStatus::ReadyComplete]),
                         Patch::status(JobStatus::Running),
+                        self.run_lease(&run),
                     )
                     .await
                 {

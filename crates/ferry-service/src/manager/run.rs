@@ -25,10 +25,16 @@ use crate::store::{now, JobRow, Patch, Update};
 impl Manager {
     pub(super) async fn start_run(self: &Arc<Self>, job: JobRow, entry: Entry) {
         let id = job.job_id.clone();
+        let epoch = lock(&self.leases).get(&id).copied();
+        if self.cluster.is_some() && epoch.is_none() {
+            // Cluster mode: a job runs only under a lease; a node claims it on its next round.
+            self.wake.notify_one();
+            return;
+        }
         let spec = match spec_of(&job) {
             Ok(s) => s,
             Err(e) => {
-                self.fail(&id, &job.detail, &e.to_string(), ErrorKind::Definite)
+                self.fail(&id, None, &job.detail, &e.to_string(), ErrorKind::Definite)
                     .await;
                 return;
             }
@@ -36,7 +42,7 @@ impl Manager {
         let (mt, ct) = (job.request.migrate_type(), job.request.consistency_type());
         let mut detail = job.detail.clone();
         detail.reset_for_run(mt, ct);
-        let run = Arc::new(Run::new(&spec, detail));
+        let run = Arc::new(Run::new(&spec, detail, epoch));
         if job.paused == Some(PauseMode::Target) {
             // Paused before a restart: the apply holds again from the start.
             run.apply_paused.store(true, Ordering::SeqCst);
@@ -62,12 +68,19 @@ impl Manager {
         );
     }
 
-    pub(super) async fn fail(&self, job_id: &str, detail: &Detail, message: &str, kind: ErrorKind) {
+    pub(super) async fn fail(
+        &self,
+        job_id: &str,
+        run: Option<&Run>,
+        detail: &Detail,
+        message: &str,
+        kind: ErrorKind,
+    ) {
         let mut detail = detail.clone();
         detail.fail(message, now());
         let r = self
             .store
-            .update(
+            .update_leased(
                 job_id,
                 Some(&[
                     JobStatus::ReadyRun,
@@ -85,6 +98,7 @@ impl Manager {
                     paused: Some(None),
                     ..Patch::default()
                 },
+                run.and_then(|r| self.run_lease(r)),
             )
             .await;
         if let Err(e) = r {
@@ -128,7 +142,7 @@ impl Manager {
         };
         let started = match self
             .store
-            .update(
+            .update_leased(
                 &id,
                 Some(from),
                 Patch {
@@ -140,6 +154,7 @@ impl Manager {
                     error_kind: Some(None),
                     ..Patch::default()
                 },
+                self.run_lease(&run),
             )
             .await
         {
@@ -206,7 +221,7 @@ impl Manager {
             warn!(error = %failure, attempt, delay_ms = delay.as_millis() as u64, "run failed with a transient error: retrying");
             let saved = self
                 .store
-                .update(
+                .update_leased(
                     &id,
                     None,
                     Patch {
@@ -217,6 +232,7 @@ impl Manager {
                         detail: Some(run.snapshot()),
                         ..Patch::default()
                     },
+                    self.run_lease(&run),
                 )
                 .await;
             match saved {
@@ -237,7 +253,7 @@ impl Manager {
             // The retried run is running: the error shown while waiting is over.
             let _ = self
                 .store
-                .update(
+                .update_leased(
                     &id,
                     None,
                     Patch {
@@ -245,6 +261,7 @@ impl Manager {
                         error_kind: Some(None),
                         ..Patch::default()
                     },
+                    self.run_lease(&run),
                 )
                 .await;
         };
@@ -266,7 +283,7 @@ impl Manager {
             restart,
             throttle: run.throttle.clone(),
             replay: run.control.clone(),
-            epoch: None,
+            epoch: run.epoch,
         };
         let notify = Arc::new(Notify::new());
         let sink: ProgressSink = {
@@ -298,7 +315,8 @@ impl Manager {
                     }
                     run.control.cancel();
                     let in_replay = run.snapshot().running_step() == Some(Phase::Incremental);
-                    if !in_replay {
+                    // A lost lease stops the run at once (another node runs the job now).
+                    if !in_replay || run.intent() == Intent::LeaseLost {
                         break RunEnd::Interrupted;
                     }
                     match tokio::time::timeout(CANCEL_GRACE, &mut fut).await {
@@ -364,7 +382,7 @@ impl Manager {
                 info!(rows = summary.rows, "job finished");
                 let r = self
                     .store
-                    .update(
+                    .update_leased(
                         id,
                         Some(&[
                             JobStatus::Running,
@@ -381,6 +399,7 @@ impl Manager {
                             paused: Some(None),
                             ..Patch::default()
                         },
+                        self.run_lease(run),
                     )
                     .await;
                 if let Err(e) = r {
@@ -389,19 +408,24 @@ impl Manager {
             }
             (_, Intent::Stop) => {
                 info!("stopped");
-                self.fail(id, &detail, STOPPED, ErrorKind::Definite).await;
+                self.fail(id, Some(run), &detail, STOPPED, ErrorKind::Definite)
+                    .await;
+            }
+            (_, Intent::LeaseLost) => {
+                warn!("the job's lease was lost: stopped here, another node runs it");
             }
             (_, Intent::Pause) | (_, Intent::Shutdown) => {
                 info!(?intent, "interrupted; the job resumes later");
                 if let Err(e) = self
                     .store
-                    .update(
+                    .update_leased(
                         id,
                         None,
                         Patch {
                             detail: Some(detail),
                             ..Patch::default()
                         },
+                        self.run_lease(run),
                     )
                     .await
                 {
@@ -411,7 +435,7 @@ impl Manager {
             (Some(Err(e)), Intent::Run) => {
                 let message = e.to_string();
                 warn!(error = %message, kind = ?e.kind(), "job failed");
-                self.fail(id, &detail, &message, e.kind()).await;
+                self.fail(id, Some(run), &detail, &message, e.kind()).await;
             }
             (None, Intent::Run) => {}
         }

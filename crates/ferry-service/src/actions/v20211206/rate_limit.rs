@@ -64,7 +64,7 @@ pub(super) async fn rate_limit(
     )
     .await?;
     if let Some(r) = rps {
-        mgr.set_rows_per_second(&job_id, r as u64);
+        mgr.apply_rows_per_second(&job_id, r as u64).await?;
     }
     Ok(Map::new())
 }

@@ -1,0 +1,350 @@
+//! Three `ferry serve` nodes sharing a MariaDB job store (`--store mysql://…`, one
+//! `FERRY_STORE_KEY`, one API key pair): a MigrateType 3 job created and started through node A
+//! while a writer commits on the source; the node holding the job's lease is killed with SIGKILL
+//! in the middle of the full load; another node claims the job once the lease expires (with the
+//! next epoch) and resumes it from its checkpoints; once it replays, its new owner is killed too
+//! while the writer goes on, and the last node takes over; `DescribeMigrateJobs` is answered by a
+//! live node throughout; CompleteMigrateJob through a live node (queued for the owner when it is
+//! another) ends it in 9, and the target equals the source, every commit exactly once. Only
+//! databases named `svc_cluster_*` are touched.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use common::api::{call, job_info};
+use common::serve::Serve;
+use ferry_api::Client;
+use ferry_testkit::exactly_once::{assert_exactly_once, counter_writer, WriterStats, EXACTLY_ONCE_TABLES};
+use ferry_testkit::{connect, source, target, wait_until};
+use serde_json::json;
+
+const DB: &str = "svc_cluster_kill";
+const STORE: &str = "svc_cluster_store";
+const SECRET_ID: &str = "AKIDferryclustertest";
+const SECRET_KEY: &str = "ferry-cluster-test-key";
+const NODES: [&str; 3] = ["node-a", "node-b", "node-c"];
+
+fn root() -> PathBuf {
+    std::env::temp_dir().join(format!("ferry-cluster-{}", std::process::id()))
+}
+
+/// Node `id` on the shared store, with its own data directory.
+fn start_node(id: &str) -> Result<Serve> {
+    start_node_on(STORE, &root(), id)
+}
+
+/// Node `id` on the store database `store`, its data directory under `dir`.
+fn start_node_on(store: &str, dir: &std::path::Path, id: &str) -> Result<Serve> {
+    let (url, password) = ferry_testkit::store_url(store);
+    let key = "5e".repeat(32);
+    common::serve::start_keyed_with(
+        &dir.join(id).join("data"),
+        SECRET_ID,
+        SECRET_KEY,
+        &["--store", &url, "--node-id", id],
+        &[("FERRY_STORE_PASSWORD", &password), ("FERRY_STORE_KEY", &key)],
+    )
+}
+
+fn client(s: &Serve) -> Client {
+    Client::new(s.url.clone(), SECRET_ID, SECRET_KEY)
+}
+
+/// The node holding the job's lease and the lease's epoch, as stored.
+async fn owner(t: &mut mysql_async::Conn, job: &str) -> Result<(String, u64)> {
+    owner_in(t, STORE, job).await
+}
+
+async fn owner_in(t: &mut mysql_async::Conn, store: &str, job: &str) -> Result<(String, u64)> {
+    use mysql_async::prelude::Queryable;
+    let row: Option<(String, u64)> = t
+        .exec_first(
+            format!("SELECT owner, epoch FROM {store}.jobs WHERE job_id = ?"),
+            (job,),
+        )
+        .await?;
+    row.ok_or_else(|| anyhow!("job {job} is not in the store"))
+}
+
+/// The job's status through any of `clients` (the first that answers).
+async fn status_via(clients: &[Client], job: &str) -> Result<(i64, String)> {
+    let mut last = None;
+    for c in clients {
+        match job_info(c, job).await {
+            Ok(i) => return Ok((i["Status"].as_i64().unwrap_or(0), i["ErrorInfo"].to_string())),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow!("no node to ask")))
+}
+
+async fn wait_status_via(clients: &[Client], job: &str, want: i64, secs: u64) -> Result<()> {
+    wait_until(secs, &format!("status {want} through a live node"), || async {
+        let (s, err) = status_via(clients, job).await?;
+        if s != want && matches!(s, 5 | 9 | 10) {
+            return Err(anyhow!("the job ended in {s} while waiting for {want}: {err}"));
+        }
+        Ok(s == want)
+    })
+    .await
+}
+
+/// Waits until a node other than `former` holds the job's lease with a newer epoch, the job
+/// answered as running by a live node meanwhile; the new owner and epoch.
+async fn wait_takeover(live: &[Client], job: &str, former: &str, epoch: u64) -> Result<(String, u64)> {
+    wait_until(60, "another node to take the job over", || async {
+        let (st, err) = status_via(live, job).await?;
+        if !matches!(st, 7 | 8) {
+            return Err(anyhow!("the job left running during the takeover: {st} {err}"));
+        }
+        let (o, e) = owner(&mut connect(&target()).await?, job).await?;
+        Ok(!o.is_empty() && o != former && e > epoch)
+    })
+    .await?;
+    owner(&mut connect(&target()).await?, job).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_killed_during_the_load_and_during_the_replay_other_nodes_take_over() -> Result<()> {
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    ferry_testkit::fresh_db(&mut s, DB).await?;
+    ferry_testkit::drop_dbs(&mut t, &[DB, STORE]).await?;
+    let _ = std::fs::remove_dir_all(root());
+    ferry_testkit::exec(
+        &mut s,
+        &format!(
+            "USE {DB}; {EXACTLY_ONCE_TABLES}; INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_20001_to_80000"
+        ),
+    )
+    .await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(WriterStats::default());
+    let w = counter_writer(
+        source(),
+        DB.into(),
+        0,
+        Duration::from_millis(5),
+        u64::MAX,
+        stop.clone(),
+        stats.clone(),
+    );
+
+    let mut nodes: Vec<(String, Serve)> = Vec::new();
+    for id in NODES {
+        nodes.push((id.to_string(), start_node(id)?));
+    }
+    let a = client(&nodes[0].1);
+    let (src, dst) = (source(), target());
+    let request = json!({
+        "JobName": "cluster-kill",
+        "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 5},
+        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
+        "SrcInfo": {"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()},
+        "DstDatabaseType": "mysql", "DstAccessType": "extranet",
+        "DstInfo": {"Ip": dst.host, "Port": dst.port, "User": dst.user, "Password": dst.password.expose()},
+        "DatabaseInfo": json!([{"Database": DB}]).to_string(),
+        // Slow enough to be killed in the middle of the full load.
+        "Ferry": {"ChunkRows": 1000, "Threads": 2, "RowsPerSecond": 15000},
+    });
+    let id = call(&a, "CreateMigrateJob", request).await?["JobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    call(&a, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
+    common::api::wait_status(&a, &id, 4, 120).await?;
+    call(&a, "StartMigrateJob", json!({"JobId": id})).await?;
+    // Every node answers for the job, wherever it runs.
+    for (_, n) in &nodes {
+        assert_eq!(job_info(&client(n), &id).await?["JobId"], id.as_str());
+    }
+    wait_until(120, "the full load to be under way on its owner", || async {
+        let d = job_info(&a, &id).await?["Detail"].clone();
+        let p: u64 = d["CurrentStepProgress"]
+            .as_str()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        Ok(d["StepNow"] == 2 && p >= 10)
+    })
+    .await?;
+    let (first_owner, first_epoch) = owner(&mut t, &id).await?;
+    let i = nodes
+        .iter()
+        .position(|(n, _)| *n == first_owner)
+        .ok_or_else(|| anyhow!("the job's owner {first_owner:?} is not one of the nodes"))?;
+    let (_, victim) = nodes.remove(i);
+    victim.kill9();
+    let done: u64 = ferry_testkit::scalar(
+        &mut t,
+        &format!("SELECT COUNT(*) FROM ferry_meta.load_chunk WHERE job = '{id}' AND done = 1"),
+    )
+    .await?;
+    let chunks: u64 = ferry_testkit::scalar(
+        &mut t,
+        &format!("SELECT COUNT(*) FROM ferry_meta.load_chunk WHERE job = '{id}'"),
+    )
+    .await?;
+    assert!(
+        done < chunks,
+        "the owner was killed mid-load ({done}/{chunks} chunks)"
+    );
+
+    let live: Vec<Client> = nodes.iter().map(|(_, n)| client(n)).collect();
+    let (second_owner, second_epoch) = wait_takeover(&live, &id, &first_owner, first_epoch).await?;
+    wait_status_via(&live, &id, 8, 600).await?;
+
+    // The new owner killed during the replay, under writes: the last node takes over.
+    let commits_before = stats.commits.load(Ordering::SeqCst);
+    wait_until(60, "more commits replayed under the writer", || async {
+        Ok(stats.commits.load(Ordering::SeqCst) > commits_before + 100)
+    })
+    .await?;
+    let i = nodes
+        .iter()
+        .position(|(n, _)| *n == second_owner)
+        .ok_or_else(|| anyhow!("the job's owner {second_owner:?} is not a live node"))?;
+    let (_, victim) = nodes.remove(i);
+    victim.kill9();
+    let live: Vec<Client> = nodes.iter().map(|(_, n)| client(n)).collect();
+    wait_takeover(&live, &id, &second_owner, second_epoch).await?;
+    wait_status_via(&live, &id, 8, 600).await?;
+    stop.store(true, Ordering::SeqCst);
+    w.await??;
+    // Through the node that does not run the job (queued for its owner), else the owner.
+    let (new_owner, _) = owner(&mut t, &id).await?;
+    let via = nodes.iter().position(|(n, _)| *n != new_owner).map_or(0, |p| p);
+    call(&live[via], "CompleteMigrateJob", json!({"JobId": id})).await?;
+    wait_status_via(&live, &id, 9, 300).await?;
+
+    let sa = ferry_testkit::db_digest(&mut s, DB).await?;
+    let sb = ferry_testkit::db_digest(&mut t, DB).await?;
+    assert_eq!(sa, sb, "source and target differ");
+    let total = stats.commits.load(Ordering::SeqCst);
+    assert_exactly_once(&mut t, DB, total, "the job taken over twice").await?;
+    for (_, n) in nodes {
+        assert!(n.stop().success(), "a node stops cleanly on SIGTERM");
+    }
+    ferry_testkit::drop_dbs(&mut s, &[DB]).await?;
+    ferry_testkit::drop_dbs(&mut t, &[DB, STORE]).await?;
+    let _ = std::fs::remove_dir_all(root());
+    Ok(())
+}
+
+/// SIGTERM on the node running a replaying job: it stops the run at a safe point and releases
+/// the lease (the lease is free before it would have expired), another node claims the job, and
+/// CompleteMigrateJob through the third node (queued for the owner) completes it exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_node_hands_its_job_over() -> Result<()> {
+    const DB2: &str = "svc_cluster_drain";
+    const STORE2: &str = "svc_cluster_store_d";
+    let dir = std::env::temp_dir().join(format!("ferry-cluster-drain-{}", std::process::id()));
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    ferry_testkit::fresh_db(&mut s, DB2).await?;
+    ferry_testkit::drop_dbs(&mut t, &[DB2, STORE2]).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    ferry_testkit::exec(&mut s, &format!("USE {DB2}; {EXACTLY_ONCE_TABLES}")).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(WriterStats::default());
+    let w = counter_writer(
+        source(),
+        DB2.into(),
+        0,
+        Duration::from_millis(5),
+        u64::MAX,
+        stop.clone(),
+        stats.clone(),
+    );
+    let mut nodes = vec![
+        ("node-x".to_string(), start_node_on(STORE2, &dir, "node-x")?),
+        ("node-y".to_string(), start_node_on(STORE2, &dir, "node-y")?),
+        ("node-z".to_string(), start_node_on(STORE2, &dir, "node-z")?),
+    ];
+    let a = client(&nodes[0].1);
+    let (src, dst) = (source(), target());
+    let request = json!({
+        "JobName": "cluster-drain",
+        "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 5},
+        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
+        "SrcInfo": {"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()},
+        "DstDatabaseType": "mysql", "DstAccessType": "extranet",
+        "DstInfo": {"Ip": dst.host, "Port": dst.port, "User": dst.user, "Password": dst.password.expose()},
+        "DatabaseInfo": json!([{"Database": DB2}]).to_string(),
+    });
+    let id = call(&a, "CreateMigrateJob", request).await?["JobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    call(&a, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
+    common::api::wait_status(&a, &id, 4, 120).await?;
+    call(&a, "StartMigrateJob", json!({"JobId": id})).await?;
+    let all: Vec<Client> = nodes.iter().map(|(_, n)| client(n)).collect();
+    wait_status_via(&all, &id, 8, 300).await?;
+    let (first, epoch) = owner_in(&mut t, STORE2, &id).await?;
+    let i = nodes
+        .iter()
+        .position(|(n, _)| *n == first)
+        .ok_or_else(|| anyhow!("the job's owner {first:?} is not a node"))?;
+    let (_, draining) = nodes.remove(i);
+    assert!(draining.stop().success(), "the drained node exits 0");
+    // Released, not left to expire: at once after the exit, nobody or the other node holds it.
+    let (o, _) = owner_in(&mut t, STORE2, &id).await?;
+    assert_ne!(o, first, "the drained node released the job's lease");
+    let live: Vec<Client> = nodes.iter().map(|(_, n)| client(n)).collect();
+    wait_until(60, "another node to claim the job", || async {
+        let (o, e) = owner_in(&mut connect(&target()).await?, STORE2, &id).await?;
+        Ok(!o.is_empty() && o != first && e > epoch)
+    })
+    .await?;
+    wait_status_via(&live, &id, 8, 300).await?;
+    stop.store(true, Ordering::SeqCst);
+    w.await??;
+    let (new_owner, _) = owner_in(&mut t, STORE2, &id).await?;
+    let other = nodes
+        .iter()
+        .position(|(n, _)| *n != new_owner)
+        .ok_or_else(|| anyhow!("no node besides the owner"))?;
+    // /metrics: the job's series on its owner only; every node shows who owns it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for (name, node) in &nodes {
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", node.url))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let owner_line = format!("node=\"{new_owner}\"}} 1");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("ferry_job_owner{") && l.contains(&id) && l.ends_with(&owner_line)),
+            "{name}: no ferry_job_owner for {new_owner}:\n{text}"
+        );
+        let has_series = text
+            .lines()
+            .any(|l| l.starts_with("ferry_job_status{") && l.contains(&id));
+        assert_eq!(
+            has_series,
+            *name == new_owner,
+            "{name}: the job's series on its owner only"
+        );
+    }
+    call(&live[other], "CompleteMigrateJob", json!({"JobId": id})).await?;
+    wait_status_via(&live, &id, 9, 300).await?;
+    let sa = ferry_testkit::db_digest(&mut s, DB2).await?;
+    let sb = ferry_testkit::db_digest(&mut t, DB2).await?;
+    assert_eq!(sa, sb, "source and target differ");
+    let total = stats.commits.load(Ordering::SeqCst);
+    assert_exactly_once(&mut t, DB2, total, "the job handed over by a draining node").await?;
+    for (_, n) in nodes {
+        assert!(n.stop().success());
+    }
+    ferry_testkit::drop_dbs(&mut s, &[DB2]).await?;
+    ferry_testkit::drop_dbs(&mut t, &[DB2, STORE2]).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
