@@ -40,15 +40,39 @@ fn start_node(id: &str) -> Result<Serve> {
 
 /// Node `id` on the store database `store`, its data directory under `dir`.
 fn start_node_on(store: &str, dir: &std::path::Path, id: &str) -> Result<Serve> {
+    start_node_with(store, dir, id, &[])
+}
+
+/// [`start_node_on`] with more environment variables (e.g. `FERRY_FAULTS`).
+fn start_node_with(store: &str, dir: &std::path::Path, id: &str, envs: &[(&str, &str)]) -> Result<Serve> {
     let (url, password) = ferry_testkit::store_url(store);
     let key = "5e".repeat(32);
+    let mut all = vec![
+        ("FERRY_STORE_PASSWORD", password.as_str()),
+        ("FERRY_STORE_KEY", key.as_str()),
+    ];
+    all.extend_from_slice(envs);
     common::serve::start_keyed_with(
         &dir.join(id).join("data"),
         SECRET_ID,
         SECRET_KEY,
         &["--store", &url, "--node-id", id],
-        &[("FERRY_STORE_PASSWORD", &password), ("FERRY_STORE_KEY", &key)],
+        &all,
     )
+}
+
+/// A MigrateType 3 job request for database `db` (full + incremental, no verification).
+fn job_request(name: &str, db: &str) -> serde_json::Value {
+    let (src, dst) = (source(), target());
+    json!({
+        "JobName": name,
+        "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 5},
+        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
+        "SrcInfo": {"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()},
+        "DstDatabaseType": "mysql", "DstAccessType": "extranet",
+        "DstInfo": {"Ip": dst.host, "Port": dst.port, "User": dst.user, "Password": dst.password.expose()},
+        "DatabaseInfo": json!([{"Database": db}]).to_string(),
+    })
 }
 
 fn client(s: &Serve) -> Client {
@@ -140,18 +164,9 @@ async fn owners_killed_during_the_load_and_during_the_replay_other_nodes_take_ov
         nodes.push((id.to_string(), start_node(id)?));
     }
     let a = client(&nodes[0].1);
-    let (src, dst) = (source(), target());
-    let request = json!({
-        "JobName": "cluster-kill",
-        "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 5},
-        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
-        "SrcInfo": {"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()},
-        "DstDatabaseType": "mysql", "DstAccessType": "extranet",
-        "DstInfo": {"Ip": dst.host, "Port": dst.port, "User": dst.user, "Password": dst.password.expose()},
-        "DatabaseInfo": json!([{"Database": DB}]).to_string(),
-        // Slow enough to be killed in the middle of the full load.
-        "Ferry": {"ChunkRows": 1000, "Threads": 2, "RowsPerSecond": 15000},
-    });
+    let mut request = job_request("cluster-kill", DB);
+    // Slow enough to be killed in the middle of the full load.
+    request["Ferry"] = json!({"ChunkRows": 1000, "Threads": 2, "RowsPerSecond": 15000});
     let id = call(&a, "CreateMigrateJob", request).await?["JobId"]
         .as_str()
         .unwrap_or_default()
@@ -266,17 +281,7 @@ async fn a_draining_node_hands_its_job_over() -> Result<()> {
         ("node-z".to_string(), start_node_on(STORE2, &dir, "node-z")?),
     ];
     let a = client(&nodes[0].1);
-    let (src, dst) = (source(), target());
-    let request = json!({
-        "JobName": "cluster-drain",
-        "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 5},
-        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
-        "SrcInfo": {"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()},
-        "DstDatabaseType": "mysql", "DstAccessType": "extranet",
-        "DstInfo": {"Ip": dst.host, "Port": dst.port, "User": dst.user, "Password": dst.password.expose()},
-        "DatabaseInfo": json!([{"Database": DB2}]).to_string(),
-    });
-    let id = call(&a, "CreateMigrateJob", request).await?["JobId"]
+    let id = call(&a, "CreateMigrateJob", job_request("cluster-drain", DB2)).await?["JobId"]
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -345,6 +350,120 @@ async fn a_draining_node_hands_its_job_over() -> Result<()> {
     }
     ferry_testkit::drop_dbs(&mut s, &[DB2]).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB2, STORE2]).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A node frozen (SIGSTOP at a fault point) in the middle of a replay commit, its target
+/// transaction open, past its lease: another node claims the job with the next epoch and resumes
+/// it; when the frozen node wakes up (SIGCONT), its commit is refused by the epoch on the target
+/// (or its run stopped for the lost lease first), so it applies nothing: the job completes through
+/// the new owner with every commit exactly once and the target equal to the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_former_owner_commits_nothing_after_the_takeover() -> Result<()> {
+    const DB3: &str = "svc_cluster_frozen";
+    const STORE3: &str = "svc_cluster_store_f";
+    let dir = std::env::temp_dir().join(format!("ferry-cluster-frozen-{}", std::process::id()));
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    ferry_testkit::fresh_db(&mut s, DB3).await?;
+    ferry_testkit::drop_dbs(&mut t, &[DB3, STORE3]).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    ferry_testkit::exec(&mut s, &format!("USE {DB3}; {EXACTLY_ONCE_TABLES}")).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(WriterStats::default());
+    let w = counter_writer(
+        source(),
+        DB3.into(),
+        0,
+        Duration::from_millis(5),
+        u64::MAX,
+        stop.clone(),
+        stats.clone(),
+    );
+    // The only node at first, so it owns the job; it freezes itself at its 40th replay commit,
+    // with that batch's rows written and locked in its open target transaction.
+    let frozen = start_node_with(
+        STORE3,
+        &dir,
+        "node-f",
+        &[("FERRY_FAULTS", "replay.before_commit=stop@40")],
+    )?;
+    let f = client(&frozen);
+    let id = call(&f, "CreateMigrateJob", job_request("cluster-frozen", DB3)).await?["JobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    call(&f, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
+    common::api::wait_status(&f, &id, 4, 120).await?;
+    call(&f, "StartMigrateJob", json!({"JobId": id})).await?;
+    wait_until(300, "the owner to freeze in a replay commit", || async {
+        Ok(frozen.is_stopped())
+    })
+    .await?;
+    let (first, epoch) = owner_in(&mut t, STORE3, &id).await?;
+    assert_eq!(first, "node-f");
+
+    let nodes = [
+        start_node_on(STORE3, &dir, "node-g")?,
+        start_node_on(STORE3, &dir, "node-h")?,
+    ];
+    let live: Vec<Client> = nodes.iter().map(client).collect();
+    wait_until(60, "another node to claim the job", || async {
+        let (o, e) = owner_in(&mut connect(&target()).await?, STORE3, &id).await?;
+        Ok(!o.is_empty() && o != first && e > epoch)
+    })
+    .await?;
+    // The new owner's run has claimed the job on the target (its epoch there) before it can
+    // replay anything.
+    wait_until(60, "the new owner's epoch on the target", || async {
+        use mysql_async::prelude::Queryable;
+        let stored: Option<u64> = connect(&target())
+            .await?
+            .exec_first("SELECT epoch FROM ferry_meta.job_epoch WHERE job = ?", (&id,))
+            .await?;
+        Ok(stored.is_some_and(|e| e > epoch))
+    })
+    .await?;
+    frozen.signal("CONT")?;
+    wait_until(120, "the woken node to give the job up", || async {
+        let log = frozen.stderr();
+        Ok(log.contains("older than the target's") || log.contains("lease"))
+    })
+    .await?;
+    let woke = frozen.stderr();
+    assert!(
+        !woke.contains("panicked"),
+        "the woken node did not panic:\n{woke}"
+    );
+
+    let commits_before = stats.commits.load(Ordering::SeqCst);
+    wait_until(120, "more commits under the writer", || async {
+        Ok(stats.commits.load(Ordering::SeqCst) > commits_before + 100)
+    })
+    .await?;
+    wait_status_via(&live, &id, 8, 600).await?;
+    stop.store(true, Ordering::SeqCst);
+    w.await??;
+    call(&live[0], "CompleteMigrateJob", json!({"JobId": id})).await?;
+    wait_status_via(&live, &id, 9, 300).await?;
+    let sa = ferry_testkit::db_digest(&mut s, DB3).await?;
+    let sb = ferry_testkit::db_digest(&mut t, DB3).await?;
+    assert_eq!(sa, sb, "source and target differ");
+    let total = stats.commits.load(Ordering::SeqCst);
+    assert_exactly_once(
+        &mut t,
+        DB3,
+        total,
+        &format!("the frozen former owner's log:\n{woke}"),
+    )
+    .await?;
+    assert!(frozen.stop().success(), "the woken node stops cleanly");
+    for n in nodes {
+        assert!(n.stop().success());
+    }
+    ferry_testkit::drop_dbs(&mut s, &[DB3]).await?;
+    ferry_testkit::drop_dbs(&mut t, &[DB3, STORE3]).await?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -86,15 +86,7 @@ impl FerryChild {
 
     /// True while the process is stopped (SIGSTOP, or a `stop` fault point; Linux `/proc`).
     pub fn is_stopped(&self) -> bool {
-        let pid = self.pid();
-        pid != 0
-            && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    s.rsplit_once(')')
-                        .map(|(_, rest)| rest.trim_start().starts_with('T'))
-                })
-                .unwrap_or(false)
+        process_stopped(self.pid())
     }
 
     /// Waits at most `secs` until the process is stopped (fails with its output if it exits).
@@ -145,4 +137,16 @@ impl Drop for FerryChild {
             eprintln!("ferry killed by the test guard\n{}", self.output());
         }
     }
+}
+
+/// True while process `pid` is stopped (SIGSTOP, or a `stop` fault point; Linux `/proc`).
+pub fn process_stopped(pid: u32) -> bool {
+    pid != 0
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('T'))
+            })
+            .unwrap_or(false)
 }

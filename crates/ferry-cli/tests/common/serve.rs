@@ -116,6 +116,20 @@ impl Serve {
 }
 
 impl Serve {
+    /// True while the process is stopped (SIGSTOP, or a `stop` fault point).
+    pub fn is_stopped(&self) -> bool {
+        ferry_testkit::child::process_stopped(self.child.id())
+    }
+
+    /// Sends a signal by name (`CONT`, `STOP`, …) with `kill(1)`.
+    pub fn signal(&self, sig: &str) -> anyhow::Result<()> {
+        let st = Command::new("kill")
+            .args([format!("-{sig}"), self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(st.success(), "kill -{sig} {}: {st}", self.child.id());
+        Ok(())
+    }
+
     /// SIGKILL: no chance to stop anything cleanly.
     pub fn kill9(mut self) {
         let _ = self.child.kill();
