@@ -537,6 +537,7 @@ impl Coord<'_, '_> {
         }
         keys.sort_unstable();
         keys.dedup();
+        let t0 = Instant::now();
         let worker = loop {
             let c = self.pool.committed();
             self.process_committed(c);
@@ -563,6 +564,15 @@ impl Coord<'_, '_> {
             rows,
         };
         let no = self.sched.dispatch(&keys, worker, reach);
+        debug!(
+            batch = no,
+            worker,
+            txns = txns.len(),
+            rows,
+            keys = keys.len(),
+            place_wait_us = t0.elapsed().as_micros() as u64,
+            "batch dispatched"
+        );
         self.pool.send(worker, Batch { no, txns }).await
     }
 

@@ -15,6 +15,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use ferry_core::Endpoint;
 use mysql_async::prelude::Queryable;
@@ -244,11 +245,23 @@ impl Worker {
         };
         let first_pos = b.txns[0].end.clone();
         if self.cfg.conflict == ConflictPolicy::Stop && !b.txns.iter().any(|t| t.idem) {
+            let started = Instant::now();
             match self.pipelined(b).await {
                 Ok(true) => {
+                    let executed = Instant::now();
                     self.wait_turn(b.no).await;
+                    let turn = Instant::now();
                     self.commit(&b.txns, last).await?;
                     self.publish(b.no);
+                    // where a batch's time goes (docs/benchmarks.md, "Incremental replay")
+                    debug!(
+                        batch = b.no,
+                        txns = b.txns.len(),
+                        exec_us = (executed - started).as_micros() as u64,
+                        turn_us = (turn - executed).as_micros() as u64,
+                        commit_us = turn.elapsed().as_micros() as u64,
+                        "batch committed"
+                    );
                     return Ok(());
                 }
                 Ok(false) => {
