@@ -9,7 +9,10 @@
 //!   chunk the replay touched is found at cut-over; both rows are named;
 //! - kill -9 of `ferry run` right after the replay marked a chunk dirty, then resume: the mark
 //!   survived (same transaction as the checkpoint), so a target row planted in that chunk is
-//!   still found at cut-over.
+//!   still found at cut-over;
+//! - a DDL and a TRUNCATE on one table plan that table's chunks again and no other: the other
+//!   table keeps its stored digests, and a target row planted there in a chunk the replay
+//!   touched is still found at cut-over.
 //!
 //! Only databases named `cv_*` are touched.
 
@@ -243,37 +246,87 @@ async fn kill_9_loses_no_dirty_mark() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ddl_and_truncate_replan_the_table() -> Result<()> {
+async fn ddl_and_truncate_replan_only_their_table() -> Result<()> {
     const DB: &str = "cv_ddl";
     const JOB: &str = "cv-ddl";
     setup(DB, JOB).await?;
+    // A second table `u`, which no DDL touches.
+    let mut s = connect(&source()).await?;
+    exec(
+        &mut s,
+        &format!("USE {DB}; CREATE TABLE u LIKE t; INSERT INTO u SELECT * FROM t;"),
+    )
+    .await?;
     let mut child = start(DB, JOB, 0, &["--restart"])?;
     first_full_pass(JOB, &mut child).await?;
-    let mut s = connect(&source()).await?;
-    // A DDL (the stored digests no longer describe the rows), then TRUNCATE and 1,500 new rows
-    // with a primary-key update across chunks.
+    let u_digested = |extra: &str| {
+        format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' AND db = '{DB}' AND tbl = 'u' \
+             AND status = 1 {extra}"
+        )
+    };
+    let u_chunks = meta_count(u_digested("")).await?;
+    assert_eq!(u_chunks, ROWS / CHUNK + 1);
+    let mut t = connect(&target()).await?;
+    let first_pass_at: String = scalar(
+        &mut t,
+        &format!(
+            "SELECT CAST(MAX(verified_at) AS CHAR) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' \
+             AND db = '{DB}' AND tbl = 'u'"
+        ),
+    )
+    .await?;
+    // On `t`: a DDL (its stored digests no longer describe its rows), then TRUNCATE and 1,500
+    // new rows with a primary-key update across chunks. On `u`: a change in chunk 3, and a
+    // target row of chunk 3 changed behind Ferry's back.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.u SET pad = 'planted-touched' WHERE id = 3600"),
+    )
+    .await?;
     exec(
         &mut s,
         &format!(
             "USE {DB}; ALTER TABLE t ADD COLUMN extra INT NOT NULL DEFAULT 7; TRUNCATE t;
              INSERT INTO {DB}.t (id, v, pad) SELECT seq, 1, 'new' FROM seq_1_to_1500;
-             UPDATE {DB}.t SET id = 1600, v = 503 WHERE id = 10"
+             UPDATE {DB}.t SET id = 1600, v = 503 WHERE id = 10;
+             UPDATE {DB}.u SET v = 504 WHERE id = 3500"
         ),
     )
     .await?;
     applied(DB, 1600, 503).await?;
     child.signal("USR1")?;
     let (st, out) = child.wait(180).await?;
-    assert!(st.success(), "{out}");
-    // Planned again after the TRUNCATE: 1,500 rows make 2 chunks, not the 21 of the first plan.
-    let (_, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
-    assert_eq!(total, 2, "{out}");
-    assert!(
-        out.contains("verified    consistent: 1 tables, 1500 rows compared"),
-        "{out}"
+    assert_eq!(
+        st.code(),
+        Some(2),
+        "the planted row is a difference: exit 2\n{out}"
     );
+    assert!(out.contains("3600"), "row 3600 named:\n{out}");
+    // `t` planned again after the TRUNCATE: 1,500 rows make 2 chunks, not the 21 of the first
+    // plan; `u` kept its 21. At cut-over at most `t`'s 2 chunks and `u`'s chunk 3 were digested
+    // again.
+    let (n, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
+    assert_eq!(total, 2 + u_chunks, "{out}");
+    assert!(n <= 3, "{out}");
+    // `u`'s other chunks kept the digests of the first pass: never digested again.
+    let untouched = meta_count(u_digested(&format!(
+        "AND chunk_no <> 3 AND verified_at <= '{first_pass_at}'"
+    )))
+    .await?;
+    assert_eq!(untouched, u_chunks - 1, "{out}");
+    // Repair the planted row: then both tables are equal, `t` with its 1,500 new rows.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.u SET pad = MD5(3600) WHERE id = 3600"),
+    )
+    .await?;
     assert_db_equal(DB, DB).await?;
+    assert_eq!(
+        scalar::<u64>(&mut t, &format!("SELECT COUNT(*) FROM {DB}.t")).await?,
+        1500
+    );
     drop_dbs(&mut s, &[DB]).await?;
-    drop_dbs(&mut connect(&target()).await?, &[DB]).await?;
+    drop_dbs(&mut t, &[DB]).await?;
     Ok(())
 }
