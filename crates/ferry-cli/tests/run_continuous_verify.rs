@@ -12,7 +12,10 @@
 //!   still found at cut-over;
 //! - a DDL and a TRUNCATE on one table plan that table's chunks again and no other: the other
 //!   table keeps its stored digests, and a target row planted there in a chunk the replay
-//!   touched is still found at cut-over.
+//!   touched is still found at cut-over;
+//! - many inserts into one key range grow a chunk past twice the chunk size: it is split in
+//!   place (the table's other chunks keep their digests), and a target row planted in a piece the
+//!   replay touched is found at cut-over.
 //!
 //! Only databases named `cv_*` are touched.
 
@@ -326,6 +329,89 @@ async fn ddl_and_truncate_replan_only_their_table() -> Result<()> {
         scalar::<u64>(&mut t, &format!("SELECT COUNT(*) FROM {DB}.t")).await?,
         1500
     );
+    drop_dbs(&mut s, &[DB]).await?;
+    drop_dbs(&mut t, &[DB]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grown_chunk_is_split_in_place() -> Result<()> {
+    const DB: &str = "cv_split";
+    const JOB: &str = "cv-split";
+    setup(DB, JOB).await?;
+    let mut child = start(DB, JOB, 0, &["--restart"])?;
+    first_full_pass(JOB, &mut child).await?;
+    let mut t = connect(&target()).await?;
+    let chunks = |extra: &str| {
+        format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' AND db = '{DB}' AND tbl = 't' {extra}"
+        )
+    };
+    let first_pass_at: String = scalar(
+        &mut t,
+        &format!(
+            "SELECT CAST(MAX(verified_at) AS CHAR) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' AND db = '{DB}'"
+        ),
+    )
+    .await?;
+    // Many inserts into one key range: 3,000 rows above the last bound (20,000), all in the last
+    // chunk (20,000, +inf), which grows past twice the chunk size.
+    let mut s = connect(&source()).await?;
+    exec(
+        &mut s,
+        &format!("USE {DB}; INSERT INTO t SELECT seq, seq % 97, MD5(seq) FROM seq_20001_to_23000"),
+    )
+    .await?;
+    // Digested with 3,000 rows, it is split at the next pass: retired, and its pieces (20,000,
+    // 21,000], (21,000, 22,000], (22,000, 23,000], (23,000, +inf) digested equal under the
+    // table's new root.
+    wait_until(180, "the grown chunk to be split and its pieces verified", || {
+        let (retired, in_use) = (chunks("AND status = 3"), chunks("AND status = 1"));
+        let root = format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_root WHERE job = '{JOB}' AND db = '{DB}' AND tbl = 't' \
+             AND chunks = 24 AND src_root = dst_root"
+        );
+        let running = child.assert_running();
+        async move {
+            running?;
+            Ok(meta_count(retired).await? == 1
+                && meta_count(in_use).await? == 24
+                && meta_count(root).await? == 1)
+        }
+    })
+    .await?;
+    // Not planned again: the first 20 chunks kept their numbers and first-pass digests.
+    let kept = meta_count(chunks(&format!(
+        "AND chunk_no < 20 AND status = 1 AND verified_at <= '{first_pass_at}'"
+    )))
+    .await?;
+    assert_eq!(kept, 20);
+    // A source change and a target row changed behind Ferry's back in one piece.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = 'planted-in-a-piece' WHERE id = 22600"),
+    )
+    .await?;
+    exec(&mut s, &format!("UPDATE {DB}.t SET v = 505 WHERE id = 22500")).await?;
+    applied(DB, 22500, 505).await?;
+    child.signal("USR1")?;
+    let (st, out) = child.wait(180).await?;
+    assert_eq!(
+        st.code(),
+        Some(2),
+        "the planted row is a difference: exit 2\n{out}"
+    );
+    assert!(out.contains("22600"), "row 22600 named:\n{out}");
+    let (n, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
+    assert_eq!(total, 24, "{out}");
+    assert!(n >= 1, "{out}");
+    // Repaired, the tables are equal: the split lost no row.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = MD5(22600) WHERE id = 22600"),
+    )
+    .await?;
+    assert_db_equal(DB, DB).await?;
     drop_dbs(&mut s, &[DB]).await?;
     drop_dbs(&mut t, &[DB]).await?;
     Ok(())
