@@ -13,8 +13,13 @@ NAMES = {
     "pt": "pt-table-checksum (source only)",
     "pt-x2": "pt-table-checksum ×2 (source + target)",
     "floor": "CRC32 floor (both servers)",
+    "cutover": "cut-over verification (continuous verification, --cutover)",
+    "cutover-request": "cut-over request to exit (--cutover)",
 }
-ORDER = ["ferry-verify", "ferry-verify-md5", "pt", "pt-x2", "floor"]
+ORDER = ["ferry-verify", "cutover", "cutover-request", "ferry-verify-md5", "pt", "pt-x2", "floor"]
+
+# The goal for --cutover: the cut-over verification under 10% of a full pass.
+MAX_CUTOVER_SHARE = 0.10
 
 # The target: ferry verify's wall ≤ 0.5× pt-table-checksum's (the single-server run).
 MAX_RATIO_PT = 0.5
@@ -64,8 +69,11 @@ def build(meta, runs):
         if tool == "pt-x2":
             note += "; RSS = the larger run's"
         note += f"; load avg before: {r['loadavg']}"
-        table.append([NAMES[tool], f"{wall:.2f}", fmt(rows / wall, 0), fmt(rss, 0) if rss is not None else "—",
-                      f"{ferry_wall / wall:.2f}" if ferry_wall is not None else "—", note])
+        if tool.startswith("cutover") and ferry_wall is not None:
+            note = f"{100 * wall / ferry_wall:.0f}% of a full pass; " + note
+        table.append([NAMES[tool], f"{wall:.2f}", fmt(rows / wall, 0) if wall > 0 else "—",
+                      fmt(rss, 0) if rss is not None else "—",
+                      f"{ferry_wall / wall:.2f}" if ferry_wall is not None and wall > 0 else "—", note])
 
     def ratio(tool):
         r = chosen.get(tool)
@@ -80,6 +88,14 @@ def build(meta, runs):
         target = (f"ferry verify ≤ {MAX_RATIO_PT}× pt-table-checksum — "
                   f"{'met' if strict <= MAX_RATIO_PT else 'NOT MET'} ({strict:.2f}× the single-server run"
                   + (f"; {fair:.2f}× pt-table-checksum ×2" if fair is not None else "") + ")")
+    cut = chosen.get("cutover")
+    if cut is not None:
+        if ferry_wall is None or cut["status"] != "ok":
+            target += f"; cut-over verification < {MAX_CUTOVER_SHARE:.0%} of a full pass — not measured"
+        else:
+            share = float(cut["wall_s"]) / ferry_wall
+            target += (f"; cut-over verification < {MAX_CUTOVER_SHARE:.0%} of a full pass — "
+                       f"{'met' if share < MAX_CUTOVER_SHARE else 'NOT MET'} ({share:.0%})")
     return header, table, target
 
 

@@ -6,6 +6,8 @@
 #   benches/run.sh --quick    smoke run (BENCH_SCALE=0.05)
 #   benches/run.sh --verify   verification benchmark instead: ferry verify against pt-table-checksum
 #                             and the raw chunked CRC32 query (results in benches/.work/verify-results.md)
+#   benches/run.sh --verify --cutover   the same, with the cut-over verification of continuous
+#                             verification after a sysbench write backlog in the same table
 #   benches/run.sh --help     options and environment knobs
 #
 # Everything it writes lives under benches/.work/ (git-ignored); the result table is printed and
@@ -18,12 +20,16 @@ WORK="$BENCH_DIR/.work"
 
 usage() {
   cat <<'EOF'
-usage: benches/run.sh [--verify] [--quick] [--keep] [--tools LIST] [--help]
+usage: benches/run.sh [--verify [--cutover]] [--quick] [--keep] [--tools LIST] [--help]
 
   --verify       verification benchmark instead of the full load: ferry verify --mode full (its
                  automatic row hash, and FERRY_VERIFY_ROW_HASH=md5) against
                  pt-table-checksum (source, and source + target) and the raw chunked CRC32 query on
                  both servers; the target gets a copy of the data set first (ferry run) if it has none
+  --cutover      with --verify: the copy is made by a MigrateType 3 job with continuous verification
+                 (Ferry.ContinuousVerify), BENCH_BACKLOG sysbench oltp_write_only transactions are
+                 written on the source while it replays, then it cuts over; its cut-over verification
+                 is reported next to the full pass, pt-table-checksum and the floor (= BENCH_CUTOVER=1)
   --quick        smoke run: BENCH_SCALE=0.05 (about 100k rows), one round
   --keep         leave the benchmark servers running afterwards (= BENCH_KEEP=1)
   --tools LIST   comma-separated subset of: ferry,ferry-lockless,mydumper,mariadb-dump,loaddata
@@ -47,6 +53,12 @@ environment:
   BENCH_BUILD=1          run `cargo build --release -p ferry-cli` first (0: use the binary as is)
   BENCH_FERRY=path       ferry binary (default: $CARGO_TARGET_DIR or target/ + release/ferry)
   BENCH_KEEP=0           1: leave the servers running
+  with --cutover:
+  BENCH_BACKLOG=50000    oltp_write_only transactions written on the source while ferry replays
+  BENCH_LOAD_THREADS=4   sysbench threads
+  BENCH_CV_CHUNK_ROWS=5000  Ferry.ChunkRows of the continuous-verification job (its stored chunks)
+  BENCH_CV_RATE=200000   Ferry.ContinuousVerify.RowsPerSecond
+  BENCH_SETTLE=0         1: after the backlog, wait until no chunk is marked dirty before cutting over
 EOF
 }
 
@@ -55,6 +67,7 @@ TOOLS_GIVEN=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --verify) MODE=verify ;;
+    --cutover) BENCH_CUTOVER=1 ;;
     --quick) BENCH_SCALE=0.05; BENCH_REPEAT="${BENCH_REPEAT:-1}" ;;
     --keep) BENCH_KEEP=1 ;;
     --tools) shift; BENCH_TOOLS="${1:?--tools needs a list}"; TOOLS_GIVEN=1 ;;
@@ -76,17 +89,24 @@ CHECKSUM="${BENCH_CHECKSUM:-1}"
 BUILD="${BENCH_BUILD:-1}"
 KEEP="${BENCH_KEEP:-0}"
 LOADDATA_SPLIT="${BENCH_LOADDATA_SPLIT:-chunk}"
+CUTOVER="${BENCH_CUTOVER:-0}"
+BACKLOG="${BENCH_BACKLOG:-50000}"
+LOAD_THREADS="${BENCH_LOAD_THREADS:-4}"
+CV_CHUNK_ROWS="${BENCH_CV_CHUNK_ROWS:-5000}"
+CV_RATE="${BENCH_CV_RATE:-200000}"
+SETTLE="${BENCH_SETTLE:-0}"
 export FERRY_TEST_DIR="$WORK/servers"
 export FERRY_TEST_BUFFER_POOL="${BENCH_BUFFER_POOL:-2G}"
 
 SB_ROWS=$(awk -v s="$SCALE" 'BEGIN { n = int(250000 * s + 0.5); if (n < 1) n = 1; print n }')
 MIXED_ROWS=$(awk -v s="$SCALE" 'BEGIN { n = int(100000 * s + 0.5); if (n < 1) n = 1; print n }')
 
-for v in TABLES THREADS CHUNK_ROWS REPEAT; do
+for v in TABLES THREADS CHUNK_ROWS REPEAT BACKLOG LOAD_THREADS CV_CHUNK_ROWS CV_RATE; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: BENCH_$v must be a positive integer (got '${!v}')" >&2; exit 2; }
 done
 case "$LOADDATA_SPLIT" in chunk|table) ;; *) echo "run.sh: BENCH_LOADDATA_SPLIT must be chunk or table" >&2; exit 2 ;; esac
 [ "$MODE" = verify ] && [ -n "$TOOLS_GIVEN" ] && { echo "run.sh: --tools applies to the full load, not to --verify" >&2; exit 2; }
+[ "$CUTOVER" = 1 ] && [ "$MODE" != verify ] && { echo "run.sh: --cutover goes with --verify" >&2; exit 2; }
 for t in ${TOOLS//,/ }; do
   case "$t" in ferry|ferry-lockless|mydumper|mariadb-dump|loaddata) ;; *) echo "run.sh: unknown tool '$t' in BENCH_TOOLS" >&2; exit 2 ;; esac
 done
@@ -112,6 +132,7 @@ ensure_packages() {
     command -v pt-table-checksum >/dev/null 2>&1 || missing+=(percona-toolkit)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
   fi
+  if [ "$CUTOVER" = 1 ]; then command -v sysbench >/dev/null 2>&1 || missing+=(sysbench); fi
   apt_install "${missing[@]}"
 }
 
@@ -624,11 +645,66 @@ vrun() { # tool run# function args...   -> runs, records, sets LAST_OK
   else LAST_OK=0; vrecord "$tool" "$n" FAILED "$DETAIL"; fi
 }
 
+# --cutover: the target's copy is made by a MigrateType 3 job with continuous verification; a
+# sysbench write backlog is replayed, then the job cuts over. Records `cutover` (the cut-over
+# verification's own time, from ferry run's summary) and `cutover-request` (SIGUSR1 to exit:
+# the replay's drain, the verification, the triggers). The target is then an identical copy.
+cutover_copy() {
+  local job="$WORK/cutover-job.json" out="$LOGS/verify-cutover-run.log" pid t rc=0 t0 t1 line dirty
+  local meta="ferry_meta.verify_dirty WHERE job = 'bench-cutover'"
+  reset_target
+  rm -rf "$WORK/ferry-data"; mkdir -p "$WORK/ferry-data"
+  cat >"$job" <<EOF
+{"JobName":"bench-cutover","MigrateOption":{"RunMode":1,"MigrateType":3,"MigrateObject":2,"ConsistencyType":2},
+ "SrcDatabaseType":"mysql","SrcAccessType":"extranet","SrcInfo":{"Ip":"127.0.0.1","Port":$SRC_PORT,"User":"$USER_NAME","Password":"$USER_PASS"},
+ "DstDatabaseType":"mysql","DstAccessType":"extranet","DstInfo":{"Ip":"127.0.0.1","Port":$DST_PORT,"User":"$USER_NAME","Password":"$USER_PASS"},
+ "DatabaseInfo":"[{\"Database\":\"bench\"}]",
+ "Ferry":{"Threads":$THREADS,"ChunkRows":$CV_CHUNK_ROWS,"ContinuousVerify":{"RowsPerSecond":$CV_RATE}}}
+EOF
+  log "cut-over: ferry run (MigrateType 3, continuous verification, chunks of $CV_CHUNK_ROWS rows; log: benches/.work/logs/verify-cutover-run.log)"
+  (cd "$WORK/ferry-data" && exec "$(ferry_bin)" run "$job" --progress plain --skip-check --restart) >"$out" 2>&1 &
+  pid=$!
+  t=0
+  until [ "$(dst -e "SELECT COUNT(*) FROM ferry_meta.verify_pass WHERE job = 'bench-cutover' AND last_full_at IS NOT NULL" 2>/dev/null || echo 0)" = 1 ]; do
+    kill -0 "$pid" 2>/dev/null || die "ferry run stopped; see benches/.work/logs/verify-cutover-run.log"
+    sleep 0.5; t=$((t + 1)); [ $t -lt 3600 ] || { kill "$pid"; die "the first verification pass did not finish in 30 minutes"; }
+  done
+  log "cut-over: first full pass stored; $BACKLOG oltp_write_only transactions on the source (log: benches/.work/logs/verify-cutover-backlog.log)"
+  sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SRC_PORT" \
+    --mysql-user="$USER_NAME" --mysql-password="$USER_PASS" --mysql-db=bench \
+    --tables="$TABLES" --table-size="$SB_ROWS" --threads="$LOAD_THREADS" \
+    --events="$BACKLOG" --time=0 --rate=0 --report-interval=0 run >"$LOGS/verify-cutover-backlog.log" 2>&1 \
+    || { kill "$pid"; die "sysbench run failed (see benches/.work/logs/verify-cutover-backlog.log)"; }
+  dirty="$(dst -e "SELECT COUNT(*) FROM $meta") of $(dst -e "SELECT COUNT(*) FROM ferry_meta.verify_chunk WHERE job = 'bench-cutover' AND status <> 3") chunks marked dirty when the backlog ended"
+  if [ "$SETTLE" = 1 ]; then
+    log "cut-over: waiting for the background verifier to digest the dirty chunks ($dirty)"
+    t=0
+    until [ "$(dst -e "SELECT COUNT(*) FROM $meta")" = 0 ]; do
+      kill -0 "$pid" 2>/dev/null || die "ferry run stopped; see benches/.work/logs/verify-cutover-run.log"
+      sleep 0.2; t=$((t + 1)); [ $t -lt 3000 ] || { kill "$pid"; die "dirty chunks were left after 10 minutes"; }
+    done
+  fi
+  log "cut-over: SIGUSR1 ($dirty)"
+  t0=$(now)
+  kill -USR1 "$pid"
+  wait "$pid" || rc=$?
+  t1=$(now)
+  [ "$rc" = 0 ] || die "ferry run exited $rc at cut-over; see benches/.work/logs/verify-cutover-run.log"
+  line=$(grep "chunks digested again" "$out" || true)
+  [ -n "$line" ] || die "no cut-over verification line in benches/.work/logs/verify-cutover-run.log"
+  LOAD=$(cut -d' ' -f1 /proc/loadavg); RSS_KB=""
+  WALL=$(echo "$line" | awk '{ for (i = 1; i < NF; i++) if ($i == "in") print $(i + 1) }')
+  vrecord cutover 1 ok "$(echo "$line" | awk '{ print $2 " of " $4 }') chunks of $CV_CHUNK_ROWS rows digested again; $dirty; $([ "$SETTLE" = 1 ] && echo "cut over once the background verifier had caught up (BENCH_SETTLE=1)" || echo "cut over right after the backlog (BENCH_SETTLE=0)")"
+  WALL=$(elapsed "$t0" "$t1")
+  vrecord cutover-request 1 ok "SIGUSR1 to exit: the replay's drain, the cut-over verification, the triggers; $(grep -m1 'verified  ' "$out" | sed 's/^ *//' | cut -c1-120)"
+}
+
 verify_main() {
   prepare_ferry
   [ -z "$FERRY_SKIP" ] || die "$FERRY_SKIP"
   "$(ferry_bin)" --help 2>&1 | grep -qw verify || die "$(ferry_bin) has no verify command"
-  ensure_target_copy
+  printf 'tool\trun\tstatus\twall_s\trss_kb\ttarget_binlog_bytes\tloadavg\tnote\n' >"$VRUNS"
+  if [ "$CUTOVER" = 1 ]; then cutover_copy; else ensure_target_copy; fi
   write_job
   rm -rf "$WORK/ferry-data"; mkdir -p "$WORK/ferry-data"
   # Untimed: the floor's key ranges, cut on the source.
@@ -636,7 +712,6 @@ verify_main() {
     --db bench --chunk-rows "$CHUNK_ROWS" "${TABLE_LIST[@]}" >"$FLOOR_PLAN" || die "planning the CRC32 floor failed"
   log "CRC32 floor: $(grep -c '"sql"' "$FLOOR_PLAN") key ranges of ≤ $CHUNK_ROWS rows"
 
-  printf 'tool\trun\tstatus\twall_s\trss_kb\ttarget_binlog_bytes\tloadavg\tnote\n' >"$VRUNS"
   local n w1 r1 ok1 w2 r2 ok2
   for n in $(seq 1 "$REPEAT"); do
     vrun ferry-verify "$n" vtool_ferry_verify auto

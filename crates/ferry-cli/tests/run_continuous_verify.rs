@@ -9,7 +9,13 @@
 //!   chunk the replay touched is found at cut-over; both rows are named;
 //! - kill -9 of `ferry run` right after the replay marked a chunk dirty, then resume: the mark
 //!   survived (same transaction as the checkpoint), so a target row planted in that chunk is
-//!   still found at cut-over.
+//!   still found at cut-over;
+//! - a DDL and a TRUNCATE on one table plan that table's chunks again and no other: the other
+//!   table keeps its stored digests, and a target row planted there in a chunk the replay
+//!   touched is still found at cut-over;
+//! - many inserts into one key range grow a chunk past twice the chunk size: it is split in
+//!   place (the table's other chunks keep their digests), and a target row planted in a piece the
+//!   replay touched is found at cut-over.
 //!
 //! Only databases named `cv_*` are touched.
 
@@ -243,37 +249,170 @@ async fn kill_9_loses_no_dirty_mark() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ddl_and_truncate_replan_the_table() -> Result<()> {
+async fn ddl_and_truncate_replan_only_their_table() -> Result<()> {
     const DB: &str = "cv_ddl";
     const JOB: &str = "cv-ddl";
     setup(DB, JOB).await?;
+    // A second table `u`, which no DDL touches.
+    let mut s = connect(&source()).await?;
+    exec(
+        &mut s,
+        &format!("USE {DB}; CREATE TABLE u LIKE t; INSERT INTO u SELECT * FROM t;"),
+    )
+    .await?;
     let mut child = start(DB, JOB, 0, &["--restart"])?;
     first_full_pass(JOB, &mut child).await?;
-    let mut s = connect(&source()).await?;
-    // A DDL (the stored digests no longer describe the rows), then TRUNCATE and 1,500 new rows
-    // with a primary-key update across chunks.
+    let u_digested = |extra: &str| {
+        format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' AND db = '{DB}' AND tbl = 'u' \
+             AND status = 1 {extra}"
+        )
+    };
+    let u_chunks = meta_count(u_digested("")).await?;
+    assert_eq!(u_chunks, ROWS / CHUNK + 1);
+    let mut t = connect(&target()).await?;
+    let first_pass_at: String = scalar(
+        &mut t,
+        &format!(
+            "SELECT CAST(MAX(verified_at) AS CHAR) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' \
+             AND db = '{DB}' AND tbl = 'u'"
+        ),
+    )
+    .await?;
+    // On `t`: a DDL (its stored digests no longer describe its rows), then TRUNCATE and 1,500
+    // new rows with a primary-key update across chunks. On `u`: a change in chunk 3, and a
+    // target row of chunk 3 changed behind Ferry's back.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.u SET pad = 'planted-touched' WHERE id = 3600"),
+    )
+    .await?;
     exec(
         &mut s,
         &format!(
             "USE {DB}; ALTER TABLE t ADD COLUMN extra INT NOT NULL DEFAULT 7; TRUNCATE t;
              INSERT INTO {DB}.t (id, v, pad) SELECT seq, 1, 'new' FROM seq_1_to_1500;
-             UPDATE {DB}.t SET id = 1600, v = 503 WHERE id = 10"
+             UPDATE {DB}.t SET id = 1600, v = 503 WHERE id = 10;
+             UPDATE {DB}.u SET v = 504 WHERE id = 3500"
         ),
     )
     .await?;
     applied(DB, 1600, 503).await?;
     child.signal("USR1")?;
     let (st, out) = child.wait(180).await?;
-    assert!(st.success(), "{out}");
-    // Planned again after the TRUNCATE: 1,500 rows make 2 chunks, not the 21 of the first plan.
-    let (_, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
-    assert_eq!(total, 2, "{out}");
-    assert!(
-        out.contains("verified    consistent: 1 tables, 1500 rows compared"),
-        "{out}"
+    assert_eq!(
+        st.code(),
+        Some(2),
+        "the planted row is a difference: exit 2\n{out}"
     );
+    assert!(out.contains("3600"), "row 3600 named:\n{out}");
+    // `t` planned again after the TRUNCATE: 1,500 rows make 2 chunks, not the 21 of the first
+    // plan; `u` kept its 21. At cut-over at most `t`'s 2 chunks and `u`'s chunk 3 were digested
+    // again.
+    let (n, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
+    assert_eq!(total, 2 + u_chunks, "{out}");
+    assert!(n <= 3, "{out}");
+    // `u`'s other chunks kept the digests of the first pass: never digested again.
+    let untouched = meta_count(u_digested(&format!(
+        "AND chunk_no <> 3 AND verified_at <= '{first_pass_at}'"
+    )))
+    .await?;
+    assert_eq!(untouched, u_chunks - 1, "{out}");
+    // Repair the planted row: then both tables are equal, `t` with its 1,500 new rows.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.u SET pad = MD5(3600) WHERE id = 3600"),
+    )
+    .await?;
+    assert_db_equal(DB, DB).await?;
+    assert_eq!(
+        scalar::<u64>(&mut t, &format!("SELECT COUNT(*) FROM {DB}.t")).await?,
+        1500
+    );
+    drop_dbs(&mut s, &[DB]).await?;
+    drop_dbs(&mut t, &[DB]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grown_chunk_is_split_in_place() -> Result<()> {
+    const DB: &str = "cv_split";
+    const JOB: &str = "cv-split";
+    setup(DB, JOB).await?;
+    let mut child = start(DB, JOB, 0, &["--restart"])?;
+    first_full_pass(JOB, &mut child).await?;
+    let mut t = connect(&target()).await?;
+    let chunks = |extra: &str| {
+        format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' AND db = '{DB}' AND tbl = 't' {extra}"
+        )
+    };
+    let first_pass_at: String = scalar(
+        &mut t,
+        &format!(
+            "SELECT CAST(MAX(verified_at) AS CHAR) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' AND db = '{DB}'"
+        ),
+    )
+    .await?;
+    // Many inserts into one key range: 3,000 rows above the last bound (20,000), all in the last
+    // chunk (20,000, +inf), which grows past twice the chunk size.
+    let mut s = connect(&source()).await?;
+    exec(
+        &mut s,
+        &format!("USE {DB}; INSERT INTO t SELECT seq, seq % 97, MD5(seq) FROM seq_20001_to_23000"),
+    )
+    .await?;
+    // Digested with 3,000 rows, it is split at the next pass: retired, and its pieces (20,000,
+    // 21,000], (21,000, 22,000], (22,000, 23,000], (23,000, +inf) digested equal under the
+    // table's new root.
+    wait_until(180, "the grown chunk to be split and its pieces verified", || {
+        let (retired, in_use) = (chunks("AND status = 3"), chunks("AND status = 1"));
+        let root = format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_root WHERE job = '{JOB}' AND db = '{DB}' AND tbl = 't' \
+             AND chunks = 24 AND src_root = dst_root"
+        );
+        let running = child.assert_running();
+        async move {
+            running?;
+            Ok(meta_count(retired).await? == 1
+                && meta_count(in_use).await? == 24
+                && meta_count(root).await? == 1)
+        }
+    })
+    .await?;
+    // Not planned again: the first 20 chunks kept their numbers and first-pass digests.
+    let kept = meta_count(chunks(&format!(
+        "AND chunk_no < 20 AND status = 1 AND verified_at <= '{first_pass_at}'"
+    )))
+    .await?;
+    assert_eq!(kept, 20);
+    // A source change and a target row changed behind Ferry's back in one piece.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = 'planted-in-a-piece' WHERE id = 22600"),
+    )
+    .await?;
+    exec(&mut s, &format!("UPDATE {DB}.t SET v = 505 WHERE id = 22500")).await?;
+    applied(DB, 22500, 505).await?;
+    child.signal("USR1")?;
+    let (st, out) = child.wait(180).await?;
+    assert_eq!(
+        st.code(),
+        Some(2),
+        "the planted row is a difference: exit 2\n{out}"
+    );
+    assert!(out.contains("22600"), "row 22600 named:\n{out}");
+    let (n, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
+    assert_eq!(total, 24, "{out}");
+    assert!(n >= 1, "{out}");
+    // Repaired, the tables are equal: the split lost no row.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = MD5(22600) WHERE id = 22600"),
+    )
+    .await?;
     assert_db_equal(DB, DB).await?;
     drop_dbs(&mut s, &[DB]).await?;
-    drop_dbs(&mut connect(&target()).await?, &[DB]).await?;
+    drop_dbs(&mut t, &[DB]).await?;
     Ok(())
 }

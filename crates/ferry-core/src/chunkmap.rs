@@ -28,19 +28,30 @@ pub const WHOLE_TABLE: i64 = -1;
 /// changed it, or a chunk outgrew its bound).
 pub const REPLAN: i64 = -2;
 
-/// Upper bounds of a table's chunks, for keys of integers only.
+/// Upper bounds of a table's chunks, for keys of integers only, with each chunk's number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkMap {
     uppers: Vec<Vec<i128>>,
+    /// The chunk number of each position (chunk numbers are identities: a chunk split in place
+    /// gives its pieces new numbers, so numbers need not follow key order).
+    ids: Vec<u32>,
 }
 
 impl ChunkMap {
     /// The map of chunks `0..=uppers.len()` (chunk `i` ends at `uppers[i]` inclusive; the last one
     /// is open above). `None` unless the bounds increase strictly and have one width.
     pub fn new(uppers: Vec<Vec<i128>>) -> Option<ChunkMap> {
+        let ids = (0..=uppers.len() as u32).collect();
+        ChunkMap::with_ids(uppers, ids)
+    }
+
+    /// [`ChunkMap::new`] with the chunk number of each position (`uppers.len() + 1` of them).
+    pub fn with_ids(uppers: Vec<Vec<i128>>, ids: Vec<u32>) -> Option<ChunkMap> {
         let width = uppers.first().map_or(0, Vec::len);
-        let ok = uppers.iter().all(|u| u.len() == width) && uppers.windows(2).all(|w| w[0] < w[1]);
-        ok.then_some(ChunkMap { uppers })
+        let ok = uppers.iter().all(|u| u.len() == width)
+            && uppers.windows(2).all(|w| w[0] < w[1])
+            && ids.len() == uppers.len() + 1;
+        ok.then_some(ChunkMap { uppers, ids })
     }
 
     /// The number of chunks.
@@ -48,9 +59,16 @@ impl ChunkMap {
         self.uppers.len() as u32 + 1
     }
 
-    /// The chunk holding `key` (compared as a tuple, like SQL's row comparison).
+    /// The position (in key order) of the chunk holding `key` (compared as a tuple, like SQL's
+    /// row comparison).
     pub fn locate(&self, key: &[i128]) -> u32 {
         self.uppers.partition_point(|u| u.as_slice() < key) as u32
+    }
+
+    /// The number of the chunk holding `key`.
+    pub fn chunk_no(&self, key: &[i128]) -> u32 {
+        let pos = self.locate(key) as usize;
+        self.ids.get(pos).copied().unwrap_or(pos as u32)
     }
 }
 
@@ -140,7 +158,7 @@ impl DirtyTracker {
             let k: Option<Vec<i128>> = key.iter().map(|&i| row.get(i).and_then(int_of)).collect();
             match k {
                 Some(k) => {
-                    out.insert((db.to_string(), table.to_string(), i64::from(map.locate(&k))));
+                    out.insert((db.to_string(), table.to_string(), i64::from(map.chunk_no(&k))));
                 }
                 None => {
                     out.insert(whole());
@@ -209,6 +227,13 @@ mod tests {
             if c > 0 { prop_assert!(uppers[c as usize - 1].as_slice() < &k[..]); }
             if (c as usize) < uppers.len() { prop_assert!(&k[..] <= uppers[c as usize].as_slice()); }
         }
+    }
+
+    #[test]
+    fn chunk_numbers_follow_the_positions_given() {
+        let m = ChunkMap::with_ids(vec![vec![10], vec![20]], vec![0, 7, 2]).expect("map");
+        assert_eq!([5, 15, 25].map(|k| m.chunk_no(&[k])), [0, 7, 2]);
+        assert!(ChunkMap::with_ids(vec![vec![10]], vec![0]).is_none());
     }
 
     #[test]

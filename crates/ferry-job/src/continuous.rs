@@ -3,8 +3,11 @@
 //! and the verification at cut-over digests only the chunks changed since their last check.
 //!
 //! The task's first pass is a full one (it plans and digests every chunk); later passes digest the
-//! chunks the replay marked dirty, at `RowsPerSecond` per side, and every `FullRescanSeconds`
-//! a full pass finds target writes no replayed event carried. A failed pass is logged and tried
+//! chunks the replay marked dirty, oldest mark first, at `RowsPerSecond` per side, and every
+//! `FullRescanSeconds` a full pass finds target writes no replayed event carried. A pass that
+//! verified chunks is followed by the next at once (so the chunks left dirty at cut-over are
+//! only those the last moments changed); an idle one, or one that found only differing chunks,
+//! waits [`PASS_GAP`]. A failed pass is logged and tried
 //! again after [`Policy::OUTAGE`]'s backoff, without a window: it never stops the job (the
 //! cut-over verification digests whatever is left).
 
@@ -20,8 +23,15 @@ use crate::error::JobError;
 use crate::spec::{ContinuousVerify, JobSpec};
 use crate::verification::{replay_fence, LIVE_FENCE_TIMEOUT};
 
-/// Pause between background passes.
+/// Pause after a background pass that had nothing new to verify.
 const PASS_GAP: Duration = Duration::from_secs(1);
+
+/// Whether the next pass follows at once: this one verified chunks that compared equal (the
+/// replay is marking; chunks stored as different alone are digested again every pass, so they
+/// wait for the gap).
+fn busy(s: &continuous::PassStats) -> bool {
+    s.chunks_hashed > s.chunks_differing
+}
 
 /// The options of a job's passes (with the replay fence while it replays).
 pub fn options(spec: &JobSpec, cv: &ContinuousVerify, live: bool) -> ContinuousOptions {
@@ -145,7 +155,9 @@ async fn background(spec: JobSpec, cv: ContinuousVerify, tracker: DirtyTracker, 
                         "continuous verification pass"
                     );
                 }
-                tokio::time::sleep(PASS_GAP).await;
+                if !busy(&s) {
+                    tokio::time::sleep(PASS_GAP).await;
+                }
             }
             Err(e) => {
                 warn!(error = %e, "continuous verification pass failed; trying again");
@@ -176,5 +188,17 @@ mod tests {
             ..cv
         };
         assert_eq!(next_kind(&f, &never), PassKind::Dirty);
+    }
+
+    #[test]
+    fn only_a_pass_that_verified_chunks_is_followed_at_once() {
+        let s = |hashed, differing| continuous::PassStats {
+            chunks_hashed: hashed,
+            chunks_differing: differing,
+            ..Default::default()
+        };
+        assert!(!busy(&s(0, 0)));
+        assert!(!busy(&s(2, 2)));
+        assert!(busy(&s(3, 1)));
     }
 }

@@ -16,9 +16,15 @@
 //!   both sides; the chunks under differing subtrees are compared row by row like a full
 //!   verification (same drill-down, keys and repair SQL). The report covers whole tables: the
 //!   stored chunks and the fresh ones together.
-//! - A chunk whose source rows grew past twice the chunk size, and every tracked table after a
-//!   replayed DDL (TRUNCATE included), is planned again (a `REPLAN` mark): its chunks are dropped
-//!   and digested afresh.
+//! - A table a replayed DDL touches (TRUNCATE, RENAME and DROP included) is planned again (a
+//!   `REPLAN` mark the replay writes before the DDL): its chunks are dropped and digested afresh;
+//!   the other tables keep theirs.
+//! - A chunk whose source rows were found, when digested, to have grown past twice the chunk size
+//!   is split in place at the start of the next pass ([`crate::split`]): the source's key walk
+//!   cuts it into pieces of about the chunk size, which get new chunk numbers and are digested
+//!   in that pass; the table's other chunks keep their numbers and digests, and the split chunk
+//!   stays stored as retired (status 3), so that a dirty mark the replay computed with the map
+//!   from before the split stands for the pieces that cover its range.
 //!
 //! A table whose chunking key is not all integers is tracked whole: any change to it marks every
 //! chunk (`ferry_core::chunkmap`).
@@ -40,6 +46,7 @@ use crate::digest::{self, choose_hash, probe, Digest};
 use crate::error::{Ctx, VerifyError};
 use crate::plan::{self, TableJob};
 use crate::report::VerifyReport;
+use crate::split;
 use crate::tree::{leaf, Tree};
 use crate::{
     compare_all, digest_work, error_report, make_shared, new_report, objects, run_bounded, Acc, Fence,
@@ -135,6 +142,18 @@ struct StoredChunk {
 
 const STATUS_EQUAL: u8 = 1;
 const STATUS_DIFFERENT: u8 = 2;
+/// A chunk split in place: kept for the marks made with the map from before the split.
+const STATUS_SPLIT: u8 = 3;
+
+/// A stored bound as integers (`None`: not all integers).
+fn int_bound(b: &[mysql_async::Value]) -> Option<Vec<i128>> {
+    b.iter().map(int_of).collect()
+}
+
+/// The chunks of a table's stored rows that are in use (not retired by a split).
+fn in_use(stored: Vec<StoredChunk>) -> Vec<StoredChunk> {
+    stored.into_iter().filter(|c| c.status != STATUS_SPLIT).collect()
+}
 
 async fn connect_meta(dst: &Endpoint) -> Result<Conn, VerifyError> {
     let mut c = dst.connect(vec!["SET time_zone = '+00:00'".into()]).await?;
@@ -142,27 +161,157 @@ async fn connect_meta(dst: &Endpoint) -> Result<Conn, VerifyError> {
     Ok(c)
 }
 
-/// How the replay marks a table's changes: by chunk when every chunking-key column is an integer.
+/// The chunking key of a table when every one of its columns is an integer.
+fn int_key(t: &TableJob) -> Option<&[ferry_core::Column]> {
+    let key = t.chunk_key.as_deref()?;
+    key.iter()
+        .all(|c| matches!(c.kind, ColumnKind::Int { .. }))
+        .then_some(key)
+}
+
+/// How the replay marks a table's changes: by chunk when every chunking-key column is an integer
+/// (the chunks in key order, whatever their numbers).
 fn table_chunks(t: &TableJob, chunks: &[ChunkPlan]) -> TableChunks {
-    let Some(key) = &t.chunk_key else {
+    let Some(key) = int_key(t) else {
         return TableChunks::Whole;
     };
-    if !key.iter().all(|c| matches!(c.kind, ColumnKind::Int { .. })) {
-        return TableChunks::Whole;
-    }
     let idx: Option<Vec<usize>> = key
         .iter()
         .map(|k| t.source.columns.iter().position(|c| c.name == k.name))
         .collect();
-    let uppers: Option<Vec<Vec<i128>>> = chunks
-        .iter()
-        .filter_map(|c| c.upper.as_ref())
-        .map(|u| u.iter().map(int_of).collect())
-        .collect();
-    match (idx, uppers.and_then(ChunkMap::new)) {
-        (Some(key), Some(map)) if map.chunks() as usize == chunks.len() => TableChunks::Ranges { key, map },
+    let mut bounded: Vec<(Vec<i128>, u32)> = Vec::with_capacity(chunks.len());
+    let mut open = Vec::new();
+    for c in chunks {
+        match c.upper.as_deref().map(int_bound) {
+            Some(Some(u)) => bounded.push((u, c.chunk_no)),
+            Some(None) => return TableChunks::Whole,
+            None => open.push(c.chunk_no),
+        }
+    }
+    let [last] = open[..] else {
+        return TableChunks::Whole;
+    };
+    bounded.sort();
+    let (uppers, mut ids): (Vec<Vec<i128>>, Vec<u32>) = bounded.into_iter().unzip();
+    ids.push(last);
+    match (idx, ChunkMap::with_ids(uppers, ids)) {
+        (Some(key), Some(map)) => TableChunks::Ranges { key, map },
         _ => TableChunks::Whole,
     }
+}
+
+/// The source's key walk over one chunk: the bounds that cut it into pieces of `chunk_rows`
+/// rows, strictly inside it (the loader planner's query, limited to the chunk's range).
+async fn key_walk(
+    conn: &mut Conn,
+    t: &TableJob,
+    key: &[ferry_core::Column],
+    c: &ChunkPlan,
+    chunk_rows: u64,
+) -> Result<Vec<Vec<mysql_async::Value>>, VerifyError> {
+    let cols: Vec<&ferry_core::Column> = key.iter().collect();
+    let list = ferry_load::keyrange::order_by(&cols);
+    let from = t.source.from_all();
+    let offset = chunk_rows.max(1) - 1;
+    let upper = c.upper.as_deref().map(int_bound);
+    let mut out: Vec<Vec<mysql_async::Value>> = Vec::new();
+    loop {
+        let last = out.last().map(Vec::as_slice).or(c.lower.as_deref());
+        let (w, params) = ferry_load::keyrange::chunk_where(&cols, last, c.upper.as_deref());
+        let row: Option<mysql_async::Row> = conn
+            .exec_first(
+                format!("SELECT {list} FROM {from}{w} ORDER BY {list} LIMIT 1 OFFSET {offset}"),
+                params,
+            )
+            .await
+            .ctx(|| format!("splitting chunk {} of {}", c.chunk_no, t.source_name()))?;
+        let Some(row) = row else { break };
+        let b = row.unwrap();
+        match (int_bound(&b), &upper) {
+            // The chunk's own upper bound ends the walk: a piece (upper, upper] holds no key.
+            (Some(x), Some(Some(u))) if &x >= u => break,
+            (Some(_), _) => out.push(b),
+            (None, _) => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Splits in place the chunks of a table (integer keys only) whose stored source row count
+/// outgrew twice `chunk_rows` ([`crate::split`]): each one is retired and its pieces stored, in
+/// one target transaction. `chunks` and `retired` are updated to match.
+async fn split_grown(
+    sconn: &mut Conn,
+    dconn: &mut Conn,
+    job: &str,
+    t: &TableJob,
+    chunks: &mut Vec<StoredChunk>,
+    retired: &mut Vec<StoredChunk>,
+    chunk_rows: u64,
+) -> Result<(), VerifyError> {
+    let Some(key) = int_key(t) else { return Ok(()) };
+    let grown: Vec<usize> = (0..chunks.len())
+        .filter(|&i| {
+            chunks[i]
+                .src
+                .as_ref()
+                .is_some_and(|d| split::outgrown(d.rows, chunk_rows))
+        })
+        .collect();
+    let mut next = chunks
+        .iter()
+        .chain(retired.iter())
+        .map(|c| c.plan.chunk_no + 1)
+        .max()
+        .unwrap_or(0);
+    // From the last, so the positions of those still to split do not move.
+    for i in grown.into_iter().rev() {
+        let old = chunks[i].plan.clone();
+        let inner = key_walk(sconn, t, key, &old, chunk_rows).await?;
+        let pieces: Vec<ChunkPlan> = split::pieces(old.lower.clone(), old.upper.clone(), inner, next)
+            .into_iter()
+            .map(|p| ChunkPlan {
+                chunk_no: p.chunk_no,
+                lower: p.lower,
+                upper: p.upper,
+            })
+            .collect();
+        if pieces.is_empty() {
+            continue;
+        }
+        next += pieces.len() as u32;
+        let what = || format!("splitting chunk {} of {}", old.chunk_no, t.source_name());
+        dconn.query_drop("START TRANSACTION").await.ctx(what)?;
+        dconn
+            .exec_drop(
+                format!(
+                    "UPDATE {} SET status = {STATUS_SPLIT} WHERE job = ? AND db = ? AND tbl = ? AND chunk_no = ?",
+                    meta("verify_chunk")
+                ),
+                (job, &t.source.db, &t.source.name, old.chunk_no),
+            )
+            .await
+            .ctx(what)?;
+        store_plan(dconn, job, t, &pieces).await?;
+        dconn.query_drop("COMMIT").await.ctx(what)?;
+        tracing::info!(
+            table = %t.source_name(),
+            chunk = old.chunk_no,
+            rows = chunks[i].src.as_ref().map_or(0, |d| d.rows),
+            pieces = pieces.len(),
+            "continuous verification: a grown chunk split in place"
+        );
+        let mut gone = chunks.remove(i);
+        gone.status = STATUS_SPLIT;
+        retired.push(gone);
+        chunks.extend(pieces.into_iter().map(|plan| StoredChunk {
+            plan,
+            status: 0,
+            src: None,
+            dst: None,
+        }));
+    }
+    Ok(())
 }
 
 async fn read_chunks(conn: &mut Conn, job: &str, t: &TableJob) -> Result<Vec<StoredChunk>, VerifyError> {
@@ -250,14 +399,22 @@ async fn store_plan(
         .ctx(|| format!("storing the chunk plan of {}", t.source_name()))
 }
 
-/// The dirty marks of a job: (db, table) → chunk number → seq.
-type Marks = HashMap<(String, String), BTreeMap<i64, u64>>;
+/// One dirty mark as read: its `seq`, and when the chunk was first marked (`YYYY-MM-DD
+/// hh:mm:ss.ffffff`, UTC: sorts as text).
+#[derive(Debug, Clone)]
+struct MarkRow {
+    seq: u64,
+    at: String,
+}
+
+/// The dirty marks of a job: (db, table) → chunk number → mark.
+type Marks = HashMap<(String, String), BTreeMap<i64, MarkRow>>;
 
 async fn read_marks(conn: &mut Conn, job: &str) -> Result<Marks, VerifyError> {
-    let rows: Vec<(String, String, i64, u64)> = conn
+    let rows: Vec<(String, String, i64, u64, String)> = conn
         .exec(
             format!(
-                "SELECT db, tbl, chunk_no, seq FROM {} WHERE job = ?",
+                "SELECT db, tbl, chunk_no, seq, CAST(first_marked_at AS CHAR) FROM {} WHERE job = ?",
                 meta("verify_dirty")
             ),
             (job,),
@@ -265,8 +422,8 @@ async fn read_marks(conn: &mut Conn, job: &str) -> Result<Marks, VerifyError> {
         .await
         .ctx(|| "reading the dirty chunk marks".into())?;
     let mut m: Marks = HashMap::new();
-    for (db, t, c, s) in rows {
-        m.entry((db, t)).or_default().insert(c, s);
+    for (db, t, c, seq, at) in rows {
+        m.entry((db, t)).or_default().insert(c, MarkRow { seq, at });
     }
     Ok(m)
 }
@@ -304,7 +461,7 @@ pub async fn load_tracker(
     let (tables, _) = plan::resolve(&mut sconn, &mut dconn, sel, None).await?;
     let mut n = 0;
     for t in &tables {
-        let stored = read_chunks(&mut dconn, job, t).await?;
+        let stored = in_use(read_chunks(&mut dconn, job, t).await?);
         if !stored.is_empty() {
             let plans: Vec<ChunkPlan> = stored.into_iter().map(|c| c.plan).collect();
             tracker.set(&t.source.db, &t.source.name, table_chunks(t, &plans));
@@ -322,6 +479,8 @@ struct Prepared {
     tables: Vec<TableJob>,
     bad: Vec<plan::Uncomparable>,
     chunks: Vec<Vec<StoredChunk>>,
+    /// Per table, the chunks retired by a split.
+    retired: Vec<Vec<StoredChunk>>,
     marks: Marks,
     hashing: Hashing,
 }
@@ -338,16 +497,25 @@ async fn prepare(
     let (tables, bad) = plan::resolve(&mut sconn, &mut dconn, sel, None).await?;
     let marks = read_marks(&mut dconn, &o.job).await?;
     let mut chunks = Vec::with_capacity(tables.len());
+    let mut retired_all = Vec::with_capacity(tables.len());
     for t in &tables {
         let key = (t.source.db.clone(), t.source.name.clone());
-        let replan = marks.get(&key).and_then(|m| m.get(&REPLAN)).copied();
+        let replan = marks.get(&key).and_then(|m| m.get(&REPLAN)).map(|m| m.seq);
         if replan.is_some() {
             if let Some(tr) = tracker {
                 tr.remove(&t.source.db, &t.source.name);
             }
             forget_table(&mut dconn, &o.job, &t.source.db, &t.source.name).await?;
         }
-        let mut stored = read_chunks(&mut dconn, &o.job, t).await?;
+        let (mut stored, mut retired): (Vec<StoredChunk>, Vec<StoredChunk>) =
+            read_chunks(&mut dconn, &o.job, t)
+                .await?
+                .into_iter()
+                .partition(|c| c.status != STATUS_SPLIT);
+        if stored.is_empty() && !retired.is_empty() {
+            forget_table(&mut dconn, &o.job, &t.source.db, &t.source.name).await?;
+            retired.clear();
+        }
         if stored.is_empty() {
             let plans = if t.chunk_key.is_some() {
                 plan_table(&mut sconn, &t.source, o.chunk_rows).await?
@@ -369,6 +537,16 @@ async fn prepare(
                 })
                 .collect();
         }
+        split_grown(
+            &mut sconn,
+            &mut dconn,
+            &o.job,
+            t,
+            &mut stored,
+            &mut retired,
+            o.chunk_rows,
+        )
+        .await?;
         if let Some(tr) = tracker {
             let plans: Vec<ChunkPlan> = stored.iter().map(|c| c.plan.clone()).collect();
             tr.set(&t.source.db, &t.source.name, table_chunks(t, &plans));
@@ -377,6 +555,7 @@ async fn prepare(
             delete_mark(&mut dconn, &o.job, &t.source.db, &t.source.name, REPLAN, seq).await?;
         }
         chunks.push(stored);
+        retired_all.push(retired);
     }
     // Marks of tables the selection no longer holds (dropped on the source): nothing to verify.
     for (db, tbl) in marks.keys() {
@@ -407,6 +586,7 @@ async fn prepare(
         tables,
         bad,
         chunks,
+        retired: retired_all,
         marks,
         hashing: Hashing {
             hash,
@@ -466,30 +646,63 @@ async fn digest_selected(
             .marks
             .get(&(t.source.db.clone(), t.source.name.clone()))
             .unwrap_or(&empty);
-        let whole = marks.contains_key(&WHOLE_TABLE) || marks.contains_key(&REPLAN);
+        // When each chunk was first marked: by its own mark, a whole-table one, or the mark of
+        // a chunk number no longer in use (a split chunk's stands for its pieces).
+        let mut whole_at: Option<String> = [WHOLE_TABLE, REPLAN]
+            .iter()
+            .filter_map(|k| marks.get(k))
+            .map(|m| m.at.clone())
+            .min();
+        let mut extra: HashMap<u32, String> = HashMap::new();
+        for (&m, row) in marks.range(0..) {
+            if chunks.iter().any(|c| i64::from(c.plan.chunk_no) == m) {
+                continue;
+            }
+            match stands_for(m, chunks, &p.retired[i]) {
+                Some(v) => {
+                    for n in v {
+                        let e = extra.entry(n).or_insert_with(|| row.at.clone());
+                        if row.at < *e {
+                            *e = row.at.clone();
+                        }
+                    }
+                }
+                None => whole_at = whole_at.into_iter().chain([row.at.clone()]).min(),
+            }
+        }
         for c in chunks {
-            let chosen = kind == PassKind::Full
-                || whole
-                || c.status != STATUS_EQUAL
-                || marks.contains_key(&i64::from(c.plan.chunk_no));
+            let marked_at = [
+                whole_at.as_ref(),
+                extra.get(&c.plan.chunk_no),
+                marks.get(&i64::from(c.plan.chunk_no)).map(|m| &m.at),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .cloned();
+            let chosen = kind == PassKind::Full || c.status != STATUS_EQUAL || marked_at.is_some();
             if chosen {
-                work.push(Work {
-                    table: i,
-                    chunk: c.plan.clone(),
-                });
+                work.push((
+                    marked_at,
+                    Work {
+                        table: i,
+                        chunk: c.plan.clone(),
+                    },
+                ));
             }
         }
     }
+    let work = oldest_first(work);
     let threads = o.threads.max(1);
     let opts = verify_options(o, fence.clone());
     let src_pool = ProtectedPool::new(src, threads, digest::session());
     let dst_pool = ProtectedPool::new(dst, threads, digest::session());
     let shared = make_shared(p.tables.clone(), &p.hashing, &opts, false, &src_pool, &dst_pool);
-    let hashed_per_table: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; p.tables.len()]));
+    let hashed_per_table: Arc<Mutex<Vec<HashSet<u32>>>> =
+        Arc::new(Mutex::new(vec![HashSet::new(); p.tables.len()]));
     let mut results: Vec<Hashed> = Vec::new();
     let job = o.job.clone();
     let marks = Arc::new(p.marks.clone());
-    let chunk_rows = o.chunk_rows.max(1);
     let r = run_bounded(
         work,
         threads,
@@ -547,21 +760,13 @@ async fn digest_selected(
                 })?;
                 let key = (t.source.db.clone(), t.source.name.clone());
                 if equal {
-                    if let Some(seq) = marks.get(&key).and_then(|m| m.get(&i64::from(w.chunk.chunk_no))) {
-                        delete_mark(&mut dc, &job, &key.0, &key.1, i64::from(w.chunk.chunk_no), *seq).await?;
+                    if let Some(m) = marks.get(&key).and_then(|m| m.get(&i64::from(w.chunk.chunk_no))) {
+                        delete_mark(&mut dc, &job, &key.0, &key.1, i64::from(w.chunk.chunk_no), m.seq)
+                            .await?;
                     }
                 }
-                // A chunk that outgrew its bound: the table is planned again on the next pass.
-                if t.chunk_key.is_some() && d.src.rows > 2 * chunk_rows {
-                    if let Some(sql) = ferry_core::chunkmap::marks_sql(
-                        &job,
-                        &[(key.0.clone(), key.1.clone(), REPLAN)].into_iter().collect(),
-                    ) {
-                        dc.query_drop(sql)
-                            .await
-                            .ctx(|| format!("marking {} for a new chunk plan", t.source_name()))?;
-                    }
-                }
+                // A chunk that outgrew its bound is split at the start of the next pass (its
+                // stored row count says so): `split_grown`.
                 Ok(Hashed {
                     table: w.table,
                     chunk_no: w.chunk.chunk_no,
@@ -572,7 +777,7 @@ async fn digest_selected(
         },
         |h: Hashed| {
             if let Ok(mut g) = hashed_per_table.lock() {
-                g[h.table] += 1;
+                g[h.table].insert(h.chunk_no);
             }
             results.push(h);
             Ok(())
@@ -601,20 +806,27 @@ async fn digest_selected(
     let mut fresh = Vec::with_capacity(p.tables.len());
     for (i, t) in p.tables.iter().enumerate() {
         let key = (t.source.db.clone(), t.source.name.clone());
-        if per_table.get(i).copied().unwrap_or(0) == p.chunks[i].len() as u64 {
-            if let Some(seq) = p.marks.get(&key).and_then(|m| m.get(&WHOLE_TABLE)) {
-                delete_mark(&mut dconn, &o.job, &key.0, &key.1, WHOLE_TABLE, *seq).await?;
+        let hashed = per_table.get(i).cloned().unwrap_or_default();
+        let all: Vec<u32> = p.chunks[i].iter().map(|c| c.plan.chunk_no).collect();
+        if all.iter().all(|c| hashed.contains(c)) {
+            if let Some(m) = p.marks.get(&key).and_then(|m| m.get(&WHOLE_TABLE)) {
+                delete_mark(&mut dconn, &o.job, &key.0, &key.1, WHOLE_TABLE, m.seq).await?;
             }
         }
-        // Marks of chunk numbers the table's plan no longer has (made with the plan before a
-        // re-plan): they name no chunk, and would hold the dirty count up forever.
-        let n = p.chunks[i].len() as i64;
+        // Marks of chunk numbers no longer in use (a split chunk's, or made with the plan from
+        // before a re-plan): cleared once every chunk they stand for was digested.
         if let Some(m) = p.marks.get(&key) {
-            for (&c, &seq) in m.range(n..) {
-                delete_mark(&mut dconn, &o.job, &key.0, &key.1, c, seq).await?;
+            for (&c, mark) in m.range(0..) {
+                if all.iter().any(|&n| i64::from(n) == c) {
+                    continue;
+                }
+                let covered = stands_for(c, &p.chunks[i], &p.retired[i]).unwrap_or_else(|| all.clone());
+                if covered.iter().all(|n| hashed.contains(n)) {
+                    delete_mark(&mut dconn, &o.job, &key.0, &key.1, c, mark.seq).await?;
+                }
             }
         }
-        let stored = read_chunks(&mut dconn, &o.job, t).await?;
+        let stored = in_use(read_chunks(&mut dconn, &o.job, t).await?);
         let (a, b) = trees(&stored);
         dconn
             .exec_drop(
@@ -652,6 +864,38 @@ async fn digest_selected(
         .ctx(|| "recording the verification pass".into())?;
     let _ = dconn.disconnect().await;
     Ok((stats, fresh))
+}
+
+/// The work of a pass in the order it is digested: chunks never digested or stored as different
+/// (no mark: `None`) first, then by the time their chunk was first marked, oldest first, so
+/// that under a rate limit the changes waiting longest are verified first.
+fn oldest_first<T>(mut work: Vec<(Option<String>, T)>) -> Vec<T> {
+    work.sort_by(|a, b| a.0.cmp(&b.0));
+    work.into_iter().map(|(_, w)| w).collect()
+}
+
+/// A stored bound as integers: `Some(None)` unbounded, `None` not all integers.
+fn int_bound_opt(b: &Option<Vec<mysql_async::Value>>) -> Option<Option<Vec<i128>>> {
+    match b {
+        None => Some(None),
+        Some(v) => int_bound(v).map(Some),
+    }
+}
+
+/// The chunks in use a mark on chunk number `no` (not in use) stands for: those covering the
+/// range of the retired chunk `no` ([`split::covering`]); `None` (every chunk) when `no` is no
+/// retired chunk of integer bounds (a mark made with the plan from before a re-plan).
+fn stands_for(no: i64, chunks: &[StoredChunk], retired: &[StoredChunk]) -> Option<Vec<u32>> {
+    let piece = |c: &StoredChunk| -> Option<split::Piece<Vec<i128>>> {
+        Some(split::Piece {
+            chunk_no: c.plan.chunk_no,
+            lower: int_bound_opt(&c.plan.lower)?,
+            upper: int_bound_opt(&c.plan.upper)?,
+        })
+    };
+    let r = piece(retired.iter().find(|c| i64::from(c.plan.chunk_no) == no)?)?;
+    let active: Option<Vec<split::Piece<Vec<i128>>>> = chunks.iter().map(piece).collect();
+    Some(split::covering(&r, &active?))
 }
 
 /// Both sides' trees over a table's stored chunks (a chunk never digested has leaves that differ).
@@ -771,7 +1015,7 @@ pub async fn freshness(dst: &Endpoint, job: &str) -> Result<Freshness, VerifyErr
         .exec_first(
             format!(
                 "SELECT COUNT(*), CAST(SUM(status = 0) AS UNSIGNED), CAST(SUM(status = 2) AS UNSIGNED) \
-                 FROM {} WHERE job = ?",
+                 FROM {} WHERE job = ? AND status <> {STATUS_SPLIT}",
                 meta("verify_chunk")
             ),
             (job,),
@@ -843,4 +1087,22 @@ pub async fn clear(dst: &Endpoint, job: &str) -> Result<(), VerifyError> {
     }
     let _ = c.disconnect().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_digested_first_then_oldest_marks_first() {
+        let at = |s: &str| Some(s.to_string());
+        let work = vec![
+            (at("2026-12-06 09:00:02.000000"), "b"),
+            (None, "new"),
+            (at("2026-12-06 09:00:01.500000"), "a"),
+            (at("2026-12-06 09:00:10.000000"), "c"),
+            (None, "different"),
+        ];
+        assert_eq!(oldest_first(work), ["new", "different", "a", "b", "c"]);
+    }
 }

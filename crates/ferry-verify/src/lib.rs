@@ -16,7 +16,8 @@
 //!    goes, so a run interrupted (killed, failed) resumes from them while the source is unchanged;
 //! 6. [`continuous`] keeps chunk digests on the target current while the replay runs (the replay
 //!    marks the chunks it changes dirty), so the verification at cut-over digests only those;
-//!    [`tree`] is the Merkle-style tree over a table's chunk digests.
+//!    [`tree`] is the Merkle-style tree over a table's chunk digests, [`split`] cuts a chunk that
+//!    grew in place.
 //!
 //! Exactness (measured on MariaDB 10.11): DOUBLE's text is its shortest round-trip form (20,000
 //! random bit patterns, subnormals included, all read back exactly); FLOAT's own text has 6
@@ -37,6 +38,7 @@ pub mod repair;
 pub mod report;
 pub mod resume;
 mod sequences;
+pub mod split;
 pub mod store;
 pub mod tree;
 

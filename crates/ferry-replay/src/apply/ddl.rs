@@ -61,6 +61,10 @@ pub enum DdlAction {
         class: ObjClass,
         /// A one-line description for logs and progress.
         summary: String,
+        /// The source tables whose rows or shape the statement may change, as (database,
+        /// table); an empty table name stands for every table of the database (`DROP
+        /// DATABASE`). Continuous verification plans these again (and only these).
+        tables: Vec<(String, String)>,
     },
 }
 
@@ -457,6 +461,33 @@ pub fn plan_mode(
         use_db,
         class: head.class,
         summary,
+        tables: touched_tables(&toks, &head, default_db),
+    }
+}
+
+/// The source tables a statement may change the rows or shape of: a table statement's tables
+/// (both names of a rename), every table of a database an `ALTER`/`DROP DATABASE` names (or the
+/// default one); none for views, routines, triggers and events, which hold no rows.
+fn touched_tables(toks: &[Token], head: &Head, default_db: &str) -> Vec<(String, String)> {
+    match head.class {
+        ObjClass::Table => head
+            .objects
+            .iter()
+            .filter(|(_, c)| *c == ObjClass::Table)
+            .filter_map(|(chain, c)| resolve(toks, chain, *c, default_db))
+            .collect(),
+        ObjClass::Database if head.verb != "CREATE" => {
+            let mut dbs: Vec<(String, String)> = head
+                .objects
+                .iter()
+                .filter_map(|(chain, c)| resolve(toks, chain, *c, default_db))
+                .collect();
+            if dbs.is_empty() {
+                dbs.push((default_db.to_string(), String::new()));
+            }
+            dbs
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -765,6 +796,7 @@ mod tests {
                 use_db: Some("p".into()),
                 class: ObjClass::Table,
                 summary: "ALTER TABLE t MODIFY note VARCHAR(9), MODIFY secret INT".into(),
+                tables: vec![("p".into(), "t".into())],
             }
         );
         assert!(matches!(
@@ -783,6 +815,31 @@ mod tests {
         assert!(
             matches!(plan_of("CREATE INDEX k ON t (secret)"), DdlAction::Refuse(r) if r.contains("secret"))
         );
+    }
+
+    #[test]
+    fn the_tables_a_statement_touches_are_named() {
+        let touched = |sql: &str, db: &str| match plan(sql, db, &sel(), DdlPolicy::All) {
+            DdlAction::Apply { tables, .. } => tables,
+            other => panic!("{sql}: {other:?}"),
+        };
+        let pair = |d: &str, t: &str| (d.to_string(), t.to_string());
+        assert_eq!(
+            touched("ALTER TABLE x ADD COLUMN c INT", "a"),
+            vec![pair("a", "x")]
+        );
+        assert_eq!(touched("TRUNCATE a.x", "z"), vec![pair("a", "x")]);
+        assert_eq!(
+            touched("RENAME TABLE a.x TO a.x2, p.t TO p.t2", "z"),
+            vec![pair("a", "x"), pair("a", "x2"), pair("p", "t"), pair("p", "t2")]
+        );
+        assert_eq!(
+            touched("DROP TABLE x, p.t", "a"),
+            vec![pair("a", "x"), pair("p", "t")]
+        );
+        assert_eq!(touched("DROP DATABASE a", "z"), vec![pair("a", "")]);
+        assert!(touched("CREATE DATABASE a", "z").is_empty());
+        assert!(touched("CREATE VIEW v AS SELECT 1", "a").is_empty());
     }
 
     fn skipped(sql: &str, db: &str) -> bool {

@@ -1,7 +1,8 @@
 //! Dirty marks of continuous verification ([`ferry_core::chunkmap`]): the chunks each applied
 //! row change touches (its before and after keys), recorded by one batched upsert sent with the
 //! checkpoint UPDATE and `COMMIT` of the target transaction that applies them, so a crash cannot
-//! lose a mark. A DDL applied on the target plans every tracked table's chunks again.
+//! lose a mark. A DDL applied on the target plans again the chunks of the tracked tables it names
+//! (and only those: the other tables keep their stored digests).
 
 use std::collections::BTreeSet;
 
@@ -43,12 +44,45 @@ pub(crate) fn commit_prefix(job: &str, marks: &BTreeSet<Mark>) -> String {
         .unwrap_or_default()
 }
 
-/// The marks that make the verifier plan every tracked table again (before a DDL: the table it
-/// changes may be any of them); empty when nothing is tracked.
-pub(crate) fn replan_all(tracker: &DirtyTracker) -> BTreeSet<Mark> {
+/// The marks that make the verifier plan again the tracked tables a DDL touches (`touched`, as
+/// [`super::ddl::DdlAction::Apply`] names them: an empty table name is every table of the
+/// database); empty when none of them is tracked.
+pub(crate) fn replan_touched(tracker: &DirtyTracker, touched: &[(String, String)]) -> BTreeSet<Mark> {
     tracker
         .tables()
         .into_iter()
+        .filter(|(db, t)| touched.iter().any(|(d, n)| d == db && (n.is_empty() || n == t)))
         .map(|(db, t)| (db, t, REPLAN))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::chunkmap::TableChunks;
+
+    #[test]
+    fn a_ddl_replans_only_the_tracked_tables_it_touches() {
+        let tr = DirtyTracker::default();
+        for (d, t) in [("a", "x"), ("a", "y"), ("b", "x")] {
+            tr.set(d, t, TableChunks::Whole);
+        }
+        let names = |m: BTreeSet<Mark>| -> Vec<String> {
+            m.into_iter()
+                .inspect(|(_, _, c)| assert_eq!(*c, REPLAN))
+                .map(|(d, t, _)| format!("{d}.{t}"))
+                .collect()
+        };
+        let touched = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter().map(|(d, t)| (d.to_string(), t.to_string())).collect()
+        };
+        assert_eq!(names(replan_touched(&tr, &touched(&[("a", "x")]))), ["a.x"]);
+        assert_eq!(
+            names(replan_touched(&tr, &touched(&[("a", "x"), ("a", "new")]))),
+            ["a.x"]
+        );
+        assert_eq!(names(replan_touched(&tr, &touched(&[("a", "")]))), ["a.x", "a.y"]);
+        assert!(replan_touched(&tr, &touched(&[("c", "x")])).is_empty());
+        assert!(replan_touched(&tr, &[]).is_empty());
+    }
 }

@@ -647,14 +647,18 @@ impl Coord<'_, '_> {
         dirty::commit_prefix(&self.s.opts.job_key, &m)
     }
 
-    /// Before a DDL: every tracked table's chunks are planned again by the verifier (the mark is
-    /// written first, so a crash between it and the DDL only costs a re-plan), and the tracker
-    /// forgets them until then.
-    async fn replan_tracked(&mut self, at: &BinlogPos) -> Result<(), ReplayError> {
+    /// Before a DDL: the chunks of the tracked tables it touches are planned again by the
+    /// verifier (the mark is written first, so a crash between it and the DDL only costs a
+    /// re-plan), and the tracker forgets them until then. Other tables keep their digests.
+    async fn replan_touched(
+        &mut self,
+        touched: &[(String, String)],
+        at: &BinlogPos,
+    ) -> Result<(), ReplayError> {
         let Some(tr) = self.s.opts.dirty.clone() else {
             return Ok(());
         };
-        let marks = dirty::replan_all(&tr);
+        let marks = dirty::replan_touched(&tr, touched);
         let Some(sql) = ferry_core::chunkmap::marks_sql(&self.s.opts.job_key, &marks) else {
             return Ok(());
         };
@@ -888,6 +892,7 @@ impl Coord<'_, '_> {
                         sql: mapped,
                         use_db,
                         summary,
+                        tables,
                         ..
                     } => {
                         let in_txn = self
@@ -906,7 +911,7 @@ impl Coord<'_, '_> {
                                 .query_drop(format!("USE {}", ferry_core::sql::quote_ident(db)))
                                 .await;
                         }
-                        self.replan_tracked(&ev.pos).await?;
+                        self.replan_touched(&tables, &ev.pos).await?;
                         if let Some(f) = &self.s.opts.fence {
                             // A DDL commits on its own and cannot carry the epoch check: the
                             // check comes right before it (its checkpoint is fenced as usual).
