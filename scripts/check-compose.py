@@ -415,7 +415,8 @@ CONFIG_KEYS = (
     "credentials.secret_id", "credentials.secret_key", "limits.requests_per_second",
     "limits.describe_requests_per_second", "limits.max_body_bytes",
     "limits.signature_max_skew_seconds", "limits.max_connections", "limits.client_timeout_seconds",
-    "jobs.max_running", "allowed_hosts", "insecure_http",
+    "jobs.max_running", "allowed_hosts", "insecure_http", "store.url", "cluster.node_id",
+    "cluster.lease_seconds", "cluster.claim_interval_seconds",
 )
 COMMENTED_SETTING = re.compile(r"^#\s?(\[\[?[a-z_]+\]\]?(\s+#.*)?|[a-z_]+\s*=\s*\S.*)$")
 
