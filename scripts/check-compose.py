@@ -7,6 +7,9 @@ checked without it:
 - docker-compose.yml parses; the services source, target, ferry and loadgen exist with their
   images or build, health checks, depends_on conditions, named volumes and bind mounts;
 - every published port is bound to 127.0.0.1;
+- the optional cluster (profile `cluster`): at least two `ferry serve` nodes on one MySQL store
+  on the target server, each with its own node id and volume, the store's password and key from
+  the environment, and the store account granted on its database only;
 - the source runs with the binlog settings Ferry's pre-check requires (log-bin, ROW, FULL,
   server-id, GTID), the target has a different server-id;
 - the ferry service runs `ferry serve` on 0.0.0.0:8080 with its data directory on a volume and
@@ -267,6 +270,37 @@ def check_compose_yaml(c, compose):
     url = env_of(loadgen).get("FERRY_LOADGEN_URL", lflags.get("url", ""))
     c.ok(re.search(r"@source:3306\b", url or "") is not None, "loadgen: --url / FERRY_LOADGEN_URL points at source:3306")
     c.ok(str(loadgen.get("restart", "no")) == "no", "loadgen: not restarted (a restart would re-prepare)")
+
+    # the optional cluster (profile `cluster`): nodes on one MySQL store, each its own id
+    nodes = {n: svc for n, svc in services.items() if "cluster" in (svc.get("profiles") or [])}
+    c.ok(len(nodes) >= 2, f"profile cluster: at least two ferry nodes (got {sorted(nodes)})")
+    stores, ids = set(), set()
+    for name, svc in nodes.items():
+        ncmd = command_list(svc)
+        nflags = flags_of(ncmd)
+        c.ok(bool(ncmd) and ncmd[0] == "serve", f"{name}: command is `ferry serve …`")
+        c.ok(svc.get("image") == ferry.get("image"), f"{name}: runs the same image as ferry")
+        store = nflags.get("store", "")
+        c.ok(re.fullmatch(r"mysql://[a-z_]+@target:3306/[a-z_]+", store) is not None,
+             f"{name}: --store mysql://USER@target:3306/DB without a password (got {store!r})")
+        stores.add(store)
+        ids.add(nflags.get("node-id"))
+        env = env_of(svc)
+        for var in ("FERRY_SECRET_ID", "FERRY_SECRET_KEY", "FERRY_STORE_PASSWORD", "FERRY_STORE_KEY"):
+            c.ok(re.fullmatch(r"\$\{" + var + r":-[^}]+\}", env.get(var, "")) is not None,
+                 f"{name}: {var} comes from the environment with a demo default")
+        c.ok(depends_condition(svc, "target") == "service_healthy", f"{name}: depends_on target: service_healthy")
+        c.ok(any(t == "/var/lib/ferry" and s in named for s, t in mounts[name]),
+             f"{name}: a named volume of its own on /var/lib/ferry")
+    c.ok(len(stores) == 1, f"profile cluster: every node has the same store ({sorted(stores)})")
+    c.ok(len(ids) == len(nodes) and None not in ids, f"profile cluster: a --node-id per node ({sorted(map(str, ids))})")
+    if stores:
+        m = re.fullmatch(r"mysql://([a-z_]+)@target:3306/([a-z_]+)", next(iter(stores)))
+        if m:
+            store_grants = grants(TARGET_SQL.read_text(encoding="utf-8"), m.group(1))
+            c.ok(bool(store_grants) and all(sc == f"`{m.group(2)}`.*" or sc == f"{m.group(2)}.*" for _, sc in store_grants),
+                 f"target-init.sql: {m.group(1)} is granted on {m.group(2)}.* only (got {sorted(store_grants)})")
+    c.ok("cluster" not in (ferry.get("profiles") or []), "ferry: the default node is not in a profile")
 
     # ports, volumes, bind mounts
     for name, svc in services.items():

@@ -10,3 +10,8 @@
 CREATE USER 'ferry'@'%' IDENTIFIED BY 'ferry-demo-pw';
 GRANT ALL PRIVILEGES ON `demo`.* TO 'ferry'@'%';
 GRANT ALL PRIVILEGES ON `ferry_meta`.* TO 'ferry'@'%';
+
+-- `ferry_store`: the job store of the optional two-node cluster (profile `cluster`,
+-- docs/cluster.md): its own database `ferry_jobs`, nothing else. Demo password only.
+CREATE USER 'ferry_store'@'%' IDENTIFIED BY 'store-demo-pw';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON `ferry_jobs`.* TO 'ferry_store'@'%';
