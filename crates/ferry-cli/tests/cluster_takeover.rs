@@ -434,7 +434,10 @@ async fn a_frozen_former_owner_commits_nothing_after_the_takeover() -> Result<()
     })
     .await?;
     let woke = frozen.stderr();
-    for l in woke.lines().filter(|l| l.contains("epoch") || l.contains("lease")) {
+    for l in woke
+        .lines()
+        .filter(|l| l.contains("epoch") || l.contains("lease"))
+    {
         eprintln!("node-f: {l}");
     }
     assert!(
