@@ -13,6 +13,9 @@
 //!   since when, when the job gives up), the transient failures retried in the job's runs
 //!   (`Retries`), the last one and when, and the job's own error (`Message`).
 //! - `RepairSql`: the last comparison's repair file ([`crate::repair_sql`]), its size.
+//! - `Owner`: in cluster mode (a shared store, docs/cluster.md), the node holding the job's lease
+//!   (`Node`, empty while none does), the lease's `Epoch` and its expiry (`LeaseUntil`); `null`
+//!   with one node.
 //! - `JobVerification`: the job's own verification (ConsistencyType 2–4) when it has run: the
 //!   conclusion, the totals, each table's row (DescribeCompareReport's `FullProgress` items), the
 //!   first [`KEYS_SHOWN`] differing keys (its `Difference` items) and the tables not compared.
@@ -46,6 +49,18 @@ pub async fn job_extras(mgr: &Arc<Manager>, job_id: &str) -> Result<Map<String, 
         None => json!({"CompareTaskId": "", "Bytes": null}),
     };
     out.insert("RepairSql".into(), repair);
+    let owner = match mgr.node_id() {
+        Some(_) => match mgr.store().owner(job_id).await? {
+            Some((node, lease_until_ms, epoch)) => json!({
+                "Node": node,
+                "Epoch": epoch,
+                "LeaseUntil": if node.is_empty() { json!("") } else { time(lease_until_ms / 1000) },
+            }),
+            None => Value::Null,
+        },
+        None => Value::Null,
+    };
+    out.insert("Owner".into(), owner);
     Ok(out)
 }
 

@@ -6,7 +6,8 @@
 //!
 //! Cluster mode (several nodes on a shared store): a node exports the series of the jobs whose
 //! lease it holds, and `ferry_job_owner` (labels `job_id`, `job_name`, `node`): 1 for each job
-//! and the node holding its lease, across the cluster.
+//! and the node holding its lease, across the cluster; `ferry_store_statements_total`: the
+//! statements this node sent to the shared store.
 //!
 //! Unknown values: `ferry_job_lag_bytes` is `NaN` while the source's binlog end cannot be read.
 //! `ferry_job_lag_seconds` keeps growing while the replay is disconnected, blocked or failing.
@@ -253,6 +254,7 @@ async fn cluster_owners(mgr: &Arc<Manager>, jobs: &[JobRow]) -> String {
         "# HELP ferry_job_owner 1 for each job and the node holding its lease (cluster mode)."
     );
     let _ = writeln!(out, "# TYPE ferry_job_owner gauge");
+    let statements = mgr.store().statements();
     let now_ms = crate::store::now() * 1000;
     for l in leases
         .iter()
@@ -266,6 +268,14 @@ async fn cluster_owners(mgr: &Arc<Manager>, jobs: &[JobRow]) -> String {
                 escape(&l.owner)
             );
         }
+    }
+    if let Some(n) = statements {
+        let _ = writeln!(
+            out,
+            "# HELP ferry_store_statements_total Statements this node sent to the shared job store."
+        );
+        let _ = writeln!(out, "# TYPE ferry_store_statements_total counter");
+        let _ = writeln!(out, "ferry_store_statements_total {n}");
     }
     out
 }

@@ -420,6 +420,7 @@ pub fn job_live(v: &JobView<'_>, id: &str) -> String {
     ));
     out.push_str("</section>");
 
+    out.push_str(&owner(v.extras));
     out.push_str(&positions(v.extras));
     out.push_str(&errors(v.extras));
     out.push_str(&endpoints(d));
@@ -476,6 +477,25 @@ fn tables_progress(x: &Value) -> String {
     }
     out.push_str("</tbody></table></section>");
     out
+}
+
+/// The node running the job in cluster mode (the extras' `Owner`; nothing with one node).
+fn owner(x: &Value) -> String {
+    let Some(o) = x.get("Owner").filter(|o| o.is_object()) else {
+        return String::new();
+    };
+    let node = text(o, "/Node");
+    if node.is_empty() {
+        return "<p id=\"owner\">Runs on: <em>no node holds its lease now</em> (the next node to \
+                claim it runs it)</p>"
+            .to_string();
+    }
+    format!(
+        "<p id=\"owner\">Runs on: node <code>{}</code> (lease epoch {}, until {})</p>",
+        escape(&node),
+        o.get("Epoch").and_then(Value::as_u64).unwrap_or(0),
+        escape(&text(o, "/LeaseUntil"))
+    )
 }
 
 /// Snapshot, start, applied and cut-over positions.
@@ -865,6 +885,17 @@ mod tests {
         assert!(html.contains("2.38 MiB") && html.contains("b.000001:4"));
         assert!(html.contains("id=\"err-retries\">2<") && html.contains("refused"));
         assert!(!html.to_lowercase().contains("password"));
+    }
+
+    #[test]
+    fn owner_line_in_cluster_mode_only() {
+        assert_eq!(owner(&json!({"Owner": null})), "");
+        let o = owner(&json!({"Owner": {"Node": "n<1>", "Epoch": 3, "LeaseUntil": "2026-01-01 00:00:10"}}));
+        assert!(
+            o.contains("node <code>n&lt;1&gt;</code>") && o.contains("epoch 3") && o.contains("00:00:10")
+        );
+        let free = owner(&json!({"Owner": {"Node": "", "Epoch": 3, "LeaseUntil": ""}}));
+        assert!(free.contains("no node holds its lease"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ SDK's models fails the run. Prints one JSON object per step; the last line is
 FERRY_RAW_CREATE=1 sends the CreateMigrateJob request through the SDK's generic `call` as given
 (with Ferry's `Ferry` extension, which the typed model drops). FERRY_EXPECT_CHECK_FAILURE=1
 expects the check to fail: it prints the check's message and StartMigrateJob's refusal, and ends.
+FERRY_CREATE_ONLY=1 ends after CreateMigrateJob (the caller drives the rest).
 """
 
 import json
@@ -103,6 +104,8 @@ else:
     create = req(m18.CreateMigrateJobRequest, json.loads(os.environ["FERRY_JOB"]))
     job_id = must(c18, "CreateMigrateJob", create._serialize())["JobId"]
 emit("created", job_id=job_id)
+if os.environ.get("FERRY_CREATE_ONLY") == "1":
+    sys.exit(0)
 must(c18, "CreateMigrateCheckJob", {"JobId": job_id})
 check = wait("the check", lambda: (lambda r: r if r.Status == "finished" else None)(
     c18.DescribeMigrateCheckJob(req(m18.DescribeMigrateCheckJobRequest, {"JobId": job_id}))))

@@ -354,6 +354,14 @@ impl Store {
         }
     }
 
+    /// Statements this node sent to a MySQL store since it started (`None`: SQLite).
+    pub fn statements(&self) -> Option<u64> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Mysql(m) => Some(m.statements()),
+        }
+    }
+
     /// True for a store other nodes may share.
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Mysql(_))

@@ -9,6 +9,8 @@
 //! same transaction. The database is created when absent (given the privilege); a server that
 //! cannot be reached is a transient error, so a node waits for a restarting store server.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -113,6 +115,8 @@ pub(crate) struct Mysql {
     pool: Pool,
     /// `user@host:port/db`, safe to log.
     name: String,
+    /// Statements sent to the store since the node started (`ferry_store_statements_total`).
+    statements: Arc<AtomicU64>,
 }
 
 impl Mysql {
@@ -138,6 +142,7 @@ impl Mysql {
         let store = Mysql {
             pool: Pool::new(opts(Some(&url.database))),
             name: name.clone(),
+            statements: Arc::new(AtomicU64::new(0)),
         };
         match store.conn().await {
             Ok(_) => {}
@@ -147,6 +152,7 @@ impl Mysql {
                 let bare = Mysql {
                     pool: Pool::new(opts(None)),
                     name: name.clone(),
+                    statements: Arc::new(AtomicU64::new(0)),
                 };
                 let mut c = bare.conn().await?;
                 c.query_drop(format!(
@@ -277,6 +283,7 @@ impl Mysql {
         vals: Vec<P>,
         what: &str,
     ) -> Result<u64, ServiceError> {
+        self.sent(1);
         let result = c.exec_iter(sql, params(vals)).await.map_err(self.err(what))?;
         let n = result.affected_rows();
         result.drop_result().await.map_err(self.err(what))?;
@@ -290,7 +297,19 @@ impl Mysql {
         vals: Vec<P>,
         what: &str,
     ) -> Result<Vec<mysql_async::Row>, ServiceError> {
+        self.sent(1);
         c.exec(sql, params(vals)).await.map_err(self.err(what))
+    }
+
+    /// Counts `n` statements sent to the store.
+    fn sent(&self, n: u64) {
+        self.statements.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Statements sent to the store since the node started: every query and update, and each
+    /// transaction's `START TRANSACTION` and `COMMIT` (migrations at the start not counted).
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     async fn get_job(
@@ -345,6 +364,7 @@ impl Mysql {
     pub async fn insert_job(&self, job: JobRow, sealed: String) -> Result<bool, ServiceError> {
         let (sql, vals) = sql::insert_job(&job, sealed);
         let mut c = self.conn().await?;
+        self.sent(1);
         match c.exec_drop(sql, params(vals)).await {
             Ok(()) => Ok(true),
             Err(e) if ferry_core::retry::server_code(&e) == Some(ER_DUP_ENTRY) => Ok(false),
@@ -385,6 +405,7 @@ impl Mysql {
             .map_err(self.err("updating a job"))?;
         let n = self.exec(&mut tx, &sql, vals, "updating a job").await?;
         let now = self.get_job(&mut tx, job_id, false, cipher).await?;
+        self.sent(2);
         tx.commit().await.map_err(self.err("updating a job"))?;
         Ok(Update::of(n == 1, now))
     }
@@ -418,6 +439,7 @@ impl Mysql {
             )
             .await?;
         }
+        self.sent(2);
         tx.commit().await.map_err(self.err("deleting a job"))?;
         Ok(Update::of(n == 1, Some(job)))
     }
@@ -484,12 +506,14 @@ impl Mysql {
             self.exec(&mut tx, sql::SERIES_PRUNE, r.prune(), "pruning the lag series")
                 .await?;
         }
+        self.sent(2);
         tx.commit().await.map_err(self.err("appending to the lag series"))
     }
 
     /// The buckets of one tier of a job's lag series.
     pub async fn series_read(&self, vals: Vec<P>) -> Result<Vec<SeriesBucket>, ServiceError> {
         let mut c = self.conn().await?;
+        self.sent(1);
         let rows: Vec<(i64, i64, f64, f64, f64, f64)> = c
             .exec(sql::SERIES_READ, params(vals))
             .await
