@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use common::api::{call, job_info};
+use common::cluster::{job_request, Nodes};
 use common::serve::Serve;
-use ferry_api::Client;
 use ferry_testkit::{connect, source, target, wait_until};
 use serde_json::json;
 
@@ -26,18 +26,6 @@ const WINDOW: Duration = Duration::from_secs(20);
 
 fn root() -> PathBuf {
     std::env::temp_dir().join(format!("ferry-scale-{}", std::process::id()))
-}
-
-fn start_node(id: &str) -> Result<Serve> {
-    let (url, password) = ferry_testkit::store_url(STORE);
-    let key = "5e".repeat(32);
-    common::serve::start_keyed_with(
-        &root().join(id).join("data"),
-        SECRET_ID,
-        SECRET_KEY,
-        &["--store", &url, "--node-id", id],
-        &[("FERRY_STORE_PASSWORD", &password), ("FERRY_STORE_KEY", &key)],
-    )
 }
 
 /// `ferry_store_statements_total` and the number of `ferry_job_owner` lines naming `node`.
@@ -101,25 +89,16 @@ async fn store_statements_per_node_and_per_job() -> Result<()> {
         )
         .await?;
     }
-    let a = start_node("node-a")?;
-    let b = start_node("node-b")?;
+    let setup = Nodes::new(STORE, &root(), SECRET_ID, SECRET_KEY);
+    let a = setup.start("node-a")?;
+    let b = setup.start("node-b")?;
     let nodes = [("node-a", &a), ("node-b", &b)];
     let idle = window(&nodes).await?;
 
-    let client = Client::new(a.url.clone(), SECRET_ID, SECRET_KEY);
-    let (src, dst) = (source(), target());
+    let client = setup.client(&a);
     let mut ids = Vec::new();
     for db in &dbs {
-        let request = json!({
-            "JobName": db,
-            "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 5},
-            "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
-            "SrcInfo": {"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()},
-            "DstDatabaseType": "mysql", "DstAccessType": "extranet",
-            "DstInfo": {"Ip": dst.host, "Port": dst.port, "User": dst.user, "Password": dst.password.expose()},
-            "DatabaseInfo": json!([{"Database": db}]).to_string(),
-        });
-        let id = call(&client, "CreateMigrateJob", request).await?["JobId"]
+        let id = call(&client, "CreateMigrateJob", job_request(db, db)).await?["JobId"]
             .as_str()
             .unwrap_or_default()
             .to_string();

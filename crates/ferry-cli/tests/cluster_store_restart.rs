@@ -8,15 +8,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{anyhow, Result};
-use common::api::{call, job_info};
-use common::serve::Serve;
+use anyhow::Result;
+use common::api::call;
+use common::cluster::{job_request, wait_status_via, Nodes};
 use ferry_api::Client;
-use ferry_testkit::exactly_once::{assert_exactly_once, counter_writer, WriterStats, EXACTLY_ONCE_TABLES};
+use ferry_testkit::exactly_once::{assert_exactly_once, Writer};
 use ferry_testkit::instance::Instance;
 use ferry_testkit::{connect, source, target, wait_until};
 use serde_json::json;
@@ -28,41 +25,6 @@ const SECRET_KEY: &str = "ferry-cluster-restart-key";
 
 fn root() -> PathBuf {
     std::env::temp_dir().join(format!("ferry-cluster-restart-{}", std::process::id()))
-}
-
-fn start_node(id: &str, store: &ferry_core::Endpoint) -> Result<Serve> {
-    let (url, password) = ferry_testkit::store_url_on(store, STORE);
-    let key = "7a".repeat(32);
-    common::serve::start_keyed_with(
-        &root().join(id).join("data"),
-        SECRET_ID,
-        SECRET_KEY,
-        &["--store", &url, "--node-id", id],
-        &[("FERRY_STORE_PASSWORD", &password), ("FERRY_STORE_KEY", &key)],
-    )
-}
-
-/// The job's status through the first node that answers (none may while the store is down).
-async fn status(clients: &[Client], job: &str) -> Option<(i64, String)> {
-    for c in clients {
-        if let Ok(i) = job_info(c, job).await {
-            return Some((i["Status"].as_i64().unwrap_or(0), i["ErrorInfo"].to_string()));
-        }
-    }
-    None
-}
-
-async fn wait_status(clients: &[Client], job: &str, want: i64, secs: u64) -> Result<()> {
-    wait_until(secs, &format!("status {want}"), || async {
-        match status(clients, job).await {
-            Some((s, err)) if s != want && matches!(s, 5 | 9 | 10) => {
-                Err(anyhow!("the job ended in {s} while waiting for {want}: {err}"))
-            }
-            Some((s, _)) => Ok(s == want),
-            None => Ok(false),
-        }
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,40 +39,12 @@ async fn the_store_server_restarted_mid_load_nodes_wait_and_carry_on() -> Result
     ferry_testkit::fresh_db(&mut s, DB).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB]).await?;
     let _ = std::fs::remove_dir_all(root());
-    ferry_testkit::exec(
-        &mut s,
-        &format!(
-            "USE {DB}; {EXACTLY_ONCE_TABLES}; INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_20001_to_80000"
-        ),
-    )
-    .await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(WriterStats::default());
-    let w = counter_writer(
-        source(),
-        DB.into(),
-        0,
-        Duration::from_millis(5),
-        u64::MAX,
-        stop.clone(),
-        stats.clone(),
-    );
-    let nodes = [start_node("node-a", &store_ep)?, start_node("node-b", &store_ep)?];
-    let clients: Vec<Client> = nodes
-        .iter()
-        .map(|n| Client::new(n.url.clone(), SECRET_ID, SECRET_KEY))
-        .collect();
-    let (src, dst) = (source(), target());
-    let request = json!({
-        "JobName": "cluster-store-restart",
-        "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 5},
-        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
-        "SrcInfo": {"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()},
-        "DstDatabaseType": "mysql", "DstAccessType": "extranet",
-        "DstInfo": {"Ip": dst.host, "Port": dst.port, "User": dst.user, "Password": dst.password.expose()},
-        "DatabaseInfo": json!([{"Database": DB}]).to_string(),
-        "Ferry": {"ChunkRows": 1000, "Threads": 2, "RowsPerSecond": 10000},
-    });
+    let w = Writer::start(&mut s, DB, 60000).await?;
+    let setup = Nodes::on(&store_ep, STORE, &root(), SECRET_ID, SECRET_KEY);
+    let nodes = [setup.start("node-a")?, setup.start("node-b")?];
+    let clients: Vec<Client> = nodes.iter().map(|n| setup.client(n)).collect();
+    let mut request = job_request("cluster-store-restart", DB);
+    request["Ferry"] = json!({"ChunkRows": 1000, "Threads": 2, "RowsPerSecond": 10000});
     let a = &clients[0];
     let id = call(a, "CreateMigrateJob", request).await?["JobId"]
         .as_str()
@@ -141,16 +75,14 @@ async fn the_store_server_restarted_mid_load_nodes_wait_and_carry_on() -> Result
         "the store goes down mid-load ({done}/{chunks} chunks)"
     );
     store.restart().await?;
-    wait_status(&clients, &id, 8, 600).await?;
-    stop.store(true, Ordering::SeqCst);
-    w.await??;
+    wait_status_via(&clients, &id, 8, 600).await?;
+    let total = w.finish().await?;
     call(a, "CompleteMigrateJob", json!({"JobId": id})).await?;
-    wait_status(&clients, &id, 9, 300).await?;
+    wait_status_via(&clients, &id, 9, 300).await?;
 
     let sa = ferry_testkit::db_digest(&mut s, DB).await?;
     let sb = ferry_testkit::db_digest(&mut t, DB).await?;
     assert_eq!(sa, sb, "source and target differ");
-    let total = stats.commits.load(Ordering::SeqCst);
     assert_exactly_once(&mut t, DB, total, "the job across a store restart").await?;
     for n in nodes {
         assert!(n.stop().success(), "a node stops cleanly on SIGTERM");

@@ -12,15 +12,13 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use common::api::{call, job_info};
+use common::cluster::{job_request, owner_in, status_via, wait_status_via, Nodes};
 use common::serve::Serve;
 use ferry_api::Client;
-use ferry_testkit::exactly_once::{assert_exactly_once, counter_writer, WriterStats, EXACTLY_ONCE_TABLES};
+use ferry_testkit::exactly_once::{assert_exactly_once, Writer};
 use ferry_testkit::{connect, source, target, wait_until};
 use serde_json::json;
 
@@ -34,46 +32,9 @@ fn root() -> PathBuf {
     std::env::temp_dir().join(format!("ferry-cluster-{}", std::process::id()))
 }
 
-/// Node `id` on the shared store, with its own data directory.
-fn start_node(id: &str) -> Result<Serve> {
-    start_node_on(STORE, &root(), id)
-}
-
-/// Node `id` on the store database `store`, its data directory under `dir`.
-fn start_node_on(store: &str, dir: &std::path::Path, id: &str) -> Result<Serve> {
-    start_node_with(store, dir, id, &[])
-}
-
-/// [`start_node_on`] with more environment variables (e.g. `FERRY_FAULTS`).
-fn start_node_with(store: &str, dir: &std::path::Path, id: &str, envs: &[(&str, &str)]) -> Result<Serve> {
-    let (url, password) = ferry_testkit::store_url(store);
-    let key = "5e".repeat(32);
-    let mut all = vec![
-        ("FERRY_STORE_PASSWORD", password.as_str()),
-        ("FERRY_STORE_KEY", key.as_str()),
-    ];
-    all.extend_from_slice(envs);
-    common::serve::start_keyed_with(
-        &dir.join(id).join("data"),
-        SECRET_ID,
-        SECRET_KEY,
-        &["--store", &url, "--node-id", id],
-        &all,
-    )
-}
-
-/// A MigrateType 3 job request for database `db` (full + incremental, no verification).
-fn job_request(name: &str, db: &str) -> serde_json::Value {
-    let (src, dst) = (source(), target());
-    json!({
-        "JobName": name,
-        "MigrateOption": {"RunMode": 1, "MigrateType": 3, "MigrateObject": 2, "ConsistencyType": 5},
-        "SrcDatabaseType": "mysql", "SrcAccessType": "extranet",
-        "SrcInfo": {"Ip": src.host, "Port": src.port, "User": src.user, "Password": src.password.expose()},
-        "DstDatabaseType": "mysql", "DstAccessType": "extranet",
-        "DstInfo": {"Ip": dst.host, "Port": dst.port, "User": dst.user, "Password": dst.password.expose()},
-        "DatabaseInfo": json!([{"Database": db}]).to_string(),
-    })
+/// The nodes of a test on the store database `store`, their data directories under `dir`.
+fn nodes_on(store: &str, dir: &std::path::Path) -> Nodes {
+    Nodes::new(store, dir, SECRET_ID, SECRET_KEY)
 }
 
 fn client(s: &Serve) -> Client {
@@ -133,40 +94,6 @@ async fn owner(t: &mut mysql_async::Conn, job: &str) -> Result<(String, u64)> {
     owner_in(t, STORE, job).await
 }
 
-async fn owner_in(t: &mut mysql_async::Conn, store: &str, job: &str) -> Result<(String, u64)> {
-    use mysql_async::prelude::Queryable;
-    let row: Option<(String, u64)> = t
-        .exec_first(
-            format!("SELECT owner, epoch FROM {store}.jobs WHERE job_id = ?"),
-            (job,),
-        )
-        .await?;
-    row.ok_or_else(|| anyhow!("job {job} is not in the store"))
-}
-
-/// The job's status through any of `clients` (the first that answers).
-async fn status_via(clients: &[Client], job: &str) -> Result<(i64, String)> {
-    let mut last = None;
-    for c in clients {
-        match job_info(c, job).await {
-            Ok(i) => return Ok((i["Status"].as_i64().unwrap_or(0), i["ErrorInfo"].to_string())),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| anyhow!("no node to ask")))
-}
-
-async fn wait_status_via(clients: &[Client], job: &str, want: i64, secs: u64) -> Result<()> {
-    wait_until(secs, &format!("status {want} through a live node"), || async {
-        let (s, err) = status_via(clients, job).await?;
-        if s != want && matches!(s, 5 | 9 | 10) {
-            return Err(anyhow!("the job ended in {s} while waiting for {want}: {err}"));
-        }
-        Ok(s == want)
-    })
-    .await
-}
-
 /// Waits until a node other than `former` holds the job's lease with a newer epoch, the job
 /// answered as running by a live node meanwhile; the new owner and epoch.
 async fn wait_takeover(live: &[Client], job: &str, former: &str, epoch: u64) -> Result<(String, u64)> {
@@ -189,28 +116,11 @@ async fn owners_killed_during_the_load_and_during_the_replay_other_nodes_take_ov
     ferry_testkit::fresh_db(&mut s, DB).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB, STORE]).await?;
     let _ = std::fs::remove_dir_all(root());
-    ferry_testkit::exec(
-        &mut s,
-        &format!(
-            "USE {DB}; {EXACTLY_ONCE_TABLES}; INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_20001_to_80000"
-        ),
-    )
-    .await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(WriterStats::default());
-    let w = counter_writer(
-        source(),
-        DB.into(),
-        0,
-        Duration::from_millis(5),
-        u64::MAX,
-        stop.clone(),
-        stats.clone(),
-    );
+    let w = Writer::start(&mut s, DB, 60000).await?;
 
     let mut nodes: Vec<(String, Serve)> = Vec::new();
     for id in NODES {
-        nodes.push((id.to_string(), start_node(id)?));
+        nodes.push((id.to_string(), nodes_on(STORE, &root()).start(id)?));
     }
     let a = client(&nodes[0].1);
     let mut request = job_request("cluster-kill", DB);
@@ -266,11 +176,7 @@ async fn owners_killed_during_the_load_and_during_the_replay_other_nodes_take_ov
     wait_status_via(&live, &id, 8, 600).await?;
 
     // The new owner killed during the replay, under writes: the last node takes over.
-    let commits_before = stats.commits.load(Ordering::SeqCst);
-    wait_until(60, "more commits replayed under the writer", || async {
-        Ok(stats.commits.load(Ordering::SeqCst) > commits_before + 100)
-    })
-    .await?;
+    w.wait_more(100, 60).await?;
     let i = nodes
         .iter()
         .position(|(n, _)| *n == second_owner)
@@ -287,8 +193,7 @@ async fn owners_killed_during_the_load_and_during_the_replay_other_nodes_take_ov
          caught up again (status 8) after {:.1} s",
         killed_at.elapsed().as_secs_f64()
     );
-    stop.store(true, Ordering::SeqCst);
-    w.await??;
+    let total = w.finish().await?;
     // Through the node that does not run the job (queued for its owner), else the owner.
     let (new_owner, _) = owner(&mut t, &id).await?;
     let via = nodes.iter().position(|(n, _)| *n != new_owner).map_or(0, |p| p);
@@ -298,7 +203,6 @@ async fn owners_killed_during_the_load_and_during_the_replay_other_nodes_take_ov
     let sa = ferry_testkit::db_digest(&mut s, DB).await?;
     let sb = ferry_testkit::db_digest(&mut t, DB).await?;
     assert_eq!(sa, sb, "source and target differ");
-    let total = stats.commits.load(Ordering::SeqCst);
     assert_exactly_once(&mut t, DB, total, "the job taken over twice").await?;
     for (_, n) in nodes {
         assert!(n.stop().success(), "a node stops cleanly on SIGTERM");
@@ -322,22 +226,11 @@ async fn a_draining_node_hands_its_job_over() -> Result<()> {
     ferry_testkit::fresh_db(&mut s, DB2).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB2, STORE2]).await?;
     let _ = std::fs::remove_dir_all(&dir);
-    ferry_testkit::exec(&mut s, &format!("USE {DB2}; {EXACTLY_ONCE_TABLES}")).await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(WriterStats::default());
-    let w = counter_writer(
-        source(),
-        DB2.into(),
-        0,
-        Duration::from_millis(5),
-        u64::MAX,
-        stop.clone(),
-        stats.clone(),
-    );
+    let w = Writer::start(&mut s, DB2, 0).await?;
     let mut nodes = vec![
-        ("node-x".to_string(), start_node_on(STORE2, &dir, "node-x")?),
-        ("node-y".to_string(), start_node_on(STORE2, &dir, "node-y")?),
-        ("node-z".to_string(), start_node_on(STORE2, &dir, "node-z")?),
+        ("node-x".to_string(), nodes_on(STORE2, &dir).start("node-x")?),
+        ("node-y".to_string(), nodes_on(STORE2, &dir).start("node-y")?),
+        ("node-z".to_string(), nodes_on(STORE2, &dir).start("node-z")?),
     ];
     let a = client(&nodes[0].1);
     let id = call(&a, "CreateMigrateJob", job_request("cluster-drain", DB2)).await?["JobId"]
@@ -366,8 +259,7 @@ async fn a_draining_node_hands_its_job_over() -> Result<()> {
     })
     .await?;
     wait_status_via(&live, &id, 8, 300).await?;
-    stop.store(true, Ordering::SeqCst);
-    w.await??;
+    let total = w.finish().await?;
     let (new_owner, _) = owner_in(&mut t, STORE2, &id).await?;
     let other = nodes
         .iter()
@@ -402,7 +294,6 @@ async fn a_draining_node_hands_its_job_over() -> Result<()> {
     let sa = ferry_testkit::db_digest(&mut s, DB2).await?;
     let sb = ferry_testkit::db_digest(&mut t, DB2).await?;
     assert_eq!(sa, sb, "source and target differ");
-    let total = stats.commits.load(Ordering::SeqCst);
     assert_exactly_once(&mut t, DB2, total, "the job handed over by a draining node").await?;
     for (_, n) in nodes {
         assert!(n.stop().success());
@@ -428,26 +319,11 @@ async fn a_frozen_former_owner_commits_nothing_after_the_takeover() -> Result<()
     ferry_testkit::fresh_db(&mut s, DB3).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB3, STORE3]).await?;
     let _ = std::fs::remove_dir_all(&dir);
-    ferry_testkit::exec(&mut s, &format!("USE {DB3}; {EXACTLY_ONCE_TABLES}")).await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(WriterStats::default());
-    let w = counter_writer(
-        source(),
-        DB3.into(),
-        0,
-        Duration::from_millis(5),
-        u64::MAX,
-        stop.clone(),
-        stats.clone(),
-    );
+    let w = Writer::start(&mut s, DB3, 0).await?;
     // The only node at first, so it owns the job; it freezes itself at its 40th replay commit,
     // with that batch's rows written and locked in its open target transaction.
-    let frozen = start_node_with(
-        STORE3,
-        &dir,
-        "node-f",
-        &[("FERRY_FAULTS", "replay.before_commit=stop@40")],
-    )?;
+    let frozen =
+        nodes_on(STORE3, &dir).start_with("node-f", &[("FERRY_FAULTS", "replay.before_commit=stop@40")])?;
     let f = client(&frozen);
     let id = call(&f, "CreateMigrateJob", job_request("cluster-frozen", DB3)).await?["JobId"]
         .as_str()
@@ -464,8 +340,8 @@ async fn a_frozen_former_owner_commits_nothing_after_the_takeover() -> Result<()
     assert_eq!(first, "node-f");
 
     let nodes = [
-        start_node_on(STORE3, &dir, "node-g")?,
-        start_node_on(STORE3, &dir, "node-h")?,
+        nodes_on(STORE3, &dir).start("node-g")?,
+        nodes_on(STORE3, &dir).start("node-h")?,
     ];
     let live: Vec<Client> = nodes.iter().map(client).collect();
     wait_until(60, "another node to claim the job", || async {
@@ -504,20 +380,14 @@ async fn a_frozen_former_owner_commits_nothing_after_the_takeover() -> Result<()
         "the woken node did not panic:\n{woke}"
     );
 
-    let commits_before = stats.commits.load(Ordering::SeqCst);
-    wait_until(120, "more commits under the writer", || async {
-        Ok(stats.commits.load(Ordering::SeqCst) > commits_before + 100)
-    })
-    .await?;
+    w.wait_more(100, 120).await?;
     wait_status_via(&live, &id, 8, 600).await?;
-    stop.store(true, Ordering::SeqCst);
-    w.await??;
+    let total = w.finish().await?;
     call(&live[0], "CompleteMigrateJob", json!({"JobId": id})).await?;
     wait_status_via(&live, &id, 9, 300).await?;
     let sa = ferry_testkit::db_digest(&mut s, DB3).await?;
     let sb = ferry_testkit::db_digest(&mut t, DB3).await?;
     assert_eq!(sa, sb, "source and target differ");
-    let total = stats.commits.load(Ordering::SeqCst);
     assert_exactly_once(
         &mut t,
         DB3,
@@ -550,27 +420,10 @@ async fn the_owner_killed_during_the_cut_over_another_node_completes_it() -> Res
     ferry_testkit::fresh_db(&mut s, DB4).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB4, STORE4]).await?;
     let _ = std::fs::remove_dir_all(&dir);
-    ferry_testkit::exec(
-        &mut s,
-        &format!(
-            "USE {DB4}; {EXACTLY_ONCE_TABLES}; INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_20001_to_40000"
-        ),
-    )
-    .await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(WriterStats::default());
-    let w = counter_writer(
-        source(),
-        DB4.into(),
-        0,
-        Duration::from_millis(5),
-        u64::MAX,
-        stop.clone(),
-        stats.clone(),
-    );
+    let w = Writer::start(&mut s, DB4, 20000).await?;
     // The only node at first, so it owns the job; the job's only verification is the one at the
     // cut-over (ConsistencyType 2), where the fault ends this node.
-    let doomed = start_node_with(STORE4, &dir, "node-k", &[("FERRY_FAULTS", "verify.chunk=exit@1")])?;
+    let doomed = nodes_on(STORE4, &dir).start_with("node-k", &[("FERRY_FAULTS", "verify.chunk=exit@1")])?;
     let k = client(&doomed);
     let mut request = job_request("cluster-cutover", DB4);
     request["MigrateOption"]["ConsistencyType"] = json!(2);
@@ -583,20 +436,15 @@ async fn the_owner_killed_during_the_cut_over_another_node_completes_it() -> Res
     common::api::wait_status(&k, &id, 4, 120).await?;
     call(&k, "StartMigrateJob", json!({"JobId": id})).await?;
     wait_status_via(std::slice::from_ref(&k), &id, 8, 600).await?;
-    let commits_before = stats.commits.load(Ordering::SeqCst);
-    wait_until(60, "commits replayed under the writer", || async {
-        Ok(stats.commits.load(Ordering::SeqCst) > commits_before + 100)
-    })
-    .await?;
+    w.wait_more(100, 60).await?;
     let (first, epoch) = owner_in(&mut t, STORE4, &id).await?;
     assert_eq!(first, "node-k");
     let nodes = [
-        start_node_on(STORE4, &dir, "node-l")?,
-        start_node_on(STORE4, &dir, "node-m")?,
+        nodes_on(STORE4, &dir).start("node-l")?,
+        nodes_on(STORE4, &dir).start("node-m")?,
     ];
     let live: Vec<Client> = nodes.iter().map(client).collect();
-    stop.store(true, Ordering::SeqCst);
-    w.await??;
+    let total = w.finish().await?;
     // Through another node: queued for the owner, which starts the cut-over and dies in it.
     call(&live[0], "CompleteMigrateJob", json!({"JobId": id})).await?;
     let mut doomed = doomed;
@@ -616,7 +464,6 @@ async fn the_owner_killed_during_the_cut_over_another_node_completes_it() -> Res
     let sa = ferry_testkit::db_digest(&mut s, DB4).await?;
     let sb = ferry_testkit::db_digest(&mut t, DB4).await?;
     assert_eq!(sa, sb, "source and target differ");
-    let total = stats.commits.load(Ordering::SeqCst);
     assert_exactly_once(&mut t, DB4, total, "the cut-over taken over").await?;
     for n in nodes {
         assert!(n.stop().success());

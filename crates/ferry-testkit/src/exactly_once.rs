@@ -6,6 +6,8 @@
 //! - [`counter_writer`]: commits such transactions until told to stop, and survives a restart or
 //!   a network cut of the source (an interrupted transaction's outcome is read back from the
 //!   counter), so its count is exactly the transactions that committed.
+//! - [`Writer`]: the tables and a running [`counter_writer`] in one call, stopped by
+//!   [`Writer::finish`].
 //! - [`assert_exactly_once`] / [`tally`]: on the target, counter = journal rows = distinct
 //!   journal values = commits.
 //! - [`CHURN_TABLE`] and [`churn_writer`]: updates, deletes, inserts and primary-key updates of
@@ -106,6 +108,66 @@ pub struct WriterStats {
     pub commits: AtomicU64,
     /// Transactions interrupted by an error (their outcome resolved afterwards).
     pub errors: AtomicU64,
+}
+
+/// A [`counter_writer`] running on the source test server, 5 ms between its transactions, and
+/// what it needs to be stopped and counted ([`Writer::start`]).
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    /// Its counts.
+    pub stats: Arc<WriterStats>,
+    handle: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl Writer {
+    /// Creates [`EXACTLY_ONCE_TABLES`] in `db` on the source (through `s`, `db` freshly made by
+    /// the caller) with `extra_bulk` more `bulk` rows after its 20 000, then starts the writer.
+    pub async fn start(s: &mut Conn, db: &str, extra_bulk: u64) -> Result<Writer> {
+        let bulk = if extra_bulk > 0 {
+            format!(
+                "; INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_20001_to_{}",
+                20_000 + extra_bulk
+            )
+        } else {
+            String::new()
+        };
+        s.query_drop(format!("USE {db}; {EXACTLY_ONCE_TABLES}{bulk}"))
+            .await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(WriterStats::default());
+        let handle = counter_writer(
+            crate::source(),
+            db.into(),
+            0,
+            Duration::from_millis(5),
+            u64::MAX,
+            stop.clone(),
+            stats.clone(),
+        );
+        Ok(Writer { stop, stats, handle })
+    }
+
+    /// Transactions committed so far.
+    pub fn commits(&self) -> u64 {
+        self.stats.commits.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `more` transactions beyond those committed now have committed.
+    pub async fn wait_more(&self, more: u64, secs: u64) -> Result<()> {
+        let from = self.commits();
+        wait_until(secs, &format!("{more} more writer commits"), || async {
+            Ok(self.commits() >= from + more)
+        })
+        .await
+    }
+
+    /// Stops the writer; the transactions it committed.
+    pub async fn finish(self) -> Result<u64> {
+        self.stop.store(true, Ordering::SeqCst);
+        let stats = self.stats;
+        self.handle.await??;
+        Ok(stats.commits.load(Ordering::SeqCst))
+    }
 }
 
 /// Counter + journal transactions on `db` until `stop` (at most `max` of them; `pause` between

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod cluster;
 pub mod live;
 pub mod serve;
 
