@@ -2,13 +2,15 @@
 //! fields the SDK declares (no field of Ferry's own: typed SDKs refuse undeclared ones), from the
 //! job's last freshness report ([`crate::freshness::Freshness`]):
 //!
-//! - DescribeMigrationDetail, while the job runs here and before its cut-over verification
-//!   starts: the `verification` step is `running`, `StartTime` the first report of the run,
+//! - DescribeMigrationDetail, while the job replays (status 7 or 8; on any node of a cluster:
+//!   the owner stores the job's detail at least once a second) and before its cut-over
+//!   verification starts: the `verification` step is `running`, `StartTime` the first report of the run,
 //!   `Percent` the share of chunks whose digests are current (neither dirty, different nor never
 //!   digested), `StepMessage` the figures `ferry run` prints; `CompareTask` names the task
 //!   [`continuous_task_id`] (`running`) when the job has no comparison task of its own.
-//! - DescribeCompareReport of that task: `Abstract` with `Status` `running` while the job runs
-//!   here (`success` after), `Conclusion` over the chunks digested (`different` when one
+//! - DescribeCompareReport of that task: `Abstract` with `Status` from the job's status:
+//!   `running` while it replays or cuts over (7, 8, 12), `success` once it completed (9),
+//!   `canceled` otherwise (failed, stopped: the verification ended with the job, unfinished), `Conclusion` over the chunks digested (`different` when one
 //!   differs, `same` once every chunk was digested and none differs, else `""`), the tables
 //!   (`TotalTables`, `CheckedTables` = every chunk digested, `DifferentTables`), the rows of the
 //!   digested chunks (`SrcSampleRows`/`DstSampleRows`), `DifferentRows` 0 (chunks are compared
@@ -19,9 +21,22 @@ use super::compare::empty_list;
 use super::*;
 use crate::freshness::{continuous_task_id, Freshness};
 
-/// The freshness shown live: the job runs here and has reported one.
-pub(super) fn live<'a>(mgr: &Arc<Manager>, job: &JobRow, d: &'a Detail) -> Option<&'a Freshness> {
-    mgr.run_of(&job.job_id).and(d.continuous.as_ref())
+/// The freshness shown live: the job replays (here or on another node of a cluster) and its run
+/// has reported one.
+pub(super) fn live<'a>(job: &JobRow, d: &'a Detail) -> Option<&'a Freshness> {
+    matches!(job.status, JobStatus::Running | JobStatus::ReadyComplete)
+        .then_some(())
+        .and(d.continuous.as_ref())
+}
+
+/// The task's status, from the job's (stored, so the same on every node): running while the job
+/// replays or cuts over, success once it completed, canceled when it ended otherwise.
+fn task_status(job: &JobRow) -> &'static str {
+    match job.status {
+        JobStatus::Running | JobStatus::ReadyComplete | JobStatus::Completing => "running",
+        JobStatus::Success => "success",
+        _ => "canceled",
+    }
 }
 
 /// The `verification` step while continuous verification runs ahead of it.
@@ -74,12 +89,11 @@ pub(super) async fn report(mgr: &Arc<Manager>, job_id: &str) -> Result<Map<Strin
         .pointer("/Ferry/Threads")
         .and_then(Value::as_i64)
         .unwrap_or(4);
-    let running = mgr.run_of(&job.job_id).is_some();
     let abstract_ = json!({
         "Options": {"Method": "dataCheck", "SampleRate": 100, "ThreadCount": threads},
         "Objects": {"ObjectMode": "all", "ObjectItems": []},
         "Conclusion": f.conclusion(),
-        "Status": if running { "running" } else { "success" },
+        "Status": task_status(&job),
         "TotalTables": f.tables,
         "CheckedTables": f.tables_verified,
         "DifferentTables": f.tables_differing,

@@ -122,7 +122,7 @@ pub fn migration_detail(
 ) -> Map<String, Value> {
     let d: Detail = mgr.detail_of(job);
     let run = mgr.run_of(&job.job_id);
-    let fresh = super::continuous::live(mgr, job, &d);
+    let fresh = super::continuous::live(job, &d);
     let now = crate::store::now();
     let status = match (job.paused, &run) {
         (Some(PauseMode::All), Some(_)) => "pausing",
