@@ -125,6 +125,12 @@ impl SchemaCache {
                         context: format!("reading the source's schema of {name}"),
                         source,
                     },
+                    // A copying ALTER on the source hides the table for an instant: try again
+                    // from the checkpoint (a table really gone fails once the retry window ends).
+                    e @ CoreError::NotFound { .. } => ReplayError::Disconnected {
+                        position: "-".into(),
+                        reason: format!("reading the source's schema of {name}: {e} (a DDL on the source may be under way)"),
+                    },
                     e => ReplayError::TargetSchema {
                         table: name,
                         message: format!("reading its source schema: {e}"),
