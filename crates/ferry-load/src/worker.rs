@@ -84,9 +84,21 @@ enum Failure {
     Refused(String),
 }
 
+/// A target writer connection. With an epoch, the epoch is checked first (a newer owner's claim
+/// closes this run's sessions: a retry must stop there, not write) and the connection is
+/// registered so that a later owner's claim can close it (`ferry_core::fence`).
+async fn connect_writer(shared: &Shared) -> Result<Conn, LoadError> {
+    let mut conn = shared.dst.connect(shared.writer_setup.clone()).await?;
+    if let Some(f) = &shared.fence {
+        f.check(&mut conn).await?;
+        f.register(&mut conn).await;
+    }
+    Ok(conn)
+}
+
 /// Copies chunks until the queue is empty.
 pub async fn run(shared: Arc<Shared>, mut reader: Conn) -> Result<(), LoadError> {
-    let mut writer = shared.dst.connect(shared.writer_setup.clone()).await?;
+    let mut writer = connect_writer(&shared).await?;
     loop {
         let next = shared.queue.lock().ok().and_then(|mut q| q.pop_front());
         let Some(item) = next else { break };
@@ -159,7 +171,7 @@ async fn copy_with_retries(
                     attempt,
                 });
                 tokio::time::sleep(wait).await;
-                let fresh = shared.dst.connect(shared.writer_setup.clone()).await?;
+                let fresh = connect_writer(shared).await?;
                 let old = std::mem::replace(writer, fresh);
                 drop(old);
                 // A connection lost around COMMIT leaves its outcome unknown: the checkpoint says.

@@ -1,8 +1,9 @@
 //! `ferry_core::fence` against the target: an owner frozen with an open transaction cannot commit
 //! after a newer claim (its rows roll back, the error names both epochs), the newer owner
 //! commits, an older claim is refused; and a claim made while an older owner's commit is checking
-//! the epoch waits for that commit (the check's row lock serializes them). Uses the shared
-//! `ferry_meta` with job names of its own and the database `fm_fence_*`.
+//! the epoch waits for that commit (the check's row lock serializes them); a claim closes the
+//! sessions an older owner registered (a frozen one's row locks go with them), and only those.
+//! Uses the shared `ferry_meta` with job names of its own and the database `fm_fence_*`.
 
 use anyhow::{ensure, Result};
 use ferry_core::fence::{after_failed_commit, Fence};
@@ -21,6 +22,16 @@ async fn setup(db: &str, job: &str) -> Result<Conn> {
     )
     .await?;
     Ok(t)
+}
+
+async fn session_gone(id: u64) -> Result<bool> {
+    let mut c = connect(&target()).await?;
+    let n: u64 = scalar(
+        &mut c,
+        &format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}"),
+    )
+    .await?;
+    Ok(n == 0)
 }
 
 async fn rows(t: &mut Conn, db: &str) -> Result<u64> {
@@ -139,6 +150,68 @@ async fn a_claim_waits_for_a_commit_checking_the_epoch() -> Result<()> {
     ensure!(a.query_drop(format!("{}COMMIT", old.check_sql())).await.is_err());
     ensure!(after_failed_commit(Some(&old), &mut a).await.is_some());
     ensure!(rows(&mut t, DB).await? == 1);
+    drop_dbs(&mut t, &[DB]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_closes_the_sessions_of_a_frozen_owner() -> Result<()> {
+    const DB: &str = "fm_fence_close";
+    const JOB: &str = "fm-fence-close";
+    const OTHER: &str = "fm-fence-close-other";
+    let mut t = setup(DB, JOB).await?;
+    exec(&mut t, &format!("INSERT INTO {DB}.x VALUES (1)")).await?;
+    let old = Fence::new(JOB, 1);
+    let mut a = connect(&target()).await?;
+    old.claim(&mut a).await?;
+    // Two writing sessions of the old owner; one of them frozen inside a transaction that
+    // holds the row's lock; a session of another job.
+    let mut w1 = connect(&target()).await?;
+    let mut w2 = connect(&target()).await?;
+    old.register(&mut w1).await;
+    old.register(&mut w2).await;
+    exec(
+        &mut w1,
+        &format!("START TRANSACTION; UPDATE {DB}.x SET id = id WHERE id = 1"),
+    )
+    .await?;
+    let mut other = connect(&target()).await?;
+    Fence::new(OTHER, 1).register(&mut other).await;
+    let (w1_id, w2_id) = (u64::from(w1.id()), u64::from(w2.id()));
+    // The newer owner's claim closes both, and only them.
+    let mut b = connect(&target()).await?;
+    let new = Fence::new(JOB, 2);
+    new.claim(&mut b).await?;
+    wait_until(30, "the old owner's sessions to be closed", || async move {
+        Ok(session_gone(w1_id).await? && session_gone(w2_id).await?)
+    })
+    .await?;
+    // The row's lock went with the frozen session: the new owner writes at once.
+    exec(
+        &mut b,
+        &format!(
+            "SET SESSION innodb_lock_wait_timeout = 5; \
+             UPDATE {DB}.x SET id = 2 WHERE id = 1"
+        ),
+    )
+    .await?;
+    ensure!(scalar::<u64>(&mut t, &format!("SELECT MAX(id) FROM {DB}.x")).await? == 2);
+    ensure!(
+        a.query_drop("DO 0").await.is_ok(),
+        "an unregistered session stays"
+    );
+    ensure!(
+        other.query_drop("DO 0").await.is_ok(),
+        "another job's session stays"
+    );
+    ensure!(
+        w1.query_drop("DO 0").await.is_err(),
+        "the frozen session is closed"
+    );
+    // The new owner's own sessions register in the freed slots; a claim at the same epoch
+    // (a retry of the same run) closes them too, but never the claiming connection.
+    new.register(&mut b).await;
+    ensure!(new.close_older_sessions(&mut b).await.is_empty());
     drop_dbs(&mut t, &[DB]).await?;
     Ok(())
 }

@@ -138,6 +138,16 @@ impl<'a> Session<'a> {
         req_rx: &mut watch::Receiver<Request>,
     ) -> Result<SessionEnd, ReplayError> {
         let mut ctl = connect_target(self.dst, self.opts.target_binlog).await?;
+        if let Some(f) = &self.opts.fence {
+            // A session resumed after an error checks the epoch before it reads the checkpoint
+            // or opens the binlog stream (whose server id a newer owner's stream shares): a
+            // newer owner may have closed this run's sessions.
+            f.check(&mut ctl).await.map_err(|e| match e {
+                e @ ferry_core::CoreError::Fenced { .. } => ReplayError::Fenced(e),
+                e => ReplayError::TargetConnect(e),
+            })?;
+            f.register(&mut ctl).await;
+        }
         let plan = checkpoint::plan_start(&mut ctl, &self.opts.job_key, self.opts.start.as_ref()).await?;
         info!(start = %plan.start, resumed = plan.resumed, idempotent_until = ?plan.idempotent_until, workers = self.opts.workers, "replay session starts");
         if self.st.start.is_none() {

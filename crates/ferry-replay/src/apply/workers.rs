@@ -126,7 +126,10 @@ impl Pool {
         let mut senders = Vec::new();
         let mut tasks = Vec::new();
         for i in 0..n {
-            let conn = connect_worker(dst, cfg.target_binlog).await?;
+            let mut conn = connect_worker(dst, cfg.target_binlog).await?;
+            if let Some(f) = &cfg.fence {
+                f.register(&mut conn).await;
+            }
             let (tx, rx) = mpsc::channel(depth.max(1));
             senders.push(tx);
             let w = Worker {
