@@ -2,7 +2,12 @@
 //! job with verification (structure, full load, incremental under a write load, cut-over,
 //! verification), decided by the exactly-once tables and a full digest comparison.
 //!
-//! Faults: `kill -9` of `ferry run`; restarts of a source instance of the test's own
+//! The job runs in `ferry run` processes, or in a `ferry serve` that holds it (created, started
+//! and completed through the API, as a cloud console would; the service resumes it when it is
+//! started again): `FERRY_TORTURE_VIA=run` or `serve`; by default the rounds alternate, the
+//! first through `ferry run`.
+//!
+//! Faults: `kill -9` of the process that runs the job (`ferry run` or `ferry serve`); restarts of a source instance of the test's own
 //! (`scripts/servers.sh start-one torture-src`); network cuts and stalls of either side through
 //! [`TcpProxy`]s; and the named fault points of `ferry_core::fault` (`FERRY_FAULTS`: the process
 //! exits, or the operation fails with a transient error, at a chosen hit).
@@ -14,7 +19,8 @@
 //! rows = distinct journal values = the writer's commits, and the digests of every table of the
 //! source and the target are equal.
 //!
-//! - Default (CI): one round of about 8 faults, under a minute.
+//! - Default (CI): two rounds of about 8 faults (one through `ferry run`, one through `ferry
+//!   serve`), about a minute.
 //! - `FERRY_TORTURE=long`: 20 rounds of about 10 faults (`FERRY_TORTURE_ROUNDS=N` overrides
 //!   the rounds). Each round has one cut-over and one verification fault: the recovery from
 //!   either finishes that phase.
@@ -23,7 +29,7 @@
 //!
 //! The figures (faults per kind and phase, rows lost and duplicated, recovery times) are printed
 //! as a table at the end; `docs/reliability.md` records a long run. Only the database `ft_torture`
-//! and the job `ft-torture` are touched.
+//! and the jobs `ft-torture` (`ferry run`) and the `ferry serve` rounds' own JobIds are touched.
 
 mod common;
 
@@ -34,7 +40,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use common::api::{call, job_info};
 use common::*;
+use ferry_api::Client;
 use ferry_core::fault;
 use ferry_core::Endpoint;
 use ferry_testkit::child::FerryChild;
@@ -43,11 +51,32 @@ use ferry_testkit::instance::Instance;
 use ferry_testkit::proxy::TcpProxy;
 use ferry_testkit::{connect, db_digest, drop_dbs, exec, fresh_db, scalar, target};
 use mysql_async::prelude::Queryable;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const DB: &str = "ft_torture";
 const JOB: &str = "ft-torture";
 const INSTANCE: &str = "torture-src";
+const SECRET_ID: &str = "AKIDtorture";
+const SECRET_KEY: &str = "torture-secret-key";
+/// `ferry run`'s flag for "complete once caught up"; through `ferry serve`, CompleteMigrateJob.
+const COMPLETE: &str = "--complete-when-caught-up";
+
+/// What runs the job in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Run,
+    Serve,
+}
+
+/// Round `no`'s runner: `FERRY_TORTURE_VIA` (`run`, `serve`), else alternating from `run`.
+fn via(no: u32) -> Via {
+    match std::env::var("FERRY_TORTURE_VIA").as_deref() {
+        Ok("run") => Via::Run,
+        Ok("serve") => Via::Serve,
+        _ if no % 2 == 0 => Via::Serve,
+        _ => Via::Run,
+    }
+}
 
 /// SplitMix64: small, seedable, good enough for schedules.
 struct Rng(u64);
@@ -140,7 +169,7 @@ fn plan() -> Plan {
         }
     } else {
         Plan {
-            rounds: 1,
+            rounds: 2,
             structure: 1,
             load: 2,
             incremental: 3,
@@ -187,15 +216,15 @@ impl Observed {
     }
 }
 
-async fn observe(t: &mut mysql_async::Conn) -> Result<Observed> {
+async fn observe(t: &mut mysql_async::Conn, key: &str) -> Result<Observed> {
     let phases: Vec<String> = t
-        .exec("SELECT phase FROM ferry_meta.job_phase WHERE job = ?", (JOB,))
+        .exec("SELECT phase FROM ferry_meta.job_phase WHERE job = ?", (key,))
         .await
         .unwrap_or_default();
     let chunks_done: u64 = t
         .exec_first(
             "SELECT COUNT(*) FROM ferry_meta.load_chunk WHERE job = ? AND done = 1",
-            (JOB,),
+            (key,),
         )
         .await
         .ok()
@@ -204,7 +233,7 @@ async fn observe(t: &mut mysql_async::Conn) -> Result<Observed> {
     let checkpoint: Option<(String, u64)> = t
         .exec_first(
             "SELECT file, pos FROM ferry_meta.replay_checkpoint WHERE job = ?",
-            (JOB,),
+            (key,),
         )
         .await
         .unwrap_or(None);
@@ -231,20 +260,43 @@ struct Rig {
     cutover_requested: bool,
     /// `FERRY_FAULTS` of the processes started to recover (not of those that carry a fault).
     respawn_faults: Option<String>,
+    via: Via,
+    /// The job's name in `ferry_meta`: `JOB` for `ferry run`, the JobId through `ferry serve`
+    /// (empty until the first `ferry serve` created it).
+    key: String,
+    /// The CreateMigrateJob request (through `ferry serve`).
+    request: Value,
+    /// `ferry serve`'s data directory.
+    serve_dir: PathBuf,
+    /// The API of the running `ferry serve`.
+    client: Option<Client>,
 }
 
 impl Rig {
-    fn spawn(&mut self, faults: Option<String>, extra: &[&str]) -> Result<()> {
+    /// Starts the process that runs the job: `ferry run` with `extra`, or `ferry serve` (the job
+    /// created and started through the API the first time; `COMPLETE` in `extra` becomes
+    /// CompleteMigrateJob).
+    async fn spawn(&mut self, faults: Option<String>, extra: &[&str]) -> Result<()> {
         self.spawns += 1;
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.arg("run")
-            .arg(&self.job_path)
-            .args(["--progress", "plain", "--skip-check"])
-            .args(extra)
-            .env_remove(fault::ENV);
-        if self.spawns == 1 {
-            cmd.arg("--restart");
+        match self.via {
+            Via::Run => {
+                cmd.arg("run")
+                    .arg(&self.job_path)
+                    .args(["--progress", "plain", "--skip-check"])
+                    .args(extra);
+                if self.spawns == 1 {
+                    cmd.arg("--restart");
+                }
+            }
+            Via::Serve => {
+                cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                    .arg(&self.serve_dir)
+                    .env("FERRY_SECRET_ID", SECRET_ID)
+                    .env("FERRY_SECRET_KEY", SECRET_KEY);
+            }
         }
+        cmd.env_remove(fault::ENV);
         if let Some(f) = &faults {
             cmd.env(fault::ENV, f);
         }
@@ -259,11 +311,140 @@ impl Rig {
             &self.bin_dir,
             &format!("ft-run-{}", self.spawns),
         )?);
+        if self.via == Via::Serve {
+            self.client = None;
+            let Some(url) = self.listening().await? else {
+                return Ok(()); // it exited first: the caller sees that and starts another
+            };
+            let c = Client::new(url, SECRET_ID, SECRET_KEY);
+            if self.key.is_empty() {
+                let id = call(&c, "CreateMigrateJob", self.request.clone()).await?["JobId"]
+                    .as_str()
+                    .context("CreateMigrateJob: no JobId")?
+                    .to_string();
+                eprintln!("torture: job {id} created through ferry serve");
+                call(&c, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
+                common::api::wait_status(&c, &id, 4, 120).await?;
+                call(&c, "StartMigrateJob", json!({"JobId": id})).await?;
+                self.key = id;
+            }
+            self.client = Some(c);
+            if extra.contains(&COMPLETE) {
+                self.complete().await?;
+            }
+        }
         Ok(())
     }
 
+    /// The URL `ferry serve` listens on, once it says so (`None` if it exits first).
+    async fn listening(&mut self) -> Result<Option<String>> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = self.output();
+            if let Some(rest) = out.split("ferry serve: listening on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                return Ok(Some(url.to_string()));
+            }
+            if self
+                .child
+                .as_mut()
+                .map(|c| c.try_wait())
+                .transpose()?
+                .flatten()
+                .is_some()
+            {
+                return Ok(None);
+            }
+            if Instant::now() > deadline {
+                bail!("ferry serve did not start listening:\n{out}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The job's status through `ferry serve` (`None` when it does not answer).
+    async fn status(&self) -> Option<(i64, String)> {
+        let c = self.client.as_ref()?;
+        let i = job_info(c, &self.key).await.ok()?;
+        Some((i["Status"].as_i64().unwrap_or(0), i["ErrorInfo"].to_string()))
+    }
+
+    /// Through `ferry serve`: CompleteMigrateJob once the job is ready (8); nothing when it
+    /// completes already (12) or has (9). A `ferry serve` that stops answering meanwhile (a
+    /// fault) is left to the caller, which starts another.
+    async fn complete(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let Some((st, err)) = self.status().await else {
+                return Ok(());
+            };
+            match st {
+                8 => {
+                    if let Some(c) = &self.client {
+                        match call(c, "CompleteMigrateJob", json!({"JobId": self.key})).await {
+                            Ok(_) => return Ok(()),
+                            Err(e) => eprintln!("torture: CompleteMigrateJob: {e}"),
+                        }
+                    }
+                }
+                9 | 12 => return Ok(()),
+                5 | 10 => bail!("the job ended in {st}: {err}\n{}", self.output()),
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the job never became ready to complete (status {st})\n{}",
+                    self.output()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Asks for the cut-over: SIGUSR1 to `ferry run`, CompleteMigrateJob through `ferry serve`.
+    async fn request_cutover(&mut self) -> Result<()> {
+        match self.via {
+            Via::Run => match &self.child {
+                Some(c) => c.signal("USR1"),
+                None => Ok(()),
+            },
+            Via::Serve => self.complete().await,
+        }
+    }
+
+    /// Waits (at most `secs`) until the process exits; through `ferry serve` also until the job
+    /// has succeeded (the service is then stopped with SIGTERM), failing when the job failed.
+    async fn wait_child(&mut self, secs: u64) -> Result<(std::process::ExitStatus, String)> {
+        if self.via == Via::Run {
+            let mut c = self.child.take().context("no ferry process")?;
+            return c.wait(secs).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(done) = self.exited()? {
+                return Ok(done);
+            }
+            match self.status().await {
+                Some((9, _)) => {
+                    let mut c = self.child.take().context("no ferry process")?;
+                    c.signal("TERM")?;
+                    return c.wait(60).await;
+                }
+                Some((st @ (5 | 10), err)) => bail!("the job ended in {st}: {err}\n{}", self.output()),
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "ferry serve: the job did not finish within {secs} s\n{}",
+                    self.output()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn obs(&mut self) -> Result<Observed> {
-        observe(&mut self.t).await
+        observe(&mut self.t, &self.key).await
     }
 
     /// The child's exit status if it has exited (then it is gone).
@@ -303,9 +484,9 @@ impl Rig {
                 if st.success() {
                     continue;
                 }
-                self.spawn(self.respawn_faults.clone(), extra)?;
+                self.spawn(self.respawn_faults.clone(), extra).await?;
             } else if self.child.is_none() {
-                self.spawn(self.respawn_faults.clone(), extra)?;
+                self.spawn(self.respawn_faults.clone(), extra).await?;
             }
             if Instant::now() > deadline {
                 bail!(
@@ -398,6 +579,7 @@ async fn prepare_source(src: &Endpoint, big_rows: u64) -> Result<()> {
 
 async fn round(
     no: u32,
+    via: Via,
     p: Plan,
     rng: &mut Rng,
     instance: Instance,
@@ -424,6 +606,9 @@ async fn round(
     j["DstInfo"]["Port"] = json!(tp.port());
     let job_path = write_job(JOB, &j);
     let bin_dir = job_path.parent().context("job directory")?.to_path_buf();
+    let serve_dir = bin_dir.join(format!("ft-serve-{no}"));
+    let _ = std::fs::remove_dir_all(&serve_dir);
+    std::fs::create_dir_all(&serve_dir)?;
 
     // Writers, straight to the source instance (not through the proxy).
     let stop = Arc::new(AtomicBool::new(false));
@@ -467,6 +652,15 @@ async fn round(
         records: Vec::new(),
         cutover_requested: false,
         respawn_faults: None,
+        via,
+        key: if via == Via::Run {
+            JOB.to_string()
+        } else {
+            String::new()
+        },
+        request: j.clone(),
+        serve_dir,
+        client: None,
     };
     // Forget earlier rounds' progress of this job (the first spawn has --restart too).
     for table in [
@@ -491,7 +685,7 @@ async fn round(
     // 1. Structure: kill -9 shortly after the start.
     for _ in 0..p.structure {
         if rig.child.is_none() {
-            rig.spawn(None, &[])?;
+            rig.spawn(None, &[]).await?;
         }
         tokio::time::sleep(Duration::from_millis(rng.range(0, 150))).await;
         let phase = rig.obs().await?.phase(false);
@@ -579,27 +773,31 @@ async fn round(
             running && o.checkpoint.is_some()
         })
         .await?;
-        if let Some(c) = &rig.child {
-            c.signal("USR1")?;
-        }
+        rig.request_cutover().await?;
         rig.cutover_requested = true;
         tokio::time::sleep(Duration::from_millis(rng.range(0, 600))).await;
         let phase = rig.obs().await?.phase(true);
+        // A process that already stopped at the verification (its `verify.chunk` point) is not
+        // killed: that would count a fault that hit nothing.
+        let gone = rig.exited()?.is_some();
         let since = Instant::now();
-        rig.inject(Kind::Kill9, rng).await?;
-        rig.progress_until(
-            180,
-            "the cut-over after a kill",
-            &["--complete-when-caught-up"],
-            |o, _| o.has("incremental"),
-        )
+        if gone {
+            eprintln!("torture: the cut-over had finished before the kill: none injected");
+        } else {
+            rig.inject(Kind::Kill9, rng).await?;
+        }
+        rig.progress_until(180, "the cut-over after a kill", &[COMPLETE], |o, _| {
+            o.has("incremental")
+        })
         .await?;
-        rig.record(phase, Kind::Kill9, since);
+        if !gone {
+            rig.record(phase, Kind::Kill9, since);
+        }
     }
 
     rig.respawn_faults = None;
-    if let Some(mut c) = rig.child.take() {
-        let (st, out) = c.wait(300).await?;
+    if rig.child.is_some() {
+        let (st, out) = rig.wait_child(300).await?;
         rig.check_exit(st, &out)?;
     }
     if !rig.obs().await?.has("incremental") {
@@ -620,8 +818,8 @@ async fn round(
             Kind::CutSource,
         ]);
         // A fresh process for each verification fault.
-        if let Some(mut c) = rig.child.take() {
-            let (st, out) = c.wait(300).await?;
+        if rig.child.is_some() {
+            let (st, out) = rig.wait_child(300).await?;
             rig.check_exit(st, &out)?;
         }
         if rig.obs().await?.has("verification") {
@@ -630,17 +828,13 @@ async fn round(
         let since = match kind {
             Kind::PointExit(_) | Kind::PointError(_) => {
                 let hit = rng.range(1, 12);
-                match arm(&mut rig, kind, hit, &["--complete-when-caught-up"], None, |o| {
-                    o.has("verification")
-                })
-                .await?
-                {
+                match arm(&mut rig, kind, hit, &[COMPLETE], None, |o| o.has("verification")).await? {
                     Some(t) => t,
                     None => continue,
                 }
             }
             _ => {
-                rig.spawn(None, &["--complete-when-caught-up"])?;
+                rig.spawn(None, &[COMPLETE]).await?;
                 // Until the comparison is under way.
                 tokio::time::sleep(Duration::from_millis(rng.range(300, 1500))).await;
                 if rig.obs().await?.has("verification") {
@@ -651,26 +845,22 @@ async fn round(
                 t
             }
         };
-        rig.progress_until(
-            300,
-            "the verification after a fault",
-            &["--complete-when-caught-up"],
-            |o, _| o.has("verification"),
-        )
+        rig.progress_until(300, "the verification after a fault", &[COMPLETE], |o, _| {
+            o.has("verification")
+        })
         .await?;
         rig.record(Phase::Verification, kind, since);
     }
 
     // The end: a run to completion, which must find everything done and consistent.
-    if let Some(mut c) = rig.child.take() {
-        let (st, out) = c.wait(300).await?;
+    if rig.child.is_some() {
+        let (st, out) = rig.wait_child(300).await?;
         rig.check_exit(st, &out)?;
     }
     let mut last = String::new();
     for attempt in 0..5 {
-        rig.spawn(None, &["--complete-when-caught-up"])?;
-        let mut c = rig.child.take().context("spawned")?;
-        let (st, out) = c.wait(600).await?;
+        rig.spawn(None, &[COMPLETE]).await?;
+        let (st, out) = rig.wait_child(600).await?;
         last = out;
         if st.success() {
             break;
@@ -684,7 +874,10 @@ async fn round(
     }
     let stored: u64 = scalar(
         &mut rig.t,
-        &format!("SELECT COUNT(*) FROM ferry_meta.verify_table WHERE job_name = '{JOB}' AND consistent = 0"),
+        &format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_table WHERE job_name = '{}' AND consistent = 0",
+            rig.key
+        ),
     )
     .await?;
 
@@ -695,7 +888,7 @@ async fn round(
     let b = db_digest(&mut rig.t, DB).await?;
     let differing: Vec<&String> = a.keys().filter(|k| a.get(*k) != b.get(*k)).collect();
     eprintln!(
-        "torture: round {no}: commits {commits}, target counter {}, journal rows {}, distinct {}; lost {}, duplicated {}; \
+        "torture: round {no} ({via:?}): commits {commits}, target counter {}, journal rows {}, distinct {}; lost {}, duplicated {}; \
          tables differing {:?}; verification inconsistent tables {stored}; {} ferry processes",
         tl.counter,
         tl.rows,
@@ -744,7 +937,7 @@ async fn arm(
     if let Some(mut c) = rig.child.take() {
         c.kill9()?; // not counted: it makes room for a process that carries the fault
     }
-    rig.spawn(Some(format!("{n}={act}@{hit}")), extra)?;
+    rig.spawn(Some(format!("{n}={act}@{hit}")), extra).await?;
     let log = rig.bin_dir.join(format!("ft-run-{}.stderr", rig.spawns));
     if let Some(sql) = after_spawn {
         let mut s = connect(&rig.src).await?;
@@ -908,8 +1101,9 @@ async fn torture() -> Result<()> {
     let mut instance = Instance::start(INSTANCE).await?;
     let mut records = Vec::new();
     for no in 1..=p.rounds {
-        eprintln!("torture: round {no} of {}", p.rounds);
-        instance = round(no, p, &mut rng, instance, &mut records)
+        let v = via(no);
+        eprintln!("torture: round {no} of {} through ferry {v:?}", p.rounds);
+        instance = round(no, v, p, &mut rng, instance, &mut records)
             .await
             .with_context(|| {
                 format!("torture seed {seed} (rerun with FERRY_TORTURE_SEED={seed}), round {no}")
