@@ -6,18 +6,21 @@
 //! next epoch) and resumes it from its checkpoints; once it replays, its new owner is killed too
 //! while the writer goes on, and the last node takes over; `DescribeMigrateJobs` is answered by a
 //! live node throughout; CompleteMigrateJob through a live node (queued for the owner when it is
-//! another) ends it in 9, and the target equals the source, every commit exactly once. Only
-//! databases named `svc_cluster_*` are touched.
+//! another) ends it in 9, and the target equals the source, every commit exactly once. Also: a
+//! draining node, a frozen former owner, the owner killed during the cut-over, and a second
+//! process started with a node id already in use (refused). Only databases named
+//! `svc_cluster_*` are touched.
 
 mod common;
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, ensure, Result};
 use common::api::{call, job_info};
 use common::cluster::{job_request, owner_in, status_via, wait_status_via, Nodes};
 use common::serve::Serve;
 use ferry_api::Client;
+use ferry_testkit::child::FerryChild;
 use ferry_testkit::exactly_once::{assert_exactly_once, Writer};
 use ferry_testkit::{connect, source, target, wait_until};
 use serde_json::json;
@@ -471,5 +474,34 @@ async fn the_owner_killed_during_the_cut_over_another_node_completes_it() -> Res
     ferry_testkit::drop_dbs(&mut s, &[DB4]).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB4, STORE4]).await?;
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Two processes started with one `--node-id`: the second waits a lease for the first one's
+/// heartbeat to go stale, then is refused with an error naming the setting, while the first goes
+/// on serving; once the first has drained (SIGTERM), a new process takes the id over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_with_the_same_node_id_is_refused() -> Result<()> {
+    const STORE3: &str = "svc_cluster_store_twin";
+    let dir = std::env::temp_dir().join(format!("ferry-cluster-twin-{}", std::process::id()));
+    let mut t = connect(&target()).await?;
+    ferry_testkit::drop_dbs(&mut t, &[STORE3]).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let nodes = nodes_on(STORE3, &dir);
+    let first = nodes.start("twin")?;
+    std::fs::create_dir_all(dir.join("second"))?;
+    let mut second = FerryChild::spawn(nodes.command("twin", "second"), &dir, "second")?;
+    let (st, out) = second.wait(120).await?;
+    ensure!(!st.success(), "the second process must not start:\n{out}");
+    ensure!(
+        out.contains("--node-id twin: another ferry serve process uses this node id"),
+        "{out}"
+    );
+    call(&client(&first), "DescribeMigrateJobs", json!({})).await?;
+    ensure!(first.stop().success(), "the first node drains and exits");
+    let again = nodes.start("twin")?;
+    call(&client(&again), "DescribeMigrateJobs", json!({})).await?;
+    again.stop();
+    ferry_testkit::drop_dbs(&mut t, &[STORE3]).await?;
     Ok(())
 }

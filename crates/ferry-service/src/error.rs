@@ -36,6 +36,12 @@ pub enum ServiceError {
     /// The blocking store thread went away (the runtime is shutting down).
     #[error("the job store thread stopped: {0}")]
     Thread(String),
+    /// Another running `ferry serve` uses this node id (cluster mode).
+    #[error(
+        "--node-id {node}: another ferry serve process uses this node id (its last heartbeat \
+         {heartbeat_age_ms} ms ago): give each node its own --node-id (FERRY_NODE_ID, [cluster] node_id)"
+    )]
+    NodeIdInUse { node: String, heartbeat_age_ms: i64 },
 }
 
 impl ServiceError {
@@ -50,9 +56,10 @@ impl ServiceError {
             },
             ServiceError::Server { source, .. } => ferry_core::retry::classify_mysql(source),
             ServiceError::Thread(_) => ErrorKind::Transient,
-            ServiceError::DataDir { .. } | ServiceError::Corrupt(_) | ServiceError::Setting { .. } => {
-                ErrorKind::Definite
-            }
+            ServiceError::DataDir { .. }
+            | ServiceError::Corrupt(_)
+            | ServiceError::Setting { .. }
+            | ServiceError::NodeIdInUse { .. } => ErrorKind::Definite,
         }
     }
 

@@ -80,6 +80,20 @@ impl Nodes {
         )
     }
 
+    /// The command line of node `id` with its data directory `data` under the test's directory,
+    /// for a process expected not to start (spawned by the caller).
+    pub fn command(&self, id: &str, data: &str) -> std::process::Command {
+        let mut cmd = super::serve::ferry_clean();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(self.dir.join(data))
+            .args(["--store", &self.url, "--node-id", id])
+            .env("FERRY_STORE_PASSWORD", &self.password)
+            .env("FERRY_STORE_KEY", &self.store_key)
+            .env("FERRY_SECRET_ID", self.secret_id)
+            .env("FERRY_SECRET_KEY", self.secret_key);
+        cmd
+    }
+
     /// An API client of node `s`.
     pub fn client(&self, s: &Serve) -> Client {
         Client::new(s.url.clone(), self.secret_id, self.secret_key)

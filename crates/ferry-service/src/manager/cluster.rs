@@ -90,6 +90,12 @@ impl Manager {
                 }
                 match m.cluster_round(&c).await {
                     Ok(()) => renewed = Instant::now(),
+                    Err(e @ crate::ServiceError::NodeIdInUse { .. }) => {
+                        // Another process took this id over (this one was frozen past its
+                        // lease): it owns the id's leases now; this one runs nothing more.
+                        tracing::error!(error = %e, "cluster mode: this node's id is used by another process: stopping every run here and claiming nothing");
+                        m.lose_all("another process uses this node id");
+                    }
                     Err(e) => {
                         warn!(error = %e, "cluster mode: the job store cannot be reached");
                         if renewed.elapsed() >= c.lease {
@@ -101,6 +107,41 @@ impl Manager {
                 let _ = tokio::time::timeout(c.claim_interval, wake).await;
             }
         });
+    }
+
+    /// The first heartbeat, before anything is claimed: refused while another process uses
+    /// this node id. A process of the same id that ended without draining (killed, crashed)
+    /// keeps its row fresh for up to a lease: this waits that long for it to go stale, then
+    /// fails with [`crate::ServiceError::NodeIdInUse`] naming the setting.
+    pub(super) async fn join_cluster(&self) -> Result<(), crate::ServiceError> {
+        let Some(c) = &self.cluster else {
+            return Ok(());
+        };
+        let lease_ms = c.lease.as_millis() as i64;
+        let give_up = Instant::now() + c.lease + c.claim_interval;
+        loop {
+            match self
+                .store
+                .heartbeat(
+                    &c.node_id,
+                    &self.instance,
+                    self.max_running,
+                    false,
+                    now_ms(),
+                    lease_ms,
+                )
+                .await
+            {
+                Err(e @ crate::ServiceError::NodeIdInUse { .. }) => {
+                    if Instant::now() >= give_up {
+                        return Err(e);
+                    }
+                    warn!(error = %e, "waiting for the node id's previous process to go stale");
+                }
+                other => return other,
+            }
+            tokio::time::sleep(c.claim_interval.min(Duration::from_secs(1))).await;
+        }
     }
 
     /// Stops every run here at once: their leases are gone.
@@ -117,7 +158,14 @@ impl Manager {
         let me = c.node_id.as_str();
         let lease_ms = c.lease.as_millis() as i64;
         self.store
-            .heartbeat(me, self.max_running, !self.is_open(), now_ms())
+            .heartbeat(
+                me,
+                &self.instance,
+                self.max_running,
+                !self.is_open(),
+                now_ms(),
+                lease_ms,
+            )
             .await?;
         let held = self.store.renew(me, now_ms() + lease_ms).await?;
         // Runs whose lease is gone stop at once.
@@ -264,7 +312,14 @@ impl Manager {
         };
         let _ = self
             .store
-            .heartbeat(&c.node_id, self.max_running, true, now_ms())
+            .heartbeat(
+                &c.node_id,
+                &self.instance,
+                self.max_running,
+                true,
+                now_ms(),
+                c.lease.as_millis() as i64,
+            )
             .await;
         let held: Vec<(String, u64)> = lock(&self.leases).drain().collect();
         for (id, epoch) in held {

@@ -163,6 +163,8 @@ pub struct Manager {
     leases: Mutex<HashMap<String, u64>>,
     /// Wakes the cluster loop (a job to claim, an action to queue).
     wake: Notify,
+    /// This process, in its node's heartbeats (cluster mode: one process per node id).
+    instance: String,
 }
 
 /// `DstInfo.ReadOnly`: puts the target's `read_only` back (stop, deletion). A failure (target
@@ -231,6 +233,7 @@ impl Manager {
             checks: Mutex::new(HashMap::new()),
             compares: Mutex::new(HashMap::new()),
             closing: AtomicBool::new(false),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
         })
     }
 
@@ -262,6 +265,7 @@ impl Manager {
     /// loop starts instead: it claims the jobs to resume one by one ([`cluster`]).
     pub async fn resume_all(self: &Arc<Self>) -> Result<(), ServiceError> {
         if self.cluster.is_some() {
+            self.join_cluster().await?;
             self.spawn_cluster_loop();
             return Ok(());
         }

@@ -12,6 +12,10 @@
 //!   epoch.
 //! - Actions on a job owned by another node (stop, complete, pause, …) are queued here, and its
 //!   owner takes them with its next renewal.
+//! - A node's heartbeat carries the id of its process (`instance`, new at every start): a
+//!   heartbeat under a node id whose row another process has kept fresh (within a lease, not
+//!   draining) is refused ([`ServiceError::NodeIdInUse`]), so two processes started with one
+//!   `--node-id` cannot share (and keep taking from each other) the leases of that id.
 
 use super::sql::P;
 use super::Store;
@@ -51,35 +55,78 @@ fn owned_statuses() -> Vec<P> {
 
 impl Store {
     /// Records that `node` is alive now (`now_ms`), with its limit and whether it drains.
+    /// `instance` identifies this process; `lease_ms`: a heartbeat older than this is of a dead
+    /// process. Fails with [`ServiceError::NodeIdInUse`] while another live process heartbeats
+    /// under `node`.
     pub async fn heartbeat(
         &self,
         node: &str,
+        instance: &str,
         max_running: usize,
         draining: bool,
         now_ms: i64,
+        lease_ms: i64,
     ) -> Result<(), ServiceError> {
-        let vals = vec![
-            P::Int(now_ms),
-            P::Int(max_running as i64),
-            P::Int(draining as i64),
-            P::Text(node.into()),
-        ];
         let n = self
             .exec(
-                "UPDATE nodes SET heartbeat = ?, max_running = ?, draining = ? WHERE node_id = ?",
-                vals.clone(),
+                "UPDATE nodes SET heartbeat = ?, max_running = ?, draining = ?, instance = ? \
+                 WHERE node_id = ? AND (instance = ? OR instance = '' OR draining = 1 OR heartbeat < ?)",
+                vec![
+                    P::Int(now_ms),
+                    P::Int(max_running as i64),
+                    P::Int(draining as i64),
+                    P::Text(instance.into()),
+                    P::Text(node.into()),
+                    P::Text(instance.into()),
+                    P::Int(now_ms - lease_ms),
+                ],
             )
             .await?;
-        if n == 0 {
-            // First heartbeat; a node racing itself (two processes with one id) finds the row
-            // there on the next one.
-            let _ = self
-                .exec(
-                    "INSERT INTO nodes (heartbeat, max_running, draining, node_id) VALUES (?, ?, ?, ?)",
-                    vals,
-                )
-                .await;
+        if n > 0 {
+            return Ok(());
         }
+        let rows = self
+            .query(
+                "SELECT heartbeat FROM nodes WHERE node_id = ?",
+                vec![P::Text(node.into())],
+            )
+            .await?;
+        if let Some(r) = rows.first() {
+            // An UPDATE that changes no value also reports 0 rows on MySQL: only a row of
+            // another live process refuses (the UPDATE's condition, asked again).
+            let other = self
+                .query(
+                    "SELECT COUNT(*) FROM nodes WHERE node_id = ? AND instance <> ? AND instance <> '' \
+                     AND draining = 0 AND heartbeat >= ?",
+                    vec![
+                        P::Text(node.into()),
+                        P::Text(instance.into()),
+                        P::Int(now_ms - lease_ms),
+                    ],
+                )
+                .await?;
+            if other.first().and_then(|o| o.first()).map(int).unwrap_or(0) > 0 {
+                return Err(ServiceError::NodeIdInUse {
+                    node: node.into(),
+                    heartbeat_age_ms: now_ms - r.first().map(int).unwrap_or(now_ms),
+                });
+            }
+            return Ok(());
+        }
+        // First heartbeat of this id; a process racing this one inserts first and this one
+        // finds its row on the next heartbeat.
+        let _ = self
+            .exec(
+                "INSERT INTO nodes (heartbeat, max_running, draining, node_id, instance) VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    P::Int(now_ms),
+                    P::Int(max_running as i64),
+                    P::Int(draining as i64),
+                    P::Text(node.into()),
+                    P::Text(instance.into()),
+                ],
+            )
+            .await;
         Ok(())
     }
 

@@ -98,6 +98,8 @@ pub(super) const MIGRATIONS: &[&[&str]] = &[
             KEY job_actions_job (job_id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
     ],
+    // 3: the process behind a node id (as SQLite version 6).
+    &["ALTER TABLE nodes ADD COLUMN instance VARCHAR(64) NOT NULL DEFAULT ''"],
 ];
 
 /// Connections to the store server a node keeps at most.

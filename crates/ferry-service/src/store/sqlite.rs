@@ -92,6 +92,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     CREATE INDEX job_actions_job ON job_actions (job_id);",
+    // 6: the process behind a node id (two processes started with one `--node-id` are refused).
+    "ALTER TABLE nodes ADD COLUMN instance TEXT NOT NULL DEFAULT '';",
 ];
 
 /// `store_meta` key: set once plain-text requests were encrypted and the file vacuumed.

@@ -526,14 +526,38 @@ async fn leases_are_claimed_once_renewed_taken_over_and_released() {
             Some((String::new(), 0, 2))
         );
         // Nodes and their heartbeats.
-        s.heartbeat("node-a", 4, false, now).await.unwrap();
-        s.heartbeat("node-a", 3, true, now + 5).await.unwrap();
+        let lease = 10_000;
+        s.heartbeat("node-a", "p1", 4, false, now, lease).await.unwrap();
+        // Another process under the same id is refused while the first one's heartbeat is
+        // fresh, and takes the id over once it is a lease old (or draining).
+        match s.heartbeat("node-a", "p2", 4, false, now + 5, lease).await {
+            Err(ServiceError::NodeIdInUse {
+                node,
+                heartbeat_age_ms,
+            }) => {
+                assert_eq!((node.as_str(), heartbeat_age_ms), ("node-a", 5));
+            }
+            other => panic!("a second process under one node id: {other:?}"),
+        }
+        s.heartbeat("node-a", "p1", 3, true, now + 5, lease)
+            .await
+            .unwrap();
         let nodes = s.nodes().await.unwrap();
         assert_eq!(nodes.len(), 1);
         assert_eq!(
             (nodes[0].heartbeat_ms, nodes[0].max_running, nodes[0].draining),
             (now + 5, 3, true)
         );
+        s.heartbeat("node-a", "p2", 4, false, now + 6, lease)
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.heartbeat("node-a", "p1", 4, false, now + 7, lease).await,
+            Err(ServiceError::NodeIdInUse { .. })
+        ));
+        s.heartbeat("node-a", "p1", 4, false, now + 6 + lease + 1, lease)
+            .await
+            .unwrap();
         s.close().await;
         let _ = std::fs::remove_dir_all(&ts.dir);
     }
