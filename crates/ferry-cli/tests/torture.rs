@@ -775,7 +775,11 @@ async fn round(
         .await?;
         rig.request_cutover().await?;
         rig.cutover_requested = true;
-        tokio::time::sleep(Duration::from_millis(rng.range(0, 600))).await;
+        // `ferry run` is still catching up with what was written while no process ran;
+        // CompleteMigrateJob is accepted only once the job is caught up (8), so its drain is
+        // short.
+        let window = if rig.via == Via::Run { 600 } else { 40 };
+        tokio::time::sleep(Duration::from_millis(rng.range(0, window))).await;
         let phase = rig.obs().await?.phase(true);
         // A process that already stopped at the verification (its `verify.chunk` point) is not
         // killed: that would count a fault that hit nothing.
