@@ -7,8 +7,9 @@
 //! started again): `FERRY_TORTURE_VIA=run` or `serve`; by default the rounds alternate, the
 //! first through `ferry run`.
 //!
-//! Faults: `kill -9` of the process that runs the job (`ferry run` or `ferry serve`); restarts of a source instance of the test's own
-//! (`scripts/servers.sh start-one torture-src`); network cuts and stalls of either side through
+//! Faults: `kill -9` of the process that runs the job (`ferry run` or `ferry serve`); restarts of
+//! the source and of the target, two instances of the test's own (`scripts/servers.sh start-one
+//! torture-src`, `torture-dst`); network cuts and stalls of either side through
 //! [`TcpProxy`]s; and the named fault points of `ferry_core::fault` (`FERRY_FAULTS`: the process
 //! exits, or the operation fails with a transient error, at a chosen hit).
 //!
@@ -49,13 +50,14 @@ use ferry_testkit::child::FerryChild;
 use ferry_testkit::exactly_once::{counter_writer, family_writer, tally, WriterStats, FAMILY_TABLES};
 use ferry_testkit::instance::Instance;
 use ferry_testkit::proxy::TcpProxy;
-use ferry_testkit::{connect, db_digest, drop_dbs, exec, fresh_db, scalar, target};
+use ferry_testkit::{connect, db_digest, drop_dbs, exec, fresh_db, scalar};
 use mysql_async::prelude::Queryable;
 use serde_json::{json, Value};
 
 const DB: &str = "ft_torture";
 const JOB: &str = "ft-torture";
 const INSTANCE: &str = "torture-src";
+const TARGET_INSTANCE: &str = "torture-dst";
 const SECRET_ID: &str = "AKIDtorture";
 const SECRET_KEY: &str = "torture-secret-key";
 /// `ferry run`'s flag for "complete once caught up"; through `ferry serve`, CompleteMigrateJob.
@@ -113,6 +115,7 @@ enum Phase {
 enum Kind {
     Kill9,
     SourceRestart,
+    TargetRestart,
     CutSource,
     CutTarget,
     Stall,
@@ -127,6 +130,7 @@ impl Kind {
         match self {
             Kind::Kill9 => "kill -9".into(),
             Kind::SourceRestart => "source restart".into(),
+            Kind::TargetRestart => "target restart".into(),
             Kind::CutSource => "network cut (source)".into(),
             Kind::CutTarget => "network cut (target)".into(),
             Kind::Stall => "network stall".into(),
@@ -216,30 +220,38 @@ impl Observed {
     }
 }
 
+/// A query's result, or the empty one while `ferry_meta` or its table does not exist yet; any
+/// other error (the target restarting) is returned.
+fn unless_absent<T: Default>(r: std::result::Result<T, mysql_async::Error>) -> Result<T> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(mysql_async::Error::Server(e)) if e.code == 1146 || e.code == 1049 => Ok(T::default()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn observe(t: &mut mysql_async::Conn, key: &str) -> Result<Observed> {
-    let phases: Vec<String> = t
-        .exec("SELECT phase FROM ferry_meta.job_phase WHERE job = ?", (key,))
-        .await
-        .unwrap_or_default();
-    let chunks_done: u64 = t
-        .exec_first(
+    let phases: Vec<String> = unless_absent(
+        t.exec("SELECT phase FROM ferry_meta.job_phase WHERE job = ?", (key,))
+            .await,
+    )?;
+    let chunks_done: Option<u64> = unless_absent(
+        t.exec_first(
             "SELECT COUNT(*) FROM ferry_meta.load_chunk WHERE job = ? AND done = 1",
             (key,),
         )
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(0);
-    let checkpoint: Option<(String, u64)> = t
-        .exec_first(
+        .await,
+    )?;
+    let checkpoint: Option<(String, u64)> = unless_absent(
+        t.exec_first(
             "SELECT file, pos FROM ferry_meta.replay_checkpoint WHERE job = ?",
             (key,),
         )
-        .await
-        .unwrap_or(None);
+        .await,
+    )?;
     Ok(Observed {
         phases,
-        chunks_done,
+        chunks_done: chunks_done.unwrap_or(0),
         checkpoint,
     })
 }
@@ -250,6 +262,9 @@ struct Rig {
     job_path: PathBuf,
     instance: Instance,
     src: Endpoint,
+    /// The target instance (restarted by a fault) and its endpoint.
+    target: Instance,
+    dst: Endpoint,
     sp: TcpProxy,
     tp: TcpProxy,
     t: mysql_async::Conn,
@@ -443,8 +458,21 @@ impl Rig {
         }
     }
 
+    /// What the target says, reconnecting (for up to a minute) when the target was restarted.
     async fn obs(&mut self) -> Result<Observed> {
-        observe(&mut self.t, &self.key).await
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match observe(&mut self.t, &self.key).await {
+                Ok(o) => return Ok(o),
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if let Ok(c) = connect(&self.dst).await {
+                        self.t = c;
+                    }
+                }
+            }
+        }
     }
 
     /// The child's exit status if it has exited (then it is gone).
@@ -536,6 +564,7 @@ impl Rig {
                 }
             }
             Kind::SourceRestart => self.instance.restart().await?,
+            Kind::TargetRestart => self.target.restart().await?,
             Kind::CutSource => self.sp.cut(),
             Kind::CutTarget => self.tp.cut(),
             Kind::Stall => {
@@ -553,9 +582,10 @@ impl Rig {
     }
 }
 
-const EXTERNAL: [Kind; 5] = [
+const EXTERNAL: [Kind; 6] = [
     Kind::Kill9,
     Kind::SourceRestart,
+    Kind::TargetRestart,
     Kind::CutSource,
     Kind::CutTarget,
     Kind::Stall,
@@ -583,15 +613,16 @@ async fn round(
     p: Plan,
     rng: &mut Rng,
     instance: Instance,
+    target: Instance,
     records: &mut Vec<Record>,
-) -> Result<Instance> {
+) -> Result<(Instance, Instance)> {
     let src = instance.endpoint()?;
+    let dst = target.endpoint()?;
     prepare_source(&src, p.big_rows).await?;
-    let mut t = connect(&target()).await?;
+    let mut t = connect(&dst).await?;
     drop_dbs(&mut t, &[DB]).await?;
     let sp = TcpProxy::start((src.host.clone(), src.port)).await?;
-    let ttarget = target();
-    let tp = TcpProxy::start((ttarget.host.clone(), ttarget.port)).await?;
+    let tp = TcpProxy::start((dst.host.clone(), dst.port)).await?;
 
     let mut j = job(
         JOB,
@@ -644,6 +675,8 @@ async fn round(
         job_path,
         instance,
         src: src.clone(),
+        target,
+        dst: dst.clone(),
         sp,
         tp,
         t,
@@ -886,6 +919,7 @@ async fn round(
     .await?;
 
     // The decision: exactly-once tables and full digests.
+    rig.t = connect(&rig.dst).await?;
     let tl = tally(&mut rig.t, DB).await?;
     let mut s = connect(&rig.src).await?;
     let a = db_digest(&mut s, DB).await?;
@@ -914,7 +948,7 @@ async fn round(
     }
     drop_dbs(&mut s, &[DB]).await?;
     drop_dbs(&mut rig.t, &[DB]).await?;
-    Ok(rig.instance)
+    Ok((rig.instance, rig.target))
 }
 
 static LOST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -1103,11 +1137,12 @@ async fn torture() -> Result<()> {
     println!("torture seed {seed}");
     let mut rng = Rng(seed);
     let mut instance = Instance::start(INSTANCE).await?;
+    let mut target = Instance::start(TARGET_INSTANCE).await?;
     let mut records = Vec::new();
     for no in 1..=p.rounds {
         let v = via(no);
         eprintln!("torture: round {no} of {} through ferry {v:?}", p.rounds);
-        instance = round(no, v, p, &mut rng, instance, &mut records)
+        (instance, target) = round(no, v, p, &mut rng, instance, target, &mut records)
             .await
             .with_context(|| {
                 format!("torture seed {seed} (rerun with FERRY_TORTURE_SEED={seed}), round {no}")
@@ -1115,5 +1150,6 @@ async fn torture() -> Result<()> {
     }
     report(&records, seed);
     drop(instance);
+    drop(target);
     Ok(())
 }
