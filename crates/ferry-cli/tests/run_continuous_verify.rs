@@ -15,7 +15,9 @@
 //!   touched is still found at cut-over;
 //! - many inserts into one key range grow a chunk past twice the chunk size: it is split in
 //!   place (the table's other chunks keep their digests), and a target row planted in a piece the
-//!   replay touched is found at cut-over.
+//!   replay touched is found at cut-over;
+//! - the same with a text primary key (the server's collation orders it; every change marks the
+//!   whole table): the grown chunk is split in place at cuts strictly inside it.
 //!
 //! Only databases named `cv_*` are touched.
 
@@ -34,6 +36,19 @@ const CHUNK: u64 = 1_000;
 /// Fresh source rows, no target database, and no state of an earlier run of the job (so the
 /// waits below see only this run's passes).
 async fn setup(db: &str, job_name: &str) -> Result<()> {
+    setup_with(
+        db,
+        job_name,
+        &format!(
+            "USE {db}; CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, pad CHAR(40) NOT NULL);
+             INSERT INTO t SELECT seq, seq % 97, MD5(seq) FROM seq_1_to_{ROWS};"
+        ),
+    )
+    .await
+}
+
+/// [`setup`] with the source's tables made by `create`.
+async fn setup_with(db: &str, job_name: &str, create: &str) -> Result<()> {
     let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;
     fresh_db(&mut s, db).await?;
@@ -45,14 +60,7 @@ async fn setup(db: &str, job_name: &str) -> Result<()> {
         )
         .await;
     }
-    exec(
-        &mut s,
-        &format!(
-            "USE {db}; CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, pad CHAR(40) NOT NULL);
-             INSERT INTO t SELECT seq, seq % 97, MD5(seq) FROM seq_1_to_{ROWS};"
-        ),
-    )
-    .await
+    exec(&mut s, create).await
 }
 
 /// Starts `ferry run` on a MigrateType 3 / ConsistencyType 2 job with continuous verification.
@@ -409,6 +417,88 @@ async fn a_grown_chunk_is_split_in_place() -> Result<()> {
     exec(
         &mut t,
         &format!("UPDATE {DB}.t SET pad = MD5(22600) WHERE id = 22600"),
+    )
+    .await?;
+    assert_db_equal(DB, DB).await?;
+    drop_dbs(&mut s, &[DB]).await?;
+    drop_dbs(&mut t, &[DB]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grown_chunk_of_a_text_key_is_split_in_place() -> Result<()> {
+    const DB: &str = "cv_split_text";
+    const JOB: &str = "cv-split-text";
+    // Keys `key-000001` .. `key-020000`: chunk n ends at `key-{(n+1)*1000}`.
+    setup_with(
+        DB,
+        JOB,
+        &format!(
+            "USE {DB}; CREATE TABLE t (k VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci PRIMARY KEY,
+               v INT NOT NULL, pad CHAR(40) NOT NULL);
+             INSERT INTO t SELECT CONCAT('key-', LPAD(seq, 6, '0')), seq % 97, MD5(seq) FROM seq_1_to_{ROWS};"
+        ),
+    )
+    .await?;
+    let mut child = start(DB, JOB, 0, &["--restart"])?;
+    first_full_pass(JOB, &mut child).await?;
+    let chunks = |extra: &str| {
+        format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_chunk WHERE job = '{JOB}' AND db = '{DB}' AND tbl = 't' {extra}"
+        )
+    };
+    assert_eq!(meta_count(chunks("AND status = 1")).await?, ROWS / CHUNK + 1);
+    // 3,000 keys between `key-010000` and `key-010001` (in the collation's order): all in chunk
+    // 10, (`key-010000`, `key-011000`], which grows to 4,000 rows.
+    let mut s = connect(&source()).await?;
+    exec(
+        &mut s,
+        &format!(
+            "USE {DB}; INSERT INTO t SELECT CONCAT('KEY-010000-', LPAD(seq, 4, '0')), seq % 97, MD5(seq)
+             FROM seq_1_to_3000"
+        ),
+    )
+    .await?;
+    // Split at the next pass into 4 pieces cut strictly inside it; the table's new root equal.
+    wait_until(180, "the grown chunk to be split and its pieces verified", || {
+        let (retired, in_use) = (chunks("AND status = 3"), chunks("AND status = 1"));
+        let root = format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_root WHERE job = '{JOB}' AND db = '{DB}' AND tbl = 't' \
+             AND chunks = 24 AND src_root = dst_root"
+        );
+        let running = child.assert_running();
+        async move {
+            running?;
+            Ok(meta_count(retired).await? == 1
+                && meta_count(in_use).await? == 24
+                && meta_count(root).await? == 1)
+        }
+    })
+    .await?;
+    // A source change and a target row changed behind Ferry's back in one piece.
+    let mut t = connect(&target()).await?;
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = 'planted-in-a-piece' WHERE k = 'KEY-010000-2600'"),
+    )
+    .await?;
+    exec(&mut s, &format!("UPDATE {DB}.t SET v = 505 WHERE k = 'KEY-010000-2500'")).await?;
+    let applied = format!("SELECT COUNT(*) FROM {DB}.t WHERE k = 'KEY-010000-2500' AND v = 505");
+    wait_until(60, "the replay to apply the source's change", || {
+        let sql = applied.clone();
+        async move { Ok(meta_count(sql).await? == 1) }
+    })
+    .await?;
+    child.signal("USR1")?;
+    let (st, out) = child.wait(180).await?;
+    assert_eq!(st.code(), Some(2), "the planted row is a difference: exit 2\n{out}");
+    assert!(out.contains("KEY-010000-2600"), "row KEY-010000-2600 named:\n{out}");
+    let (_, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
+    assert_eq!(total, 24, "{out}");
+    // Repaired, the tables are equal: the split lost no row.
+    exec(
+        &mut t,
+        &format!("UPDATE {DB}.t SET pad = MD5(2600) WHERE k = 'KEY-010000-2600'"),
     )
     .await?;
     assert_db_equal(DB, DB).await?;
