@@ -201,10 +201,20 @@ async fn freshness_shows_in_the_detail_and_the_compare_report() -> Result<()> {
             item["Conclusion"].clone(),
             item["CompareProcess"]["Percent"].clone()
         ),
-        (json!(format!("{id}-continuous")), json!("running"), json!("same"), json!(100)),
+        (
+            json!(format!("{id}-continuous")),
+            json!("running"),
+            json!("same"),
+            json!(100)
+        ),
         "{item}"
     );
-    let filtered = call_2021(&c, "DescribeCompareTasks", json!({"JobId": id, "Status": ["success"]})).await?;
+    let filtered = call_2021(
+        &c,
+        "DescribeCompareTasks",
+        json!({"JobId": id, "Status": ["success"]}),
+    )
+    .await?;
     assert_eq!(filtered["TotalCount"], 0, "{filtered}");
     captured.push(json!({"version": "2021-12-06", "action": "DescribeCompareTasks", "response": tasks}));
     // It runs with the job: StartCompare refuses it by name.
@@ -297,7 +307,12 @@ async fn a_target_row_changed_in_a_touched_chunk_is_named_after_complete() -> Re
     exec(&mut s, &format!("UPDATE {DB}.t SET v = 5000 WHERE id = 3500")).await?;
     wait_until(120, "the replay to apply the source's change", || async {
         let mut t = connect(&target()).await?;
-        Ok(scalar::<u64>(&mut t, &format!("SELECT COUNT(*) FROM {DB}.t WHERE id = 3500 AND v = 5000")).await? == 1)
+        Ok(scalar::<u64>(
+            &mut t,
+            &format!("SELECT COUNT(*) FROM {DB}.t WHERE id = 3500 AND v = 5000"),
+        )
+        .await?
+            == 1)
     })
     .await?;
     wait_status(&c, &id, 8, 300).await?;
@@ -315,7 +330,10 @@ async fn a_target_row_changed_in_a_touched_chunk_is_named_after_complete() -> Re
             && message.contains("chunks digested again at cut-over"),
         "{message}"
     );
-    assert!(d["BriefMsg"].as_str().unwrap_or_default().contains("differences"), "{d}");
+    assert!(
+        d["BriefMsg"].as_str().unwrap_or_default().contains("differences"),
+        "{d}"
+    );
     captured.push(json!({"version": "2021-12-06", "action": "DescribeMigrationDetail", "response": d}));
     // The task's report names the row.
     let report = call_2021(
@@ -334,25 +352,48 @@ async fn a_target_row_changed_in_a_touched_chunk_is_named_after_complete() -> Re
             a["SrcSampleRows"].clone(),
             a["DstSampleRows"].clone()
         ),
-        (json!("success"), json!("different"), json!(1), json!(1), json!(ROWS), json!(ROWS)),
+        (
+            json!("success"),
+            json!("different"),
+            json!(1),
+            json!(1),
+            json!(ROWS),
+            json!(ROWS)
+        ),
         "{a}"
     );
     let diffs = &report["Detail"]["Difference"];
     assert_eq!(diffs["TotalCount"], 1, "{diffs}");
     let row = &diffs["Items"][0];
     assert_eq!(
-        (row["Db"].clone(), row["Table"].clone(), row["LowerBoundary"].clone(), row["IndexName"].clone()),
+        (
+            row["Db"].clone(),
+            row["Table"].clone(),
+            row["LowerBoundary"].clone(),
+            row["IndexName"].clone()
+        ),
         (json!(DB), json!("t"), json!("3600"), json!("id")),
         "{row}"
     );
     let full = &report["Detail"]["FullProgress"]["Items"][0];
-    assert_eq!((full["Table"].clone(), full["Conclusion"].clone()), (json!("t"), json!("different")));
+    assert_eq!(
+        (full["Table"].clone(), full["Conclusion"].clone()),
+        (json!("t"), json!("different"))
+    );
     captured.push(json!({"version": "2021-12-06", "action": "DescribeCompareReport", "response": report}));
     let tasks = call_2021(&c, "DescribeCompareTasks", json!({"JobId": id})).await?;
     let item = &tasks["Items"][0];
     assert_eq!(
-        (item["CompareTaskId"].clone(), item["Status"].clone(), item["Conclusion"].clone()),
-        (json!(format!("{id}-continuous")), json!("success"), json!("different")),
+        (
+            item["CompareTaskId"].clone(),
+            item["Status"].clone(),
+            item["Conclusion"].clone()
+        ),
+        (
+            json!(format!("{id}-continuous")),
+            json!("success"),
+            json!("different")
+        ),
         "{tasks}"
     );
     captured.push(json!({"version": "2021-12-06", "action": "DescribeCompareTasks", "response": tasks}));

@@ -482,7 +482,11 @@ async fn a_grown_chunk_of_a_text_key_is_split_in_place() -> Result<()> {
         &format!("UPDATE {DB}.t SET pad = 'planted-in-a-piece' WHERE k = 'KEY-010000-2600'"),
     )
     .await?;
-    exec(&mut s, &format!("UPDATE {DB}.t SET v = 505 WHERE k = 'KEY-010000-2500'")).await?;
+    exec(
+        &mut s,
+        &format!("UPDATE {DB}.t SET v = 505 WHERE k = 'KEY-010000-2500'"),
+    )
+    .await?;
     let applied = format!("SELECT COUNT(*) FROM {DB}.t WHERE k = 'KEY-010000-2500' AND v = 505");
     wait_until(60, "the replay to apply the source's change", || {
         let sql = applied.clone();
@@ -491,8 +495,15 @@ async fn a_grown_chunk_of_a_text_key_is_split_in_place() -> Result<()> {
     .await?;
     child.signal("USR1")?;
     let (st, out) = child.wait(180).await?;
-    assert_eq!(st.code(), Some(2), "the planted row is a difference: exit 2\n{out}");
-    assert!(out.contains("KEY-010000-2600"), "row KEY-010000-2600 named:\n{out}");
+    assert_eq!(
+        st.code(),
+        Some(2),
+        "the planted row is a difference: exit 2\n{out}"
+    );
+    assert!(
+        out.contains("KEY-010000-2600"),
+        "row KEY-010000-2600 named:\n{out}"
+    );
     let (_, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
     assert_eq!(total, 24, "{out}");
     // Repaired, the tables are equal: the split lost no row.

@@ -255,7 +255,9 @@ mod tests {
 
     #[test]
     fn the_walk_stops_at_max_pieces() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
         let cuts = rt
             .block_on(walk(Some(0u64), |last: Option<u64>| async move {
                 Ok::<_, ()>(last.map(|l| l + 1))

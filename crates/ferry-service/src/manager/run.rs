@@ -384,7 +384,8 @@ impl Manager {
                     summary.cutover_chunks,
                     detail.steps.iter_mut().find(|s| s.id == Phase::Verification),
                 ) {
-                    let line = format!("{n} of {total} chunks digested again at cut-over (continuous verification)");
+                    let line =
+                        format!("{n} of {total} chunks digested again at cut-over (continuous verification)");
                     s.message = if s.message.is_empty() {
                         line
                     } else {

@@ -429,7 +429,14 @@ pub(super) async fn describe_compares(
     let mut items: Vec<Value> = super::continuous::list_item(&job, &mgr.detail_of(&job), now())
         .into_iter()
         .collect();
-    items.extend(mgr.store().compares(&job_id).await?.iter().rev().map(compare_item));
+    items.extend(
+        mgr.store()
+            .compares(&job_id)
+            .await?
+            .iter()
+            .rev()
+            .map(compare_item),
+    );
     if let Some(cid) = str_of(&m, "CompareTaskId").filter(|s| !s.is_empty()) {
         items.retain(|c| c["CompareTaskId"] == cid);
     }

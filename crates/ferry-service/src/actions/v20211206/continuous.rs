@@ -194,7 +194,12 @@ pub(super) async fn report(
         // The cut-over verification: whole tables, the differing chunks compared row by row.
         let (started, finished) = verification_times(&d);
         let items = report_items(r, &t21(started), &t21(finished));
-        return Ok(report_response(common(started, finished), items, r.tables.len(), m));
+        return Ok(report_response(
+            common(started, finished),
+            items,
+            r.tables.len(),
+            m,
+        ));
     }
     // Before: the chunk digests of the background passes; no row compared yet.
     let items = ReportItems {
