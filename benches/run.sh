@@ -771,7 +771,7 @@ wait_fresh() { # id seconds what -> waits for the verification step at 100 % (ev
 }
 
 complete_round() { # now|fresh
-  local kind=$1 id step t0 t1 t_load wait_s at_stop chunks brief status=ok note
+  local kind=$1 id step t0 t1 t_load wait_s at_stop chunks brief client status=ok note
   reset_target
   id=$(api CreateMigrateJob "$(complete_job_json)" | json_get 'r["JobId"]') || die "CreateMigrateJob failed"
   log "complete ($kind): job $id created through the API; check, start, full load"
@@ -805,8 +805,27 @@ complete_round() { # now|fresh
   brief=$(echo "$step" | cut -f4)
   [ -z "$brief" ] || status=FAILED
   LOAD=$(cut -d' ' -f1 /proc/loadavg); RSS_KB=""
-  WALL=$(elapsed "$t0" "$t1")
-  note="CompleteMigrateJob to status 9 (DescribeMigrateJobs polled back to back, ~$POLL_MS ms a call); $chunks (chunks of $CV_CHUNK_ROWS rows); when the load stopped: $at_stop; $(grep -o 'transactions: *[0-9]*' "$LOGS/complete-load-$kind.log" | tr -s ' ') in ${LOAD_SECONDS} s"
+  # The time recorded: from the CompleteMigrateJob call to the job's end, as `ferry serve` logged
+  # them (its "api call" line, written when the call was answered, and "job finished", after
+  # which status 9 is stored); the client's view (a `ferry api` process per call, DescribeMigrateJobs
+  # polled back to back) goes into the note.
+  client=$(elapsed "$t0" "$t1")
+  WALL=$(python3 - "$LOGS/complete-serve.log" "$id" <<'PY2'
+import datetime, re, sys
+req = fin = None
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    t = line.split(" ", 1)[0]
+    if "api call action=CompleteMigrateJob " in line:
+        req = t
+    elif f"job{{job_id={sys.argv[2]}}}" in line and "job finished" in line:
+        fin = t
+at = lambda s: datetime.datetime.fromisoformat(re.sub(r"(\.\d{6})\d*Z$", r"\1+00:00", s))
+print(f"{(at(fin) - at(req)).total_seconds():.2f}" if req and fin else "")
+PY2
+)
+  local timed="CompleteMigrateJob answered to job finished (status 9), from ferry serve's log"
+  [ -n "$WALL" ] || { WALL=$client; timed="the client's time (no CompleteMigrateJob or job finished line in the serve log)"; }
+  note="$timed; the client saw ${client} s (a ferry api process per call, ~$POLL_MS ms each, polling DescribeMigrateJobs); $chunks (chunks of $CV_CHUNK_ROWS rows); when the load stopped: $at_stop; $(grep -o 'transactions: *[0-9]*' "$LOGS/complete-load-$kind.log" | tr -s ' ') in ${LOAD_SECONDS} s"
   [ -z "$wait_s" ] || note="$note; waited $wait_s s after the load for every chunk to be current"
   [ -z "$brief" ] || note="$note; BriefMsg: $brief"
   vrecord "complete-$kind" 1 "$status" "$note"
@@ -877,7 +896,8 @@ verify_main() {
     printf 'data_bytes\t%s\n' "$SRC_DATA_BYTES"
     printf 'threads\t%s\n' "$THREADS"
     printf 'chunk_rows\t%s\n' "$CHUNK_ROWS"
-    printf 'repeat\t%s\n' "$REPEAT"
+    # --complete: one standalone full pass after each of its two rounds.
+    printf 'repeat\t%s\n' "$([ "$COMPLETE" = 1 ] && echo 2 || echo "$REPEAT")"
     printf 'buffer_pool\t%s\n' "$FERRY_TEST_BUFFER_POOL"
     printf 'nproc\t%s\n' "$(nproc)"
     printf 'memory\t%s GiB\n' "$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)"
