@@ -78,7 +78,9 @@ def build(meta, runs):
         note += f"; load avg before: {r['loadavg']}"
         if (tool.startswith("cutover") or tool.startswith("complete")) and ferry_wall is not None:
             note = f"{100 * wall / ferry_wall:.0f}% of a full pass; " + note
-        table.append([NAMES[tool], f"{wall:.2f}", fmt(rows / wall, 0) if wall > 0 else "—",
+        # A cut-over digests only some chunks: a rate over every row would mean nothing.
+        partial = tool.startswith("cutover") or tool.startswith("complete")
+        table.append([NAMES[tool], f"{wall:.2f}", fmt(rows / wall, 0) if wall > 0 and not partial else "—",
                       fmt(rss, 0) if rss is not None else "—",
                       f"{ferry_wall / wall:.2f}" if ferry_wall is not None and wall > 0 else "—", note])
 
