@@ -15,8 +15,15 @@ NAMES = {
     "floor": "CRC32 floor (both servers)",
     "cutover": "cut-over verification (continuous verification, --cutover)",
     "cutover-request": "cut-over request to exit (--cutover)",
+    "complete-now": "CompleteMigrateJob to status 9, right after the load (--complete)",
+    "complete-fresh": "CompleteMigrateJob to status 9, once every chunk is current (--complete)",
 }
-ORDER = ["ferry-verify", "cutover", "cutover-request", "ferry-verify-md5", "pt", "pt-x2", "floor"]
+ORDER = ["ferry-verify", "cutover", "cutover-request", "complete-now", "complete-fresh",
+         "ferry-verify-md5", "pt", "pt-x2", "floor"]
+
+# The check for --complete: CompleteMigrateJob to status 9 (the verification included)
+# under a quarter of a standalone full ferry verify of the same data.
+MAX_COMPLETE_SHARE = 0.25
 
 # The goal for --cutover: the cut-over verification under 10% of a full pass.
 MAX_CUTOVER_SHARE = 0.10
@@ -69,9 +76,11 @@ def build(meta, runs):
         if tool == "pt-x2":
             note += "; RSS = the larger run's"
         note += f"; load avg before: {r['loadavg']}"
-        if tool.startswith("cutover") and ferry_wall is not None:
+        if (tool.startswith("cutover") or tool.startswith("complete")) and ferry_wall is not None:
             note = f"{100 * wall / ferry_wall:.0f}% of a full pass; " + note
-        table.append([NAMES[tool], f"{wall:.2f}", fmt(rows / wall, 0) if wall > 0 else "—",
+        # A cut-over digests only some chunks: a rate over every row would mean nothing.
+        partial = tool.startswith("cutover") or tool.startswith("complete")
+        table.append([NAMES[tool], f"{wall:.2f}", fmt(rows / wall, 0) if wall > 0 and not partial else "—",
                       fmt(rss, 0) if rss is not None else "—",
                       f"{ferry_wall / wall:.2f}" if ferry_wall is not None and wall > 0 else "—", note])
 
@@ -82,7 +91,9 @@ def build(meta, runs):
         return ferry_wall / float(r["wall_s"])
 
     strict, fair = ratio("pt"), ratio("pt-x2")
-    if strict is None:
+    if "pt" not in chosen:
+        target = "pt-table-checksum not run"
+    elif strict is None:
         target = f"ferry verify ≤ {MAX_RATIO_PT}× pt-table-checksum — not measured (a run FAILED)"
     else:
         target = (f"ferry verify ≤ {MAX_RATIO_PT}× pt-table-checksum — "
@@ -96,6 +107,17 @@ def build(meta, runs):
             share = float(cut["wall_s"]) / ferry_wall
             target += (f"; cut-over verification < {MAX_CUTOVER_SHARE:.0%} of a full pass — "
                        f"{'met' if share < MAX_CUTOVER_SHARE else 'NOT MET'} ({share:.0%})")
+    for tool in ("complete-now", "complete-fresh"):
+        r = chosen.get(tool)
+        if r is None:
+            continue
+        what = NAMES[tool].split(" (")[0]
+        if ferry_wall is None or r["status"] != "ok":
+            target += f"; {what} < {MAX_COMPLETE_SHARE:.0%} of a standalone full pass — not measured"
+        else:
+            share = float(r["wall_s"]) / ferry_wall
+            target += (f"; {what} < {MAX_COMPLETE_SHARE:.0%} of a standalone full pass — "
+                       f"{'met' if share < MAX_COMPLETE_SHARE else 'NOT MET'} ({share:.0%})")
     return header, table, target
 
 

@@ -8,6 +8,9 @@
 #                             and the raw chunked CRC32 query (results in benches/.work/verify-results.md)
 #   benches/run.sh --verify --cutover   the same, with the cut-over verification of continuous
 #                             verification after a sysbench write backlog in the same table
+#   benches/run.sh --verify --complete  the issue's check through the API of `ferry serve`: a job
+#                             with continuous verification, a 30 s sysbench load while it replays,
+#                             CompleteMigrateJob to status 9, next to a standalone full ferry verify
 #   benches/run.sh --help     options and environment knobs
 #
 # Everything it writes lives under benches/.work/ (git-ignored); the result table is printed and
@@ -20,7 +23,7 @@ WORK="$BENCH_DIR/.work"
 
 usage() {
   cat <<'EOF'
-usage: benches/run.sh [--verify [--cutover]] [--quick] [--keep] [--tools LIST] [--help]
+usage: benches/run.sh [--verify [--cutover | --complete]] [--quick] [--keep] [--tools LIST] [--help]
 
   --verify       verification benchmark instead of the full load: ferry verify --mode full (its
                  automatic row hash, and FERRY_VERIFY_ROW_HASH=md5) against
@@ -30,6 +33,14 @@ usage: benches/run.sh [--verify [--cutover]] [--quick] [--keep] [--tools LIST] [
                  (Ferry.ContinuousVerify), BENCH_BACKLOG sysbench oltp_write_only transactions are
                  written on the source while it replays, then it cuts over; its cut-over verification
                  is reported next to the full pass, pt-table-checksum and the floor (= BENCH_CUTOVER=1)
+  --complete     with --verify, instead of the rounds: the issue's check through the API. `ferry
+                 serve` runs a MigrateType 3 / ConsistencyType 2 job with Ferry.ContinuousVerify
+                 (created with CreateMigrateJob), a BENCH_LOAD_SECONDS sysbench oltp_write_only load
+                 is written on the source while it replays, then CompleteMigrateJob: the time from
+                 the request to status 9 (the cut-over verification included), once right after the
+                 load and once after DescribeMigrationDetail's freshness says every chunk is current,
+                 each next to a standalone `ferry verify --mode full` of the same data, with the
+                 chunks digested again at cut-over (= BENCH_COMPLETE=1)
   --quick        smoke run: BENCH_SCALE=0.05 (about 100k rows), one round
   --keep         leave the benchmark servers running afterwards (= BENCH_KEEP=1)
   --tools LIST   comma-separated subset of: ferry,ferry-lockless,mydumper,mariadb-dump,loaddata
@@ -59,6 +70,8 @@ environment:
   BENCH_CV_CHUNK_ROWS=5000  Ferry.ChunkRows of the continuous-verification job (its stored chunks)
   BENCH_CV_RATE=200000   Ferry.ContinuousVerify.RowsPerSecond
   BENCH_SETTLE=0         1: after the backlog, wait until no chunk is marked dirty before cutting over
+  with --complete (and BENCH_LOAD_THREADS, BENCH_CV_CHUNK_ROWS, BENCH_CV_RATE as above):
+  BENCH_LOAD_SECONDS=30  seconds of sysbench oltp_write_only load while the job replays
 EOF
 }
 
@@ -68,6 +81,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --verify) MODE=verify ;;
     --cutover) BENCH_CUTOVER=1 ;;
+    --complete) BENCH_COMPLETE=1 ;;
     --quick) BENCH_SCALE=0.05; BENCH_REPEAT="${BENCH_REPEAT:-1}" ;;
     --keep) BENCH_KEEP=1 ;;
     --tools) shift; BENCH_TOOLS="${1:?--tools needs a list}"; TOOLS_GIVEN=1 ;;
@@ -95,18 +109,22 @@ LOAD_THREADS="${BENCH_LOAD_THREADS:-4}"
 CV_CHUNK_ROWS="${BENCH_CV_CHUNK_ROWS:-5000}"
 CV_RATE="${BENCH_CV_RATE:-200000}"
 SETTLE="${BENCH_SETTLE:-0}"
+COMPLETE="${BENCH_COMPLETE:-0}"
+LOAD_SECONDS="${BENCH_LOAD_SECONDS:-30}"
 export FERRY_TEST_DIR="$WORK/servers"
 export FERRY_TEST_BUFFER_POOL="${BENCH_BUFFER_POOL:-2G}"
 
 SB_ROWS=$(awk -v s="$SCALE" 'BEGIN { n = int(250000 * s + 0.5); if (n < 1) n = 1; print n }')
 MIXED_ROWS=$(awk -v s="$SCALE" 'BEGIN { n = int(100000 * s + 0.5); if (n < 1) n = 1; print n }')
 
-for v in TABLES THREADS CHUNK_ROWS REPEAT BACKLOG LOAD_THREADS CV_CHUNK_ROWS CV_RATE; do
+for v in TABLES THREADS CHUNK_ROWS REPEAT BACKLOG LOAD_THREADS CV_CHUNK_ROWS CV_RATE LOAD_SECONDS; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: BENCH_$v must be a positive integer (got '${!v}')" >&2; exit 2; }
 done
 case "$LOADDATA_SPLIT" in chunk|table) ;; *) echo "run.sh: BENCH_LOADDATA_SPLIT must be chunk or table" >&2; exit 2 ;; esac
 [ "$MODE" = verify ] && [ -n "$TOOLS_GIVEN" ] && { echo "run.sh: --tools applies to the full load, not to --verify" >&2; exit 2; }
 [ "$CUTOVER" = 1 ] && [ "$MODE" != verify ] && { echo "run.sh: --cutover goes with --verify" >&2; exit 2; }
+[ "$COMPLETE" = 1 ] && [ "$MODE" != verify ] && { echo "run.sh: --complete goes with --verify" >&2; exit 2; }
+[ "$COMPLETE" = 1 ] && [ "$CUTOVER" = 1 ] && { echo "run.sh: --complete and --cutover are two benchmarks: run them one after the other" >&2; exit 2; }
 for t in ${TOOLS//,/ }; do
   case "$t" in ferry|ferry-lockless|mydumper|mariadb-dump|loaddata) ;; *) echo "run.sh: unknown tool '$t' in BENCH_TOOLS" >&2; exit 2 ;; esac
 done
@@ -132,7 +150,7 @@ ensure_packages() {
     command -v pt-table-checksum >/dev/null 2>&1 || missing+=(percona-toolkit)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
   fi
-  if [ "$CUTOVER" = 1 ]; then command -v sysbench >/dev/null 2>&1 || missing+=(sysbench); fi
+  if [ "$CUTOVER" = 1 ] || [ "$COMPLETE" = 1 ]; then command -v sysbench >/dev/null 2>&1 || missing+=(sysbench); fi
   apt_install "${missing[@]}"
 }
 
@@ -140,6 +158,7 @@ ensure_packages() {
 # 2. Servers
 # ---------------------------------------------------------------------------------------------------
 stop_servers() {
+  serve_stop
   if [ "$KEEP" = 1 ]; then
     log "servers left running (BENCH_KEEP=1); stop them with: FERRY_TEST_DIR=benches/.work/servers scripts/servers.sh stop"
   else
@@ -699,11 +718,134 @@ EOF
   vrecord cutover-request 1 ok "SIGUSR1 to exit: the replay's drain, the cut-over verification, the triggers; $(grep -m1 'verified  ' "$out" | sed 's/^ *//' | cut -c1-120)"
 }
 
-verify_main() {
-  prepare_ferry
-  [ -z "$FERRY_SKIP" ] || die "$FERRY_SKIP"
-  "$(ferry_bin)" --help 2>&1 | grep -qw verify || die "$(ferry_bin) has no verify command"
-  printf 'tool\trun\tstatus\twall_s\trss_kb\ttarget_binlog_bytes\tloadavg\tnote\n' >"$VRUNS"
+# --complete: the issue's "How it is checked" through the API of `ferry serve`. Per round: an empty
+# target; CreateMigrateJob (MigrateType 3, ConsistencyType 2, Ferry.ContinuousVerify), the check,
+# StartMigrateJob; the first full pass of the continuous verification (DescribeMigrationDetail's
+# `verification` step at 100 %); BENCH_LOAD_SECONDS of sysbench oltp_write_only on the source
+# while the job replays; status 8; then CompleteMigrateJob, timed from the request to status 9
+# (the replay's drain, the cut-over verification, the triggers). Round `now` completes right after
+# the load, round `fresh` once the freshness reports every chunk current. After each round the
+# target is an identical copy, verified by a standalone `ferry verify --mode full` (timed).
+complete_job_json() {
+  cat <<EOF
+{"JobName":"bench-complete","MigrateOption":{"RunMode":1,"MigrateType":3,"MigrateObject":2,"ConsistencyType":2},
+ "SrcDatabaseType":"mysql","SrcAccessType":"extranet","SrcInfo":{"Ip":"127.0.0.1","Port":$SRC_PORT,"User":"$USER_NAME","Password":"$USER_PASS"},
+ "DstDatabaseType":"mysql","DstAccessType":"extranet","DstInfo":{"Ip":"127.0.0.1","Port":$DST_PORT,"User":"$USER_NAME","Password":"$USER_PASS"},
+ "DatabaseInfo":"[{\"Database\":\"bench\"}]",
+ "Ferry":{"Threads":$THREADS,"ChunkRows":$CV_CHUNK_ROWS,"ContinuousVerify":{"RowsPerSecond":$CV_RATE}}}
+EOF
+}
+
+job_status() { # id -> the job's Status (DescribeMigrateJobs), "?" when the call failed
+  api DescribeMigrateJobs "{\"JobId\":\"$1\"}" 2>/dev/null | json_get 'r["JobList"][0]["Status"]' 2>/dev/null || echo "?"
+}
+
+# The `verification` step of DescribeMigrationDetail: "STATUS<TAB>PERCENT<TAB>MESSAGE", and the
+# job's BriefMsg after a fourth tab.
+verification_step() { # id
+  api DescribeMigrationDetail "{\"JobId\":\"$1\"}" 2021-12-06 2>/dev/null \
+    | json_get '"\t".join([str(s[k]) for s in r["StepInfo"]["StepInfo"] if s["StepId"] == "verification" for k in ("Status", "Percent", "StepMessage")] + [r["BriefMsg"]])' 2>/dev/null \
+    || echo "?"
+}
+
+wait_job_status() { # id status seconds what [poll-interval]
+  local s deadline
+  deadline=$(awk -v a="$(now)" -v b="$3" 'BEGIN { printf "%d", a + b }')
+  while :; do
+    s=$(job_status "$1")
+    [ "$s" = "$2" ] && return 0
+    case "$s" in 5|9|10) die "the job ended in status $s while waiting for $4 ($2); see ${LOGS#"$ROOT"/}/complete-serve.log" ;; esac
+    [ "$(date +%s)" -lt "$deadline" ] || die "no status $2 ($4) within $3 s (status $s)"
+    sleep "${5:-0.5}"
+  done
+}
+
+wait_fresh() { # id seconds what -> waits for the verification step at 100 % (every chunk current)
+  local t=0 step limit=$(($2 * 2))
+  while :; do
+    step=$(verification_step "$1")
+    [ "$(echo "$step" | cut -f1,2)" = "running	100" ] && [[ "$(echo "$step" | cut -f3)" == *"s ago"* ]] && return 0
+    case "$(job_status "$1")" in 5|9|10) die "the job ended while waiting for $3" ;; esac
+    sleep 0.5; t=$((t + 1)); [ $t -lt $limit ] || die "$3: not within $2 s (last: $step)"
+  done
+}
+
+complete_round() { # now|fresh
+  local kind=$1 id step t0 t1 t_load wait_s at_stop chunks brief client status=ok note
+  reset_target
+  id=$(api CreateMigrateJob "$(complete_job_json)" | json_get 'r["JobId"]') || die "CreateMigrateJob failed"
+  log "complete ($kind): job $id created through the API; check, start, full load"
+  api CreateMigrateCheckJob "{\"JobId\":\"$id\"}" >/dev/null || die "CreateMigrateCheckJob failed"
+  wait_job_status "$id" 4 600 "the check to pass"
+  api StartMigrateJob "{\"JobId\":\"$id\"}" >/dev/null || die "StartMigrateJob failed"
+  wait_fresh "$id" 3600 "the full load and the first full pass of the continuous verification"
+  log "complete ($kind): first full pass done; ${LOAD_SECONDS} s of sysbench oltp_write_only on the source (log: benches/.work/logs/complete-load-$kind.log)"
+  sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SRC_PORT" \
+    --mysql-user="$USER_NAME" --mysql-password="$USER_PASS" --mysql-db=bench \
+    --tables="$TABLES" --table-size="$SB_ROWS" --threads="$LOAD_THREADS" \
+    --time="$LOAD_SECONDS" --events=0 --rate=0 --report-interval=0 run >"$LOGS/complete-load-$kind.log" 2>&1 \
+    || die "sysbench run failed (see benches/.work/logs/complete-load-$kind.log)"
+  t_load=$(now)
+  at_stop=$(verification_step "$id" | cut -f3 | sed 's/^continuous verification: //')
+  wait_job_status "$id" 8 600 "the replay to catch up"
+  wait_s=""
+  if [ "$kind" = fresh ]; then
+    wait_fresh "$id" 1800 "the freshness to report every chunk current"
+    wait_s=$(elapsed "$t_load" "$(now)")
+  fi
+  log "complete ($kind): CompleteMigrateJob (when the load stopped: $at_stop)"
+  # What one poll costs (the resolution of the time measured below).
+  t0=$(now); job_status "$id" >/dev/null; POLL_MS=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%d", (b - a) * 1000 }')
+  t0=$(now)
+  api CompleteMigrateJob "{\"JobId\":\"$id\"}" >/dev/null || die "CompleteMigrateJob failed"
+  wait_job_status "$id" 9 1800 "the job to complete" 0.02
+  t1=$(now)
+  step=$(verification_step "$id")
+  chunks=$(echo "$step" | cut -f3 | grep -o '[0-9]* of [0-9]* chunks digested again' || echo "chunks digested again: not reported")
+  brief=$(echo "$step" | cut -f4)
+  [ -z "$brief" ] || status=FAILED
+  LOAD=$(cut -d' ' -f1 /proc/loadavg); RSS_KB=""
+  # The time recorded: from the CompleteMigrateJob call to the job's end, as `ferry serve` logged
+  # them (its "api call" line, written when the call was answered, and "job finished", after
+  # which status 9 is stored); the client's view (a `ferry api` process per call, DescribeMigrateJobs
+  # polled back to back) goes into the note.
+  client=$(elapsed "$t0" "$t1")
+  WALL=$(python3 - "$LOGS/complete-serve.log" "$id" <<'PY2'
+import datetime, re, sys
+req = fin = None
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    t = line.split(" ", 1)[0]
+    if "api call action=CompleteMigrateJob " in line:
+        req = t
+    elif f"job{{job_id={sys.argv[2]}}}" in line and "job finished" in line:
+        fin = t
+at = lambda s: datetime.datetime.fromisoformat(re.sub(r"(\.\d{6})\d*Z$", r"\1+00:00", s))
+print(f"{(at(fin) - at(req)).total_seconds():.2f}" if req and fin else "")
+PY2
+)
+  local timed="CompleteMigrateJob answered to job finished (status 9), from ferry serve's log"
+  [ -n "$WALL" ] || { WALL=$client; timed="the client's time (no CompleteMigrateJob or job finished line in the serve log)"; }
+  note="$timed; the client saw ${client} s (a ferry api process per call, ~$POLL_MS ms each, polling DescribeMigrateJobs); $chunks (chunks of $CV_CHUNK_ROWS rows); when the load stopped: $at_stop; $(grep -o 'transactions: *[0-9]*' "$LOGS/complete-load-$kind.log" | tr -s ' ') in ${LOAD_SECONDS} s"
+  [ -z "$wait_s" ] || note="$note; waited $wait_s s after the load for every chunk to be current"
+  [ -z "$brief" ] || note="$note; BriefMsg: $brief"
+  vrecord "complete-$kind" 1 "$status" "$note"
+  # The target is now an identical copy (the job completed consistent): a standalone full pass.
+  write_job
+  rm -rf "$WORK/ferry-data"; mkdir -p "$WORK/ferry-data"
+  vrun ferry-verify "$kind" vtool_ferry_verify auto
+}
+
+complete_main() {
+  log "starting ferry serve (log: benches/.work/logs/complete-serve.log)"
+  serve_start "$WORK/serve" "$LOGS/complete-serve.log"
+  log "ferry serve at $SERVE_URL"
+  complete_round now
+  complete_round fresh
+  serve_stop
+}
+
+# The rounds of --verify (and --cutover): each verifier BENCH_REPEAT times.
+verify_rounds() {
   if [ "$CUTOVER" = 1 ]; then cutover_copy; else ensure_target_copy; fi
   write_job
   rm -rf "$WORK/ferry-data"; mkdir -p "$WORK/ferry-data"
@@ -737,6 +879,14 @@ verify_main() {
     fi
     vrun floor "$n" vtool_floor
   done
+}
+
+verify_main() {
+  prepare_ferry
+  [ -z "$FERRY_SKIP" ] || die "$FERRY_SKIP"
+  "$(ferry_bin)" --help 2>&1 | grep -qw verify || die "$(ferry_bin) has no verify command"
+  printf 'tool\trun\tstatus\twall_s\trss_kb\ttarget_binlog_bytes\tloadavg\tnote\n' >"$VRUNS"
+  if [ "$COMPLETE" = 1 ]; then complete_main; else verify_rounds; fi
 
   {
     printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -746,7 +896,8 @@ verify_main() {
     printf 'data_bytes\t%s\n' "$SRC_DATA_BYTES"
     printf 'threads\t%s\n' "$THREADS"
     printf 'chunk_rows\t%s\n' "$CHUNK_ROWS"
-    printf 'repeat\t%s\n' "$REPEAT"
+    # --complete: one standalone full pass after each of its two rounds.
+    printf 'repeat\t%s\n' "$([ "$COMPLETE" = 1 ] && echo 2 || echo "$REPEAT")"
     printf 'buffer_pool\t%s\n' "$FERRY_TEST_BUFFER_POOL"
     printf 'nproc\t%s\n' "$(nproc)"
     printf 'memory\t%s GiB\n' "$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)"

@@ -6,7 +6,12 @@
 //! over every table and row with the last full pass's times. Under a write load on the source,
 //! dirty chunks appear, and once the writes stop they drop back to none. The responses are
 //! checked against the official SDK's models (`tests/sdk/check_responses.py`) when the venv of
-//! scripts/sdk-venv.sh exists. Only the database `svc_api_fresh` is touched.
+//! scripts/sdk-venv.sh exists. DescribeCompareTasks lists the task first.
+//!
+//! The issue's check of the result: a target row changed behind Ferry's back in a chunk the
+//! replay touched makes CompleteMigrateJob's verification inconsistent, and the task's
+//! DescribeCompareReport names the row (`DifferentRows` 1, its key in `Detail.Difference`).
+//! Only the databases `svc_api_fresh` and `svc_api_cv_planted` are touched.
 
 mod common;
 
@@ -18,7 +23,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Result};
 use common::api::{call, wait_status};
 use ferry_api::Client;
-use ferry_testkit::{connect, exec, source, target, wait_until};
+use ferry_testkit::{connect, exec, scalar, source, target, wait_until};
 use serde_json::{json, Value};
 
 const DB: &str = "svc_api_fresh";
@@ -26,10 +31,15 @@ const SECRET_ID: &str = "AKIDferryapifreshtest";
 const SECRET_KEY: &str = "ferry-api-fresh-test-key";
 const ROWS: u64 = 20_000;
 
-async fn detail(c: &Client, id: &str) -> Result<Value> {
-    c.call("2021-12-06", "DescribeMigrationDetail", json!({"JobId": id}))
+/// An action of version 2021-12-06.
+async fn call_2021(c: &Client, action: &str, params: Value) -> Result<Value> {
+    c.call("2021-12-06", action, params)
         .await
-        .map_err(|e| anyhow!("DescribeMigrationDetail: {e}"))
+        .map_err(|e| anyhow!("{action}: {e}"))
+}
+
+async fn detail(c: &Client, id: &str) -> Result<Value> {
+    call_2021(c, "DescribeMigrationDetail", json!({"JobId": id})).await
 }
 
 /// The `verification` step of a DescribeMigrationDetail response.
@@ -79,49 +89,63 @@ fn sdk_check(captured: &[Value]) -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn freshness_shows_in_the_detail_and_the_compare_report() -> Result<()> {
+/// Fresh source rows of `db.t` (ids 1..=ROWS, chunks of 1,000 rows), no target database.
+async fn setup(db: &str) -> Result<()> {
     let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;
-    ferry_testkit::fresh_db(&mut s, DB).await?;
-    ferry_testkit::drop_dbs(&mut t, &[DB]).await?;
+    ferry_testkit::fresh_db(&mut s, db).await?;
+    ferry_testkit::drop_dbs(&mut t, &[db]).await?;
     exec(
         &mut s,
         &format!(
-            "USE {DB}; CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL);
+            "USE {db}; CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL);
              INSERT INTO t SELECT seq, seq % 97 FROM seq_1_to_{ROWS};"
         ),
     )
-    .await?;
-    let dir = std::env::temp_dir().join(format!("ferry-api-fresh-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let serve = common::serve::start_keyed(&dir.join("data"), SECRET_ID, SECRET_KEY)?;
-    let c = Client::new(serve.url.clone(), SECRET_ID, SECRET_KEY);
+    .await
+}
+
+/// Creates, checks and starts a MigrateType 3 job of `db` with ConsistencyType 2 and continuous
+/// verification (no periodic rescan) through the API, and waits for the first full pass to show
+/// in the detail (every chunk current). Returns the job's id.
+async fn start_job(c: &Client, name: &str, db: &str) -> Result<String> {
     let mut request = common::job(
-        "api-fresh",
-        json!([{"Database": DB}]),
+        name,
+        json!([{"Database": db}]),
         json!({"ChunkRows": 1000, "Threads": 2,
                "ContinuousVerify": {"RowsPerSecond": 1_000_000, "FullRescanSeconds": 0}}),
         3,
     );
     request["MigrateOption"]["ConsistencyType"] = json!(2);
-    let id = call(&c, "CreateMigrateJob", request).await?["JobId"]
+    let id = call(c, "CreateMigrateJob", request).await?["JobId"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    call(&c, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
-    wait_status(&c, &id, 4, 120).await?;
-    call(&c, "StartMigrateJob", json!({"JobId": id})).await?;
-    let mut captured = Vec::new();
-
-    // After the first full pass: every chunk current, every row verified (nothing is written on
-    // the source, so the figures stay as they are once reached).
+    call(c, "CreateMigrateCheckJob", json!({"JobId": id})).await?;
+    wait_status(c, &id, 4, 120).await?;
+    call(c, "StartMigrateJob", json!({"JobId": id})).await?;
     wait_until(300, "the first full pass in the detail", || async {
-        let step = verification(&detail(&c, &id).await?);
+        let step = verification(&detail(c, &id).await?);
         let m = step["StepMessage"].as_str().unwrap_or_default().to_string();
         Ok(step["Status"] == "running" && m.contains("s ago") && step["Percent"] == 100)
     })
     .await?;
+    Ok(id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freshness_shows_in_the_detail_and_the_compare_report() -> Result<()> {
+    setup(DB).await?;
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    let dir = std::env::temp_dir().join(format!("ferry-api-fresh-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let serve = common::serve::start_keyed(&dir.join("data"), SECRET_ID, SECRET_KEY)?;
+    let c = Client::new(serve.url.clone(), SECRET_ID, SECRET_KEY);
+    // After the first full pass: every chunk current, every row verified (nothing is written on
+    // the source, so the figures stay as they are once reached).
+    let id = start_job(&c, "api-fresh", DB).await?;
+    let mut captured = Vec::new();
     let first = detail(&c, &id).await?;
     let step = verification(&first);
     let message = step["StepMessage"].as_str().unwrap_or_default();
@@ -137,14 +161,12 @@ async fn freshness_shows_in_the_detail_and_the_compare_report() -> Result<()> {
         json!({"CompareTaskId": format!("{id}-continuous"), "Status": "running"})
     );
     captured.push(json!({"version": "2021-12-06", "action": "DescribeMigrationDetail", "response": first}));
-    let report = c
-        .call(
-            "2021-12-06",
-            "DescribeCompareReport",
-            json!({"JobId": id, "CompareTaskId": format!("{id}-continuous")}),
-        )
-        .await
-        .map_err(|e| anyhow!("DescribeCompareReport: {e}"))?;
+    let report = call_2021(
+        &c,
+        "DescribeCompareReport",
+        json!({"JobId": id, "CompareTaskId": format!("{id}-continuous")}),
+    )
+    .await?;
     let a = &report["Abstract"];
     assert_eq!(
         (
@@ -168,6 +190,33 @@ async fn freshness_shows_in_the_detail_and_the_compare_report() -> Result<()> {
     );
     assert!(!started.is_empty() && started <= finished, "{a}");
     captured.push(json!({"version": "2021-12-06", "action": "DescribeCompareReport", "response": report}));
+    // DescribeCompareTasks lists it (the job has no task of its own).
+    let tasks = call_2021(&c, "DescribeCompareTasks", json!({"JobId": id})).await?;
+    assert_eq!(tasks["TotalCount"], 1, "{tasks}");
+    let item = &tasks["Items"][0];
+    assert_eq!(
+        (
+            item["CompareTaskId"].clone(),
+            item["Status"].clone(),
+            item["Conclusion"].clone(),
+            item["CompareProcess"]["Percent"].clone()
+        ),
+        (
+            json!(format!("{id}-continuous")),
+            json!("running"),
+            json!("same"),
+            json!(100)
+        ),
+        "{item}"
+    );
+    let filtered = call_2021(
+        &c,
+        "DescribeCompareTasks",
+        json!({"JobId": id, "Status": ["success"]}),
+    )
+    .await?;
+    assert_eq!(filtered["TotalCount"], 0, "{filtered}");
+    captured.push(json!({"version": "2021-12-06", "action": "DescribeCompareTasks", "response": tasks}));
     // It runs with the job: StartCompare refuses it by name.
     let refused = c
         .call(
@@ -234,6 +283,121 @@ async fn freshness_shows_in_the_detail_and_the_compare_report() -> Result<()> {
     let a = ferry_testkit::db_digest(&mut s, DB).await?;
     let b = ferry_testkit::db_digest(&mut t, DB).await?;
     assert_eq!(a, b, "source and target differ");
+    drop(serve);
+    ferry_testkit::drop_dbs(&mut s, &[DB]).await?;
+    ferry_testkit::drop_dbs(&mut t, &[DB]).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_row_changed_in_a_touched_chunk_is_named_after_complete() -> Result<()> {
+    const DB: &str = "svc_api_cv_planted";
+    setup(DB).await?;
+    let mut s = connect(&source()).await?;
+    let mut t = connect(&target()).await?;
+    let dir = std::env::temp_dir().join(format!("ferry-api-cv-planted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let serve = common::serve::start_keyed(&dir.join("data"), SECRET_ID, SECRET_KEY)?;
+    let c = Client::new(serve.url.clone(), SECRET_ID, SECRET_KEY);
+    let id = start_job(&c, "api-cv-planted", DB).await?;
+    // Behind Ferry's back, row 3600 of chunk 3 on the target; then a source change in chunk 3,
+    // which the replay applies (and marks).
+    exec(&mut t, &format!("UPDATE {DB}.t SET v = 100000 WHERE id = 3600")).await?;
+    exec(&mut s, &format!("UPDATE {DB}.t SET v = 5000 WHERE id = 3500")).await?;
+    wait_until(120, "the replay to apply the source's change", || async {
+        let mut t = connect(&target()).await?;
+        Ok(scalar::<u64>(
+            &mut t,
+            &format!("SELECT COUNT(*) FROM {DB}.t WHERE id = 3500 AND v = 5000"),
+        )
+        .await?
+            == 1)
+    })
+    .await?;
+    wait_status(&c, &id, 8, 300).await?;
+    call(&c, "CompleteMigrateJob", json!({"JobId": id})).await?;
+    wait_status(&c, &id, 9, 300).await?;
+    let mut captured = Vec::new();
+
+    // The job's result: its verification step failed, with the counts.
+    let d = detail(&c, &id).await?;
+    let step = verification(&d);
+    let message = step["StepMessage"].as_str().unwrap_or_default();
+    assert_eq!(step["Status"], "failed", "{step}");
+    assert!(
+        message.contains("verification found differences in 1 table(s) (1 rows)")
+            && message.contains("chunks digested again at cut-over"),
+        "{message}"
+    );
+    assert!(
+        d["BriefMsg"].as_str().unwrap_or_default().contains("differences"),
+        "{d}"
+    );
+    captured.push(json!({"version": "2021-12-06", "action": "DescribeMigrationDetail", "response": d}));
+    // The task's report names the row.
+    let report = call_2021(
+        &c,
+        "DescribeCompareReport",
+        json!({"JobId": id, "CompareTaskId": format!("{id}-continuous")}),
+    )
+    .await?;
+    let a = &report["Abstract"];
+    assert_eq!(
+        (
+            a["Status"].clone(),
+            a["Conclusion"].clone(),
+            a["DifferentTables"].clone(),
+            a["DifferentRows"].clone(),
+            a["SrcSampleRows"].clone(),
+            a["DstSampleRows"].clone()
+        ),
+        (
+            json!("success"),
+            json!("different"),
+            json!(1),
+            json!(1),
+            json!(ROWS),
+            json!(ROWS)
+        ),
+        "{a}"
+    );
+    let diffs = &report["Detail"]["Difference"];
+    assert_eq!(diffs["TotalCount"], 1, "{diffs}");
+    let row = &diffs["Items"][0];
+    assert_eq!(
+        (
+            row["Db"].clone(),
+            row["Table"].clone(),
+            row["LowerBoundary"].clone(),
+            row["IndexName"].clone()
+        ),
+        (json!(DB), json!("t"), json!("3600"), json!("id")),
+        "{row}"
+    );
+    let full = &report["Detail"]["FullProgress"]["Items"][0];
+    assert_eq!(
+        (full["Table"].clone(), full["Conclusion"].clone()),
+        (json!("t"), json!("different"))
+    );
+    captured.push(json!({"version": "2021-12-06", "action": "DescribeCompareReport", "response": report}));
+    let tasks = call_2021(&c, "DescribeCompareTasks", json!({"JobId": id})).await?;
+    let item = &tasks["Items"][0];
+    assert_eq!(
+        (
+            item["CompareTaskId"].clone(),
+            item["Status"].clone(),
+            item["Conclusion"].clone()
+        ),
+        (
+            json!(format!("{id}-continuous")),
+            json!("success"),
+            json!("different")
+        ),
+        "{tasks}"
+    );
+    captured.push(json!({"version": "2021-12-06", "action": "DescribeCompareTasks", "response": tasks}));
+    sdk_check(&captured)?;
     drop(serve);
     ferry_testkit::drop_dbs(&mut s, &[DB]).await?;
     ferry_testkit::drop_dbs(&mut t, &[DB]).await?;

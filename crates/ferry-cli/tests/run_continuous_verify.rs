@@ -15,7 +15,10 @@
 //!   touched is still found at cut-over;
 //! - many inserts into one key range grow a chunk past twice the chunk size: it is split in
 //!   place (the table's other chunks keep their digests), and a target row planted in a piece the
-//!   replay touched is found at cut-over.
+//!   replay touched is found at cut-over;
+//! - the same with a text primary key and with a composite (integer, text) one (the server's
+//!   collation orders them; every change marks the whole table): the grown chunk is split in
+//!   place at cuts strictly inside it.
 //!
 //! Only databases named `cv_*` are touched.
 
@@ -34,6 +37,19 @@ const CHUNK: u64 = 1_000;
 /// Fresh source rows, no target database, and no state of an earlier run of the job (so the
 /// waits below see only this run's passes).
 async fn setup(db: &str, job_name: &str) -> Result<()> {
+    setup_with(
+        db,
+        job_name,
+        &format!(
+            "USE {db}; CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, pad CHAR(40) NOT NULL);
+             INSERT INTO t SELECT seq, seq % 97, MD5(seq) FROM seq_1_to_{ROWS};"
+        ),
+    )
+    .await
+}
+
+/// [`setup`] with the source's tables made by `create`.
+async fn setup_with(db: &str, job_name: &str, create: &str) -> Result<()> {
     let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;
     fresh_db(&mut s, db).await?;
@@ -45,14 +61,7 @@ async fn setup(db: &str, job_name: &str) -> Result<()> {
         )
         .await;
     }
-    exec(
-        &mut s,
-        &format!(
-            "USE {db}; CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, pad CHAR(40) NOT NULL);
-             INSERT INTO t SELECT seq, seq % 97, MD5(seq) FROM seq_1_to_{ROWS};"
-        ),
-    )
-    .await
+    exec(&mut s, create).await
 }
 
 /// Starts `ferry run` on a MigrateType 3 / ConsistencyType 2 job with continuous verification.
@@ -415,4 +424,109 @@ async fn a_grown_chunk_is_split_in_place() -> Result<()> {
     drop_dbs(&mut s, &[DB]).await?;
     drop_dbs(&mut t, &[DB]).await?;
     Ok(())
+}
+
+/// A grown chunk of a table keyed by `key` (`k` a text column, `key_cols` the whole key in
+/// order, `g` = 1 when `key_cols` has it): rows `key-000001` .. `key-020000` (chunk n ends at
+/// `key-{(n+1)*1000}`), then 3,000 keys `KEY-010000-nnnn`, which the case-insensitive collation
+/// puts between `key-010000` and `key-010001` (Rust's byte order would not): chunk 10 grows to
+/// 4,000 rows and is split in place into 4 pieces, cut strictly inside it. A target row planted in
+/// a piece is named at cut-over, and repaired the tables are equal.
+async fn split_text_key(db: &str, job: &str, columns: &str, key_cols: &str) -> Result<()> {
+    let g = if key_cols.contains('g') { "1, " } else { "" };
+    setup_with(
+        db,
+        job,
+        &format!(
+            "USE {db}; CREATE TABLE t ({columns}
+               k VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NOT NULL,
+               v INT NOT NULL, pad CHAR(40) NOT NULL, PRIMARY KEY ({key_cols}));
+             INSERT INTO t SELECT {g}CONCAT('key-', LPAD(seq, 6, '0')), seq % 97, MD5(seq) FROM seq_1_to_{ROWS};"
+        ),
+    )
+    .await?;
+    let mut child = start(db, job, 0, &["--restart"])?;
+    first_full_pass(job, &mut child).await?;
+    let chunks = |extra: &str| {
+        format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_chunk WHERE job = '{job}' AND db = '{db}' AND tbl = 't' {extra}"
+        )
+    };
+    assert_eq!(meta_count(chunks("AND status = 1")).await?, ROWS / CHUNK + 1);
+    let mut s = connect(&source()).await?;
+    exec(
+        &mut s,
+        &format!(
+            "USE {db}; INSERT INTO t SELECT {g}CONCAT('KEY-010000-', LPAD(seq, 4, '0')), seq % 97, MD5(seq)
+             FROM seq_1_to_3000"
+        ),
+    )
+    .await?;
+    // Split at the next pass; the table's new root equal.
+    wait_until(180, "the grown chunk to be split and its pieces verified", || {
+        let (retired, in_use) = (chunks("AND status = 3"), chunks("AND status = 1"));
+        let root = format!(
+            "SELECT COUNT(*) FROM ferry_meta.verify_root WHERE job = '{job}' AND db = '{db}' AND tbl = 't' \
+             AND chunks = 24 AND src_root = dst_root"
+        );
+        let running = child.assert_running();
+        async move {
+            running?;
+            Ok(meta_count(retired).await? == 1
+                && meta_count(in_use).await? == 24
+                && meta_count(root).await? == 1)
+        }
+    })
+    .await?;
+    // A source change and a target row changed behind Ferry's back in one piece.
+    let mut t = connect(&target()).await?;
+    exec(
+        &mut t,
+        &format!("UPDATE {db}.t SET pad = 'planted-in-a-piece' WHERE k = 'KEY-010000-2600'"),
+    )
+    .await?;
+    exec(
+        &mut s,
+        &format!("UPDATE {db}.t SET v = 505 WHERE k = 'KEY-010000-2500'"),
+    )
+    .await?;
+    let applied = format!("SELECT COUNT(*) FROM {db}.t WHERE k = 'KEY-010000-2500' AND v = 505");
+    wait_until(60, "the replay to apply the source's change", || {
+        let sql = applied.clone();
+        async move { Ok(meta_count(sql).await? == 1) }
+    })
+    .await?;
+    child.signal("USR1")?;
+    let (st, out) = child.wait(180).await?;
+    assert_eq!(
+        st.code(),
+        Some(2),
+        "the planted row is a difference: exit 2\n{out}"
+    );
+    assert!(
+        out.contains("KEY-010000-2600"),
+        "row KEY-010000-2600 named:\n{out}"
+    );
+    let (_, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
+    assert_eq!(total, 24, "{out}");
+    // Repaired, the tables are equal: the split lost no row.
+    exec(
+        &mut t,
+        &format!("UPDATE {db}.t SET pad = MD5(2600) WHERE k = 'KEY-010000-2600'"),
+    )
+    .await?;
+    assert_db_equal(db, db).await?;
+    drop_dbs(&mut s, &[db]).await?;
+    drop_dbs(&mut t, &[db]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grown_chunk_of_a_text_key_is_split_in_place() -> Result<()> {
+    split_text_key("cv_split_text", "cv-split-text", "", "k").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grown_chunk_of_a_composite_key_is_split_in_place() -> Result<()> {
+    split_text_key("cv_split_pair", "cv-split-pair", "g INT NOT NULL,", "g, k").await
 }

@@ -77,20 +77,30 @@ pub fn key_columns<'a>(t: &'a TableSchema, key: &[usize]) -> Vec<&'a Column> {
     key.iter().map(|&i| &t.columns[i]).collect()
 }
 
-/// `key > bound` (`strict = true`) or `key <= bound` (`strict = false`), expanded, with its
+/// `key > bound` (`greater = true`) or `key <= bound` (`greater = false`), expanded, with its
 /// parameters in placeholder order.
 fn compare(cols: &[&Column], bound: &[Value], greater: bool) -> (String, Vec<Value>) {
+    let ops = if greater {
+        (">=", ">", ">")
+    } else {
+        ("<=", "<=", "<")
+    };
+    compare_with(cols, bound, ops)
+}
+
+/// The expanded row comparison with `(lead, last, mid)`: the leading range on the first key part,
+/// the operator on the last part and the one on the parts before it.
+fn compare_with(
+    cols: &[&Column],
+    bound: &[Value],
+    (lead, last, mid): (&str, &str, &str),
+) -> (String, Vec<Value>) {
     let n = cols.len().min(bound.len());
     let mut sql = String::new();
     let mut params = Vec::new();
     if n == 0 {
         return ("1=1".into(), params);
     }
-    let (lead, last, mid) = if greater {
-        (">=", ">", ">")
-    } else {
-        ("<=", "<=", "<")
-    };
     if n > 1 {
         sql.push_str(&format!(
             "{} {lead} {} AND ",
@@ -120,6 +130,11 @@ fn compare(cols: &[&Column], bound: &[Value], greater: bool) -> (String, Vec<Val
 /// The predicate `key > bound`.
 pub fn greater_than(cols: &[&Column], bound: &[Value]) -> (String, Vec<Value>) {
     compare(cols, bound, true)
+}
+
+/// The predicate `key < bound` (by the server's comparisons, like every bound here).
+pub fn less_than(cols: &[&Column], bound: &[Value]) -> (String, Vec<Value>) {
+    compare_with(cols, bound, ("<=", "<", "<"))
 }
 
 /// The `WHERE` clause (with a leading ` WHERE `, or empty) of a chunk `(lower, upper]`.
@@ -193,6 +208,9 @@ mod tests {
         assert_eq!(p.len(), 6);
         let (s, _) = compare(&[&a, &b], &bound[..2], false);
         assert_eq!(s, "`a` <= ? AND (`a` < ? OR (`a` = ? AND `b` <= ?))");
+        let (s, p) = less_than(&[&a, &b], &bound[..2]);
+        assert_eq!(s, "`a` <= ? AND (`a` < ? OR (`a` = ? AND `b` < ?))");
+        assert_eq!(p.len(), 4);
         let (w, p) = chunk_where(&[&a], Some(&[Value::Int(1)]), Some(&[Value::Int(9)]));
         assert_eq!(w, " WHERE (`a` > ?) AND (`a` <= ?)");
         assert_eq!(p, vec![Value::Int(1), Value::Int(9)]);

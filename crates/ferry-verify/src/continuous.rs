@@ -201,7 +201,8 @@ fn table_chunks(t: &TableJob, chunks: &[ChunkPlan]) -> TableChunks {
 }
 
 /// The source's key walk over one chunk: the bounds that cut it into pieces of `chunk_rows`
-/// rows, strictly inside it (the loader planner's query, limited to the chunk's range).
+/// rows, strictly inside it (the loader planner's query, limited to the chunk's range and
+/// strictly below its upper bound by the server's own comparisons: [`split::walk`]).
 async fn key_walk(
     conn: &mut Conn,
     t: &TableJob,
@@ -213,33 +214,49 @@ async fn key_walk(
     let list = ferry_load::keyrange::order_by(&cols);
     let from = t.source.from_all();
     let offset = chunk_rows.max(1) - 1;
-    let upper = c.upper.as_deref().map(int_bound);
-    let mut out: Vec<Vec<mysql_async::Value>> = Vec::new();
-    loop {
-        let last = out.last().map(Vec::as_slice).or(c.lower.as_deref());
-        let (w, params) = ferry_load::keyrange::chunk_where(&cols, last, c.upper.as_deref());
-        let row: Option<mysql_async::Row> = conn
-            .exec_first(
-                format!("SELECT {list} FROM {from}{w} ORDER BY {list} LIMIT 1 OFFSET {offset}"),
-                params,
-            )
-            .await
-            .ctx(|| format!("splitting chunk {} of {}", c.chunk_no, t.source_name()))?;
-        let Some(row) = row else { break };
-        let b = row.unwrap();
-        match (int_bound(&b), &upper) {
-            // The chunk's own upper bound ends the walk: a piece (upper, upper] holds no key.
-            (Some(x), Some(Some(u))) if &x >= u => break,
-            (Some(_), _) => out.push(b),
-            (None, _) => break,
+    let conn = std::sync::Arc::new(tokio::sync::Mutex::new(conn));
+    split::walk(c.lower.clone(), |last: Option<Vec<mysql_async::Value>>| {
+        let (conn, cols, list, from) = (conn.clone(), cols.clone(), list.clone(), from.clone());
+        async move {
+            let mut parts = Vec::new();
+            let mut params = Vec::new();
+            if let Some(l) = &last {
+                let (p, v) = ferry_load::keyrange::greater_than(&cols, l);
+                parts.push(format!("({p})"));
+                params.extend(v);
+            }
+            if let Some(u) = &c.upper {
+                let (p, v) = ferry_load::keyrange::less_than(&cols, u);
+                parts.push(format!("({p})"));
+                params.extend(v);
+            }
+            let w = if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", parts.join(" AND "))
+            };
+            let row: Option<mysql_async::Row> = conn
+                .lock()
+                .await
+                .exec_first(
+                    format!("SELECT {list} FROM {from}{w} ORDER BY {list} LIMIT 1 OFFSET {offset}"),
+                    params,
+                )
+                .await
+                .ctx(|| format!("splitting chunk {} of {}", c.chunk_no, t.source_name()))?;
+            // A NULL in a key (not a primary key) cannot bound a range: no further cut.
+            Ok(row
+                .map(mysql_async::Row::unwrap)
+                .filter(|b| !b.contains(&mysql_async::Value::NULL)))
         }
-    }
-    Ok(out)
+    })
+    .await
 }
 
-/// Splits in place the chunks of a table (integer keys only) whose stored source row count
-/// outgrew twice `chunk_rows` ([`crate::split`]): each one is retired and its pieces stored, in
-/// one target transaction. `chunks` and `retired` are updated to match.
+/// Splits in place the chunks of a table whose stored source row count outgrew twice
+/// `chunk_rows` ([`crate::split`]; any chunking key; a table without one is a single chunk, never
+/// split): each one is retired and its pieces stored, in one target transaction. `chunks` and
+/// `retired` are updated to match.
 async fn split_grown(
     sconn: &mut Conn,
     dconn: &mut Conn,
@@ -249,7 +266,9 @@ async fn split_grown(
     retired: &mut Vec<StoredChunk>,
     chunk_rows: u64,
 ) -> Result<(), VerifyError> {
-    let Some(key) = int_key(t) else { return Ok(()) };
+    let Some(key) = t.chunk_key.as_deref() else {
+        return Ok(());
+    };
     let grown: Vec<usize> = (0..chunks.len())
         .filter(|&i| {
             chunks[i]

@@ -379,6 +379,19 @@ impl Manager {
                         }
                     }
                 }
+                // Continuous verification: what the cut-over verification digested again.
+                if let (Some((n, total)), Some(s)) = (
+                    summary.cutover_chunks,
+                    detail.steps.iter_mut().find(|s| s.id == Phase::Verification),
+                ) {
+                    let line =
+                        format!("{n} of {total} chunks digested again at cut-over (continuous verification)");
+                    s.message = if s.message.is_empty() {
+                        line
+                    } else {
+                        format!("{}; {line}", s.message)
+                    };
+                }
                 info!(rows = summary.rows, "job finished");
                 let r = self
                     .store

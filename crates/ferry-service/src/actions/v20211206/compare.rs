@@ -423,22 +423,33 @@ pub(super) async fn describe_compares(
     m: Map<String, Value>,
 ) -> Result<Map<String, Value>, ApiError> {
     let job_id = id(&m).to_string();
-    job(mgr, &job_id).await?;
-    let mut rows = mgr.store().compares(&job_id).await?;
+    let job = job(mgr, &job_id).await?;
+    // The job's continuous verification first (while it has one to show), then the tasks created
+    // with CreateCompareTask, newest first.
+    let mut items: Vec<Value> = super::continuous::list_item(&job, &mgr.detail_of(&job), now())
+        .into_iter()
+        .collect();
+    items.extend(
+        mgr.store()
+            .compares(&job_id)
+            .await?
+            .iter()
+            .rev()
+            .map(compare_item),
+    );
     if let Some(cid) = str_of(&m, "CompareTaskId").filter(|s| !s.is_empty()) {
-        rows.retain(|c| c.compare_task_id == cid);
+        items.retain(|c| c["CompareTaskId"] == cid);
     }
     if let Some(Value::Array(st)) = m.get("Status") {
         let want: Vec<&str> = st.iter().filter_map(Value::as_str).collect();
         if !want.is_empty() {
-            rows.retain(|c| want.contains(&c.status.as_str()));
+            items.retain(|c| c["Status"].as_str().is_some_and(|s| want.contains(&s)));
         }
     }
-    rows.reverse();
-    let total = rows.len();
+    let total = items.len();
     let offset = int_of(&m, "Offset").unwrap_or(0) as usize;
     let limit = int_of(&m, "Limit").unwrap_or(20) as usize;
-    let items: Vec<Value> = rows.iter().skip(offset).take(limit).map(compare_item).collect();
+    let items: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
     let mut out = Map::new();
     out.insert("TotalCount".into(), json!(total));
     out.insert("Items".into(), Value::Array(items));
@@ -505,18 +516,16 @@ pub(crate) fn report_items(r: &VerifyReport, started: &str, finished: &str) -> R
     out
 }
 
-pub(super) async fn compare_report(
-    mgr: &Arc<Manager>,
-    m: Map<String, Value>,
-) -> Result<Map<String, Value>, ApiError> {
-    let job_id = id(&m).to_string();
-    let cid = str_of(&m, "CompareTaskId").unwrap_or_default().to_string();
-    if super::continuous::is_task(&job_id, &cid) {
-        return super::continuous::report(mgr, &job_id).await;
-    }
-    let c = compare_row(mgr, &job_id, &cid).await?;
-    let report = report_of(&c);
-    let finished = t21(c.finished_at);
+/// A DescribeCompareReport response from a verification report's items: `abstract_` gives the
+/// task's own fields (`Options`, `Objects`, `Conclusion`, `Status`, `StartedAt`, `FinishedAt`),
+/// the table and row totals are added from `items`, and the `Detail` lists are paged by the
+/// request's filters (`DifferenceDB`, `DifferenceTable`, `DifferenceOffset`, …).
+pub(super) fn report_response(
+    mut abstract_: Value,
+    items: ReportItems,
+    total_tables: usize,
+    m: &Map<String, Value>,
+) -> Map<String, Value> {
     let ReportItems {
         full,
         diffs,
@@ -525,10 +534,7 @@ pub(super) async fn compare_report(
         different_rows,
         src_rows,
         dst_rows,
-    } = report
-        .as_ref()
-        .map(|r| report_items(r, &t21(c.started_at), &finished))
-        .unwrap_or_default();
+    } = items;
     let filter =
         |items: Vec<Value>, db: Option<&str>, table: Option<&str>, off: Option<i64>, lim: Option<i64>| {
             let kept: Vec<Value> = items
@@ -545,27 +551,24 @@ pub(super) async fn compare_report(
             json!({"TotalCount": total, "Items": page})
         };
     let skipped_count = skipped.len();
-    let total_tables = report.as_ref().map_or(0, |r| r.tables.len());
-    let abstract_ = json!({
-        "Options": c.config.get("Options").cloned().unwrap_or(json!({})),
-        "Objects": c.config.get("Objects").cloned().unwrap_or(json!({})),
-        "Conclusion": conclusion(&c),
-        "Status": match c.status.as_str() { "success" => "success", "running" | "created" => c.status.as_str(), _ => "failed" },
-        "TotalTables": total_tables,
-        "CheckedTables": total_tables - skipped_count,
-        "DifferentTables": different_tables,
-        "SkippedTables": skipped_count,
-        "NearlyTableCount": total_tables,
-        "DifferentRows": different_rows,
-        "SrcSampleRows": src_rows,
-        "DstSampleRows": dst_rows,
-        "StartedAt": t21(c.started_at),
-        "FinishedAt": finished,
-    });
+    if let Some(a) = abstract_.as_object_mut() {
+        for (k, v) in [
+            ("TotalTables", json!(total_tables)),
+            ("CheckedTables", json!(total_tables.saturating_sub(skipped_count))),
+            ("DifferentTables", json!(different_tables)),
+            ("SkippedTables", json!(skipped_count)),
+            ("NearlyTableCount", json!(total_tables)),
+            ("DifferentRows", json!(different_rows)),
+            ("SrcSampleRows", json!(src_rows)),
+            ("DstSampleRows", json!(dst_rows)),
+        ] {
+            a.insert(k.into(), v);
+        }
+    }
     let full_count = full.len();
     let detail = json!({
-        "Difference": filter(diffs, str_of(&m, "DifferenceDB"), str_of(&m, "DifferenceTable"), int_of(&m, "DifferenceOffset"), int_of(&m, "DifferenceLimit")),
-        "Skipped": filter(skipped, str_of(&m, "SkippedDB"), str_of(&m, "SkippedTable"), int_of(&m, "SkippedOffset"), int_of(&m, "SkippedLimit")),
+        "Difference": filter(diffs, str_of(m, "DifferenceDB"), str_of(m, "DifferenceTable"), int_of(m, "DifferenceOffset"), int_of(m, "DifferenceLimit")),
+        "Skipped": filter(skipped, str_of(m, "SkippedDB"), str_of(m, "SkippedTable"), int_of(m, "SkippedOffset"), int_of(m, "SkippedLimit")),
         "DifferenceAdvancedObjects": empty_list(),
         "DifferenceData": empty_list(),
         "DifferenceRow": empty_list(),
@@ -577,7 +580,35 @@ pub(super) async fn compare_report(
     let mut out = Map::new();
     out.insert("Abstract".into(), abstract_);
     out.insert("Detail".into(), detail);
-    Ok(out)
+    out
+}
+
+pub(super) async fn compare_report(
+    mgr: &Arc<Manager>,
+    m: Map<String, Value>,
+) -> Result<Map<String, Value>, ApiError> {
+    let job_id = id(&m).to_string();
+    let cid = str_of(&m, "CompareTaskId").unwrap_or_default().to_string();
+    if super::continuous::is_task(&job_id, &cid) {
+        return super::continuous::report(mgr, &job_id, &m).await;
+    }
+    let c = compare_row(mgr, &job_id, &cid).await?;
+    let report = report_of(&c);
+    let finished = t21(c.finished_at);
+    let items = report
+        .as_ref()
+        .map(|r| report_items(r, &t21(c.started_at), &finished))
+        .unwrap_or_default();
+    let total_tables = report.as_ref().map_or(0, |r| r.tables.len());
+    let abstract_ = json!({
+        "Options": c.config.get("Options").cloned().unwrap_or(json!({})),
+        "Objects": c.config.get("Objects").cloned().unwrap_or(json!({})),
+        "Conclusion": conclusion(&c),
+        "Status": match c.status.as_str() { "success" => "success", "running" | "created" => c.status.as_str(), _ => "failed" },
+        "StartedAt": t21(c.started_at),
+        "FinishedAt": finished,
+    });
+    Ok(report_response(abstract_, items, total_tables, &m))
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@
 //!   `SkipCheckItem` accepts the ids of WARNING items only (see [`crate::status`]).
 //! - **Continuous verification** (`Ferry.ContinuousVerify`) shows in DescribeMigrationDetail's
 //!   `verification` step and `CompareTask`, and as the comparison task `JOBID-continuous` in
-//!   DescribeCompareReport (see [`continuous`]).
+//!   DescribeCompareTasks and DescribeCompareReport (see [`continuous`]).
 //! - Times are `yyyy-mm-dd hh:mm:ss` in UTC (Tencent: Beijing time); absent times are `""`.
 //! - Fields without meaning here are returned with their zero value: `Tags` `[]`, `TradeInfo`
 //!   (billing) empty strings, `DstInfo`/`SrcInfo` `NodeType` `simple`, `Supplier` as given,
