@@ -715,23 +715,34 @@ async fn round(
         .await;
     }
 
-    // 1. Structure: kill -9 shortly after the start.
+    // 1. Structure: kill -9 shortly after the start, or the process ends right after one of
+    //    the first structure statements (`structure.ddl_applied`).
     for _ in 0..p.structure {
-        if rig.child.is_none() {
-            rig.spawn(None, &[]).await?;
-        }
-        tokio::time::sleep(Duration::from_millis(rng.range(0, 150))).await;
-        let phase = rig.obs().await?.phase(false);
-        let since = Instant::now();
-        rig.inject(Kind::Kill9, rng).await?;
+        let (phase, kind, since) = if rng.range(0, 1) == 0 {
+            if rig.child.is_none() {
+                rig.spawn(None, &[]).await?;
+            }
+            tokio::time::sleep(Duration::from_millis(rng.range(0, 150))).await;
+            let phase = rig.obs().await?.phase(false);
+            let since = Instant::now();
+            rig.inject(Kind::Kill9, rng).await?;
+            (phase, Kind::Kill9, since)
+        } else {
+            let kind = Kind::PointExit(fault::STRUCTURE_DDL_APPLIED);
+            let hit = rng.range(1, 6);
+            match arm(&mut rig, kind, hit, &[], None, |o| o.has("structure")).await? {
+                Some(t) => (Phase::Structure, kind, t),
+                None => continue,
+            }
+        };
         rig.progress_until(
             120,
-            "progress after a kill in the structure phase",
+            "progress after a fault in the structure phase",
             &[],
             |o, running| running && o.has("structure"),
         )
         .await?;
-        rig.record(phase, Kind::Kill9, since);
+        rig.record(phase, kind, since);
     }
 
     // 2. Full load.
@@ -942,6 +953,14 @@ async fn round(
     assert_exactly_once(&mut rig.t, DB, commits, &last).await?;
     if !differing.is_empty() {
         bail!("source and target differ in {differing:?}\n{last}");
+    }
+    // … and the tables' definitions (secondary indexes and foreign keys included).
+    let (da, db) = (
+        ferry_testkit::table_definitions(&mut s, DB).await?,
+        ferry_testkit::table_definitions(&mut rig.t, DB).await?,
+    );
+    if da != db {
+        bail!("the table definitions differ:\nsource {da:#?}\ntarget {db:#?}");
     }
     if stored != 0 {
         bail!("the job's verification found {stored} inconsistent tables\n{last}");

@@ -50,6 +50,9 @@ pub const LOAD_CHUNK_WRITTEN: &str = "load.chunk_written";
 pub const LOAD_AFTER_SNAPSHOT: &str = "load.after_snapshot";
 /// A verification chunk has been digested on both servers (the comparison is under way).
 pub const VERIFY_CHUNK: &str = "verify.chunk";
+/// A structure statement (database, table, index, foreign key, view, routine, trigger, event)
+/// has been applied on the target.
+pub const STRUCTURE_DDL_APPLIED: &str = "structure.ddl_applied";
 
 /// Every fault point, by name.
 pub const POINTS: &[&str] = &[
@@ -59,6 +62,7 @@ pub const POINTS: &[&str] = &[
     LOAD_CHUNK_WRITTEN,
     LOAD_AFTER_SNAPSHOT,
     VERIFY_CHUNK,
+    STRUCTURE_DDL_APPLIED,
 ];
 
 /// What a fault does.

@@ -16,6 +16,8 @@
 //!   whether it has been restored (`ferry-job`'s `protect`).
 //! - `job_epoch`: the job's ownership epoch when a cluster runs it, checked by every checkpoint
 //!   commit ([`crate::fence`]).
+//! - `job_structure`: the target tables `Ferry.ExistingTables` kept, recorded when the job's
+//!   structure phase first ran, before it created anything (`ferry-job`).
 //!
 //! Version 1 is the shape these tables had before the version existed (a `ferry_meta` written by
 //! an older Ferry has no `schema_version` and is taken as version 0: migration 1 creates what is
@@ -32,7 +34,7 @@ use crate::selection::META_SCHEMA;
 use crate::sql::quote_ident;
 
 /// The version of the `ferry_meta` tables this Ferry writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// One step: the statements that take the tables from `version - 1` to `version`. `{m}` stands
 /// for the quoted schema name.
@@ -147,6 +149,15 @@ const V4: &[&str] = &["CREATE TABLE IF NOT EXISTS {m}.job_epoch (\
        claimed_at DATETIME(6) NOT NULL\
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"];
 
+/// Version 5: the tables that existed on the target when the job's structure phase first ran
+/// (kept by `Ferry.ExistingTables`: not created, no secondary indexes or foreign keys added),
+/// recorded before the phase creates anything. A structure phase run again after a crash would
+/// otherwise take the tables it had created for kept ones, and a post-data phase in a later
+/// process would not know which tables are kept. `kept`: a JSON array of `[db, table]`.
+const V5: &[&str] = &["CREATE TABLE IF NOT EXISTS {m}.job_structure (\
+       job VARCHAR(191) NOT NULL PRIMARY KEY, kept LONGTEXT NOT NULL, recorded_at DATETIME(6) NOT NULL\
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"];
+
 /// The migrations, in order; the last one's version is [`SCHEMA_VERSION`].
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -164,6 +175,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 4,
         statements: V4,
+    },
+    Migration {
+        version: 5,
+        statements: V5,
     },
 ];
 

@@ -190,12 +190,55 @@ async fn mark_done(dst: &mut Conn, job: &str, phase: Phase, fence: Option<&Fence
 }
 
 async fn forget_phases(dst: &mut Conn, job: &str) -> Result<(), JobError> {
+    for table in ["job_phase", "job_structure"] {
+        dst.exec_drop(
+            format!("DELETE FROM {}.{table} WHERE job = ?", quote_ident(META_SCHEMA)),
+            (job,),
+        )
+        .await
+        .ctx(|| format!("clearing ferry_meta.{table}"))?;
+    }
+    Ok(())
+}
+
+/// The target tables kept by `Ferry.ExistingTables`, as recorded when the job's structure phase
+/// first ran (`None`: not recorded, or by a Ferry before `ferry_meta` version 5).
+async fn recorded_kept(dst: &mut Conn, job: &str) -> Result<Option<BTreeSet<(String, String)>>, JobError> {
+    let kept: Option<String> = dst
+        .exec_first(
+            format!(
+                "SELECT kept FROM {}.job_structure WHERE job = ?",
+                quote_ident(META_SCHEMA)
+            ),
+            (job,),
+        )
+        .await
+        .ctx(|| "reading ferry_meta.job_structure".into())?;
+    kept.map(|k| {
+        serde_json::from_str::<Vec<(String, String)>>(&k)
+            .map(|v| v.into_iter().collect())
+            .map_err(|e| {
+                JobError::Unsupported(format!("ferry_meta.job_structure of job {job} is damaged: {e}"))
+            })
+    })
+    .transpose()
+}
+
+/// Records the kept tables before the structure phase creates anything (the first record of a
+/// job stays: a later attempt reads it, [`recorded_kept`]).
+async fn record_kept(dst: &mut Conn, job: &str, kept: &BTreeSet<(String, String)>) -> Result<(), JobError> {
+    let json = serde_json::to_string(&kept.iter().collect::<Vec<_>>())
+        .map_err(|e| JobError::Unsupported(format!("recording the kept tables: {e}")))?;
     dst.exec_drop(
-        format!("DELETE FROM {}.job_phase WHERE job = ?", quote_ident(META_SCHEMA)),
-        (job,),
+        format!(
+            "INSERT INTO {}.job_structure (job, kept, recorded_at) VALUES (?, ?, NOW(6)) \
+             ON DUPLICATE KEY UPDATE job = job",
+            quote_ident(META_SCHEMA)
+        ),
+        (job, json),
     )
     .await
-    .ctx(|| "clearing ferry_meta.job_phase".into())?;
+    .ctx(|| "recording ferry_meta.job_structure".into())?;
     Ok(())
 }
 
@@ -620,21 +663,47 @@ impl<'a> Job<'a> {
     }
 
     /// Pre-data structure; tables that exist on the target are kept or refused by
-    /// `Ferry.ExistingTables`.
+    /// `Ferry.ExistingTables`. Which ones are kept is decided the first time the phase runs and
+    /// recorded before anything is created: run again after a crash, the phase would otherwise
+    /// find the tables it created and keep them (without their secondary indexes and foreign
+    /// keys, which the post-data phase does not add to kept tables).
     async fn structure_phase(&mut self) -> Result<(), JobError> {
         let (spec, progress) = (self.spec, self.progress);
         let dst = target(spec, &mut self.dst).await?;
-        let states = ferry_schema::target_tables(dst, &self.targets).await?;
-        let kept: BTreeSet<(String, String)> =
-            ferry_schema::prepare_existing(dst, &states, spec.options.existing_tables)
-                .await?
-                .into_iter()
-                .collect();
+        // Run again after a crash, the tables that exist and are not kept are the ones the
+        // earlier attempt created (CREATE TABLE is atomic): not created twice, and the post-data
+        // phase still adds their indexes and foreign keys.
+        let mut created_before = BTreeSet::new();
+        let kept = match recorded_kept(dst, &spec.name).await? {
+            Some(kept) => {
+                let states = ferry_schema::target_tables(dst, &self.targets).await?;
+                created_before = states
+                    .iter()
+                    .filter(|s| s.exists)
+                    .map(|s| (s.db.clone(), s.table.clone()))
+                    .filter(|t| !kept.contains(t))
+                    .collect();
+                kept
+            }
+            None => {
+                let states = ferry_schema::target_tables(dst, &self.targets).await?;
+                let kept: BTreeSet<(String, String)> =
+                    ferry_schema::prepare_existing(dst, &states, spec.options.existing_tables)
+                        .await?
+                        .into_iter()
+                        .collect();
+                record_kept(dst, &spec.name, &kept).await?;
+                kept
+            }
+        };
         let pre: Vec<Ddl> = self
             .plan
             .pre_data
             .iter()
-            .filter(|d| !(d.kind == ObjectKind::Table && kept.contains(&(d.db.clone(), d.name.clone()))))
+            .filter(|d| {
+                let t = (d.db.clone(), d.name.clone());
+                !(d.kind == ObjectKind::Table && (kept.contains(&t) || created_before.contains(&t)))
+            })
             .cloned()
             .collect();
         ferry_schema::apply(dst, &pre, progress).await?;
@@ -741,6 +810,10 @@ impl<'a> Job<'a> {
     /// and events unless they wait for the end of a replay.
     async fn post_data(&mut self) -> Result<(), JobError> {
         self.window_end().await?;
+        // The structure phase may have run in an earlier process.
+        if let Some(kept) = recorded_kept(target(self.spec, &mut self.dst).await?, &self.spec.name).await? {
+            self.kept = kept;
+        }
         let post: Vec<Ddl> = self
             .plan
             .post_data

@@ -117,6 +117,8 @@ async fn run(target: &mut Conn, stmts: &[Ddl], progress: &ProgressSink) -> Resul
                 })
             }
         }
+        ferry_core::fault::point(ferry_core::fault::STRUCTURE_DDL_APPLIED)
+            .map_err(|e| SchemaError::target(format!("after {object}"), e))?;
         if d.sql_mode.is_some() {
             set_sql_mode(target, APPLY_SQL_MODE).await?;
         }

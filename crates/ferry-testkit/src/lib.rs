@@ -242,6 +242,27 @@ pub async fn table_digest(conn: &mut Conn, db: &str, table: &str) -> Result<Dige
     Ok(d)
 }
 
+/// The table definitions of `db` (`SHOW CREATE TABLE`, without the AUTO_INCREMENT counter).
+pub async fn table_definitions(c: &mut mysql_async::Conn, db: &str) -> Result<Vec<String>> {
+    let tables: Vec<String> = c
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
+            (db,),
+        )
+        .await?;
+    let mut out = Vec::new();
+    for t in tables {
+        let row: Option<(String, String)> = c.query_first(format!("SHOW CREATE TABLE `{db}`.`{t}`")).await?;
+        let def = row.map(|r| r.1).unwrap_or_default();
+        let def: Vec<&str> = def
+            .split(' ')
+            .filter(|w| !w.starts_with("AUTO_INCREMENT="))
+            .collect();
+        out.push(def.join(" "));
+    }
+    Ok(out)
+}
+
 /// Digests of every base table of a database, by table name.
 pub async fn db_digest(conn: &mut Conn, db: &str) -> Result<BTreeMap<String, Digest>> {
     let mut out = BTreeMap::new();
