@@ -27,6 +27,10 @@ use mysql_async::prelude::Queryable;
 use serde_json::json;
 
 const DB: &str = "fa_cli_par";
+
+/// The two tests load the servers heavily (writers at full speed, kills, catch-ups): one at a
+/// time (run side by side on a loaded machine, the target once hung in the full load).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const JOB: &str = "fa-cli-par";
 
 /// Disjoint writers: each its own rows of `own`, and a journal of its own commits.
@@ -77,6 +81,7 @@ async fn target_journal(db: &str) -> Result<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_apply_is_exactly_once_under_kills() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
     let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;
     fresh_db(&mut s, DB).await?;
@@ -210,6 +215,7 @@ async fn parallel_apply_is_exactly_once_under_kills() -> Result<()> {
 async fn split_batches_are_exactly_once_under_kills() -> Result<()> {
     const DB: &str = "fa_cli_split";
     const JOB: &str = "fa-cli-split";
+    let _one = ONE_AT_A_TIME.lock().await;
     let mut s = connect(&source()).await?;
     let mut t = connect(&target()).await?;
     fresh_db(&mut s, DB).await?;

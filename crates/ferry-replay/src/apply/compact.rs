@@ -341,7 +341,9 @@ pub(crate) fn render(step: &Step<'_>, out: &mut Vec<(Vec<u8>, u64)>) {
     }
 }
 
-/// The batch's statements with the affected rows each must report ([`plan`], [`render`]).
+/// The batch's statements with the affected rows each must report ([`plan`], [`render`]; the
+/// workers render the parts of [`split`] the same way).
+#[cfg(test)]
 pub(crate) fn batch_statements(b: &Batch) -> Vec<(Vec<u8>, u64)> {
     let mut out = Vec::new();
     for step in plan(b) {
