@@ -6,7 +6,7 @@
 //! connection keeps deleting and re-keying parent rows whose children and grandchildren go by
 //! `ON DELETE CASCADE` / `ON UPDATE CASCADE` / `SET NULL` (changes the binlog does not carry):
 //! the target's families equal the source's after the kills too. A second test runs two
-//! workers on the exactly-once writer alone, where consecutive batches share one key (the
+//! workers on two exactly-once writers alone, where consecutive batches share one key (the
 //! counter row) and are split (their other rows run side by side), killed twice in the middle.
 //! Only databases named `fa_*` are touched.
 
@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use common::*;
 use ferry_testkit::child::FerryChild;
 use ferry_testkit::exactly_once::{
-    counter_writer, family_writer, Writer, WriterStats, FAMILY_TABLES, FAMILY_TABLE_NAMES,
+    counter_writer, family_writer, WriterStats, FAMILY_TABLES, FAMILY_TABLE_NAMES,
 };
 use ferry_testkit::{connect, drop_dbs, exec, forget_job, fresh_db, scalar, source, target, wait_until};
 use mysql_async::prelude::Queryable;
@@ -206,7 +206,7 @@ async fn parallel_apply_is_exactly_once_under_kills() -> Result<()> {
     Ok(())
 }
 
-/// Two workers, the exactly-once writer (every transaction increments the one counter row and
+/// Two workers, the exactly-once writers (every transaction increments the one counter row and
 /// adds a journal row): each batch shares only the counter's key with the batch before it, so
 /// it is split (its journal rows run beside the earlier batch, the counter after that batch's
 /// commit). `kill -9` while applying the live load and while catching up a backlog, then a run
@@ -221,7 +221,26 @@ async fn split_batches_are_exactly_once_under_kills() -> Result<()> {
     fresh_db(&mut s, DB).await?;
     drop_dbs(&mut t, &[DB]).await?;
     forget_job(&mut t, JOB, &["replay_checkpoint", "job_phase"]).await?;
-    let writer = Writer::start(&mut s, DB, 0).await?;
+    exec(&mut s, &format!("USE {DB}; {EXACTLY_ONCE_TABLES}")).await?;
+    // Two writers at full speed on the one counter (journal values far apart): batches in
+    // flight overlap, so most batches are split.
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(WriterStats::default());
+    let commits = || stats.commits.load(Ordering::SeqCst);
+    let writers: Vec<_> = [0, 10_000_000]
+        .into_iter()
+        .map(|base| {
+            counter_writer(
+                source(),
+                DB.into(),
+                base,
+                Duration::ZERO,
+                u64::MAX,
+                stop.clone(),
+                stats.clone(),
+            )
+        })
+        .collect();
     let path = write_job(
         JOB,
         &job(
@@ -236,7 +255,7 @@ async fn split_batches_are_exactly_once_under_kills() -> Result<()> {
         let mut cmd = ferry();
         cmd.arg("run")
             .arg(&path)
-            .args(["--progress", "plain", "--skip-check"])
+            .args(["--progress", "plain", "--skip-check", "--log-format", "json"])
             .args(args)
             .env("FERRY_REPLAY_WORKERS", "2")
             .env("FERRY_LOG", "info,ferry_replay::apply=debug");
@@ -245,27 +264,41 @@ async fn split_batches_are_exactly_once_under_kills() -> Result<()> {
     let mut logs = String::new();
     // 1. Kill -9 while replaying the live load.
     let mut run = spawn("fa-cli-split-1", &["--restart"])?;
-    wait_until(180, "the replay to apply some of the load", || async {
-        Ok(target_journal(DB).await? >= 300)
+    wait_until(180, "the replay to apply the writers' changes", || async {
+        Ok(replay_checkpoint_ts(&mut connect(&target()).await?, JOB).await? > 0)
+    })
+    .await?;
+    let loaded = target_journal(DB).await?;
+    wait_until(180, "the replay to apply some of the load", || async move {
+        Ok(target_journal(DB).await? >= loaded + 2000)
     })
     .await?;
     run.assert_running()?;
     run.kill9()?;
     logs.push_str(&run.output());
     // 2. A backlog while ferry is down, then kill -9 while catching it up.
-    writer.wait_more(1500, 120).await?;
+    let at_kill = commits();
+    wait_until(120, "a backlog while ferry is down", || {
+        let n = commits();
+        async move { Ok(n >= at_kill + 15_000) }
+    })
+    .await?;
     let before = target_journal(DB).await?;
     let mut run = spawn("fa-cli-split-2", &[])?;
     wait_until(
         180,
         "the restarted replay to apply part of the backlog",
-        || async move { Ok(target_journal(DB).await? >= before + 500) },
+        || async move { Ok(target_journal(DB).await? >= before + 3000) },
     )
     .await?;
     run.assert_running()?;
     run.kill9()?;
     logs.push_str(&run.output());
-    let commits = writer.finish().await?;
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.await??;
+    }
+    let commits = commits();
 
     // 3. Resume to completion.
     let mut run = spawn("fa-cli-split-3", &["--complete-when-caught-up"])?;
@@ -274,9 +307,14 @@ async fn split_batches_are_exactly_once_under_kills() -> Result<()> {
     logs.push_str(&out);
     assert_exactly_once(&mut t, DB, commits, &out).await?;
     assert_db_equal(DB, DB).await?;
+    // The coordinator's debug line of each batch: split ones carry their deferred keys.
     let split = logs
         .lines()
-        .filter(|l| l.contains("batch dispatched") && !l.contains("deferred_keys=0"))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| {
+            l["fields"]["message"] == "batch dispatched"
+                && l["fields"]["deferred_keys"].as_u64().is_some_and(|n| n > 0)
+        })
         .count();
     assert!(
         split > 0,
