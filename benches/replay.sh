@@ -218,8 +218,10 @@ prepare_state() {
   log "copying the start state to the native replica (mariadb-dump)"
   mariadb-dump --no-defaults --socket="$SRC_SOCK" -uroot --single-transaction --quick --databases "$DB" \
     | rep --init-command="SET SESSION sql_log_bin=0" || die "copying to the replica failed"
-  # The untimed reference for reloading ferry's target between runs of several worker counts.
-  if [ "$(echo "$WORKERS_LIST" | wc -w)" -gt 1 ]; then
+  # The untimed reference for reloading ferry's target between ferry runs (several worker
+  # counts, rounds or a compare binary); never one left by an earlier invocation.
+  rm -f "$WORK/target-start.sql"
+  if [ "$(echo "$WORKERS_LIST" | wc -w)" -gt 1 ] || [ "$ROUNDS" -gt 1 ] || [ -n "$COMPARE" ]; then
     mariadb-dump --no-defaults --socket="$DST_SOCK" -uroot --single-transaction --quick --databases "$DB" ferry_meta \
       >"$WORK/target-start.sql"
   fi
