@@ -43,6 +43,10 @@ environment:
   BENCH_BUFFER_POOL=1G     innodb_buffer_pool_size of every benchmark server
   BENCH_BUILD=1            run `cargo build --release -p ferry-cli` first (0: use the binary as is)
   BENCH_FERRY=path         ferry binary (default: $CARGO_TARGET_DIR or target/ + release/ferry)
+  BENCH_COMPARE=path       a second ferry binary (an earlier build, say): every ferry run is
+                           preceded by the same run with it, recorded as compare-N
+  BENCH_ROUNDS=1           the ferry runs (and compare runs) repeated this many times, interleaved,
+                           on the same backlog (the native replica runs once)
   BENCH_KEEP=0             1: leave the servers running
 EOF
 }
@@ -68,6 +72,8 @@ NATIVE_MODE="${BENCH_NATIVE_MODE:-optimistic}"
 LAG_SECONDS="${BENCH_LAG_SECONDS:-60}"
 BUILD="${BENCH_BUILD:-1}"
 KEEP="${BENCH_KEEP:-0}"
+COMPARE="${BENCH_COMPARE:-}"
+ROUNDS="${BENCH_ROUNDS:-1}"
 export FERRY_TEST_DIR="$WORK/servers"
 export FERRY_TEST_BUFFER_POOL="${BENCH_BUFFER_POOL:-1G}"
 export FERRY_TEST_EXTRA_BUFFER_POOL="$FERRY_TEST_BUFFER_POOL"
@@ -75,6 +81,8 @@ export FERRY_TEST_EXTRA_BUFFER_POOL="$FERRY_TEST_BUFFER_POOL"
 for v in TABLES TABLE_ROWS BACKLOG LOAD_THREADS NATIVE_THREADS; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "replay.sh: BENCH_$v must be a positive integer (got '${!v}')" >&2; exit 2; }
 done
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "replay.sh: BENCH_ROUNDS must be a positive integer (got '$ROUNDS')" >&2; exit 2; }
+[ -z "$COMPARE" ] || [ -x "$COMPARE" ] || { echo "replay.sh: BENCH_COMPARE: no executable at '$COMPARE'" >&2; exit 2; }
 [[ "$LAG_SECONDS" =~ ^[0-9]+$ ]] || { echo "replay.sh: BENCH_LAG_SECONDS must be a number" >&2; exit 2; }
 for w in $WORKERS_LIST; do
   [[ "$w" =~ ^[1-9][0-9]*$ ]] && [ "$w" -le 64 ] || { echo "replay.sh: BENCH_WORKERS values must be 1..64 (got '$w')" >&2; exit 2; }
@@ -166,7 +174,7 @@ EOF
 FERRY_PID=""
 start_ferry() { # workers log [args]
   local w=$1 logf=$2; shift 2
-  (cd "$WORK" && exec env FERRY_REPLAY_WORKERS="$w" "$(ferry_bin)" run "$WORK/job.json" --progress plain --skip-check "$@") \
+  (cd "$WORK" && exec env FERRY_REPLAY_WORKERS="$w" "${RUN_BIN:-$(ferry_bin)}" run "$WORK/job.json" --progress plain --skip-check "$@") \
     >"$logf" 2>&1 &
   FERRY_PID=$!
   BG_PIDS+=("$FERRY_PID")
@@ -210,8 +218,10 @@ prepare_state() {
   log "copying the start state to the native replica (mariadb-dump)"
   mariadb-dump --no-defaults --socket="$SRC_SOCK" -uroot --single-transaction --quick --databases "$DB" \
     | rep --init-command="SET SESSION sql_log_bin=0" || die "copying to the replica failed"
-  # The untimed reference for reloading ferry's target between runs of several worker counts.
-  if [ "$(echo "$WORKERS_LIST" | wc -w)" -gt 1 ]; then
+  # The untimed reference for reloading ferry's target between ferry runs (several worker
+  # counts, rounds or a compare binary); never one left by an earlier invocation.
+  rm -f "$WORK/target-start.sql"
+  if [ "$(echo "$WORKERS_LIST" | wc -w)" -gt 1 ] || [ "$ROUNDS" -gt 1 ] || [ -n "$COMPARE" ]; then
     mariadb-dump --no-defaults --socket="$DST_SOCK" -uroot --single-transaction --quick --databases "$DB" ferry_meta \
       >"$WORK/target-start.sql"
   fi
@@ -274,25 +284,25 @@ run_native() {
 # CHECKSUM TABLE sbtest1 on the source at the backlog end (the source is quiescent until the lag run)
 dst_expected_checksum() { cat "$WORK/end-checksum"; }
 
-run_ferry() { # workers keep_running(0|1)
-  local w=$1 keep=$2 t0 t1 a n=0
+run_ferry() { # workers keep_running(0|1) [label: ferry|compare; RUN_BIN names the binary]
+  local w=$1 keep=$2 label=${3:-ferry} t0 t1 a n=0
   if [ -f "$WORK/target-start.sql" ] && [ "$FERRY_RUNS" -gt 0 ]; then
     log "reloading ferry's target to the start state (not timed)"
     dst -e "SET SESSION sql_log_bin=0; DROP DATABASE IF EXISTS $DB; DROP DATABASE IF EXISTS ferry_meta"
     dst --init-command="SET SESSION sql_log_bin=0" <"$WORK/target-start.sql"
   fi
   FERRY_RUNS=$((FERRY_RUNS + 1))
-  log "ferry: $w apply worker(s), from $START_POS (log: benches/.work/replay/logs/ferry-$w.log)"
+  log "$label: $w apply worker(s), from $START_POS (log: benches/.work/replay/logs/$label-$w.log)"
   t0=$(now)
-  start_ferry "$w" "$LOGS/ferry-$w.log"
+  start_ferry "$w" "$LOGS/$label-$w.log"
   while :; do
     a=$(ferry_applied)
     if [ -n "$a" ] && pos_ge "$a" "$END_POS"; then t1=$(now); break; fi
     if ! kill -0 "$FERRY_PID" 2>/dev/null; then
-      record "ferry-$w" FAILED "" "ferry exited: $(grep -v '^\s*$' "$LOGS/ferry-$w.log" | tail -n 1 | cut -c1-200)"
+      record "$label-$w" FAILED "" "ferry exited: $(grep -v '^\s*$' "$LOGS/$label-$w.log" | tail -n 1 | cut -c1-200)"
       FERRY_PID=""; return 0
     fi
-    n=$((n + 1)); [ $n -lt 72000 ] || { record "ferry-$w" FAILED "" "not caught up after 2 h"; return 0; }
+    n=$((n + 1)); [ $n -lt 72000 ] || { record "$label-$w" FAILED "" "not caught up after 2 h"; return 0; }
     sleep 0.1
   done
   local cpu
@@ -302,7 +312,7 @@ run_ferry() { # workers keep_running(0|1)
   local note="ferry $w apply workers, ferry CPU ${cpu} s, peak RSS ${rss} MB"
   [ "$(dst -e "CHECKSUM TABLE $DB.sbtest1" | awk '{ print $2 }')" = "$(dst_expected_checksum)" ] \
     && note="$note; sbtest1 checksum equals the source's" || note="$note; sbtest1 checksum DIFFERS from the source's"
-  record "ferry-$w" ok "$(elapsed "$t0" "$t1")" "$note"
+  record "$label-$w" ok "$(elapsed "$t0" "$t1")" "$note"
   [ "$keep" = 1 ] || stop_ferry
 }
 
@@ -370,8 +380,15 @@ run_native
 FERRY_RUNS=0
 LAST_W=""
 for w in $WORKERS_LIST; do LAST_W=$w; done
-for w in $WORKERS_LIST; do
-  if [ "$w" = "$LAST_W" ] && [ "$LAG_SECONDS" -gt 0 ]; then run_ferry "$w" 1; else run_ferry "$w" 0; fi
+for round in $(seq 1 "$ROUNDS"); do
+  for w in $WORKERS_LIST; do
+    [ -z "$COMPARE" ] || RUN_BIN="$COMPARE" run_ferry "$w" 0 compare
+    if [ "$round" = "$ROUNDS" ] && [ "$w" = "$LAST_W" ] && [ "$LAG_SECONDS" -gt 0 ]; then
+      run_ferry "$w" 1
+    else
+      run_ferry "$w" 0
+    fi
+  done
 done
 LAG_TPS=""; LAG_CHECK=""
 if [ "$LAG_SECONDS" -gt 0 ]; then run_lag "$LAST_W"; fi
@@ -393,6 +410,7 @@ if [ "$LAG_SECONDS" -gt 0 ]; then run_lag "$LAST_W"; fi
   printf 'server\t%s\n' "$(dst -e 'SELECT VERSION()')"
   printf 'sysbench\t%s\n' "$(sysbench --version 2>&1 | head -n 1)"
   printf 'ferry\t%s\n' "$("$(ferry_bin)" --version 2>/dev/null | head -n 1 || echo unknown)"
+  [ -z "$COMPARE" ] || printf 'compare\t%s\n' "$COMPARE"
 } >"$META"
 python3 "$BENCH_DIR/report_replay.py" "$META" "$RUNS" "$WORK/lag-samples.txt" "$WORK/lag-ferry.txt" "$WORK/results.md"
 log "results written to benches/.work/replay/results.md"

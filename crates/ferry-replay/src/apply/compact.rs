@@ -18,12 +18,13 @@
 //! [`plan`] computes the steps, [`render`] writes their SQL; `compact_model.rs` checks the
 //! plan against an in-memory model of the tables.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use mysql_async::Value;
 
+use super::keys::{self, change_keys, single_key};
 use super::rowapply::Change;
 use super::rowsql::{self, InsertVerb};
 use super::schema_cache::TableInfo;
@@ -56,14 +57,46 @@ fn compactable(t: &TableInfo) -> bool {
         })
 }
 
-fn key_id(t: &TableInfo, row: &[Value]) -> String {
-    let mut s = String::new();
-    if let Some(k) = &t.key {
-        for &i in k {
-            let _ = write!(s, "{:?}\u{1}", row.get(i).unwrap_or(&Value::NULL));
+/// A row image's key values, compared and hashed in place (nothing is copied or formatted per
+/// row).
+#[derive(Clone, Copy)]
+struct KeyOf<'a> {
+    cols: &'a [usize],
+    row: &'a [Value],
+}
+
+impl<'a> KeyOf<'a> {
+    fn new(t: &'a TableInfo, row: &'a [Value]) -> Self {
+        KeyOf {
+            cols: t.key.as_deref().unwrap_or(&[]),
+            row,
         }
     }
-    s
+
+    fn value(&self, i: usize) -> &'a Value {
+        self.row.get(i).unwrap_or(&Value::NULL)
+    }
+}
+
+impl PartialEq for KeyOf<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        self.cols.iter().all(|&i| match (self.value(i), o.value(i)) {
+            // bit for bit, as they are hashed (folded keys hold no floats anyway)
+            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+            (Value::Double(a), Value::Double(b)) => a.to_bits() == b.to_bits(),
+            (a, b) => a == b,
+        })
+    }
+}
+
+impl Eq for KeyOf<'_> {}
+
+impl Hash for KeyOf<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        for &i in self.cols {
+            keys::hash_value(h, self.value(i), false);
+        }
+    }
 }
 
 /// The net effect on one key.
@@ -96,8 +129,8 @@ pub(crate) enum Step<'a> {
 enum TableSteps<'a> {
     Folded {
         info: Arc<TableInfo>,
-        order: Vec<String>,
-        nets: HashMap<String, Net<'a>>,
+        order: Vec<KeyOf<'a>>,
+        nets: HashMap<KeyOf<'a>, Net<'a>>,
         /// The table's changes, in order: its steps when the fold breaks.
         changes: Vec<&'a Change>,
         /// A change contradicts the ones before it on the same key (an insert of a key the
@@ -112,9 +145,9 @@ enum TableSteps<'a> {
 /// Folds one row change into the key's net effect: `existed` whether it needs the row before,
 /// `after` its image after. False when it contradicts the key's net effect so far.
 fn fold<'a>(
-    order: &mut Vec<String>,
-    nets: &mut HashMap<String, Net<'a>>,
-    id: String,
+    order: &mut Vec<KeyOf<'a>>,
+    nets: &mut HashMap<KeyOf<'a>, Net<'a>>,
+    id: KeyOf<'a>,
     keyed: &'a Vec<Value>,
     existed: bool,
     after: Option<&'a Vec<Value>>,
@@ -127,7 +160,7 @@ fn fold<'a>(
             n.after = after;
         }
         None => {
-            order.push(id.clone());
+            order.push(id);
             nets.insert(
                 id,
                 Net {
@@ -215,30 +248,30 @@ pub(crate) fn plan(b: &Batch) -> Vec<Step<'_>> {
             match &mut tables[i] {
                 TableSteps::Plain(out) => out.push(c),
                 TableSteps::Folded {
-                    info,
                     order,
                     nets,
                     changes,
                     broken,
+                    ..
                 } => {
                     changes.push(c);
                     for (before, after) in &c.pairs {
                         let ok = match (c.kind, before, after) {
                             (RowsKind::Insert, _, Some(a)) => {
-                                fold(order, nets, key_id(info, a), a, false, Some(a))
+                                fold(order, nets, KeyOf::new(&c.info, a), a, false, Some(a))
                             }
                             (RowsKind::Delete, Some(bf), _) => {
-                                fold(order, nets, key_id(info, bf), bf, true, None)
+                                fold(order, nets, KeyOf::new(&c.info, bf), bf, true, None)
                             }
                             // one-sided updates, through a row filter (`rowmap`)
                             (RowsKind::Update, Some(bf), None) => {
-                                fold(order, nets, key_id(info, bf), bf, true, None)
+                                fold(order, nets, KeyOf::new(&c.info, bf), bf, true, None)
                             }
                             (RowsKind::Update, None, Some(a)) => {
-                                fold(order, nets, key_id(info, a), a, false, Some(a))
+                                fold(order, nets, KeyOf::new(&c.info, a), a, false, Some(a))
                             }
                             (RowsKind::Update, Some(bf), Some(a)) => {
-                                let (kb, ka) = (key_id(info, bf), key_id(info, a));
+                                let (kb, ka) = (KeyOf::new(&c.info, bf), KeyOf::new(&c.info, a));
                                 if kb == ka {
                                     fold(order, nets, kb, bf, true, Some(a))
                                 } else {
@@ -308,11 +341,74 @@ pub(crate) fn render(step: &Step<'_>, out: &mut Vec<(Vec<u8>, u64)>) {
     }
 }
 
-/// The batch's statements with the affected rows each must report ([`plan`], [`render`]).
+/// The batch's statements with the affected rows each must report ([`plan`], [`render`]; the
+/// workers render the parts of [`split`] the same way).
+#[cfg(test)]
 pub(crate) fn batch_statements(b: &Batch) -> Vec<(Vec<u8>, u64)> {
     let mut out = Vec::new();
     for step in plan(b) {
         render(&step, &mut out);
     }
     out
+}
+
+/// The rows a step changes (for the log).
+pub(crate) fn step_rows(step: &Step<'_>) -> usize {
+    match step {
+        Step::Plain(c) => c.pairs.len(),
+        Step::Gone(_, r) | Step::Never(_, r) | Step::New(_, r) | Step::Kept(_, r) => r.len(),
+    }
+}
+
+/// Parts the steps of a split batch ([`super::schedule::Deferred`]): those that touch none of
+/// the `deferred` conflict keys (sorted), executed at once, and the others, executed once the
+/// batches holding those keys have committed. A folded table's rows are parted one by one: it
+/// has one unique key, so rows of different keys are independent, and each row has one
+/// conflict key ([`single_key`]). A table whose changes are not folded ([`Step::Plain`]:
+/// order-sensitive, several unique keys, partial images) is not parted: all its steps are
+/// deferred when any of them touches a deferred key. Different tables are independent (the
+/// apply sessions run with the foreign-key checks off), so running one part before the other
+/// leaves what running the steps in order leaves (`compact_model.rs` checks it).
+pub(crate) fn split<'a>(steps: Vec<Step<'a>>, deferred: &[u64]) -> (Vec<Step<'a>>, Vec<Step<'a>>) {
+    let is_deferred = |k: &u64| deferred.binary_search(k).is_ok();
+    let mut plain_deferred: HashSet<&'a str> = HashSet::new();
+    let mut ks = Vec::new();
+    for step in &steps {
+        if let Step::Plain(c) = step {
+            let c: &'a Change = c;
+            ks.clear();
+            change_keys(c, &mut ks);
+            if ks.iter().any(is_deferred) {
+                plain_deferred.insert(c.info.target.as_str());
+            }
+        }
+    }
+    let (mut now, mut later) = (Vec::new(), Vec::new());
+    for step in steps {
+        type Make<'a> = fn(Arc<TableInfo>, Vec<&'a Vec<Value>>) -> Step<'a>;
+        let (make, info, rows): (Make<'a>, _, _) = match step {
+            Step::Plain(c) => {
+                if plain_deferred.contains(c.info.target.as_str()) {
+                    later.push(step);
+                } else {
+                    now.push(step);
+                }
+                continue;
+            }
+            Step::Gone(i, r) => (Step::Gone, i, r),
+            Step::Never(i, r) => (Step::Never, i, r),
+            Step::New(i, r) => (Step::New, i, r),
+            Step::Kept(i, r) => (Step::Kept, i, r),
+        };
+        let (held, free): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|r| single_key(&info, r).is_none_or(|k| is_deferred(&k)));
+        if !free.is_empty() {
+            now.push(make(info.clone(), free));
+        }
+        if !held.is_empty() {
+            later.push(make(info, held));
+        }
+    }
+    (now, later)
 }

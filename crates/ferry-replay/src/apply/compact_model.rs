@@ -3,7 +3,9 @@
 //! duplicate rows in a keyless table) the fast path's steps, applied with the affected-row
 //! counts they must report, either are refused (a count differs: the worker redoes the batch
 //! statement by statement) or leave exactly the rows the original statements leave, and then
-//! the original statements all succeed too. Test-only.
+//! the original statements all succeed too. A split batch's steps ([`super::compact::split`]:
+//! the rows on free keys, then those on deferred keys) leave the same rows as the whole plan,
+//! and no step of the free part touches a deferred key. Test-only.
 
 use std::sync::Arc;
 
@@ -11,7 +13,8 @@ use ferry_core::{Column, ColumnKind, TableSchema};
 use mysql_async::Value;
 use proptest::prelude::*;
 
-use super::compact::{plan, Step};
+use super::compact::{plan, split, step_rows, Step};
+use super::keys::{change_keys, single_key};
 use super::rowapply::Change;
 use super::schema_cache::TableInfo;
 use super::workers::{Batch, Txn};
@@ -354,12 +357,81 @@ fn run_originals(shapes: &[Shape], start: &[Table], txns: &[Txn]) -> Option<Vec<
 
 /// The compacted steps; `None` when a count differs (the slow path takes over).
 fn run_compacted(shapes: &[Shape], start: &[Table], b: &Batch) -> Option<Vec<Table>> {
+    run_steps(shapes, start, &plan(b))
+}
+
+fn run_steps(shapes: &[Shape], start: &[Table], steps: &[Step<'_>]) -> Option<Vec<Table>> {
     let mut tables = start.to_vec();
-    for step in plan(b) {
-        let i = table_of(shapes, &step);
-        tables[i].apply_step(&shapes[i], &step).ok()?;
+    for step in steps {
+        let i = table_of(shapes, step);
+        tables[i].apply_step(&shapes[i], step).ok()?;
     }
     Some(tables)
+}
+
+/// Every conflict key of the batch, sorted.
+fn batch_keys(b: &Batch) -> Vec<u64> {
+    let mut keys = Vec::new();
+    for c in b.txns.iter().flat_map(|t| &t.changes) {
+        change_keys(c, &mut keys);
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// The conflict keys a step touches: a folded row's one key (which must be among the batch's
+/// keys), a plain change's keys.
+fn step_keys(step: &Step<'_>, all: &[u64]) -> Result<Vec<u64>, TestCaseError> {
+    let mut out = Vec::new();
+    match step {
+        Step::Plain(c) => change_keys(c, &mut out),
+        Step::Gone(i, rows) | Step::Never(i, rows) | Step::New(i, rows) | Step::Kept(i, rows) => {
+            for r in rows {
+                let k = single_key(i, r);
+                prop_assert!(
+                    k.is_some_and(|k| all.binary_search(&k).is_ok()),
+                    "a folded row's key is not one of the batch's conflict keys"
+                );
+                out.extend(k);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Splits the plan on the keys `mask` picks, checks the parts and runs them in turn (the free
+/// rows, then the deferred ones).
+fn run_split(
+    shapes: &[Shape],
+    start: &[Table],
+    b: &Batch,
+    mask: u64,
+) -> Result<Option<Vec<Table>>, TestCaseError> {
+    let all = batch_keys(b);
+    let deferred: Vec<u64> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << (i % 64)) != 0)
+        .map(|(_, k)| *k)
+        .collect();
+    let whole: usize = plan(b).iter().map(step_rows).sum();
+    let (now, later) = split(plan(b), &deferred);
+    let parted: usize = now.iter().chain(&later).map(step_rows).sum();
+    prop_assert_eq!(parted, whole, "every row in one part");
+    for step in &now {
+        let touched = step_keys(step, &all)?;
+        prop_assert!(
+            touched.iter().all(|k| deferred.binary_search(k).is_err()),
+            "a step run at once touches a deferred key"
+        );
+    }
+    for step in &later {
+        step_keys(step, &all)?;
+    }
+    let mut steps = now;
+    steps.extend(later);
+    Ok(run_steps(shapes, start, &steps))
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -385,6 +457,7 @@ proptest! {
         seed in prop::collection::vec((0u8..4, any::<u8>(), any::<u8>(), any::<u8>()), 0..16),
         ops in prop::collection::vec(op(), 1..24),
         perturb in prop::option::weighted(0.25, (0u8..4, any::<u8>(), any::<bool>())),
+        mask in any::<u64>(),
     ) {
         let shapes = shapes();
         let written_for = start_state(&shapes, &seed);
@@ -400,8 +473,16 @@ proptest! {
             }
         }
         let originals = run_originals(&shapes, &start, &txns);
-        let batch = Batch { no: 1, txns };
+        let batch = Batch {
+        no: 1,
+        txns,
+        deferred: None,
+    };
         let compacted = run_compacted(&shapes, &start, &batch);
+        // A split batch: the rows on free keys first, the deferred ones after; the same rows
+        // accepted or refused as the whole plan.
+        let parted = run_split(&shapes, &start, &batch, mask)?;
+        prop_assert_eq!(parted.as_deref().map(sorted), compacted.as_deref().map(sorted));
         if let Some(c) = &compacted {
             let o = originals.as_ref();
             prop_assert!(o.is_some(), "the fast path accepted changes the original statements refuse");
@@ -445,7 +526,11 @@ fn a_primary_key_move_chain_folds_and_applies() {
     ];
     let txns = changes(&shapes, &start, &ops);
     let originals = run_originals(&shapes, &start, &txns).expect("the originals apply");
-    let batch = Batch { no: 1, txns };
+    let batch = Batch {
+        no: 1,
+        txns,
+        deferred: None,
+    };
     let compacted = run_compacted(&shapes, &start, &batch).expect("the fast path applies");
     assert_eq!(sorted(&compacted), sorted(&originals));
     assert_eq!(sorted(&compacted)[0], vec![vec![1, 2], vec![4, 1]]);
@@ -490,6 +575,7 @@ fn folded_steps_render_as_multi_row_statements() {
     let batch = Batch {
         no: 1,
         txns: changes(&shapes, &start, &ops),
+        deferred: None,
     };
     let sql: Vec<(String, u64)> = super::compact::batch_statements(&batch)
         .into_iter()

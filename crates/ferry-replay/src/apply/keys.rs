@@ -48,7 +48,7 @@ fn hashable(col: &Column) -> Option<bool> {
     }
 }
 
-fn hash_value<H: Hasher>(h: &mut H, v: &Value, trim: bool) {
+pub(crate) fn hash_value<H: Hasher>(h: &mut H, v: &Value, trim: bool) {
     match v {
         Value::NULL => 0u8.hash(h),
         Value::Bytes(b) => {
@@ -106,9 +106,9 @@ fn key_hash(t: &TableInfo, key_no: usize, cols: &[usize], row: &[Value]) -> Opti
     Some(h.finish())
 }
 
-/// Appends the conflict keys of a change to `out`.
-pub(crate) fn change_keys(c: &Change, out: &mut Vec<u64>) {
-    let t = &c.info;
+/// The keys a conflict key is computed for, in key-number order: the primary key, each unique
+/// key, or (neither) the row key.
+fn key_columns(t: &TableInfo) -> Vec<&[usize]> {
     let s = &t.schema;
     let mut keys: Vec<&[usize]> = Vec::with_capacity(1 + s.unique_keys.len());
     if let Some(pk) = &s.primary_key {
@@ -122,6 +122,26 @@ pub(crate) fn change_keys(c: &Change, out: &mut Vec<u64>) {
             keys.push(k);
         }
     }
+    keys
+}
+
+/// The conflict key of a row image of a table with one key (the one [`change_keys`] computes
+/// for that table's rows, as [`key_columns`] orders them); `None` when the table has several keys, none, or a NULL in it.
+pub(crate) fn single_key(t: &TableInfo, row: &[Value]) -> Option<u64> {
+    let s = &t.schema;
+    let cols: &[usize] = match (&s.primary_key, s.unique_keys.as_slice()) {
+        (Some(pk), []) => pk,
+        (None, [(_, cols)]) => cols,
+        (None, []) => t.key.as_deref()?,
+        _ => return None,
+    };
+    key_hash(t, 0, cols, row)
+}
+
+/// Appends the conflict keys of a change to `out`.
+pub(crate) fn change_keys(c: &Change, out: &mut Vec<u64>) {
+    let t = &c.info;
+    let keys = key_columns(t);
     for (b, a) in &c.pairs {
         for row in [b, a].into_iter().flatten() {
             for (n, cols) in keys.iter().enumerate() {

@@ -285,7 +285,7 @@ pub fn insert_statements_counted_present(
     let mut n = 0u64;
     let mut relaxed = false;
     let finish = |cur: Vec<u8>, relaxed: bool| if relaxed { relax(&cur) } else { cur };
-    for row in rows {
+    for (r, row) in rows.iter().enumerate() {
         if cur.is_empty() {
             cur.extend_from_slice(head.as_bytes());
         } else {
@@ -301,6 +301,10 @@ pub fn insert_statements_counted_present(
             value_literal(&mut cur, &t.schema.columns[i], row.get(i).unwrap_or(&Value::NULL));
         }
         cur.push(b')');
+        if n == 1 {
+            // Room for the statement's other rows, sized on its first (no regrowing).
+            reserve_rows(&mut cur, head.len(), rows.len() - r - 1);
+        }
         if cur.len() >= MAX_STATEMENT_BYTES {
             out.push((
                 finish(std::mem::take(&mut cur), std::mem::take(&mut relaxed)),
@@ -312,6 +316,14 @@ pub fn insert_statements_counted_present(
         out.push((finish(cur, relaxed), n));
     }
     out
+}
+
+/// Reserves room in a statement holding its head and one row for `more` rows like it (up to
+/// about [`MAX_STATEMENT_BYTES`]).
+fn reserve_rows(cur: &mut Vec<u8>, head: usize, more: usize) {
+    let row = cur.len().saturating_sub(head) + 1;
+    let want = row.saturating_mul(more).min(MAX_STATEMENT_BYTES) + 256;
+    cur.reserve(want);
 }
 
 /// Columns that address a row: the key, else every stored non-spatial column.
@@ -418,7 +430,8 @@ pub fn delete_keys_statements(t: &TableInfo, rows: &[&Vec<Value>]) -> Vec<(Vec<u
     let mut cur: Vec<u8> = Vec::new();
     let mut n = 0u64;
     let single = key.len() == 1;
-    for row in rows {
+    let mut head = 0;
+    for (r, row) in rows.iter().enumerate() {
         if cur.is_empty() {
             cur.extend_from_slice(b"DELETE FROM ");
             cur.extend_from_slice(t.target.as_bytes());
@@ -427,6 +440,7 @@ pub fn delete_keys_statements(t: &TableInfo, rows: &[&Vec<Value>]) -> Vec<(Vec<u
                 cur.extend_from_slice(quote_ident(&t.schema.columns[key[0]].name).as_bytes());
                 cur.extend_from_slice(b" IN (");
             }
+            head = cur.len();
         } else {
             cur.extend_from_slice(if single { b"," as &[u8] } else { b" OR " });
         }
@@ -449,6 +463,9 @@ pub fn delete_keys_statements(t: &TableInfo, rows: &[&Vec<Value>]) -> Vec<(Vec<u
                 where_literal(&mut cur, col, row.get(i).unwrap_or(&Value::NULL));
             }
             cur.push(b')');
+        }
+        if n == 1 {
+            reserve_rows(&mut cur, head, rows.len() - r - 1);
         }
         if cur.len() >= MAX_STATEMENT_BYTES {
             if single {

@@ -12,12 +12,11 @@
 //! - the open batch's size against [`Limits`] (a batch closes when one is reached, or when the
 //!   reader has nothing more in hand);
 //! - each closed batch's conflict keys ([`super::keys`]: 64-bit hashes of every key value of
-//!   every before and after image) and the workers' progress ([`Progress`]: the highest batch
-//!   committed, and per worker the highest batch executed).
+//!   every before and after image) and the highest batch committed.
 //!
-//! Outputs: a batch number (1, 2, 3 … in source order), the worker to queue it on
-//! ([`Scheduler::place`], [`Scheduler::dispatch`]), and, as batches commit, the payloads
-//! (positions) reached in source order ([`Scheduler::committed`]).
+//! Outputs: a batch number (1, 2, 3 … in source order), the worker to queue it on and its
+//! deferred keys ([`Scheduler::place`], [`Scheduler::dispatch`]), and, as batches commit, the
+//! payloads (positions) reached in source order ([`Scheduler::committed`]).
 //!
 //! # The rules
 //!
@@ -27,30 +26,31 @@
 //! its turn only ever waits for earlier batches. A batch is placed:
 //! - on the least busy worker (the lowest number among equals) when no batch in flight shares a
 //!   key with it;
-//! - behind the batches it shares keys with when they are all queued on one worker (it starts
-//!   once they have committed);
+//! - *split* ([`Placement::Split`]) on the least busy worker when it shares keys with batches in
+//!   flight but at most half of its keys are held ([`SPLIT_MAX_HELD`]): with its [`Deferred`]
+//!   keys (those held by batches not yet committed) and `after`, the highest batch holding one
+//!   of them. The worker executes the rows on free keys at once, waits until batch `after` has
+//!   committed (then so has every earlier holder: commits follow batch numbers), executes the
+//!   deferred rows, and commits in its turn (`super::workers`, `super::compact::split`);
+//! - otherwise behind the batches it shares keys with when they are all queued on one worker
+//!   (it starts once they have committed): when most of its keys are held, the part it could
+//!   run early is small, and a split batch waiting for `after` would hold a worker that a batch
+//!   free of conflicts could use;
 //! - nowhere yet (`Wait`) when they are on several workers, or when the chosen worker already
 //!   holds `depth` batches.
 //!
-//! Hence no two batches that share a key ever execute at the same time, and the later one
-//! starts only after the earlier one committed: the later batch never waits for a row lock of an
-//! earlier batch, and an earlier batch never for a later one (the premise of the commit-order
-//! argument in `docs/reliability.md`, "Parallel apply").
+//! Hence no two batches ever execute statements on the same key at the same time, and a batch
+//! touches a key only once every earlier batch holding it has committed, while no later batch
+//! touches it before this one commits (a later batch finds the key held and defers it, or is
+//! queued behind): a batch never waits for a row lock of another batch, and every wait (worker
+//! queue, `after`, commit turn) is of a later batch on an earlier one (the premise of the
+//! commit-order argument in `docs/reliability.md`, "Parallel apply"). The property test
+//! (`schedule_props.rs`) checks this against simulated workers.
 //!
-//! # Early start (not used)
-//!
-//! [`Scheduler::with_early_start`] lets a batch whose conflicting batches have all *executed*
-//! (not yet committed) start on any worker: it then waits on InnoDB's row locks of those
-//! batches until they commit, and reads their committed rows (UPDATE and DELETE by an equality
-//! on a whole unique key, and INSERT's duplicate check, are locking reads of the latest version,
-//! never semi-consistent). It is deadlock-free by the same order argument: every wait (row
-//! lock, commit turn, worker queue) is of a later batch on an earlier one, because an executed
-//! batch takes no further lock before its turn except on the checkpoint row and the dirty
-//! marks, which only the batch whose turn it is writes (`docs/reliability.md`, "Parallel
-//! apply"). The property test checks the rule; the coordinator does not use it: wired in and
-//! measured with `benches/replay.sh`, it was not faster (`docs/benchmarks.md`, "Incremental
-//! replay"), because with sysbench's random keys a batch is placed while the batch it
-//! conflicts with is still executing, so it is queued behind it as before.
+//! *Early start* (a conflicting batch starting once the batches it conflicts with have
+//! executed, ordered by the target's row locks) was tried before the split and was not faster:
+//! with random keys a batch is placed while the batch it conflicts with is still executing, so
+//! it was queued behind it as before (`docs/benchmarks.md`, "Incremental replay").
 
 use std::collections::{HashMap, VecDeque};
 
@@ -109,22 +109,27 @@ impl Limits {
     }
 }
 
-/// How far the workers are.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Progress<'a> {
-    /// Every batch up to this number is committed.
-    pub committed: u64,
-    /// Per worker, the highest batch number it has executed (its statements all ran; the
-    /// commit may still be waiting for its turn). Only read in early-start mode.
-    pub executed: &'a [u64],
+/// A batch is split only when at most this share of its keys is held by batches in flight
+/// (`held * SPLIT_MAX_HELD.1 <= keys * SPLIT_MAX_HELD.0`), else it is queued behind them.
+pub(crate) const SPLIT_MAX_HELD: (usize, usize) = (1, 2);
+
+/// The part of a split batch that waits: its conflict keys held by batches not yet committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Deferred {
+    /// Sorted, deduplicated.
+    pub keys: Vec<u64>,
+    /// The highest batch holding one of them: once it has committed, every earlier holder has.
+    pub after: u64,
 }
 
 /// Where a batch goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Placement {
     /// Queue it on this worker.
     Worker(usize),
-    /// Not now: wait for a commit (or an execution, in early-start mode) and ask again.
+    /// Queue it on this worker; the rows on the deferred keys wait for batch `after`'s commit.
+    Split(usize, Deferred),
+    /// Not now: wait for a commit and ask again.
     Wait,
 }
 
@@ -151,7 +156,7 @@ const KEYS_KEPT: usize = 200_000;
 #[derive(Debug)]
 pub(crate) struct Scheduler<P> {
     depth: usize,
-    early_start: bool,
+    split: bool,
     last_no: u64,
     pending: VecDeque<Slot<P>>,
     per_worker: Vec<usize>,
@@ -165,7 +170,7 @@ impl<P> Scheduler<P> {
     pub fn new(workers: usize, depth: usize) -> Self {
         Scheduler {
             depth: depth.max(1),
-            early_start: false,
+            split: true,
             last_no: 0,
             pending: VecDeque::new(),
             per_worker: vec![0; workers.max(1)],
@@ -174,10 +179,10 @@ impl<P> Scheduler<P> {
         }
     }
 
-    /// Early-start mode ([module docs](self#early-start-not-used)).
+    /// Split placements on (the default) or off ([module docs](self#the-rules)).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub fn with_early_start(mut self, on: bool) -> Self {
-        self.early_start = on;
+    pub fn with_split(mut self, on: bool) -> Self {
+        self.split = on;
         self
     }
 
@@ -186,53 +191,70 @@ impl<P> Scheduler<P> {
         self.pending.is_empty()
     }
 
-    /// Where a batch with these (sorted, deduplicated) conflict keys may go now. `serial`: the
-    /// session runs batches one after the other (after a lock wait between workers), all on
-    /// worker 0.
-    pub fn place(&self, keys: &[u64], progress: Progress<'_>, serial: bool) -> Placement {
+    /// Where a batch with these (sorted, deduplicated) conflict keys may go now, every batch up
+    /// to `committed` being committed. `serial`: the session runs batches one after the other
+    /// (after a lock wait between workers), all on worker 0.
+    pub fn place(&self, keys: &[u64], committed: u64, serial: bool) -> Placement {
         if serial {
-            return if self.per_worker[0] < self.depth {
-                Placement::Worker(0)
-            } else {
-                Placement::Wait
-            };
+            return self.room(0, Placement::Worker(0));
         }
-        let mut hit: Option<usize> = None;
-        for k in keys {
-            let Some(&no) = self.keys.get(k) else { continue };
-            if no <= progress.committed {
+        let mut held = Vec::new();
+        let mut after = 0;
+        // The worker of the holders, when they are all on one.
+        let mut holder: Option<usize> = None;
+        let mut several = false;
+        for &k in keys {
+            let Some(&no) = self.keys.get(&k) else { continue };
+            if no <= committed {
                 continue;
             }
             let Some(&w) = self.batch_worker.get(&no) else {
                 continue;
             };
-            if self.early_start && progress.executed.get(w).is_some_and(|&e| e >= no) {
-                // Executed (a worker executes its batches in order, so every earlier batch
-                // holding this key has executed too): its row locks order the two.
-                continue;
-            }
-            match hit {
-                None => hit = Some(w),
-                Some(h) if h != w => return Placement::Wait,
+            held.push(k);
+            after = after.max(no);
+            match holder {
+                None => holder = Some(w),
+                Some(h) if h != w => several = true,
                 _ => {}
             }
         }
-        let w = match hit {
-            Some(w) => w,
-            None => {
-                let mut best = 0;
-                for (i, n) in self.per_worker.iter().enumerate() {
-                    if *n < self.per_worker[best] {
-                        best = i;
-                    }
-                }
-                best
-            }
-        };
-        if self.per_worker[w] >= self.depth {
-            return Placement::Wait;
+        let least = self.least_busy();
+        if held.is_empty() {
+            return self.room(least, Placement::Worker(least));
         }
-        Placement::Worker(w)
+        let behind = if several { None } else { holder };
+        let (num, den) = SPLIT_MAX_HELD;
+        if self.split && held.len() * den <= keys.len() * num {
+            if behind == Some(least) {
+                // Every holder runs before it on that worker: nothing left to defer.
+                return self.room(least, Placement::Worker(least));
+            }
+            return self.room(least, Placement::Split(least, Deferred { keys: held, after }));
+        }
+        match behind {
+            Some(w) => self.room(w, Placement::Worker(w)),
+            None => Placement::Wait,
+        }
+    }
+
+    fn least_busy(&self) -> usize {
+        let mut best = 0;
+        for (i, n) in self.per_worker.iter().enumerate() {
+            if *n < self.per_worker[best] {
+                best = i;
+            }
+        }
+        best
+    }
+
+    /// `p` when worker `w` has room, else `Wait`.
+    fn room(&self, w: usize, p: Placement) -> Placement {
+        if self.per_worker[w] < self.depth {
+            p
+        } else {
+            Placement::Wait
+        }
     }
 
     /// Records a batch queued on `worker` (as [`Self::place`] said) and returns its number;
@@ -289,32 +311,70 @@ impl<P> Scheduler<P> {
 mod tests {
     use super::*;
 
-    fn at(committed: u64) -> Progress<'static> {
-        Progress {
-            committed,
-            executed: &[],
-        }
-    }
-
     #[test]
     fn disjoint_batches_spread_and_conflicts_queue_behind() {
-        let mut s: Scheduler<u32> = Scheduler::new(3, 2);
-        assert_eq!(s.place(&[1, 2], at(0), false), Placement::Worker(0));
+        let mut s: Scheduler<u32> = Scheduler::new(3, 2).with_split(false);
+        assert_eq!(s.place(&[1, 2], 0, false), Placement::Worker(0));
         assert_eq!(s.dispatch(&[1, 2], 0, 10), 1);
-        assert_eq!(s.place(&[3], at(0), false), Placement::Worker(1));
+        assert_eq!(s.place(&[3], 0, false), Placement::Worker(1));
         assert_eq!(s.dispatch(&[3], 1, 20), 2);
         // Shares key 2 with batch 1 only: behind it on worker 0.
-        assert_eq!(s.place(&[2, 9], at(0), false), Placement::Worker(0));
+        assert_eq!(s.place(&[2, 9], 0, false), Placement::Worker(0));
         assert_eq!(s.dispatch(&[2, 9], 0, 30), 3);
         // Shares keys with batches on workers 0 and 1: waits.
-        assert_eq!(s.place(&[3, 9], at(0), false), Placement::Wait);
+        assert_eq!(s.place(&[3, 9], 0, false), Placement::Wait);
         // Worker 0 is full (depth 2).
-        assert_eq!(s.place(&[1], at(0), false), Placement::Wait);
+        assert_eq!(s.place(&[1], 0, false), Placement::Wait);
         // Batch 1 committed: key 1 is free, the least busy worker takes it.
         let r = s.committed(1);
         assert_eq!(r.len(), 1);
         assert_eq!((r[0].batch, r[0].payload), (Some(1), 10));
-        assert_eq!(s.place(&[1], at(1), false), Placement::Worker(2));
+        assert_eq!(s.place(&[1], 1, false), Placement::Worker(2));
+    }
+
+    #[test]
+    fn a_batch_sharing_a_few_keys_is_split_onto_the_least_busy_worker() {
+        let mut s: Scheduler<()> = Scheduler::new(3, 2);
+        s.dispatch(&[1, 2, 3], 0, ());
+        s.dispatch(&[4, 5], 1, ());
+        // Keys 1 (batch 1) and 4 (batch 2) held, on two workers: split, after batch 2.
+        let keys = [1, 4, 10, 11, 12];
+        let split = Placement::Split(
+            2,
+            Deferred {
+                keys: vec![1, 4],
+                after: 2,
+            },
+        );
+        assert_eq!(s.place(&keys, 0, false), split);
+        s.dispatch(&keys, 2, ());
+        // Batch 1 committed; key 1's last holder is batch 3, and key 2 is free.
+        s.committed(1);
+        assert_eq!(
+            s.place(&[1, 2, 20, 21], 1, false),
+            Placement::Split(
+                0,
+                Deferred {
+                    keys: vec![1],
+                    after: 3
+                }
+            )
+        );
+        // More than half of its keys held: behind the holders when on one worker, else wait.
+        assert_eq!(s.place(&[10, 11, 20], 1, false), Placement::Worker(2));
+        assert_eq!(s.place(&[5, 10, 20], 1, false), Placement::Wait);
+        // Held only by batches on the least busy worker itself: queued behind, nothing deferred.
+        let mut t: Scheduler<()> = Scheduler::new(2, 2);
+        t.dispatch(&[1], 0, ());
+        t.dispatch(&[2], 1, ());
+        t.dispatch(&[3], 1, ());
+        assert_eq!(t.place(&[1, 7, 8], 0, false), Placement::Worker(0));
+        t.dispatch(&[9], 0, ());
+        assert_eq!(
+            t.place(&[1, 5, 6], 0, false),
+            Placement::Wait,
+            "every worker full"
+        );
     }
 
     #[test]
@@ -337,55 +397,11 @@ mod tests {
     #[test]
     fn serial_mode_uses_worker_zero_only() {
         let mut s: Scheduler<()> = Scheduler::new(4, 2);
-        assert_eq!(s.place(&[1], at(0), true), Placement::Worker(0));
+        assert_eq!(s.place(&[1], 0, true), Placement::Worker(0));
         s.dispatch(&[1], 0, ());
         s.dispatch(&[2], 0, ());
-        assert_eq!(s.place(&[3], at(0), true), Placement::Wait);
+        assert_eq!(s.place(&[3], 0, true), Placement::Wait);
         s.committed(1);
-        assert_eq!(s.place(&[3], at(1), true), Placement::Worker(0));
-    }
-
-    #[test]
-    fn early_start_once_the_conflicting_batches_executed() {
-        let mut s: Scheduler<()> = Scheduler::new(2, 2).with_early_start(true);
-        s.dispatch(&[1], 0, ());
-        s.dispatch(&[2], 1, ());
-        let none = [0, 0];
-        assert_eq!(
-            s.place(
-                &[1, 2],
-                Progress {
-                    committed: 0,
-                    executed: &none
-                },
-                false
-            ),
-            Placement::Wait
-        );
-        // Batch 1 executed (not committed): only batch 2 still counts.
-        let one = [1, 0];
-        assert_eq!(
-            s.place(
-                &[1, 2],
-                Progress {
-                    committed: 0,
-                    executed: &one
-                },
-                false
-            ),
-            Placement::Worker(1)
-        );
-        let both = [1, 2];
-        assert_eq!(
-            s.place(
-                &[1, 2],
-                Progress {
-                    committed: 0,
-                    executed: &both
-                },
-                false
-            ),
-            Placement::Worker(0)
-        );
+        assert_eq!(s.place(&[3], 1, true), Placement::Worker(0));
     }
 }

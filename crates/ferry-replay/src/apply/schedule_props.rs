@@ -1,17 +1,20 @@
-//! Property tests of the scheduler ([`super::schedule`]) against a simulation of the workers
-//! and of the target's row locks: random transactions (conflict keys, sizes, serial points),
-//! worker counts, queue depths, batch limits and interleavings of the workers' steps. Checked:
-//! no two batches that share a key execute at the same time, and a batch starts only after
-//! every earlier batch sharing a key has committed (executed, in early-start mode); commits
-//! follow source order; every transaction is applied exactly once and the applied position
-//! passes them in source order; serial points run with nothing in flight; no worker queue holds
-//! more than its depth; the simulation never deadlocks. Test-only.
+//! Property tests of the scheduler ([`super::schedule`]) against a simulation of the workers:
+//! random transactions (conflict keys, sizes, serial points), worker counts, queue depths,
+//! batch limits, split placements on or off, the lock-wait serial mode, and interleavings of
+//! the workers' steps. A simulated worker takes the batch at the head of its queue, executes
+//! its rows on free keys, waits until batch `after` has committed, executes its deferred rows,
+//! waits for its turn and commits. Checked: a batch executes a key only when no earlier batch
+//! holding it is uncommitted and no later batch has executed it (so no two batches execute the
+//! same key at once, and no batch ever waits for another's row lock); commits follow source
+//! order; every transaction is applied exactly once and the applied position passes them in
+//! source order; serial points run with nothing in flight; no worker queue holds more than its
+//! depth; the simulation never deadlocks. Test-only.
 
 use std::collections::{BTreeSet, VecDeque};
 
 use proptest::prelude::*;
 
-use super::schedule::{Limits, Placement, Progress, Scheduler, TxnShape};
+use super::schedule::{Deferred, Limits, Placement, Scheduler, TxnShape};
 
 /// A generated source transaction.
 #[derive(Debug, Clone)]
@@ -25,66 +28,95 @@ struct Txn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Queued,
-    Executing,
+    /// Its rows on free keys executed (their row locks held until it commits).
+    Free,
+    /// Every row executed.
     Executed,
 }
 
 struct InFlight {
     no: u64,
-    keys: BTreeSet<u64>,
+    deferred: Deferred,
     phase: Phase,
 }
 
 struct Sim {
     sched: Scheduler<Vec<usize>>,
-    early: bool,
     depth: usize,
     queues: Vec<VecDeque<InFlight>>,
     committed: u64,
-    executed: Vec<u64>,
-    /// Every batch dispatched: number → keys (for the lock model and the checks).
+    /// Every batch dispatched: number → keys.
     batches: Vec<BTreeSet<u64>>,
+    /// Per batch, the keys it has executed (locked until it commits).
+    touched: Vec<BTreeSet<u64>>,
     /// Transactions as the applied position passed them.
     applied: Vec<usize>,
     choices: Vec<u8>,
     turn: usize,
+    /// Batches placed split.
+    splits: usize,
 }
 
 impl Sim {
-    fn new(workers: usize, depth: usize, early: bool, choices: Vec<u8>) -> Self {
+    fn new(workers: usize, depth: usize, split: bool, choices: Vec<u8>) -> Self {
         Sim {
-            sched: Scheduler::new(workers, depth).with_early_start(early),
-            early,
+            sched: Scheduler::new(workers, depth).with_split(split),
             depth,
             queues: (0..workers).map(|_| VecDeque::new()).collect(),
             committed: 0,
-            executed: vec![0; workers],
             batches: vec![BTreeSet::new()],
+            touched: vec![BTreeSet::new()],
             applied: Vec::new(),
             choices,
             turn: 0,
+            splits: 0,
         }
     }
 
-    fn shares(&self, a: u64, keys: &BTreeSet<u64>) -> bool {
-        !self.batches[a as usize].is_disjoint(keys)
+    fn choice(&mut self) -> usize {
+        let c = self
+            .choices
+            .get(self.turn % self.choices.len().max(1))
+            .copied()
+            .unwrap_or(0);
+        self.turn += 1;
+        usize::from(c)
     }
 
-    /// True when every earlier batch sharing a key with `no` has committed (InnoDB's row locks
-    /// of those batches are released).
-    fn locks_free(&self, no: u64, keys: &BTreeSet<u64>) -> bool {
-        (self.committed + 1..no).all(|e| !self.shares(e, keys))
+    /// Batch `no` executes its rows on `keys`: no earlier uncommitted batch may hold one of
+    /// them (it would be executing it, or hold its row lock, or touch it later), and no later
+    /// batch may have executed one (it would hold the row lock this batch needs).
+    fn execute(&mut self, no: u64, keys: &BTreeSet<u64>) -> Result<(), TestCaseError> {
+        let last = self.batches.len() as u64 - 1;
+        for e in self.committed + 1..=last {
+            if e < no {
+                let shared: Vec<_> = self.batches[e as usize].intersection(keys).collect();
+                prop_assert!(
+                    shared.is_empty(),
+                    "batch {no} executes keys {shared:?} of batch {e}, not yet committed"
+                );
+            } else if e > no {
+                let shared: Vec<_> = self.touched[e as usize].intersection(keys).collect();
+                prop_assert!(
+                    shared.is_empty(),
+                    "batch {no} executes keys {shared:?} that later batch {e} executed already"
+                );
+            }
+        }
+        self.touched[no as usize].extend(keys.iter().copied());
+        Ok(())
     }
 
     /// Advances one worker (chosen by the generated choices among those that can move).
     fn step(&mut self) -> Result<(), TestCaseError> {
+        let committed = self.committed;
         let movable: Vec<usize> = (0..self.queues.len())
             .filter(|&w| match self.queues[w].front() {
                 None => false,
                 Some(b) => match b.phase {
                     Phase::Queued => true,
-                    Phase::Executing => self.locks_free(b.no, &b.keys),
-                    Phase::Executed => self.committed + 1 == b.no,
+                    Phase::Free => committed >= b.deferred.after,
+                    Phase::Executed => committed + 1 == b.no,
                 },
             })
             .collect();
@@ -92,62 +124,30 @@ impl Sim {
             !movable.is_empty(),
             "deadlock: batches in flight and no worker can move"
         );
-        let c = self
-            .choices
-            .get(self.turn % self.choices.len().max(1))
-            .copied()
-            .unwrap_or(0);
-        self.turn += 1;
-        let w = movable[usize::from(c) % movable.len()];
-        let (no, phase) = match self.queues[w].front() {
-            Some(b) => (b.no, b.phase),
-            None => return Ok(()),
+        let w = movable[self.choice() % movable.len()];
+        let Some(b) = self.queues[w].front() else {
+            return Ok(());
         };
+        let (no, phase) = (b.no, b.phase);
+        let deferred: BTreeSet<u64> = b.deferred.keys.iter().copied().collect();
         match phase {
             Phase::Queued => {
-                let keys = self.batches[no as usize].clone();
-                for e in self.committed + 1..no {
-                    if !self.shares(e, &keys) {
-                        continue;
-                    }
-                    let (ew, _) = self.find(e).expect("an uncommitted batch is queued");
-                    let done = if self.early { self.executed[ew] >= e } else { false };
-                    prop_assert!(
-                        done,
-                        "batch {no} starts while batch {e}, sharing a key, is not done"
-                    );
-                }
-                for q in &self.queues {
-                    for b in q {
-                        if b.phase == Phase::Executing {
-                            prop_assert!(
-                                b.keys.is_disjoint(&keys),
-                                "batches {} and {no} execute together",
-                                b.no
-                            );
-                        }
-                    }
-                }
-                self.set_phase(w, Phase::Executing);
+                let free: BTreeSet<u64> = self.batches[no as usize].difference(&deferred).copied().collect();
+                self.execute(no, &free)?;
+                self.set_phase(w, Phase::Free);
             }
-            Phase::Executing => {
+            Phase::Free => {
+                self.execute(no, &deferred)?;
                 self.set_phase(w, Phase::Executed);
-                self.executed[w] = no;
             }
             Phase::Executed => {
                 prop_assert_eq!(no, self.committed + 1, "commits follow batch numbers");
                 self.committed = no;
+                self.touched[no as usize].clear();
                 self.queues[w].pop_front();
             }
         }
         Ok(())
-    }
-
-    fn find(&self, no: u64) -> Option<(usize, Phase)> {
-        self.queues
-            .iter()
-            .enumerate()
-            .find_map(|(w, q)| q.iter().find(|b| b.no == no).map(|b| (w, b.phase)))
     }
 
     fn set_phase(&mut self, w: usize, p: Phase) {
@@ -163,7 +163,7 @@ impl Sim {
     }
 
     /// The coordinator's dispatch loop: place, or wait for a worker to move.
-    fn dispatch(&mut self, txns: Vec<usize>, all: &[Txn]) -> Result<(), TestCaseError> {
+    fn dispatch(&mut self, txns: Vec<usize>, all: &[Txn], serial: bool) -> Result<(), TestCaseError> {
         let keys: Vec<u64> = txns
             .iter()
             .flat_map(|&i| all[i].keys.iter().copied())
@@ -175,25 +175,34 @@ impl Sim {
             self.reach();
             return Ok(());
         }
-        let w = loop {
+        let (w, deferred) = loop {
             self.reach();
-            let executed = self.executed.clone();
-            let progress = Progress {
-                committed: self.committed,
-                executed: &executed,
-            };
-            match self.sched.place(&keys, progress, false) {
-                Placement::Worker(w) => break w,
+            match self.sched.place(&keys, self.committed, serial) {
+                Placement::Worker(w) => break (w, Deferred::default()),
+                Placement::Split(w, d) => break (w, d),
                 Placement::Wait => self.step()?,
             }
         };
         let no = self.sched.dispatch(&keys, w, txns);
         prop_assert_eq!(no as usize, self.batches.len());
+        if !deferred.keys.is_empty() {
+            self.splits += 1;
+            prop_assert!(!serial, "a split in serial mode");
+            prop_assert!(deferred.after < no && deferred.after > self.committed);
+            prop_assert!(
+                deferred.keys.iter().all(|k| keys.binary_search(k).is_ok()),
+                "deferred keys of another batch"
+            );
+        }
+        if serial {
+            prop_assert_eq!(w, 0, "serial mode uses worker 0");
+        }
         let set: BTreeSet<u64> = keys.into_iter().collect();
-        self.batches.push(set.clone());
+        self.batches.push(set);
+        self.touched.push(BTreeSet::new());
         self.queues[w].push_back(InFlight {
             no,
-            keys: set,
+            deferred,
             phase: Phase::Queued,
         });
         prop_assert!(
@@ -239,12 +248,20 @@ proptest! {
         depth in 1usize..4,
         batch_txns in 1usize..5,
         batch_rows in 1usize..100,
-        early in any::<bool>(),
+        split in prop::bool::weighted(0.8),
         choices in prop::collection::vec(any::<u8>(), 1..64),
         closes in prop::collection::vec(prop::bool::weighted(0.3), 1..64),
+        serial_batches in prop::option::weighted(0.1, 1usize..8),
     ) {
         let limits = Limits::new(batch_txns, batch_rows, usize::MAX);
-        let mut sim = Sim::new(workers, depth, early, choices);
+        let mut sim = Sim::new(workers, depth, split, choices);
+        // After a lock wait between workers the session restarts serially (nothing in flight)
+        // up to the position it had read: the first batches go to worker 0, one at a time.
+        let mut closed = 0usize;
+        let mut serial = move || {
+            closed += 1;
+            closed <= serial_batches.unwrap_or(0)
+        };
         let mut open: Vec<usize> = Vec::new();
         let mut open_rows = 0u64;
         for (i, t) in txns.iter().enumerate() {
@@ -254,7 +271,7 @@ proptest! {
                 let batch = std::mem::take(&mut open);
                 open_rows = 0;
                 if !batch.is_empty() {
-                    sim.dispatch(batch, &txns)?;
+                    sim.dispatch(batch, &txns, serial())?;
                 }
                 sim.drain()?;
                 prop_assert_eq!(sim.applied.len(), i, "everything before a serial point is applied");
@@ -267,14 +284,34 @@ proptest! {
             if limits.reached(open.len(), open_rows, 0) || closes[i % closes.len()] {
                 open_rows = 0;
                 let batch = std::mem::take(&mut open);
-                sim.dispatch(batch, &txns)?;
+                sim.dispatch(batch, &txns, serial())?;
             }
         }
         if !open.is_empty() {
-            sim.dispatch(open, &txns)?;
+            sim.dispatch(open, &txns, serial())?;
         }
         sim.drain()?;
         let want: Vec<usize> = (0..txns.len()).collect();
         prop_assert_eq!(sim.applied, want, "every transaction applied once, in source order");
     }
+}
+
+/// Consecutive batches sharing one hot key and otherwise disjoint (the exactly-once writer's
+/// counter, sysbench's random keys): split, side by side, and still in order.
+#[test]
+fn chained_batches_are_split() {
+    let txns: Vec<Txn> = (0..40u64)
+        .map(|i| Txn {
+            keys: [0, 100 + i, 200 + i, 300 + i].into_iter().collect(),
+            rows: 3,
+            serial: false,
+        })
+        .collect();
+    let mut sim = Sim::new(4, 2, true, vec![0, 3, 1, 2, 7]);
+    for pair in (0..txns.len()).collect::<Vec<_>>().chunks(2) {
+        sim.dispatch(pair.to_vec(), &txns, false).expect("the rules hold");
+    }
+    sim.drain().expect("the rules hold");
+    assert!(sim.splits >= 10, "{} batches split", sim.splits);
+    assert_eq!(sim.applied, (0..txns.len()).collect::<Vec<_>>());
 }

@@ -37,7 +37,7 @@ use super::feed::{FedEvent, Feed};
 use super::keys::{change_keys, has_row_key};
 use super::lag::{self, pos_ge, SourceEnd};
 use super::rowapply::{apply_err, server_code, Change, RowApplier};
-use super::schedule::{Limits, Placement, Progress, Scheduler, TxnShape, WORKER_DEPTH};
+use super::schedule::{Limits, Placement, Scheduler, TxnShape, WORKER_DEPTH};
 use super::schema_cache::SchemaCache;
 use super::workers::{Batch, Pool, Txn, WorkerConfig};
 use super::xa;
@@ -548,16 +548,13 @@ impl Coord<'_, '_> {
         keys.sort_unstable();
         keys.dedup();
         let t0 = Instant::now();
-        let worker = loop {
+        let (worker, deferred) = loop {
             let c = self.pool.committed();
             self.process_committed(c);
             let serial = self.serial_mode();
-            let progress = Progress {
-                committed: c,
-                executed: &[],
-            };
-            match self.sched.place(&keys, progress, serial) {
-                Placement::Worker(w) => break w,
+            match self.sched.place(&keys, c, serial) {
+                Placement::Worker(w) => break (w, None),
+                Placement::Split(w, d) => break (w, Some(d)),
                 Placement::Wait => self.wait_commit().await?,
             }
         };
@@ -580,10 +577,12 @@ impl Coord<'_, '_> {
             txns = txns.len(),
             rows,
             keys = keys.len(),
+            deferred_keys = deferred.as_ref().map_or(0, |d| d.keys.len()),
+            after = deferred.as_ref().map_or(0, |d| d.after),
             place_wait_us = t0.elapsed().as_micros() as u64,
             "batch dispatched"
         );
-        self.pool.send(worker, Batch { no, txns }).await
+        self.pool.send(worker, Batch { no, txns, deferred }).await
     }
 
     /// Adds a finished source transaction to the open batch.

@@ -3,11 +3,14 @@
 //!
 //! A worker runs its batch (`START TRANSACTION`, the rows of every transaction of the batch),
 //! then waits for its turn (every earlier batch committed), then sends the checkpoint UPDATE and
-//! `COMMIT` in one round trip and publishes its batch number. The coordinator only runs batches
-//! side by side when their conflict keys are disjoint, so a batch never waits for a row lock of
-//! a later one; if it ever does (a gap lock, say), the session's short lock wait timeout turns
-//! it into a transient error and the replay resumes from the checkpoint, serially past that
-//! point.
+//! `COMMIT` in one round trip and publishes its batch number. A *split* batch (its
+//! [`Deferred`] keys held by batches still in flight) runs its rows on free keys first, waits
+//! until batch `after` has committed, then runs the deferred rows ([`compact::split`]); its
+//! slow path waits for `after` before it starts. The coordinator never lets two batches run
+//! statements on the same key at once (`super::schedule`), so a batch never waits for a row
+//! lock of another; if it ever does (a gap lock, say), the session's short lock wait timeout
+//! turns it into a transient error and the replay resumes from the checkpoint, serially past
+//! that point.
 //!
 //! A conflict (policy Stop) inside a batch of several transactions rolls the batch back and
 //! re-applies it one transaction per target commit, so everything before the offending
@@ -29,6 +32,7 @@ use ferry_core::ErrorKind;
 
 use super::compact;
 use super::rowapply::{apply_err, Change, RowApplier};
+use super::schedule::Deferred;
 use super::{checkpoint, dirty, AbortOnDrop, ConflictPolicy};
 use crate::error::ReplayError;
 use crate::event::BinlogPos;
@@ -56,6 +60,9 @@ pub(crate) struct Batch {
     /// 1, 2, 3 … in source order within a session.
     pub no: u64,
     pub txns: Vec<Txn>,
+    /// A split batch ([`super::schedule::Placement::Split`]): its rows on these keys wait until
+    /// batch `after` has committed.
+    pub deferred: Option<Deferred>,
 }
 
 impl Batch {
@@ -175,6 +182,16 @@ impl Pool {
     }
 }
 
+/// Where a fast-path batch's time went (the "batch committed" log line).
+struct FastTimes {
+    /// Rows executed only after batch `after` committed (a split batch).
+    deferred_rows: u64,
+    /// Executing its statements.
+    exec_us: u64,
+    /// Waiting for batch `after` between the two parts.
+    after_us: u64,
+}
+
 struct Worker {
     conn: Conn,
     cfg: WorkerConfig,
@@ -195,9 +212,15 @@ impl Worker {
         let _ = self.conn.disconnect().await;
     }
 
-    async fn wait_turn(&self, no: u64) {
+    /// Waits until every batch up to `no` has committed.
+    async fn wait_committed(&self, no: u64) {
         let mut rx = self.committed.subscribe();
-        let _ = rx.wait_for(|c| *c + 1 >= no).await;
+        let _ = rx.wait_for(|c| *c >= no).await;
+    }
+
+    /// Waits until every batch before `no` has committed.
+    async fn wait_turn(&self, no: u64) {
+        self.wait_committed(no.saturating_sub(1)).await;
     }
 
     fn publish(&self, no: u64) {
@@ -248,9 +271,8 @@ impl Worker {
         };
         let first_pos = b.txns[0].end.clone();
         if self.cfg.conflict == ConflictPolicy::Stop && !b.txns.iter().any(|t| t.idem) {
-            let started = Instant::now();
-            match self.pipelined(b).await {
-                Ok(true) => {
+            match self.fast_path(b).await? {
+                Some(times) => {
                     let executed = Instant::now();
                     self.wait_turn(b.no).await;
                     let turn = Instant::now();
@@ -260,14 +282,16 @@ impl Worker {
                     debug!(
                         batch = b.no,
                         txns = b.txns.len(),
-                        exec_us = (executed - started).as_micros() as u64,
+                        deferred_rows = times.deferred_rows,
+                        exec_us = times.exec_us,
+                        after_us = times.after_us,
                         turn_us = (turn - executed).as_micros() as u64,
                         commit_us = turn.elapsed().as_micros() as u64,
                         "batch committed"
                     );
                     return Ok(());
                 }
-                Ok(false) => {
+                None => {
                     // A statement did not find its row or its key was taken: redo the batch
                     // statement by statement, where the conflict policy decides.
                     self.conn
@@ -275,8 +299,11 @@ impl Worker {
                         .await
                         .map_err(|e| apply_err("ROLLBACK", &first_pos, e))?;
                 }
-                Err(e) => return Err(e),
             }
+        }
+        // Statement by statement, the whole batch: only once its deferred keys are free.
+        if let Some(d) = &b.deferred {
+            self.wait_committed(d.after).await;
         }
         self.conn
             .query_drop("START TRANSACTION")
@@ -315,18 +342,70 @@ impl Worker {
         }
     }
 
-    /// The fast path (conflict policy Stop): the batch's statements sent a few megabytes at a
-    /// time as multi-statement queries, each statement's affected rows checked against what it
-    /// must change (one row per update and delete, every row of an insert). `Ok(false)` when a
-    /// statement failed or changed another number of rows: the open transaction must be rolled
-    /// back and the batch redone on the slow path.
-    async fn pipelined(&mut self, b: &Batch) -> Result<bool, ReplayError> {
-        let mut chunk: Vec<u8> = b"START TRANSACTION".to_vec();
-        let mut expected: Vec<Option<u64>> = vec![None];
-        let at = b.txns[0].end.clone();
-        for (sql, n) in compact::batch_statements(b) {
+    /// The fast path (conflict policy Stop): the batch's compacted statements ([`compact`]) sent
+    /// a few megabytes at a time as multi-statement queries, each statement's affected rows
+    /// checked against what it must change. A split batch sends the statements of its free rows,
+    /// waits until batch `after` has committed, then sends those of its deferred rows. `None`
+    /// when a statement failed or changed another number of rows: the open transaction must be
+    /// rolled back and the batch redone on the slow path.
+    async fn fast_path(&mut self, b: &Batch) -> Result<Option<FastTimes>, ReplayError> {
+        let started = Instant::now();
+        let steps = compact::plan(b);
+        let (now, later) = match &b.deferred {
+            Some(d) => compact::split(steps, &d.keys),
+            None => (steps, Vec::new()),
+        };
+        let deferred_rows = later.iter().map(compact::step_rows).sum::<usize>() as u64;
+        let render = |steps: &[compact::Step<'_>]| {
+            let mut out = Vec::new();
+            for s in steps {
+                compact::render(s, &mut out);
+            }
+            out
+        };
+        let (now, later) = (render(&now), render(&later));
+        let at = &b.txns[0].end;
+        if !self.pipelined(&now, true, at).await? {
+            return Ok(None);
+        }
+        let mut exec = started.elapsed();
+        let waited = Instant::now();
+        if let Some(d) = &b.deferred {
+            self.wait_committed(d.after).await;
+        }
+        let after_us = waited.elapsed().as_micros() as u64;
+        let resumed = Instant::now();
+        if !self.pipelined(&later, false, at).await? {
+            return Ok(None);
+        }
+        exec += resumed.elapsed();
+        Ok(Some(FastTimes {
+            deferred_rows,
+            exec_us: exec.as_micros() as u64,
+            after_us,
+        }))
+    }
+
+    /// Sends `statements` (after `START TRANSACTION` when `start`) as multi-statement queries
+    /// of about [`MAX_PIPELINE_BYTES`], checking each statement's affected rows. `Ok(false)`
+    /// when one failed or changed another number of rows.
+    async fn pipelined(
+        &mut self,
+        statements: &[(Vec<u8>, u64)],
+        start: bool,
+        at: &BinlogPos,
+    ) -> Result<bool, ReplayError> {
+        const START: &[u8] = b"START TRANSACTION";
+        let total: usize = statements.iter().map(|(s, _)| s.len() + 1).sum::<usize>() + START.len();
+        let mut chunk: Vec<u8> = Vec::with_capacity(total.min(MAX_PIPELINE_BYTES + (64 << 10)));
+        let mut expected: Vec<Option<u64>> = Vec::with_capacity(statements.len() + 1);
+        if start {
+            chunk.extend_from_slice(START);
+            expected.push(None);
+        }
+        for (sql, n) in statements {
             if chunk.len() + sql.len() > MAX_PIPELINE_BYTES && !expected.is_empty() {
-                if !self.run_pipeline(&chunk, &expected, &at).await? {
+                if !self.run_pipeline(&chunk, &expected, at).await? {
                     return Ok(false);
                 }
                 chunk.clear();
@@ -335,13 +414,13 @@ impl Worker {
             if !chunk.is_empty() {
                 chunk.push(b';');
             }
-            chunk.extend_from_slice(&sql);
-            expected.push(Some(n));
+            chunk.extend_from_slice(sql);
+            expected.push(Some(*n));
         }
         if expected.is_empty() {
             return Ok(true);
         }
-        self.run_pipeline(&chunk, &expected, &b.txns[0].end).await
+        self.run_pipeline(&chunk, &expected, at).await
     }
 
     async fn run_pipeline(
