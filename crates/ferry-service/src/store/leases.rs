@@ -87,28 +87,22 @@ impl Store {
         }
         let rows = self
             .query(
-                "SELECT heartbeat FROM nodes WHERE node_id = ?",
+                "SELECT instance, heartbeat, draining FROM nodes WHERE node_id = ?",
                 vec![P::Text(node.into())],
             )
             .await?;
         if let Some(r) = rows.first() {
-            // An UPDATE that changes no value also reports 0 rows on MySQL: only a row of
-            // another live process refuses (the UPDATE's condition, asked again).
-            let other = self
-                .query(
-                    "SELECT COUNT(*) FROM nodes WHERE node_id = ? AND instance <> ? AND instance <> '' \
-                     AND draining = 0 AND heartbeat >= ?",
-                    vec![
-                        P::Text(node.into()),
-                        P::Text(instance.into()),
-                        P::Int(now_ms - lease_ms),
-                    ],
-                )
-                .await?;
-            if other.first().and_then(|o| o.first()).map(int).unwrap_or(0) > 0 {
+            // Not updated: refused only while another live process holds the id (the UPDATE's
+            // condition asked again: one that changes no value also reports 0 rows on MySQL).
+            let (other, heartbeat, other_draining) = (
+                r.first().map(text).unwrap_or_default(),
+                r.get(1).map(int).unwrap_or(0),
+                r.get(2).map(int).unwrap_or(0) != 0,
+            );
+            if other != instance && !other.is_empty() && !other_draining && heartbeat >= now_ms - lease_ms {
                 return Err(ServiceError::NodeIdInUse {
                     node: node.into(),
-                    heartbeat_age_ms: now_ms - r.first().map(int).unwrap_or(now_ms),
+                    heartbeat_age_ms: now_ms - heartbeat,
                 });
             }
             return Ok(());
