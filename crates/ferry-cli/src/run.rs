@@ -294,9 +294,9 @@ fn print_summary(spec: &JobSpec, s: &JobSummary) {
     }
     if let Some(v) = &s.verification {
         let rows: u64 = v.tables.iter().map(|t| t.rows_compared).sum();
-        if let Some((rehashed, total)) = s.cutover_chunks {
+        if let Some((rehashed, total, read)) = s.cutover_chunks {
             println!(
-                "  cut-over    {rehashed} of {total} chunks digested again in {:.2} s (continuous verification)",
+                "  cut-over    {rehashed} of {total} chunks digested again, {read} rows read, in {:.2} s (continuous verification)",
                 v.elapsed_ms as f64 / 1000.0
             );
         }

@@ -9,7 +9,7 @@
 //! scripts/sdk-venv.sh exists. DescribeCompareTasks lists the task first.
 //!
 //! The check of the result: a target row changed behind Ferry's back in a chunk the
-//! replay touched makes CompleteMigrateJob's verification inconsistent, and the task's
+//! replay touched (in the part the replay touched: chunks are digested again by parts) makes CompleteMigrateJob's verification inconsistent, and the task's
 //! DescribeCompareReport names the row (`DifferentRows` 1, its key in `Detail.Difference`).
 //! Only the databases `svc_api_fresh` and `svc_api_cv_planted` are touched.
 
@@ -301,9 +301,9 @@ async fn a_target_row_changed_in_a_touched_chunk_is_named_after_complete() -> Re
     let serve = common::serve::start_keyed(&dir.join("data"), SECRET_ID, SECRET_KEY)?;
     let c = Client::new(serve.url.clone(), SECRET_ID, SECRET_KEY);
     let id = start_job(&c, "api-cv-planted", DB).await?;
-    // Behind Ferry's back, row 3600 of chunk 3 on the target; then a source change in chunk 3,
+    // Behind Ferry's back, row 3501 of chunk 3 on the target; then a source change in its part (id 3500),
     // which the replay applies (and marks).
-    exec(&mut t, &format!("UPDATE {DB}.t SET v = 100000 WHERE id = 3600")).await?;
+    exec(&mut t, &format!("UPDATE {DB}.t SET v = 100000 WHERE id = 3501")).await?;
     exec(&mut s, &format!("UPDATE {DB}.t SET v = 5000 WHERE id = 3500")).await?;
     wait_until(120, "the replay to apply the source's change", || async {
         let mut t = connect(&target()).await?;
@@ -372,7 +372,7 @@ async fn a_target_row_changed_in_a_touched_chunk_is_named_after_complete() -> Re
             row["LowerBoundary"].clone(),
             row["IndexName"].clone()
         ),
-        (json!(DB), json!("t"), json!("3600"), json!("id")),
+        (json!(DB), json!("t"), json!("3501"), json!("id")),
         "{row}"
     );
     let full = &report["Detail"]["FullProgress"]["Items"][0];

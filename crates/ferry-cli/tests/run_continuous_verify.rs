@@ -1,17 +1,21 @@
 //! `Ferry.ContinuousVerify` end to end against the real test servers (MigrateType 3,
 //! ConsistencyType 2): the background verifier keeps chunk digests current while the replay
-//! runs, and the verification at cut-over digests only the chunks changed since their last check.
+//! runs, and the verification at cut-over digests only the chunks changed since their last check,
+//! and of a chunk with an integer key only the parts (1/64 of its key span) the replay touched.
+//! Chunks here are ids `(n*1000, (n+1)*1000]`, their parts 16 ids long: ids 3500 and 3501 share a
+//! part, 3600 is in another one.
 //!
 //! - a consistent job: the cut-over digests at most the chunks the replay changed after the first
-//!   full pass (counted, not timed) and reports the job consistent;
+//!   full pass, and of them only the touched parts (counted, not timed), and reports the job
+//!   consistent;
 //! - a row changed on the target behind Ferry's back in a chunk no event touches is found by the
 //!   background full rescan (the chunk is stored as different before cut-over), and one in a
-//!   chunk the replay touched is found at cut-over; both rows are named;
+//!   part the replay touched is found at cut-over; both rows are named;
 //! - kill -9 of `ferry run` right after the replay marked a chunk dirty, then resume: the mark
-//!   survived (same transaction as the checkpoint), so a target row planted in that chunk is
+//!   survived (same transaction as the checkpoint), so a target row planted in that part is
 //!   still found at cut-over;
 //! - a DDL and a TRUNCATE on one table plan that table's chunks again and no other: the other
-//!   table keeps its stored digests, and a target row planted there in a chunk the replay
+//!   table keeps its stored digests, and a target row planted there in a part the replay
 //!   touched is still found at cut-over;
 //! - many inserts into one key range grow a chunk past twice the chunk size: it is split in
 //!   place (the table's other chunks keep their digests), and a target row planted in a piece the
@@ -122,11 +126,18 @@ async fn applied(db: &str, id: u64, want: i64) -> Result<()> {
     .await
 }
 
-/// The "N of M chunks digested again" line of the summary.
+/// The "N of M chunks digested again, R rows read" line of the summary: (N, M).
 fn rehashed(out: &str) -> Option<(u64, u64)> {
+    rehashed_rows(out).map(|(n, m, _)| (n, m))
+}
+
+/// (N, M, R) of the summary's cut-over line.
+fn rehashed_rows(out: &str) -> Option<(u64, u64, u64)> {
     let line = out.lines().find(|l| l.contains("chunks digested again"))?;
-    let mut nums = line.split_whitespace().filter_map(|w| w.parse::<u64>().ok());
-    Some((nums.next()?, nums.next()?))
+    let mut nums = line
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok());
+    Some((nums.next()?, nums.next()?, nums.next()?))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,11 +160,16 @@ async fn consistent_job_cutover_rehashes_only_changed_chunks() -> Result<()> {
     child.signal("USR1")?;
     let (st, out) = child.wait(180).await?;
     assert!(st.success(), "a consistent job exits 0:\n{out}");
-    let (n, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
+    let (n, total, read) = rehashed_rows(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
     assert_eq!(total, ROWS / CHUNK + 1, "{out}");
     assert!(
         n <= 2,
         "only the two changed chunks may be digested again at cut-over, not {n}:\n{out}"
+    );
+    // Of each, only the part holding the changed rows (16 ids), not its 1,000 rows.
+    assert!(
+        read <= 2 * 16,
+        "only the touched parts may be read again at cut-over, not {read} rows:\n{out}"
     );
     assert!(out.contains("verified    consistent"), "{out}");
     assert_db_equal(DB, DB).await?;
@@ -188,10 +204,10 @@ async fn planted_rows_are_found_by_the_rescan_and_at_cutover() -> Result<()> {
         },
     )
     .await?;
-    // In chunk 3, which the replay touches.
+    // In the part of chunk 3 the replay touches (id 3500).
     exec(
         &mut t,
-        &format!("UPDATE {DB}.t SET pad = 'planted-touched' WHERE id = 3600"),
+        &format!("UPDATE {DB}.t SET pad = 'planted-touched' WHERE id = 3501"),
     )
     .await?;
     let mut s = connect(&source()).await?;
@@ -201,7 +217,7 @@ async fn planted_rows_are_found_by_the_rescan_and_at_cutover() -> Result<()> {
     let (st, out) = child.wait(180).await?;
     assert_eq!(st.code(), Some(2), "differences found: exit 2\n{out}");
     assert!(out.contains("DIFFERENCES"), "{out}");
-    for id in ["3600", "15500"] {
+    for id in ["3501", "15500"] {
         assert!(out.contains(id), "row {id} named in the report:\n{out}");
     }
     drop_dbs(&mut s, &[DB]).await?;
@@ -219,10 +235,10 @@ async fn kill_9_loses_no_dirty_mark() -> Result<()> {
     first_full_pass(JOB, &mut child).await?;
     let mut t = connect(&target()).await?;
     let mut s = connect(&source()).await?;
-    // A target row planted in chunk 5 (unseen: no rescan), then a source change in chunk 5.
+    // A target row planted in chunk 5 (unseen: no rescan), then a source change in its part.
     exec(
         &mut t,
-        &format!("UPDATE {DB}.t SET pad = 'planted-before-kill' WHERE id = 5600"),
+        &format!("UPDATE {DB}.t SET pad = 'planted-before-kill' WHERE id = 5501"),
     )
     .await?;
     exec(&mut s, &format!("UPDATE {DB}.t SET v = 502 WHERE id = 5500")).await?;
@@ -249,7 +265,7 @@ async fn kill_9_loses_no_dirty_mark() -> Result<()> {
         Some(2),
         "the planted row is a difference: exit 2\n{out}"
     );
-    assert!(out.contains("5600"), "row 5600 named:\n{out}");
+    assert!(out.contains("5501"), "row 5501 named:\n{out}");
     let (n, _) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
     assert!(n >= 1, "{out}");
     drop_dbs(&mut s, &[DB]).await?;
@@ -290,10 +306,10 @@ async fn ddl_and_truncate_replan_only_their_table() -> Result<()> {
     .await?;
     // On `t`: a DDL (its stored digests no longer describe its rows), then TRUNCATE and 1,500
     // new rows with a primary-key update across chunks. On `u`: a change in chunk 3, and a
-    // target row of chunk 3 changed behind Ferry's back.
+    // target row of the same part changed behind Ferry's back.
     exec(
         &mut t,
-        &format!("UPDATE {DB}.u SET pad = 'planted-touched' WHERE id = 3600"),
+        &format!("UPDATE {DB}.u SET pad = 'planted-touched' WHERE id = 3501"),
     )
     .await?;
     exec(
@@ -314,7 +330,7 @@ async fn ddl_and_truncate_replan_only_their_table() -> Result<()> {
         Some(2),
         "the planted row is a difference: exit 2\n{out}"
     );
-    assert!(out.contains("3600"), "row 3600 named:\n{out}");
+    assert!(out.contains("3501"), "row 3501 named:\n{out}");
     // `t` planned again after the TRUNCATE: 1,500 rows make 2 chunks, not the 21 of the first
     // plan; `u` kept its 21. At cut-over at most `t`'s 2 chunks and `u`'s chunk 3 were digested
     // again.
@@ -330,7 +346,7 @@ async fn ddl_and_truncate_replan_only_their_table() -> Result<()> {
     // Repair the planted row: then both tables are equal, `t` with its 1,500 new rows.
     exec(
         &mut t,
-        &format!("UPDATE {DB}.u SET pad = MD5(3600) WHERE id = 3600"),
+        &format!("UPDATE {DB}.u SET pad = MD5(3501) WHERE id = 3501"),
     )
     .await?;
     assert_db_equal(DB, DB).await?;
@@ -395,10 +411,10 @@ async fn a_grown_chunk_is_split_in_place() -> Result<()> {
     )))
     .await?;
     assert_eq!(kept, 20);
-    // A source change and a target row changed behind Ferry's back in one piece.
+    // A source change and a target row changed behind Ferry's back in one part of one piece.
     exec(
         &mut t,
-        &format!("UPDATE {DB}.t SET pad = 'planted-in-a-piece' WHERE id = 22600"),
+        &format!("UPDATE {DB}.t SET pad = 'planted-in-a-piece' WHERE id = 22501"),
     )
     .await?;
     exec(&mut s, &format!("UPDATE {DB}.t SET v = 505 WHERE id = 22500")).await?;
@@ -410,14 +426,14 @@ async fn a_grown_chunk_is_split_in_place() -> Result<()> {
         Some(2),
         "the planted row is a difference: exit 2\n{out}"
     );
-    assert!(out.contains("22600"), "row 22600 named:\n{out}");
+    assert!(out.contains("22501"), "row 22501 named:\n{out}");
     let (n, total) = rehashed(&out).ok_or_else(|| anyhow::anyhow!("no cut-over line:\n{out}"))?;
     assert_eq!(total, 24, "{out}");
     assert!(n >= 1, "{out}");
     // Repaired, the tables are equal: the split lost no row.
     exec(
         &mut t,
-        &format!("UPDATE {DB}.t SET pad = MD5(22600) WHERE id = 22600"),
+        &format!("UPDATE {DB}.t SET pad = MD5(22501) WHERE id = 22501"),
     )
     .await?;
     assert_db_equal(DB, DB).await?;

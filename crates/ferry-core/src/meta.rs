@@ -34,7 +34,7 @@ use crate::selection::META_SCHEMA;
 use crate::sql::quote_ident;
 
 /// The version of the `ferry_meta` tables this Ferry writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// One step: the statements that take the tables from `version - 1` to `version`. `{m}` stands
 /// for the quoted schema name.
@@ -158,6 +158,17 @@ const V5: &[&str] = &["CREATE TABLE IF NOT EXISTS {m}.job_structure (\
        job VARCHAR(191) NOT NULL PRIMARY KEY, kept LONGTEXT NOT NULL, recorded_at DATETIME(6) NOT NULL\
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"];
 
+/// Version 6: continuous verification by parts of chunks ([`crate::chunkmap::Parts`]). A dirty
+/// mark's `part_mask` holds the parts of the chunk its changes touched (marks written before
+/// get every part); `src_parts` / `dst_parts` hold a chunk's digest per part on each side
+/// (`rows:sum` per part, `;`-separated; NULL: not known, the chunk is digested whole). One `ALTER`
+/// per table, so a migration interrupted after one of them finds that table done (a column that
+/// exists already is taken as migrated).
+const V6: &[&str] = &[
+    "ALTER TABLE {m}.verify_dirty ADD COLUMN part_mask BIGINT UNSIGNED NOT NULL DEFAULT 18446744073709551615",
+    "ALTER TABLE {m}.verify_chunk ADD COLUMN src_parts MEDIUMTEXT NULL, ADD COLUMN dst_parts MEDIUMTEXT NULL",
+];
+
 /// The migrations, in order; the last one's version is [`SCHEMA_VERSION`].
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -179,6 +190,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 5,
         statements: V5,
+    },
+    Migration {
+        version: 6,
+        statements: V6,
     },
 ];
 
@@ -252,9 +267,14 @@ async fn migrate(conn: &mut Conn, schema: &str, m: &str) -> Result<(), CoreError
     }
     for mig in MIGRATIONS.iter().filter(|g| g.version > found) {
         for st in mig.statements {
-            conn.query_drop(st.replace("{m}", m))
-                .await
-                .ctx(|| format!("migrating {schema} to schema version {}", mig.version))?;
+            match conn.query_drop(st.replace("{m}", m)).await {
+                Ok(()) => {}
+                // ER_DUP_FIELDNAME: an `ALTER … ADD COLUMN` of an interrupted migration ran.
+                Err(mysql_async::Error::Server(e)) if e.code == 1060 && st.starts_with("ALTER TABLE") => {}
+                Err(e) => {
+                    return Err(e).ctx(|| format!("migrating {schema} to schema version {}", mig.version))
+                }
+            }
         }
         conn.exec_drop(
             format!("REPLACE INTO {m}.schema_version (id, version, updated_at) VALUES (1, ?, NOW(6))"),

@@ -113,7 +113,7 @@ pub struct JobSummary {
     /// The verification phase (ConsistencyType 2, 3 or 4), run after everything else.
     pub verification: Option<ferry_verify::VerifyReport>,
     /// With `Ferry.ContinuousVerify`: (chunks digested again at cut-over, chunks in all).
-    pub cutover_chunks: Option<(u64, u64)>,
+    pub cutover_chunks: Option<(u64, u64, u64)>,
     /// `Ferry.Accounts` / `IsOverrideRoot`: accounts created or altered on the target.
     pub accounts: u64,
 }

@@ -215,11 +215,11 @@ async fn wait_for_replay(
 /// The verification at cut-over of a job with `Ferry.ContinuousVerify`: only the chunks changed
 /// since their last digest are digested again (`ferry_verify::continuous::verify_cutover`); the
 /// result is recorded like [`verify_job`]'s. Returns the report and (chunks digested again,
-/// chunks in all).
+/// chunks in all, source rows read: only the parts the replay touched of most chunks).
 pub async fn verify_cutover(
     spec: &JobSpec,
     cv: &crate::spec::ContinuousVerify,
-) -> Result<(VerifyReport, (u64, u64)), JobError> {
+) -> Result<(VerifyReport, (u64, u64, u64)), JobError> {
     let o = crate::continuous::options(spec, cv, false);
     let out = ferry_verify::continuous::verify_cutover(&spec.source, &spec.target, &spec.selection, None, &o)
         .await?;
@@ -227,9 +227,13 @@ pub async fn verify_cutover(
     tracing::info!(
         rehashed = out.chunks_rehashed,
         chunks = out.chunks_total,
+        rows = out.rows_rehashed,
         "cut-over verification: only changed chunks digested again"
     );
-    Ok((out.report, (out.chunks_rehashed, out.chunks_total)))
+    Ok((
+        out.report,
+        (out.chunks_rehashed, out.chunks_total, out.rows_rehashed),
+    ))
 }
 
 /// Runs the comparison and records its result on the target (except object-only runs).

@@ -4,7 +4,8 @@
 //! the same queries; a second `ensure` is a no-op; two processes migrating at once both succeed;
 //! a newer version is refused by name; a version 3 `ferry_meta` (before fencing) with checkpoints
 //! in it migrates to version 4 and its checkpoints read back unchanged, without an epoch (a job
-//! run without one resumes as before). Runs in schemas of its own (`fm_meta_*`), never in the
+//! run without one resumes as before); a version 5 one gets the part masks of version 6, also when
+//! that migration was interrupted. Runs in schemas of its own (`fm_meta_*`), never in the
 //! shared `ferry_meta`.
 
 use anyhow::Result;
@@ -192,6 +193,52 @@ async fn version_3_checkpoints_resume_after_the_fencing_migration() -> Result<()
     // The fencing table exists and holds no epoch for the job: a run without one is unfenced.
     let epochs: u64 = scalar(&mut t, &format!("SELECT COUNT(*) FROM {M}.job_epoch")).await?;
     assert_eq!(epochs, 0);
+    drop_dbs(&mut t, &[M]).await?;
+    Ok(())
+}
+
+/// Version 5 → 6 (continuous verification by parts): a dirty mark written before gets every part
+/// (the chunk is digested whole), stored chunks no part digests; a migration interrupted after its
+/// first `ALTER` (the version still 5, the column there) completes when run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_marks_cover_every_part_and_an_interrupted_v6_completes() -> Result<()> {
+    const M: &str = "fm_meta_v5";
+    let mut t = connect(&target()).await?;
+    drop_dbs(&mut t, &[M]).await?;
+    ensure_in(&mut t, M).await?;
+    // Back to version 5 with one of the two columns of version 6 still there.
+    exec(
+        &mut t,
+        &format!(
+            "ALTER TABLE {M}.verify_chunk DROP COLUMN src_parts, DROP COLUMN dst_parts; \
+             ALTER TABLE {M}.verify_dirty DROP COLUMN part_mask; \
+             ALTER TABLE {M}.verify_dirty ADD COLUMN part_mask BIGINT UNSIGNED NOT NULL DEFAULT 18446744073709551615; \
+             UPDATE {M}.schema_version SET version = 5 WHERE id = 1; \
+             INSERT INTO {M}.verify_dirty (job, db, tbl, chunk_no, seq, first_marked_at) VALUES ('j5', 'd', 't', 3, 2, NOW(6)); \
+             INSERT INTO {M}.verify_chunk (job, db, tbl, chunk_no, status) VALUES ('j5', 'd', 't', 3, 1)"
+        ),
+    )
+    .await?;
+    ensure_in(&mut t, M).await?;
+    let v: u32 = scalar(
+        &mut t,
+        &format!("SELECT version FROM {M}.schema_version WHERE id = 1"),
+    )
+    .await?;
+    assert_eq!(v, SCHEMA_VERSION);
+    const { assert!(SCHEMA_VERSION >= 6) };
+    let mask: u64 = scalar(
+        &mut t,
+        &format!("SELECT part_mask FROM {M}.verify_dirty WHERE job = 'j5' AND chunk_no = 3"),
+    )
+    .await?;
+    assert_eq!(mask, u64::MAX, "a mark from before covers every part");
+    let parts: u64 = scalar(
+        &mut t,
+        &format!("SELECT COUNT(*) FROM {M}.verify_chunk WHERE job = 'j5' AND src_parts IS NULL AND dst_parts IS NULL"),
+    )
+    .await?;
+    assert_eq!(parts, 1, "a chunk stored before has no part digests");
     drop_dbs(&mut t, &[M]).await?;
     Ok(())
 }

@@ -32,10 +32,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use ferry_core::chunkmap::{int_of, ChunkMap, DirtyTracker, TableChunks, REPLAN, WHOLE_TABLE};
+use ferry_core::chunkmap::{int_of, ChunkMap, DirtyTracker, Parts, TableChunks, REPLAN, WHOLE_TABLE};
 use ferry_core::connect::ProtectedPool;
 use ferry_core::selection::META_SCHEMA;
-use ferry_core::sql::quote_ident;
+use ferry_core::sql::{quote_ident, quote_str};
 use ferry_core::{ColumnKind, Endpoint, Position, Selection};
 use ferry_load::checkpoint::{decode_bound, encode_bound};
 use ferry_load::chunk::{plan_table, ChunkPlan};
@@ -44,6 +44,8 @@ use mysql_async::Conn;
 
 use crate::digest::{self, choose_hash, probe, Digest};
 use crate::error::{Ctx, VerifyError};
+use crate::parts;
+use crate::plan::Side;
 use crate::plan::{self, TableJob};
 use crate::report::VerifyReport;
 use crate::split;
@@ -125,6 +127,9 @@ pub struct CutoverOutcome {
     pub chunks_total: u64,
     /// Chunks digested again at cut-over (dirty, never digested, or different).
     pub chunks_rehashed: u64,
+    /// Source rows read to digest them again (only the touched parts of a chunk digested by
+    /// parts).
+    pub rows_rehashed: u64,
 }
 
 fn meta(table: &str) -> String {
@@ -138,6 +143,9 @@ struct StoredChunk {
     status: u8,
     src: Option<Digest>,
     dst: Option<Digest>,
+    /// Each side's part digests as stored ([`parts::encode`]; `None`: not known).
+    src_parts: Option<String>,
+    dst_parts: Option<String>,
 }
 
 const STATUS_EQUAL: u8 = 1;
@@ -328,6 +336,8 @@ async fn split_grown(
             status: 0,
             src: None,
             dst: None,
+            src_parts: None,
+            dst_parts: None,
         }));
     }
     Ok(())
@@ -343,11 +353,14 @@ async fn read_chunks(conn: &mut Conn, job: &str, t: &TableJob) -> Result<Vec<Sto
         Option<String>,
         Option<u64>,
         Option<String>,
+        Option<String>,
+        Option<String>,
     );
     let rows: Vec<Row> = conn
         .exec(
             format!(
-                "SELECT chunk_no, lower_bound, upper_bound, status, src_rows, src_sum, dst_rows, dst_sum \
+                "SELECT chunk_no, lower_bound, upper_bound, status, src_rows, src_sum, dst_rows, dst_sum, \
+                 src_parts, dst_parts \
                  FROM {} WHERE job = ? AND db = ? AND tbl = ? ORDER BY chunk_no",
                 meta("verify_chunk")
             ),
@@ -356,7 +369,7 @@ async fn read_chunks(conn: &mut Conn, job: &str, t: &TableJob) -> Result<Vec<Sto
         .await
         .ctx(|| format!("reading the stored chunk digests of {}", t.source_name()))?;
     let mut out = Vec::with_capacity(rows.len());
-    for (no, lo, up, status, sr, ss, dr, ds) in rows {
+    for (no, lo, up, status, sr, ss, dr, ds, sp, dp) in rows {
         let bound = |b: Option<Vec<u8>>| -> Result<Option<Vec<mysql_async::Value>>, VerifyError> {
             b.map(|b| decode_bound(&b)).transpose().map_err(VerifyError::Load)
         };
@@ -373,6 +386,8 @@ async fn read_chunks(conn: &mut Conn, job: &str, t: &TableJob) -> Result<Vec<Sto
             status,
             src: dig(sr, ss),
             dst: dig(dr, ds),
+            src_parts: sp,
+            dst_parts: dp,
         });
     }
     Ok(out)
@@ -424,16 +439,18 @@ async fn store_plan(
 struct MarkRow {
     seq: u64,
     at: String,
+    /// The parts of the chunk its changes touched ([`ferry_core::chunkmap::Parts`]).
+    mask: u64,
 }
 
 /// The dirty marks of a job: (db, table) → chunk number → mark.
 type Marks = HashMap<(String, String), BTreeMap<i64, MarkRow>>;
 
 async fn read_marks(conn: &mut Conn, job: &str) -> Result<Marks, VerifyError> {
-    let rows: Vec<(String, String, i64, u64, String)> = conn
+    let rows: Vec<(String, String, i64, u64, String, u64)> = conn
         .exec(
             format!(
-                "SELECT db, tbl, chunk_no, seq, CAST(first_marked_at AS CHAR) FROM {} WHERE job = ?",
+                "SELECT db, tbl, chunk_no, seq, CAST(first_marked_at AS CHAR), part_mask FROM {} WHERE job = ?",
                 meta("verify_dirty")
             ),
             (job,),
@@ -441,8 +458,8 @@ async fn read_marks(conn: &mut Conn, job: &str) -> Result<Marks, VerifyError> {
         .await
         .ctx(|| "reading the dirty chunk marks".into())?;
     let mut m: Marks = HashMap::new();
-    for (db, t, c, seq, at) in rows {
-        m.entry((db, t)).or_default().insert(c, MarkRow { seq, at });
+    for (db, t, c, seq, at, mask) in rows {
+        m.entry((db, t)).or_default().insert(c, MarkRow { seq, at, mask });
     }
     Ok(m)
 }
@@ -553,6 +570,8 @@ async fn prepare(
                     status: 0,
                     src: None,
                     dst: None,
+                    src_parts: None,
+                    dst_parts: None,
                 })
                 .collect();
         }
@@ -630,7 +649,8 @@ fn verify_options(o: &ContinuousOptions, fence: Option<Fence>) -> VerifyOptions 
 struct Hashed {
     table: usize,
     chunk_no: u32,
-    rows: u64,
+    /// Source rows read to digest it (fewer than `rows` when only some parts were digested).
+    digested: u64,
     equal: bool,
 }
 
@@ -689,24 +709,35 @@ async fn digest_selected(
                 None => whole_at = whole_at.into_iter().chain([row.at.clone()]).min(),
             }
         }
+        let cuts = chunk_cuts(t, chunks);
         for c in chunks {
-            let marked_at = [
-                whole_at.as_ref(),
-                extra.get(&c.plan.chunk_no),
-                marks.get(&i64::from(c.plan.chunk_no)).map(|m| &m.at),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .cloned();
+            let own = marks.get(&i64::from(c.plan.chunk_no));
+            let marked_at = [whole_at.as_ref(), extra.get(&c.plan.chunk_no), own.map(|m| &m.at)]
+                .into_iter()
+                .flatten()
+                .min()
+                .cloned();
             let chosen = kind == PassKind::Full || c.status != STATUS_EQUAL || marked_at.is_some();
             if chosen {
+                let by_parts = cuts.get(&c.plan.chunk_no).map(|&cut| ByParts {
+                    cut,
+                    only: only_parts(
+                        c,
+                        cut,
+                        own.map(|m| m.mask),
+                        kind,
+                        whole_at.is_some() || extra.contains_key(&c.plan.chunk_no),
+                    ),
+                });
                 work.push((
                     marked_at,
-                    Work {
-                        table: i,
-                        chunk: c.plan.clone(),
-                    },
+                    (
+                        Work {
+                            table: i,
+                            chunk: c.plan.clone(),
+                        },
+                        by_parts,
+                    ),
                 ));
             }
         }
@@ -722,74 +753,71 @@ async fn digest_selected(
     let mut results: Vec<Hashed> = Vec::new();
     let job = o.job.clone();
     let marks = Arc::new(p.marks.clone());
+    let width = sum_width(p.hashing.hash);
+    // The source position stored with every chunk of the pass: read before any chunk is
+    // digested, so each digest covers every source change before it.
+    let pass_position = {
+        let mut sc = src_pool.get_conn().await?;
+        Arc::new(digest::binlog_position(&mut sc).await)
+    };
     let r = run_bounded(
         work,
         threads,
-        |w: Work| {
-            let (sh, fence, job, marks) = (shared.clone(), fence.clone(), job.clone(), marks.clone());
+        |(w, by_parts): (Work, Option<ByParts>)| {
+            let (sh, fence, job, marks, at) = (
+                shared.clone(),
+                fence.clone(),
+                job.clone(),
+                marks.clone(),
+                pass_position.clone(),
+            );
             async move {
-                let mut d = digest_work(sh.clone(), w.clone()).await?;
+                // A chunk digested by parts keeps its two connections for the store; one digested
+                // whole takes its own from the pools (never two of a pool at once per task).
+                let mut conns: Option<(Conn, Conn)> = None;
+                let (mut d, mut part_digests, mut digested) =
+                    digest_chunk(&sh, &w, by_parts.as_ref(), width, &mut conns).await?;
                 if d.src != d.dst {
                     if let Some(f) = &fence {
                         f(d.position.clone()).await.map_err(VerifyError::Fence)?;
-                        d = digest_work(sh.clone(), w.clone()).await?;
+                        (d, part_digests, digested) =
+                            digest_chunk(&sh, &w, by_parts.as_ref(), width, &mut conns).await?;
                     }
                 }
                 let t = &sh.tables[w.table];
                 let equal = d.src == d.dst;
-                let pos = if d.position.is_some() {
-                    d.position.clone()
-                } else {
-                    let mut sc = sh.src.get_conn().await?;
-                    digest::binlog_position(&mut sc).await
+                let mut dc = match conns {
+                    Some((_, dc)) => dc,
+                    None => sh.dst.get_conn().await?,
                 };
-                let (file, offset) = match pos {
-                    Some(Position::FilePos { file, pos }) => (Some(file), Some(pos)),
-                    _ => (None, None),
-                };
-                let mut dc = sh.dst.get_conn().await?;
-                dc.exec_drop(
-                    format!(
-                        "UPDATE {} SET status = ?, src_rows = ?, src_sum = ?, dst_rows = ?, dst_sum = ?, \
-                         source_file = ?, source_pos = ?, verified_at = UTC_TIMESTAMP(6) \
-                         WHERE job = ? AND db = ? AND tbl = ? AND chunk_no = ?",
-                        meta("verify_chunk")
-                    ),
-                    vec![
-                        (if equal { STATUS_EQUAL } else { STATUS_DIFFERENT }).into(),
-                        d.src.rows.into(),
-                        d.src.sum.clone().into(),
-                        d.dst.rows.into(),
-                        d.dst.sum.clone().into(),
-                        file.into(),
-                        offset.into(),
-                        job.clone().into(),
-                        t.source.db.clone().into(),
-                        t.source.name.clone().into(),
-                        w.chunk.chunk_no.into(),
-                    ] as Vec<mysql_async::Value>,
-                )
-                .await
-                .ctx(|| {
+                let key = (t.source.db.clone(), t.source.name.clone());
+                let mark = marks
+                    .get(&key)
+                    .and_then(|m| m.get(&i64::from(w.chunk.chunk_no)))
+                    .filter(|_| equal)
+                    .map(|m| m.seq);
+                let sql = store_sql(
+                    &job,
+                    t,
+                    w.chunk.chunk_no,
+                    &d,
+                    part_digests.as_ref(),
+                    at.as_ref().as_ref(),
+                    mark,
+                );
+                dc.query_drop(sql).await.ctx(|| {
                     format!(
                         "storing the digest of {} chunk {}",
                         t.source_name(),
                         w.chunk.chunk_no
                     )
                 })?;
-                let key = (t.source.db.clone(), t.source.name.clone());
-                if equal {
-                    if let Some(m) = marks.get(&key).and_then(|m| m.get(&i64::from(w.chunk.chunk_no))) {
-                        delete_mark(&mut dc, &job, &key.0, &key.1, i64::from(w.chunk.chunk_no), m.seq)
-                            .await?;
-                    }
-                }
                 // A chunk that outgrew its bound is split at the start of the next pass (its
                 // stored row count says so): `split_grown`.
                 Ok(Hashed {
                     table: w.table,
                     chunk_no: w.chunk.chunk_no,
-                    rows: d.src.rows,
+                    digested,
                     equal,
                 })
             }
@@ -808,7 +836,7 @@ async fn digest_selected(
     r?;
     for h in &results {
         stats.chunks_hashed += 1;
-        stats.rows_hashed += h.rows;
+        stats.rows_hashed += h.digested;
         if !h.equal {
             stats.chunks_differing += 1;
         }
@@ -883,6 +911,255 @@ async fn digest_selected(
         .ctx(|| "recording the verification pass".into())?;
     let _ = dconn.disconnect().await;
     Ok((stats, fresh))
+}
+
+/// A chunk digested by parts ([`Parts`]): all of them, or only those of `only`.
+#[derive(Clone)]
+struct ByParts {
+    cut: Parts,
+    only: Option<Only>,
+}
+
+/// The parts a dirty mark names, and both sides' stored part digests (the others are kept).
+#[derive(Clone)]
+struct Only {
+    mask: u64,
+    src: Vec<Digest>,
+    dst: Vec<Digest>,
+}
+
+/// The parts of a chunk a pass digests again when not all of them: those its own mark names
+/// (`mask`) and those whose stored digests differ between the sides (a change in flight when
+/// they were read, or a real difference), with both sides' stored part digests for the others.
+/// `None` (every part) for a full pass, a chunk marked whole (`whole`), a chunk never digested
+/// or without stored parts, or when more than two thirds of the parts are asked for.
+fn only_parts(c: &StoredChunk, cut: Parts, mask: Option<u64>, kind: PassKind, whole: bool) -> Option<Only> {
+    if kind == PassKind::Full || whole || !matches!(c.status, STATUS_EQUAL | STATUS_DIFFERENT) {
+        return None;
+    }
+    let stored = |t: &Option<String>| t.as_deref().and_then(|t| parts::decode(t, cut.count()));
+    let (src, dst) = (stored(&c.src_parts)?, stored(&c.dst_parts)?);
+    let differing = src
+        .iter()
+        .zip(&dst)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .fold(0u64, |m, (i, _)| m | (1u64 << i));
+    let wanted = (mask.unwrap_or(0) | differing) & cut.all();
+    // Past two thirds of the parts, one grouped read of the chunk costs less than a read per part
+    // (measured on MariaDB 10.11: a part's own range read costs about as much as 80 rows).
+    let most = u64::from(wanted.count_ones()) * 3 > u64::from(cut.count()) * 2;
+    (wanted != 0 && !most).then_some(Only {
+        mask: wanted,
+        src,
+        dst,
+    })
+}
+
+/// The number of sums in a digest of `hash` (`a/b` for the CRC pair).
+fn sum_width(hash: RowHash) -> usize {
+    match hash {
+        RowHash::Md5 => 1,
+        RowHash::Crc32Pair | RowHash::Auto => 2,
+    }
+}
+
+/// The chunks of a table that are digested by parts, with their parts: those the replay's chunk
+/// map cuts ([`table_chunks`], the map the replay marks with), when the chunk's own stored bounds
+/// give the same parts.
+fn chunk_cuts(t: &TableJob, chunks: &[StoredChunk]) -> HashMap<u32, Parts> {
+    let plans: Vec<ChunkPlan> = chunks.iter().map(|c| c.plan.clone()).collect();
+    let TableChunks::Ranges { map, .. } = table_chunks(t, &plans) else {
+        return HashMap::new();
+    };
+    let ints = |b: &Option<Vec<mysql_async::Value>>| b.as_deref().and_then(int_bound);
+    let own: HashMap<u32, Option<Parts>> = chunks
+        .iter()
+        .map(|c| {
+            let (lo, up) = (ints(&c.plan.lower), ints(&c.plan.upper));
+            (c.plan.chunk_no, Parts::of(lo.as_deref(), up.as_deref()))
+        })
+        .collect();
+    map.chunk_parts()
+        .filter_map(|(no, p)| {
+            let p = p?;
+            (own.get(&no) == Some(&Some(p))).then_some((no, p))
+        })
+        .collect()
+}
+
+/// Digests one chunk: by parts (on the connections in `conns`, taken on first use and kept for
+/// the caller) or whole (on connections of the pools). Returns the digest, both sides' part
+/// digests when digested by parts, and the source rows read.
+async fn digest_chunk(
+    sh: &Arc<crate::Shared>,
+    w: &Work,
+    by: Option<&ByParts>,
+    width: usize,
+    conns: &mut Option<(Conn, Conn)>,
+) -> Result<(crate::Digested, Option<(Vec<Digest>, Vec<Digest>)>, u64), VerifyError> {
+    match by {
+        Some(by) => {
+            if conns.is_none() {
+                *conns = Some(crate::both_conns(sh).await?);
+            }
+            let (sc, dc) = conns
+                .as_mut()
+                .ok_or_else(|| VerifyError::Options("no connection".into()))?;
+            let (d, p, rows) = digest_by_parts(sh, w.clone(), by, width, sc, dc).await?;
+            Ok((d, Some(p), rows))
+        }
+        None => {
+            let d = digest_work(sh.clone(), w.clone()).await?;
+            let rows = d.src.rows;
+            Ok((d, None, rows))
+        }
+    }
+}
+
+/// One round trip and one transaction storing a chunk's digests (and its part digests), with
+/// the pass's source position, and deleting its dirty mark when it compared equal and `mark` (the
+/// `seq` read before it was digested) is still the mark's.
+fn store_sql(
+    job: &str,
+    t: &TableJob,
+    chunk_no: u32,
+    d: &crate::Digested,
+    part_digests: Option<&(Vec<Digest>, Vec<Digest>)>,
+    at: Option<&Position>,
+    mark: Option<u64>,
+) -> String {
+    let text = |v: Option<String>| v.map_or("NULL".to_string(), |s| quote_str(&s));
+    let (file, offset) = match at {
+        Some(Position::FilePos { file, pos }) => (quote_str(file), pos.to_string()),
+        _ => ("NULL".to_string(), "NULL".to_string()),
+    };
+    let status = if d.src == d.dst {
+        STATUS_EQUAL
+    } else {
+        STATUS_DIFFERENT
+    };
+    let key = format!(
+        "job = {} AND db = {} AND tbl = {} AND chunk_no = {chunk_no}",
+        quote_str(job),
+        quote_str(&t.source.db),
+        quote_str(&t.source.name)
+    );
+    let mut sql = format!(
+        "START TRANSACTION; UPDATE {} SET status = {status}, src_rows = {}, src_sum = {}, dst_rows = {}, \
+         dst_sum = {}, src_parts = {}, dst_parts = {}, source_file = {file}, source_pos = {offset}, \
+         verified_at = UTC_TIMESTAMP(6) WHERE {key}; ",
+        meta("verify_chunk"),
+        d.src.rows,
+        quote_str(&d.src.sum),
+        d.dst.rows,
+        quote_str(&d.dst.sum),
+        text(part_digests.map(|(a, _)| parts::encode(a))),
+        text(part_digests.map(|(_, b)| parts::encode(b))),
+    );
+    if let Some(seq) = mark {
+        sql.push_str(&format!(
+            "DELETE FROM {} WHERE {key} AND seq = {seq}; ",
+            meta("verify_dirty")
+        ));
+    }
+    sql.push_str("COMMIT");
+    sql
+}
+
+/// Digests a chunk by parts on both sides (all parts, or those of `by.only`, the others taken
+/// from the stored digests); the chunk's digest on each side is the sum of its parts. Returns it
+/// with both sides' part digests and the source rows read.
+async fn digest_by_parts(
+    sh: &crate::Shared,
+    w: Work,
+    by: &ByParts,
+    width: usize,
+    sc: &mut Conn,
+    dc: &mut Conn,
+) -> Result<(crate::Digested, (Vec<Digest>, Vec<Digest>), u64), VerifyError> {
+    let t = &sh.tables[w.table];
+    let what = format!("{} chunk {}", t.source_name(), w.chunk.chunk_no);
+    let key = t
+        .chunk_key
+        .as_deref()
+        .and_then(|k| k.first())
+        .map(|c| c.name.clone())
+        .ok_or_else(|| VerifyError::Options(format!("{what}: digested by parts without a chunking key")))?;
+    let query = |select: &str, side: Side| -> Result<String, VerifyError> {
+        let filter = t.predicate(side);
+        match &by.only {
+            None => Ok(parts::whole_sql(select, &key, &by.cut, filter.as_deref())),
+            Some(o) => parts::only_sql(select, &key, &by.cut, o.mask, filter.as_deref())
+                .ok_or_else(|| VerifyError::Options(format!("{what}: no part to digest"))),
+        }
+    };
+    let ssql = query(&sh.src_sql[w.table], Side::Source)?;
+    let dsql = query(&sh.dst_sql[w.table], Side::Target)?;
+    let (a, b) = tokio::join!(
+        digest::run_part_digests(sc, &ssql, "source", &what),
+        digest::run_part_digests(dc, &dsql, "target", &what)
+    );
+    let (fresh_src, fresh_dst) = (a?, b?);
+    let n = by.cut.count() as usize;
+    let empty = Digest {
+        rows: 0,
+        sum: parts::zero_sum(width),
+    };
+    let assemble = |stored: Option<&Vec<Digest>>,
+                    fresh: &[(u32, Digest)],
+                    side: &'static str|
+     -> Result<(Vec<Digest>, Digest, u64), VerifyError> {
+        let bad = |m: String| VerifyError::Unexpected {
+            side,
+            message: format!("part digests of {what}: {m}"),
+        };
+        let mut v: Vec<Digest> = match (stored, &by.only) {
+            (Some(s), Some(o)) => s
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    if o.mask & (1u64 << i) != 0 {
+                        empty.clone()
+                    } else {
+                        d.clone()
+                    }
+                })
+                .collect(),
+            _ => vec![empty.clone(); n],
+        };
+        let mut read = 0u64;
+        for (i, d) in fresh {
+            let fresh_part = by.only.as_ref().is_none_or(|o| o.mask & (1u64 << i) != 0);
+            match v.get_mut(*i as usize) {
+                Some(slot) if fresh_part => {
+                    read += d.rows;
+                    *slot = d.clone();
+                }
+                _ => return Err(bad(format!("part {i} is not one asked for"))),
+            }
+        }
+        let total = parts::total(&v, width).ok_or_else(|| bad("a sum is not a number".into()))?;
+        Ok((v, total, read))
+    };
+    let (sv, src, read) = assemble(by.only.as_ref().map(|o| &o.src), &fresh_src, "source")?;
+    let (dv, dst, _) = assemble(by.only.as_ref().map(|o| &o.dst), &fresh_dst, "target")?;
+    let position = if src != dst && sh.want_position {
+        digest::binlog_position(sc).await
+    } else {
+        None
+    };
+    sh.throttle.acquire(read.max(1), 0).await;
+    Ok((
+        crate::Digested {
+            work: w,
+            src,
+            dst,
+            position,
+        },
+        (sv, dv),
+        read,
+    ))
 }
 
 /// The work of a pass in the order it is digested: chunks never digested or stored as different
@@ -1021,6 +1298,7 @@ pub async fn verify_cutover(
         },
         chunks_total: stats.chunks_total,
         chunks_rehashed: stats.chunks_hashed,
+        rows_rehashed: stats.rows_hashed,
     })
 }
 
@@ -1111,6 +1389,73 @@ pub async fn clear(dst: &Endpoint, job: &str) -> Result<(), VerifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A chunk `(1000, 2000]` (63 parts of 16 ids) with both sides' part digests stored.
+    fn cut_chunk(status: u8, differing: &[usize]) -> (StoredChunk, Parts) {
+        let cut = Parts::of(Some(&[1000]), Some(&[2000])).expect("parts");
+        let part = |rows: u64| Digest {
+            rows,
+            sum: format!("{rows}/{rows}"),
+        };
+        let src: Vec<Digest> = (0..63).map(|_| part(16)).collect();
+        let dst: Vec<Digest> = (0..63)
+            .map(|i| part(if differing.contains(&i) { 15 } else { 16 }))
+            .collect();
+        let chunk = StoredChunk {
+            plan: ChunkPlan {
+                chunk_no: 1,
+                lower: Some(vec![mysql_async::Value::Int(1000)]),
+                upper: Some(vec![mysql_async::Value::Int(2000)]),
+            },
+            status,
+            src: None,
+            dst: None,
+            src_parts: Some(parts::encode(&src)),
+            dst_parts: Some(parts::encode(&dst)),
+        };
+        (chunk, cut)
+    }
+
+    #[test]
+    fn only_the_marked_and_differing_parts_are_digested_again() {
+        let (c, cut) = cut_chunk(STATUS_EQUAL, &[]);
+        let only = only_parts(&c, cut, Some(0b101), PassKind::Dirty, false).expect("some parts");
+        assert_eq!((only.mask, only.src.len(), only.dst.len()), (0b101, 63, 63));
+        // A part whose sides differed is digested again with the marked ones.
+        let (c, cut) = cut_chunk(STATUS_DIFFERENT, &[9]);
+        let only = only_parts(&c, cut, Some(0b1), PassKind::Dirty, false).expect("some parts");
+        assert_eq!(only.mask, 0b1 | 1 << 9);
+        // A different chunk without a mark: its differing parts only.
+        let only = only_parts(&c, cut, None, PassKind::Dirty, false).expect("some parts");
+        assert_eq!(only.mask, 1 << 9);
+    }
+
+    #[test]
+    fn the_whole_chunk_is_digested_when_parts_cannot_stand_alone() {
+        let (c, cut) = cut_chunk(STATUS_EQUAL, &[]);
+        // A full pass, a whole-table mark, most of the parts, every part.
+        assert!(only_parts(&c, cut, Some(1), PassKind::Full, false).is_none());
+        assert!(only_parts(&c, cut, Some(1), PassKind::Dirty, true).is_none());
+        assert!(only_parts(&c, cut, Some((1 << 43) - 1), PassKind::Dirty, false).is_none());
+        assert!(only_parts(
+            &c,
+            cut,
+            Some(ferry_core::chunkmap::ALL_PARTS),
+            PassKind::Dirty,
+            false
+        )
+        .is_none());
+        // Never digested, or no stored parts (digested by an older Ferry, or before a split).
+        let (mut c, cut) = cut_chunk(0, &[]);
+        assert!(only_parts(&c, cut, Some(1), PassKind::Dirty, false).is_none());
+        c.status = STATUS_EQUAL;
+        c.dst_parts = None;
+        assert!(only_parts(&c, cut, Some(1), PassKind::Dirty, false).is_none());
+        // Stored parts of another cut (a different count) are not used.
+        c.dst_parts = c.src_parts.clone();
+        let other = Parts::of(Some(&[1000]), Some(&[1010])).expect("parts");
+        assert!(only_parts(&c, other, Some(1), PassKind::Dirty, false).is_none());
+    }
 
     #[test]
     fn never_digested_first_then_oldest_marks_first() {

@@ -96,7 +96,8 @@ pub struct HashSupport {
 /// equals `SUM(CRC32(x)), SUM(CRC32C(x))` over a few rows, through a prepared statement of the
 /// digest's own shape, with the variable unset (the order the one-text form relies on: MariaDB
 /// updates a row's aggregates in select-list order when they are not wrapped in another function;
-/// wrapped ones, e.g. in `COALESCE`, run in reverse order).
+/// wrapped ones, e.g. in `COALESCE`, run in reverse order); the same holds for the grouped shape
+/// of digests by parts, or neither shape uses the variable.
 pub async fn probe(conn: &mut Conn) -> HashSupport {
     let rows = "(SELECT 'a' AS x UNION ALL SELECT 'bb' UNION ALL SELECT 'ccc' UNION ALL SELECT '') AS p";
     let sums = |r: Option<Row>| -> Option<Vec<Option<Vec<u8>>>> {
@@ -131,10 +132,31 @@ pub async fn probe(conn: &mut Conn) -> HashSupport {
             (),
         )
         .await;
+    // The grouped shape of digests by parts ([`crate::parts`]) must hold too.
+    let grouped = |one: bool| {
+        let s = if one {
+            "SUM(CRC32(@ferry_row := x)), SUM(CRC32C(@ferry_row))"
+        } else {
+            "SUM(CRC32(x)), SUM(CRC32C(x))"
+        };
+        format!("SELECT LENGTH(x) DIV 2, COUNT(*), {s} FROM {rows} GROUP BY 1 ORDER BY NULL")
+    };
+    let all = |r: Result<Vec<Row>, mysql_async::Error>| -> Option<Vec<Vec<Option<Vec<u8>>>>> {
+        let mut v: Vec<_> = r
+            .ok()?
+            .into_iter()
+            .map(|row| sums(Some(row)))
+            .collect::<Option<_>>()?;
+        v.sort();
+        Some(v)
+    };
+    let grouped_twice = all(conn.exec(grouped(false), ()).await);
+    let grouped_var = all(conn.exec(grouped(true), ()).await);
+    let grouped_ok = grouped_twice.is_some() && grouped_twice == grouped_var;
     match (unset, with_var) {
         (Ok(()), Ok(a)) => HashSupport {
             crc32c: true,
-            row_variable: sums(a).is_some_and(|a| Some(a) == sums(twice)),
+            row_variable: grouped_ok && sums(a).is_some_and(|a| Some(a) == sums(twice)),
         },
         _ => HashSupport {
             crc32c: true,
@@ -331,12 +353,23 @@ pub async fn run_digest(
         .exec_first(sql, params)
         .await
         .ctx(|| format!("computing the digest of {what} on the {side}"))?;
+    let row = row.ok_or_else(|| VerifyError::Unexpected {
+        side,
+        message: format!("digest of {what}: no row"),
+    })?;
+    digest_of(row.unwrap_raw().into_iter(), side, what)
+}
+
+/// A digest from the values of a digest row (count, then the sums).
+fn digest_of(
+    mut vals: impl Iterator<Item = Option<Value>>,
+    side: &'static str,
+    what: &str,
+) -> Result<Digest, VerifyError> {
     let bad = |m: &str| VerifyError::Unexpected {
         side,
         message: format!("digest of {what}: {m}"),
     };
-    let row = row.ok_or_else(|| bad("no row"))?;
-    let mut vals = row.unwrap_raw().into_iter();
     let count = vals.next().flatten().ok_or_else(|| bad("no count"))?;
     let rows = match count {
         Value::Int(i) => u64::try_from(i).map_err(|_| bad("negative count"))?,
@@ -362,6 +395,36 @@ pub async fn run_digest(
     }
     let sum = sums.join("/");
     Ok(Digest { rows, sum })
+}
+
+/// Runs a per-part digest query ([`crate::parts`]; literals only, through the text protocol):
+/// each row is a part index, then its digest. Parts without rows may be absent.
+pub async fn run_part_digests(
+    conn: &mut Conn,
+    sql: &str,
+    side: &'static str,
+    what: &str,
+) -> Result<Vec<(u32, Digest)>, VerifyError> {
+    let rows: Vec<Row> = conn
+        .query(sql)
+        .await
+        .ctx(|| format!("computing the part digests of {what} on the {side}"))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut vals = row.unwrap_raw().into_iter();
+        let part = match vals.next().flatten() {
+            Some(Value::Int(i)) => u32::try_from(i).ok(),
+            Some(Value::UInt(u)) => u32::try_from(u).ok(),
+            Some(Value::Bytes(b)) => std::str::from_utf8(&b).ok().and_then(|s| s.parse().ok()),
+            _ => None,
+        }
+        .ok_or_else(|| VerifyError::Unexpected {
+            side,
+            message: format!("part digests of {what}: a part index that is not one"),
+        })?;
+        out.push((part, digest_of(vals, side, what)?));
+    }
+    Ok(out)
 }
 
 /// The source's current binlog position (file + offset), or `None` when it cannot be read (no

@@ -33,6 +33,7 @@ pub mod filter;
 pub mod keyless;
 pub mod live;
 pub mod objects;
+pub mod parts;
 pub mod plan;
 pub mod repair;
 pub mod report;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use ferry_core::chunkmap::{marks_sql, DirtyTracker, Mark, REPLAN};
+use ferry_core::chunkmap::{marks_sql, DirtyTracker, Mark, ALL_PARTS, REPLAN};
 
 use super::rowapply::Change;
 
@@ -52,7 +52,7 @@ pub(crate) fn replan_touched(tracker: &DirtyTracker, touched: &[(String, String)
         .tables()
         .into_iter()
         .filter(|(db, t)| touched.iter().any(|(d, n)| d == db && (n.is_empty() || n == t)))
-        .map(|(db, t)| (db, t, REPLAN))
+        .map(|(db, t)| (db, t, REPLAN, ALL_PARTS))
         .collect()
 }
 
@@ -69,8 +69,8 @@ mod tests {
         }
         let names = |m: BTreeSet<Mark>| -> Vec<String> {
             m.into_iter()
-                .inspect(|(_, _, c)| assert_eq!(*c, REPLAN))
-                .map(|(d, t, _)| format!("{d}.{t}"))
+                .inspect(|(_, _, c, _)| assert_eq!(*c, REPLAN))
+                .map(|(d, t, _, _)| format!("{d}.{t}"))
                 .collect()
         };
         let touched = |v: &[(&str, &str)]| -> Vec<(String, String)> {

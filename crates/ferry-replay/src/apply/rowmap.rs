@@ -381,7 +381,16 @@ mod tests {
         let mut out = BTreeSet::new();
         tr.mark("d", "t", std::iter::once((image.as_slice(), None)), &mut out);
         // id 20 is past the first chunk's bound (the target image's column 1, tenant 3, is not)
-        assert_eq!(out, BTreeSet::from([("d".to_string(), "t".to_string(), 1)]));
+        // (the last chunk, open above, is not cut into parts: the whole chunk is marked)
+        assert_eq!(
+            out,
+            BTreeSet::from([(
+                "d".to_string(),
+                "t".to_string(),
+                1,
+                ferry_core::chunkmap::ALL_PARTS
+            )])
+        );
     }
 
     #[test]

@@ -675,7 +675,7 @@ impl Coord<'_, '_> {
             .query_drop(sql)
             .await
             .map_err(|e| apply_err("marking the verified tables for a new chunk plan", at, e))?;
-        for (db, t, _) in &marks {
+        for (db, t, _, _) in &marks {
             tr.remove(db, t);
         }
         Ok(())

@@ -380,12 +380,12 @@ impl Manager {
                     }
                 }
                 // Continuous verification: what the cut-over verification digested again.
-                if let (Some((n, total)), Some(s)) = (
+                if let (Some((n, total, rows)), Some(s)) = (
                     summary.cutover_chunks,
                     detail.steps.iter_mut().find(|s| s.id == Phase::Verification),
                 ) {
                     let line =
-                        format!("{n} of {total} chunks digested again at cut-over (continuous verification)");
+                        format!("{n} of {total} chunks digested again at cut-over, {rows} rows read (continuous verification)");
                     s.message = if s.message.is_empty() {
                         line
                     } else {
