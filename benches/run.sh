@@ -713,7 +713,7 @@ EOF
   [ -n "$line" ] || die "no cut-over verification line in benches/.work/logs/verify-cutover-run.log"
   LOAD=$(cut -d' ' -f1 /proc/loadavg); RSS_KB=""
   WALL=$(echo "$line" | awk '{ for (i = 1; i < NF; i++) if ($i == "in") print $(i + 1) }')
-  vrecord cutover 1 ok "$(echo "$line" | awk '{ print $2 " of " $4 }') chunks of $CV_CHUNK_ROWS rows digested again; $dirty; $([ "$SETTLE" = 1 ] && echo "cut over once the background verifier had caught up (BENCH_SETTLE=1)" || echo "cut over right after the backlog (BENCH_SETTLE=0)")"
+  vrecord cutover 1 ok "$(echo "$line" | awk '{ print $2 " of " $4 }') chunks of $CV_CHUNK_ROWS rows digested again ($(echo "$line" | awk '{ for (i = 2; i < NF; i++) if ($i == "rows" && $(i + 1) == "read,") print $(i - 1) }') rows read); $dirty; $([ "$SETTLE" = 1 ] && echo "cut over once the background verifier had caught up (BENCH_SETTLE=1)" || echo "cut over right after the backlog (BENCH_SETTLE=0)")"
   WALL=$(elapsed "$t0" "$t1")
   vrecord cutover-request 1 ok "SIGUSR1 to exit: the replay's drain, the cut-over verification, the triggers; $(grep -m1 'verified  ' "$out" | sed 's/^ *//' | cut -c1-120)"
 }
@@ -801,7 +801,7 @@ complete_round() { # now|fresh
   wait_job_status "$id" 9 1800 "the job to complete" 0.02
   t1=$(now)
   step=$(verification_step "$id")
-  chunks=$(echo "$step" | cut -f3 | grep -o '[0-9]* of [0-9]* chunks digested again' || echo "chunks digested again: not reported")
+  chunks=$(echo "$step" | cut -f3 | grep -oE '[0-9]+ of [0-9]+ chunks digested again( at cut-over, [0-9]+ rows read)?' || echo "chunks digested again: not reported")
   brief=$(echo "$step" | cut -f4)
   [ -z "$brief" ] || status=FAILED
   LOAD=$(cut -d' ' -f1 /proc/loadavg); RSS_KB=""

@@ -24,6 +24,11 @@ CREATE TABLE IF NOT EXISTS replay_xa (job VARCHAR(191) NOT NULL, xid VARBINARY(4
 CREATE TABLE IF NOT EXISTS verify_table (job_name VARCHAR(191) NOT NULL, source_db VARCHAR(64) NOT NULL, source_table VARCHAR(64) NOT NULL, target_db VARCHAR(64) NOT NULL, target_table VARCHAR(64) NOT NULL, consistent TINYINT NOT NULL, method VARCHAR(32) NOT NULL, rows_compared BIGINT UNSIGNED NOT NULL, only_in_source BIGINT UNSIGNED NOT NULL, only_in_target BIGINT UNSIGNED NOT NULL, different BIGINT UNSIGNED NOT NULL, error TEXT NULL, verified_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), PRIMARY KEY (job_name, source_db, source_table)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 ";
 
+/// The version recorded in schema `m`.
+async fn version(t: &mut mysql_async::Conn, m: &str) -> Result<u32> {
+    scalar(t, &format!("SELECT version FROM {m}.schema_version WHERE id = 1")).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_checkpoints_migrate_forward_and_newer_is_refused() -> Result<()> {
     const M: &str = "fm_meta_old";
@@ -47,12 +52,7 @@ async fn old_checkpoints_migrate_forward_and_newer_is_refused() -> Result<()> {
     .await?;
 
     ensure_in(&mut t, M).await?;
-    let v: u32 = scalar(
-        &mut t,
-        &format!("SELECT version FROM {M}.schema_version WHERE id = 1"),
-    )
-    .await?;
-    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(version(&mut t, M).await?, SCHEMA_VERSION);
     // The checkpoints read back with the queries the crates use.
     let cp: Option<(String, u64, Option<String>, u64)> = t
         .exec_first(
@@ -122,12 +122,7 @@ async fn two_processes_migrate_at_once() -> Result<()> {
     let (ra, rb) = tokio::join!(ensure_in(&mut a, M), ensure_in(&mut b, M));
     ra?;
     rb?;
-    let v: u32 = scalar(
-        &mut t,
-        &format!("SELECT version FROM {M}.schema_version WHERE id = 1"),
-    )
-    .await?;
-    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(version(&mut t, M).await?, SCHEMA_VERSION);
     let tables: u64 = scalar(
         &mut t,
         &format!("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{M}'"),
@@ -162,12 +157,7 @@ async fn version_3_checkpoints_resume_after_the_fencing_migration() -> Result<()
     )
     .await?;
     ensure_in(&mut t, M).await?;
-    let v: u32 = scalar(
-        &mut t,
-        &format!("SELECT version FROM {M}.schema_version WHERE id = 1"),
-    )
-    .await?;
-    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(version(&mut t, M).await?, SCHEMA_VERSION);
     const { assert!(SCHEMA_VERSION >= 4) };
     let cp: Option<(String, u64, Option<String>, u64)> = t
         .exec_first(
@@ -220,12 +210,7 @@ async fn v5_marks_cover_every_part_and_an_interrupted_v6_completes() -> Result<(
     )
     .await?;
     ensure_in(&mut t, M).await?;
-    let v: u32 = scalar(
-        &mut t,
-        &format!("SELECT version FROM {M}.schema_version WHERE id = 1"),
-    )
-    .await?;
-    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(version(&mut t, M).await?, SCHEMA_VERSION);
     const { assert!(SCHEMA_VERSION >= 6) };
     let mask: u64 = scalar(
         &mut t,
