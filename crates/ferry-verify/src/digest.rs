@@ -151,8 +151,9 @@ pub async fn probe(conn: &mut Conn) -> HashSupport {
         Some(v)
     };
     let grouped_twice = all(conn.exec(grouped(false), ()).await);
+    let unset_again = conn.query_drop("SET @ferry_row = NULL").await;
     let grouped_var = all(conn.exec(grouped(true), ()).await);
-    let grouped_ok = grouped_twice.is_some() && grouped_twice == grouped_var;
+    let grouped_ok = unset_again.is_ok() && grouped_twice.is_some() && grouped_twice == grouped_var;
     match (unset, with_var) {
         (Ok(()), Ok(a)) => HashSupport {
             crc32c: true,
