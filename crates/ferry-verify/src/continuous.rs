@@ -84,7 +84,7 @@ pub enum PassKind {
 pub struct PassStats {
     /// Chunks digested on both sides.
     pub chunks_hashed: u64,
-    /// Source rows in them.
+    /// Source rows read to digest them (of a chunk digested by parts, only those parts).
     pub rows_hashed: u64,
     /// Chunks left different (after the fence).
     pub chunks_differing: u64,
